@@ -138,7 +138,13 @@ pub mod leading_ones {
         let ones = (len - 1) as u32;
         let prefix: u64 = ((1u64 << ones) - 1) << (8 * len as u32 - ones);
         let encoded = prefix | value;
-        buf.put_slice(&encoded.to_be_bytes()[8 - len..]);
+        match len {
+            1 => buf.put_u8(encoded as u8),
+            2 => buf.put_u16(encoded as u16),
+            4 => buf.put_u32(encoded as u32),
+            8 => buf.put_u64(encoded),
+            _ => buf.put_slice(&encoded.to_be_bytes()[8 - len..]),
+        }
     }
 }
 
