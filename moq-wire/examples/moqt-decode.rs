@@ -10,6 +10,7 @@
 //! stream input is a unidirectional stream from its first byte (header, then objects). The exit status is 0 when
 //! everything decoded, 1 when the input is short (more bytes needed) and 2 when it is malformed.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use bytes::{Bytes, BytesMut};
@@ -36,6 +37,13 @@ struct Args {
     /// One datagram.
     #[arg(long, group = "input")]
     datagram: Option<String>,
+}
+
+/// `println!` that ignores a closed stdout (e.g. piped into `head`), instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
 }
 
 fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
@@ -75,7 +83,7 @@ fn control(bytes: &[u8], v: Version) -> ExitCode {
     while at < bytes.len() {
         match ControlMessage::decode_prefix(&bytes[at..], v) {
             Ok((msg, used)) => {
-                println!(
+                out!(
                     "[{at}..{}] {} ({:#x}) {:#?}",
                     at + used,
                     msg.name(),
@@ -93,7 +101,7 @@ fn control(bytes: &[u8], v: Version) -> ExitCode {
 fn stream(bytes: &[u8], v: Version, order: GroupOrder) -> ExitCode {
     match StreamKind::peek(bytes, v) {
         Ok(StreamKind::Control) => {
-            println!("control stream");
+            out!("control stream");
             return control(bytes, v);
         }
         Err(e) => return fail(0, e),
@@ -105,14 +113,14 @@ fn stream(bytes: &[u8], v: Version, order: GroupOrder) -> ExitCode {
         Err(e) => return fail(0, e),
     };
     let at = |buf: &BytesMut| bytes.len() - buf.len();
-    println!("[0..{}] {header:#?}", at(&buf));
+    out!("[0..{}] {header:#?}", at(&buf));
     match header {
         DataStreamHeader::Subgroup(h) => {
             let mut r = SubgroupReader::new(h, v);
             while !buf.is_empty() {
                 let start = at(&buf);
                 match r.read_object(&mut buf) {
-                    Ok(o) => println!(
+                    Ok(o) => out!(
                         "[{start}..{}] {:?} payload {}",
                         at(&buf),
                         o.header,
@@ -128,13 +136,13 @@ fn stream(bytes: &[u8], v: Version, order: GroupOrder) -> ExitCode {
                 let start = at(&buf);
                 match r.read_entry(&mut buf) {
                     Ok((e, payload)) => {
-                        println!("[{start}..{}] {e:?} payload {}", at(&buf), show(&payload))
+                        out!("[{start}..{}] {e:?} payload {}", at(&buf), show(&payload))
                     }
                     Err(e) => return fail(start, e),
                 }
             }
         }
-        DataStreamHeader::Padding => println!("{} padding bytes", buf.len()),
+        DataStreamHeader::Padding => out!("{} padding bytes", buf.len()),
     }
     ExitCode::SUCCESS
 }
@@ -189,7 +197,7 @@ fn main() -> ExitCode {
         1 => stream(&bytes, v, order),
         _ => match Datagram::decode(&Bytes::from(bytes), v) {
             Ok(d) => {
-                println!("{d:#?}");
+                out!("{d:#?}");
                 ExitCode::SUCCESS
             }
             Err(e) => fail(0, e),
