@@ -1,0 +1,173 @@
+//! Framed reading and writing of MoQT messages on QUIC / WebTransport streams.
+
+use bytes::{Buf, BytesMut};
+use moq_wire::control::{ControlMessage, MAX_MESSAGE_LEN};
+use moq_wire::{Decode, Version};
+use web_transport_trait::{RecvStream, SendStream};
+
+use crate::error::{Error, from_wt};
+
+/// The most we buffer ahead of the decoder on one stream before giving up on it: a control message plus slack.
+const MAX_BUFFERED: usize = MAX_MESSAGE_LEN + 16;
+
+/// Reads messages and data headers from one receive stream, buffering partial input.
+pub(crate) struct Reader<R> {
+    stream: R,
+    buf: BytesMut,
+    fin: bool,
+}
+
+impl<R: RecvStream> Reader<R> {
+    pub(crate) fn new(stream: R) -> Self {
+        Reader {
+            stream,
+            buf: BytesMut::new(),
+            fin: false,
+        }
+    }
+
+    /// Reads more bytes; returns false at FIN.
+    async fn fill(&mut self) -> Result<bool, Error> {
+        if self.fin {
+            return Ok(false);
+        }
+        match self.stream.read_chunk(64 * 1024).await.map_err(from_wt)? {
+            Some(chunk) => {
+                self.buf.extend_from_slice(&chunk);
+                Ok(true)
+            }
+            None => {
+                self.fin = true;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Decodes one value, reading until it is complete. `Ok(None)` at a clean FIN before any byte of it.
+    pub(crate) async fn decode<T: Decode>(&mut self, v: Version) -> Result<Option<T>, Error> {
+        loop {
+            if !self.buf.is_empty() {
+                match T::decode_from(&mut self.buf, v) {
+                    Ok(value) => return Ok(Some(value)),
+                    Err(e) if e.is_short() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if self.buf.len() > MAX_BUFFERED {
+                return Err(Error::ProtocolViolation("message too long"));
+            }
+            if !self.fill().await? {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(Error::ProtocolViolation("stream ended inside a message"))
+                };
+            }
+        }
+    }
+
+    /// Reads one control message.
+    pub(crate) async fn message(&mut self, v: Version) -> Result<Option<ControlMessage>, Error> {
+        self.decode::<ControlMessage>(v).await
+    }
+
+    /// Runs a sans-IO decoder that reports how many header bytes it used, reading until it succeeds.
+    pub(crate) async fn decode_with<T>(
+        &mut self,
+        mut f: impl FnMut(&[u8]) -> Result<(T, usize), moq_wire::DecodeError>,
+    ) -> Result<Option<T>, Error> {
+        loop {
+            if !self.buf.is_empty() {
+                match f(&self.buf) {
+                    Ok((value, used)) => {
+                        self.buf.advance(used);
+                        return Ok(Some(value));
+                    }
+                    Err(e) if e.is_short() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if self.buf.len() > MAX_BUFFERED {
+                return Err(Error::ProtocolViolation("header too long"));
+            }
+            if !self.fill().await? {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(Error::ProtocolViolation("stream ended inside a header"))
+                };
+            }
+        }
+    }
+
+    /// Reads exactly `len` payload bytes. Chunks already buffered are split off without copying.
+    pub(crate) async fn payload(&mut self, len: usize) -> Result<bytes::Bytes, Error> {
+        while self.buf.len() < len {
+            if !self.fill().await? {
+                return Err(Error::ProtocolViolation(
+                    "stream ended inside an object payload",
+                ));
+            }
+        }
+        Ok(self.buf.split_to(len).freeze())
+    }
+
+    /// Whether the peer finished the stream and everything was consumed.
+    pub(crate) async fn finished(&mut self) -> Result<bool, Error> {
+        if !self.buf.is_empty() {
+            return Ok(false);
+        }
+        Ok(!self.fill().await? && self.buf.is_empty())
+    }
+
+    /// Asks the peer to stop sending.
+    pub(crate) fn stop(&mut self, code: u32) {
+        self.stream.stop(code);
+    }
+}
+
+/// Writes messages on one send stream.
+pub(crate) struct Writer<S> {
+    stream: S,
+    buf: BytesMut,
+}
+
+impl<S: SendStream> Writer<S> {
+    pub(crate) fn new(stream: S) -> Self {
+        Writer {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
+    pub(crate) async fn message(&mut self, msg: &ControlMessage, v: Version) -> Result<(), Error> {
+        self.buf.clear();
+        msg.encode(&mut self.buf, v)?;
+        self.stream.write_all(&self.buf).await.map_err(from_wt)
+    }
+
+    pub(crate) async fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.stream.write_all(bytes).await.map_err(from_wt)
+    }
+
+    pub(crate) async fn write_chunk(&mut self, bytes: bytes::Bytes) -> Result<(), Error> {
+        self.stream.write_chunk(bytes).await.map_err(from_wt)
+    }
+
+    pub(crate) fn finish(&mut self) {
+        let _ = self.stream.finish();
+    }
+
+    pub(crate) fn reset(&mut self, code: u32) {
+        self.stream.reset(code);
+    }
+
+    pub(crate) fn set_priority(&mut self, order: i32) {
+        self.stream.set_priority(order);
+    }
+
+    /// Resolves when the peer stops the stream (STOP_SENDING) or it is otherwise closed.
+    pub(crate) async fn closed(&mut self) -> Result<(), Error> {
+        self.stream.closed().await.map_err(from_wt)
+    }
+}

@@ -1,0 +1,635 @@
+//! The media model: a track is a sequence of groups, a group a set of subgroups, a subgroup a sequence of
+//! objects.
+//!
+//! Each level has a producer and any number of consumers. Producers never wait for consumers: every consumer
+//! reads at its own pace from shared, immutable state (`tokio::sync::watch`), so one slow consumer cannot slow
+//! the producer or the others. Memory is bounded by a window of recent groups per track: when a consumer falls
+//! more than the window behind, its next [`TrackConsumer::next_group`] skips to the oldest group still held and
+//! [`TrackConsumer::skipped`] counts what it missed.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use moq_wire::kvp::Properties;
+use moq_wire::namespace::FullTrackName;
+use moq_wire::{GroupId, Location, ObjectId, ObjectStatus, SubgroupId};
+use tokio::sync::watch;
+
+/// The default number of groups a track keeps for late joiners, FETCH and slow consumers.
+pub const DEFAULT_GROUP_WINDOW: usize = 8;
+
+/// One object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    /// The object id within its group.
+    pub id: ObjectId,
+    /// Object Properties (LOC timestamp, etc.).
+    pub properties: Properties,
+    /// The payload (empty for status objects).
+    pub payload: Bytes,
+    /// Normal, End of Group or End of Track.
+    pub status: ObjectStatus,
+}
+
+impl Object {
+    /// A normal object.
+    pub fn new(id: u64, payload: impl Into<Bytes>) -> Object {
+        Object {
+            id: ObjectId(id),
+            properties: Properties::new(),
+            payload: payload.into(),
+            status: ObjectStatus::Normal,
+        }
+    }
+}
+
+/// How a subgroup, group or track ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// Every object was delivered (FIN).
+    Finished,
+    /// Aborted with a stream reset code; later objects of this subgroup will not arrive.
+    Reset(u64),
+}
+
+#[derive(Debug, Default)]
+struct SubgroupState {
+    objects: Vec<Object>,
+    closed: Option<Closed>,
+}
+
+/// Writes the objects of one subgroup.
+#[derive(Debug)]
+pub struct SubgroupProducer {
+    id: SubgroupId,
+    priority: u8,
+    state: watch::Sender<SubgroupState>,
+    largest: Arc<Mutex<Option<Location>>>,
+    group: GroupId,
+}
+
+impl SubgroupProducer {
+    /// The subgroup id.
+    pub fn id(&self) -> SubgroupId {
+        self.id
+    }
+
+    /// Appends an object. Object ids must increase.
+    pub fn write(&self, object: Object) -> Result<(), crate::Error> {
+        let mut ok = true;
+        self.state.send_if_modified(|s| {
+            if s.closed.is_some() || s.objects.last().is_some_and(|last| last.id >= object.id) {
+                ok = false;
+                return false;
+            }
+            s.objects.push(object.clone());
+            true
+        });
+        if !ok {
+            return Err(crate::Error::InvalidObject(object.id));
+        }
+        let loc = Location {
+            group: self.group,
+            object: object.id,
+        };
+        let mut largest = self.largest.lock().unwrap_or_else(|e| e.into_inner());
+        if largest.is_none_or(|l| l < loc) {
+            *largest = Some(loc);
+        }
+        Ok(())
+    }
+
+    /// Ends the subgroup normally.
+    pub fn finish(&self) {
+        self.close(Closed::Finished);
+    }
+
+    /// Ends the subgroup early with a reset code.
+    pub fn abort(&self, code: u64) {
+        self.close(Closed::Reset(code));
+    }
+
+    fn close(&self, how: Closed) {
+        self.state.send_if_modified(|s| {
+            if s.closed.is_some() {
+                return false;
+            }
+            s.closed = Some(how);
+            true
+        });
+    }
+
+    /// A consumer from the first object.
+    pub fn consume(&self) -> SubgroupConsumer {
+        SubgroupConsumer {
+            id: self.id,
+            priority: self.priority,
+            state: self.state.subscribe(),
+            index: 0,
+        }
+    }
+}
+
+impl Drop for SubgroupProducer {
+    fn drop(&mut self) {
+        // Dropping without finishing means the rest will not come.
+        self.close(Closed::Reset(0));
+    }
+}
+
+/// Reads the objects of one subgroup.
+#[derive(Debug, Clone)]
+pub struct SubgroupConsumer {
+    id: SubgroupId,
+    priority: u8,
+    state: watch::Receiver<SubgroupState>,
+    index: usize,
+}
+
+impl SubgroupConsumer {
+    /// The subgroup id.
+    pub fn id(&self) -> SubgroupId {
+        self.id
+    }
+
+    /// The publisher priority of the subgroup.
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+
+    /// The next object, or how the subgroup ended.
+    pub async fn next(&mut self) -> Result<Object, Closed> {
+        loop {
+            {
+                let s = self.state.borrow_and_update();
+                if let Some(o) = s.objects.get(self.index) {
+                    self.index += 1;
+                    return Ok(o.clone());
+                }
+                if let Some(c) = s.closed {
+                    return Err(c);
+                }
+            }
+            if self.state.changed().await.is_err() {
+                // The producer is gone without closing (it always closes on drop; defensive).
+                let s = self.state.borrow();
+                if let Some(o) = s.objects.get(self.index) {
+                    self.index += 1;
+                    return Ok(o.clone());
+                }
+                return Err(s.closed.unwrap_or(Closed::Reset(0)));
+            }
+        }
+    }
+
+    /// The objects available now from the current position, without waiting.
+    pub fn available(&self) -> Vec<Object> {
+        self.state.borrow().objects[self.index..].to_vec()
+    }
+
+    /// Whether the subgroup has ended.
+    pub fn closed(&self) -> Option<Closed> {
+        self.state.borrow().closed
+    }
+}
+
+#[derive(Debug, Default)]
+struct GroupState {
+    subgroups: Vec<SubgroupConsumer>,
+    closed: bool,
+}
+
+/// Creates the subgroups of one group.
+#[derive(Debug)]
+pub struct GroupProducer {
+    id: GroupId,
+    state: watch::Sender<GroupState>,
+    largest: Arc<Mutex<Option<Location>>>,
+}
+
+impl GroupProducer {
+    /// The group id.
+    pub fn id(&self) -> GroupId {
+        self.id
+    }
+
+    /// Starts a subgroup with this id and publisher priority.
+    pub fn create_subgroup(&self, id: u64, priority: u8) -> SubgroupProducer {
+        let producer = SubgroupProducer {
+            id: SubgroupId(id),
+            priority,
+            state: watch::Sender::new(SubgroupState::default()),
+            largest: self.largest.clone(),
+            group: self.id,
+        };
+        let consumer = producer.consume();
+        self.state.send_modify(|s| s.subgroups.push(consumer));
+        producer
+    }
+
+    /// No more subgroups will be created.
+    pub fn finish(&self) {
+        self.state
+            .send_if_modified(|s| !std::mem::replace(&mut s.closed, true));
+    }
+
+    /// A consumer from the first subgroup.
+    pub fn consume(&self) -> GroupConsumer {
+        GroupConsumer {
+            id: self.id,
+            state: self.state.subscribe(),
+            index: 0,
+        }
+    }
+}
+
+impl Drop for GroupProducer {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Reads the subgroups of one group as they are created.
+#[derive(Debug, Clone)]
+pub struct GroupConsumer {
+    id: GroupId,
+    state: watch::Receiver<GroupState>,
+    index: usize,
+}
+
+impl GroupConsumer {
+    /// The group id.
+    pub fn id(&self) -> GroupId {
+        self.id
+    }
+
+    /// The next subgroup, or `None` when the group will have no more.
+    pub async fn next_subgroup(&mut self) -> Option<SubgroupConsumer> {
+        loop {
+            {
+                let s = self.state.borrow_and_update();
+                if let Some(sg) = s.subgroups.get(self.index) {
+                    self.index += 1;
+                    return Some(sg.clone());
+                }
+                if s.closed {
+                    return None;
+                }
+            }
+            if self.state.changed().await.is_err() {
+                let s = self.state.borrow();
+                let sg = s.subgroups.get(self.index).cloned();
+                self.index += sg.is_some() as usize;
+                return sg;
+            }
+        }
+    }
+
+    /// Every subgroup created so far.
+    pub fn subgroups(&self) -> Vec<SubgroupConsumer> {
+        self.state.borrow().subgroups.clone()
+    }
+
+    /// Whether the group will have no more subgroups.
+    pub fn is_finished(&self) -> bool {
+        self.state.borrow().closed
+    }
+}
+
+/// How a track ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackEnd {
+    /// The publisher ended the track (PUBLISH_DONE TRACK_ENDED, or the origin stopped publishing).
+    Ended,
+    /// The subscription or session ended with this PUBLISH_DONE status / error code.
+    Error(u64),
+}
+
+#[derive(Debug)]
+struct TrackState {
+    /// Recent groups, oldest first, with their sequence number (position in the track).
+    groups: VecDeque<(u64, GroupConsumer)>,
+    next_seq: u64,
+    ended: Option<TrackEnd>,
+}
+
+/// Static facts about a track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackInfo {
+    /// The full track name.
+    pub name: FullTrackName,
+    /// The default publisher priority (Track Property DEFAULT_PUBLISHER_PRIORITY); 128 if unset.
+    pub priority: u8,
+    /// Track Properties to announce in SUBSCRIBE_OK / PUBLISH.
+    pub properties: Properties,
+}
+
+impl TrackInfo {
+    /// A track with default priority and no properties.
+    pub fn new(name: FullTrackName) -> TrackInfo {
+        TrackInfo {
+            name,
+            priority: 128,
+            properties: Properties::new(),
+        }
+    }
+}
+
+/// Creates the groups of one track.
+#[derive(Debug, Clone)]
+pub struct TrackProducer {
+    info: Arc<TrackInfo>,
+    state: Arc<watch::Sender<TrackState>>,
+    window: usize,
+    largest: Arc<Mutex<Option<Location>>>,
+}
+
+impl TrackProducer {
+    /// A new track keeping [`DEFAULT_GROUP_WINDOW`] groups.
+    pub fn new(info: TrackInfo) -> TrackProducer {
+        TrackProducer::with_window(info, DEFAULT_GROUP_WINDOW)
+    }
+
+    /// A new track keeping at most `window` recent groups (at least 1).
+    pub fn with_window(info: TrackInfo, window: usize) -> TrackProducer {
+        let state = TrackState {
+            groups: VecDeque::new(),
+            next_seq: 0,
+            ended: None,
+        };
+        TrackProducer {
+            info: Arc::new(info),
+            state: Arc::new(watch::Sender::new(state)),
+            window: window.max(1),
+            largest: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The track's description.
+    pub fn info(&self) -> &TrackInfo {
+        &self.info
+    }
+
+    /// Starts a new group. Group ids should increase; a group id at or below the latest is refused.
+    pub fn create_group(&self, id: u64) -> Result<GroupProducer, crate::Error> {
+        let group = GroupProducer {
+            id: GroupId(id),
+            state: watch::Sender::new(GroupState::default()),
+            largest: self.largest.clone(),
+        };
+        let consumer = group.consume();
+        let mut ok = true;
+        self.state.send_if_modified(|s| {
+            if s.ended.is_some() || s.groups.back().is_some_and(|(_, g)| g.id.0 >= id) {
+                ok = false;
+                return false;
+            }
+            let seq = s.next_seq;
+            s.next_seq += 1;
+            s.groups.push_back((seq, consumer));
+            while s.groups.len() > self.window {
+                s.groups.pop_front();
+            }
+            true
+        });
+        if ok {
+            Ok(group)
+        } else {
+            Err(crate::Error::InvalidGroup(GroupId(id)))
+        }
+    }
+
+    /// Appends a group with one subgroup (id 0) holding `objects`, and finishes it.
+    pub fn write_group(
+        &self,
+        id: u64,
+        objects: impl IntoIterator<Item = Object>,
+    ) -> Result<(), crate::Error> {
+        let group = self.create_group(id)?;
+        let sub = group.create_subgroup(0, self.info.priority);
+        for o in objects {
+            sub.write(o)?;
+        }
+        sub.finish();
+        group.finish();
+        Ok(())
+    }
+
+    /// Ends the track.
+    pub fn end(&self, how: TrackEnd) {
+        self.state.send_if_modified(|s| {
+            if s.ended.is_some() {
+                return false;
+            }
+            s.ended = Some(how);
+            true
+        });
+    }
+
+    /// The largest location written so far.
+    pub fn largest(&self) -> Option<Location> {
+        *self.largest.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A consumer starting at the latest group (the live edge).
+    pub fn consume(&self) -> TrackConsumer {
+        let rx = self.state.subscribe();
+        let start = {
+            let s = rx.borrow();
+            s.groups.back().map(|(seq, _)| *seq).unwrap_or(s.next_seq)
+        };
+        TrackConsumer {
+            info: self.info.clone(),
+            state: rx,
+            next_seq: start,
+            skipped: 0,
+            largest: self.largest.clone(),
+        }
+    }
+
+    /// A consumer starting at the oldest group still held.
+    pub fn consume_from_start(&self) -> TrackConsumer {
+        let rx = self.state.subscribe();
+        let start = rx.borrow().groups.front().map(|(seq, _)| *seq).unwrap_or(0);
+        TrackConsumer {
+            info: self.info.clone(),
+            state: rx,
+            next_seq: start,
+            skipped: 0,
+            largest: self.largest.clone(),
+        }
+    }
+
+    /// Whether any consumer is still attached.
+    pub fn has_consumers(&self) -> bool {
+        self.state.receiver_count() > 0
+    }
+}
+
+/// Reads the groups of one track.
+#[derive(Debug, Clone)]
+pub struct TrackConsumer {
+    info: Arc<TrackInfo>,
+    state: watch::Receiver<TrackState>,
+    next_seq: u64,
+    skipped: u64,
+    largest: Arc<Mutex<Option<Location>>>,
+}
+
+impl TrackConsumer {
+    /// The track's description.
+    pub fn info(&self) -> &TrackInfo {
+        &self.info
+    }
+
+    /// The next group in order, skipping groups that fell out of the window; `Err` when the track ended.
+    pub async fn next_group(&mut self) -> Result<GroupConsumer, TrackEnd> {
+        loop {
+            {
+                let s = self.state.borrow_and_update();
+                if let Some((first, _)) = s.groups.front()
+                    && *first > self.next_seq
+                {
+                    self.skipped += first - self.next_seq;
+                    self.next_seq = *first;
+                }
+                if let Some((seq, g)) = s.groups.iter().find(|(seq, _)| *seq == self.next_seq) {
+                    self.next_seq = seq + 1;
+                    return Ok(g.clone());
+                }
+                if let Some(end) = s.ended {
+                    return Err(end);
+                }
+            }
+            if self.state.changed().await.is_err() {
+                return Err(self.state.borrow().ended.unwrap_or(TrackEnd::Ended));
+            }
+        }
+    }
+
+    /// Skips to the newest group: the next [`TrackConsumer::next_group`] returns it (or a later one).
+    pub fn skip_to_latest(&mut self) {
+        let s = self.state.borrow();
+        if let Some((seq, _)) = s.groups.back()
+            && *seq > self.next_seq
+        {
+            self.skipped += seq - self.next_seq;
+            self.next_seq = *seq;
+        }
+    }
+
+    /// How many groups this consumer skipped because it fell behind.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// The largest location published on the track so far.
+    pub fn largest(&self) -> Option<Location> {
+        *self.largest.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The groups still held, oldest first (for FETCH and joining).
+    pub fn cached_groups(&self) -> Vec<GroupConsumer> {
+        self.state
+            .borrow()
+            .groups
+            .iter()
+            .map(|(_, g)| g.clone())
+            .collect()
+    }
+
+    /// Whether the track has ended, and how.
+    pub fn ended(&self) -> Option<TrackEnd> {
+        self.state.borrow().ended
+    }
+
+    /// Waits until the track ends.
+    pub async fn closed(&mut self) -> TrackEnd {
+        loop {
+            if let Some(e) = self.state.borrow_and_update().ended {
+                return e;
+            }
+            if self.state.changed().await.is_err() {
+                return TrackEnd::Ended;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moq_wire::namespace::TrackNamespace;
+
+    fn track(window: usize) -> TrackProducer {
+        TrackProducer::with_window(
+            TrackInfo::new(FullTrackName::new(TrackNamespace::new(["t"]).unwrap(), "x")),
+            window,
+        )
+    }
+
+    #[tokio::test]
+    async fn consumers_read_at_their_own_pace() {
+        let t = track(4);
+        let mut fast = t.consume();
+        let mut slow = t.consume();
+        for g in 0..3u64 {
+            t.write_group(g, (0..3).map(|o| Object::new(o, vec![g as u8; 4])))
+                .unwrap();
+            let mut group = fast.next_group().await.unwrap();
+            assert_eq!(group.id(), GroupId(g));
+            let mut sub = group.next_subgroup().await.unwrap();
+            for o in 0..3 {
+                assert_eq!(sub.next().await.unwrap().id, ObjectId(o));
+            }
+            assert_eq!(sub.next().await, Err(Closed::Finished));
+            assert!(group.next_subgroup().await.is_none());
+        }
+        // The slow consumer still gets every group, in order.
+        for g in 0..3u64 {
+            assert_eq!(slow.next_group().await.unwrap().id(), GroupId(g));
+        }
+        assert_eq!(slow.skipped(), 0);
+        assert_eq!(t.largest(), Some(Location::new(2, 2)));
+    }
+
+    #[tokio::test]
+    async fn a_consumer_that_falls_behind_skips() {
+        let t = track(2);
+        let mut c = t.consume();
+        for g in 0..5u64 {
+            t.write_group(g, [Object::new(0, "x")]).unwrap();
+        }
+        // Only groups 3 and 4 are held: the consumer skips 0..=2 and says so.
+        assert_eq!(c.next_group().await.unwrap().id(), GroupId(3));
+        assert_eq!(c.skipped(), 3);
+        assert_eq!(c.next_group().await.unwrap().id(), GroupId(4));
+        t.end(TrackEnd::Ended);
+        assert_eq!(c.next_group().await.unwrap_err(), TrackEnd::Ended);
+    }
+
+    #[tokio::test]
+    async fn late_joiner_starts_at_latest_group() {
+        let t = track(8);
+        for g in 0..3u64 {
+            t.write_group(g, [Object::new(0, "x")]).unwrap();
+        }
+        let mut late = t.consume();
+        assert_eq!(late.next_group().await.unwrap().id(), GroupId(2));
+        assert!(t.create_group(2).is_err(), "group ids must increase");
+    }
+
+    #[tokio::test]
+    async fn objects_must_increase_and_drop_resets() {
+        let t = track(2);
+        let g = t.create_group(0).unwrap();
+        let s = g.create_subgroup(0, 1);
+        let mut c = s.consume();
+        s.write(Object::new(1, "a")).unwrap();
+        assert!(s.write(Object::new(1, "b")).is_err());
+        drop(s);
+        assert_eq!(c.next().await.unwrap().id, ObjectId(1));
+        assert_eq!(c.next().await, Err(Closed::Reset(0)));
+    }
+}

@@ -1,0 +1,297 @@
+//! Endpoints: a server that accepts raw QUIC (`moqt-19`, `moqt-18`) and WebTransport (`h3`) on one UDP port, and
+//! a client that connects to `moqt://` (raw QUIC) or `https://` (WebTransport) URLs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moq_wire::Version;
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use url::Url;
+use web_transport_quinn::proto::ConnectResponse;
+
+use crate::tls::{Certificate, Trust, client_config, provider};
+use crate::{Error, Role, Session, SessionConfig};
+
+/// The ALPN tokens a server offers: every MoQT version, then HTTP/3 for WebTransport.
+fn server_alpns() -> Vec<Vec<u8>> {
+    let mut alpns: Vec<Vec<u8>> = Version::ALL
+        .iter()
+        .map(|v| v.alpn().as_bytes().to_vec())
+        .collect();
+    alpns.push(web_transport_quinn::ALPN.as_bytes().to_vec());
+    alpns
+}
+
+fn transport_config() -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_bidi_streams(1024u32.into());
+    t.max_concurrent_uni_streams(4096u32.into());
+    t.keep_alive_interval(Some(Duration::from_secs(4)));
+    t.max_idle_timeout(Some(
+        Duration::from_secs(30)
+            .try_into()
+            .unwrap_or(quinn::IdleTimeout::from(quinn::VarInt::from_u32(30_000))),
+    ));
+    t
+}
+
+/// A MoQT server endpoint.
+pub struct Server {
+    endpoint: quinn::Endpoint,
+    config: SessionConfig,
+    fingerprint: [u8; 32],
+}
+
+impl Server {
+    /// Binds `addr` (use `127.0.0.1:0` in tests) with this certificate.
+    pub fn bind(
+        addr: SocketAddr,
+        cert: Certificate,
+        config: SessionConfig,
+    ) -> Result<Server, Error> {
+        let fingerprint = cert.sha256();
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| Error::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(cert.chain, cert.key)
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        tls.alpn_protocols = server_alpns();
+        tls.max_early_data_size = 0;
+        let crypto = QuicServerConfig::try_from(tls).map_err(|e| Error::Tls(e.to_string()))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        server.transport_config(Arc::new(transport_config()));
+        let endpoint = quinn::Endpoint::server(server, addr).map_err(Error::transport)?;
+        Ok(Server {
+            endpoint,
+            config,
+            fingerprint,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Result<SocketAddr, Error> {
+        self.endpoint.local_addr().map_err(Error::transport)
+    }
+
+    /// The SHA-256 of the server certificate.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    /// Waits for the next connection attempt; `None` when the endpoint is closed. Finish it with
+    /// [`Incoming::establish`], ideally in its own task so one slow handshake does not hold up others.
+    pub async fn accept(&self) -> Option<Incoming> {
+        let incoming = self.endpoint.accept().await?;
+        Some(Incoming {
+            incoming,
+            config: self.config.clone(),
+        })
+    }
+
+    /// Stops accepting and closes every connection with `code`.
+    pub fn close(&self, code: u32, reason: &str) {
+        self.endpoint.close(code.into(), reason.as_bytes());
+    }
+}
+
+/// A connection being accepted.
+pub struct Incoming {
+    incoming: quinn::Incoming,
+    config: SessionConfig,
+}
+
+/// What a server learns about a new session before it runs.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The negotiated version.
+    pub version: Version,
+    /// `true` for WebTransport, `false` for raw QUIC.
+    pub webtransport: bool,
+    /// The request path: the WebTransport URL's path and query, or the PATH setup option on raw QUIC.
+    pub path: String,
+    /// The peer's address.
+    pub remote: SocketAddr,
+}
+
+impl Incoming {
+    /// Completes the QUIC handshake, the WebTransport CONNECT if any, and the MoQT SETUP exchange.
+    pub async fn establish(self) -> Result<(Session, Accepted), Error> {
+        let conn = self.incoming.await.map_err(Error::transport)?;
+        let remote = conn.remote_address();
+        let alpn = conn
+            .handshake_data()
+            .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+            .and_then(|h| h.protocol)
+            .unwrap_or_default();
+        if alpn == web_transport_quinn::ALPN.as_bytes() {
+            let request = web_transport_quinn::Request::accept(conn)
+                .await
+                .map_err(Error::transport)?;
+            // The client lists the versions it speaks in WT-Available-Protocols; pick our most preferred.
+            let version = Version::ALL
+                .into_iter()
+                .find(|v| request.protocols.iter().any(|p| p == v.alpn()));
+            let Some(version) = version else {
+                let _ = request
+                    .reject(web_transport_quinn::http::StatusCode::BAD_REQUEST)
+                    .await;
+                return Err(Error::VersionNegotiation);
+            };
+            let mut path = request.url.path().to_string();
+            if let Some(q) = request.url.query() {
+                path.push('?');
+                path.push_str(q);
+            }
+            let session = request
+                .respond(ConnectResponse::OK.with_protocol(version.alpn()))
+                .await
+                .map_err(Error::transport)?;
+            let session = Session::establish(session, version, Role::Server, self.config).await?;
+            //= draft-ietf-moq-transport-19#section-9.3.1.2
+            //# When a PATH parameter is received ... while WebTransport is used ... the session MUST be closed
+            //# with `INVALID_PATH`.
+            if session.peer_setup().path.is_some() || session.peer_setup().authority.is_some() {
+                let e = Error::InvalidPath("PATH or AUTHORITY over WebTransport");
+                session.close(e.session_code(), "PATH or AUTHORITY over WebTransport");
+                return Err(e);
+            }
+            Ok((
+                session,
+                Accepted {
+                    version,
+                    webtransport: true,
+                    path,
+                    remote,
+                },
+            ))
+        } else {
+            let Some(version) = Version::from_alpn(&alpn) else {
+                conn.close(0x15u32.into(), b"unsupported ALPN");
+                return Err(Error::VersionNegotiation);
+            };
+            let session = web_transport_quinn::Session::raw(conn);
+            let session = Session::establish(session, version, Role::Server, self.config).await?;
+            let path = session
+                .peer_setup()
+                .path
+                .as_ref()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .unwrap_or_else(|| "/".to_string());
+            Ok((
+                session,
+                Accepted {
+                    version,
+                    webtransport: false,
+                    path,
+                    remote,
+                },
+            ))
+        }
+    }
+}
+
+/// A MoQT client endpoint.
+pub struct Client {
+    endpoint: quinn::Endpoint,
+    trust: Trust,
+    config: SessionConfig,
+}
+
+impl Client {
+    /// A client bound to an ephemeral local port.
+    pub fn new(trust: Trust, config: SessionConfig) -> Result<Client, Error> {
+        let bind: SocketAddr = "[::]:0".parse().map_err(Error::transport)?;
+        let endpoint = quinn::Endpoint::client(bind)
+            .or_else(|_| quinn::Endpoint::client(SocketAddr::from(([0, 0, 0, 0], 0))))
+            .map_err(Error::transport)?;
+        Ok(Client {
+            endpoint,
+            trust,
+            config,
+        })
+    }
+
+    /// Connects: `moqt://host:port/path` uses raw QUIC, `https://host:port/path` uses WebTransport. The draft
+    /// version is negotiated (newest first).
+    pub async fn connect(&self, url: &Url) -> Result<Session, Error> {
+        let webtransport = match url.scheme() {
+            "moqt" => false,
+            "https" => true,
+            other => {
+                return Err(Error::Config(format!(
+                    "unsupported URL scheme {other:?} (use moqt:// or https://)"
+                )));
+            }
+        };
+        let host = url
+            .host_str()
+            .ok_or_else(|| Error::Config("URL has no host".into()))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = url.port().unwrap_or(443);
+        let remote = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| Error::Config(format!("resolve {host}: {e}")))?
+            .next()
+            .ok_or_else(|| Error::Config(format!("resolve {host}: no address")))?;
+
+        let mut tls = client_config(&self.trust)?;
+        tls.alpn_protocols = if webtransport {
+            vec![web_transport_quinn::ALPN.as_bytes().to_vec()]
+        } else {
+            Version::ALL
+                .iter()
+                .map(|v| v.alpn().as_bytes().to_vec())
+                .collect()
+        };
+        let crypto = QuicClientConfig::try_from(tls).map_err(|e| Error::Tls(e.to_string()))?;
+        let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+        config.transport_config(Arc::new(transport_config()));
+        let server_name = if host.parse::<std::net::IpAddr>().is_ok() {
+            "localhost"
+        } else {
+            host
+        };
+        let conn = self
+            .endpoint
+            .connect_with(config, remote, server_name)
+            .map_err(Error::transport)?
+            .await
+            .map_err(Error::transport)?;
+
+        let mut session_config = self.config.clone();
+        if webtransport {
+            let request = web_transport_quinn::proto::ConnectRequest::new(url.clone())
+                .with_protocols(Version::ALL.iter().map(|v| v.alpn().to_string()));
+            let session = web_transport_quinn::Session::connect(conn, request)
+                .await
+                .map_err(Error::transport)?;
+            let version = session
+                .protocol()
+                .and_then(|p| Version::from_alpn(p.as_bytes()))
+                .ok_or(Error::VersionNegotiation)?;
+            Session::establish(session, version, Role::Client, session_config).await
+        } else {
+            let alpn = conn
+                .handshake_data()
+                .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+                .and_then(|h| h.protocol)
+                .unwrap_or_default();
+            let version = Version::from_alpn(&alpn).ok_or(Error::VersionNegotiation)?;
+            // Native QUIC: the client MUST send AUTHORITY and PATH.
+            let mut path = url.path().to_string();
+            if let Some(q) = url.query() {
+                path.push('?');
+                path.push_str(q);
+            }
+            session_config.path = Some(path);
+            session_config.authority = Some(match url.port() {
+                Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+                None => url.host_str().unwrap_or_default().to_string(),
+            });
+            let session = web_transport_quinn::Session::raw(conn);
+            Session::establish(session, version, Role::Client, session_config).await
+        }
+    }
+}

@@ -1,0 +1,2098 @@
+//! A MoQT session over any WebTransport-like transport (raw QUIC or WebTransport via `web-transport-quinn`, or
+//! the in-memory transport used by the tests).
+//!
+//! # Concurrency design
+//!
+//! A session is a set of small tasks that share one `Inner` (behind an `Arc`):
+//!
+//! * one task accepts unidirectional streams and spawns a reader per stream (the peer's control stream, subgroup
+//!   streams, fetch streams);
+//! * one task accepts bidirectional streams and spawns a handler per request;
+//! * one task reads datagrams;
+//! * every request we make or serve runs in its own task that owns its request stream.
+//!
+//! No task holds a lock across an `.await`; the maps in `Inner` are short critical sections. A failure that the
+//! draft makes fatal (a malformed message, a wrong request id, ...) closes the session with the matching code;
+//! request-level failures are answered with REQUEST_ERROR and affect only that request.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use moq_wire::codes::{PublishDoneCode, RequestErrorCode, SessionCode, StreamCode};
+use moq_wire::control::*;
+use moq_wire::data::{
+    DataStreamHeader, Datagram, DatagramContent, FetchEntry, FetchHeader, FetchObject, FetchReader,
+    FetchWriter, ObjectHeader, StreamKind, SubgroupHeader, SubgroupIdMode, SubgroupReader,
+    SubgroupWriter,
+};
+use moq_wire::kvp::{Properties, ReasonPhrase, property};
+use moq_wire::namespace::{FullTrackName, TrackNamespace};
+use moq_wire::params::{LocationFilter, Parameters};
+use moq_wire::setup::SetupOptions;
+use moq_wire::token::AuthToken;
+use moq_wire::{
+    Encode, GroupId, GroupOrder, Location, ObjectId, ObjectStatus, RequestId, SubgroupId,
+    TrackAlias, Version,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use web_transport_trait::Session as WtSession;
+
+use crate::error::{Error, from_wt};
+use crate::io::{Reader, Writer};
+use crate::model::*;
+use crate::origin::{NamespaceEvent, Origin};
+
+/// How long to wait for the peer's SETUP.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a data stream for an unknown track alias is held before it is abandoned.
+const ALIAS_WAIT: Duration = Duration::from_secs(2);
+/// Groups of one subscription being written at once; older ones are reset (TOO_FAR_BEHIND) beyond this.
+const MAX_GROUPS_IN_FLIGHT: usize = 4;
+
+/// Which end of the connection we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// We connected (even Request IDs).
+    Client,
+    /// We accepted (odd Request IDs).
+    Server,
+}
+
+/// Settings for one session.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// What we publish to the peer.
+    pub origin: Origin,
+    /// Sent as MOQT_IMPLEMENTATION.
+    pub implementation: String,
+    /// Client over raw QUIC only: PATH (path and query of the `moqt://` URL).
+    pub path: Option<String>,
+    /// Client over raw QUIC only: AUTHORITY of the `moqt://` URL.
+    pub authority: Option<String>,
+    /// Session-level AUTHORIZATION_TOKEN options to send in SETUP.
+    pub auth_tokens: Vec<AuthToken>,
+    /// Groups kept per received track.
+    pub window: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            origin: Origin::new(),
+            implementation: concat!("moq-rs/", env!("CARGO_PKG_VERSION")).to_string(),
+            path: None,
+            authority: None,
+            auth_tokens: Vec::new(),
+            window: DEFAULT_GROUP_WINDOW,
+        }
+    }
+}
+
+/// Something the peer did that the application may want to act on.
+#[derive(Debug)]
+pub enum Event {
+    /// The peer published a namespace (PUBLISH_NAMESPACE); we accepted it.
+    Announced(TrackNamespace),
+    /// The peer withdrew a namespace.
+    Unannounced(TrackNamespace),
+    /// The peer pushed a track (PUBLISH); we accepted it and this consumer receives its objects.
+    Published(TrackConsumer),
+    /// The peer sent GOAWAY on the control stream.
+    GoAway {
+        /// Where to reconnect (empty: the same URI).
+        uri: String,
+        /// How long the peer waits before closing.
+        timeout: Duration,
+    },
+}
+
+/// Options of an outgoing SUBSCRIBE.
+#[derive(Debug, Clone)]
+pub struct SubscribeOptions {
+    /// SUBSCRIBER_PRIORITY (lower is more important).
+    pub priority: u8,
+    /// GROUP_ORDER, or the publisher's default.
+    pub group_order: Option<GroupOrder>,
+    /// LOCATION_FILTER, or none (from the current group on).
+    pub filter: Option<LocationFilter>,
+    /// FORWARD.
+    pub forward: bool,
+    /// AUTHORIZATION_TOKEN parameters.
+    pub auth_tokens: Vec<AuthToken>,
+}
+
+impl Default for SubscribeOptions {
+    fn default() -> Self {
+        SubscribeOptions {
+            priority: 128,
+            group_order: None,
+            filter: None,
+            forward: true,
+            auth_tokens: Vec::new(),
+        }
+    }
+}
+
+/// An established subscription. Dropping it cancels the subscription (stream reset + STOP_SENDING).
+#[derive(Debug)]
+pub struct Subscription {
+    /// Our Request ID.
+    pub request_id: RequestId,
+    /// The publisher's alias for the track.
+    pub track_alias: TrackAlias,
+    /// LARGEST_OBJECT from SUBSCRIBE_OK.
+    pub largest: Option<Location>,
+    /// Track Properties from SUBSCRIBE_OK.
+    pub track_properties: Properties,
+    consumer: TrackConsumer,
+    updates: mpsc::UnboundedSender<(Parameters, oneshot::Sender<Result<RequestOk, Error>>)>,
+}
+
+impl Subscription {
+    /// The received track. Clone it for more readers.
+    pub fn consumer(&self) -> TrackConsumer {
+        self.consumer.clone()
+    }
+
+    /// Sends REQUEST_UPDATE (e.g. `forward: Some(false)` to pause) and waits for the answer.
+    pub async fn update(&self, params: Parameters) -> Result<RequestOk, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.updates
+            .send((params, tx))
+            .map_err(|_| Error::Cancelled)?;
+        rx.await.map_err(|_| Error::Cancelled)?
+    }
+}
+
+/// A namespace we published with PUBLISH_NAMESPACE. Dropping it withdraws the namespace.
+#[derive(Debug)]
+pub struct Announcement {
+    /// The namespace.
+    pub namespace: TrackNamespace,
+    _cancel: oneshot::Sender<()>,
+}
+
+/// A SUBSCRIBE_NAMESPACE in progress: yields namespaces as the peer publishes and withdraws them.
+#[derive(Debug)]
+pub struct NamespaceSubscription {
+    /// The prefix asked for.
+    pub prefix: TrackNamespace,
+    events: mpsc::UnboundedReceiver<NamespaceEvent>,
+}
+
+impl NamespaceSubscription {
+    /// The next change (full namespaces, prefix included); `None` when the subscription ended.
+    pub async fn next(&mut self) -> Option<NamespaceEvent> {
+        self.events.recv().await
+    }
+}
+
+/// A track we push with PUBLISH; dropping it ends the publication.
+#[derive(Debug)]
+pub struct Published {
+    /// Our Request ID.
+    pub request_id: RequestId,
+    /// The alias we chose.
+    pub track_alias: TrackAlias,
+    _cancel: oneshot::Sender<()>,
+}
+
+/// The answer to TRACK_STATUS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackStatusInfo {
+    /// The largest location the peer has seen, if any.
+    pub largest: Option<Location>,
+    /// The track's properties.
+    pub track_properties: Properties,
+}
+
+/// What a FETCH asks for.
+#[derive(Debug, Clone)]
+pub enum FetchRange {
+    /// Objects of `track` from `start` (inclusive) to `end` (exclusive; `end.object == 0` means all of
+    /// `end.group`).
+    Standalone {
+        /// The track.
+        track: FullTrackName,
+        /// First location.
+        start: Location,
+        /// End, exclusive.
+        end: Location,
+    },
+    /// The `groups_back` groups before the joining location of one of our subscriptions (Relative Joining).
+    Joining {
+        /// The subscription's Request ID.
+        subscription: RequestId,
+        /// How many groups before the current one.
+        groups_back: u64,
+    },
+}
+
+/// One object of a FETCH response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedObject {
+    /// Its location.
+    pub location: Location,
+    /// Its subgroup (`None` for datagram objects).
+    pub subgroup: Option<SubgroupId>,
+    /// Publisher priority.
+    pub priority: u8,
+    /// Object Properties.
+    pub properties: Properties,
+    /// The payload.
+    pub payload: Bytes,
+}
+
+/// The objects of a FETCH, as they arrive.
+pub struct FetchResponse<S: WtSession> {
+    /// From FETCH_OK: whether the range reaches the end of the track.
+    pub end_of_track: bool,
+    /// From FETCH_OK: the end of the range (exclusive).
+    pub end_location: Location,
+    reader: Option<(Reader<S::RecvStream>, FetchReader)>,
+    pending: Option<oneshot::Receiver<Reader<S::RecvStream>>>,
+    order: GroupOrder,
+    version: Version,
+}
+
+impl<S: WtSession> std::fmt::Debug for FetchResponse<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchResponse")
+            .field("end_of_track", &self.end_of_track)
+            .field("end_location", &self.end_location)
+            .finish()
+    }
+}
+
+impl<S: WtSession> FetchResponse<S> {
+    /// The next object, or `None` when the response is complete.
+    pub async fn next(&mut self) -> Result<Option<FetchedObject>, Error> {
+        if self.reader.is_none() {
+            let Some(rx) = self.pending.take() else {
+                return Ok(None);
+            };
+            let reader = tokio::time::timeout(Duration::from_secs(10), rx)
+                .await
+                .map_err(|_| Error::Timeout)?
+                .map_err(|_| Error::Cancelled)?;
+            self.reader = Some((reader, FetchReader::new(self.order, self.version)));
+        }
+        let Some((reader, state)) = self.reader.as_mut() else {
+            return Ok(None);
+        };
+        loop {
+            let Some(entry) = reader.decode_with(|b| state.decode_entry(b)).await? else {
+                return Ok(None);
+            };
+            match entry {
+                FetchEntry::EndOfRange(_) => continue,
+                FetchEntry::Object(o) => {
+                    let payload = reader.payload(o.payload_len).await?;
+                    return Ok(Some(FetchedObject {
+                        location: o.location(),
+                        subgroup: o.subgroup_id,
+                        priority: o.publisher_priority,
+                        properties: o.properties,
+                        payload,
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// Receive state of a track we get objects for (our SUBSCRIBE, or the peer's PUBLISH).
+struct Incoming {
+    producer: TrackProducer,
+    groups: Mutex<BTreeMap<u64, GroupProducer>>,
+    window: usize,
+}
+
+impl Incoming {
+    /// A new subgroup producer in group `group`, creating the group if it is newer than all others.
+    fn subgroup(&self, group: u64, subgroup: u64, priority: u8) -> Option<SubgroupProducer> {
+        let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = groups.get(&group) {
+            return Some(g.create_subgroup(subgroup, priority));
+        }
+        if groups
+            .last_key_value()
+            .is_some_and(|(latest, _)| *latest > group)
+        {
+            // An older group that we never saw: too late for a live track.
+            return None;
+        }
+        let g = self.producer.create_group(group).ok()?;
+        let sg = g.create_subgroup(subgroup, priority);
+        groups.insert(group, g);
+        while groups.len() > self.window {
+            groups.pop_first();
+        }
+        Some(sg)
+    }
+
+    fn finish_group(&self, group: u64) {
+        if let Some(g) = self
+            .groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&group)
+        {
+            g.finish();
+        }
+    }
+}
+
+/// A subscription the peer made that we serve, kept for joining FETCH.
+struct Served {
+    track: TrackProducer,
+    joining: Option<Location>,
+}
+
+struct Inner<S: WtSession> {
+    transport: S,
+    version: Version,
+    role: Role,
+    config: SessionConfig,
+    next_request: AtomicU64,
+    next_alias: AtomicU64,
+    control: tokio::sync::Mutex<Option<Writer<S::SendStream>>>,
+    incoming: Mutex<HashMap<u64, Arc<Incoming>>>,
+    alias_added: tokio::sync::Notify,
+    fetches: Mutex<HashMap<u64, oneshot::Sender<Reader<S::RecvStream>>>>,
+    served: Mutex<HashMap<u64, Served>>,
+    peer_ids: Mutex<HashSet<u64>>,
+    namespace_prefixes: Mutex<Vec<TrackNamespace>>,
+    events: mpsc::UnboundedSender<Event>,
+    events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
+    peer_setup: OnceLock<SetupOptions>,
+    goaway_received: AtomicBool,
+    goaway_sent: AtomicBool,
+    closed: watch::Sender<Option<Error>>,
+}
+
+/// A MoQT session. Cheap to clone; every clone is a handle to the same session.
+pub struct Session<S: WtSession = web_transport_quinn::Session> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: WtSession> Clone for Session<S> {
+    fn clone(&self) -> Self {
+        Session {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S: WtSession> std::fmt::Debug for Session<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("version", &self.inner.version)
+            .field("role", &self.inner.role)
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<S: WtSession> Session<S> {
+    /// Runs the SETUP exchange on an established transport and starts the session's tasks.
+    pub async fn establish(
+        transport: S,
+        version: Version,
+        role: Role,
+        config: SessionConfig,
+    ) -> Result<Self, Error> {
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            transport,
+            version,
+            role,
+            next_request: AtomicU64::new(if role == Role::Client { 0 } else { 1 }),
+            next_alias: AtomicU64::new(0),
+            config,
+            control: tokio::sync::Mutex::new(None),
+            incoming: Mutex::default(),
+            alias_added: tokio::sync::Notify::new(),
+            fetches: Mutex::default(),
+            served: Mutex::default(),
+            peer_ids: Mutex::default(),
+            namespace_prefixes: Mutex::default(),
+            events,
+            events_rx: tokio::sync::Mutex::new(events_rx),
+            peer_setup: OnceLock::new(),
+            goaway_received: AtomicBool::new(false),
+            goaway_sent: AtomicBool::new(false),
+            closed: watch::Sender::new(None),
+        });
+        let session = Session {
+            inner: inner.clone(),
+        };
+
+        // Our control stream: SETUP first.
+        let mut options = SetupOptions {
+            implementation: Some(inner.config.implementation.clone()),
+            auth_tokens: inner.config.auth_tokens.clone(),
+            ..Default::default()
+        };
+        if role == Role::Client {
+            options.path = inner
+                .config
+                .path
+                .as_ref()
+                .map(|p| Bytes::copy_from_slice(p.as_bytes()));
+            options.authority = inner
+                .config
+                .authority
+                .as_ref()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()));
+        }
+        let stream = inner.transport.open_uni().await.map_err(from_wt)?;
+        let mut writer = Writer::new(stream);
+        writer.set_priority(i32::MAX);
+        writer
+            .message(&ControlMessage::Setup(Setup { options }), version)
+            .await?;
+        *inner.control.lock().await = Some(writer);
+
+        let (setup_tx, setup_rx) = oneshot::channel();
+        tokio::spawn(run_uni(inner.clone(), setup_tx));
+        let peer = match tokio::time::timeout(SETUP_TIMEOUT, setup_rx).await {
+            Ok(Ok(Ok(setup))) => setup,
+            Ok(Ok(Err(e))) => return Err(session.fail(e)),
+            Ok(Err(_)) => return Err(session.closed_error()),
+            Err(_) => return Err(session.fail(Error::Timeout)),
+        };
+        //= draft-ietf-moq-transport-19#section-9.3.1.2
+        //# It MUST NOT be used by the server, or when WebTransport is used.
+        if role == Role::Client && (peer.path.is_some() || peer.authority.is_some()) {
+            return Err(session.fail(Error::InvalidPath("PATH or AUTHORITY from the server")));
+        }
+        let _ = inner.peer_setup.set(peer);
+        tokio::spawn(run_bi(inner.clone()));
+        tokio::spawn(run_datagrams(inner.clone()));
+        tracing::debug!(%version, ?role, "session established");
+        Ok(session)
+    }
+
+    /// The negotiated draft version.
+    pub fn version(&self) -> Version {
+        self.inner.version
+    }
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.inner.role
+    }
+
+    /// The peer's SETUP options (PATH, AUTHORITY, tokens, implementation, limits).
+    pub fn peer_setup(&self) -> &SetupOptions {
+        self.inner
+            .peer_setup
+            .get()
+            .expect("set before the session is returned")
+    }
+
+    /// The origin this session serves from.
+    pub fn origin(&self) -> &Origin {
+        &self.inner.config.origin
+    }
+
+    /// The underlying transport.
+    pub fn transport(&self) -> &S {
+        &self.inner.transport
+    }
+
+    /// The next thing the peer did ([`Event`]); `None` once the session is closed.
+    pub async fn next_event(&self) -> Option<Event> {
+        let mut rx = self.inner.events_rx.lock().await;
+        let mut closed = self.inner.closed.subscribe();
+        tokio::select! {
+            e = rx.recv() => e,
+            _ = closed.wait_for(|c| c.is_some()) => rx.try_recv().ok(),
+        }
+    }
+
+    /// Closes the session with a code and reason.
+    pub fn close(&self, code: SessionCode, reason: &str) {
+        self.inner.close(Error::Closed {
+            code,
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Waits until the session is closed and returns why.
+    pub async fn closed(&self) -> Error {
+        let mut rx = self.inner.closed.subscribe();
+        tokio::select! {
+            e = self.inner.transport.closed() => {
+                let e = from_wt(e);
+                self.inner.closed.send_if_modified(|c| if c.is_none() { *c = Some(e.clone()); true } else { false });
+                self.closed_error()
+            }
+            _ = rx.wait_for(|c| c.is_some()) => self.closed_error(),
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        self.inner
+            .closed
+            .borrow()
+            .clone()
+            .unwrap_or(Error::Cancelled)
+    }
+
+    fn fail(&self, e: Error) -> Error {
+        self.inner.close(e.clone());
+        e
+    }
+
+    fn request_id(&self) -> Result<RequestId, Error> {
+        if self.inner.goaway_received.load(Ordering::Relaxed) {
+            return Err(Error::GoingAway);
+        }
+        if let Some(e) = self.inner.closed.borrow().clone() {
+            return Err(e);
+        }
+        Ok(RequestId(
+            self.inner.next_request.fetch_add(2, Ordering::Relaxed),
+        ))
+    }
+
+    async fn open_request(
+        &self,
+        msg: ControlMessage,
+    ) -> Result<(Writer<S::SendStream>, Reader<S::RecvStream>), Error> {
+        let (send, recv) = self.inner.transport.open_bi().await.map_err(from_wt)?;
+        let mut writer = Writer::new(send);
+        writer.set_priority(i32::MAX - 1);
+        writer.message(&msg, self.inner.version).await?;
+        Ok((writer, Reader::new(recv)))
+    }
+
+    /// Publishes a namespace to the peer (PUBLISH_NAMESPACE) and waits for REQUEST_OK.
+    pub async fn publish_namespace(
+        &self,
+        namespace: TrackNamespace,
+    ) -> Result<Announcement, Error> {
+        let request_id = self.request_id()?;
+        let msg = PublishNamespace {
+            request_id,
+            namespace: namespace.clone(),
+            params: Parameters::default(),
+        };
+        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
+        match reader.message(self.inner.version).await? {
+            Some(ControlMessage::RequestOk(_)) => {}
+            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
+            _ => {
+                return Err(self.fail(Error::ProtocolViolation(
+                    "expected REQUEST_OK or REQUEST_ERROR",
+                )));
+            }
+        }
+        let (cancel, cancelled) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancelled => {}
+                _ = reader.finished() => {}
+            }
+            // Withdraw: cancel the request stream in both directions.
+            writer.reset(StreamCode::Cancelled.to_u64() as u32);
+            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+        });
+        Ok(Announcement {
+            namespace,
+            _cancel: cancel,
+        })
+    }
+
+    /// Subscribes to a track and waits for SUBSCRIBE_OK.
+    pub async fn subscribe(
+        &self,
+        track: FullTrackName,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, Error> {
+        let v = self.inner.version;
+        let request_id = self.request_id()?;
+        let params = Parameters {
+            forward: Some(options.forward),
+            subscriber_priority: Some(options.priority),
+            group_order: options.group_order,
+            location_filter: options.filter,
+            auth_tokens: options.auth_tokens.clone(),
+            ..Default::default()
+        };
+        let msg = Subscribe {
+            request_id,
+            track: track.clone(),
+            params,
+        };
+        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
+        let ok = match reader.message(v).await? {
+            Some(ControlMessage::SubscribeOk(ok)) => ok,
+            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
+            None => return Err(Error::Cancelled),
+            Some(_) => {
+                return Err(self.fail(Error::ProtocolViolation(
+                    "expected SUBSCRIBE_OK or REQUEST_ERROR",
+                )));
+            }
+        };
+        let mut info = TrackInfo::new(track);
+        info.properties = ok.track_properties.clone();
+        if let Some(p) = ok
+            .track_properties
+            .get_int(property::DEFAULT_PUBLISHER_PRIORITY)
+        {
+            info.priority = p.min(255) as u8;
+        }
+        let producer = TrackProducer::with_window(info, self.inner.config.window);
+        let consumer = producer.consume_from_start();
+        let alias = ok.track_alias;
+        self.inner.add_alias(alias.0, producer.clone())?;
+
+        let (updates, mut update_rx) =
+            mpsc::unbounded_channel::<(Parameters, oneshot::Sender<Result<RequestOk, Error>>)>();
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let mut waiting: std::collections::VecDeque<oneshot::Sender<Result<RequestOk, Error>>> =
+                Default::default();
+            let end = loop {
+                tokio::select! {
+                    msg = reader.message(v) => match msg {
+                        Ok(Some(ControlMessage::PublishDone(done))) => {
+                            break match done.status {
+                                PublishDoneCode::TrackEnded | PublishDoneCode::SubscriptionEnded => TrackEnd::Ended,
+                                other => TrackEnd::Error(other.to_u64()),
+                            };
+                        }
+                        Ok(Some(ControlMessage::RequestOk(ok))) => {
+                            if let Some(tx) = waiting.pop_front() { let _ = tx.send(Ok(ok)); }
+                        }
+                        Ok(Some(ControlMessage::RequestError(e))) => {
+                            if let Some(tx) = waiting.pop_front() { let _ = tx.send(Err(rejected(e))); }
+                        }
+                        Ok(Some(_)) => {
+                            inner.close(Error::ProtocolViolation("unexpected message on a subscription"));
+                            break TrackEnd::Error(PublishDoneCode::InternalError.to_u64());
+                        }
+                        Ok(None) => break TrackEnd::Error(PublishDoneCode::InternalError.to_u64()),
+                        Err(e) => {
+                            if e.is_session_error() { inner.close(e); }
+                            break TrackEnd::Error(PublishDoneCode::InternalError.to_u64());
+                        }
+                    },
+                    update = update_rx.recv() => match update {
+                        Some((params, tx)) => {
+                            let request_id = match inner.goaway_received.load(Ordering::Relaxed) {
+                                true => { let _ = tx.send(Err(Error::GoingAway)); continue; }
+                                false => RequestId(inner.next_request.fetch_add(2, Ordering::Relaxed)),
+                            };
+                            let msg = ControlMessage::RequestUpdate(RequestUpdate { request_id, params });
+                            match writer.message(&msg, v).await {
+                                Ok(()) => waiting.push_back(tx),
+                                Err(e) => { let _ = tx.send(Err(e)); }
+                            }
+                        }
+                        None => {
+                            // The Subscription was dropped: cancel.
+                            writer.reset(StreamCode::Cancelled.to_u64() as u32);
+                            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                            break TrackEnd::Error(StreamCode::Cancelled.to_u64());
+                        }
+                    },
+                }
+            };
+            // Let data streams still in flight finish before ending the track.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            producer.end(end);
+            lock(&inner.incoming).remove(&alias.0);
+        });
+
+        Ok(Subscription {
+            request_id,
+            track_alias: alias,
+            largest: ok.params.largest_object,
+            track_properties: ok.track_properties,
+            consumer,
+            updates,
+        })
+    }
+
+    /// Asks for the status of a track (TRACK_STATUS).
+    pub async fn track_status(&self, track: FullTrackName) -> Result<TrackStatusInfo, Error> {
+        let request_id = self.request_id()?;
+        let msg = TrackStatus {
+            request_id,
+            track,
+            params: Parameters::default(),
+        };
+        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
+        writer.finish();
+        match reader.message(self.inner.version).await? {
+            Some(ControlMessage::RequestOk(ok)) => Ok(TrackStatusInfo {
+                largest: ok.params.largest_object,
+                track_properties: ok.track_properties,
+            }),
+            Some(ControlMessage::RequestError(e)) => Err(rejected(e)),
+            None => Err(Error::Cancelled),
+            Some(_) => Err(self.fail(Error::ProtocolViolation(
+                "expected REQUEST_OK or REQUEST_ERROR",
+            ))),
+        }
+    }
+
+    /// Fetches past objects (FETCH) and waits for FETCH_OK.
+    pub async fn fetch(
+        &self,
+        range: FetchRange,
+        order: GroupOrder,
+    ) -> Result<FetchResponse<S>, Error> {
+        let request_id = self.request_id()?;
+        let fetch_type = match range {
+            FetchRange::Standalone { track, start, end } => {
+                FetchType::Standalone { track, start, end }
+            }
+            FetchRange::Joining {
+                subscription,
+                groups_back,
+            } => FetchType::RelativeJoining {
+                joining_request_id: subscription,
+                joining_start: groups_back,
+            },
+        };
+        let params = Parameters {
+            group_order: Some(order),
+            ..Default::default()
+        };
+        let (tx, rx) = oneshot::channel();
+        lock(&self.inner.fetches).insert(request_id.0, tx);
+        let msg = Fetch {
+            request_id,
+            fetch_type,
+            params,
+        };
+        let result = async {
+            let (mut writer, mut reader) = self.open_request(msg.into()).await?;
+            writer.finish();
+            match reader.message(self.inner.version).await? {
+                Some(ControlMessage::FetchOk(ok)) => Ok(ok),
+                Some(ControlMessage::RequestError(e)) => Err(rejected(e)),
+                None => Err(Error::Cancelled),
+                Some(_) => Err(self.fail(Error::ProtocolViolation(
+                    "expected FETCH_OK or REQUEST_ERROR",
+                ))),
+            }
+        }
+        .await;
+        let ok = match result {
+            Ok(ok) => ok,
+            Err(e) => {
+                lock(&self.inner.fetches).remove(&request_id.0);
+                return Err(e);
+            }
+        };
+        Ok(FetchResponse {
+            end_of_track: ok.end_of_track,
+            end_location: ok.end_location,
+            reader: None,
+            pending: Some(rx),
+            order,
+            version: self.inner.version,
+        })
+    }
+
+    /// Follows the namespaces the peer publishes under `prefix` (SUBSCRIBE_NAMESPACE).
+    pub async fn subscribe_namespace(
+        &self,
+        prefix: TrackNamespace,
+    ) -> Result<NamespaceSubscription, Error> {
+        let v = self.inner.version;
+        let request_id = self.request_id()?;
+        let msg = SubscribeNamespace {
+            request_id,
+            prefix: prefix.clone(),
+            params: Parameters::default(),
+        };
+        let (writer, mut reader) = self.open_request(msg.into()).await?;
+        match reader.message(v).await? {
+            Some(ControlMessage::RequestOk(_)) => {}
+            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
+            None => return Err(Error::Cancelled),
+            Some(_) => {
+                return Err(self.fail(Error::ProtocolViolation(
+                    "expected REQUEST_OK or REQUEST_ERROR",
+                )));
+            }
+        }
+        let (tx, events) = mpsc::unbounded_channel();
+        let inner = self.inner.clone();
+        let p = prefix.clone();
+        tokio::spawn(async move {
+            let _writer = writer; // dropped (and reset) when this task ends
+            let mut known = HashSet::new();
+            loop {
+                let event = match reader.message(v).await {
+                    Ok(Some(ControlMessage::Namespace(n))) => match p.join(&n.suffix) {
+                        Ok(ns) => {
+                            known.insert(ns.clone());
+                            NamespaceEvent::Added(ns)
+                        }
+                        Err(_) => break,
+                    },
+                    Ok(Some(ControlMessage::NamespaceDone(n))) => match p.join(&n.suffix) {
+                        //= draft-ietf-moq-transport-19#section-9.20
+                        //# If a NAMESPACE_DONE is received for a namespace that was not previously announced
+                        //# with NAMESPACE, the subscriber MUST close the session with a PROTOCOL_VIOLATION.
+                        Ok(ns) if known.remove(&ns) => NamespaceEvent::Removed(ns),
+                        _ => {
+                            inner
+                                .close(Error::ProtocolViolation("NAMESPACE_DONE before NAMESPACE"));
+                            break;
+                        }
+                    },
+                    Ok(Some(_)) => {
+                        inner.close(Error::ProtocolViolation(
+                            "unexpected message on SUBSCRIBE_NAMESPACE",
+                        ));
+                        break;
+                    }
+                    Ok(None) | Err(_) => break,
+                };
+                if tx.send(event).is_err() {
+                    reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                    break;
+                }
+            }
+            // The stream ended: every namespace is done.
+            for ns in known {
+                let _ = tx.send(NamespaceEvent::Removed(ns));
+            }
+        });
+        Ok(NamespaceSubscription { prefix, events })
+    }
+
+    /// Pushes a track to the peer (PUBLISH) and serves it once accepted.
+    pub async fn publish(&self, track: TrackProducer) -> Result<Published, Error> {
+        let v = self.inner.version;
+        let request_id = self.request_id()?;
+        let alias = TrackAlias(self.inner.next_alias.fetch_add(1, Ordering::Relaxed));
+        let msg = Publish {
+            request_id,
+            track: track.info().name.clone(),
+            track_alias: alias,
+            params: Parameters {
+                largest_object: track.largest(),
+                forward: Some(true),
+                ..Default::default()
+            },
+            track_properties: track_properties(track.info()),
+        };
+        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
+        let ok = match reader.message(v).await? {
+            Some(ControlMessage::RequestOk(ok)) => ok,
+            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
+            None => return Err(Error::Cancelled),
+            Some(_) => {
+                return Err(self.fail(Error::ProtocolViolation(
+                    "expected REQUEST_OK or REQUEST_ERROR",
+                )));
+            }
+        };
+        let (cancel, cancelled) = oneshot::channel::<()>();
+        let inner = self.inner.clone();
+        let params = ok.params;
+        tokio::spawn(async move {
+            let state = SubState::new(
+                params.forward.unwrap_or(true),
+                params.subscriber_priority.unwrap_or(128),
+            );
+            let start = Start::LiveEdge;
+            let serve = serve_track(inner.clone(), track, alias, start, None, state.clone());
+            tokio::pin!(serve);
+            let outcome = tokio::select! {
+                out = &mut serve => Some(out),
+                _ = cancelled => None,
+                _ = read_updates(&inner, &mut reader, &mut writer, &state) => None,
+            };
+            finish_serving(&inner, &mut writer, outcome, &state).await;
+        });
+        Ok(Published {
+            request_id,
+            track_alias: alias,
+            _cancel: cancel,
+        })
+    }
+
+    /// Sends GOAWAY on the control stream. A server may name a new session URI.
+    pub async fn goaway(&self, uri: &str, timeout: Duration) -> Result<(), Error> {
+        if self.inner.role == Role::Client && !uri.is_empty() {
+            return Err(Error::Config(
+                "a client must send an empty GOAWAY URI".into(),
+            ));
+        }
+        if self.inner.goaway_sent.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let msg = GoAway {
+            new_session_uri: Bytes::copy_from_slice(uri.as_bytes()),
+            timeout_ms: timeout.as_millis() as u64,
+            request_id: None,
+        };
+        let mut control = self.inner.control.lock().await;
+        match control.as_mut() {
+            Some(w) => w.message(&msg.into(), self.inner.version).await,
+            None => Err(Error::Cancelled),
+        }
+    }
+}
+
+fn rejected(e: RequestError) -> Error {
+    Error::Rejected {
+        code: e.code,
+        reason: e.reason.0,
+    }
+}
+
+fn track_properties(info: &TrackInfo) -> Properties {
+    let mut props = info.properties.clone();
+    if info.priority != 128
+        && props
+            .get_int(property::DEFAULT_PUBLISHER_PRIORITY)
+            .is_none()
+    {
+        props = props
+            .with_int(property::DEFAULT_PUBLISHER_PRIORITY, info.priority as u64)
+            .unwrap_or_default();
+    }
+    props
+}
+
+impl<S: WtSession> Inner<S> {
+    fn close(&self, e: Error) {
+        let first = self.closed.send_if_modified(|c| {
+            if c.is_some() {
+                return false;
+            }
+            *c = Some(e.clone());
+            true
+        });
+        if first {
+            let code = e.session_code();
+            if code != SessionCode::NoError {
+                tracing::warn!(error = %e, code = %code, "closing session");
+            }
+            self.transport.close(code.to_u64() as u32, &e.to_string());
+        }
+    }
+
+    fn add_alias(&self, alias: u64, producer: TrackProducer) -> Result<(), Error> {
+        let mut map = lock(&self.incoming);
+        //= draft-ietf-moq-transport-19#section-9.10
+        //# If the Track Alias is already being used for a different Track, the subscriber MUST close the session
+        //# with a `DUPLICATE_TRACK_ALIAS` error.
+        if map
+            .get(&alias)
+            .is_some_and(|i| i.producer.info().name != producer.info().name)
+        {
+            drop(map);
+            let e = Error::DuplicateTrackAlias(alias);
+            self.close(e.clone());
+            return Err(e);
+        }
+        map.insert(
+            alias,
+            Arc::new(Incoming {
+                producer,
+                groups: Mutex::default(),
+                window: self.config.window,
+            }),
+        );
+        drop(map);
+        self.alias_added.notify_waiters();
+        Ok(())
+    }
+
+    async fn wait_alias(&self, alias: u64) -> Option<Arc<Incoming>> {
+        let deadline = tokio::time::Instant::now() + ALIAS_WAIT;
+        loop {
+            let notified = self.alias_added.notified();
+            if let Some(i) = lock(&self.incoming).get(&alias) {
+                return Some(i.clone());
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Validates a Request ID from the peer (parity and uniqueness).
+    fn check_peer_request(&self, id: RequestId) -> Result<(), Error> {
+        let peer_is_client = self.role == Role::Server;
+        //= draft-ietf-moq-transport-19#section-9.1
+        //# If an endpoint receives a Request ID with the wrong parity, or a duplicate Request ID, it MUST close
+        //# the session with `INVALID_REQUEST_ID`.
+        if id.is_client() != peer_is_client || !lock(&self.peer_ids).insert(id.0) {
+            return Err(Error::InvalidRequestId(id.0));
+        }
+        Ok(())
+    }
+}
+
+// ---- unidirectional streams ----
+
+async fn run_uni<S: WtSession>(
+    inner: Arc<Inner<S>>,
+    setup_tx: oneshot::Sender<Result<SetupOptions, Error>>,
+) {
+    let mut setup_tx = Some(setup_tx);
+    let control_seen = Arc::new(AtomicBool::new(false));
+    loop {
+        let recv = match inner.transport.accept_uni().await {
+            Ok(r) => r,
+            Err(e) => {
+                let e = from_wt(e);
+                inner.closed.send_if_modified(|c| {
+                    if c.is_none() {
+                        *c = Some(e.clone());
+                        true
+                    } else {
+                        false
+                    }
+                });
+                if let Some(tx) = setup_tx.take() {
+                    let _ = tx.send(Err(e));
+                }
+                return;
+            }
+        };
+        let mut reader = Reader::new(recv);
+        let kind = match reader
+            .decode_with(|b| StreamKind::peek(b, inner.version).map(|k| (k, 0)))
+            .await
+        {
+            Ok(Some(k)) => k,
+            Ok(None) => continue,
+            Err(e) => {
+                inner.close(e);
+                continue;
+            }
+        };
+        match kind {
+            StreamKind::Control => {
+                if control_seen.swap(true, Ordering::Relaxed) {
+                    inner.close(Error::ProtocolViolation("second control stream"));
+                    continue;
+                }
+                let tx = setup_tx.take();
+                tokio::spawn(run_control(inner.clone(), reader, tx));
+            }
+            _ => {
+                let inner = inner.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = handle_data_stream(&inner, reader).await
+                        && e.is_session_error()
+                    {
+                        inner.close(e);
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn run_control<S: WtSession>(
+    inner: Arc<Inner<S>>,
+    mut reader: Reader<S::RecvStream>,
+    setup_tx: Option<oneshot::Sender<Result<SetupOptions, Error>>>,
+) {
+    let v = inner.version;
+    let setup = match reader.message(v).await {
+        Ok(Some(ControlMessage::Setup(s))) => Ok(s.options),
+        Ok(_) => Err(Error::ProtocolViolation(
+            "control stream must start with SETUP",
+        )),
+        Err(e) => Err(e),
+    };
+    let failed = setup.as_ref().err().cloned();
+    if let Some(tx) = setup_tx {
+        let _ = tx.send(setup);
+    }
+    if let Some(e) = failed {
+        inner.close(e);
+        return;
+    }
+    let mut goaways = 0;
+    loop {
+        match reader.message(v).await {
+            Ok(Some(ControlMessage::GoAway(g))) => {
+                goaways += 1;
+                //= draft-ietf-moq-transport-19#section-9.4
+                //# The endpoint MUST close the session with a `PROTOCOL_VIOLATION` if it receives more than one
+                //# GOAWAY on the control stream or on a single request stream.
+                if goaways > 1 {
+                    inner.close(Error::ProtocolViolation("second GOAWAY"));
+                    return;
+                }
+                //# If a server receives a GOAWAY with a non-zero New Session URI Length it MUST close the session
+                //# with a `PROTOCOL_VIOLATION`.
+                if inner.role == Role::Server && !g.new_session_uri.is_empty() {
+                    inner.close(Error::ProtocolViolation("GOAWAY URI from a client"));
+                    return;
+                }
+                inner.goaway_received.store(true, Ordering::Relaxed);
+                let _ = inner.events.send(Event::GoAway {
+                    uri: String::from_utf8_lossy(&g.new_session_uri).into_owned(),
+                    timeout: Duration::from_millis(g.timeout_ms),
+                });
+            }
+            Ok(Some(_)) => {
+                inner.close(Error::ProtocolViolation(
+                    "unexpected message on the control stream",
+                ));
+                return;
+            }
+            Ok(None) => {
+                //= draft-ietf-moq-transport-19#section-3.3.1
+                //# If either control stream is closed, the endpoint MUST close the session with a
+                //# `PROTOCOL_VIOLATION`.
+                if inner.closed.borrow().is_none() {
+                    inner.close(Error::ProtocolViolation("control stream closed"));
+                }
+                return;
+            }
+            Err(e) => {
+                if inner.closed.borrow().is_none() {
+                    inner.close(if e.is_session_error() {
+                        e
+                    } else {
+                        Error::ProtocolViolation("control stream reset")
+                    });
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn handle_data_stream<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    mut reader: Reader<S::RecvStream>,
+) -> Result<(), Error> {
+    let v = inner.version;
+    let Some(header) = reader.decode::<DataStreamHeader>(v).await? else {
+        return Ok(());
+    };
+    match header {
+        DataStreamHeader::Padding => Ok(()),
+        DataStreamHeader::Fetch(h) => {
+            let tx = lock(&inner.fetches).remove(&h.request_id.0);
+            match tx {
+                Some(tx) => {
+                    let _ = tx.send(reader);
+                }
+                None => reader.stop(StreamCode::Cancelled.to_u64() as u32),
+            }
+            Ok(())
+        }
+        DataStreamHeader::Subgroup(h) => {
+            let Some(incoming) = inner.wait_alias(h.track_alias.0).await else {
+                reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                return Ok(());
+            };
+            let priority = h
+                .publisher_priority
+                .unwrap_or(incoming.producer.info().priority);
+            let mut state = SubgroupReader::new(h, v);
+            let mut sub: Option<SubgroupProducer> = None;
+            loop {
+                let next = reader.decode_with(|b| state.decode_header(b)).await;
+                match next {
+                    Ok(Some(obj)) => {
+                        let payload = reader.payload(obj.payload_len).await?;
+                        if sub.is_none() {
+                            let id = h.subgroup_id(obj.object_id).0;
+                            match incoming.subgroup(h.group_id.0, id, priority) {
+                                Some(s) => sub = Some(s),
+                                None => {
+                                    reader.stop(StreamCode::TooFarBehind.to_u64() as u32);
+                                    return Ok(());
+                                }
+                            }
+                        }
+                        if let Some(s) = &sub {
+                            let status = obj.status;
+                            let _ = s.write(Object {
+                                id: obj.object_id,
+                                properties: obj.properties,
+                                payload,
+                                status,
+                            });
+                            if status == ObjectStatus::EndOfTrack {
+                                incoming.producer.end(TrackEnd::Ended);
+                            }
+                        }
+                    }
+                    Ok(None) => {
+                        if let Some(s) = &sub {
+                            s.finish();
+                        }
+                        if h.end_of_group {
+                            incoming.finish_group(h.group_id.0);
+                        }
+                        return Ok(());
+                    }
+                    Err(Error::StreamReset(code)) => {
+                        if let Some(s) = &sub {
+                            s.abort(code as u64);
+                        }
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        if let Some(s) = &sub {
+                            s.abort(StreamCode::InternalError.to_u64());
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn run_datagrams<S: WtSession>(inner: Arc<Inner<S>>) {
+    loop {
+        let Ok(bytes) = inner.transport.recv_datagram().await else {
+            return;
+        };
+        let d = match Datagram::decode(&bytes, inner.version) {
+            Ok(Datagram::Object(d)) => d,
+            Ok(Datagram::Padding) => continue,
+            Err(e) => {
+                inner.close(e.into());
+                return;
+            }
+        };
+        let Some(incoming) = lock(&inner.incoming).get(&d.track_alias.0).cloned() else {
+            continue;
+        };
+        let priority = d
+            .publisher_priority
+            .unwrap_or(incoming.producer.info().priority);
+        // A datagram object is delivered as a subgroup of its own, keyed by object id.
+        if let Some(sub) = incoming.subgroup(d.group_id.0, d.object_id.0, priority) {
+            let (payload, status) = match d.content {
+                DatagramContent::Payload(p) => (p, ObjectStatus::Normal),
+                DatagramContent::Status(s) => (Bytes::new(), s),
+            };
+            let _ = sub.write(Object {
+                id: d.object_id,
+                properties: d.properties,
+                payload,
+                status,
+            });
+            sub.finish();
+            if d.end_of_group {
+                incoming.finish_group(d.group_id.0);
+            }
+        }
+    }
+}
+
+// ---- requests from the peer ----
+
+async fn run_bi<S: WtSession>(inner: Arc<Inner<S>>) {
+    loop {
+        let (send, recv) = match inner.transport.accept_bi().await {
+            Ok(s) => s,
+            Err(e) => {
+                let e = from_wt(e);
+                inner.closed.send_if_modified(|c| {
+                    if c.is_none() {
+                        *c = Some(e.clone());
+                        true
+                    } else {
+                        false
+                    }
+                });
+                return;
+            }
+        };
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let mut writer = Writer::new(send);
+            let mut reader = Reader::new(recv);
+            if let Err(e) = handle_request(&inner, &mut writer, &mut reader).await {
+                if e.is_session_error() {
+                    inner.close(e);
+                } else {
+                    tracing::debug!(error = %e, "request ended");
+                }
+            }
+        });
+    }
+}
+
+async fn reject<W: web_transport_trait::SendStream>(
+    writer: &mut Writer<W>,
+    v: Version,
+    code: RequestErrorCode,
+    reason: &str,
+) -> Result<(), Error> {
+    writer
+        .message(&RequestError::new(code, reason).into(), v)
+        .await?;
+    writer.finish();
+    Ok(())
+}
+
+async fn handle_request<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    reader: &mut Reader<S::RecvStream>,
+) -> Result<(), Error> {
+    let v = inner.version;
+    let Some(first) = reader.message(v).await? else {
+        return Ok(());
+    };
+    //= draft-ietf-moq-transport-19#section-3.3.2
+    //# If the first message on a bidirectional stream is not one of these, the endpoint MUST close the session
+    //# with a `PROTOCOL_VIOLATION`.
+    if !first.is_request() {
+        return Err(Error::ProtocolViolation(
+            "request stream must start with a request",
+        ));
+    }
+    let request_id = match &first {
+        ControlMessage::Subscribe(m) => m.request_id,
+        ControlMessage::Publish(m) => m.request_id,
+        ControlMessage::Fetch(m) => m.request_id,
+        ControlMessage::TrackStatus(m) => m.request_id,
+        ControlMessage::PublishNamespace(m) => m.request_id,
+        ControlMessage::SubscribeNamespace(m) => m.request_id,
+        ControlMessage::SubscribeTracks(m) => m.request_id,
+        _ => return Err(Error::ProtocolViolation("not a request")),
+    };
+    inner.check_peer_request(request_id)?;
+    if inner.goaway_sent.load(Ordering::Relaxed) {
+        return reject(writer, v, RequestErrorCode::GoingAway, "going away").await;
+    }
+    let origin = &inner.config.origin;
+    match first {
+        ControlMessage::Subscribe(m) => {
+            let Some(track) = origin.track(&m.track) else {
+                return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
+            };
+            let alias = TrackAlias(inner.next_alias.fetch_add(1, Ordering::Relaxed));
+            let largest = track.largest();
+            let start = match m.params.location_filter {
+                None => Start::LiveEdge,
+                Some(LocationFilter::NextGroupStart) => Start::At(
+                    largest
+                        .map(|l| Location::new(l.group.0.saturating_add(1), 0))
+                        .unwrap_or_default(),
+                ),
+                Some(LocationFilter::LargestObject) => Start::At(
+                    largest
+                        .map(|l| Location::new(l.group.0, l.object.0.saturating_add(1)))
+                        .unwrap_or_default(),
+                ),
+                Some(LocationFilter::AbsoluteStart { start })
+                | Some(LocationFilter::AbsoluteRange { start, .. }) => Start::Cached(start),
+            };
+            let end_group = m
+                .params
+                .location_filter
+                .and_then(|f| f.end_group())
+                .map(|g| g.0);
+            if let (Some(end), Some(l)) = (end_group, largest)
+                && end < l.group.0
+            {
+                return reject(
+                    writer,
+                    v,
+                    RequestErrorCode::InvalidRange,
+                    "end group already published",
+                )
+                .await;
+            }
+            let ok = SubscribeOk {
+                track_alias: alias,
+                params: Parameters {
+                    largest_object: largest,
+                    ..Default::default()
+                },
+                track_properties: track_properties(track.info()),
+            };
+            writer.message(&ok.into(), v).await?;
+            lock(&inner.served).insert(
+                request_id.0,
+                Served {
+                    track: track.clone(),
+                    joining: largest,
+                },
+            );
+            let state = SubState::new(
+                m.params.forward.unwrap_or(true),
+                m.params.subscriber_priority.unwrap_or(128),
+            );
+            let serve = serve_track(inner.clone(), track, alias, start, end_group, state.clone());
+            tokio::pin!(serve);
+            let outcome = tokio::select! {
+                out = &mut serve => Some(out),
+                _ = read_updates(inner, reader, writer, &state) => None,
+            };
+            finish_serving(inner, writer, outcome, &state).await;
+            lock(&inner.served).remove(&request_id.0);
+            Ok(())
+        }
+        ControlMessage::TrackStatus(m) => {
+            let Some(track) = origin.track(&m.track) else {
+                return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
+            };
+            let ok = RequestOk {
+                params: Parameters {
+                    largest_object: track.largest(),
+                    ..Default::default()
+                },
+                track_properties: track_properties(track.info()),
+            };
+            writer.message(&ok.into(), v).await?;
+            writer.finish();
+            Ok(())
+        }
+        ControlMessage::Fetch(m) => serve_fetch(inner, writer, m).await,
+        ControlMessage::PublishNamespace(m) => {
+            writer.message(&RequestOk::default().into(), v).await?;
+            let _ = inner.events.send(Event::Announced(m.namespace.clone()));
+            // The namespace stays published until the peer cancels the stream.
+            let _ = reader.finished().await;
+            while reader.message(v).await.is_ok_and(|m| m.is_some()) {}
+            let _ = inner.events.send(Event::Unannounced(m.namespace));
+            Ok(())
+        }
+        ControlMessage::SubscribeNamespace(m) => {
+            let overlaps = {
+                let mut prefixes = lock(&inner.namespace_prefixes);
+                // A prefix that overlaps another active SUBSCRIBE_NAMESPACE of this session is refused
+                // (draft-19 §9.22, PREFIX_OVERLAP).
+                let overlaps = prefixes
+                    .iter()
+                    .any(|p| p.starts_with(&m.prefix) || m.prefix.starts_with(p));
+                if !overlaps {
+                    prefixes.push(m.prefix.clone());
+                }
+                overlaps
+            };
+            if overlaps {
+                return reject(
+                    writer,
+                    v,
+                    RequestErrorCode::PrefixOverlap,
+                    "prefix overlaps",
+                )
+                .await;
+            }
+            let result = serve_namespaces(inner, writer, reader, &m.prefix).await;
+            lock(&inner.namespace_prefixes).retain(|p| p != &m.prefix);
+            result
+        }
+        ControlMessage::SubscribeTracks(m) => {
+            writer.message(&RequestOk::default().into(), v).await?;
+            let session = Session {
+                inner: inner.clone(),
+            };
+            let mut published = Vec::new();
+            for track in origin.tracks(&m.prefix) {
+                match session.publish(track).await {
+                    Ok(p) => published.push(p),
+                    Err(e) => tracing::debug!(error = %e, "PUBLISH for SUBSCRIBE_TRACKS failed"),
+                }
+            }
+            // Keep the publications until the peer cancels SUBSCRIBE_TRACKS.
+            let _ = reader.finished().await;
+            while reader.message(v).await.is_ok_and(|m| m.is_some()) {}
+            drop(published);
+            Ok(())
+        }
+        ControlMessage::Publish(m) => {
+            let mut info = TrackInfo::new(m.track.clone());
+            info.properties = m.track_properties.clone();
+            if let Some(p) = m
+                .track_properties
+                .get_int(property::DEFAULT_PUBLISHER_PRIORITY)
+            {
+                info.priority = p.min(255) as u8;
+            }
+            let producer = TrackProducer::with_window(info, inner.config.window);
+            inner.add_alias(m.track_alias.0, producer.clone())?;
+            writer.message(&RequestOk::default().into(), v).await?;
+            let _ = inner
+                .events
+                .send(Event::Published(producer.consume_from_start()));
+            // The publisher's only message after PUBLISH_OK is PUBLISH_DONE.
+            let end = match reader.message(v).await {
+                Ok(Some(ControlMessage::PublishDone(d))) => match d.status {
+                    PublishDoneCode::TrackEnded | PublishDoneCode::SubscriptionEnded => {
+                        TrackEnd::Ended
+                    }
+                    other => TrackEnd::Error(other.to_u64()),
+                },
+                Ok(Some(_)) => {
+                    return Err(Error::ProtocolViolation("unexpected message on PUBLISH"));
+                }
+                Ok(None) | Err(_) => TrackEnd::Error(StreamCode::Cancelled.to_u64()),
+            };
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            producer.end(end);
+            lock(&inner.incoming).remove(&m.track_alias.0);
+            writer.finish();
+            Ok(())
+        }
+        _ => Err(Error::ProtocolViolation("not a request")),
+    }
+}
+
+async fn serve_namespaces<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    reader: &mut Reader<S::RecvStream>,
+    prefix: &TrackNamespace,
+) -> Result<(), Error> {
+    let v = inner.version;
+    let origin = inner.config.origin.clone();
+    let mut watch = origin.watch();
+    writer.message(&RequestOk::default().into(), v).await?;
+    let mut sent = HashSet::new();
+    for ns in origin.namespaces(prefix) {
+        if let Some(suffix) = ns.strip_prefix(prefix) {
+            writer.message(&Namespace { suffix }.into(), v).await?;
+            sent.insert(ns);
+        }
+    }
+    loop {
+        tokio::select! {
+            ev = watch.recv() => match ev {
+                Ok(NamespaceEvent::Added(ns)) if ns.starts_with(prefix) && sent.insert(ns.clone()) => {
+                    if let Some(suffix) = ns.strip_prefix(prefix) {
+                        writer.message(&Namespace { suffix }.into(), v).await?;
+                    }
+                }
+                Ok(NamespaceEvent::Removed(ns)) if sent.remove(&ns) => {
+                    if let Some(suffix) = ns.strip_prefix(prefix) {
+                        writer.message(&NamespaceDone { suffix }.into(), v).await?;
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return Ok(()),
+            },
+            msg = reader.message(v) => match msg {
+                Ok(Some(ControlMessage::RequestUpdate(_))) => writer.message(&RequestOk::default().into(), v).await?,
+                Ok(Some(_)) => return Err(Error::ProtocolViolation("unexpected message on SUBSCRIBE_NAMESPACE")),
+                Ok(None) => {
+                    // FIN from the subscriber is not a cancel; keep sending until the stream is reset.
+                    let _ = writer.closed().await;
+                    return Ok(());
+                }
+                Err(_) => {
+                    writer.reset(StreamCode::Cancelled.to_u64() as u32);
+                    return Ok(());
+                }
+            },
+        }
+    }
+}
+
+async fn serve_fetch<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    m: Fetch,
+) -> Result<(), Error> {
+    let v = inner.version;
+    let order = m.params.group_order.unwrap_or(GroupOrder::Ascending);
+    let (track, start, end) = match m.fetch_type {
+        FetchType::Standalone { track, start, end } => match inner.config.origin.track(&track) {
+            Some(t) => (t, start, end),
+            None => {
+                return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
+            }
+        },
+        FetchType::RelativeJoining {
+            joining_request_id,
+            joining_start,
+        }
+        | FetchType::AbsoluteJoining {
+            joining_request_id,
+            joining_start,
+        } => {
+            let relative = matches!(m.fetch_type, FetchType::RelativeJoining { .. });
+            let served = lock(&inner.served)
+                .get(&joining_request_id.0)
+                .map(|s| (s.track.clone(), s.joining));
+            let Some((track, joining)) = served else {
+                return reject(
+                    writer,
+                    v,
+                    RequestErrorCode::InvalidJoiningRequestId,
+                    "no such subscription",
+                )
+                .await;
+            };
+            let Some(joining) = joining else {
+                return reject(
+                    writer,
+                    v,
+                    RequestErrorCode::InvalidRange,
+                    "nothing published yet",
+                )
+                .await;
+            };
+            //= draft-ietf-moq-transport-19#section-9.16.3.1
+            //# the End Location is {Joining Location.Group, Joining Location.Object + 1}
+            let start_group = if relative {
+                joining.group.0.saturating_sub(joining_start)
+            } else {
+                joining_start
+            };
+            (
+                track,
+                Location::new(start_group, 0),
+                Location::new(joining.group.0, joining.object.0 + 1),
+            )
+        }
+    };
+    let Some(largest) = track.largest() else {
+        return reject(writer, v, RequestErrorCode::InvalidRange, "track is empty").await;
+    };
+    if start > largest {
+        return reject(
+            writer,
+            v,
+            RequestErrorCode::InvalidRange,
+            "start is after the largest object",
+        )
+        .await;
+    }
+    // Clip the end to what exists: {Largest.Group, Largest.Object + 1}.
+    let in_range = |l: Location| {
+        l >= start
+            && (if end.object.0 == 0 {
+                l.group <= end.group
+            } else {
+                l < end
+            })
+    };
+    let clipped_end = Location::new(largest.group.0, largest.object.0 + 1);
+    let end_location = if end.object.0 == 0 {
+        if end.group >= largest.group {
+            clipped_end
+        } else {
+            end
+        }
+    } else {
+        end.min(clipped_end)
+    };
+    let mut groups: Vec<GroupConsumer> = track.consume().cached_groups();
+    if order == GroupOrder::Descending {
+        groups.reverse();
+    }
+    writer
+        .message(
+            &FetchOk {
+                end_of_track: false,
+                end_location,
+                ..Default::default()
+            }
+            .into(),
+            v,
+        )
+        .await?;
+    let stream = inner.transport.open_uni().await.map_err(from_wt)?;
+    let mut data = Writer::new(stream);
+    let mut buf = BytesMut::new();
+    FetchHeader {
+        request_id: m.request_id,
+    }
+    .encode(&mut buf, v)?;
+    let mut fw = FetchWriter::new(order, v);
+    for g in groups {
+        let mut objects: Vec<(u64, u8, crate::model::Object)> = Vec::new();
+        for sg in g.subgroups() {
+            let c = sg.clone();
+            for o in c.available() {
+                objects.push((sg.id().0, sg.priority(), o));
+            }
+            let _ = c.closed();
+        }
+        objects.sort_by_key(|(_, _, o)| o.id);
+        for (sg, prio, o) in objects {
+            if o.status != ObjectStatus::Normal
+                || !in_range(Location {
+                    group: g.id(),
+                    object: o.id,
+                })
+            {
+                continue;
+            }
+            let fo = FetchObject {
+                group_id: g.id(),
+                subgroup_id: Some(SubgroupId(sg)),
+                object_id: o.id,
+                publisher_priority: prio,
+                properties: o.properties.clone(),
+                payload_len: o.payload.len(),
+            };
+            fw.write_object(&mut buf, &fo)?;
+            data.write(&buf).await?;
+            buf.clear();
+            data.write_chunk(o.payload.clone()).await?;
+        }
+    }
+    if !buf.is_empty() {
+        data.write(&buf).await?;
+    }
+    data.finish();
+    writer.finish();
+    Ok(())
+}
+
+// ---- serving a subscription (the peer's SUBSCRIBE, or our PUBLISH) ----
+
+/// Where a served subscription starts.
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    /// From the latest group, whole.
+    LiveEdge,
+    /// From this location among new objects (Largest Object / Next Group Start).
+    At(Location),
+    /// From this location, including cached groups (AbsoluteStart / AbsoluteRange).
+    Cached(Location),
+}
+
+/// The mutable state of a served subscription (changed by REQUEST_UPDATE).
+#[derive(Clone)]
+struct SubState {
+    forward: Arc<watch::Sender<bool>>,
+    cancel: Arc<watch::Sender<bool>>,
+    priority: Arc<AtomicU64>,
+    streams: Arc<AtomicU64>,
+    skipped: Arc<AtomicU64>,
+    largest: Arc<Mutex<Option<Location>>>,
+}
+
+impl SubState {
+    fn new(forward: bool, priority: u8) -> SubState {
+        SubState {
+            forward: Arc::new(watch::Sender::new(forward)),
+            cancel: Arc::new(watch::Sender::new(false)),
+            priority: Arc::new(AtomicU64::new(priority as u64)),
+            streams: Arc::default(),
+            skipped: Arc::default(),
+            largest: Arc::default(),
+        }
+    }
+
+    fn largest(&self) -> Option<Location> {
+        *lock(&self.largest)
+    }
+}
+
+/// Reads REQUEST_UPDATEs from the subscriber and answers them, until the subscriber cancels (resets) the
+/// request. A FIN only means no more updates: serving goes on.
+async fn read_updates<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    reader: &mut Reader<S::RecvStream>,
+    writer: &mut Writer<S::SendStream>,
+    state: &SubState,
+) {
+    let v = inner.version;
+    loop {
+        match reader.message(v).await {
+            Ok(Some(ControlMessage::RequestUpdate(u))) => {
+                if let Err(e) = inner.check_peer_request(u.request_id) {
+                    inner.close(e);
+                    return;
+                }
+                if let Some(f) = u.params.forward {
+                    state.forward.send_replace(f);
+                }
+                if let Some(p) = u.params.subscriber_priority {
+                    state.priority.store(p as u64, Ordering::Relaxed);
+                }
+                let ok = RequestOk {
+                    params: Parameters {
+                        largest_object: state.largest(),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                if writer.message(&ok.into(), v).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Some(_)) => {
+                inner.close(Error::ProtocolViolation(
+                    "unexpected message on a subscription",
+                ));
+                return;
+            }
+            Ok(None) => std::future::pending::<()>().await,
+            Err(_) => return,
+        }
+    }
+}
+
+/// Sends PUBLISH_DONE when serving ended by itself, or resets the stream when it was cancelled.
+async fn finish_serving<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    outcome: Option<PublishDoneCode>,
+    state: &SubState,
+) {
+    match outcome {
+        Some(status) => {
+            let done = PublishDone {
+                status,
+                stream_count: state.streams.load(Ordering::Relaxed),
+                reason: ReasonPhrase::default(),
+            };
+            if writer.message(&done.into(), inner.version).await.is_ok() {
+                writer.finish();
+            }
+        }
+        None => {
+            // Cancelled by the subscriber (or we stopped publishing): abandon the request stream.
+            state.cancel.send_replace(true);
+            writer.reset(StreamCode::Cancelled.to_u64() as u32);
+        }
+    }
+}
+
+/// The send order for a subgroup stream: subscriber priority, then publisher priority (lower is more
+/// important), then group order. quinn sends higher values first.
+fn send_order(subscriber: u8, publisher: u8, group: u64, order: GroupOrder) -> i32 {
+    let p = ((subscriber as i32) << 8) | publisher as i32;
+    let g = (group & 0x3fff) as i32;
+    let g = match order {
+        GroupOrder::Ascending => 0x3fff - g,
+        GroupOrder::Descending => g,
+    };
+    -(p << 14) + g
+}
+
+/// Serves one track to one subscriber: a task per group, a stream per subgroup. Returns the PUBLISH_DONE
+/// status when the track (or the filter's range) ends.
+async fn serve_track<S: WtSession>(
+    inner: Arc<Inner<S>>,
+    track: TrackProducer,
+    alias: TrackAlias,
+    start: Start,
+    end_group: Option<u64>,
+    state: SubState,
+) -> PublishDoneCode {
+    let mut consumer = match start {
+        Start::Cached(_) => track.consume_from_start(),
+        _ => track.consume(),
+    };
+    let from = match start {
+        Start::LiveEdge => None,
+        Start::At(l) | Start::Cached(l) => Some(l),
+    };
+    let mut tasks = JoinSet::new();
+    let mut in_flight: std::collections::VecDeque<(u64, watch::Sender<bool>)> = Default::default();
+    let mut cancel = state.cancel.subscribe();
+    let status = loop {
+        let group = tokio::select! {
+            g = consumer.next_group() => g,
+            _ = cancel.wait_for(|c| *c) => break PublishDoneCode::InternalError,
+        };
+        let group = match group {
+            Ok(g) => g,
+            Err(TrackEnd::Ended) => break PublishDoneCode::TrackEnded,
+            Err(TrackEnd::Error(_)) => break PublishDoneCode::InternalError,
+        };
+        let gid = group.id().0;
+        if from.is_some_and(|f| gid < f.group.0) {
+            continue;
+        }
+        if end_group.is_some_and(|e| gid > e) {
+            break PublishDoneCode::SubscriptionEnded;
+        }
+        //= draft-ietf-moq-transport-19#section-5.1.5
+        //# Forward 0 = publisher sends no objects
+        if !*state.forward.borrow() {
+            continue;
+        }
+        *state.largest.lock().unwrap_or_else(|e| e.into_inner()) = track.largest();
+        // Bound the groups in flight: a subscriber this far behind loses the oldest group.
+        while in_flight.len() >= MAX_GROUPS_IN_FLIGHT {
+            if let Some((_, stop)) = in_flight.pop_front() {
+                stop.send_replace(true);
+                state.skipped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let (stop, stopped) = watch::channel(false);
+        in_flight.push_back((gid, stop));
+        let first_object = from.filter(|f| f.group.0 == gid).map(|f| f.object);
+        tasks.spawn(serve_group(
+            inner.clone(),
+            group,
+            alias,
+            first_object,
+            state.clone(),
+            stopped,
+        ));
+        // Forget finished groups.
+        while let Some(done) = tasks.try_join_next() {
+            let _ = done;
+        }
+        in_flight.retain(|(_, stop)| !stop.is_closed());
+        if end_group == Some(gid) {
+            // The last group of an AbsoluteRange: finish it, then end.
+            while tasks.join_next().await.is_some() {}
+            break PublishDoneCode::SubscriptionEnded;
+        }
+    };
+    if status == PublishDoneCode::InternalError && *cancel.borrow() {
+        for (_, stop) in in_flight {
+            stop.send_replace(true);
+        }
+    }
+    // PUBLISH_DONE only after every stream of the subscription is closed.
+    while tasks.join_next().await.is_some() {}
+    status
+}
+
+async fn serve_group<S: WtSession>(
+    inner: Arc<Inner<S>>,
+    mut group: GroupConsumer,
+    alias: TrackAlias,
+    first_object: Option<ObjectId>,
+    state: SubState,
+    stopped: watch::Receiver<bool>,
+) {
+    let mut subgroups = JoinSet::new();
+    let mut stop = stopped.clone();
+    loop {
+        let sub = tokio::select! {
+            s = group.next_subgroup() => s,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let Some(sub) = sub else { break };
+        subgroups.spawn(serve_subgroup(
+            inner.clone(),
+            group.id(),
+            sub,
+            alias,
+            first_object,
+            state.clone(),
+            stopped.clone(),
+        ));
+    }
+    while subgroups.join_next().await.is_some() {}
+}
+
+async fn serve_subgroup<S: WtSession>(
+    inner: Arc<Inner<S>>,
+    group: GroupId,
+    mut sub: SubgroupConsumer,
+    alias: TrackAlias,
+    first_object: Option<ObjectId>,
+    state: SubState,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let v = inner.version;
+    let Ok(stream) = inner.transport.open_uni().await else {
+        return;
+    };
+    state.streams.fetch_add(1, Ordering::Relaxed);
+    let mut writer = Writer::new(stream);
+    let prio = state.priority.load(Ordering::Relaxed) as u8;
+    writer.set_priority(send_order(
+        prio,
+        sub.priority(),
+        group.0,
+        GroupOrder::Ascending,
+    ));
+    let header = SubgroupHeader {
+        track_alias: alias,
+        group_id: group,
+        subgroup: if sub.id().0 == 0 {
+            SubgroupIdMode::Zero
+        } else {
+            SubgroupIdMode::Explicit(sub.id())
+        },
+        publisher_priority: Some(sub.priority()),
+        has_properties: true,
+        end_of_group: false,
+        first_object: first_object.is_none_or(|f| f.0 == 0),
+    };
+    let mut w = SubgroupWriter::new(header, v);
+    let mut buf = BytesMut::with_capacity(64);
+    if w.write_header(&mut buf).is_err() {
+        return;
+    }
+    enum Step {
+        Next(Result<crate::model::Object, Closed>),
+        Stop,
+        PeerStopped,
+    }
+    loop {
+        let step = tokio::select! {
+            n = sub.next() => Step::Next(n),
+            _ = stopped.wait_for(|s| *s) => Step::Stop,
+            _ = writer.closed() => Step::PeerStopped,
+        };
+        let next = match step {
+            Step::Next(n) => n,
+            Step::Stop => {
+                writer.reset(StreamCode::TooFarBehind.to_u64() as u32);
+                return;
+            }
+            Step::PeerStopped => return,
+        };
+        match next {
+            Ok(o) => {
+                if first_object.is_some_and(|f| o.id < f) {
+                    continue;
+                }
+                let h = ObjectHeader {
+                    object_id: o.id,
+                    properties: o.properties,
+                    payload_len: o.payload.len(),
+                    status: o.status,
+                };
+                if w.write_object_header(&mut buf, &h).is_err() {
+                    writer.reset(StreamCode::InternalError.to_u64() as u32);
+                    return;
+                }
+                if writer.write(&buf).await.is_err() {
+                    return;
+                }
+                buf.clear();
+                if !o.payload.is_empty() && writer.write_chunk(o.payload).await.is_err() {
+                    return;
+                }
+            }
+            Err(Closed::Finished) => {
+                if !buf.is_empty() && writer.write(&buf).await.is_err() {
+                    return;
+                }
+                writer.finish();
+                return;
+            }
+            Err(Closed::Reset(code)) => {
+                writer.reset(code as u32);
+                return;
+            }
+        }
+    }
+}
