@@ -13,5 +13,6 @@ pub use origin::{NamespaceEvent, Origin};
 pub use session::*;
 
 pub use moq_wire as wire;
+pub mod memory;
 pub mod quic;
 pub mod tls;

@@ -1,0 +1,464 @@
+//! Session state machines driven over the in-memory transport: no sockets, no TLS. These cover every request
+//! type end to end and the error paths where a misbehaving peer must lose its session, with the draft's code,
+//! while other sessions carry on.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use moq_transport::memory::{self, MemorySession};
+use moq_transport::wire::codes::{RequestErrorCode, SessionCode};
+use moq_transport::wire::control::*;
+use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
+use moq_transport::wire::params::Parameters;
+use moq_transport::wire::setup::SetupOptions;
+use moq_transport::wire::{GroupId, RequestId, Version};
+use moq_transport::*;
+use tokio::time::timeout;
+use web_transport_trait::{RecvStream as _, SendStream as _, Session as _};
+
+const V: Version = Version::Draft19;
+const T: Duration = Duration::from_secs(5);
+
+fn name(ns: &str, track: &str) -> FullTrackName {
+    FullTrackName::new(TrackNamespace::from_path(ns).unwrap(), track)
+}
+
+async fn sessions(origin: Origin) -> (Session<MemorySession>, Session<MemorySession>) {
+    let (a, b) = memory::pair(None);
+    let (client, server) = tokio::join!(
+        Session::establish(a, V, Role::Client, SessionConfig::default()),
+        Session::establish(
+            b,
+            V,
+            Role::Server,
+            SessionConfig {
+                origin,
+                ..Default::default()
+            }
+        ),
+    );
+    (client.unwrap(), server.unwrap())
+}
+
+fn frame(msg: ControlMessage) -> Bytes {
+    let mut buf = BytesMut::new();
+    msg.encode(&mut buf, V).unwrap();
+    buf.freeze()
+}
+
+/// A hand-driven client: completes SETUP, then lets the test write whatever bytes it likes.
+struct RawPeer {
+    transport: MemorySession,
+    server: tokio::task::JoinHandle<Result<Session<MemorySession>, Error>>,
+}
+
+impl RawPeer {
+    async fn connect(origin: Origin) -> (RawPeer, Session<MemorySession>) {
+        let (raw, b) = memory::pair(None);
+        let server = tokio::spawn(Session::establish(
+            b,
+            V,
+            Role::Server,
+            SessionConfig {
+                origin,
+                ..Default::default()
+            },
+        ));
+        let mut control = raw.open_uni().await.unwrap();
+        control
+            .write_all(&frame(
+                Setup {
+                    options: SetupOptions::default(),
+                }
+                .into(),
+            ))
+            .await
+            .unwrap();
+        std::mem::forget(control); // keep our control stream open for the whole test
+        let mut peer = RawPeer {
+            transport: raw,
+            server,
+        };
+        let session = (&mut peer.server).await.unwrap().unwrap();
+        (peer, session)
+    }
+
+    /// Opens a request stream and writes `bytes` on it.
+    async fn request(&self, bytes: &[u8]) -> (memory::MemorySend, memory::MemoryRecv) {
+        let (mut send, recv) = self.transport.open_bi().await.unwrap();
+        send.write_all(bytes).await.unwrap();
+        (send, recv)
+    }
+
+    /// Waits for the server to close the session; returns the code.
+    async fn close_code(&self) -> u32 {
+        let _ = timeout(T, self.transport.closed())
+            .await
+            .expect("session should close");
+        self.transport.close_reason().unwrap().0
+    }
+}
+
+#[tokio::test]
+async fn subscribe_objects_publish_done() {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    let (client, server) = sessions(origin).await;
+    assert_eq!((client.role(), server.role()), (Role::Client, Role::Server));
+    assert_eq!(
+        server.peer_setup().implementation.as_deref(),
+        Some(concat!("moq-rs/", env!("CARGO_PKG_VERSION")))
+    );
+
+    let sub = client
+        .subscribe(name("live", "v"), SubscribeOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(sub.request_id, RequestId(0));
+    let mut c = sub.consumer();
+    for g in 0..3 {
+        track
+            .write_group(g, (0..4).map(|o| Object::new(o, vec![g as u8; 3])))
+            .unwrap();
+    }
+    track.end(TrackEnd::Ended);
+    let mut objects = 0;
+    while let Ok(mut group) = timeout(T, c.next_group()).await.unwrap() {
+        while let Some(mut sg) = group.next_subgroup().await {
+            while let Ok(o) = sg.next().await {
+                assert_eq!(&o.payload[..], &[group.id().0 as u8; 3]);
+                objects += 1;
+            }
+        }
+    }
+    assert_eq!(objects, 12);
+    // PUBLISH_DONE TRACK_ENDED ends the subscriber's track cleanly.
+    assert_eq!(c.ended(), Some(TrackEnd::Ended));
+}
+
+#[tokio::test]
+async fn every_request_type_over_memory() {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    track
+        .write_group(0, [Object::new(0, "a"), Object::new(1, "b")])
+        .unwrap();
+    let (client, server) = sessions(origin.clone()).await;
+
+    // TRACK_STATUS
+    let st = client.track_status(name("live", "v")).await.unwrap();
+    assert_eq!(st.largest, Some(moq_transport::wire::Location::new(0, 1)));
+    // FETCH
+    let range = FetchRange::Standalone {
+        track: name("live", "v"),
+        start: moq_transport::wire::Location::new(0, 0),
+        end: moq_transport::wire::Location::new(0, 0),
+    };
+    let mut f = client
+        .fetch(range, moq_transport::wire::GroupOrder::Ascending)
+        .await
+        .unwrap();
+    let mut payloads = Vec::new();
+    while let Some(o) = f.next().await.unwrap() {
+        payloads.push(o.payload);
+    }
+    assert_eq!(payloads, vec![Bytes::from("a"), Bytes::from("b")]);
+    // SUBSCRIBE_NAMESPACE
+    let mut ns = client
+        .subscribe_namespace(TrackNamespace::empty())
+        .await
+        .unwrap();
+    assert_eq!(
+        ns.next().await,
+        Some(NamespaceEvent::Added(
+            TrackNamespace::from_path("live").unwrap()
+        ))
+    );
+    // PUBLISH_NAMESPACE
+    let _ann = client
+        .publish_namespace(TrackNamespace::from_path("mine").unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(
+        server.next_event().await,
+        Some(Event::Announced(_))
+    ));
+    // PUBLISH
+    let pushed = TrackProducer::new(TrackInfo::new(name("mine", "p")));
+    let _p = client.publish(pushed.clone()).await.unwrap();
+    assert!(matches!(
+        server.next_event().await,
+        Some(Event::Published(_))
+    ));
+    // SUBSCRIBE_TRACKS: the server PUBLISHes what it has under the prefix.
+    let (send, mut recv) = client.transport().open_bi().await.unwrap();
+    let mut w = send;
+    let st = SubscribeTracks {
+        request_id: RequestId(100),
+        prefix: TrackNamespace::from_path("live").unwrap(),
+        params: Parameters::default(),
+    };
+    w.write_all(&frame(st.into())).await.unwrap();
+    let ok = recv.read_chunk(1024).await.unwrap().unwrap();
+    assert_eq!(ok[0], 0x07, "REQUEST_OK");
+    match timeout(T, client.next_event()).await.unwrap() {
+        Some(Event::Published(c)) => assert_eq!(c.info().name, name("live", "v")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn malformed_request_closes_with_protocol_violation() {
+    let (peer, server) = RawPeer::connect(Origin::new()).await;
+    // SUBSCRIBE whose length says 3 but whose fields need more: truncated body.
+    let _s = peer.request(&[0x03, 0x00, 0x03, 0x00, 0x01, 0x01]).await;
+    assert_eq!(
+        peer.close_code().await,
+        SessionCode::ProtocolViolation.to_u64() as u32
+    );
+    assert_eq!(
+        server.closed().await.session_code(),
+        SessionCode::ProtocolViolation
+    );
+}
+
+#[tokio::test]
+async fn unknown_message_type_closes() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let _s = peer.request(&[0x3f, 0x00, 0x00]).await;
+    assert_eq!(
+        peer.close_code().await,
+        SessionCode::ProtocolViolation.to_u64() as u32
+    );
+}
+
+#[tokio::test]
+async fn response_as_first_message_closes() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let _s = peer.request(&frame(RequestOk::default().into())).await;
+    assert_eq!(
+        peer.close_code().await,
+        SessionCode::ProtocolViolation.to_u64() as u32
+    );
+}
+
+#[tokio::test]
+async fn wrong_parity_request_id_closes() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    // A client must use even ids.
+    let ts = TrackStatus {
+        request_id: RequestId(1),
+        track: name("a", "b"),
+        params: Parameters::default(),
+    };
+    let _s = peer.request(&frame(ts.into())).await;
+    assert_eq!(
+        peer.close_code().await,
+        SessionCode::InvalidRequestId.to_u64() as u32
+    );
+}
+
+#[tokio::test]
+async fn duplicate_request_id_closes() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let ts = TrackStatus {
+        request_id: RequestId(2),
+        track: name("a", "b"),
+        params: Parameters::default(),
+    };
+    let (_s1, mut r1) = peer.request(&frame(ts.clone().into())).await;
+    // The first is answered (DOES_NOT_EXIST); the second with the same id kills the session.
+    let answer = r1.read_chunk(1024).await.unwrap().unwrap();
+    assert_eq!(answer[0], 0x05, "REQUEST_ERROR");
+    let _s2 = peer.request(&frame(ts.into())).await;
+    assert_eq!(
+        peer.close_code().await,
+        SessionCode::InvalidRequestId.to_u64() as u32
+    );
+}
+
+#[tokio::test]
+async fn unknown_stream_type_closes() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let mut s = peer.transport.open_uni().await.unwrap();
+    s.write_all(&[0x04, 0x00]).await.unwrap();
+    assert_eq!(
+        peer.close_code().await,
+        SessionCode::ProtocolViolation.to_u64() as u32
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn missing_setup_times_out() {
+    let (raw, b) = memory::pair(None);
+    let server = tokio::spawn(Session::establish(
+        b,
+        V,
+        Role::Server,
+        SessionConfig::default(),
+    ));
+    // No SETUP ever arrives: the server gives up with CONTROL_MESSAGE_TIMEOUT (time is paused and auto-advances).
+    let err = server.await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err}");
+    assert_eq!(
+        raw.close_reason().unwrap().0,
+        SessionCode::ControlMessageTimeout.to_u64() as u32
+    );
+}
+
+#[tokio::test]
+async fn second_control_stream_closes() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let mut again = peer.transport.open_uni().await.unwrap();
+    again
+        .write_all(&frame(Setup::default().into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        peer.close_code().await,
+        SessionCode::ProtocolViolation.to_u64() as u32
+    );
+}
+
+#[tokio::test]
+async fn fin_inside_a_message_closes() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let (mut s, _r) = peer.request(&[0x03, 0x00, 0x10, 0x00]).await;
+    s.finish().unwrap();
+    assert_eq!(
+        peer.close_code().await,
+        SessionCode::ProtocolViolation.to_u64() as u32
+    );
+}
+
+#[tokio::test]
+async fn second_goaway_and_client_uri_close() {
+    let (raw, b) = memory::pair(None);
+    let server = tokio::spawn(Session::establish(
+        b,
+        V,
+        Role::Server,
+        SessionConfig::default(),
+    ));
+    let mut control = raw.open_uni().await.unwrap();
+    control
+        .write_all(&frame(Setup::default().into()))
+        .await
+        .unwrap();
+    let server = server.await.unwrap().unwrap();
+    control
+        .write_all(&frame(GoAway::default().into()))
+        .await
+        .unwrap();
+    match timeout(T, server.next_event()).await.unwrap() {
+        Some(Event::GoAway { uri, .. }) => assert!(uri.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    control
+        .write_all(&frame(GoAway::default().into()))
+        .await
+        .unwrap();
+    let _ = timeout(T, raw.closed()).await.unwrap();
+    assert_eq!(
+        raw.close_reason().unwrap().0,
+        SessionCode::ProtocolViolation.to_u64() as u32
+    );
+
+    // A GOAWAY with a URI from a client.
+    let (raw, b) = memory::pair(None);
+    let server = tokio::spawn(Session::establish(
+        b,
+        V,
+        Role::Server,
+        SessionConfig::default(),
+    ));
+    let mut control = raw.open_uni().await.unwrap();
+    control
+        .write_all(&frame(Setup::default().into()))
+        .await
+        .unwrap();
+    let _server = server.await.unwrap().unwrap();
+    let g = GoAway {
+        new_session_uri: Bytes::from_static(b"moqt://x/"),
+        ..Default::default()
+    };
+    control.write_all(&frame(g.into())).await.unwrap();
+    let _ = timeout(T, raw.closed()).await.unwrap();
+    assert_eq!(
+        raw.close_reason().unwrap().0,
+        SessionCode::ProtocolViolation.to_u64() as u32
+    );
+}
+
+#[tokio::test]
+async fn closing_the_control_stream_closes() {
+    let (raw, b) = memory::pair(None);
+    let server = tokio::spawn(Session::establish(
+        b,
+        V,
+        Role::Server,
+        SessionConfig::default(),
+    ));
+    let mut control = raw.open_uni().await.unwrap();
+    control
+        .write_all(&frame(Setup::default().into()))
+        .await
+        .unwrap();
+    let _server = server.await.unwrap().unwrap();
+    control.finish().unwrap();
+    let _ = timeout(T, raw.closed()).await.unwrap();
+    assert_eq!(
+        raw.close_reason().unwrap().0,
+        SessionCode::ProtocolViolation.to_u64() as u32
+    );
+}
+
+#[tokio::test]
+async fn a_bad_peer_does_not_affect_other_sessions() {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    let (good, _server) = sessions(origin.clone()).await;
+    let sub = good
+        .subscribe(name("live", "v"), SubscribeOptions::default())
+        .await
+        .unwrap();
+    let mut c = sub.consumer();
+
+    let (bad, _bad_server) = RawPeer::connect(origin.clone()).await;
+    let _s = bad.request(&[0x3f, 0xff, 0xff]).await; // garbage: no such message type
+    track
+        .write_group(0, [Object::new(0, "still here")])
+        .unwrap();
+    assert_eq!(
+        bad.close_code().await,
+        SessionCode::ProtocolViolation.to_u64() as u32
+    );
+    let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
+    assert_eq!(g.id(), GroupId(0));
+    let mut sg = g.next_subgroup().await.unwrap();
+    assert_eq!(&sg.next().await.unwrap().payload[..], b"still here");
+}
+
+#[tokio::test]
+async fn rejected_requests_leave_the_session_open() {
+    let (client, _server) = sessions(Origin::new()).await;
+    for _ in 0..3 {
+        let e = client
+            .subscribe(name("x", "y"), SubscribeOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Rejected {
+                code: RequestErrorCode::DoesNotExist,
+                ..
+            }
+        ));
+    }
+    // Request ids keep their parity and advance.
+    let e = client.track_status(name("x", "y")).await.unwrap_err();
+    assert!(matches!(e, Error::Rejected { .. }));
+}
