@@ -11,11 +11,8 @@ fuzz_target!(|data: &[u8]| {
         // Several messages back to back, as on a request stream.
         while let Ok((msg, used)) = ControlMessage::decode_prefix(rest, v) {
             assert!(used > 0 && used <= rest.len());
-            let bytes = msg
-                .encode_to_vec(v)
-                .expect("a decoded message is encodable");
-            let (again, n) =
-                ControlMessage::decode_prefix(&bytes, v).expect("re-encoded message decodes");
+            let bytes = msg.encode_to_vec(v).expect("a decoded message is encodable");
+            let (again, n) = ControlMessage::decode_prefix(&bytes, v).expect("re-encoded message decodes");
             assert_eq!(n, bytes.len());
             assert_eq!(again, msg);
             rest = &rest[used..];

@@ -18,10 +18,7 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         let enc = header.encode_to_vec(v).expect("decoded header encodes");
-        assert_eq!(
-            DataStreamHeader::decode_prefix(&enc, v).map(|(h, _)| h),
-            Ok(header.clone())
-        );
+        assert_eq!(DataStreamHeader::decode_prefix(&enc, v).map(|(h, _)| h), Ok(header.clone()));
         match header {
             DataStreamHeader::Subgroup(h) => {
                 let mut r = SubgroupReader::new(h, v);
@@ -37,11 +34,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             DataStreamHeader::Fetch(_) => {
-                let order = if descending {
-                    GroupOrder::Descending
-                } else {
-                    GroupOrder::Ascending
-                };
+                let order = if descending { GroupOrder::Descending } else { GroupOrder::Ascending };
                 let mut r = FetchReader::new(order, v);
                 loop {
                     let before = buf.len();

@@ -73,32 +73,19 @@ async fn run_clock(track: TrackProducer) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let args = Args::parse();
     let namespace = TrackNamespace::from_path(&args.namespace)?;
-    let track = TrackProducer::new(TrackInfo::new(FullTrackName::new(
-        namespace.clone(),
-        args.track.as_str(),
-    )));
+    let track = TrackProducer::new(TrackInfo::new(FullTrackName::new(namespace.clone(), args.track.as_str())));
     let origin = Origin::new();
     origin.publish_track(track.clone());
-    let config = SessionConfig {
-        origin,
-        ..Default::default()
-    };
+    let config = SessionConfig { origin, ..Default::default() };
 
     if let Some(addr) = args.listen {
         let cert = Certificate::self_signed(&["localhost", "127.0.0.1"])?;
         println!("fingerprint {}", cert.sha256_hex());
         let server = Server::bind(addr, cert, config)?;
-        println!(
-            "serving {}--{} on {}",
-            namespace,
-            args.track,
-            server.local_addr()?
-        );
+        println!("serving {}--{} on {}", namespace, args.track, server.local_addr()?);
         tokio::spawn(async move {
             while let Some(incoming) = server.accept().await {
                 tokio::spawn(async move {
@@ -121,14 +108,8 @@ async fn main() -> anyhow::Result<()> {
             (None, false) => Trust::System,
         };
         let client = Client::new(trust, config)?;
-        let session = client
-            .connect(&url)
-            .await
-            .with_context(|| format!("connect {url}"))?;
-        let _announcement = session
-            .publish_namespace(namespace)
-            .await
-            .context("PUBLISH_NAMESPACE")?;
+        let session = client.connect(&url).await.with_context(|| format!("connect {url}"))?;
+        let _announcement = session.publish_namespace(namespace).await.context("PUBLISH_NAMESPACE")?;
         println!("publishing {}--{} to {url}", args.namespace, args.track);
         tokio::select! {
             r = run_clock(track) => r,

@@ -35,9 +35,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let args = Args::parse();
     let trust = match (&args.fingerprint, args.insecure) {
         (Some(fp), _) => Trust::Fingerprints(vec![parse_fingerprint(fp)?]),
@@ -45,33 +43,16 @@ async fn main() -> anyhow::Result<()> {
         (None, false) => Trust::System,
     };
     let client = Client::new(trust, SessionConfig::default())?;
-    let session = client
-        .connect(&args.url)
-        .await
-        .with_context(|| format!("connect {}", args.url))?;
-    let name = FullTrackName::new(
-        TrackNamespace::from_path(&args.namespace)?,
-        args.track.as_str(),
-    );
-    let sub = session
-        .subscribe(name.clone(), SubscribeOptions::default())
-        .await
-        .context("SUBSCRIBE")?;
-    eprintln!(
-        "subscribed to {name} over {} ({})",
-        args.url.scheme(),
-        session.version()
-    );
+    let session = client.connect(&args.url).await.with_context(|| format!("connect {}", args.url))?;
+    let name = FullTrackName::new(TrackNamespace::from_path(&args.namespace)?, args.track.as_str());
+    let sub = session.subscribe(name.clone(), SubscribeOptions::default()).await.context("SUBSCRIBE")?;
+    eprintln!("subscribed to {name} over {} ({})", args.url.scheme(), session.version());
     let mut track = sub.consumer();
     let mut received = 0;
     while let Ok(mut group) = track.next_group().await {
         while let Some(mut subgroup) = group.next_subgroup().await {
             while let Ok(object) = subgroup.next().await {
-                println!(
-                    "{} {}",
-                    group.id(),
-                    String::from_utf8_lossy(&object.payload)
-                );
+                println!("{} {}", group.id(), String::from_utf8_lossy(&object.payload));
                 received += 1;
                 if args.count > 0 && received >= args.count {
                     return Ok(());

@@ -113,10 +113,7 @@ pub(crate) fn from_wt<E: web_transport_trait::Error>(e: E) -> Error {
         return Error::StreamReset(code);
     }
     if let Some((code, reason)) = e.session_error() {
-        return Error::Closed {
-            code: SessionCode::from(code as u64),
-            reason,
-        };
+        return Error::Closed { code: SessionCode::from(code as u64), reason };
     }
     Error::transport(e)
 }

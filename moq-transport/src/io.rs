@@ -19,11 +19,7 @@ pub(crate) struct Reader<R> {
 
 impl<R: RecvStream> Reader<R> {
     pub(crate) fn new(stream: R) -> Self {
-        Reader {
-            stream,
-            buf: BytesMut::new(),
-            fin: false,
-        }
+        Reader { stream, buf: BytesMut::new(), fin: false }
     }
 
     /// Reads more bytes; returns false at FIN.
@@ -104,9 +100,7 @@ impl<R: RecvStream> Reader<R> {
     pub(crate) async fn payload(&mut self, len: usize) -> Result<bytes::Bytes, Error> {
         while self.buf.len() < len {
             if !self.fill().await? {
-                return Err(Error::ProtocolViolation(
-                    "stream ended inside an object payload",
-                ));
+                return Err(Error::ProtocolViolation("stream ended inside an object payload"));
             }
         }
         Ok(self.buf.split_to(len).freeze())
@@ -134,10 +128,7 @@ pub(crate) struct Writer<S> {
 
 impl<S: SendStream> Writer<S> {
     pub(crate) fn new(stream: S) -> Self {
-        Writer {
-            stream,
-            buf: BytesMut::new(),
-        }
+        Writer { stream, buf: BytesMut::new() }
     }
 
     pub(crate) async fn message(&mut self, msg: &ControlMessage, v: Version) -> Result<(), Error> {

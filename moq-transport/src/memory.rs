@@ -68,19 +68,8 @@ fn stream(closed: &Closed) -> (MemorySend, MemoryRecv) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop, stopped) = watch::channel(None);
     (
-        MemorySend {
-            tx,
-            stopped,
-            closed: closed.clone(),
-            done: false,
-        },
-        MemoryRecv {
-            rx,
-            stop,
-            closed: closed.clone(),
-            pending: None,
-            ended: false,
-        },
+        MemorySend { tx, stopped, closed: closed.clone(), done: false },
+        MemoryRecv { rx, stop, closed: closed.clone(), pending: None, ended: false },
     )
 }
 
@@ -99,10 +88,7 @@ async fn wait_stopped(mut rx: watch::Receiver<Option<u32>>) -> u32 {
 }
 
 fn closed_error(closed: &Closed) -> Option<MemoryError> {
-    closed
-        .borrow()
-        .as_ref()
-        .map(|(c, r)| MemoryError::Closed(*c, r.clone()))
+    closed.borrow().as_ref().map(|(c, r)| MemoryError::Closed(*c, r.clone()))
 }
 
 impl MemorySend {
@@ -244,9 +230,7 @@ pub struct MemorySession {
 
 impl std::fmt::Debug for MemorySession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemorySession")
-            .field("closed", &*self.close.borrow())
-            .finish()
+        f.debug_struct("MemorySession").field("closed", &*self.close.borrow()).finish()
     }
 }
 
@@ -260,30 +244,14 @@ pub fn pair(protocol: Option<&'static str>) -> (MemorySession, MemorySession) {
     let (b_dg_tx, b_dg_rx) = mpsc::unbounded_channel();
     let close = Arc::new(watch::Sender::new(None));
     let a = MemorySession {
-        local: Arc::new(Side {
-            uni: Mutex::new(a_uni_rx),
-            bi: Mutex::new(a_bi_rx),
-            datagrams: Mutex::new(a_dg_rx),
-        }),
-        peer: Arc::new(Peer {
-            uni: b_uni_tx,
-            bi: b_bi_tx,
-            datagrams: b_dg_tx,
-        }),
+        local: Arc::new(Side { uni: Mutex::new(a_uni_rx), bi: Mutex::new(a_bi_rx), datagrams: Mutex::new(a_dg_rx) }),
+        peer: Arc::new(Peer { uni: b_uni_tx, bi: b_bi_tx, datagrams: b_dg_tx }),
         close: close.clone(),
         protocol,
     };
     let b = MemorySession {
-        local: Arc::new(Side {
-            uni: Mutex::new(b_uni_rx),
-            bi: Mutex::new(b_bi_rx),
-            datagrams: Mutex::new(b_dg_rx),
-        }),
-        peer: Arc::new(Peer {
-            uni: a_uni_tx,
-            bi: a_bi_tx,
-            datagrams: a_dg_tx,
-        }),
+        local: Arc::new(Side { uni: Mutex::new(b_uni_rx), bi: Mutex::new(b_bi_rx), datagrams: Mutex::new(b_dg_rx) }),
+        peer: Arc::new(Peer { uni: a_uni_tx, bi: a_bi_tx, datagrams: a_dg_tx }),
         close,
         protocol,
     };
@@ -331,20 +299,14 @@ impl web_transport_trait::Session for MemorySession {
         let closed = self.closed_rx();
         let (our_send, their_recv) = stream(&closed);
         let (their_send, our_recv) = stream(&closed);
-        self.peer
-            .bi
-            .send((their_send, their_recv))
-            .map_err(|_| MemoryError::Closed(0, String::new()))?;
+        self.peer.bi.send((their_send, their_recv)).map_err(|_| MemoryError::Closed(0, String::new()))?;
         Ok((our_send, our_recv))
     }
 
     async fn open_uni(&self) -> Result<MemorySend, MemoryError> {
         self.check()?;
         let (send, recv) = stream(&self.closed_rx());
-        self.peer
-            .uni
-            .send(recv)
-            .map_err(|_| MemoryError::Closed(0, String::new()))?;
+        self.peer.uni.send(recv).map_err(|_| MemoryError::Closed(0, String::new()))?;
         Ok(send)
     }
 

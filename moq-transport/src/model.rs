@@ -56,6 +56,8 @@ pub enum Closed {
 #[derive(Debug, Default)]
 struct SubgroupState {
     objects: Vec<Object>,
+    /// When each object was written (for delivery timeouts), parallel to `objects`.
+    arrivals: Vec<std::time::Instant>,
     closed: Option<Closed>,
 }
 
@@ -84,15 +86,13 @@ impl SubgroupProducer {
                 return false;
             }
             s.objects.push(object.clone());
+            s.arrivals.push(std::time::Instant::now());
             true
         });
         if !ok {
             return Err(crate::Error::InvalidObject(object.id));
         }
-        let loc = Location {
-            group: self.group,
-            object: object.id,
-        };
+        let loc = Location { group: self.group, object: object.id };
         let mut largest = self.largest.lock().unwrap_or_else(|e| e.into_inner());
         if largest.is_none_or(|l| l < loc) {
             *largest = Some(loc);
@@ -122,12 +122,7 @@ impl SubgroupProducer {
 
     /// A consumer from the first object.
     pub fn consume(&self) -> SubgroupConsumer {
-        SubgroupConsumer {
-            id: self.id,
-            priority: self.priority,
-            state: self.state.subscribe(),
-            index: 0,
-        }
+        SubgroupConsumer { id: self.id, priority: self.priority, state: self.state.subscribe(), index: 0 }
     }
 }
 
@@ -160,12 +155,18 @@ impl SubgroupConsumer {
 
     /// The next object, or how the subgroup ended.
     pub async fn next(&mut self) -> Result<Object, Closed> {
+        self.next_timed().await.map(|(o, _)| o)
+    }
+
+    /// The next object with the time it was written, or how the subgroup ended.
+    pub async fn next_timed(&mut self) -> Result<(Object, std::time::Instant), Closed> {
         loop {
             {
                 let s = self.state.borrow_and_update();
                 if let Some(o) = s.objects.get(self.index) {
+                    let at = s.arrivals[self.index];
                     self.index += 1;
-                    return Ok(o.clone());
+                    return Ok((o.clone(), at));
                 }
                 if let Some(c) = s.closed {
                     return Err(c);
@@ -175,8 +176,9 @@ impl SubgroupConsumer {
                 // The producer is gone without closing (it always closes on drop; defensive).
                 let s = self.state.borrow();
                 if let Some(o) = s.objects.get(self.index) {
+                    let at = s.arrivals[self.index];
                     self.index += 1;
-                    return Ok(o.clone());
+                    return Ok((o.clone(), at));
                 }
                 return Err(s.closed.unwrap_or(Closed::Reset(0)));
             }
@@ -230,17 +232,12 @@ impl GroupProducer {
 
     /// No more subgroups will be created.
     pub fn finish(&self) {
-        self.state
-            .send_if_modified(|s| !std::mem::replace(&mut s.closed, true));
+        self.state.send_if_modified(|s| !std::mem::replace(&mut s.closed, true));
     }
 
     /// A consumer from the first subgroup.
     pub fn consume(&self) -> GroupConsumer {
-        GroupConsumer {
-            id: self.id,
-            state: self.state.subscribe(),
-            index: 0,
-        }
+        GroupConsumer { id: self.id, state: self.state.subscribe(), index: 0 }
     }
 }
 
@@ -314,6 +311,16 @@ struct TrackState {
     ended: Option<TrackEnd>,
 }
 
+/// How a track's objects travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// A QUIC stream per subgroup (reliable, ordered within the subgroup).
+    #[default]
+    Streams,
+    /// One QUIC datagram per object (unreliable; objects too large for a datagram are dropped).
+    Datagrams,
+}
+
 /// Static facts about a track.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackInfo {
@@ -321,18 +328,17 @@ pub struct TrackInfo {
     pub name: FullTrackName,
     /// The default publisher priority (Track Property DEFAULT_PUBLISHER_PRIORITY); 128 if unset.
     pub priority: u8,
-    /// Track Properties to announce in SUBSCRIBE_OK / PUBLISH.
+    /// Track Properties to announce in SUBSCRIBE_OK / PUBLISH (e.g. OBJECT_DELIVERY_TIMEOUT 0x02,
+    /// SUBGROUP_DELIVERY_TIMEOUT 0x06).
     pub properties: Properties,
+    /// Streams or datagrams.
+    pub delivery: Delivery,
 }
 
 impl TrackInfo {
-    /// A track with default priority and no properties.
+    /// A track with default priority, no properties, delivered on streams.
     pub fn new(name: FullTrackName) -> TrackInfo {
-        TrackInfo {
-            name,
-            priority: 128,
-            properties: Properties::new(),
-        }
+        TrackInfo { name, priority: 128, properties: Properties::new(), delivery: Delivery::Streams }
     }
 }
 
@@ -353,11 +359,7 @@ impl TrackProducer {
 
     /// A new track keeping at most `window` recent groups (at least 1).
     pub fn with_window(info: TrackInfo, window: usize) -> TrackProducer {
-        let state = TrackState {
-            groups: VecDeque::new(),
-            next_seq: 0,
-            ended: None,
-        };
+        let state = TrackState { groups: VecDeque::new(), next_seq: 0, ended: None };
         TrackProducer {
             info: Arc::new(info),
             state: Arc::new(watch::Sender::new(state)),
@@ -393,19 +395,11 @@ impl TrackProducer {
             }
             true
         });
-        if ok {
-            Ok(group)
-        } else {
-            Err(crate::Error::InvalidGroup(GroupId(id)))
-        }
+        if ok { Ok(group) } else { Err(crate::Error::InvalidGroup(GroupId(id))) }
     }
 
     /// Appends a group with one subgroup (id 0) holding `objects`, and finishes it.
-    pub fn write_group(
-        &self,
-        id: u64,
-        objects: impl IntoIterator<Item = Object>,
-    ) -> Result<(), crate::Error> {
+    pub fn write_group(&self, id: u64, objects: impl IntoIterator<Item = Object>) -> Result<(), crate::Error> {
         let group = self.create_group(id)?;
         let sub = group.create_subgroup(0, self.info.priority);
         for o in objects {
@@ -439,26 +433,14 @@ impl TrackProducer {
             let s = rx.borrow();
             s.groups.back().map(|(seq, _)| *seq).unwrap_or(s.next_seq)
         };
-        TrackConsumer {
-            info: self.info.clone(),
-            state: rx,
-            next_seq: start,
-            skipped: 0,
-            largest: self.largest.clone(),
-        }
+        TrackConsumer { info: self.info.clone(), state: rx, next_seq: start, skipped: 0, largest: self.largest.clone() }
     }
 
     /// A consumer starting at the oldest group still held.
     pub fn consume_from_start(&self) -> TrackConsumer {
         let rx = self.state.subscribe();
         let start = rx.borrow().groups.front().map(|(seq, _)| *seq).unwrap_or(0);
-        TrackConsumer {
-            info: self.info.clone(),
-            state: rx,
-            next_seq: start,
-            skipped: 0,
-            largest: self.largest.clone(),
-        }
+        TrackConsumer { info: self.info.clone(), state: rx, next_seq: start, skipped: 0, largest: self.largest.clone() }
     }
 
     /// Whether any consumer is still attached.
@@ -531,12 +513,7 @@ impl TrackConsumer {
 
     /// The groups still held, oldest first (for FETCH and joining).
     pub fn cached_groups(&self) -> Vec<GroupConsumer> {
-        self.state
-            .borrow()
-            .groups
-            .iter()
-            .map(|(_, g)| g.clone())
-            .collect()
+        self.state.borrow().groups.iter().map(|(_, g)| g.clone()).collect()
     }
 
     /// Whether the track has ended, and how.
@@ -563,10 +540,7 @@ mod tests {
     use moq_wire::namespace::TrackNamespace;
 
     fn track(window: usize) -> TrackProducer {
-        TrackProducer::with_window(
-            TrackInfo::new(FullTrackName::new(TrackNamespace::new(["t"]).unwrap(), "x")),
-            window,
-        )
+        TrackProducer::with_window(TrackInfo::new(FullTrackName::new(TrackNamespace::new(["t"]).unwrap(), "x")), window)
     }
 
     #[tokio::test]
@@ -575,8 +549,7 @@ mod tests {
         let mut fast = t.consume();
         let mut slow = t.consume();
         for g in 0..3u64 {
-            t.write_group(g, (0..3).map(|o| Object::new(o, vec![g as u8; 4])))
-                .unwrap();
+            t.write_group(g, (0..3).map(|o| Object::new(o, vec![g as u8; 4]))).unwrap();
             let mut group = fast.next_group().await.unwrap();
             assert_eq!(group.id(), GroupId(g));
             let mut sub = group.next_subgroup().await.unwrap();

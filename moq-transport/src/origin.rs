@@ -42,20 +42,14 @@ impl Default for Origin {
 impl std::fmt::Debug for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = self.lock();
-        f.debug_struct("Origin")
-            .field("namespaces", &s.namespaces)
-            .field("tracks", &s.tracks.len())
-            .finish()
+        f.debug_struct("Origin").field("namespaces", &s.namespaces).field("tracks", &s.tracks.len()).finish()
     }
 }
 
 impl Origin {
     /// An empty origin.
     pub fn new() -> Origin {
-        Origin {
-            state: Arc::default(),
-            events: broadcast::channel(1024).0,
-        }
+        Origin { state: Arc::default(), events: broadcast::channel(1024).0 }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -105,22 +99,12 @@ impl Origin {
 
     /// The published namespaces under `prefix`.
     pub fn namespaces(&self, prefix: &TrackNamespace) -> Vec<TrackNamespace> {
-        self.lock()
-            .namespaces
-            .iter()
-            .filter(|ns| ns.starts_with(prefix))
-            .cloned()
-            .collect()
+        self.lock().namespaces.iter().filter(|ns| ns.starts_with(prefix)).cloned().collect()
     }
 
     /// The published tracks under `prefix`.
     pub fn tracks(&self, prefix: &TrackNamespace) -> Vec<TrackProducer> {
-        self.lock()
-            .tracks
-            .iter()
-            .filter(|(n, _)| n.namespace.starts_with(prefix))
-            .map(|(_, t)| t.clone())
-            .collect()
+        self.lock().tracks.iter().filter(|(n, _)| n.namespace.starts_with(prefix)).map(|(_, t)| t.clone()).collect()
     }
 
     /// Whether a published namespace is a prefix of (or equal to) `ns`.

@@ -15,10 +15,7 @@ use crate::{Error, Role, Session, SessionConfig};
 
 /// The ALPN tokens a server offers: every MoQT version, then HTTP/3 for WebTransport.
 fn server_alpns() -> Vec<Vec<u8>> {
-    let mut alpns: Vec<Vec<u8>> = Version::ALL
-        .iter()
-        .map(|v| v.alpn().as_bytes().to_vec())
-        .collect();
+    let mut alpns: Vec<Vec<u8>> = Version::ALL.iter().map(|v| v.alpn().as_bytes().to_vec()).collect();
     alpns.push(web_transport_quinn::ALPN.as_bytes().to_vec());
     alpns
 }
@@ -29,9 +26,7 @@ fn transport_config() -> quinn::TransportConfig {
     t.max_concurrent_uni_streams(4096u32.into());
     t.keep_alive_interval(Some(Duration::from_secs(4)));
     t.max_idle_timeout(Some(
-        Duration::from_secs(30)
-            .try_into()
-            .unwrap_or(quinn::IdleTimeout::from(quinn::VarInt::from_u32(30_000))),
+        Duration::from_secs(30).try_into().unwrap_or(quinn::IdleTimeout::from(quinn::VarInt::from_u32(30_000))),
     ));
     t
 }
@@ -45,11 +40,7 @@ pub struct Server {
 
 impl Server {
     /// Binds `addr` (use `127.0.0.1:0` in tests) with this certificate.
-    pub fn bind(
-        addr: SocketAddr,
-        cert: Certificate,
-        config: SessionConfig,
-    ) -> Result<Server, Error> {
+    pub fn bind(addr: SocketAddr, cert: Certificate, config: SessionConfig) -> Result<Server, Error> {
         let fingerprint = cert.sha256();
         let mut tls = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
@@ -63,11 +54,7 @@ impl Server {
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         server.transport_config(Arc::new(transport_config()));
         let endpoint = quinn::Endpoint::server(server, addr).map_err(Error::transport)?;
-        Ok(Server {
-            endpoint,
-            config,
-            fingerprint,
-        })
+        Ok(Server { endpoint, config, fingerprint })
     }
 
     /// The bound address.
@@ -84,10 +71,7 @@ impl Server {
     /// [`Incoming::establish`], ideally in its own task so one slow handshake does not hold up others.
     pub async fn accept(&self) -> Option<Incoming> {
         let incoming = self.endpoint.accept().await?;
-        Some(Incoming {
-            incoming,
-            config: self.config.clone(),
-        })
+        Some(Incoming { incoming, config: self.config.clone() })
     }
 
     /// Stops accepting and closes every connection with `code`.
@@ -126,17 +110,11 @@ impl Incoming {
             .and_then(|h| h.protocol)
             .unwrap_or_default();
         if alpn == web_transport_quinn::ALPN.as_bytes() {
-            let request = web_transport_quinn::Request::accept(conn)
-                .await
-                .map_err(Error::transport)?;
+            let request = web_transport_quinn::Request::accept(conn).await.map_err(Error::transport)?;
             // The client lists the versions it speaks in WT-Available-Protocols; pick our most preferred.
-            let version = Version::ALL
-                .into_iter()
-                .find(|v| request.protocols.iter().any(|p| p == v.alpn()));
+            let version = Version::ALL.into_iter().find(|v| request.protocols.iter().any(|p| p == v.alpn()));
             let Some(version) = version else {
-                let _ = request
-                    .reject(web_transport_quinn::http::StatusCode::BAD_REQUEST)
-                    .await;
+                let _ = request.reject(web_transport_quinn::http::StatusCode::BAD_REQUEST).await;
                 return Err(Error::VersionNegotiation);
             };
             let mut path = request.url.path().to_string();
@@ -144,10 +122,8 @@ impl Incoming {
                 path.push('?');
                 path.push_str(q);
             }
-            let session = request
-                .respond(ConnectResponse::OK.with_protocol(version.alpn()))
-                .await
-                .map_err(Error::transport)?;
+            let session =
+                request.respond(ConnectResponse::OK.with_protocol(version.alpn())).await.map_err(Error::transport)?;
             let session = Session::establish(session, version, Role::Server, self.config).await?;
             //= draft-ietf-moq-transport-19#section-9.3.1.2
             //# When a PATH parameter is received ... while WebTransport is used ... the session MUST be closed
@@ -157,15 +133,7 @@ impl Incoming {
                 session.close(e.session_code(), "PATH or AUTHORITY over WebTransport");
                 return Err(e);
             }
-            Ok((
-                session,
-                Accepted {
-                    version,
-                    webtransport: true,
-                    path,
-                    remote,
-                },
-            ))
+            Ok((session, Accepted { version, webtransport: true, path, remote }))
         } else {
             let Some(version) = Version::from_alpn(&alpn) else {
                 conn.close(0x15u32.into(), b"unsupported ALPN");
@@ -179,15 +147,7 @@ impl Incoming {
                 .as_ref()
                 .map(|p| String::from_utf8_lossy(p).into_owned())
                 .unwrap_or_else(|| "/".to_string());
-            Ok((
-                session,
-                Accepted {
-                    version,
-                    webtransport: false,
-                    path,
-                    remote,
-                },
-            ))
+            Ok((session, Accepted { version, webtransport: false, path, remote }))
         }
     }
 }
@@ -206,11 +166,7 @@ impl Client {
         let endpoint = quinn::Endpoint::client(bind)
             .or_else(|_| quinn::Endpoint::client(SocketAddr::from(([0, 0, 0, 0], 0))))
             .map_err(Error::transport)?;
-        Ok(Client {
-            endpoint,
-            trust,
-            config,
-        })
+        Ok(Client { endpoint, trust, config })
     }
 
     /// Connects: `moqt://host:port/path` uses raw QUIC, `https://host:port/path` uses WebTransport. The draft
@@ -220,14 +176,10 @@ impl Client {
             "moqt" => false,
             "https" => true,
             other => {
-                return Err(Error::Config(format!(
-                    "unsupported URL scheme {other:?} (use moqt:// or https://)"
-                )));
+                return Err(Error::Config(format!("unsupported URL scheme {other:?} (use moqt:// or https://)")));
             }
         };
-        let host = url
-            .host_str()
-            .ok_or_else(|| Error::Config("URL has no host".into()))?;
+        let host = url.host_str().ok_or_else(|| Error::Config("URL has no host".into()))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = url.port().unwrap_or(443);
         let remote = tokio::net::lookup_host((host, port))
@@ -240,19 +192,12 @@ impl Client {
         tls.alpn_protocols = if webtransport {
             vec![web_transport_quinn::ALPN.as_bytes().to_vec()]
         } else {
-            Version::ALL
-                .iter()
-                .map(|v| v.alpn().as_bytes().to_vec())
-                .collect()
+            Version::ALL.iter().map(|v| v.alpn().as_bytes().to_vec()).collect()
         };
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| Error::Tls(e.to_string()))?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
         config.transport_config(Arc::new(transport_config()));
-        let server_name = if host.parse::<std::net::IpAddr>().is_ok() {
-            "localhost"
-        } else {
-            host
-        };
+        let server_name = if host.parse::<std::net::IpAddr>().is_ok() { "localhost" } else { host };
         let conn = self
             .endpoint
             .connect_with(config, remote, server_name)
@@ -264,13 +209,9 @@ impl Client {
         if webtransport {
             let request = web_transport_quinn::proto::ConnectRequest::new(url.clone())
                 .with_protocols(Version::ALL.iter().map(|v| v.alpn().to_string()));
-            let session = web_transport_quinn::Session::connect(conn, request)
-                .await
-                .map_err(Error::transport)?;
-            let version = session
-                .protocol()
-                .and_then(|p| Version::from_alpn(p.as_bytes()))
-                .ok_or(Error::VersionNegotiation)?;
+            let session = web_transport_quinn::Session::connect(conn, request).await.map_err(Error::transport)?;
+            let version =
+                session.protocol().and_then(|p| Version::from_alpn(p.as_bytes())).ok_or(Error::VersionNegotiation)?;
             Session::establish(session, version, Role::Client, session_config).await
         } else {
             let alpn = conn

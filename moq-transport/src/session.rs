@@ -24,9 +24,8 @@ use bytes::{Bytes, BytesMut};
 use moq_wire::codes::{PublishDoneCode, RequestErrorCode, SessionCode, StreamCode};
 use moq_wire::control::*;
 use moq_wire::data::{
-    DataStreamHeader, Datagram, DatagramContent, FetchEntry, FetchHeader, FetchObject, FetchReader,
-    FetchWriter, ObjectHeader, StreamKind, SubgroupHeader, SubgroupIdMode, SubgroupReader,
-    SubgroupWriter,
+    DataStreamHeader, Datagram, DatagramContent, FetchEntry, FetchHeader, FetchObject, FetchReader, FetchWriter,
+    ObjectDatagram, ObjectHeader, StreamKind, SubgroupHeader, SubgroupIdMode, SubgroupReader, SubgroupWriter,
 };
 use moq_wire::kvp::{Properties, ReasonPhrase, property};
 use moq_wire::namespace::{FullTrackName, TrackNamespace};
@@ -34,8 +33,7 @@ use moq_wire::params::{LocationFilter, Parameters};
 use moq_wire::setup::SetupOptions;
 use moq_wire::token::AuthToken;
 use moq_wire::{
-    Encode, GroupId, GroupOrder, Location, ObjectId, ObjectStatus, RequestId, SubgroupId,
-    TrackAlias, Version,
+    Encode, GroupId, GroupOrder, Location, ObjectId, ObjectStatus, RequestId, SubgroupId, TrackAlias, Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -113,6 +111,8 @@ pub enum Event {
 /// Options of an outgoing SUBSCRIBE.
 #[derive(Debug, Clone)]
 pub struct SubscribeOptions {
+    /// OBJECT_DELIVERY_TIMEOUT: objects older than this are not sent (their stream is reset).
+    pub delivery_timeout: Option<Duration>,
     /// SUBSCRIBER_PRIORITY (lower is more important).
     pub priority: u8,
     /// GROUP_ORDER, or the publisher's default.
@@ -128,6 +128,7 @@ pub struct SubscribeOptions {
 impl Default for SubscribeOptions {
     fn default() -> Self {
         SubscribeOptions {
+            delivery_timeout: None,
             priority: 128,
             group_order: None,
             filter: None,
@@ -161,9 +162,7 @@ impl Subscription {
     /// Sends REQUEST_UPDATE (e.g. `forward: Some(false)` to pause) and waits for the answer.
     pub async fn update(&self, params: Parameters) -> Result<RequestOk, Error> {
         let (tx, rx) = oneshot::channel();
-        self.updates
-            .send((params, tx))
-            .map_err(|_| Error::Cancelled)?;
+        self.updates.send((params, tx)).map_err(|_| Error::Cancelled)?;
         rx.await.map_err(|_| Error::Cancelled)?
     }
 }
@@ -319,10 +318,7 @@ impl Incoming {
         if let Some(g) = groups.get(&group) {
             return Some(g.create_subgroup(subgroup, priority));
         }
-        if groups
-            .last_key_value()
-            .is_some_and(|(latest, _)| *latest > group)
-        {
+        if groups.last_key_value().is_some_and(|(latest, _)| *latest > group) {
             // An older group that we never saw: too late for a live track.
             return None;
         }
@@ -336,12 +332,7 @@ impl Incoming {
     }
 
     fn finish_group(&self, group: u64) {
-        if let Some(g) = self
-            .groups
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&group)
-        {
+        if let Some(g) = self.groups.lock().unwrap_or_else(|e| e.into_inner()).get(&group) {
             g.finish();
         }
     }
@@ -382,18 +373,13 @@ pub struct Session<S: WtSession = web_transport_quinn::Session> {
 
 impl<S: WtSession> Clone for Session<S> {
     fn clone(&self) -> Self {
-        Session {
-            inner: self.inner.clone(),
-        }
+        Session { inner: self.inner.clone() }
     }
 }
 
 impl<S: WtSession> std::fmt::Debug for Session<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("version", &self.inner.version)
-            .field("role", &self.inner.role)
-            .finish()
+        f.debug_struct("Session").field("version", &self.inner.version).field("role", &self.inner.role).finish()
     }
 }
 
@@ -403,12 +389,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl<S: WtSession> Session<S> {
     /// Runs the SETUP exchange on an established transport and starts the session's tasks.
-    pub async fn establish(
-        transport: S,
-        version: Version,
-        role: Role,
-        config: SessionConfig,
-    ) -> Result<Self, Error> {
+    pub async fn establish(transport: S, version: Version, role: Role, config: SessionConfig) -> Result<Self, Error> {
         let (events, events_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             transport,
@@ -431,9 +412,7 @@ impl<S: WtSession> Session<S> {
             goaway_sent: AtomicBool::new(false),
             closed: watch::Sender::new(None),
         });
-        let session = Session {
-            inner: inner.clone(),
-        };
+        let session = Session { inner: inner.clone() };
 
         // Our control stream: SETUP first.
         let mut options = SetupOptions {
@@ -442,23 +421,13 @@ impl<S: WtSession> Session<S> {
             ..Default::default()
         };
         if role == Role::Client {
-            options.path = inner
-                .config
-                .path
-                .as_ref()
-                .map(|p| Bytes::copy_from_slice(p.as_bytes()));
-            options.authority = inner
-                .config
-                .authority
-                .as_ref()
-                .map(|a| Bytes::copy_from_slice(a.as_bytes()));
+            options.path = inner.config.path.as_ref().map(|p| Bytes::copy_from_slice(p.as_bytes()));
+            options.authority = inner.config.authority.as_ref().map(|a| Bytes::copy_from_slice(a.as_bytes()));
         }
         let stream = inner.transport.open_uni().await.map_err(from_wt)?;
         let mut writer = Writer::new(stream);
         writer.set_priority(i32::MAX);
-        writer
-            .message(&ControlMessage::Setup(Setup { options }), version)
-            .await?;
+        writer.message(&ControlMessage::Setup(Setup { options }), version).await?;
         *inner.control.lock().await = Some(writer);
 
         let (setup_tx, setup_rx) = oneshot::channel();
@@ -493,10 +462,7 @@ impl<S: WtSession> Session<S> {
 
     /// The peer's SETUP options (PATH, AUTHORITY, tokens, implementation, limits).
     pub fn peer_setup(&self) -> &SetupOptions {
-        self.inner
-            .peer_setup
-            .get()
-            .expect("set before the session is returned")
+        self.inner.peer_setup.get().expect("set before the session is returned")
     }
 
     /// The origin this session serves from.
@@ -521,10 +487,7 @@ impl<S: WtSession> Session<S> {
 
     /// Closes the session with a code and reason.
     pub fn close(&self, code: SessionCode, reason: &str) {
-        self.inner.close(Error::Closed {
-            code,
-            reason: reason.to_string(),
-        });
+        self.inner.close(Error::Closed { code, reason: reason.to_string() });
     }
 
     /// Waits until the session is closed and returns why.
@@ -541,11 +504,7 @@ impl<S: WtSession> Session<S> {
     }
 
     fn closed_error(&self) -> Error {
-        self.inner
-            .closed
-            .borrow()
-            .clone()
-            .unwrap_or(Error::Cancelled)
+        self.inner.closed.borrow().clone().unwrap_or(Error::Cancelled)
     }
 
     fn fail(&self, e: Error) -> Error {
@@ -560,15 +519,10 @@ impl<S: WtSession> Session<S> {
         if let Some(e) = self.inner.closed.borrow().clone() {
             return Err(e);
         }
-        Ok(RequestId(
-            self.inner.next_request.fetch_add(2, Ordering::Relaxed),
-        ))
+        Ok(RequestId(self.inner.next_request.fetch_add(2, Ordering::Relaxed)))
     }
 
-    async fn open_request(
-        &self,
-        msg: ControlMessage,
-    ) -> Result<(Writer<S::SendStream>, Reader<S::RecvStream>), Error> {
+    async fn open_request(&self, msg: ControlMessage) -> Result<(Writer<S::SendStream>, Reader<S::RecvStream>), Error> {
         let (send, recv) = self.inner.transport.open_bi().await.map_err(from_wt)?;
         let mut writer = Writer::new(send);
         writer.set_priority(i32::MAX - 1);
@@ -577,24 +531,15 @@ impl<S: WtSession> Session<S> {
     }
 
     /// Publishes a namespace to the peer (PUBLISH_NAMESPACE) and waits for REQUEST_OK.
-    pub async fn publish_namespace(
-        &self,
-        namespace: TrackNamespace,
-    ) -> Result<Announcement, Error> {
+    pub async fn publish_namespace(&self, namespace: TrackNamespace) -> Result<Announcement, Error> {
         let request_id = self.request_id()?;
-        let msg = PublishNamespace {
-            request_id,
-            namespace: namespace.clone(),
-            params: Parameters::default(),
-        };
+        let msg = PublishNamespace { request_id, namespace: namespace.clone(), params: Parameters::default() };
         let (mut writer, mut reader) = self.open_request(msg.into()).await?;
         match reader.message(self.inner.version).await? {
             Some(ControlMessage::RequestOk(_)) => {}
             Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
             _ => {
-                return Err(self.fail(Error::ProtocolViolation(
-                    "expected REQUEST_OK or REQUEST_ERROR",
-                )));
+                return Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR")));
             }
         }
         let (cancel, cancelled) = oneshot::channel::<()>();
@@ -607,18 +552,11 @@ impl<S: WtSession> Session<S> {
             writer.reset(StreamCode::Cancelled.to_u64() as u32);
             reader.stop(StreamCode::Cancelled.to_u64() as u32);
         });
-        Ok(Announcement {
-            namespace,
-            _cancel: cancel,
-        })
+        Ok(Announcement { namespace, _cancel: cancel })
     }
 
     /// Subscribes to a track and waits for SUBSCRIBE_OK.
-    pub async fn subscribe(
-        &self,
-        track: FullTrackName,
-        options: SubscribeOptions,
-    ) -> Result<Subscription, Error> {
+    pub async fn subscribe(&self, track: FullTrackName, options: SubscribeOptions) -> Result<Subscription, Error> {
         let v = self.inner.version;
         let request_id = self.request_id()?;
         let params = Parameters {
@@ -627,30 +565,22 @@ impl<S: WtSession> Session<S> {
             group_order: options.group_order,
             location_filter: options.filter,
             auth_tokens: options.auth_tokens.clone(),
+            object_delivery_timeout: options.delivery_timeout.map(|d| d.as_millis() as u64),
             ..Default::default()
         };
-        let msg = Subscribe {
-            request_id,
-            track: track.clone(),
-            params,
-        };
+        let msg = Subscribe { request_id, track: track.clone(), params };
         let (mut writer, mut reader) = self.open_request(msg.into()).await?;
         let ok = match reader.message(v).await? {
             Some(ControlMessage::SubscribeOk(ok)) => ok,
             Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
             None => return Err(Error::Cancelled),
             Some(_) => {
-                return Err(self.fail(Error::ProtocolViolation(
-                    "expected SUBSCRIBE_OK or REQUEST_ERROR",
-                )));
+                return Err(self.fail(Error::ProtocolViolation("expected SUBSCRIBE_OK or REQUEST_ERROR")));
             }
         };
         let mut info = TrackInfo::new(track);
         info.properties = ok.track_properties.clone();
-        if let Some(p) = ok
-            .track_properties
-            .get_int(property::DEFAULT_PUBLISHER_PRIORITY)
-        {
+        if let Some(p) = ok.track_properties.get_int(property::DEFAULT_PUBLISHER_PRIORITY) {
             info.priority = p.min(255) as u8;
         }
         let producer = TrackProducer::with_window(info, self.inner.config.window);
@@ -662,8 +592,7 @@ impl<S: WtSession> Session<S> {
             mpsc::unbounded_channel::<(Parameters, oneshot::Sender<Result<RequestOk, Error>>)>();
         let inner = self.inner.clone();
         tokio::spawn(async move {
-            let mut waiting: std::collections::VecDeque<oneshot::Sender<Result<RequestOk, Error>>> =
-                Default::default();
+            let mut waiting: std::collections::VecDeque<oneshot::Sender<Result<RequestOk, Error>>> = Default::default();
             let end = loop {
                 tokio::select! {
                     msg = reader.message(v) => match msg {
@@ -729,56 +658,32 @@ impl<S: WtSession> Session<S> {
     /// Asks for the status of a track (TRACK_STATUS).
     pub async fn track_status(&self, track: FullTrackName) -> Result<TrackStatusInfo, Error> {
         let request_id = self.request_id()?;
-        let msg = TrackStatus {
-            request_id,
-            track,
-            params: Parameters::default(),
-        };
+        let msg = TrackStatus { request_id, track, params: Parameters::default() };
         let (mut writer, mut reader) = self.open_request(msg.into()).await?;
         writer.finish();
         match reader.message(self.inner.version).await? {
-            Some(ControlMessage::RequestOk(ok)) => Ok(TrackStatusInfo {
-                largest: ok.params.largest_object,
-                track_properties: ok.track_properties,
-            }),
+            Some(ControlMessage::RequestOk(ok)) => {
+                Ok(TrackStatusInfo { largest: ok.params.largest_object, track_properties: ok.track_properties })
+            }
             Some(ControlMessage::RequestError(e)) => Err(rejected(e)),
             None => Err(Error::Cancelled),
-            Some(_) => Err(self.fail(Error::ProtocolViolation(
-                "expected REQUEST_OK or REQUEST_ERROR",
-            ))),
+            Some(_) => Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR"))),
         }
     }
 
     /// Fetches past objects (FETCH) and waits for FETCH_OK.
-    pub async fn fetch(
-        &self,
-        range: FetchRange,
-        order: GroupOrder,
-    ) -> Result<FetchResponse<S>, Error> {
+    pub async fn fetch(&self, range: FetchRange, order: GroupOrder) -> Result<FetchResponse<S>, Error> {
         let request_id = self.request_id()?;
         let fetch_type = match range {
-            FetchRange::Standalone { track, start, end } => {
-                FetchType::Standalone { track, start, end }
+            FetchRange::Standalone { track, start, end } => FetchType::Standalone { track, start, end },
+            FetchRange::Joining { subscription, groups_back } => {
+                FetchType::RelativeJoining { joining_request_id: subscription, joining_start: groups_back }
             }
-            FetchRange::Joining {
-                subscription,
-                groups_back,
-            } => FetchType::RelativeJoining {
-                joining_request_id: subscription,
-                joining_start: groups_back,
-            },
         };
-        let params = Parameters {
-            group_order: Some(order),
-            ..Default::default()
-        };
+        let params = Parameters { group_order: Some(order), ..Default::default() };
         let (tx, rx) = oneshot::channel();
         lock(&self.inner.fetches).insert(request_id.0, tx);
-        let msg = Fetch {
-            request_id,
-            fetch_type,
-            params,
-        };
+        let msg = Fetch { request_id, fetch_type, params };
         let result = async {
             let (mut writer, mut reader) = self.open_request(msg.into()).await?;
             writer.finish();
@@ -786,9 +691,7 @@ impl<S: WtSession> Session<S> {
                 Some(ControlMessage::FetchOk(ok)) => Ok(ok),
                 Some(ControlMessage::RequestError(e)) => Err(rejected(e)),
                 None => Err(Error::Cancelled),
-                Some(_) => Err(self.fail(Error::ProtocolViolation(
-                    "expected FETCH_OK or REQUEST_ERROR",
-                ))),
+                Some(_) => Err(self.fail(Error::ProtocolViolation("expected FETCH_OK or REQUEST_ERROR"))),
             }
         }
         .await;
@@ -810,26 +713,17 @@ impl<S: WtSession> Session<S> {
     }
 
     /// Follows the namespaces the peer publishes under `prefix` (SUBSCRIBE_NAMESPACE).
-    pub async fn subscribe_namespace(
-        &self,
-        prefix: TrackNamespace,
-    ) -> Result<NamespaceSubscription, Error> {
+    pub async fn subscribe_namespace(&self, prefix: TrackNamespace) -> Result<NamespaceSubscription, Error> {
         let v = self.inner.version;
         let request_id = self.request_id()?;
-        let msg = SubscribeNamespace {
-            request_id,
-            prefix: prefix.clone(),
-            params: Parameters::default(),
-        };
+        let msg = SubscribeNamespace { request_id, prefix: prefix.clone(), params: Parameters::default() };
         let (writer, mut reader) = self.open_request(msg.into()).await?;
         match reader.message(v).await? {
             Some(ControlMessage::RequestOk(_)) => {}
             Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
             None => return Err(Error::Cancelled),
             Some(_) => {
-                return Err(self.fail(Error::ProtocolViolation(
-                    "expected REQUEST_OK or REQUEST_ERROR",
-                )));
+                return Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR")));
             }
         }
         let (tx, events) = mpsc::unbounded_channel();
@@ -853,15 +747,12 @@ impl<S: WtSession> Session<S> {
                         //# with NAMESPACE, the subscriber MUST close the session with a PROTOCOL_VIOLATION.
                         Ok(ns) if known.remove(&ns) => NamespaceEvent::Removed(ns),
                         _ => {
-                            inner
-                                .close(Error::ProtocolViolation("NAMESPACE_DONE before NAMESPACE"));
+                            inner.close(Error::ProtocolViolation("NAMESPACE_DONE before NAMESPACE"));
                             break;
                         }
                     },
                     Ok(Some(_)) => {
-                        inner.close(Error::ProtocolViolation(
-                            "unexpected message on SUBSCRIBE_NAMESPACE",
-                        ));
+                        inner.close(Error::ProtocolViolation("unexpected message on SUBSCRIBE_NAMESPACE"));
                         break;
                     }
                     Ok(None) | Err(_) => break,
@@ -888,11 +779,7 @@ impl<S: WtSession> Session<S> {
             request_id,
             track: track.info().name.clone(),
             track_alias: alias,
-            params: Parameters {
-                largest_object: track.largest(),
-                forward: Some(true),
-                ..Default::default()
-            },
+            params: Parameters { largest_object: track.largest(), forward: Some(true), ..Default::default() },
             track_properties: track_properties(track.info()),
         };
         let (mut writer, mut reader) = self.open_request(msg.into()).await?;
@@ -901,19 +788,14 @@ impl<S: WtSession> Session<S> {
             Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
             None => return Err(Error::Cancelled),
             Some(_) => {
-                return Err(self.fail(Error::ProtocolViolation(
-                    "expected REQUEST_OK or REQUEST_ERROR",
-                )));
+                return Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR")));
             }
         };
         let (cancel, cancelled) = oneshot::channel::<()>();
         let inner = self.inner.clone();
         let params = ok.params;
         tokio::spawn(async move {
-            let state = SubState::new(
-                params.forward.unwrap_or(true),
-                params.subscriber_priority.unwrap_or(128),
-            );
+            let state = SubState::new(&params);
             let start = Start::LiveEdge;
             let serve = serve_track(inner.clone(), track, alias, start, None, state.clone());
             tokio::pin!(serve);
@@ -924,19 +806,13 @@ impl<S: WtSession> Session<S> {
             };
             finish_serving(&inner, &mut writer, outcome, &state).await;
         });
-        Ok(Published {
-            request_id,
-            track_alias: alias,
-            _cancel: cancel,
-        })
+        Ok(Published { request_id, track_alias: alias, _cancel: cancel })
     }
 
     /// Sends GOAWAY on the control stream. A server may name a new session URI.
     pub async fn goaway(&self, uri: &str, timeout: Duration) -> Result<(), Error> {
         if self.inner.role == Role::Client && !uri.is_empty() {
-            return Err(Error::Config(
-                "a client must send an empty GOAWAY URI".into(),
-            ));
+            return Err(Error::Config("a client must send an empty GOAWAY URI".into()));
         }
         if self.inner.goaway_sent.swap(true, Ordering::Relaxed) {
             return Ok(());
@@ -955,22 +831,13 @@ impl<S: WtSession> Session<S> {
 }
 
 fn rejected(e: RequestError) -> Error {
-    Error::Rejected {
-        code: e.code,
-        reason: e.reason.0,
-    }
+    Error::Rejected { code: e.code, reason: e.reason.0 }
 }
 
 fn track_properties(info: &TrackInfo) -> Properties {
     let mut props = info.properties.clone();
-    if info.priority != 128
-        && props
-            .get_int(property::DEFAULT_PUBLISHER_PRIORITY)
-            .is_none()
-    {
-        props = props
-            .with_int(property::DEFAULT_PUBLISHER_PRIORITY, info.priority as u64)
-            .unwrap_or_default();
+    if info.priority != 128 && props.get_int(property::DEFAULT_PUBLISHER_PRIORITY).is_none() {
+        props = props.with_int(property::DEFAULT_PUBLISHER_PRIORITY, info.priority as u64).unwrap_or_default();
     }
     props
 }
@@ -998,23 +865,13 @@ impl<S: WtSession> Inner<S> {
         //= draft-ietf-moq-transport-19#section-9.10
         //# If the Track Alias is already being used for a different Track, the subscriber MUST close the session
         //# with a `DUPLICATE_TRACK_ALIAS` error.
-        if map
-            .get(&alias)
-            .is_some_and(|i| i.producer.info().name != producer.info().name)
-        {
+        if map.get(&alias).is_some_and(|i| i.producer.info().name != producer.info().name) {
             drop(map);
             let e = Error::DuplicateTrackAlias(alias);
             self.close(e.clone());
             return Err(e);
         }
-        map.insert(
-            alias,
-            Arc::new(Incoming {
-                producer,
-                groups: Mutex::default(),
-                window: self.config.window,
-            }),
-        );
+        map.insert(alias, Arc::new(Incoming { producer, groups: Mutex::default(), window: self.config.window }));
         drop(map);
         self.alias_added.notify_waiters();
         Ok(())
@@ -1048,10 +905,7 @@ impl<S: WtSession> Inner<S> {
 
 // ---- unidirectional streams ----
 
-async fn run_uni<S: WtSession>(
-    inner: Arc<Inner<S>>,
-    setup_tx: oneshot::Sender<Result<SetupOptions, Error>>,
-) {
+async fn run_uni<S: WtSession>(inner: Arc<Inner<S>>, setup_tx: oneshot::Sender<Result<SetupOptions, Error>>) {
     let mut setup_tx = Some(setup_tx);
     let control_seen = Arc::new(AtomicBool::new(false));
     loop {
@@ -1074,12 +928,11 @@ async fn run_uni<S: WtSession>(
             }
         };
         let mut reader = Reader::new(recv);
-        let kind = match reader
-            .decode_with(|b| StreamKind::peek(b, inner.version).map(|k| (k, 0)))
-            .await
-        {
+        let kind = match reader.decode_with(|b| StreamKind::peek(b, inner.version).map(|k| (k, 0))).await {
             Ok(Some(k)) => k,
             Ok(None) => continue,
+            // A stream reset before its type arrived is not the session's problem.
+            Err(e) if !e.is_session_error() => continue,
             Err(e) => {
                 inner.close(e);
                 continue;
@@ -1116,9 +969,7 @@ async fn run_control<S: WtSession>(
     let v = inner.version;
     let setup = match reader.message(v).await {
         Ok(Some(ControlMessage::Setup(s))) => Ok(s.options),
-        Ok(_) => Err(Error::ProtocolViolation(
-            "control stream must start with SETUP",
-        )),
+        Ok(_) => Err(Error::ProtocolViolation("control stream must start with SETUP")),
         Err(e) => Err(e),
     };
     let failed = setup.as_ref().err().cloned();
@@ -1154,9 +1005,7 @@ async fn run_control<S: WtSession>(
                 });
             }
             Ok(Some(_)) => {
-                inner.close(Error::ProtocolViolation(
-                    "unexpected message on the control stream",
-                ));
+                inner.close(Error::ProtocolViolation("unexpected message on the control stream"));
                 return;
             }
             Ok(None) => {
@@ -1207,11 +1056,19 @@ async fn handle_data_stream<S: WtSession>(
                 reader.stop(StreamCode::Cancelled.to_u64() as u32);
                 return Ok(());
             };
-            let priority = h
-                .publisher_priority
-                .unwrap_or(incoming.producer.info().priority);
+            let priority = h.publisher_priority.unwrap_or(incoming.producer.info().priority);
             let mut state = SubgroupReader::new(h, v);
-            let mut sub: Option<SubgroupProducer> = None;
+            // With the subgroup id in the header the subgroup exists now; in FirstObjectId mode, at the first object.
+            let mut sub: Option<SubgroupProducer> = match h.subgroup {
+                SubgroupIdMode::FirstObjectId => None,
+                _ => match incoming.subgroup(h.group_id.0, h.subgroup_id(ObjectId(0)).0, priority) {
+                    Some(s) => Some(s),
+                    None => {
+                        reader.stop(StreamCode::TooFarBehind.to_u64() as u32);
+                        return Ok(());
+                    }
+                },
+            };
             loop {
                 let next = reader.decode_with(|b| state.decode_header(b)).await;
                 match next {
@@ -1229,12 +1086,7 @@ async fn handle_data_stream<S: WtSession>(
                         }
                         if let Some(s) = &sub {
                             let status = obj.status;
-                            let _ = s.write(Object {
-                                id: obj.object_id,
-                                properties: obj.properties,
-                                payload,
-                                status,
-                            });
+                            let _ = s.write(Object { id: obj.object_id, properties: obj.properties, payload, status });
                             if status == ObjectStatus::EndOfTrack {
                                 incoming.producer.end(TrackEnd::Ended);
                             }
@@ -1283,21 +1135,14 @@ async fn run_datagrams<S: WtSession>(inner: Arc<Inner<S>>) {
         let Some(incoming) = lock(&inner.incoming).get(&d.track_alias.0).cloned() else {
             continue;
         };
-        let priority = d
-            .publisher_priority
-            .unwrap_or(incoming.producer.info().priority);
+        let priority = d.publisher_priority.unwrap_or(incoming.producer.info().priority);
         // A datagram object is delivered as a subgroup of its own, keyed by object id.
         if let Some(sub) = incoming.subgroup(d.group_id.0, d.object_id.0, priority) {
             let (payload, status) = match d.content {
                 DatagramContent::Payload(p) => (p, ObjectStatus::Normal),
                 DatagramContent::Status(s) => (Bytes::new(), s),
             };
-            let _ = sub.write(Object {
-                id: d.object_id,
-                properties: d.properties,
-                payload,
-                status,
-            });
+            let _ = sub.write(Object { id: d.object_id, properties: d.properties, payload, status });
             sub.finish();
             if d.end_of_group {
                 incoming.finish_group(d.group_id.0);
@@ -1346,9 +1191,7 @@ async fn reject<W: web_transport_trait::SendStream>(
     code: RequestErrorCode,
     reason: &str,
 ) -> Result<(), Error> {
-    writer
-        .message(&RequestError::new(code, reason).into(), v)
-        .await?;
+    writer.message(&RequestError::new(code, reason).into(), v).await?;
     writer.finish();
     Ok(())
 }
@@ -1366,9 +1209,7 @@ async fn handle_request<S: WtSession>(
     //# If the first message on a bidirectional stream is not one of these, the endpoint MUST close the session
     //# with a `PROTOCOL_VIOLATION`.
     if !first.is_request() {
-        return Err(Error::ProtocolViolation(
-            "request stream must start with a request",
-        ));
+        return Err(Error::ProtocolViolation("request stream must start with a request"));
     }
     let request_id = match &first {
         ControlMessage::Subscribe(m) => m.request_id,
@@ -1394,55 +1235,30 @@ async fn handle_request<S: WtSession>(
             let largest = track.largest();
             let start = match m.params.location_filter {
                 None => Start::LiveEdge,
-                Some(LocationFilter::NextGroupStart) => Start::At(
-                    largest
-                        .map(|l| Location::new(l.group.0.saturating_add(1), 0))
-                        .unwrap_or_default(),
-                ),
+                Some(LocationFilter::NextGroupStart) => {
+                    Start::At(largest.map(|l| Location::new(l.group.0.saturating_add(1), 0)).unwrap_or_default())
+                }
                 Some(LocationFilter::LargestObject) => Start::At(
-                    largest
-                        .map(|l| Location::new(l.group.0, l.object.0.saturating_add(1)))
-                        .unwrap_or_default(),
+                    largest.map(|l| Location::new(l.group.0, l.object.0.saturating_add(1))).unwrap_or_default(),
                 ),
-                Some(LocationFilter::AbsoluteStart { start })
-                | Some(LocationFilter::AbsoluteRange { start, .. }) => Start::Cached(start),
+                Some(LocationFilter::AbsoluteStart { start }) | Some(LocationFilter::AbsoluteRange { start, .. }) => {
+                    Start::Cached(start)
+                }
             };
-            let end_group = m
-                .params
-                .location_filter
-                .and_then(|f| f.end_group())
-                .map(|g| g.0);
+            let end_group = m.params.location_filter.and_then(|f| f.end_group()).map(|g| g.0);
             if let (Some(end), Some(l)) = (end_group, largest)
                 && end < l.group.0
             {
-                return reject(
-                    writer,
-                    v,
-                    RequestErrorCode::InvalidRange,
-                    "end group already published",
-                )
-                .await;
+                return reject(writer, v, RequestErrorCode::InvalidRange, "end group already published").await;
             }
             let ok = SubscribeOk {
                 track_alias: alias,
-                params: Parameters {
-                    largest_object: largest,
-                    ..Default::default()
-                },
+                params: Parameters { largest_object: largest, ..Default::default() },
                 track_properties: track_properties(track.info()),
             };
             writer.message(&ok.into(), v).await?;
-            lock(&inner.served).insert(
-                request_id.0,
-                Served {
-                    track: track.clone(),
-                    joining: largest,
-                },
-            );
-            let state = SubState::new(
-                m.params.forward.unwrap_or(true),
-                m.params.subscriber_priority.unwrap_or(128),
-            );
+            lock(&inner.served).insert(request_id.0, Served { track: track.clone(), joining: largest });
+            let state = SubState::new(&m.params);
             let serve = serve_track(inner.clone(), track, alias, start, end_group, state.clone());
             tokio::pin!(serve);
             let outcome = tokio::select! {
@@ -1458,10 +1274,7 @@ async fn handle_request<S: WtSession>(
                 return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
             };
             let ok = RequestOk {
-                params: Parameters {
-                    largest_object: track.largest(),
-                    ..Default::default()
-                },
+                params: Parameters { largest_object: track.largest(), ..Default::default() },
                 track_properties: track_properties(track.info()),
             };
             writer.message(&ok.into(), v).await?;
@@ -1483,22 +1296,14 @@ async fn handle_request<S: WtSession>(
                 let mut prefixes = lock(&inner.namespace_prefixes);
                 // A prefix that overlaps another active SUBSCRIBE_NAMESPACE of this session is refused
                 // (draft-19 §9.22, PREFIX_OVERLAP).
-                let overlaps = prefixes
-                    .iter()
-                    .any(|p| p.starts_with(&m.prefix) || m.prefix.starts_with(p));
+                let overlaps = prefixes.iter().any(|p| p.starts_with(&m.prefix) || m.prefix.starts_with(p));
                 if !overlaps {
                     prefixes.push(m.prefix.clone());
                 }
                 overlaps
             };
             if overlaps {
-                return reject(
-                    writer,
-                    v,
-                    RequestErrorCode::PrefixOverlap,
-                    "prefix overlaps",
-                )
-                .await;
+                return reject(writer, v, RequestErrorCode::PrefixOverlap, "prefix overlaps").await;
             }
             let result = serve_namespaces(inner, writer, reader, &m.prefix).await;
             lock(&inner.namespace_prefixes).retain(|p| p != &m.prefix);
@@ -1506,9 +1311,7 @@ async fn handle_request<S: WtSession>(
         }
         ControlMessage::SubscribeTracks(m) => {
             writer.message(&RequestOk::default().into(), v).await?;
-            let session = Session {
-                inner: inner.clone(),
-            };
+            let session = Session { inner: inner.clone() };
             let mut published = Vec::new();
             for track in origin.tracks(&m.prefix) {
                 match session.publish(track).await {
@@ -1525,24 +1328,17 @@ async fn handle_request<S: WtSession>(
         ControlMessage::Publish(m) => {
             let mut info = TrackInfo::new(m.track.clone());
             info.properties = m.track_properties.clone();
-            if let Some(p) = m
-                .track_properties
-                .get_int(property::DEFAULT_PUBLISHER_PRIORITY)
-            {
+            if let Some(p) = m.track_properties.get_int(property::DEFAULT_PUBLISHER_PRIORITY) {
                 info.priority = p.min(255) as u8;
             }
             let producer = TrackProducer::with_window(info, inner.config.window);
             inner.add_alias(m.track_alias.0, producer.clone())?;
             writer.message(&RequestOk::default().into(), v).await?;
-            let _ = inner
-                .events
-                .send(Event::Published(producer.consume_from_start()));
+            let _ = inner.events.send(Event::Published(producer.consume_from_start()));
             // The publisher's only message after PUBLISH_OK is PUBLISH_DONE.
             let end = match reader.message(v).await {
                 Ok(Some(ControlMessage::PublishDone(d))) => match d.status {
-                    PublishDoneCode::TrackEnded | PublishDoneCode::SubscriptionEnded => {
-                        TrackEnd::Ended
-                    }
+                    PublishDoneCode::TrackEnded | PublishDoneCode::SubscriptionEnded => TrackEnd::Ended,
                     other => TrackEnd::Error(other.to_u64()),
                 },
                 Ok(Some(_)) => {
@@ -1625,78 +1421,33 @@ async fn serve_fetch<S: WtSession>(
                 return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
             }
         },
-        FetchType::RelativeJoining {
-            joining_request_id,
-            joining_start,
-        }
-        | FetchType::AbsoluteJoining {
-            joining_request_id,
-            joining_start,
-        } => {
+        FetchType::RelativeJoining { joining_request_id, joining_start }
+        | FetchType::AbsoluteJoining { joining_request_id, joining_start } => {
             let relative = matches!(m.fetch_type, FetchType::RelativeJoining { .. });
-            let served = lock(&inner.served)
-                .get(&joining_request_id.0)
-                .map(|s| (s.track.clone(), s.joining));
+            let served = lock(&inner.served).get(&joining_request_id.0).map(|s| (s.track.clone(), s.joining));
             let Some((track, joining)) = served else {
-                return reject(
-                    writer,
-                    v,
-                    RequestErrorCode::InvalidJoiningRequestId,
-                    "no such subscription",
-                )
-                .await;
+                return reject(writer, v, RequestErrorCode::InvalidJoiningRequestId, "no such subscription").await;
             };
             let Some(joining) = joining else {
-                return reject(
-                    writer,
-                    v,
-                    RequestErrorCode::InvalidRange,
-                    "nothing published yet",
-                )
-                .await;
+                return reject(writer, v, RequestErrorCode::InvalidRange, "nothing published yet").await;
             };
             //= draft-ietf-moq-transport-19#section-9.16.3.1
             //# the End Location is {Joining Location.Group, Joining Location.Object + 1}
-            let start_group = if relative {
-                joining.group.0.saturating_sub(joining_start)
-            } else {
-                joining_start
-            };
-            (
-                track,
-                Location::new(start_group, 0),
-                Location::new(joining.group.0, joining.object.0 + 1),
-            )
+            let start_group = if relative { joining.group.0.saturating_sub(joining_start) } else { joining_start };
+            (track, Location::new(start_group, 0), Location::new(joining.group.0, joining.object.0 + 1))
         }
     };
     let Some(largest) = track.largest() else {
         return reject(writer, v, RequestErrorCode::InvalidRange, "track is empty").await;
     };
     if start > largest {
-        return reject(
-            writer,
-            v,
-            RequestErrorCode::InvalidRange,
-            "start is after the largest object",
-        )
-        .await;
+        return reject(writer, v, RequestErrorCode::InvalidRange, "start is after the largest object").await;
     }
     // Clip the end to what exists: {Largest.Group, Largest.Object + 1}.
-    let in_range = |l: Location| {
-        l >= start
-            && (if end.object.0 == 0 {
-                l.group <= end.group
-            } else {
-                l < end
-            })
-    };
+    let in_range = |l: Location| l >= start && (if end.object.0 == 0 { l.group <= end.group } else { l < end });
     let clipped_end = Location::new(largest.group.0, largest.object.0 + 1);
     let end_location = if end.object.0 == 0 {
-        if end.group >= largest.group {
-            clipped_end
-        } else {
-            end
-        }
+        if end.group >= largest.group { clipped_end } else { end }
     } else {
         end.min(clipped_end)
     };
@@ -1704,24 +1455,11 @@ async fn serve_fetch<S: WtSession>(
     if order == GroupOrder::Descending {
         groups.reverse();
     }
-    writer
-        .message(
-            &FetchOk {
-                end_of_track: false,
-                end_location,
-                ..Default::default()
-            }
-            .into(),
-            v,
-        )
-        .await?;
+    writer.message(&FetchOk { end_of_track: false, end_location, ..Default::default() }.into(), v).await?;
     let stream = inner.transport.open_uni().await.map_err(from_wt)?;
     let mut data = Writer::new(stream);
     let mut buf = BytesMut::new();
-    FetchHeader {
-        request_id: m.request_id,
-    }
-    .encode(&mut buf, v)?;
+    FetchHeader { request_id: m.request_id }.encode(&mut buf, v)?;
     let mut fw = FetchWriter::new(order, v);
     for g in groups {
         let mut objects: Vec<(u64, u8, crate::model::Object)> = Vec::new();
@@ -1734,12 +1472,7 @@ async fn serve_fetch<S: WtSession>(
         }
         objects.sort_by_key(|(_, _, o)| o.id);
         for (sg, prio, o) in objects {
-            if o.status != ObjectStatus::Normal
-                || !in_range(Location {
-                    group: g.id(),
-                    object: o.id,
-                })
-            {
+            if o.status != ObjectStatus::Normal || !in_range(Location { group: g.id(), object: o.id }) {
                 continue;
             }
             let fo = FetchObject {
@@ -1780,6 +1513,10 @@ enum Start {
 /// The mutable state of a served subscription (changed by REQUEST_UPDATE).
 #[derive(Clone)]
 struct SubState {
+    order: GroupOrder,
+    /// OBJECT_DELIVERY_TIMEOUT and SUBGROUP_DELIVERY_TIMEOUT from the subscriber, ms (0: none).
+    object_timeout: Arc<AtomicU64>,
+    subgroup_timeout: Arc<AtomicU64>,
     forward: Arc<watch::Sender<bool>>,
     cancel: Arc<watch::Sender<bool>>,
     priority: Arc<AtomicU64>,
@@ -1789,8 +1526,13 @@ struct SubState {
 }
 
 impl SubState {
-    fn new(forward: bool, priority: u8) -> SubState {
+    fn new(params: &Parameters) -> SubState {
+        let forward = params.forward.unwrap_or(true);
+        let priority = params.subscriber_priority.unwrap_or(128);
         SubState {
+            order: params.group_order.unwrap_or_default(),
+            object_timeout: Arc::new(AtomicU64::new(params.object_delivery_timeout.unwrap_or(0))),
+            subgroup_timeout: Arc::new(AtomicU64::new(params.subgroup_delivery_timeout.unwrap_or(0))),
             forward: Arc::new(watch::Sender::new(forward)),
             cancel: Arc::new(watch::Sender::new(false)),
             priority: Arc::new(AtomicU64::new(priority as u64)),
@@ -1827,11 +1569,14 @@ async fn read_updates<S: WtSession>(
                 if let Some(p) = u.params.subscriber_priority {
                     state.priority.store(p as u64, Ordering::Relaxed);
                 }
+                if let Some(t) = u.params.object_delivery_timeout {
+                    state.object_timeout.store(t, Ordering::Relaxed);
+                }
+                if let Some(t) = u.params.subgroup_delivery_timeout {
+                    state.subgroup_timeout.store(t, Ordering::Relaxed);
+                }
                 let ok = RequestOk {
-                    params: Parameters {
-                        largest_object: state.largest(),
-                        ..Default::default()
-                    },
+                    params: Parameters { largest_object: state.largest(), ..Default::default() },
                     ..Default::default()
                 };
                 if writer.message(&ok.into(), v).await.is_err() {
@@ -1839,9 +1584,7 @@ async fn read_updates<S: WtSession>(
                 }
             }
             Ok(Some(_)) => {
-                inner.close(Error::ProtocolViolation(
-                    "unexpected message on a subscription",
-                ));
+                inner.close(Error::ProtocolViolation("unexpected message on a subscription"));
                 return;
             }
             Ok(None) => std::future::pending::<()>().await,
@@ -1944,6 +1687,7 @@ async fn serve_track<S: WtSession>(
         let first_object = from.filter(|f| f.group.0 == gid).map(|f| f.object);
         tasks.spawn(serve_group(
             inner.clone(),
+            track.info().clone(),
             group,
             alias,
             first_object,
@@ -1973,6 +1717,7 @@ async fn serve_track<S: WtSession>(
 
 async fn serve_group<S: WtSession>(
     inner: Arc<Inner<S>>,
+    info: TrackInfo,
     mut group: GroupConsumer,
     alias: TrackAlias,
     first_object: Option<ObjectId>,
@@ -1981,23 +1726,110 @@ async fn serve_group<S: WtSession>(
 ) {
     let mut subgroups = JoinSet::new();
     let mut stop = stopped.clone();
+    let timeouts = Timeouts::new(&info, &state);
     loop {
         let sub = tokio::select! {
             s = group.next_subgroup() => s,
             _ = stop.wait_for(|s| *s) => break,
         };
         let Some(sub) = sub else { break };
-        subgroups.spawn(serve_subgroup(
-            inner.clone(),
-            group.id(),
-            sub,
-            alias,
-            first_object,
-            state.clone(),
-            stopped.clone(),
-        ));
+        match info.delivery {
+            Delivery::Streams => subgroups.spawn(serve_subgroup(
+                inner.clone(),
+                group.id(),
+                sub,
+                alias,
+                first_object,
+                state.clone(),
+                timeouts,
+                stopped.clone(),
+            )),
+            Delivery::Datagrams => subgroups.spawn(serve_datagrams(
+                inner.clone(),
+                group.id(),
+                sub,
+                alias,
+                first_object,
+                timeouts,
+                stopped.clone(),
+            )),
+        };
     }
     while subgroups.join_next().await.is_some() {}
+}
+
+/// The effective delivery timeouts of a subscription: the smaller non-zero value of the subscriber's parameter
+/// and the track's property (draft-19 §10.5.1).
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    object: Option<Duration>,
+    subgroup: Option<Duration>,
+}
+
+impl Timeouts {
+    fn new(info: &TrackInfo, state: &SubState) -> Timeouts {
+        let pick = |sub: u64, track: Option<u64>| {
+            let values = [sub, track.unwrap_or(0)];
+            values.into_iter().filter(|v| *v > 0).min().map(Duration::from_millis)
+        };
+        Timeouts {
+            object: pick(
+                state.object_timeout.load(Ordering::Relaxed),
+                info.properties.get_int(property::OBJECT_DELIVERY_TIMEOUT),
+            ),
+            subgroup: pick(
+                state.subgroup_timeout.load(Ordering::Relaxed),
+                info.properties.get_int(property::SUBGROUP_DELIVERY_TIMEOUT),
+            ),
+        }
+    }
+}
+
+/// Sends each object of a subgroup as one OBJECT_DATAGRAM.
+async fn serve_datagrams<S: WtSession>(
+    inner: Arc<Inner<S>>,
+    group: GroupId,
+    mut sub: SubgroupConsumer,
+    alias: TrackAlias,
+    first_object: Option<ObjectId>,
+    timeouts: Timeouts,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let v = inner.version;
+    let max = inner.transport.max_datagram_size();
+    loop {
+        let next = tokio::select! {
+            n = sub.next_timed() => n,
+            _ = stopped.wait_for(|s| *s) => return,
+        };
+        let Ok((o, at)) = next else { return };
+        if first_object.is_some_and(|f| o.id < f) {
+            continue;
+        }
+        // A late datagram is dropped rather than sent.
+        if timeouts.object.is_some_and(|t| at.elapsed() > t) {
+            continue;
+        }
+        let content = match o.status {
+            ObjectStatus::Normal if !o.payload.is_empty() => DatagramContent::Payload(o.payload),
+            status => DatagramContent::Status(status),
+        };
+        let d = ObjectDatagram {
+            track_alias: alias,
+            group_id: group,
+            object_id: o.id,
+            publisher_priority: Some(sub.priority()),
+            properties: o.properties,
+            end_of_group: false,
+            content,
+        };
+        let Ok(bytes) = d.encode_to_vec(v) else { continue };
+        //= draft-ietf-moq-transport-19#section-10.3
+        //# objects too large for a datagram are dropped
+        if bytes.len() <= max {
+            let _ = inner.transport.send_datagram(Bytes::from(bytes));
+        }
+    }
 }
 
 async fn serve_subgroup<S: WtSession>(
@@ -2007,6 +1839,7 @@ async fn serve_subgroup<S: WtSession>(
     alias: TrackAlias,
     first_object: Option<ObjectId>,
     state: SubState,
+    timeouts: Timeouts,
     mut stopped: watch::Receiver<bool>,
 ) {
     let v = inner.version;
@@ -2016,20 +1849,11 @@ async fn serve_subgroup<S: WtSession>(
     state.streams.fetch_add(1, Ordering::Relaxed);
     let mut writer = Writer::new(stream);
     let prio = state.priority.load(Ordering::Relaxed) as u8;
-    writer.set_priority(send_order(
-        prio,
-        sub.priority(),
-        group.0,
-        GroupOrder::Ascending,
-    ));
+    writer.set_priority(send_order(prio, sub.priority(), group.0, state.order));
     let header = SubgroupHeader {
         track_alias: alias,
         group_id: group,
-        subgroup: if sub.id().0 == 0 {
-            SubgroupIdMode::Zero
-        } else {
-            SubgroupIdMode::Explicit(sub.id())
-        },
+        subgroup: if sub.id().0 == 0 { SubgroupIdMode::Zero } else { SubgroupIdMode::Explicit(sub.id()) },
         publisher_priority: Some(sub.priority()),
         has_properties: true,
         end_of_group: false,
@@ -2037,17 +1861,19 @@ async fn serve_subgroup<S: WtSession>(
     };
     let mut w = SubgroupWriter::new(header, v);
     let mut buf = BytesMut::with_capacity(64);
-    if w.write_header(&mut buf).is_err() {
+    // The header goes out at once: the subscriber learns the subgroup exists even if it is reset later.
+    if w.write_header(&mut buf).is_err() || writer.write(&buf).await.is_err() {
         return;
     }
+    buf.clear();
     enum Step {
-        Next(Result<crate::model::Object, Closed>),
+        Next(Result<(crate::model::Object, std::time::Instant), Closed>),
         Stop,
         PeerStopped,
     }
     loop {
         let step = tokio::select! {
-            n = sub.next() => Step::Next(n),
+            n = sub.next_timed() => Step::Next(n),
             _ = stopped.wait_for(|s| *s) => Step::Stop,
             _ = writer.closed() => Step::PeerStopped,
         };
@@ -2060,9 +1886,15 @@ async fn serve_subgroup<S: WtSession>(
             Step::PeerStopped => return,
         };
         match next {
-            Ok(o) => {
+            Ok((o, at)) => {
                 if first_object.is_some_and(|f| o.id < f) {
                     continue;
+                }
+                //= draft-ietf-moq-transport-19#section-10.5.1
+                //# If the object delivery timeout is exceeded ... reset the subgroup stream with DELIVERY_TIMEOUT
+                if timeouts.object.is_some_and(|t| at.elapsed() > t) {
+                    writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
+                    return;
                 }
                 let h = ObjectHeader {
                     object_id: o.id,
@@ -2087,6 +1919,12 @@ async fn serve_subgroup<S: WtSession>(
                     return;
                 }
                 writer.finish();
+                // The subgroup delivery timeout runs from the FIN until the peer has everything.
+                if let Some(t) = timeouts.subgroup
+                    && tokio::time::timeout(t, writer.closed()).await.is_err()
+                {
+                    writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
+                }
                 return;
             }
             Err(Closed::Reset(code)) => {

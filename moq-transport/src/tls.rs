@@ -23,10 +23,7 @@ pub struct Certificate {
 
 impl Clone for Certificate {
     fn clone(&self) -> Self {
-        Certificate {
-            chain: self.chain.clone(),
-            key: self.key.clone_key(),
-        }
+        Certificate { chain: self.chain.clone(), key: self.key.clone_key() }
     }
 }
 
@@ -35,15 +32,10 @@ impl Certificate {
     /// browsers accept for WebTransport with `serverCertificateHashes`.
     pub fn self_signed(hosts: &[&str]) -> Result<Certificate, Error> {
         let params = self_signed_params(hosts)?;
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-            .map_err(|e| Error::Tls(e.to_string()))?;
-        let cert = params
-            .self_signed(&key)
-            .map_err(|e| Error::Tls(e.to_string()))?;
-        Ok(Certificate {
-            chain: vec![cert.der().clone()],
-            key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        })
+        let key =
+            rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| Error::Tls(e.to_string()))?;
+        let cert = params.self_signed(&key).map_err(|e| Error::Tls(e.to_string()))?;
+        Ok(Certificate { chain: vec![cert.der().clone()], key: PrivateKeyDer::Pkcs8(key.serialize_der().into()) })
     }
 
     /// Loads a PEM certificate chain and a PEM private key.
@@ -55,8 +47,7 @@ impl Certificate {
         if chain.is_empty() {
             return Err(Error::Tls(format!("{}: no certificate", cert.display())));
         }
-        let key = PrivateKeyDer::from_pem_file(key)
-            .map_err(|e| Error::Tls(format!("{}: {e}", key.display())))?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| Error::Tls(format!("{}: {e}", key.display())))?;
         Ok(Certificate { chain, key })
     }
 
@@ -77,10 +68,7 @@ fn self_signed_params(hosts: &[&str]) -> Result<rcgen::CertificateParams, Error>
     let start = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
     params.not_before = start;
     params.not_after = start + time::Duration::days(MAX_SELF_SIGNED_DAYS);
-    params.distinguished_name.push(
-        rcgen::DnType::CommonName,
-        hosts.first().copied().unwrap_or("localhost"),
-    );
+    params.distinguished_name.push(rcgen::DnType::CommonName, hosts.first().copied().unwrap_or("localhost"));
     Ok(params)
 }
 
@@ -98,16 +86,12 @@ pub fn hex(bytes: &[u8]) -> String {
 pub fn parse_fingerprint(s: &str) -> Result<[u8; 32], Error> {
     let digits: Vec<u8> = s.bytes().filter(|c| *c != b':').collect();
     if digits.len() != 64 {
-        return Err(Error::Config(format!(
-            "fingerprint must be 32 bytes of hex, got {s:?}"
-        )));
+        return Err(Error::Config(format!("fingerprint must be 32 bytes of hex, got {s:?}")));
     }
     let mut out = [0u8; 32];
     for (i, pair) in digits.chunks(2).enumerate() {
-        let text = std::str::from_utf8(pair)
-            .map_err(|_| Error::Config("fingerprint is not hex".into()))?;
-        out[i] = u8::from_str_radix(text, 16)
-            .map_err(|_| Error::Config("fingerprint is not hex".into()))?;
+        let text = std::str::from_utf8(pair).map_err(|_| Error::Config("fingerprint is not hex".into()))?;
+        out[i] = u8::from_str_radix(text, 16).map_err(|_| Error::Config("fingerprint is not hex".into()))?;
     }
     Ok(out)
 }
@@ -145,30 +129,22 @@ pub fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, Error> {
         }
         Trust::RootFile(path) => {
             let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(path)
-                .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?
+            for cert in
+                CertificateDer::pem_file_iter(path).map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?
             {
-                roots
-                    .add(cert.map_err(|e| Error::Tls(e.to_string()))?)
-                    .map_err(|e| Error::Tls(e.to_string()))?;
+                roots.add(cert.map_err(|e| Error::Tls(e.to_string()))?).map_err(|e| Error::Tls(e.to_string()))?;
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         }
         Trust::Fingerprints(fps) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pinned {
-                fingerprints: fps.clone(),
-                provider: provider(),
-            }))
+            .with_custom_certificate_verifier(Arc::new(Pinned { fingerprints: fps.clone(), provider: provider() }))
             .with_no_client_auth(),
         Trust::Insecure => {
             tracing::warn!("TLS certificate verification is DISABLED: development use only");
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Pinned {
-                    fingerprints: Vec::new(),
-                    provider: provider(),
-                }))
+                .with_custom_certificate_verifier(Arc::new(Pinned { fingerprints: Vec::new(), provider: provider() }))
                 .with_no_client_auth()
         }
     };
@@ -195,9 +171,7 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
         if self.fingerprints.is_empty() || self.fingerprints.contains(&fingerprint(end_entity)) {
             Ok(rustls::client::danger::ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer,
-            ))
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer))
         }
     }
 
@@ -207,12 +181,7 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -221,18 +190,11 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -247,10 +209,7 @@ mod tests {
         assert!(validity <= time::Duration::days(MAX_SELF_SIGNED_DAYS));
         assert!(params.not_before < time::OffsetDateTime::now_utc());
         let cert = Certificate::self_signed(&["localhost", "127.0.0.1"]).unwrap();
-        assert_eq!(
-            parse_fingerprint(&cert.sha256_hex()).unwrap(),
-            cert.sha256()
-        );
+        assert_eq!(parse_fingerprint(&cert.sha256_hex()).unwrap(), cert.sha256());
         assert_eq!(cert.sha256_hex().len(), 64);
         assert!(parse_fingerprint("abcd").is_err());
     }

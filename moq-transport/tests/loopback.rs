@@ -33,21 +33,13 @@ async fn pair(webtransport: bool, origin: Origin, client_origin: Origin) -> Pair
     let server = Server::bind(
         "127.0.0.1:0".parse().unwrap(),
         cert,
-        SessionConfig {
-            origin: origin.clone(),
-            ..Default::default()
-        },
+        SessionConfig { origin: origin.clone(), ..Default::default() },
     )
     .unwrap();
     let addr = server.local_addr().unwrap();
-    let client = Client::new(
-        Trust::Fingerprints(vec![fp]),
-        SessionConfig {
-            origin: client_origin,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let client =
+        Client::new(Trust::Fingerprints(vec![fp]), SessionConfig { origin: client_origin, ..Default::default() })
+            .unwrap();
     let scheme = if webtransport { "https" } else { "moqt" };
     let url = Url::parse(&format!("{scheme}://localhost:{}/live?x=1", addr.port())).unwrap();
     let (client, accepted) = tokio::join!(client.connect(&url), async {
@@ -60,12 +52,7 @@ async fn pair(webtransport: bool, origin: Origin, client_origin: Origin) -> Pair
     assert_eq!(accepted.path, "/live?x=1");
     assert_eq!(accepted.version, Version::Draft19);
     assert_eq!(client.version(), Version::Draft19);
-    Pair {
-        client,
-        server: server_session,
-        origin,
-        _server: server,
-    }
+    Pair { client, server: server_session, origin, _server: server }
 }
 
 fn clock_track(ns: &str) -> TrackProducer {
@@ -78,14 +65,8 @@ async fn subscribe_and_receive(webtransport: bool) {
     origin.publish_track(track.clone());
     let p = pair(webtransport, origin, Origin::new()).await;
 
-    let sub = timeout(
-        T,
-        p.client
-            .subscribe(name("clock", "clock"), SubscribeOptions::default()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let sub =
+        timeout(T, p.client.subscribe(name("clock", "clock"), SubscribeOptions::default())).await.unwrap().unwrap();
     assert_eq!(sub.largest, None);
     let mut consumer = sub.consumer();
     let writer = tokio::spawn(async move {
@@ -116,9 +97,8 @@ async fn subscribe_and_receive(webtransport: bool) {
         }
     }
     writer.await.unwrap();
-    let want: Vec<(u64, u64, Bytes)> = (0..3)
-        .flat_map(|g| (0..5).map(move |o| (g, o, Bytes::from(format!("{g}:{o}")))))
-        .collect();
+    let want: Vec<(u64, u64, Bytes)> =
+        (0..3).flat_map(|g| (0..5).map(move |o| (g, o, Bytes::from(format!("{g}:{o}"))))).collect();
     assert_eq!(got, want);
     drop(p);
 }
@@ -139,32 +119,10 @@ async fn unknown_track_is_rejected_and_session_survives() {
         let origin = Origin::new();
         origin.publish_track(clock_track("clock"));
         let p = pair(wt, origin, Origin::new()).await;
-        let err = p
-            .client
-            .subscribe(name("nope", "x"), SubscribeOptions::default())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Rejected {
-                    code: RequestErrorCode::DoesNotExist,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        let err = p.client.subscribe(name("nope", "x"), SubscribeOptions::default()).await.unwrap_err();
+        assert!(matches!(err, Error::Rejected { code: RequestErrorCode::DoesNotExist, .. }), "{err}");
         let err = p.client.track_status(name("nope", "x")).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Rejected {
-                    code: RequestErrorCode::DoesNotExist,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, Error::Rejected { code: RequestErrorCode::DoesNotExist, .. }), "{err}");
         // The session still works.
         let status = p.client.track_status(name("clock", "clock")).await.unwrap();
         assert_eq!(status.largest, None);
@@ -178,9 +136,7 @@ async fn track_status_fetch_and_joining_fetch() {
         let track = clock_track("clock");
         origin.publish_track(track.clone());
         for g in 0..4u64 {
-            track
-                .write_group(g, (0..3).map(|o| Object::new(o, vec![g as u8, o as u8])))
-                .unwrap();
+            track.write_group(g, (0..3).map(|o| Object::new(o, vec![g as u8, o as u8]))).unwrap();
         }
         let p = pair(wt, origin, Origin::new()).await;
         let status = p.client.track_status(name("clock", "clock")).await.unwrap();
@@ -192,16 +148,10 @@ async fn track_status_fetch_and_joining_fetch() {
             start: Location::new(1, 0),
             end: Location::new(2, 0),
         };
-        let mut f = timeout(T, p.client.fetch(range, GroupOrder::Ascending))
-            .await
-            .unwrap()
-            .unwrap();
+        let mut f = timeout(T, p.client.fetch(range, GroupOrder::Ascending)).await.unwrap().unwrap();
         let mut locs = Vec::new();
         while let Some(o) = timeout(T, f.next()).await.unwrap().unwrap() {
-            assert_eq!(
-                &o.payload[..],
-                &[o.location.group.0 as u8, o.location.object.0 as u8]
-            );
+            assert_eq!(&o.payload[..], &[o.location.group.0 as u8, o.location.object.0 as u8]);
             locs.push((o.location.group.0, o.location.object.0));
         }
         assert_eq!(locs, vec![(1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]);
@@ -220,16 +170,9 @@ async fn track_status_fetch_and_joining_fetch() {
         assert_eq!(locs, vec![(3, 0), (3, 1), (2, 1), (2, 2)]);
 
         // Joining: subscribe, then fetch the previous group up to the joining location.
-        let sub = p
-            .client
-            .subscribe(name("clock", "clock"), SubscribeOptions::default())
-            .await
-            .unwrap();
+        let sub = p.client.subscribe(name("clock", "clock"), SubscribeOptions::default()).await.unwrap();
         assert_eq!(sub.largest, Some(Location::new(3, 2)));
-        let range = FetchRange::Joining {
-            subscription: sub.request_id,
-            groups_back: 1,
-        };
+        let range = FetchRange::Joining { subscription: sub.request_id, groups_back: 1 };
         let mut f = p.client.fetch(range, GroupOrder::Ascending).await.unwrap();
         assert_eq!(f.end_location, Location::new(3, 3));
         let mut n = 0;
@@ -242,25 +185,10 @@ async fn track_status_fetch_and_joining_fetch() {
         // Empty track and bad joining id.
         let err = p
             .client
-            .fetch(
-                FetchRange::Joining {
-                    subscription: RequestIdFor::bogus(),
-                    groups_back: 0,
-                },
-                GroupOrder::Ascending,
-            )
+            .fetch(FetchRange::Joining { subscription: RequestIdFor::bogus(), groups_back: 0 }, GroupOrder::Ascending)
             .await
             .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Rejected {
-                    code: RequestErrorCode::InvalidJoiningRequestId,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, Error::Rejected { code: RequestErrorCode::InvalidJoiningRequestId, .. }), "{err}");
     }
 }
 
@@ -276,9 +204,7 @@ async fn filters_start_where_asked() {
     let origin = Origin::new();
     let track = clock_track("clock");
     origin.publish_track(track.clone());
-    track
-        .write_group(0, (0..3).map(|o| Object::new(o, "x")))
-        .unwrap();
+    track.write_group(0, (0..3).map(|o| Object::new(o, "x"))).unwrap();
     let group1 = track.create_group(1).unwrap();
     let sg = group1.create_subgroup(0, 0);
     sg.write(Object::new(0, "a")).unwrap();
@@ -286,15 +212,8 @@ async fn filters_start_where_asked() {
     let p = pair(false, origin, Origin::new()).await;
 
     // Largest Object: only objects after 1/1.
-    let opts = SubscribeOptions {
-        filter: Some(LocationFilter::LargestObject),
-        ..Default::default()
-    };
-    let sub = p
-        .client
-        .subscribe(name("clock", "clock"), opts)
-        .await
-        .unwrap();
+    let opts = SubscribeOptions { filter: Some(LocationFilter::LargestObject), ..Default::default() };
+    let sub = p.client.subscribe(name("clock", "clock"), opts).await.unwrap();
     assert_eq!(sub.largest, Some(Location::new(1, 1)));
     let mut c = sub.consumer();
     sg.write(Object::new(2, "c")).unwrap();
@@ -305,45 +224,20 @@ async fn filters_start_where_asked() {
     assert_eq!(timeout(T, s.next()).await.unwrap().unwrap().id, ObjectId(2));
 
     // Next Group Start: nothing from group 1, everything from group 2.
-    let opts = SubscribeOptions {
-        filter: Some(LocationFilter::NextGroupStart),
-        ..Default::default()
-    };
-    let sub = p
-        .client
-        .subscribe(name("clock", "clock"), opts)
-        .await
-        .unwrap();
+    let opts = SubscribeOptions { filter: Some(LocationFilter::NextGroupStart), ..Default::default() };
+    let sub = p.client.subscribe(name("clock", "clock"), opts).await.unwrap();
     let mut c = sub.consumer();
-    track
-        .write_group(2, (0..2).map(|o| Object::new(o, "y")))
-        .unwrap();
+    track.write_group(2, (0..2).map(|o| Object::new(o, "y"))).unwrap();
     let g = timeout(T, c.next_group()).await.unwrap().unwrap();
     assert_eq!(g.id(), GroupId(2));
 
     // AbsoluteRange from 0/1 to group 0: the cached group 0 from object 1, then SUBSCRIPTION_ENDED.
     let opts = SubscribeOptions {
-        filter: Some(LocationFilter::AbsoluteRange {
-            start: Location::new(0, 1),
-            end_group_delta: 0,
-        }),
+        filter: Some(LocationFilter::AbsoluteRange { start: Location::new(0, 1), end_group_delta: 0 }),
         ..Default::default()
     };
-    let err = p
-        .client
-        .subscribe(name("clock", "clock"), opts)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Rejected {
-                code: RequestErrorCode::InvalidRange,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let err = p.client.subscribe(name("clock", "clock"), opts).await.unwrap_err();
+    assert!(matches!(err, Error::Rejected { code: RequestErrorCode::InvalidRange, .. }), "{err}");
 }
 
 #[tokio::test]
@@ -354,59 +248,29 @@ async fn namespaces_announce_and_discover() {
         let p = pair(wt, origin.clone(), Origin::new()).await;
 
         // Discovery: existing namespaces, then new ones and removals, as full namespaces.
-        let mut ns = p
-            .client
-            .subscribe_namespace(TrackNamespace::from_path("live").unwrap())
-            .await
-            .unwrap();
+        let mut ns = p.client.subscribe_namespace(TrackNamespace::from_path("live").unwrap()).await.unwrap();
         assert_eq!(
             timeout(T, ns.next()).await.unwrap(),
-            Some(NamespaceEvent::Added(
-                TrackNamespace::from_path("live/a").unwrap()
-            ))
+            Some(NamespaceEvent::Added(TrackNamespace::from_path("live/a").unwrap()))
         );
-        p.origin
-            .publish_namespace(TrackNamespace::from_path("live/b").unwrap());
-        p.origin
-            .publish_namespace(TrackNamespace::from_path("other/c").unwrap());
+        p.origin.publish_namespace(TrackNamespace::from_path("live/b").unwrap());
+        p.origin.publish_namespace(TrackNamespace::from_path("other/c").unwrap());
         assert_eq!(
             timeout(T, ns.next()).await.unwrap(),
-            Some(NamespaceEvent::Added(
-                TrackNamespace::from_path("live/b").unwrap()
-            ))
+            Some(NamespaceEvent::Added(TrackNamespace::from_path("live/b").unwrap()))
         );
-        p.origin
-            .remove_namespace(&TrackNamespace::from_path("live/a").unwrap());
+        p.origin.remove_namespace(&TrackNamespace::from_path("live/a").unwrap());
         assert_eq!(
             timeout(T, ns.next()).await.unwrap(),
-            Some(NamespaceEvent::Removed(
-                TrackNamespace::from_path("live/a").unwrap()
-            ))
+            Some(NamespaceEvent::Removed(TrackNamespace::from_path("live/a").unwrap()))
         );
 
         // An overlapping prefix on the same session is refused.
-        let err = p
-            .client
-            .subscribe_namespace(TrackNamespace::from_path("live/b").unwrap())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Rejected {
-                    code: RequestErrorCode::PrefixOverlap,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        let err = p.client.subscribe_namespace(TrackNamespace::from_path("live/b").unwrap()).await.unwrap_err();
+        assert!(matches!(err, Error::Rejected { code: RequestErrorCode::PrefixOverlap, .. }), "{err}");
 
         // PUBLISH_NAMESPACE from the client reaches the server as an event, and withdrawing it too.
-        let ann = p
-            .client
-            .publish_namespace(TrackNamespace::from_path("up/x").unwrap())
-            .await
-            .unwrap();
+        let ann = p.client.publish_namespace(TrackNamespace::from_path("up/x").unwrap()).await.unwrap();
         match timeout(T, p.server.next_event()).await.unwrap() {
             Some(Event::Announced(ns)) => {
                 assert_eq!(ns, TrackNamespace::from_path("up/x").unwrap())
@@ -438,15 +302,9 @@ async fn publish_pushes_a_track() {
         let mut g = timeout(T, consumer.next_group()).await.unwrap().unwrap();
         assert_eq!(g.id(), GroupId(7));
         let mut s = g.next_subgroup().await.unwrap();
-        assert_eq!(
-            &timeout(T, s.next()).await.unwrap().unwrap().payload[..],
-            b"hello"
-        );
+        assert_eq!(&timeout(T, s.next()).await.unwrap().unwrap().payload[..], b"hello");
         track.end(TrackEnd::Ended);
-        assert_eq!(
-            timeout(T, consumer.closed()).await.unwrap(),
-            TrackEnd::Ended
-        );
+        assert_eq!(timeout(T, consumer.closed()).await.unwrap(), TrackEnd::Ended);
         drop(published);
     }
 }
@@ -456,10 +314,7 @@ async fn goaway_stops_new_requests() {
     let origin = Origin::new();
     origin.publish_track(clock_track("clock"));
     let p = pair(false, origin, Origin::new()).await;
-    p.server
-        .goaway("moqt://elsewhere:443/", Duration::from_secs(1))
-        .await
-        .unwrap();
+    p.server.goaway("moqt://elsewhere:443/", Duration::from_secs(1)).await.unwrap();
     match timeout(T, p.client.next_event()).await.unwrap() {
         Some(Event::GoAway { uri, timeout }) => {
             assert_eq!(uri, "moqt://elsewhere:443/");
@@ -467,11 +322,7 @@ async fn goaway_stops_new_requests() {
         }
         other => panic!("{other:?}"),
     }
-    let err = p
-        .client
-        .subscribe(name("clock", "clock"), SubscribeOptions::default())
-        .await
-        .unwrap_err();
+    let err = p.client.subscribe(name("clock", "clock"), SubscribeOptions::default()).await.unwrap_err();
     assert!(matches!(err, Error::GoingAway), "{err}");
     // A client may not name a URI.
     assert!(p.client.goaway("moqt://x/", Duration::ZERO).await.is_err());
@@ -483,23 +334,13 @@ async fn cancelling_a_subscription_stops_delivery() {
     let track = clock_track("clock");
     origin.publish_track(track.clone());
     let p = pair(false, origin, Origin::new()).await;
-    let sub = p
-        .client
-        .subscribe(name("clock", "clock"), SubscribeOptions::default())
-        .await
-        .unwrap();
+    let sub = p.client.subscribe(name("clock", "clock"), SubscribeOptions::default()).await.unwrap();
     let mut c = sub.consumer();
     track.write_group(0, [Object::new(0, "a")]).unwrap();
-    assert_eq!(
-        timeout(T, c.next_group()).await.unwrap().unwrap().id(),
-        GroupId(0)
-    );
+    assert_eq!(timeout(T, c.next_group()).await.unwrap().unwrap().id(), GroupId(0));
     drop(sub);
     // The subscriber's track ends as cancelled, and the publisher stops serving (no consumers left upstream).
-    assert!(matches!(
-        timeout(T, c.closed()).await.unwrap(),
-        TrackEnd::Error(_)
-    ));
+    assert!(matches!(timeout(T, c.closed()).await.unwrap(), TrackEnd::Error(_)));
     tokio::time::sleep(Duration::from_millis(100)).await;
     track.write_group(1, [Object::new(0, "b")]).unwrap();
     // The session is still healthy.
@@ -512,34 +353,12 @@ async fn request_update_pauses_forwarding() {
     let track = clock_track("clock");
     origin.publish_track(track.clone());
     let p = pair(true, origin, Origin::new()).await;
-    let sub = p
-        .client
-        .subscribe(name("clock", "clock"), SubscribeOptions::default())
-        .await
-        .unwrap();
+    let sub = p.client.subscribe(name("clock", "clock"), SubscribeOptions::default()).await.unwrap();
     let mut c = sub.consumer();
-    sub.update(moq_transport::wire::params::Parameters {
-        forward: Some(false),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    sub.update(moq_transport::wire::params::Parameters { forward: Some(false), ..Default::default() }).await.unwrap();
     track.write_group(0, [Object::new(0, "paused")]).unwrap();
-    assert!(
-        timeout(Duration::from_millis(300), c.next_group())
-            .await
-            .is_err(),
-        "no objects while forward = 0"
-    );
-    sub.update(moq_transport::wire::params::Parameters {
-        forward: Some(true),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    assert!(timeout(Duration::from_millis(300), c.next_group()).await.is_err(), "no objects while forward = 0");
+    sub.update(moq_transport::wire::params::Parameters { forward: Some(true), ..Default::default() }).await.unwrap();
     track.write_group(1, [Object::new(0, "resumed")]).unwrap();
-    assert_eq!(
-        timeout(T, c.next_group()).await.unwrap().unwrap().id(),
-        GroupId(1)
-    );
+    assert_eq!(timeout(T, c.next_group()).await.unwrap().unwrap().id(), GroupId(1));
 }

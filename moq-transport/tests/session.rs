@@ -27,15 +27,7 @@ async fn sessions(origin: Origin) -> (Session<MemorySession>, Session<MemorySess
     let (a, b) = memory::pair(None);
     let (client, server) = tokio::join!(
         Session::establish(a, V, Role::Client, SessionConfig::default()),
-        Session::establish(
-            b,
-            V,
-            Role::Server,
-            SessionConfig {
-                origin,
-                ..Default::default()
-            }
-        ),
+        Session::establish(b, V, Role::Server, SessionConfig { origin, ..Default::default() }),
     );
     (client.unwrap(), server.unwrap())
 }
@@ -55,30 +47,12 @@ struct RawPeer {
 impl RawPeer {
     async fn connect(origin: Origin) -> (RawPeer, Session<MemorySession>) {
         let (raw, b) = memory::pair(None);
-        let server = tokio::spawn(Session::establish(
-            b,
-            V,
-            Role::Server,
-            SessionConfig {
-                origin,
-                ..Default::default()
-            },
-        ));
+        let server =
+            tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig { origin, ..Default::default() }));
         let mut control = raw.open_uni().await.unwrap();
-        control
-            .write_all(&frame(
-                Setup {
-                    options: SetupOptions::default(),
-                }
-                .into(),
-            ))
-            .await
-            .unwrap();
+        control.write_all(&frame(Setup { options: SetupOptions::default() }.into())).await.unwrap();
         std::mem::forget(control); // keep our control stream open for the whole test
-        let mut peer = RawPeer {
-            transport: raw,
-            server,
-        };
+        let mut peer = RawPeer { transport: raw, server };
         let session = (&mut peer.server).await.unwrap().unwrap();
         (peer, session)
     }
@@ -92,9 +66,7 @@ impl RawPeer {
 
     /// Waits for the server to close the session; returns the code.
     async fn close_code(&self) -> u32 {
-        let _ = timeout(T, self.transport.closed())
-            .await
-            .expect("session should close");
+        let _ = timeout(T, self.transport.closed()).await.expect("session should close");
         self.transport.close_reason().unwrap().0
     }
 }
@@ -106,21 +78,13 @@ async fn subscribe_objects_publish_done() {
     origin.publish_track(track.clone());
     let (client, server) = sessions(origin).await;
     assert_eq!((client.role(), server.role()), (Role::Client, Role::Server));
-    assert_eq!(
-        server.peer_setup().implementation.as_deref(),
-        Some(concat!("moq-rs/", env!("CARGO_PKG_VERSION")))
-    );
+    assert_eq!(server.peer_setup().implementation.as_deref(), Some(concat!("moq-rs/", env!("CARGO_PKG_VERSION"))));
 
-    let sub = client
-        .subscribe(name("live", "v"), SubscribeOptions::default())
-        .await
-        .unwrap();
+    let sub = client.subscribe(name("live", "v"), SubscribeOptions::default()).await.unwrap();
     assert_eq!(sub.request_id, RequestId(0));
     let mut c = sub.consumer();
     for g in 0..3 {
-        track
-            .write_group(g, (0..4).map(|o| Object::new(o, vec![g as u8; 3])))
-            .unwrap();
+        track.write_group(g, (0..4).map(|o| Object::new(o, vec![g as u8; 3]))).unwrap();
     }
     track.end(TrackEnd::Ended);
     let mut objects = 0;
@@ -142,9 +106,7 @@ async fn every_request_type_over_memory() {
     let origin = Origin::new();
     let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
     origin.publish_track(track.clone());
-    track
-        .write_group(0, [Object::new(0, "a"), Object::new(1, "b")])
-        .unwrap();
+    track.write_group(0, [Object::new(0, "a"), Object::new(1, "b")]).unwrap();
     let (client, server) = sessions(origin.clone()).await;
 
     // TRACK_STATUS
@@ -156,42 +118,22 @@ async fn every_request_type_over_memory() {
         start: moq_transport::wire::Location::new(0, 0),
         end: moq_transport::wire::Location::new(0, 0),
     };
-    let mut f = client
-        .fetch(range, moq_transport::wire::GroupOrder::Ascending)
-        .await
-        .unwrap();
+    let mut f = client.fetch(range, moq_transport::wire::GroupOrder::Ascending).await.unwrap();
     let mut payloads = Vec::new();
     while let Some(o) = f.next().await.unwrap() {
         payloads.push(o.payload);
     }
     assert_eq!(payloads, vec![Bytes::from("a"), Bytes::from("b")]);
     // SUBSCRIBE_NAMESPACE
-    let mut ns = client
-        .subscribe_namespace(TrackNamespace::empty())
-        .await
-        .unwrap();
-    assert_eq!(
-        ns.next().await,
-        Some(NamespaceEvent::Added(
-            TrackNamespace::from_path("live").unwrap()
-        ))
-    );
+    let mut ns = client.subscribe_namespace(TrackNamespace::empty()).await.unwrap();
+    assert_eq!(ns.next().await, Some(NamespaceEvent::Added(TrackNamespace::from_path("live").unwrap())));
     // PUBLISH_NAMESPACE
-    let _ann = client
-        .publish_namespace(TrackNamespace::from_path("mine").unwrap())
-        .await
-        .unwrap();
-    assert!(matches!(
-        server.next_event().await,
-        Some(Event::Announced(_))
-    ));
+    let _ann = client.publish_namespace(TrackNamespace::from_path("mine").unwrap()).await.unwrap();
+    assert!(matches!(server.next_event().await, Some(Event::Announced(_))));
     // PUBLISH
     let pushed = TrackProducer::new(TrackInfo::new(name("mine", "p")));
     let _p = client.publish(pushed.clone()).await.unwrap();
-    assert!(matches!(
-        server.next_event().await,
-        Some(Event::Published(_))
-    ));
+    assert!(matches!(server.next_event().await, Some(Event::Published(_))));
     // SUBSCRIBE_TRACKS: the server PUBLISHes what it has under the prefix.
     let (send, mut recv) = client.transport().open_bi().await.unwrap();
     let mut w = send;
@@ -214,69 +156,43 @@ async fn malformed_request_closes_with_protocol_violation() {
     let (peer, server) = RawPeer::connect(Origin::new()).await;
     // SUBSCRIBE whose length says 3 but whose fields need more: truncated body.
     let _s = peer.request(&[0x03, 0x00, 0x03, 0x00, 0x01, 0x01]).await;
-    assert_eq!(
-        peer.close_code().await,
-        SessionCode::ProtocolViolation.to_u64() as u32
-    );
-    assert_eq!(
-        server.closed().await.session_code(),
-        SessionCode::ProtocolViolation
-    );
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(server.closed().await.session_code(), SessionCode::ProtocolViolation);
 }
 
 #[tokio::test]
 async fn unknown_message_type_closes() {
     let (peer, _server) = RawPeer::connect(Origin::new()).await;
     let _s = peer.request(&[0x3f, 0x00, 0x00]).await;
-    assert_eq!(
-        peer.close_code().await,
-        SessionCode::ProtocolViolation.to_u64() as u32
-    );
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
 }
 
 #[tokio::test]
 async fn response_as_first_message_closes() {
     let (peer, _server) = RawPeer::connect(Origin::new()).await;
     let _s = peer.request(&frame(RequestOk::default().into())).await;
-    assert_eq!(
-        peer.close_code().await,
-        SessionCode::ProtocolViolation.to_u64() as u32
-    );
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
 }
 
 #[tokio::test]
 async fn wrong_parity_request_id_closes() {
     let (peer, _server) = RawPeer::connect(Origin::new()).await;
     // A client must use even ids.
-    let ts = TrackStatus {
-        request_id: RequestId(1),
-        track: name("a", "b"),
-        params: Parameters::default(),
-    };
+    let ts = TrackStatus { request_id: RequestId(1), track: name("a", "b"), params: Parameters::default() };
     let _s = peer.request(&frame(ts.into())).await;
-    assert_eq!(
-        peer.close_code().await,
-        SessionCode::InvalidRequestId.to_u64() as u32
-    );
+    assert_eq!(peer.close_code().await, SessionCode::InvalidRequestId.to_u64() as u32);
 }
 
 #[tokio::test]
 async fn duplicate_request_id_closes() {
     let (peer, _server) = RawPeer::connect(Origin::new()).await;
-    let ts = TrackStatus {
-        request_id: RequestId(2),
-        track: name("a", "b"),
-        params: Parameters::default(),
-    };
+    let ts = TrackStatus { request_id: RequestId(2), track: name("a", "b"), params: Parameters::default() };
     let (_s1, mut r1) = peer.request(&frame(ts.clone().into())).await;
     // The first is answered (DOES_NOT_EXIST); the second with the same id kills the session.
     let answer = r1.read_chunk(1024).await.unwrap().unwrap();
     assert_eq!(answer[0], 0x05, "REQUEST_ERROR");
     let _s2 = peer.request(&frame(ts.into())).await;
-    assert_eq!(
-        peer.close_code().await,
-        SessionCode::InvalidRequestId.to_u64() as u32
-    );
+    assert_eq!(peer.close_code().await, SessionCode::InvalidRequestId.to_u64() as u32);
 }
 
 #[tokio::test]
@@ -284,42 +200,25 @@ async fn unknown_stream_type_closes() {
     let (peer, _server) = RawPeer::connect(Origin::new()).await;
     let mut s = peer.transport.open_uni().await.unwrap();
     s.write_all(&[0x04, 0x00]).await.unwrap();
-    assert_eq!(
-        peer.close_code().await,
-        SessionCode::ProtocolViolation.to_u64() as u32
-    );
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
 }
 
 #[tokio::test(start_paused = true)]
 async fn missing_setup_times_out() {
     let (raw, b) = memory::pair(None);
-    let server = tokio::spawn(Session::establish(
-        b,
-        V,
-        Role::Server,
-        SessionConfig::default(),
-    ));
+    let server = tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig::default()));
     // No SETUP ever arrives: the server gives up with CONTROL_MESSAGE_TIMEOUT (time is paused and auto-advances).
     let err = server.await.unwrap().unwrap_err();
     assert!(matches!(err, Error::Timeout), "{err}");
-    assert_eq!(
-        raw.close_reason().unwrap().0,
-        SessionCode::ControlMessageTimeout.to_u64() as u32
-    );
+    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ControlMessageTimeout.to_u64() as u32);
 }
 
 #[tokio::test]
 async fn second_control_stream_closes() {
     let (peer, _server) = RawPeer::connect(Origin::new()).await;
     let mut again = peer.transport.open_uni().await.unwrap();
-    again
-        .write_all(&frame(Setup::default().into()))
-        .await
-        .unwrap();
-    assert_eq!(
-        peer.close_code().await,
-        SessionCode::ProtocolViolation.to_u64() as u32
-    );
+    again.write_all(&frame(Setup::default().into())).await.unwrap();
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
 }
 
 #[tokio::test]
@@ -327,92 +226,47 @@ async fn fin_inside_a_message_closes() {
     let (peer, _server) = RawPeer::connect(Origin::new()).await;
     let (mut s, _r) = peer.request(&[0x03, 0x00, 0x10, 0x00]).await;
     s.finish().unwrap();
-    assert_eq!(
-        peer.close_code().await,
-        SessionCode::ProtocolViolation.to_u64() as u32
-    );
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
 }
 
 #[tokio::test]
 async fn second_goaway_and_client_uri_close() {
     let (raw, b) = memory::pair(None);
-    let server = tokio::spawn(Session::establish(
-        b,
-        V,
-        Role::Server,
-        SessionConfig::default(),
-    ));
+    let server = tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig::default()));
     let mut control = raw.open_uni().await.unwrap();
-    control
-        .write_all(&frame(Setup::default().into()))
-        .await
-        .unwrap();
+    control.write_all(&frame(Setup::default().into())).await.unwrap();
     let server = server.await.unwrap().unwrap();
-    control
-        .write_all(&frame(GoAway::default().into()))
-        .await
-        .unwrap();
+    control.write_all(&frame(GoAway::default().into())).await.unwrap();
     match timeout(T, server.next_event()).await.unwrap() {
         Some(Event::GoAway { uri, .. }) => assert!(uri.is_empty()),
         other => panic!("{other:?}"),
     }
-    control
-        .write_all(&frame(GoAway::default().into()))
-        .await
-        .unwrap();
+    control.write_all(&frame(GoAway::default().into())).await.unwrap();
     let _ = timeout(T, raw.closed()).await.unwrap();
-    assert_eq!(
-        raw.close_reason().unwrap().0,
-        SessionCode::ProtocolViolation.to_u64() as u32
-    );
+    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ProtocolViolation.to_u64() as u32);
 
     // A GOAWAY with a URI from a client.
     let (raw, b) = memory::pair(None);
-    let server = tokio::spawn(Session::establish(
-        b,
-        V,
-        Role::Server,
-        SessionConfig::default(),
-    ));
+    let server = tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig::default()));
     let mut control = raw.open_uni().await.unwrap();
-    control
-        .write_all(&frame(Setup::default().into()))
-        .await
-        .unwrap();
+    control.write_all(&frame(Setup::default().into())).await.unwrap();
     let _server = server.await.unwrap().unwrap();
-    let g = GoAway {
-        new_session_uri: Bytes::from_static(b"moqt://x/"),
-        ..Default::default()
-    };
+    let g = GoAway { new_session_uri: Bytes::from_static(b"moqt://x/"), ..Default::default() };
     control.write_all(&frame(g.into())).await.unwrap();
     let _ = timeout(T, raw.closed()).await.unwrap();
-    assert_eq!(
-        raw.close_reason().unwrap().0,
-        SessionCode::ProtocolViolation.to_u64() as u32
-    );
+    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ProtocolViolation.to_u64() as u32);
 }
 
 #[tokio::test]
 async fn closing_the_control_stream_closes() {
     let (raw, b) = memory::pair(None);
-    let server = tokio::spawn(Session::establish(
-        b,
-        V,
-        Role::Server,
-        SessionConfig::default(),
-    ));
+    let server = tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig::default()));
     let mut control = raw.open_uni().await.unwrap();
-    control
-        .write_all(&frame(Setup::default().into()))
-        .await
-        .unwrap();
+    control.write_all(&frame(Setup::default().into())).await.unwrap();
     let _server = server.await.unwrap().unwrap();
     control.finish().unwrap();
     let _ = timeout(T, raw.closed()).await.unwrap();
-    assert_eq!(
-        raw.close_reason().unwrap().0,
-        SessionCode::ProtocolViolation.to_u64() as u32
-    );
+    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ProtocolViolation.to_u64() as u32);
 }
 
 #[tokio::test]
@@ -421,21 +275,13 @@ async fn a_bad_peer_does_not_affect_other_sessions() {
     let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
     origin.publish_track(track.clone());
     let (good, _server) = sessions(origin.clone()).await;
-    let sub = good
-        .subscribe(name("live", "v"), SubscribeOptions::default())
-        .await
-        .unwrap();
+    let sub = good.subscribe(name("live", "v"), SubscribeOptions::default()).await.unwrap();
     let mut c = sub.consumer();
 
     let (bad, _bad_server) = RawPeer::connect(origin.clone()).await;
     let _s = bad.request(&[0x3f, 0xff, 0xff]).await; // garbage: no such message type
-    track
-        .write_group(0, [Object::new(0, "still here")])
-        .unwrap();
-    assert_eq!(
-        bad.close_code().await,
-        SessionCode::ProtocolViolation.to_u64() as u32
-    );
+    track.write_group(0, [Object::new(0, "still here")]).unwrap();
+    assert_eq!(bad.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
     let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
     assert_eq!(g.id(), GroupId(0));
     let mut sg = g.next_subgroup().await.unwrap();
@@ -446,19 +292,57 @@ async fn a_bad_peer_does_not_affect_other_sessions() {
 async fn rejected_requests_leave_the_session_open() {
     let (client, _server) = sessions(Origin::new()).await;
     for _ in 0..3 {
-        let e = client
-            .subscribe(name("x", "y"), SubscribeOptions::default())
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            e,
-            Error::Rejected {
-                code: RequestErrorCode::DoesNotExist,
-                ..
-            }
-        ));
+        let e = client.subscribe(name("x", "y"), SubscribeOptions::default()).await.unwrap_err();
+        assert!(matches!(e, Error::Rejected { code: RequestErrorCode::DoesNotExist, .. }));
     }
     // Request ids keep their parity and advance.
     let e = client.track_status(name("x", "y")).await.unwrap_err();
     assert!(matches!(e, Error::Rejected { .. }));
+}
+
+#[tokio::test]
+async fn late_objects_are_reset_with_delivery_timeout() {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    let group = track.create_group(0).unwrap();
+    let sg = group.create_subgroup(0, 0);
+    sg.write(Object::new(0, "old")).unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let (client, _server) = sessions(origin).await;
+    // AbsoluteStart 0/0 asks for the cached object, but it is older than the 20 ms delivery timeout.
+    let opts = SubscribeOptions {
+        filter: Some(moq_transport::wire::params::LocationFilter::AbsoluteStart {
+            start: moq_transport::wire::Location::new(0, 0),
+        }),
+        delivery_timeout: Some(Duration::from_millis(20)),
+        ..Default::default()
+    };
+    let sub = client.subscribe(name("live", "v"), opts).await.unwrap();
+    let mut c = sub.consumer();
+    let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
+    let mut s = timeout(T, g.next_subgroup()).await.unwrap().unwrap();
+    let code = moq_transport::wire::codes::StreamCode::DeliveryTimeout.to_u64();
+    assert_eq!(timeout(T, s.next()).await.unwrap(), Err(Closed::Reset(code)));
+}
+
+#[tokio::test]
+async fn datagram_tracks_arrive_as_datagrams() {
+    let origin = Origin::new();
+    let mut info = TrackInfo::new(name("audio", "opus"));
+    info.delivery = Delivery::Datagrams;
+    let track = TrackProducer::new(info);
+    origin.publish_track(track.clone());
+    let (client, _server) = sessions(origin).await;
+    let sub = client.subscribe(name("audio", "opus"), SubscribeOptions::default()).await.unwrap();
+    let mut c = sub.consumer();
+    for g in 0..3u64 {
+        track.write_group(g, [Object::new(0, format!("frame {g}"))]).unwrap();
+    }
+    for g in 0..3u64 {
+        let mut group = timeout(T, c.next_group()).await.unwrap().unwrap();
+        assert_eq!(group.id(), GroupId(g));
+        let mut s = group.next_subgroup().await.unwrap();
+        assert_eq!(s.next().await.unwrap().payload, Bytes::from(format!("frame {g}")));
+    }
 }

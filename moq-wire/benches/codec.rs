@@ -14,8 +14,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, 
 use moq_wire::coding::varint::leading_ones;
 use moq_wire::control::{ControlMessage, Subscribe, SubscribeOk};
 use moq_wire::data::{
-    Datagram, DatagramContent, ObjectDatagram, SubgroupHeader, SubgroupIdMode, SubgroupReader,
-    SubgroupWriter,
+    Datagram, DatagramContent, ObjectDatagram, SubgroupHeader, SubgroupIdMode, SubgroupReader, SubgroupWriter,
 };
 use moq_wire::kvp::Properties;
 use moq_wire::namespace::{FullTrackName, TrackNamespace};
@@ -48,10 +47,7 @@ fn varint(c: &mut Criterion) {
 fn control(c: &mut Criterion) {
     let subscribe = ControlMessage::Subscribe(Subscribe {
         request_id: RequestId(42),
-        track: FullTrackName::new(
-            TrackNamespace::new(["live", "demo"]).unwrap(),
-            "video-1080p",
-        ),
+        track: FullTrackName::new(TrackNamespace::new(["live", "demo"]).unwrap(), "video-1080p"),
         params: Parameters {
             forward: Some(true),
             subscriber_priority: Some(64),
@@ -62,10 +58,7 @@ fn control(c: &mut Criterion) {
     });
     let ok = ControlMessage::SubscribeOk(SubscribeOk {
         track_alias: TrackAlias(7),
-        params: Parameters {
-            largest_object: Some(Location::new(1_234, 17)),
-            ..Default::default()
-        },
+        params: Parameters { largest_object: Some(Location::new(1_234, 17)), ..Default::default() },
         track_properties: Properties::new().with_int(0x0e, 32).unwrap(),
     });
     let mut g = c.benchmark_group("control");
@@ -103,35 +96,28 @@ fn subgroup(c: &mut Criterion) {
         w.write_header(&mut stream).unwrap();
         let body = vec![0xab; payload];
         for i in 0..objects {
-            let props = Properties::new()
-                .with_int(0x10, 1_700_000_000_000_000 + i as u64)
-                .unwrap();
-            w.write_object(&mut stream, ObjectId(i as u64), props, &body)
-                .unwrap();
+            let props = Properties::new().with_int(0x10, 1_700_000_000_000_000 + i as u64).unwrap();
+            w.write_object(&mut stream, ObjectId(i as u64), props, &body).unwrap();
         }
         let stream = BytesMut::from(&stream[..]);
         g.throughput(Throughput::Bytes(stream.len() as u64));
-        g.bench_with_input(
-            BenchmarkId::new("read_objects", format!("{objects}x{payload}B")),
-            &stream,
-            |b, s| {
-                // The buffer is cloned in the untimed setup; the timed part walks headers and splits payloads.
-                b.iter_batched(
-                    || s.clone(),
-                    |mut buf| {
-                        let h = SubgroupHeader::decode_from(&mut buf, V).unwrap();
-                        let mut r = SubgroupReader::new(h, V);
-                        let mut objects = Vec::with_capacity(32);
-                        while !buf.is_empty() {
-                            objects.push(r.read_object(&mut buf).unwrap());
-                        }
-                        // Returned so that freeing the buffer happens outside the timed part.
-                        (buf, objects)
-                    },
-                    BatchSize::LargeInput,
-                )
-            },
-        );
+        g.bench_with_input(BenchmarkId::new("read_objects", format!("{objects}x{payload}B")), &stream, |b, s| {
+            // The buffer is cloned in the untimed setup; the timed part walks headers and splits payloads.
+            b.iter_batched(
+                || s.clone(),
+                |mut buf| {
+                    let h = SubgroupHeader::decode_from(&mut buf, V).unwrap();
+                    let mut r = SubgroupReader::new(h, V);
+                    let mut objects = Vec::with_capacity(32);
+                    while !buf.is_empty() {
+                        objects.push(r.read_object(&mut buf).unwrap());
+                    }
+                    // Returned so that freeing the buffer happens outside the timed part.
+                    (buf, objects)
+                },
+                BatchSize::LargeInput,
+            )
+        });
         g.throughput(Throughput::Elements(objects as u64));
         g.bench_with_input(
             BenchmarkId::new("write_headers", format!("{objects}x{payload}B")),
@@ -165,18 +151,14 @@ fn datagram(c: &mut Criterion) {
         group_id: GroupId(9_000),
         object_id: ObjectId(0),
         publisher_priority: None,
-        properties: Properties::new()
-            .with_int(0x10, 1_700_000_000_000_000)
-            .unwrap(),
+        properties: Properties::new().with_int(0x10, 1_700_000_000_000_000).unwrap(),
         end_of_group: true,
         content: DatagramContent::Payload(Bytes::from(vec![1u8; 160])),
     };
     let bytes = Bytes::from(d.encode_to_vec(V).unwrap());
     let mut g = c.benchmark_group("datagram");
     g.throughput(Throughput::Bytes(bytes.len() as u64));
-    g.bench_function("decode_opus_sized", |b| {
-        b.iter(|| Datagram::decode(black_box(&bytes), V).unwrap())
-    });
+    g.bench_function("decode_opus_sized", |b| b.iter(|| Datagram::decode(black_box(&bytes), V).unwrap()));
     g.finish();
 }
 

@@ -49,10 +49,7 @@ macro_rules! out {
 fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     let s = s.trim();
     let s = s.strip_prefix("0x").unwrap_or(s);
-    let digits: Vec<u8> = s
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b':' && *c != b'_')
-        .collect();
+    let digits: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b':' && *c != b'_').collect();
     if digits.len() % 2 != 0 {
         return Err(format!("odd number of hex digits ({})", digits.len()));
     }
@@ -70,10 +67,7 @@ fn fail(at: usize, e: DecodeError) -> ExitCode {
         eprintln!("error: input is short at byte {at}: {e}");
         ExitCode::from(1)
     } else {
-        eprintln!(
-            "error: malformed at byte {at}: {e} (session close code {:#x})",
-            e.code()
-        );
+        eprintln!("error: malformed at byte {at}: {e} (session close code {:#x})", e.code());
         ExitCode::from(2)
     }
 }
@@ -83,13 +77,7 @@ fn control(bytes: &[u8], v: Version) -> ExitCode {
     while at < bytes.len() {
         match ControlMessage::decode_prefix(&bytes[at..], v) {
             Ok((msg, used)) => {
-                out!(
-                    "[{at}..{}] {} ({:#x}) {:#?}",
-                    at + used,
-                    msg.name(),
-                    msg.message_type(),
-                    msg
-                );
+                out!("[{at}..{}] {} ({:#x}) {:#?}", at + used, msg.name(), msg.message_type(), msg);
                 at += used;
             }
             Err(e) => return fail(at, e),
@@ -120,12 +108,7 @@ fn stream(bytes: &[u8], v: Version, order: GroupOrder) -> ExitCode {
             while !buf.is_empty() {
                 let start = at(&buf);
                 match r.read_object(&mut buf) {
-                    Ok(o) => out!(
-                        "[{start}..{}] {:?} payload {}",
-                        at(&buf),
-                        o.header,
-                        show(&o.payload)
-                    ),
+                    Ok(o) => out!("[{start}..{}] {:?} payload {}", at(&buf), o.header, show(&o.payload)),
                     Err(e) => return fail(start, e),
                 }
             }
@@ -150,28 +133,17 @@ fn stream(bytes: &[u8], v: Version, order: GroupOrder) -> ExitCode {
 fn show(payload: &[u8]) -> String {
     match std::str::from_utf8(payload) {
         Ok(s) if s.chars().all(|c| !c.is_control()) => format!("{} bytes {s:?}", payload.len()),
-        _ => format!(
-            "{} bytes {:02x?}",
-            payload.len(),
-            &payload[..payload.len().min(32)]
-        ),
+        _ => format!("{} bytes {:02x?}", payload.len(), &payload[..payload.len().min(32)]),
     }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let Some(v) = Version::from_draft(args.draft) else {
-        eprintln!(
-            "error: unsupported draft {} (supported: 18, 19)",
-            args.draft
-        );
+        eprintln!("error: unsupported draft {} (supported: 18, 19)", args.draft);
         return ExitCode::from(2);
     };
-    let order = if args.fetch_order == "descending" {
-        GroupOrder::Descending
-    } else {
-        GroupOrder::Ascending
-    };
+    let order = if args.fetch_order == "descending" { GroupOrder::Descending } else { GroupOrder::Ascending };
     let (input, kind) = match (&args.control, &args.stream, &args.datagram) {
         (Some(h), None, None) => (h, 0),
         (None, Some(h), None) => (h, 1),

@@ -163,16 +163,10 @@ impl RequestErrorCode {
         let code = RequestErrorCode::from(value);
         let defined = match code {
             RequestErrorCode::DuplicateSubscription => v == crate::Version::Draft18,
-            RequestErrorCode::ConflictingFilters | RequestErrorCode::InvalidFilter => {
-                v >= crate::Version::Draft19
-            }
+            RequestErrorCode::ConflictingFilters | RequestErrorCode::InvalidFilter => v >= crate::Version::Draft19,
             _ => true,
         };
-        if defined {
-            code
-        } else {
-            RequestErrorCode::Unknown(value)
-        }
+        if defined { code } else { RequestErrorCode::Unknown(value) }
     }
 }
 
@@ -246,34 +240,16 @@ mod tests {
         for &c in SessionCode::ALL {
             assert_eq!(SessionCode::from(c.to_u64()), c);
         }
-        assert_eq!(
-            RequestErrorCode::from(0x9d),
-            RequestErrorCode::Unknown(0x9d)
-        );
+        assert_eq!(RequestErrorCode::from(0x9d), RequestErrorCode::Unknown(0x9d));
         assert!(is_grease(0x9d) && is_grease(0x11c) && !is_grease(0x9e));
-        assert_eq!(
-            RequestErrorCode::DoesNotExist.to_string(),
-            "DOES_NOT_EXIST (0x10)"
-        );
+        assert_eq!(RequestErrorCode::DoesNotExist.to_string(), "DOES_NOT_EXIST (0x10)");
     }
 
     #[test]
     fn version_differences() {
-        assert_eq!(
-            RequestErrorCode::from_wire(0x19, Version::Draft18),
-            RequestErrorCode::DuplicateSubscription
-        );
-        assert_eq!(
-            RequestErrorCode::from_wire(0x19, Version::Draft19),
-            RequestErrorCode::Unknown(0x19)
-        );
-        assert_eq!(
-            RequestErrorCode::from_wire(0x36, Version::Draft18),
-            RequestErrorCode::Unknown(0x36)
-        );
-        assert_eq!(
-            RequestErrorCode::from_wire(0x36, Version::Draft19),
-            RequestErrorCode::InvalidFilter
-        );
+        assert_eq!(RequestErrorCode::from_wire(0x19, Version::Draft18), RequestErrorCode::DuplicateSubscription);
+        assert_eq!(RequestErrorCode::from_wire(0x19, Version::Draft19), RequestErrorCode::Unknown(0x19));
+        assert_eq!(RequestErrorCode::from_wire(0x36, Version::Draft18), RequestErrorCode::Unknown(0x36));
+        assert_eq!(RequestErrorCode::from_wire(0x36, Version::Draft19), RequestErrorCode::InvalidFilter);
     }
 }

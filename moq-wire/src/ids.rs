@@ -102,10 +102,7 @@ pub struct Location {
 impl Location {
     /// A location from raw numbers.
     pub const fn new(group: u64, object: u64) -> Location {
-        Location {
-            group: GroupId(group),
-            object: ObjectId(object),
-        }
+        Location { group: GroupId(group), object: ObjectId(object) }
     }
 }
 
@@ -156,10 +153,7 @@ impl TryFrom<u64> for GroupOrder {
         match value {
             1 => Ok(GroupOrder::Ascending),
             2 => Ok(GroupOrder::Descending),
-            _ => Err(DecodeError::InvalidValue {
-                field: "group order",
-                value,
-            }),
+            _ => Err(DecodeError::InvalidValue { field: "group order", value }),
         }
     }
 }
@@ -194,10 +188,7 @@ impl TryFrom<u64> for ObjectStatus {
             0x0 => Ok(ObjectStatus::Normal),
             0x3 => Ok(ObjectStatus::EndOfGroup),
             0x4 => Ok(ObjectStatus::EndOfTrack),
-            _ => Err(DecodeError::InvalidValue {
-                field: "object status",
-                value,
-            }),
+            _ => Err(DecodeError::InvalidValue { field: "object status", value }),
         }
     }
 }
@@ -214,10 +205,7 @@ mod tests {
         let bytes = Location::new(5, 200).encode_to_vec(v).unwrap();
         // Two bare varints: 05, then 200 = 0x80c8 in the two-byte form.
         assert_eq!(bytes, [0x05, 0x80, 0xc8]);
-        assert_eq!(
-            Location::decode_prefix(&bytes, v),
-            Ok((Location::new(5, 200), 3))
-        );
+        assert_eq!(Location::decode_prefix(&bytes, v), Ok((Location::new(5, 200), 3)));
     }
 
     #[test]
@@ -232,11 +220,7 @@ mod tests {
         assert!(GroupOrder::try_from(0).is_err());
         assert!(GroupOrder::try_from(3).is_err());
         assert!(ObjectStatus::try_from(1).is_err());
-        for s in [
-            ObjectStatus::Normal,
-            ObjectStatus::EndOfGroup,
-            ObjectStatus::EndOfTrack,
-        ] {
+        for s in [ObjectStatus::Normal, ObjectStatus::EndOfGroup, ObjectStatus::EndOfTrack] {
             assert_eq!(ObjectStatus::try_from(s.to_u64()), Ok(s));
         }
     }

@@ -6,9 +6,7 @@
 
 use bytes::{Buf, BufMut, Bytes};
 
-use crate::coding::{
-    Decode, Encode, decode_bounded, get_bytes, get_len, get_vi, put_len_bytes, put_vi,
-};
+use crate::coding::{Decode, Encode, decode_bounded, get_bytes, get_len, get_vi, put_len_bytes, put_vi};
 use crate::{DecodeError, EncodeError, Version};
 
 /// The largest value of an odd-typed pair.
@@ -36,37 +34,21 @@ impl KeyValuePair {
     /// A pair with an even type and a varint value.
     pub fn int(key: u64, value: u64) -> Result<KeyValuePair, EncodeError> {
         if key % 2 != 0 {
-            return Err(EncodeError::InvalidValue {
-                field: "even key-value type",
-                value: key,
-            });
+            return Err(EncodeError::InvalidValue { field: "even key-value type", value: key });
         }
-        Ok(KeyValuePair {
-            key,
-            value: Value::Int(value),
-        })
+        Ok(KeyValuePair { key, value: Value::Int(value) })
     }
 
     /// A pair with an odd type and a byte value.
     pub fn bytes(key: u64, value: impl Into<Bytes>) -> Result<KeyValuePair, EncodeError> {
         let value = value.into();
         if key % 2 != 1 {
-            return Err(EncodeError::InvalidValue {
-                field: "odd key-value type",
-                value: key,
-            });
+            return Err(EncodeError::InvalidValue { field: "odd key-value type", value: key });
         }
         if value.len() > MAX_KVP_VALUE_LEN {
-            return Err(EncodeError::TooLong {
-                field: "key-value value",
-                len: value.len(),
-                max: MAX_KVP_VALUE_LEN,
-            });
+            return Err(EncodeError::TooLong { field: "key-value value", len: value.len(), max: MAX_KVP_VALUE_LEN });
         }
-        Ok(KeyValuePair {
-            key,
-            value: Value::Bytes(value),
-        })
+        Ok(KeyValuePair { key, value: Value::Bytes(value) })
     }
 }
 
@@ -112,35 +94,25 @@ impl Properties {
     }
 
     /// Adds an odd-typed pair.
-    pub fn with_bytes(
-        mut self,
-        key: u64,
-        value: impl Into<Bytes>,
-    ) -> Result<Properties, EncodeError> {
+    pub fn with_bytes(mut self, key: u64, value: impl Into<Bytes>) -> Result<Properties, EncodeError> {
         self.push(KeyValuePair::bytes(key, value)?);
         Ok(self)
     }
 
     /// The first varint value of type `key`.
     pub fn get_int(&self, key: u64) -> Option<u64> {
-        self.pairs
-            .iter()
-            .find(|p| p.key == key)
-            .and_then(|p| match p.value {
-                Value::Int(v) => Some(v),
-                Value::Bytes(_) => None,
-            })
+        self.pairs.iter().find(|p| p.key == key).and_then(|p| match p.value {
+            Value::Int(v) => Some(v),
+            Value::Bytes(_) => None,
+        })
     }
 
     /// The first byte value of type `key`.
     pub fn get_bytes(&self, key: u64) -> Option<&Bytes> {
-        self.pairs
-            .iter()
-            .find(|p| p.key == key)
-            .and_then(|p| match &p.value {
-                Value::Bytes(b) => Some(b),
-                Value::Int(_) => None,
-            })
+        self.pairs.iter().find(|p| p.key == key).and_then(|p| match &p.value {
+            Value::Bytes(b) => Some(b),
+            Value::Int(_) => None,
+        })
     }
 
     /// Removes every pair of type `key`.
@@ -156,9 +128,7 @@ impl Properties {
             let delta = get_vi(buf, v)?;
             //= draft-ietf-moq-transport-19#section-1.4.3
             //# The previous Type value plus the Delta Type MUST NOT be greater than 2^64 - 1.
-            key = key
-                .checked_add(delta)
-                .ok_or(DecodeError::Overflow("key-value type"))?;
+            key = key.checked_add(delta).ok_or(DecodeError::Overflow("key-value type"))?;
             let value = if key % 2 == 0 {
                 Value::Int(get_vi(buf, v)?)
             } else {
@@ -174,9 +144,7 @@ impl Properties {
     pub fn decode_block<B: Buf>(buf: &mut B, v: Version) -> Result<Properties, DecodeError> {
         let len = get_vi(buf, v)?;
         let len = usize::try_from(len).map_err(|_| DecodeError::Overflow("properties length"))?;
-        decode_bounded(buf, len, "object properties", |body| {
-            Properties::decode_all(body, v)
-        })
+        decode_bounded(buf, len, "object properties", |body| Properties::decode_all(body, v))
     }
 
     /// Writes the pairs with no length prefix.
@@ -187,21 +155,13 @@ impl Properties {
             let delta = pair
                 .key
                 .checked_sub(prev)
-                .ok_or(EncodeError::InvalidValue {
-                    field: "key-value order",
-                    value: pair.key,
-                })?;
+                .ok_or(EncodeError::InvalidValue { field: "key-value order", value: pair.key })?;
             put_vi(buf, v, delta)?;
             match (&pair.value, pair.key % 2) {
                 (Value::Int(x), 0) => put_vi(buf, v, *x)?,
-                (Value::Bytes(b), 1) => {
-                    put_len_bytes(buf, v, "key-value value", MAX_KVP_VALUE_LEN, b)?
-                }
+                (Value::Bytes(b), 1) => put_len_bytes(buf, v, "key-value value", MAX_KVP_VALUE_LEN, b)?,
                 _ => {
-                    return Err(EncodeError::InvalidValue {
-                        field: "key-value parity",
-                        value: pair.key,
-                    });
+                    return Err(EncodeError::InvalidValue { field: "key-value parity", value: pair.key });
                 }
             }
             prev = pair.key;
@@ -316,13 +276,7 @@ impl Decode for ReasonPhrase {
 
 impl Encode for ReasonPhrase {
     fn encode<B: BufMut>(&self, buf: &mut B, v: Version) -> Result<(), EncodeError> {
-        put_len_bytes(
-            buf,
-            v,
-            "reason phrase",
-            MAX_REASON_PHRASE_LEN,
-            self.0.as_bytes(),
-        )
+        put_len_bytes(buf, v, "reason phrase", MAX_REASON_PHRASE_LEN, self.0.as_bytes())
     }
 }
 
@@ -344,10 +298,7 @@ mod tests {
         let mut out = Vec::new();
         props.encode_all(&mut out, V).unwrap();
         // type 2 (delta 2) = 300; type 2 again (delta 0) = 5; type 0xB (delta 9), len 3, "abc".
-        assert_eq!(
-            out,
-            [0x02, 0x81, 0x2c, 0x00, 0x05, 0x09, 0x03, b'a', b'b', b'c']
-        );
+        assert_eq!(out, [0x02, 0x81, 0x2c, 0x00, 0x05, 0x09, 0x03, b'a', b'b', b'c']);
         assert_eq!(props.encoded_len(V), out.len());
         let mut cursor = &out[..];
         assert_eq!(Properties::decode_all(&mut cursor, V).unwrap(), props);
@@ -372,18 +323,12 @@ mod tests {
         // Odd values longer than 65535 bytes are refused.
         let mut long = vec![0x01];
         crate::coding::varint::leading_ones::put(&mut long, 65_536);
-        assert!(matches!(
-            Properties::decode_all(&mut &long[..], V),
-            Err(DecodeError::TooLong { .. })
-        ));
+        assert!(matches!(Properties::decode_all(&mut &long[..], V), Err(DecodeError::TooLong { .. })));
         // Type overflow.
         let mut over = vec![0x02, 0x00];
         crate::coding::varint::leading_ones::put(&mut over, u64::MAX);
         over.push(0);
-        assert_eq!(
-            Properties::decode_all(&mut &over[..], V),
-            Err(DecodeError::Overflow("key-value type"))
-        );
+        assert_eq!(Properties::decode_all(&mut &over[..], V), Err(DecodeError::Overflow("key-value type")));
     }
 
     #[test]
@@ -395,9 +340,6 @@ mod tests {
         let mut bad = Vec::new();
         crate::coding::varint::leading_ones::put(&mut bad, 1025);
         bad.extend(std::iter::repeat_n(b'x', 1025));
-        assert!(matches!(
-            ReasonPhrase::decode_prefix(&bad, V),
-            Err(DecodeError::TooLong { .. })
-        ));
+        assert!(matches!(ReasonPhrase::decode_prefix(&bad, V), Err(DecodeError::TooLong { .. })));
     }
 }

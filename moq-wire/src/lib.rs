@@ -60,7 +60,5 @@ mod version;
 
 pub use coding::{Decode, Encode};
 pub use error::{DecodeError, EncodeError, close_code};
-pub use ids::{
-    GroupId, GroupOrder, Location, ObjectId, ObjectStatus, RequestId, SubgroupId, TrackAlias,
-};
+pub use ids::{GroupId, GroupOrder, Location, ObjectId, ObjectStatus, RequestId, SubgroupId, TrackAlias};
 pub use version::{IntEncoding, Version};

@@ -33,20 +33,14 @@ impl TrackNamespace {
         I: IntoIterator<Item = F>,
         F: Into<Bytes>,
     {
-        let ns = TrackNamespace {
-            fields: fields.into_iter().map(Into::into).collect(),
-        };
+        let ns = TrackNamespace { fields: fields.into_iter().map(Into::into).collect() };
         ns.validate()?;
         Ok(ns)
     }
 
     /// Builds a namespace from `/`-separated UTF-8 text, e.g. `"live/demo"`. Empty segments are dropped.
     pub fn from_path(path: &str) -> Result<TrackNamespace, EncodeError> {
-        TrackNamespace::new(
-            path.split('/')
-                .filter(|s| !s.is_empty())
-                .map(|s| Bytes::copy_from_slice(s.as_bytes())),
-        )
+        TrackNamespace::new(path.split('/').filter(|s| !s.is_empty()).map(|s| Bytes::copy_from_slice(s.as_bytes())))
     }
 
     fn validate(&self) -> Result<(), EncodeError> {
@@ -58,10 +52,7 @@ impl TrackNamespace {
             });
         }
         if self.fields.iter().any(|f| f.is_empty()) {
-            return Err(EncodeError::InvalidValue {
-                field: "empty track namespace field",
-                value: 0,
-            });
+            return Err(EncodeError::InvalidValue { field: "empty track namespace field", value: 0 });
         }
         if self.byte_len() > MAX_FULL_TRACK_NAME_LEN {
             return Err(EncodeError::TooLong {
@@ -101,21 +92,12 @@ impl TrackNamespace {
     /// This namespace without the first `prefix.len()` fields, if `prefix` is a prefix of it: the "suffix" that
     /// NAMESPACE and NAMESPACE_DONE carry.
     pub fn strip_prefix(&self, prefix: &TrackNamespace) -> Option<TrackNamespace> {
-        self.starts_with(prefix).then(|| TrackNamespace {
-            fields: self.fields[prefix.len()..].to_vec(),
-        })
+        self.starts_with(prefix).then(|| TrackNamespace { fields: self.fields[prefix.len()..].to_vec() })
     }
 
     /// `self` followed by the fields of `suffix`, checking the limits.
     pub fn join(&self, suffix: &TrackNamespace) -> Result<TrackNamespace, EncodeError> {
-        let ns = TrackNamespace {
-            fields: self
-                .fields
-                .iter()
-                .chain(suffix.fields.iter())
-                .cloned()
-                .collect(),
-        };
+        let ns = TrackNamespace { fields: self.fields.iter().chain(suffix.fields.iter()).cloned().collect() };
         ns.validate()?;
         Ok(ns)
     }
@@ -139,10 +121,7 @@ impl Decode for TrackNamespace {
             //# If an endpoint receives a Track Namespace Field with a Track Namespace Field Length of 0, it
             //# MUST close the session with a `PROTOCOL_VIOLATION`.
             if len == 0 {
-                return Err(DecodeError::InvalidValue {
-                    field: "track namespace field length",
-                    value: 0,
-                });
+                return Err(DecodeError::InvalidValue { field: "track namespace field length", value: 0 });
             }
             total += len;
             if total > MAX_FULL_TRACK_NAME_LEN {
@@ -227,10 +206,7 @@ pub struct FullTrackName {
 impl FullTrackName {
     /// A full track name.
     pub fn new(namespace: TrackNamespace, name: impl Into<TrackName>) -> FullTrackName {
-        FullTrackName {
-            namespace,
-            name: name.into(),
-        }
+        FullTrackName { namespace, name: name.into() }
     }
 }
 
@@ -243,11 +219,7 @@ impl Decode for FullTrackName {
         //# If an endpoint receives a Track Namespace or a Full Track Name exceeding 4,096 bytes, it MUST close
         //# the session with a `PROTOCOL_VIOLATION`.
         if len > MAX_FULL_TRACK_NAME_LEN {
-            return Err(DecodeError::TooLong {
-                field: "full track name",
-                len,
-                max: MAX_FULL_TRACK_NAME_LEN,
-            });
+            return Err(DecodeError::TooLong { field: "full track name", len, max: MAX_FULL_TRACK_NAME_LEN });
         }
         Ok(FullTrackName { namespace, name })
     }
@@ -257,11 +229,7 @@ impl Encode for FullTrackName {
     fn encode<B: BufMut>(&self, buf: &mut B, v: Version) -> Result<(), EncodeError> {
         let len = self.namespace.byte_len() + self.name.len();
         if len > MAX_FULL_TRACK_NAME_LEN {
-            return Err(EncodeError::TooLong {
-                field: "full track name",
-                len,
-                max: MAX_FULL_TRACK_NAME_LEN,
-            });
+            return Err(EncodeError::TooLong { field: "full track name", len, max: MAX_FULL_TRACK_NAME_LEN });
         }
         self.namespace.encode(buf, v)?;
         self.name.encode(buf, v)
@@ -372,10 +340,7 @@ impl FromStr for FullTrackName {
     type Err = ParseNameError;
     fn from_str(s: &str) -> Result<Self, ParseNameError> {
         let (ns, name) = s.rsplit_once("--").ok_or(ParseNameError)?;
-        Ok(FullTrackName {
-            namespace: ns.parse()?,
-            name: TrackName(unescape(name)?),
-        })
+        Ok(FullTrackName { namespace: ns.parse()?, name: TrackName(unescape(name)?) })
     }
 }
 
@@ -388,15 +353,9 @@ mod tests {
     #[test]
     fn draft_text_form_example() {
         // §2.4.2: (example.net, team2, project_x) / report
-        let ftn = FullTrackName::new(
-            TrackNamespace::new(["example.net", "team2", "project_x"]).unwrap(),
-            "report",
-        );
+        let ftn = FullTrackName::new(TrackNamespace::new(["example.net", "team2", "project_x"]).unwrap(), "report");
         assert_eq!(ftn.to_string(), "example.2enet-team2-project_x--report");
-        assert_eq!(
-            "example.2enet-team2-project_x--report".parse::<FullTrackName>(),
-            Ok(ftn)
-        );
+        assert_eq!("example.2enet-team2-project_x--report".parse::<FullTrackName>(), Ok(ftn));
         // Non-canonical forms are refused.
         assert!("ex.61mple--x".parse::<FullTrackName>().is_err());
         assert!("example.2Enet--x".parse::<FullTrackName>().is_err());
@@ -408,10 +367,7 @@ mod tests {
         let ns = TrackNamespace::new(["live", "demo"]).unwrap();
         let bytes = ns.encode_to_vec(V).unwrap();
         assert_eq!(bytes, b"\x02\x04live\x04demo");
-        assert_eq!(
-            TrackNamespace::decode_prefix(&bytes, V),
-            Ok((ns.clone(), bytes.len()))
-        );
+        assert_eq!(TrackNamespace::decode_prefix(&bytes, V), Ok((ns.clone(), bytes.len())));
 
         // 33 fields are refused both ways.
         assert!(TrackNamespace::new(vec!["a"; 33]).is_err());
@@ -419,20 +375,14 @@ mod tests {
         for _ in 0..33 {
             many.extend_from_slice(&[1, b'a']);
         }
-        assert!(matches!(
-            TrackNamespace::decode_prefix(&many, V),
-            Err(DecodeError::TooLong { .. })
-        ));
+        assert!(matches!(TrackNamespace::decode_prefix(&many, V), Err(DecodeError::TooLong { .. })));
         // 32 are fine.
         assert_eq!(TrackNamespace::new(vec!["a"; 32]).unwrap().len(), 32);
 
         // A zero-length field is a protocol violation.
         assert_eq!(
             TrackNamespace::decode_prefix(&[1, 0], V),
-            Err(DecodeError::InvalidValue {
-                field: "track namespace field length",
-                value: 0
-            })
+            Err(DecodeError::InvalidValue { field: "track namespace field length", value: 0 })
         );
         assert!(TrackNamespace::new([""]).is_err());
 
@@ -447,10 +397,7 @@ mod tests {
         assert!(ftn.encode_to_vec(V).is_err());
         let mut raw = enc.clone();
         raw.extend_from_slice(&[1, b'z']);
-        assert!(matches!(
-            FullTrackName::decode_prefix(&raw, V),
-            Err(DecodeError::TooLong { .. })
-        ));
+        assert!(matches!(FullTrackName::decode_prefix(&raw, V), Err(DecodeError::TooLong { .. })));
     }
 
     #[test]
@@ -459,22 +406,10 @@ mod tests {
         assert!(ns.starts_with(&TrackNamespace::new(["foo"]).unwrap()));
         assert!(ns.starts_with(&TrackNamespace::empty()));
         assert!(!ns.starts_with(&TrackNamespace::new(["fo"]).unwrap()));
-        assert!(
-            !TrackNamespace::new(["foobar"])
-                .unwrap()
-                .starts_with(&TrackNamespace::new(["foo"]).unwrap())
-        );
-        let suffix = ns
-            .strip_prefix(&TrackNamespace::new(["foo"]).unwrap())
-            .unwrap();
+        assert!(!TrackNamespace::new(["foobar"]).unwrap().starts_with(&TrackNamespace::new(["foo"]).unwrap()));
+        let suffix = ns.strip_prefix(&TrackNamespace::new(["foo"]).unwrap()).unwrap();
         assert_eq!(suffix, TrackNamespace::new(["bar"]).unwrap());
-        assert_eq!(
-            TrackNamespace::new(["foo"]).unwrap().join(&suffix).unwrap(),
-            ns
-        );
-        assert_eq!(
-            TrackNamespace::from_path("/live//demo/").unwrap(),
-            TrackNamespace::new(["live", "demo"]).unwrap()
-        );
+        assert_eq!(TrackNamespace::new(["foo"]).unwrap().join(&suffix).unwrap(), ns);
+        assert_eq!(TrackNamespace::from_path("/live//demo/").unwrap(), TrackNamespace::new(["live", "demo"]).unwrap());
     }
 }

@@ -6,9 +6,7 @@
 
 use bytes::{Buf, BufMut};
 
-use crate::coding::{
-    Decode, Encode, decode_bounded, encode_len_prefixed, get_len, get_u8, get_vi, put_vi,
-};
+use crate::coding::{Decode, Encode, decode_bounded, encode_len_prefixed, get_len, get_u8, get_vi, put_vi};
 use crate::ids::{GroupId, Location};
 use crate::namespace::TrackNamespace;
 use crate::token::AuthToken;
@@ -184,18 +182,11 @@ pub fn is_allowed(param: u64, ctx: ParamContext, v: Version) -> bool {
                 || (d19 && object_range_filter)
         }
         C::Fetch => {
-            matches!(
-                param,
-                pt::AUTHORIZATION_TOKEN
-                    | pt::FILL_TIMEOUT
-                    | pt::SUBSCRIBER_PRIORITY
-                    | pt::GROUP_ORDER
-            ) || (d19 && object_range_filter)
+            matches!(param, pt::AUTHORIZATION_TOKEN | pt::FILL_TIMEOUT | pt::SUBSCRIBER_PRIORITY | pt::GROUP_ORDER)
+                || (d19 && object_range_filter)
         }
         C::FetchOk => false,
-        C::TrackStatus | C::PublishNamespace | C::SubscribeNamespace => {
-            param == pt::AUTHORIZATION_TOKEN
-        }
+        C::TrackStatus | C::PublishNamespace | C::SubscribeNamespace => param == pt::AUTHORIZATION_TOKEN,
         C::SubscribeTracks => {
             if d19 {
                 // "Any Parameter that can be specified on a Subscription (ie: in SUBSCRIBE) is valid in
@@ -243,10 +234,9 @@ impl LocationFilter {
     /// The last group of an AbsoluteRange.
     pub fn end_group(&self) -> Option<GroupId> {
         match self {
-            LocationFilter::AbsoluteRange {
-                start,
-                end_group_delta,
-            } => start.group.0.checked_add(*end_group_delta).map(GroupId),
+            LocationFilter::AbsoluteRange { start, end_group_delta } => {
+                start.group.0.checked_add(*end_group_delta).map(GroupId)
+            }
             _ => None,
         }
     }
@@ -258,9 +248,7 @@ impl Decode for LocationFilter {
         Ok(match filter_type {
             0x1 => LocationFilter::NextGroupStart,
             0x2 => LocationFilter::LargestObject,
-            0x3 => LocationFilter::AbsoluteStart {
-                start: Location::decode(buf, v)?,
-            },
+            0x3 => LocationFilter::AbsoluteStart { start: Location::decode(buf, v)? },
             0x4 => {
                 let start = Location::decode(buf, v)?;
                 let end_group_delta = get_vi(buf, v)?;
@@ -270,18 +258,12 @@ impl Decode for LocationFilter {
                 if start.group.0.checked_add(end_group_delta).is_none() {
                     return Err(DecodeError::Overflow("end group"));
                 }
-                LocationFilter::AbsoluteRange {
-                    start,
-                    end_group_delta,
-                }
+                LocationFilter::AbsoluteRange { start, end_group_delta }
             }
             //# An endpoint that receives a filter type other than the above MUST close the session with
             //# `PROTOCOL_VIOLATION`.
             other => {
-                return Err(DecodeError::InvalidValue {
-                    field: "filter type",
-                    value: other,
-                });
+                return Err(DecodeError::InvalidValue { field: "filter type", value: other });
             }
         })
     }
@@ -293,10 +275,7 @@ impl Encode for LocationFilter {
         match self {
             LocationFilter::NextGroupStart | LocationFilter::LargestObject => Ok(()),
             LocationFilter::AbsoluteStart { start } => start.encode(buf, v),
-            LocationFilter::AbsoluteRange {
-                start,
-                end_group_delta,
-            } => {
+            LocationFilter::AbsoluteRange { start, end_group_delta } => {
                 start.encode(buf, v)?;
                 put_vi(buf, v, *end_group_delta)
             }
@@ -378,9 +357,7 @@ impl RangeFilter {
     /// The inclusive ranges in absolute values (`None` end = unbounded).
     pub fn absolute(&self) -> Result<Vec<(u64, Option<u64>)>, RangeFilterError> {
         match self.kind {
-            RangeFilterKind::ObjectProperty(t) | RangeFilterKind::TrackProperty(t)
-                if t % 2 == 1 =>
-            {
+            RangeFilterKind::ObjectProperty(t) | RangeFilterKind::TrackProperty(t) if t % 2 == 1 => {
                 return Err(RangeFilterError::OddPropertyType);
             }
             _ => {}
@@ -388,9 +365,7 @@ impl RangeFilter {
         let mut out = Vec::with_capacity(self.ranges.len());
         let mut prev_end = 0u64;
         for (i, r) in self.ranges.iter().enumerate() {
-            let start = prev_end
-                .checked_add(r.start)
-                .ok_or(RangeFilterError::Overflow)?;
+            let start = prev_end.checked_add(r.start).ok_or(RangeFilterError::Overflow)?;
             let end = match r.end {
                 Some(d) => Some(start.checked_add(d).ok_or(RangeFilterError::Overflow)?),
                 None if i + 1 == self.ranges.len() => None,
@@ -406,10 +381,7 @@ impl RangeFilter {
     }
 
     fn decode_value(param: u64, body: &mut &[u8], v: Version) -> Result<RangeFilter, DecodeError> {
-        let has_property = matches!(
-            param,
-            pt::OBJECT_PROPERTY_FILTER | pt::TRACK_PROPERTY_FILTER
-        );
+        let has_property = matches!(param, pt::OBJECT_PROPERTY_FILTER | pt::TRACK_PROPERTY_FILTER);
         let mk = |t: u64| match param {
             pt::SUBGROUP_FILTER => RangeFilterKind::Subgroup,
             pt::OBJECTID_FILTER => RangeFilterKind::ObjectId,
@@ -418,29 +390,17 @@ impl RangeFilter {
             _ => RangeFilterKind::TrackProperty(t),
         };
         if body.is_empty() {
-            return Ok(RangeFilter {
-                kind: mk(0),
-                set_id: None,
-                ranges: Vec::new(),
-            });
+            return Ok(RangeFilter { kind: mk(0), set_id: None, ranges: Vec::new() });
         }
         let set_id = get_u8(body)?;
         let property = if has_property { get_vi(body, v)? } else { 0 };
         let mut ranges = Vec::new();
         while !body.is_empty() {
             let start = get_vi(body, v)?;
-            let end = if body.is_empty() {
-                None
-            } else {
-                Some(get_vi(body, v)?)
-            };
+            let end = if body.is_empty() { None } else { Some(get_vi(body, v)?) };
             ranges.push(RangeDelta { start, end });
         }
-        Ok(RangeFilter {
-            kind: mk(property),
-            set_id: Some(set_id),
-            ranges,
-        })
+        Ok(RangeFilter { kind: mk(property), set_id: Some(set_id), ranges })
     }
 
     fn encode_value(&self, out: &mut Vec<u8>, v: Version) -> Result<(), EncodeError> {
@@ -457,10 +417,7 @@ impl RangeFilter {
                 Some(e) => put_vi(out, v, e)?,
                 None if i + 1 == self.ranges.len() => {}
                 None => {
-                    return Err(EncodeError::InvalidValue {
-                        field: "open range before the last",
-                        value: i as u64,
-                    });
+                    return Err(EncodeError::InvalidValue { field: "open range before the last", value: i as u64 });
                 }
             }
         }
@@ -512,21 +469,8 @@ impl std::fmt::Debug for Parameters {
                 }
             )*};
         }
-        opt!(
-            object_delivery_timeout,
-            rendezvous_timeout,
-            subgroup_delivery_timeout,
-            expires,
-            largest_object
-        );
-        opt!(
-            fill_timeout,
-            forward,
-            subscriber_priority,
-            location_filter,
-            group_order,
-            new_group_request
-        );
+        opt!(object_delivery_timeout, rendezvous_timeout, subgroup_delivery_timeout, expires, largest_object);
+        opt!(fill_timeout, forward, subscriber_priority, location_filter, group_order, new_group_request);
         opt!(track_namespace_prefix);
         if !self.auth_tokens.is_empty() {
             d.field("auth_tokens", &self.auth_tokens);
@@ -545,11 +489,7 @@ impl Parameters {
     }
 
     /// Reads a parameter block for a message of kind `ctx`.
-    pub fn decode<B: Buf>(
-        buf: &mut B,
-        v: Version,
-        ctx: ParamContext,
-    ) -> Result<Parameters, DecodeError> {
+    pub fn decode<B: Buf>(buf: &mut B, v: Version, ctx: ParamContext) -> Result<Parameters, DecodeError> {
         let count = get_vi(buf, v)?;
         let mut p = Parameters::default();
         let mut ty = 0u64;
@@ -558,9 +498,7 @@ impl Parameters {
             //= draft-ietf-moq-transport-19#section-9.2
             //# If the resulting Type would be greater than 2^64 - 1, the endpoint MUST close the session with a
             //# `PROTOCOL_VIOLATION`.
-            ty = ty
-                .checked_add(delta)
-                .ok_or(DecodeError::Overflow("parameter type"))?;
+            ty = ty.checked_add(delta).ok_or(DecodeError::Overflow("parameter type"))?;
             //# An endpoint that receives an unknown Message Parameter MUST close the session with
             //# `PROTOCOL_VIOLATION`.
             if !is_known(ty, v) {
@@ -569,10 +507,7 @@ impl Parameters {
             //# If it appears in some other type of message, the receiving endpoint MUST close the connection
             //# with a `PROTOCOL_VIOLATION`.
             if !is_allowed(ty, ctx, v) {
-                return Err(DecodeError::ParameterNotAllowed {
-                    param: ty,
-                    message: ctx.name(),
-                });
+                return Err(DecodeError::ParameterNotAllowed { param: ty, message: ctx.name() });
             }
             p.decode_one(ty, buf, v)?;
         }
@@ -588,35 +523,21 @@ impl Parameters {
             Ok(())
         }
         match ty {
-            pt::OBJECT_DELIVERY_TIMEOUT => once(
-                &mut self.object_delivery_timeout,
-                get_vi(buf, v)?,
-                "OBJECT_DELIVERY_TIMEOUT",
-            ),
+            pt::OBJECT_DELIVERY_TIMEOUT => {
+                once(&mut self.object_delivery_timeout, get_vi(buf, v)?, "OBJECT_DELIVERY_TIMEOUT")
+            }
             pt::AUTHORIZATION_TOKEN => {
                 let len = get_len(buf, v, "authorization token", u16::MAX as usize)?;
-                let token = decode_bounded(buf, len, "authorization token", |body| {
-                    AuthToken::decode_buf(body, v)
-                })?;
+                let token = decode_bounded(buf, len, "authorization token", |body| AuthToken::decode_buf(body, v))?;
                 self.auth_tokens.push(token);
                 Ok(())
             }
-            pt::RENDEZVOUS_TIMEOUT => once(
-                &mut self.rendezvous_timeout,
-                get_vi(buf, v)?,
-                "RENDEZVOUS_TIMEOUT",
-            ),
-            pt::SUBGROUP_DELIVERY_TIMEOUT => once(
-                &mut self.subgroup_delivery_timeout,
-                get_vi(buf, v)?,
-                "SUBGROUP_DELIVERY_TIMEOUT",
-            ),
+            pt::RENDEZVOUS_TIMEOUT => once(&mut self.rendezvous_timeout, get_vi(buf, v)?, "RENDEZVOUS_TIMEOUT"),
+            pt::SUBGROUP_DELIVERY_TIMEOUT => {
+                once(&mut self.subgroup_delivery_timeout, get_vi(buf, v)?, "SUBGROUP_DELIVERY_TIMEOUT")
+            }
             pt::EXPIRES => once(&mut self.expires, get_vi(buf, v)?, "EXPIRES"),
-            pt::LARGEST_OBJECT => once(
-                &mut self.largest_object,
-                Location::decode(buf, v)?,
-                "LARGEST_OBJECT",
-            ),
+            pt::LARGEST_OBJECT => once(&mut self.largest_object, Location::decode(buf, v)?, "LARGEST_OBJECT"),
             pt::FILL_TIMEOUT => once(&mut self.fill_timeout, get_vi(buf, v)?, "FILL_TIMEOUT"),
             pt::FORWARD => {
                 let value = match get_u8(buf)? {
@@ -625,24 +546,15 @@ impl Parameters {
                     //# If an endpoint receives a value outside this range, it MUST close the session with
                     //# `PROTOCOL_VIOLATION`.
                     other => {
-                        return Err(DecodeError::InvalidValue {
-                            field: "FORWARD",
-                            value: other as u64,
-                        });
+                        return Err(DecodeError::InvalidValue { field: "FORWARD", value: other as u64 });
                     }
                 };
                 once(&mut self.forward, value, "FORWARD")
             }
-            pt::SUBSCRIBER_PRIORITY => once(
-                &mut self.subscriber_priority,
-                get_u8(buf)?,
-                "SUBSCRIBER_PRIORITY",
-            ),
+            pt::SUBSCRIBER_PRIORITY => once(&mut self.subscriber_priority, get_u8(buf)?, "SUBSCRIBER_PRIORITY"),
             pt::LOCATION_FILTER => {
                 let len = get_len(buf, v, "location filter", u16::MAX as usize)?;
-                let filter = decode_bounded(buf, len, "location filter", |body| {
-                    LocationFilter::decode(body, v)
-                })?;
+                let filter = decode_bounded(buf, len, "location filter", |body| LocationFilter::decode(body, v))?;
                 once(&mut self.location_filter, filter, "LOCATION_FILTER")
             }
             pt::GROUP_ORDER => {
@@ -651,49 +563,28 @@ impl Parameters {
             }
             pt::SUBGROUP_FILTER..=pt::TRACK_PROPERTY_FILTER => {
                 let len = get_len(buf, v, "range filter", u16::MAX as usize)?;
-                let filter = decode_bounded(buf, len, "range filter", |body| {
-                    RangeFilter::decode_value(ty, body, v)
-                })?;
+                let filter = decode_bounded(buf, len, "range filter", |body| RangeFilter::decode_value(ty, body, v))?;
                 self.range_filters.push(filter);
                 Ok(())
             }
-            pt::NEW_GROUP_REQUEST => once(
-                &mut self.new_group_request,
-                get_vi(buf, v)?,
-                "NEW_GROUP_REQUEST",
-            ),
-            pt::TRACK_NAMESPACE_PREFIX => once(
-                &mut self.track_namespace_prefix,
-                TrackNamespace::decode(buf, v)?,
-                "TRACK_NAMESPACE_PREFIX",
-            ),
+            pt::NEW_GROUP_REQUEST => once(&mut self.new_group_request, get_vi(buf, v)?, "NEW_GROUP_REQUEST"),
+            pt::TRACK_NAMESPACE_PREFIX => {
+                once(&mut self.track_namespace_prefix, TrackNamespace::decode(buf, v)?, "TRACK_NAMESPACE_PREFIX")
+            }
             other => Err(DecodeError::UnknownParameter(other)),
         }
     }
 
     /// Writes the parameter block, refusing parameters the draft does not allow in `ctx`.
-    pub fn encode<B: BufMut>(
-        &self,
-        buf: &mut B,
-        v: Version,
-        ctx: ParamContext,
-    ) -> Result<(), EncodeError> {
+    pub fn encode<B: BufMut>(&self, buf: &mut B, v: Version, ctx: ParamContext) -> Result<(), EncodeError> {
         // Collect (type, writer) in ascending type order, then write count + deltas.
         let mut entries: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut add = |ty: u64,
-                       f: &dyn Fn(&mut Vec<u8>) -> Result<(), EncodeError>|
-         -> Result<(), EncodeError> {
+        let mut add = |ty: u64, f: &dyn Fn(&mut Vec<u8>) -> Result<(), EncodeError>| -> Result<(), EncodeError> {
             if !is_known(ty, v) {
-                return Err(EncodeError::Unsupported {
-                    field: "parameter",
-                    version: v,
-                });
+                return Err(EncodeError::Unsupported { field: "parameter", version: v });
             }
             if !is_allowed(ty, ctx, v) {
-                return Err(EncodeError::InvalidValue {
-                    field: "parameter not allowed in this message",
-                    value: ty,
-                });
+                return Err(EncodeError::InvalidValue { field: "parameter not allowed in this message", value: ty });
             }
             let mut value = Vec::new();
             f(&mut value)?;
@@ -705,9 +596,7 @@ impl Parameters {
         }
         for token in &self.auth_tokens {
             add(pt::AUTHORIZATION_TOKEN, &|o| {
-                encode_len_prefixed(o, v, "authorization token", u16::MAX as usize, |t| {
-                    token.encode_value(t, v)
-                })
+                encode_len_prefixed(o, v, "authorization token", u16::MAX as usize, |t| token.encode_value(t, v))
             })?;
         }
         if let Some(x) = self.rendezvous_timeout {
@@ -739,9 +628,7 @@ impl Parameters {
         }
         if let Some(x) = self.location_filter {
             add(pt::LOCATION_FILTER, &|o| {
-                encode_len_prefixed(o, v, "location filter", u16::MAX as usize, |t| {
-                    x.encode(t, v)
-                })
+                encode_len_prefixed(o, v, "location filter", u16::MAX as usize, |t| x.encode(t, v))
             })?;
         }
         if let Some(x) = self.group_order {
@@ -754,9 +641,7 @@ impl Parameters {
         filters.sort_by_key(|f| f.kind.param_type());
         for f in filters {
             add(f.kind.param_type(), &|o| {
-                encode_len_prefixed(o, v, "range filter", u16::MAX as usize, |t| {
-                    f.encode_value(t, v)
-                })
+                encode_len_prefixed(o, v, "range filter", u16::MAX as usize, |t| f.encode_value(t, v))
             })?;
         }
         if let Some(x) = self.new_group_request {
@@ -800,14 +685,8 @@ mod tests {
         let bytes = enc(&p, ParamContext::Subscribe);
         // 4 params: FORWARD 0x10 =1; +0x10 SUBSCRIBER_PRIORITY =10; +1 LOCATION_FILTER len 1 type 2;
         // +1 GROUP_ORDER =2.
-        assert_eq!(
-            bytes,
-            [0x04, 0x10, 0x01, 0x10, 0x0a, 0x01, 0x01, 0x02, 0x01, 0x02]
-        );
-        assert_eq!(
-            Parameters::decode(&mut &bytes[..], V, ParamContext::Subscribe),
-            Ok(p)
-        );
+        assert_eq!(bytes, [0x04, 0x10, 0x01, 0x10, 0x0a, 0x01, 0x01, 0x02, 0x01, 0x02]);
+        assert_eq!(Parameters::decode(&mut &bytes[..], V, ParamContext::Subscribe), Ok(p));
     }
 
     #[test]
@@ -824,11 +703,7 @@ mod tests {
         ));
         // Duplicate FORWARD (delta 0).
         assert_eq!(
-            Parameters::decode(
-                &mut &[0x02, 0x10, 0x01, 0x00, 0x01][..],
-                V,
-                ParamContext::Subscribe
-            ),
+            Parameters::decode(&mut &[0x02, 0x10, 0x01, 0x00, 0x01][..], V, ParamContext::Subscribe),
             Err(DecodeError::Duplicate("FORWARD"))
         );
         // FORWARD = 2.
@@ -837,27 +712,15 @@ mod tests {
             Err(DecodeError::InvalidValue { .. })
         ));
         // GROUP_ORDER = 0.
-        assert!(
-            Parameters::decode(&mut &[0x01, 0x22, 0x00][..], V, ParamContext::Subscribe).is_err()
-        );
+        assert!(Parameters::decode(&mut &[0x01, 0x22, 0x00][..], V, ParamContext::Subscribe).is_err());
         // Range filters do not exist in -18.
         assert_eq!(
-            Parameters::decode(
-                &mut &[0x01, 0x25, 0x00][..],
-                Version::Draft18,
-                ParamContext::Subscribe
-            ),
+            Parameters::decode(&mut &[0x01, 0x25, 0x00][..], Version::Draft18, ParamContext::Subscribe),
             Err(DecodeError::UnknownParameter(0x25))
         );
         // Encoding refuses what decoding would refuse.
-        let p = Parameters {
-            expires: Some(1),
-            ..Default::default()
-        };
-        assert!(
-            p.encode(&mut Vec::new(), V, ParamContext::Subscribe)
-                .is_err()
-        );
+        let p = Parameters { expires: Some(1), ..Default::default() };
+        assert!(p.encode(&mut Vec::new(), V, ParamContext::Subscribe).is_err());
     }
 
     #[test]
@@ -867,16 +730,8 @@ mod tests {
             ..Default::default()
         };
         let bytes = enc(&p, ParamContext::Subscribe);
-        assert_eq!(
-            bytes,
-            [
-                0x02, 0x03, 0x03, 0x03, 0x00, b'a', 0x00, 0x03, 0x03, 0x00, b'b'
-            ]
-        );
-        assert_eq!(
-            Parameters::decode(&mut &bytes[..], V, ParamContext::Subscribe),
-            Ok(p)
-        );
+        assert_eq!(bytes, [0x02, 0x03, 0x03, 0x03, 0x00, b'a', 0x00, 0x03, 0x03, 0x00, b'b']);
+        assert_eq!(Parameters::decode(&mut &bytes[..], V, ParamContext::Subscribe), Ok(p));
     }
 
     #[test]
@@ -885,52 +740,27 @@ mod tests {
         let f = RangeFilter {
             kind: RangeFilterKind::ObjectId,
             set_id: Some(0),
-            ranges: vec![
-                RangeDelta {
-                    start: 3,
-                    end: Some(2),
-                },
-                RangeDelta {
-                    start: 5,
-                    end: Some(5),
-                },
-            ],
+            ranges: vec![RangeDelta { start: 3, end: Some(2) }, RangeDelta { start: 5, end: Some(5) }],
         };
         assert_eq!(f.absolute(), Ok(vec![(3, Some(5)), (10, Some(15))]));
-        let p = Parameters {
-            range_filters: vec![f],
-            ..Default::default()
-        };
+        let p = Parameters { range_filters: vec![f], ..Default::default() };
         let bytes = enc(&p, ParamContext::Fetch);
         assert_eq!(bytes, [0x01, 0x26, 0x05, 0x00, 0x03, 0x02, 0x05, 0x05]);
-        assert_eq!(
-            Parameters::decode(&mut &bytes[..], V, ParamContext::Fetch),
-            Ok(p)
-        );
+        assert_eq!(Parameters::decode(&mut &bytes[..], V, ParamContext::Fetch), Ok(p));
         // An open last range.
         let open = RangeFilter {
             kind: RangeFilterKind::Priority,
             set_id: Some(1),
-            ranges: vec![RangeDelta {
-                start: 7,
-                end: None,
-            }],
+            ranges: vec![RangeDelta { start: 7, end: None }],
         };
         assert_eq!(open.absolute(), Ok(vec![(7, None)]));
         let bad = RangeFilter {
             kind: RangeFilterKind::Priority,
             set_id: Some(1),
-            ranges: vec![RangeDelta {
-                start: 250,
-                end: Some(6),
-            }],
+            ranges: vec![RangeDelta { start: 250, end: Some(6) }],
         };
         assert_eq!(bad.absolute(), Err(RangeFilterError::Priority));
-        let odd = RangeFilter {
-            kind: RangeFilterKind::TrackProperty(3),
-            set_id: Some(1),
-            ranges: vec![],
-        };
+        let odd = RangeFilter { kind: RangeFilterKind::TrackProperty(3), set_id: Some(1), ranges: vec![] };
         assert_eq!(odd.absolute(), Err(RangeFilterError::OddPropertyType));
     }
 
@@ -939,33 +769,19 @@ mod tests {
         for (f, bytes) in [
             (LocationFilter::NextGroupStart, vec![0x01]),
             (LocationFilter::LargestObject, vec![0x02]),
+            (LocationFilter::AbsoluteStart { start: Location::new(3, 4) }, vec![0x03, 0x03, 0x04]),
             (
-                LocationFilter::AbsoluteStart {
-                    start: Location::new(3, 4),
-                },
-                vec![0x03, 0x03, 0x04],
-            ),
-            (
-                LocationFilter::AbsoluteRange {
-                    start: Location::new(3, 0),
-                    end_group_delta: 2,
-                },
+                LocationFilter::AbsoluteRange { start: Location::new(3, 0), end_group_delta: 2 },
                 vec![0x04, 0x03, 0x00, 0x02],
             ),
         ] {
             assert_eq!(f.encode_to_vec(V).unwrap(), bytes);
-            assert_eq!(
-                LocationFilter::decode_prefix(&bytes, V),
-                Ok((f, bytes.len()))
-            );
+            assert_eq!(LocationFilter::decode_prefix(&bytes, V), Ok((f, bytes.len())));
         }
         assert!(LocationFilter::decode_prefix(&[0x05], V).is_err());
         let mut overflow = vec![0x04];
         crate::coding::varint::leading_ones::put(&mut overflow, u64::MAX);
         overflow.extend_from_slice(&[0x00, 0x01]);
-        assert_eq!(
-            LocationFilter::decode_prefix(&overflow, V),
-            Err(DecodeError::Overflow("end group"))
-        );
+        assert_eq!(LocationFilter::decode_prefix(&overflow, V), Err(DecodeError::Overflow("end group")));
     }
 }

@@ -66,23 +66,15 @@ impl SetupOptions {
         for pair in props.iter() {
             match (pair.key, &pair.value) {
                 (ot::PATH, Value::Bytes(b)) => once(&mut o.path, b.clone(), "PATH")?,
-                (ot::AUTHORIZATION_TOKEN, Value::Bytes(b)) => {
-                    o.auth_tokens.push(AuthToken::decode_value(b, v)?)
+                (ot::AUTHORIZATION_TOKEN, Value::Bytes(b)) => o.auth_tokens.push(AuthToken::decode_value(b, v)?),
+                (ot::MAX_AUTH_TOKEN_CACHE_SIZE, Value::Int(x)) => {
+                    once(&mut o.max_auth_token_cache_size, *x, "MAX_AUTH_TOKEN_CACHE_SIZE")?
                 }
-                (ot::MAX_AUTH_TOKEN_CACHE_SIZE, Value::Int(x)) => once(
-                    &mut o.max_auth_token_cache_size,
-                    *x,
-                    "MAX_AUTH_TOKEN_CACHE_SIZE",
-                )?,
                 (ot::AUTHORITY, Value::Bytes(b)) => once(&mut o.authority, b.clone(), "AUTHORITY")?,
-                (ot::MAX_FILTER_RANGES, Value::Int(x)) => {
-                    once(&mut o.max_filter_ranges, *x, "MAX_FILTER_RANGES")?
+                (ot::MAX_FILTER_RANGES, Value::Int(x)) => once(&mut o.max_filter_ranges, *x, "MAX_FILTER_RANGES")?,
+                (ot::MOQT_IMPLEMENTATION, Value::Bytes(b)) => {
+                    once(&mut o.implementation, String::from_utf8_lossy(b).into_owned(), "MOQT_IMPLEMENTATION")?
                 }
-                (ot::MOQT_IMPLEMENTATION, Value::Bytes(b)) => once(
-                    &mut o.implementation,
-                    String::from_utf8_lossy(b).into_owned(),
-                    "MOQT_IMPLEMENTATION",
-                )?,
                 (ot::MAX_REQUEST_UPDATES, Value::Int(x)) => {
                     once(&mut o.max_request_updates, *x, "MAX_REQUEST_UPDATES")?
                 }
@@ -113,20 +105,14 @@ impl SetupOptions {
             props.push(KeyValuePair::int(ot::MAX_FILTER_RANGES, x)?);
         }
         if let Some(s) = &self.implementation {
-            props.push(KeyValuePair::bytes(
-                ot::MOQT_IMPLEMENTATION,
-                Bytes::copy_from_slice(s.as_bytes()),
-            )?);
+            props.push(KeyValuePair::bytes(ot::MOQT_IMPLEMENTATION, Bytes::copy_from_slice(s.as_bytes()))?);
         }
         if let Some(x) = self.max_request_updates {
             props.push(KeyValuePair::int(ot::MAX_REQUEST_UPDATES, x)?);
         }
         for pair in self.unknown.iter() {
             if matches!(pair.key, 0x01 | 0x03..=0x08) {
-                return Err(EncodeError::InvalidValue {
-                    field: "unknown setup option",
-                    value: pair.key,
-                });
+                return Err(EncodeError::InvalidValue { field: "unknown setup option", value: pair.key });
             }
             props.push(pair.clone());
         }
@@ -162,18 +148,9 @@ mod tests {
         assert_eq!(o.unknown.len(), 2);
         // PATH twice.
         let dup = [0x01, 0x01, b'a', 0x00, 0x01, b'b'];
-        assert_eq!(
-            SetupOptions::decode_all(&mut &dup[..], V),
-            Err(DecodeError::Duplicate("PATH"))
-        );
+        assert_eq!(SetupOptions::decode_all(&mut &dup[..], V), Err(DecodeError::Duplicate("PATH")));
         // Two tokens are fine.
         let two = [0x03, 0x02, 0x03, 0x00, 0x00, 0x02, 0x03, 0x00];
-        assert_eq!(
-            SetupOptions::decode_all(&mut &two[..], V)
-                .unwrap()
-                .auth_tokens
-                .len(),
-            2
-        );
+        assert_eq!(SetupOptions::decode_all(&mut &two[..], V).unwrap().auth_tokens.len(), 2);
     }
 }

@@ -39,10 +39,7 @@ pub enum AuthToken {
 impl AuthToken {
     /// A plain token of out-of-band type 0, such as a JWT.
     pub fn value(value: impl Into<Bytes>) -> AuthToken {
-        AuthToken::UseValue {
-            token_type: 0,
-            value: value.into(),
-        }
+        AuthToken::UseValue { token_type: 0, value: value.into() }
     }
 
     /// The Alias Type code point.
@@ -64,32 +61,20 @@ impl AuthToken {
         let buf = &mut data;
         let alias_type = get_vi(buf, v).map_err(|_| BAD)?;
         let token = match alias_type {
-            0x0 => AuthToken::Delete {
-                alias: get_vi(buf, v).map_err(|_| BAD)?,
-            },
+            0x0 => AuthToken::Delete { alias: get_vi(buf, v).map_err(|_| BAD)? },
             0x1 => {
                 let alias = get_vi(buf, v).map_err(|_| BAD)?;
                 let token_type = get_vi(buf, v).map_err(|_| BAD)?;
-                AuthToken::Register {
-                    alias,
-                    token_type,
-                    value: Bytes::copy_from_slice(buf),
-                }
+                AuthToken::Register { alias, token_type, value: Bytes::copy_from_slice(buf) }
             }
-            0x2 => AuthToken::UseAlias {
-                alias: get_vi(buf, v).map_err(|_| BAD)?,
-            },
+            0x2 => AuthToken::UseAlias { alias: get_vi(buf, v).map_err(|_| BAD)? },
             0x3 => {
                 let token_type = get_vi(buf, v).map_err(|_| BAD)?;
-                AuthToken::UseValue {
-                    token_type,
-                    value: Bytes::copy_from_slice(buf),
-                }
+                AuthToken::UseValue { token_type, value: Bytes::copy_from_slice(buf) }
             }
             _ => return Err(BAD),
         };
-        if matches!(token, AuthToken::Delete { .. } | AuthToken::UseAlias { .. }) && !buf.is_empty()
-        {
+        if matches!(token, AuthToken::Delete { .. } | AuthToken::UseAlias { .. }) && !buf.is_empty() {
             return Err(BAD);
         }
         Ok(token)
@@ -100,11 +85,7 @@ impl AuthToken {
         put_vi(buf, v, self.alias_type())?;
         match self {
             AuthToken::Delete { alias } | AuthToken::UseAlias { alias } => put_vi(buf, v, *alias),
-            AuthToken::Register {
-                alias,
-                token_type,
-                value,
-            } => {
+            AuthToken::Register { alias, token_type, value } => {
                 put_vi(buf, v, *alias)?;
                 put_vi(buf, v, *token_type)?;
                 buf.put_slice(value);
@@ -144,21 +125,11 @@ mod tests {
         let cases = [
             (AuthToken::Delete { alias: 7 }, vec![0x00, 0x07]),
             (
-                AuthToken::Register {
-                    alias: 1,
-                    token_type: 0,
-                    value: Bytes::from_static(b"jwt"),
-                },
+                AuthToken::Register { alias: 1, token_type: 0, value: Bytes::from_static(b"jwt") },
                 vec![0x01, 0x01, 0x00, b'j', b'w', b't'],
             ),
             (AuthToken::UseAlias { alias: 1 }, vec![0x02, 0x01]),
-            (
-                AuthToken::UseValue {
-                    token_type: 2,
-                    value: Bytes::new(),
-                },
-                vec![0x03, 0x02],
-            ),
+            (AuthToken::UseValue { token_type: 2, value: Bytes::new() }, vec![0x03, 0x02]),
         ];
         for (token, bytes) in cases {
             let mut out = Vec::new();
@@ -170,20 +141,9 @@ mod tests {
 
     #[test]
     fn undecodable_is_key_value_formatting_error() {
-        for bad in [
-            &[][..],
-            &[0x04, 0x00],
-            &[0x00],
-            &[0x00, 0x01, 0x02],
-            &[0x01, 0x01],
-            &[0x03],
-        ] {
+        for bad in [&[][..], &[0x04, 0x00], &[0x00], &[0x00, 0x01, 0x02], &[0x01, 0x01], &[0x03]] {
             let err = AuthToken::decode_value(bad, V).unwrap_err();
-            assert_eq!(
-                err.code(),
-                crate::close_code::KEY_VALUE_FORMATTING_ERROR,
-                "{bad:02x?}"
-            );
+            assert_eq!(err.code(), crate::close_code::KEY_VALUE_FORMATTING_ERROR, "{bad:02x?}");
         }
     }
 }

@@ -41,9 +41,7 @@ impl Version {
 
     /// The version an ALPN or WebTransport protocol token names, if we support it.
     pub fn from_alpn(alpn: &[u8]) -> Option<Version> {
-        Version::ALL
-            .into_iter()
-            .find(|v| v.alpn().as_bytes() == alpn)
+        Version::ALL.into_iter().find(|v| v.alpn().as_bytes() == alpn)
     }
 
     /// The draft number (18, 19, ...).

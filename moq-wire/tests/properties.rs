@@ -22,12 +22,7 @@ fn version() -> impl Strategy<Value = Version> {
 
 /// Integers spread over every encoded length.
 fn int() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        0..128u64,
-        128..16_384u64,
-        any::<u32>().prop_map(u64::from),
-        any::<u64>()
-    ]
+    prop_oneof![0..128u64, 128..16_384u64, any::<u32>().prop_map(u64::from), any::<u64>()]
 }
 
 fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
@@ -35,8 +30,7 @@ fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
 }
 
 fn namespace() -> impl Strategy<Value = TrackNamespace> {
-    vec(vec(any::<u8>(), 1..6), 0..4)
-        .prop_map(|f| TrackNamespace::new(f.into_iter().map(Bytes::from)).unwrap())
+    vec(vec(any::<u8>(), 1..6), 0..4).prop_map(|f| TrackNamespace::new(f.into_iter().map(Bytes::from)).unwrap())
 }
 
 fn track() -> impl Strategy<Value = FullTrackName> {
@@ -76,10 +70,8 @@ fn location_filter() -> impl Strategy<Value = LocationFilter> {
         Just(LocationFilter::NextGroupStart),
         Just(LocationFilter::LargestObject),
         location().prop_map(|start| LocationFilter::AbsoluteStart { start }),
-        (0..1u64 << 40, int(), 0..1000u64).prop_map(|(g, o, d)| LocationFilter::AbsoluteRange {
-            start: Location::new(g, o),
-            end_group_delta: d
-        }),
+        (0..1u64 << 40, int(), 0..1000u64)
+            .prop_map(|(g, o, d)| LocationFilter::AbsoluteRange { start: Location::new(g, o), end_group_delta: d }),
     ]
 }
 
@@ -91,37 +83,18 @@ fn range_filter() -> impl Strategy<Value = RangeFilter> {
         int().prop_map(RangeFilterKind::ObjectProperty),
         int().prop_map(RangeFilterKind::TrackProperty),
     ];
-    (
-        kind,
-        option::of(any::<u8>()),
-        vec((int(), int()), 0..3),
-        any::<bool>(),
-    )
-        .prop_map(|(kind, set_id, r, open)| {
-            let mut ranges: Vec<RangeDelta> = r
-                .into_iter()
-                .map(|(start, end)| RangeDelta {
-                    start,
-                    end: Some(end),
-                })
-                .collect();
-            if open && let Some(last) = ranges.last_mut() {
-                last.end = None;
-            }
-            match set_id {
-                // The removal form carries nothing.
-                None => RangeFilter {
-                    kind: strip_property(kind),
-                    set_id: None,
-                    ranges: vec![],
-                },
-                Some(_) => RangeFilter {
-                    kind,
-                    set_id,
-                    ranges,
-                },
-            }
-        })
+    (kind, option::of(any::<u8>()), vec((int(), int()), 0..3), any::<bool>()).prop_map(|(kind, set_id, r, open)| {
+        let mut ranges: Vec<RangeDelta> =
+            r.into_iter().map(|(start, end)| RangeDelta { start, end: Some(end) }).collect();
+        if open && let Some(last) = ranges.last_mut() {
+            last.end = None;
+        }
+        match set_id {
+            // The removal form carries nothing.
+            None => RangeFilter { kind: strip_property(kind), set_id: None, ranges: vec![] },
+            Some(_) => RangeFilter { kind, set_id, ranges },
+        }
+    })
 }
 
 fn strip_property(kind: RangeFilterKind) -> RangeFilterKind {
@@ -134,52 +107,36 @@ fn strip_property(kind: RangeFilterKind) -> RangeFilterKind {
 
 fn parameters() -> impl Strategy<Value = Parameters> {
     (
-        (
-            option::of(int()),
-            vec(token(), 0..2),
-            option::of(int()),
-            option::of(int()),
-            option::of(int()),
-        ),
-        (
-            option::of(location()),
-            option::of(int()),
-            option::of(any::<bool>()),
-            option::of(any::<u8>()),
-        ),
+        (option::of(int()), vec(token(), 0..2), option::of(int()), option::of(int()), option::of(int())),
+        (option::of(location()), option::of(int()), option::of(any::<bool>()), option::of(any::<u8>())),
         (
             option::of(location_filter()),
-            option::of(prop_oneof![
-                Just(GroupOrder::Ascending),
-                Just(GroupOrder::Descending)
-            ]),
+            option::of(prop_oneof![Just(GroupOrder::Ascending), Just(GroupOrder::Descending)]),
             vec(range_filter(), 0..2),
             option::of(int()),
             option::of(namespace()),
         ),
     )
-        .prop_map(
-            |((odt, tokens, rt, sdt, exp), (lo, ft, fwd, prio), (lf, go, rf, ngr, tnp))| {
-                let mut range_filters = rf;
-                range_filters.sort_by_key(|f| f.kind.param_type());
-                Parameters {
-                    object_delivery_timeout: odt,
-                    auth_tokens: tokens,
-                    rendezvous_timeout: rt,
-                    subgroup_delivery_timeout: sdt,
-                    expires: exp,
-                    largest_object: lo,
-                    fill_timeout: ft,
-                    forward: fwd,
-                    subscriber_priority: prio,
-                    location_filter: lf,
-                    group_order: go,
-                    range_filters,
-                    new_group_request: ngr,
-                    track_namespace_prefix: tnp,
-                }
-            },
-        )
+        .prop_map(|((odt, tokens, rt, sdt, exp), (lo, ft, fwd, prio), (lf, go, rf, ngr, tnp))| {
+            let mut range_filters = rf;
+            range_filters.sort_by_key(|f| f.kind.param_type());
+            Parameters {
+                object_delivery_timeout: odt,
+                auth_tokens: tokens,
+                rendezvous_timeout: rt,
+                subgroup_delivery_timeout: sdt,
+                expires: exp,
+                largest_object: lo,
+                fill_timeout: ft,
+                forward: fwd,
+                subscriber_priority: prio,
+                location_filter: lf,
+                group_order: go,
+                range_filters,
+                new_group_request: ngr,
+                track_namespace_prefix: tnp,
+            }
+        })
 }
 
 /// Drops the parameters the draft does not allow in `ctx` for `v`.
@@ -242,29 +199,23 @@ fn control_message(v: Version) -> impl Strategy<Value = ControlMessage> {
             option::of("[a-z]{0,6}"),
             option::of(int())
         )
-            .prop_map(
-                |(path, auth_tokens, cache, authority, mfr, implementation, mru)| Setup {
-                    options: SetupOptions {
-                        path,
-                        auth_tokens,
-                        max_auth_token_cache_size: cache,
-                        authority,
-                        max_filter_ranges: mfr,
-                        implementation,
-                        max_request_updates: mru,
-                        unknown: Properties::new(),
-                    }
+            .prop_map(|(path, auth_tokens, cache, authority, mfr, implementation, mru)| Setup {
+                options: SetupOptions {
+                    path,
+                    auth_tokens,
+                    max_auth_token_cache_size: cache,
+                    authority,
+                    max_filter_ranges: mfr,
+                    implementation,
+                    max_request_updates: mru,
+                    unknown: Properties::new(),
                 }
-                .into()
-            ),
+            }
+            .into()),
         (bytes(16), int(), option::of(int())).prop_map(move |(uri, t, id)| GoAway {
             new_session_uri: uri,
             timeout_ms: t,
-            request_id: if v == Version::Draft18 {
-                id.map(RequestId)
-            } else {
-                None
-            },
+            request_id: if v == Version::Draft18 { id.map(RequestId) } else { None },
         }
         .into()),
         (int(), track(), p(ParamContext::Subscribe)).prop_map(|(id, track, params)| Subscribe {
@@ -273,34 +224,21 @@ fn control_message(v: Version) -> impl Strategy<Value = ControlMessage> {
             params
         }
         .into()),
-        (int(), p(ParamContext::SubscribeOk), properties()).prop_map(
-            |(a, params, track_properties)| SubscribeOk {
-                track_alias: TrackAlias(a),
-                params,
-                track_properties
-            }
-            .into()
-        ),
+        (int(), p(ParamContext::SubscribeOk), properties()).prop_map(|(a, params, track_properties)| SubscribeOk {
+            track_alias: TrackAlias(a),
+            params,
+            track_properties
+        }
+        .into()),
         (int(), p(ParamContext::RequestUpdate)).prop_map(|(id, params)| RequestUpdate {
             request_id: RequestId(id),
             params
         }
         .into()),
-        (
-            int(),
-            track(),
-            int(),
-            p(ParamContext::Publish),
-            properties()
-        )
-            .prop_map(|(id, track, a, params, tp)| Publish {
-                request_id: RequestId(id),
-                track,
-                track_alias: TrackAlias(a),
-                params,
-                track_properties: tp
-            }
-            .into()),
+        (int(), track(), int(), p(ParamContext::Publish), properties()).prop_map(|(id, track, a, params, tp)| {
+            Publish { request_id: RequestId(id), track, track_alias: TrackAlias(a), params, track_properties: tp }
+                .into()
+        }),
         (int(), int(), reason.clone()).prop_map(|(s, c, reason)| PublishDone {
             status: PublishDoneCode::from(s),
             stream_count: c,
@@ -310,8 +248,11 @@ fn control_message(v: Version) -> impl Strategy<Value = ControlMessage> {
         (
             int(),
             prop_oneof![
-                (track(), location(), location())
-                    .prop_map(|(track, start, end)| FetchType::Standalone { track, start, end }),
+                (track(), location(), location()).prop_map(|(track, start, end)| FetchType::Standalone {
+                    track,
+                    start,
+                    end
+                }),
                 (int(), int()).prop_map(|(j, s)| FetchType::RelativeJoining {
                     joining_request_id: RequestId(j),
                     joining_start: s
@@ -323,12 +264,7 @@ fn control_message(v: Version) -> impl Strategy<Value = ControlMessage> {
             ],
             p(ParamContext::Fetch)
         )
-            .prop_map(|(id, fetch_type, params)| Fetch {
-                request_id: RequestId(id),
-                fetch_type,
-                params
-            }
-            .into()),
+            .prop_map(|(id, fetch_type, params)| Fetch { request_id: RequestId(id), fetch_type, params }.into()),
         (any::<bool>(), location(), properties()).prop_map(|(e, l, tp)| FetchOk {
             end_of_track: e,
             end_location: l,
@@ -336,59 +272,29 @@ fn control_message(v: Version) -> impl Strategy<Value = ControlMessage> {
             track_properties: tp
         }
         .into()),
-        (int(), track(), p(ParamContext::TrackStatus)).prop_map(|(id, track, params)| {
-            TrackStatus {
-                request_id: RequestId(id),
-                track,
-                params,
-            }
-            .into()
-        }),
-        (int(), namespace(), p(ParamContext::PublishNamespace)).prop_map(
-            |(id, namespace, params)| PublishNamespace {
-                request_id: RequestId(id),
-                namespace,
-                params
-            }
-            .into()
-        ),
-        (int(), namespace(), p(ParamContext::SubscribeNamespace)).prop_map(
-            |(id, prefix, params)| SubscribeNamespace {
-                request_id: RequestId(id),
-                prefix,
-                params
-            }
-            .into()
-        ),
-        (int(), namespace(), p(ParamContext::SubscribeTracks)).prop_map(|(id, prefix, params)| {
-            SubscribeTracks {
-                request_id: RequestId(id),
-                prefix,
-                params,
-            }
-            .into()
-        }),
-        namespace().prop_map(|suffix| Namespace { suffix }.into()),
-        namespace().prop_map(|suffix| NamespaceDone { suffix }.into()),
-        (namespace(), bytes(6)).prop_map(|(suffix, n)| PublishSkipped {
-            suffix,
-            name: TrackName(n)
+        (int(), track(), p(ParamContext::TrackStatus))
+            .prop_map(|(id, track, params)| { TrackStatus { request_id: RequestId(id), track, params }.into() }),
+        (int(), namespace(), p(ParamContext::PublishNamespace)).prop_map(|(id, namespace, params)| PublishNamespace {
+            request_id: RequestId(id),
+            namespace,
+            params
         }
         .into()),
-        (p(ParamContext::RequestOk), properties()).prop_map(|(params, track_properties)| {
-            RequestOk {
-                params,
-                track_properties,
-            }
-            .into()
-        }),
-        (
-            int(),
-            int(),
-            reason,
-            option::of((bytes(8), namespace(), bytes(4)))
-        )
-            .prop_map(move |(c, r, reason, redirect)| {
+        (int(), namespace(), p(ParamContext::SubscribeNamespace)).prop_map(|(id, prefix, params)| SubscribeNamespace {
+            request_id: RequestId(id),
+            prefix,
+            params
+        }
+        .into()),
+        (int(), namespace(), p(ParamContext::SubscribeTracks))
+            .prop_map(|(id, prefix, params)| { SubscribeTracks { request_id: RequestId(id), prefix, params }.into() }),
+        namespace().prop_map(|suffix| Namespace { suffix }.into()),
+        namespace().prop_map(|suffix| NamespaceDone { suffix }.into()),
+        (namespace(), bytes(6)).prop_map(|(suffix, n)| PublishSkipped { suffix, name: TrackName(n) }.into()),
+        (p(ParamContext::RequestOk), properties())
+            .prop_map(|(params, track_properties)| { RequestOk { params, track_properties }.into() }),
+        (int(), int(), reason, option::of((bytes(8), namespace(), bytes(4)))).prop_map(
+            move |(c, r, reason, redirect)| {
                 let code = match redirect {
                     Some(_) => RequestErrorCode::Redirect,
                     None if c == 0x34 => RequestErrorCode::InternalError,
@@ -405,7 +311,8 @@ fn control_message(v: Version) -> impl Strategy<Value = ControlMessage> {
                     }),
                 }
                 .into()
-            }),
+            }
+        ),
     ]
 }
 

@@ -22,10 +22,7 @@ const D19: &[Version] = &[Version::Draft19];
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
 }
 
 fn ns(fields: &[&str]) -> TrackNamespace {
@@ -40,21 +37,14 @@ fn ftn(fields: &[&str], name: &str) -> FullTrackName {
 fn check_control(name: &str, versions: &[Version], bytes: &str, msg: ControlMessage) {
     let bytes = hex(bytes);
     for &v in versions {
-        let (decoded, used) = ControlMessage::decode_prefix(&bytes, v)
-            .unwrap_or_else(|e| panic!("{name} ({v}): decode failed: {e}"));
+        let (decoded, used) =
+            ControlMessage::decode_prefix(&bytes, v).unwrap_or_else(|e| panic!("{name} ({v}): decode failed: {e}"));
         assert_eq!(used, bytes.len(), "{name} ({v}): length");
         assert_eq!(decoded, msg, "{name} ({v}): decoded value");
-        assert_eq!(
-            msg.encode_to_vec(v).unwrap(),
-            bytes,
-            "{name} ({v}): encoded bytes"
-        );
+        assert_eq!(msg.encode_to_vec(v).unwrap(), bytes, "{name} ({v}): encoded bytes");
         // The framing header agrees with the body.
         let h = FrameHeader::peek(&bytes, v).unwrap();
-        assert_eq!(
-            (h.message_type, h.total_len()),
-            (msg.message_type(), bytes.len())
-        );
+        assert_eq!((h.message_type, h.total_len()), (msg.message_type(), bytes.len()));
         // Every strict prefix is short, never malformed.
         for cut in 0..bytes.len() {
             let err = ControlMessage::decode_prefix(&bytes[..cut], v).unwrap_err();
@@ -101,10 +91,7 @@ fn setup() {
         "af00 000b 03 05 0300746f6b 03 04 02 02",
         Setup {
             options: SetupOptions {
-                auth_tokens: vec![AuthToken::UseValue {
-                    token_type: 0,
-                    value: Bytes::from_static(b"tok"),
-                }],
+                auth_tokens: vec![AuthToken::UseValue { token_type: 0, value: Bytes::from_static(b"tok") }],
                 max_filter_ranges: Some(4),
                 max_request_updates: Some(2),
                 ..Default::default()
@@ -122,37 +109,20 @@ fn goaway() {
         "GOAWAY",
         BOTH,
         "10 000b 08 6d6f71743a2f2f62 9388",
-        GoAway {
-            new_session_uri: uri.clone(),
-            timeout_ms: 5000,
-            request_id: None,
-        }
-        .into(),
+        GoAway { new_session_uri: uri.clone(), timeout_ms: 5000, request_id: None }.into(),
     );
     // Draft-18 on the control stream carries the smallest unprocessed Request ID; draft-19 removed it.
     check_control(
         "GOAWAY (draft-18, control stream)",
         D18,
         "10 000c 08 6d6f71743a2f2f62 9388 07",
-        GoAway {
-            new_session_uri: uri,
-            timeout_ms: 5000,
-            request_id: Some(RequestId(7)),
-        }
-        .into(),
+        GoAway { new_session_uri: uri, timeout_ms: 5000, request_id: Some(RequestId(7)) }.into(),
     );
     assert!(matches!(
-        reject_control(
-            "GOAWAY -18 form in -19",
-            D19,
-            "10 000c 08 6d6f71743a2f2f62 9388 07"
-        ),
+        reject_control("GOAWAY -18 form in -19", D19, "10 000c 08 6d6f71743a2f2f62 9388 07"),
         DecodeError::TrailingBytes { .. }
     ));
-    let with_id = ControlMessage::GoAway(GoAway {
-        request_id: Some(RequestId(1)),
-        ..Default::default()
-    });
+    let with_id = ControlMessage::GoAway(GoAway { request_id: Some(RequestId(1)), ..Default::default() });
     assert!(with_id.encode_to_vec(Version::Draft19).is_err());
 }
 
@@ -172,16 +142,11 @@ fn subscribe() {
             track: ftn(&["live", "demo"], "video"),
             params: Parameters {
                 object_delivery_timeout: Some(100),
-                auth_tokens: vec![AuthToken::UseValue {
-                    token_type: 0,
-                    value: Bytes::from_static(b"t"),
-                }],
+                auth_tokens: vec![AuthToken::UseValue { token_type: 0, value: Bytes::from_static(b"t") }],
                 rendezvous_timeout: Some(1000),
                 forward: Some(true),
                 subscriber_priority: Some(128),
-                location_filter: Some(LocationFilter::AbsoluteStart {
-                    start: Location::new(1, 0),
-                }),
+                location_filter: Some(LocationFilter::AbsoluteStart { start: Location::new(1, 0) }),
                 group_order: Some(GroupOrder::Descending),
                 new_group_request: Some(0),
                 ..Default::default()
@@ -202,33 +167,17 @@ fn subscribe() {
                 range_filters: vec![RangeFilter {
                     kind: RangeFilterKind::ObjectId,
                     set_id: Some(0),
-                    ranges: vec![
-                        RangeDelta {
-                            start: 3,
-                            end: Some(2),
-                        },
-                        RangeDelta {
-                            start: 5,
-                            end: Some(5),
-                        },
-                    ],
+                    ranges: vec![RangeDelta { start: 3, end: Some(2) }, RangeDelta { start: 5, end: Some(5) }],
                 }],
                 ..Default::default()
             },
         }
         .into(),
     );
-    assert_eq!(
-        reject_control("range filter in -18", D18, with_filter),
-        DecodeError::UnknownParameter(0x26)
-    );
+    assert_eq!(reject_control("range filter in -18", D18, with_filter), DecodeError::UnknownParameter(0x26));
     // EXPIRES (0x08) is not allowed in SUBSCRIBE.
     assert!(matches!(
-        reject_control(
-            "EXPIRES in SUBSCRIBE",
-            BOTH,
-            "03 0008 00 01 01 61 01 62 01 08 00"
-        ),
+        reject_control("EXPIRES in SUBSCRIBE", BOTH, "03 0008 00 01 01 61 01 62 01 08 00"),
         DecodeError::ParameterNotAllowed { param: 0x08, .. }
     ));
 }
@@ -248,11 +197,7 @@ fn subscribe_ok() {
                 largest_object: Some(Location::new(12, 3)),
                 ..Default::default()
             },
-            track_properties: Properties::new()
-                .with_int(0x0e, 64)
-                .unwrap()
-                .with_int(0x22, 1)
-                .unwrap(),
+            track_properties: Properties::new().with_int(0x0e, 64).unwrap().with_int(0x22, 1).unwrap(),
         }
         .into(),
     );
@@ -267,11 +212,7 @@ fn request_update() {
         "02 0006 04 02 10 00 10 0a",
         RequestUpdate {
             request_id: RequestId(4),
-            params: Parameters {
-                forward: Some(false),
-                subscriber_priority: Some(10),
-                ..Default::default()
-            },
+            params: Parameters { forward: Some(false), subscriber_priority: Some(10), ..Default::default() },
         }
         .into(),
     );
@@ -282,10 +223,7 @@ fn request_update() {
         "02 0009 06 01 34 01 04 6c697665",
         RequestUpdate {
             request_id: RequestId(6),
-            params: Parameters {
-                track_namespace_prefix: Some(ns(&["live"])),
-                ..Default::default()
-            },
+            params: Parameters { track_namespace_prefix: Some(ns(&["live"])), ..Default::default() },
         }
         .into(),
     );
@@ -297,11 +235,7 @@ fn request_update() {
         RequestUpdate {
             request_id: RequestId(8),
             params: Parameters {
-                range_filters: vec![RangeFilter {
-                    kind: RangeFilterKind::Subgroup,
-                    set_id: None,
-                    ranges: vec![],
-                }],
+                range_filters: vec![RangeFilter { kind: RangeFilterKind::Subgroup, set_id: None, ranges: vec![] }],
                 ..Default::default()
             },
         }
@@ -320,21 +254,14 @@ fn publish_and_done() {
             request_id: RequestId(1),
             track: ftn(&["a"], "b"),
             track_alias: TrackAlias(3),
-            params: Parameters {
-                forward: Some(false),
-                ..Default::default()
-            },
+            params: Parameters { forward: Some(false), ..Default::default() },
             track_properties: Properties::new().with_int(0x30, 1).unwrap(),
         }
         .into(),
     );
     // GROUP_ORDER in PUBLISH is accepted in -19 (copied from SUBSCRIBE_TRACKS) but not in -18.
     assert!(matches!(
-        reject_control(
-            "GROUP_ORDER in -18 PUBLISH",
-            D18,
-            "1d 000a 01 01 01 61 01 62 03 01 22 02"
-        ),
+        reject_control("GROUP_ORDER in -18 PUBLISH", D18, "1d 000a 01 01 01 61 01 62 03 01 22 02"),
         DecodeError::ParameterNotAllowed { param: 0x22, .. }
     ));
     // TRACK_ENDED, 3 streams, "bye".
@@ -342,12 +269,7 @@ fn publish_and_done() {
         "PUBLISH_DONE",
         BOTH,
         "0b 0006 02 03 03 627965",
-        PublishDone {
-            status: PublishDoneCode::TrackEnded,
-            stream_count: 3,
-            reason: ReasonPhrase::new("bye"),
-        }
-        .into(),
+        PublishDone { status: PublishDoneCode::TrackEnded, stream_count: 3, reason: ReasonPhrase::new("bye") }.into(),
     );
     // The "unknown" stream count 2^62-1 needs the 9-byte form.
     check_control(
@@ -393,10 +315,7 @@ fn fetch() {
         "16 0005 08 02 02 01 00",
         Fetch {
             request_id: RequestId(8),
-            fetch_type: FetchType::RelativeJoining {
-                joining_request_id: RequestId(2),
-                joining_start: 1,
-            },
+            fetch_type: FetchType::RelativeJoining { joining_request_id: RequestId(2), joining_start: 1 },
             params: Parameters::default(),
         }
         .into(),
@@ -407,20 +326,14 @@ fn fetch() {
         "16 0005 08 03 02 05 00",
         Fetch {
             request_id: RequestId(8),
-            fetch_type: FetchType::AbsoluteJoining {
-                joining_request_id: RequestId(2),
-                joining_start: 5,
-            },
+            fetch_type: FetchType::AbsoluteJoining { joining_request_id: RequestId(2), joining_start: 5 },
             params: Parameters::default(),
         }
         .into(),
     );
     assert!(matches!(
         reject_control("fetch type 4", BOTH, "16 0005 08 04 02 05 00"),
-        DecodeError::InvalidValue {
-            field: "fetch type",
-            value: 4
-        }
+        DecodeError::InvalidValue { field: "fetch type", value: 4 }
     ));
     // End Of Track 1 | end 4/0 | no params | Track Properties MAX_CACHE_DURATION (0x04) 1000
     check_control(
@@ -448,12 +361,7 @@ fn track_status_and_namespaces() {
         "TRACK_STATUS",
         BOTH,
         "0d 0007 0a 01 01 61 01 62 00",
-        TrackStatus {
-            request_id: RequestId(10),
-            track: ftn(&["a"], "b"),
-            params: Parameters::default(),
-        }
-        .into(),
+        TrackStatus { request_id: RequestId(10), track: ftn(&["a"], "b"), params: Parameters::default() }.into(),
     );
     // req 12 | ns (live) | AUTHORIZATION_TOKEN len 2: USE_ALIAS 1
     check_control(
@@ -463,10 +371,7 @@ fn track_status_and_namespaces() {
         PublishNamespace {
             request_id: RequestId(12),
             namespace: ns(&["live"]),
-            params: Parameters {
-                auth_tokens: vec![AuthToken::UseAlias { alias: 1 }],
-                ..Default::default()
-            },
+            params: Parameters { auth_tokens: vec![AuthToken::UseAlias { alias: 1 }], ..Default::default() },
         }
         .into(),
     );
@@ -488,10 +393,7 @@ fn track_status_and_namespaces() {
         SubscribeTracks {
             request_id: RequestId(16),
             prefix: ns(&["live"]),
-            params: Parameters {
-                forward: Some(false),
-                ..Default::default()
-            },
+            params: Parameters { forward: Some(false), ..Default::default() },
         }
         .into(),
     );
@@ -504,10 +406,7 @@ fn track_status_and_namespaces() {
         SubscribeTracks {
             request_id: RequestId(16),
             prefix: ns(&["live"]),
-            params: Parameters {
-                group_order: Some(GroupOrder::Descending),
-                ..Default::default()
-            },
+            params: Parameters { group_order: Some(GroupOrder::Descending), ..Default::default() },
         }
         .into(),
     );
@@ -515,33 +414,13 @@ fn track_status_and_namespaces() {
         reject_control("GROUP_ORDER in -18 SUBSCRIBE_TRACKS", D18, st_order),
         DecodeError::ParameterNotAllowed { .. }
     ));
-    check_control(
-        "NAMESPACE",
-        BOTH,
-        "08 0006 01 04 64656d6f",
-        Namespace {
-            suffix: ns(&["demo"]),
-        }
-        .into(),
-    );
-    check_control(
-        "NAMESPACE_DONE",
-        BOTH,
-        "0e 0006 01 04 64656d6f",
-        NamespaceDone {
-            suffix: ns(&["demo"]),
-        }
-        .into(),
-    );
+    check_control("NAMESPACE", BOTH, "08 0006 01 04 64656d6f", Namespace { suffix: ns(&["demo"]) }.into());
+    check_control("NAMESPACE_DONE", BOTH, "0e 0006 01 04 64656d6f", NamespaceDone { suffix: ns(&["demo"]) }.into());
     check_control(
         "PUBLISH_SKIPPED / PUBLISH_BLOCKED",
         BOTH,
         "0f 0008 01 04 64656d6f 01 76",
-        PublishSkipped {
-            suffix: ns(&["demo"]),
-            name: TrackName::from("v"),
-        }
-        .into(),
+        PublishSkipped { suffix: ns(&["demo"]), name: TrackName::from("v") }.into(),
     );
 }
 
@@ -551,14 +430,7 @@ fn request_ok_and_error() {
         "REQUEST_OK",
         BOTH,
         "07 0003 01 08 00",
-        RequestOk {
-            params: Parameters {
-                expires: Some(0),
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .into(),
+        RequestOk { params: Parameters { expires: Some(0), ..Default::default() }, ..Default::default() }.into(),
     );
     // TRACK_STATUS_OK form: LARGEST_OBJECT 5/3 and a Track Property.
     check_control(
@@ -566,10 +438,7 @@ fn request_ok_and_error() {
         BOTH,
         "07 0006 01 09 05 03 0e 01",
         RequestOk {
-            params: Parameters {
-                largest_object: Some(Location::new(5, 3)),
-                ..Default::default()
-            },
+            params: Parameters { largest_object: Some(Location::new(5, 3)), ..Default::default() },
             track_properties: Properties::new().with_int(0x0e, 1).unwrap(),
         }
         .into(),
@@ -601,11 +470,7 @@ fn request_ok_and_error() {
             code: RequestErrorCode::Redirect,
             retry_interval: 0,
             reason: ReasonPhrase::default(),
-            redirect: Some(Redirect {
-                connect_uri: Bytes::new(),
-                namespace: ns(&["x"]),
-                name: TrackName::default(),
-            }),
+            redirect: Some(Redirect { connect_uri: Bytes::new(), namespace: ns(&["x"]), name: TrackName::default() }),
         }
         .into(),
     );
@@ -615,10 +480,7 @@ fn request_ok_and_error() {
         ControlMessage::RequestError(e) => e.code,
         other => panic!("{other:?}"),
     };
-    assert_eq!(
-        code(Version::Draft18),
-        RequestErrorCode::DuplicateSubscription
-    );
+    assert_eq!(code(Version::Draft18), RequestErrorCode::DuplicateSubscription);
     assert_eq!(code(Version::Draft19), RequestErrorCode::Unknown(0x19));
 }
 
@@ -627,28 +489,15 @@ fn framing_errors() {
     // Unknown message type: rejected from the type alone, before the body arrives.
     assert_eq!(
         ControlMessage::decode_prefix(&hex("3f"), Version::Draft19),
-        Err(DecodeError::UnknownType {
-            kind: "control message",
-            value: 0x3f
-        })
+        Err(DecodeError::UnknownType { kind: "control message", value: 0x3f })
     );
     // Length longer than the fields: a trailing byte.
-    assert!(matches!(
-        reject_control("trailing", BOTH, "08 0003 00 00 00"),
-        DecodeError::TrailingBytes { .. }
-    ));
+    assert!(matches!(reject_control("trailing", BOTH, "08 0003 00 00 00"), DecodeError::TrailingBytes { .. }));
     // Length shorter than the fields: truncated.
-    assert_eq!(
-        reject_control("truncated", BOTH, "0b 0002 02 03"),
-        DecodeError::Truncated("control message")
-    );
+    assert_eq!(reject_control("truncated", BOTH, "0b 0002 02 03"), DecodeError::Truncated("control message"));
     // The buffer is not consumed on failure.
     let mut buf = BytesMut::from(&hex("07 0003 01 08")[..]);
-    assert!(
-        ControlMessage::decode_from(&mut buf, Version::Draft19)
-            .unwrap_err()
-            .is_short()
-    );
+    assert!(ControlMessage::decode_from(&mut buf, Version::Draft19).unwrap_err().is_short());
     assert_eq!(buf.len(), 5);
     // A body over 65535 bytes cannot be encoded.
     let huge = ControlMessage::RequestOk(RequestOk {
@@ -657,10 +506,7 @@ fn framing_errors() {
             .map(|i| moq_wire::kvp::KeyValuePair::bytes(2 * i + 1, vec![0u8; 4000]).unwrap())
             .collect(),
     });
-    assert!(matches!(
-        huge.encode_to_vec(Version::Draft19),
-        Err(EncodeError::TooLong { .. })
-    ));
+    assert!(matches!(huge.encode_to_vec(Version::Draft19), Err(EncodeError::TooLong { .. })));
 }
 
 // ---- data plane ----
@@ -672,10 +518,7 @@ fn subgroup_draft_example_1() {
     let bytes = hex("14 02 00 00 00 00 04 61626364 00 04 65666768");
     for &v in BOTH {
         let mut buf = BytesMut::from(&bytes[..]);
-        let DataStreamHeader::Subgroup(h) = DataStreamHeader::decode_from(&mut buf, v).unwrap()
-        else {
-            panic!()
-        };
+        let DataStreamHeader::Subgroup(h) = DataStreamHeader::decode_from(&mut buf, v).unwrap() else { panic!() };
         let expect = SubgroupHeader {
             track_alias: TrackAlias(2),
             group_id: GroupId(0),
@@ -690,22 +533,14 @@ fn subgroup_draft_example_1() {
         let a = r.read_object(&mut buf).unwrap();
         let b = r.read_object(&mut buf).unwrap();
         assert!(buf.is_empty());
-        assert_eq!(
-            (a.header.object_id, &a.payload[..]),
-            (ObjectId(0), &b"abcd"[..])
-        );
-        assert_eq!(
-            (b.header.object_id, &b.payload[..]),
-            (ObjectId(1), &b"efgh"[..])
-        );
+        assert_eq!((a.header.object_id, &a.payload[..]), (ObjectId(0), &b"abcd"[..]));
+        assert_eq!((b.header.object_id, &b.payload[..]), (ObjectId(1), &b"efgh"[..]));
 
         let mut w = SubgroupWriter::new(expect, v);
         let mut out = Vec::new();
         w.write_header(&mut out).unwrap();
-        w.write_object(&mut out, ObjectId(0), Properties::new(), b"abcd")
-            .unwrap();
-        w.write_object(&mut out, ObjectId(1), Properties::new(), b"efgh")
-            .unwrap();
+        w.write_object(&mut out, ObjectId(0), Properties::new(), b"abcd").unwrap();
+        w.write_object(&mut out, ObjectId(1), Properties::new(), b"efgh").unwrap();
         assert_eq!(out, bytes);
     }
 }
@@ -739,10 +574,8 @@ fn subgroup_draft_example_2() {
         let mut w = SubgroupWriter::new(h, v);
         let mut out = Vec::new();
         w.write_header(&mut out).unwrap();
-        w.write_object(&mut out, ObjectId(0), props.clone(), b"abcd")
-            .unwrap();
-        w.write_object(&mut out, ObjectId(1), Properties::new(), b"efgh")
-            .unwrap();
+        w.write_object(&mut out, ObjectId(0), props.clone(), b"abcd").unwrap();
+        w.write_object(&mut out, ObjectId(1), Properties::new(), b"efgh").unwrap();
         assert_eq!(out, bytes);
     }
 }
@@ -756,17 +589,8 @@ fn subgroup_status_objects() {
     let h = SubgroupHeader::decode_from(&mut buf, Version::Draft19).unwrap();
     assert!(h.first_object && h.end_of_group && h.subgroup == SubgroupIdMode::Zero);
     let mut r = SubgroupReader::new(h, Version::Draft19);
-    let statuses: Vec<_> = (0..3)
-        .map(|_| r.read_object(&mut buf).unwrap().header.status)
-        .collect();
-    assert_eq!(
-        statuses,
-        [
-            ObjectStatus::Normal,
-            ObjectStatus::Normal,
-            ObjectStatus::EndOfGroup
-        ]
-    );
+    let statuses: Vec<_> = (0..3).map(|_| r.read_object(&mut buf).unwrap().header.status).collect();
+    assert_eq!(statuses, [ObjectStatus::Normal, ObjectStatus::Normal, ObjectStatus::EndOfGroup]);
 }
 
 #[test]
@@ -774,29 +598,14 @@ fn stream_types() {
     let v = Version::Draft19;
     assert_eq!(StreamKind::peek(&hex("af00"), v), Ok(StreamKind::Control));
     assert_eq!(StreamKind::peek(&hex("05"), v), Ok(StreamKind::Fetch));
-    assert_eq!(
-        StreamKind::peek(&hex("f0132b3e28"), v),
-        Ok(StreamKind::Padding)
-    );
-    assert_eq!(
-        StreamKind::peek(&hex("7d"), v),
-        Ok(StreamKind::Subgroup(0x7d))
-    );
+    assert_eq!(StreamKind::peek(&hex("f0132b3e28"), v), Ok(StreamKind::Padding));
+    assert_eq!(StreamKind::peek(&hex("7d"), v), Ok(StreamKind::Subgroup(0x7d)));
     assert!(StreamKind::peek(&hex("f0132b"), v).unwrap_err().is_short());
     for bad in ["16", "1f", "0f", "04", "8080"] {
-        assert!(
-            matches!(
-                StreamKind::peek(&hex(bad), v),
-                Err(DecodeError::UnknownType { .. })
-            ),
-            "{bad}"
-        );
+        assert!(matches!(StreamKind::peek(&hex(bad), v), Err(DecodeError::UnknownType { .. })), "{bad}");
     }
     let mut buf = BytesMut::from(&hex("f0132b3e28 000000")[..]);
-    assert_eq!(
-        DataStreamHeader::decode_from(&mut buf, v),
-        Ok(DataStreamHeader::Padding)
-    );
+    assert_eq!(DataStreamHeader::decode_from(&mut buf, v), Ok(DataStreamHeader::Padding));
 }
 
 #[test]
@@ -858,20 +667,13 @@ fn datagrams() {
     for (h, d) in cases {
         let bytes = Bytes::from(hex(h));
         for &v in BOTH {
-            assert_eq!(
-                Datagram::decode(&bytes, v),
-                Ok(Datagram::Object(d.clone())),
-                "{h}"
-            );
+            assert_eq!(Datagram::decode(&bytes, v), Ok(Datagram::Object(d.clone())), "{h}");
             assert_eq!(d.encode_to_vec(v).unwrap(), bytes, "{h}");
         }
     }
     // STATUS with END_OF_GROUP, bit 4, properties on a non-Normal status.
     for bad in ["22 02 05 03", "10 02 05 03 80", "2d 02 05 02 10 07 03"] {
-        assert!(
-            Datagram::decode(&Bytes::from(hex(bad)), Version::Draft19).is_err(),
-            "{bad}"
-        );
+        assert!(Datagram::decode(&Bytes::from(hex(bad)), Version::Draft19).is_err(), "{bad}");
     }
 }
 
@@ -890,9 +692,7 @@ fn fetch_stream_with_ranges() {
     let mut buf = BytesMut::from(&bytes[..]);
     assert_eq!(
         DataStreamHeader::decode_from(&mut buf, v),
-        Ok(DataStreamHeader::Fetch(FetchHeader {
-            request_id: RequestId(4)
-        }))
+        Ok(DataStreamHeader::Fetch(FetchHeader { request_id: RequestId(4) }))
     );
     let mut r = FetchReader::new(GroupOrder::Ascending, v);
     let mut entries = Vec::new();
@@ -911,26 +711,16 @@ fn fetch_stream_with_ranges() {
     };
     let expect = vec![
         o(2, 1, 0, 9, Properties::new(), 1),
-        FetchEntry::EndOfRange(EndOfRange {
-            unknown: true,
-            end: Location::new(2, 5),
-        }),
+        FetchEntry::EndOfRange(EndOfRange { unknown: true, end: Location::new(2, 5) }),
         o(2, 1, 6, 9, Properties::new(), 1),
-        FetchEntry::EndOfRange(EndOfRange {
-            unknown: false,
-            end: Location::new(4, 0),
-        }),
+        FetchEntry::EndOfRange(EndOfRange { unknown: false, end: Location::new(4, 0) }),
         o(5, 1, 1, 9, Properties::new().with_int(0x10, 1).unwrap(), 0),
     ];
     assert_eq!(entries, expect);
 
     let mut w = FetchWriter::new(GroupOrder::Ascending, v);
     let mut out = Vec::new();
-    FetchHeader {
-        request_id: RequestId(4),
-    }
-    .encode(&mut out, v)
-    .unwrap();
+    FetchHeader { request_id: RequestId(4) }.encode(&mut out, v).unwrap();
     for (e, payload) in expect.iter().zip([&b"a"[..], b"", b"b", b"", b""]) {
         match e {
             FetchEntry::Object(obj) => w.write_object(&mut out, obj).unwrap(),
@@ -941,18 +731,8 @@ fn fetch_stream_with_ranges() {
     assert_eq!(out, bytes);
 
     // Some draft-18 peers write a zero payload length after an End of Range; the reader can accept that.
-    let mut lenient =
-        FetchReader::new(GroupOrder::Ascending, v).with_end_of_range_payload_len(true);
+    let mut lenient = FetchReader::new(GroupOrder::Ascending, v).with_end_of_range_payload_len(true);
     lenient.decode_entry(&hex("1c 00 00 01 00")).unwrap();
     let (e, used) = lenient.decode_entry(&hex("808c 03 00 00")).unwrap();
-    assert_eq!(
-        (e, used),
-        (
-            FetchEntry::EndOfRange(EndOfRange {
-                unknown: false,
-                end: Location::new(3, 0)
-            }),
-            5
-        )
-    );
+    assert_eq!((e, used), (FetchEntry::EndOfRange(EndOfRange { unknown: false, end: Location::new(3, 0) }), 5));
 }

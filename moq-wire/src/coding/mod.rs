@@ -36,10 +36,7 @@ pub trait Decode: Sized {
     fn decode_exact(data: &[u8], v: Version, what: &'static str) -> Result<Self, DecodeError> {
         let (value, used) = Self::decode_prefix(data, v).map_err(|e| e.within(what))?;
         if used != data.len() {
-            return Err(DecodeError::TrailingBytes {
-                what,
-                bytes: data.len() - used,
-            });
+            return Err(DecodeError::TrailingBytes { what, bytes: data.len() - used });
         }
         Ok(value)
     }
@@ -62,11 +59,7 @@ pub trait Encode {
 #[inline]
 pub(crate) fn need<B: Buf>(buf: &B, n: usize) -> Result<(), DecodeError> {
     let have = buf.remaining();
-    if have < n {
-        Err(DecodeError::Short { needed: n - have })
-    } else {
-        Ok(())
-    }
+    if have < n { Err(DecodeError::Short { needed: n - have }) } else { Ok(()) }
 }
 
 /// Reads one byte.
@@ -92,19 +85,10 @@ pub(crate) fn get_bytes<B: Buf>(buf: &mut B, len: usize) -> Result<Bytes, Decode
 
 /// Reads a varint that is used as a length and checks it against `max`.
 #[inline]
-pub(crate) fn get_len<B: Buf>(
-    buf: &mut B,
-    v: Version,
-    field: &'static str,
-    max: usize,
-) -> Result<usize, DecodeError> {
+pub(crate) fn get_len<B: Buf>(buf: &mut B, v: Version, field: &'static str, max: usize) -> Result<usize, DecodeError> {
     let len = get_vi(buf, v)?;
     if len > max as u64 {
-        return Err(DecodeError::TooLong {
-            field,
-            len: usize::try_from(len).unwrap_or(usize::MAX),
-            max,
-        });
+        return Err(DecodeError::TooLong { field, len: usize::try_from(len).unwrap_or(usize::MAX), max });
     }
     Ok(len as usize)
 }
@@ -131,11 +115,7 @@ pub(crate) fn put_len_bytes<B: BufMut>(
     bytes: &[u8],
 ) -> Result<(), EncodeError> {
     if bytes.len() > max {
-        return Err(EncodeError::TooLong {
-            field,
-            len: bytes.len(),
-            max,
-        });
+        return Err(EncodeError::TooLong { field, len: bytes.len(), max });
     }
     put_vi(buf, v, bytes.len() as u64)?;
     buf.put_slice(bytes);
@@ -158,10 +138,7 @@ pub(crate) fn decode_bounded<B: Buf, T>(
         let mut body = &chunk[..len];
         let value = f(&mut body).map_err(|e| e.within(what))?;
         if !body.is_empty() {
-            return Err(DecodeError::TrailingBytes {
-                what,
-                bytes: body.len(),
-            });
+            return Err(DecodeError::TrailingBytes { what, bytes: body.len() });
         }
         value
     } else {
@@ -169,10 +146,7 @@ pub(crate) fn decode_bounded<B: Buf, T>(
         let mut body = &copy[..];
         let value = f(&mut body).map_err(|e| e.within(what))?;
         if !body.is_empty() {
-            return Err(DecodeError::TrailingBytes {
-                what,
-                bytes: body.len(),
-            });
+            return Err(DecodeError::TrailingBytes { what, bytes: body.len() });
         }
         return Ok(value);
     };

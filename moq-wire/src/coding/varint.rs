@@ -80,19 +80,13 @@ pub mod leading_ones {
         };
         let len = len_from_first(first);
         if buf.remaining() < len {
-            return Err(DecodeError::Short {
-                needed: len - buf.remaining(),
-            });
+            return Err(DecodeError::Short { needed: len - buf.remaining() });
         }
         if len == 1 {
             buf.advance(1);
             return Ok(first as u64);
         }
-        let mut value: u64 = if len == MAX_LEN {
-            0
-        } else {
-            (first as u64) & (0x7f >> (len - 1))
-        };
+        let mut value: u64 = if len == MAX_LEN { 0 } else { (first as u64) & (0x7f >> (len - 1)) };
         if chunk.len() >= len {
             // Fast path: the whole integer is in the first chunk.
             for &b in &chunk[1..len] {
@@ -117,10 +111,7 @@ pub mod leading_ones {
     /// Writes `value` using exactly `len` bytes (1..=9), which may be longer than necessary.
     pub fn put_with_len<B: BufMut>(buf: &mut B, value: u64, len: usize) -> Result<(), EncodeError> {
         if !(1..=MAX_LEN).contains(&len) || self::len(value) > len {
-            return Err(EncodeError::InvalidValue {
-                field: "varint length",
-                value: len as u64,
-            });
+            return Err(EncodeError::InvalidValue { field: "varint length", value: len as u64 });
         }
         write(buf, value, len);
         Ok(())
@@ -177,9 +168,7 @@ pub mod quic {
         };
         let len = 1usize << (first >> 6);
         if buf.remaining() < len {
-            return Err(DecodeError::Short {
-                needed: len - buf.remaining(),
-            });
+            return Err(DecodeError::Short { needed: len - buf.remaining() });
         }
         let mut value = (first & 0x3f) as u64;
         buf.advance(1);
@@ -198,10 +187,7 @@ pub mod quic {
     /// Writes `value` using exactly `len` bytes (1, 2, 4 or 8).
     pub fn put_with_len<B: BufMut>(buf: &mut B, value: u64, len: usize) -> Result<(), EncodeError> {
         if value > MAX {
-            return Err(EncodeError::InvalidValue {
-                field: "QUIC varint",
-                value,
-            });
+            return Err(EncodeError::InvalidValue { field: "QUIC varint", value });
         }
         let tag: u64 = match len {
             1 if value < 1 << 6 => 0,
@@ -209,10 +195,7 @@ pub mod quic {
             4 if value < 1 << 30 => 2,
             8 => 3,
             _ => {
-                return Err(EncodeError::InvalidValue {
-                    field: "varint length",
-                    value: len as u64,
-                });
+                return Err(EncodeError::InvalidValue { field: "varint length", value: len as u64 });
             }
         };
         let encoded = (tag << (8 * len as u32 - 2)) | value;
@@ -246,26 +229,10 @@ mod tests {
             (&[0x80, 0x25], 37, false),
             (&[0xbb, 0xbd], 15_293, true),
             (&[0xed, 0x7f, 0x3e, 0x7d], 226_442_877, true),
-            (
-                &[0xfa, 0xa1, 0xa0, 0xe4, 0x03, 0xd8],
-                2_893_212_287_960,
-                true,
-            ),
-            (
-                &[0xfc, 0x89, 0x98, 0xab, 0xc6, 0x6b, 0xc0],
-                151_288_809_941_952,
-                true,
-            ),
-            (
-                &[0xfe, 0xfa, 0x31, 0x8f, 0xa8, 0xe3, 0xca, 0x11],
-                70_423_237_261_249_041,
-                true,
-            ),
-            (
-                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
-                u64::MAX,
-                true,
-            ),
+            (&[0xfa, 0xa1, 0xa0, 0xe4, 0x03, 0xd8], 2_893_212_287_960, true),
+            (&[0xfc, 0x89, 0x98, 0xab, 0xc6, 0x6b, 0xc0], 151_288_809_941_952, true),
+            (&[0xfe, 0xfa, 0x31, 0x8f, 0xa8, 0xe3, 0xca, 0x11], 70_423_237_261_249_041, true),
+            (&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], u64::MAX, true),
         ];
         for &(bytes, value, minimal) in cases {
             assert_eq!(lo(bytes), Ok(value), "decode {bytes:02x?}");
@@ -335,11 +302,7 @@ mod tests {
     fn quic_rfc9000_examples() {
         // RFC 9000 Appendix A.1.
         let cases: &[(&[u8], u64, bool)] = &[
-            (
-                &[0xc2, 0x19, 0x7c, 0x5e, 0xff, 0x14, 0xe8, 0x8c],
-                151_288_809_941_952_652,
-                true,
-            ),
+            (&[0xc2, 0x19, 0x7c, 0x5e, 0xff, 0x14, 0xe8, 0x8c], 151_288_809_941_952_652, true),
             (&[0x9d, 0x7f, 0x3e, 0x7d], 494_878_333, true),
             (&[0x7b, 0xbd], 15_293, true),
             (&[0x25], 37, true),
@@ -359,15 +322,9 @@ mod tests {
 
     #[test]
     fn quic_boundaries_and_limits() {
-        for (value, len) in [
-            (63u64, 1),
-            (64, 2),
-            (16_383, 2),
-            (16_384, 4),
-            ((1 << 30) - 1, 4),
-            (1 << 30, 8),
-            (quic::MAX, 8),
-        ] {
+        for (value, len) in
+            [(63u64, 1), (64, 2), (16_383, 2), (16_384, 4), ((1 << 30) - 1, 4), (1 << 30, 8), (quic::MAX, 8)]
+        {
             let mut out = Vec::new();
             quic::put(&mut out, value).unwrap();
             assert_eq!(out.len(), len, "{value}");

@@ -84,18 +84,11 @@ impl Message for Fetch {
             //# An endpoint that receives a Fetch Type other than 0x1, 0x2 or 0x3 MUST close the session with a
             //# `PROTOCOL_VIOLATION`.
             other => {
-                return Err(DecodeError::InvalidValue {
-                    field: "fetch type",
-                    value: other,
-                });
+                return Err(DecodeError::InvalidValue { field: "fetch type", value: other });
             }
         };
         let params = Parameters::decode(body, v, ParamContext::Fetch)?;
-        Ok(Fetch {
-            request_id,
-            fetch_type,
-            params,
-        })
+        Ok(Fetch { request_id, fetch_type, params })
     }
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, v: Version) -> Result<(), EncodeError> {
@@ -107,14 +100,8 @@ impl Message for Fetch {
                 start.encode(buf, v)?;
                 end.encode(buf, v)?;
             }
-            FetchType::RelativeJoining {
-                joining_request_id,
-                joining_start,
-            }
-            | FetchType::AbsoluteJoining {
-                joining_request_id,
-                joining_start,
-            } => {
+            FetchType::RelativeJoining { joining_request_id, joining_start }
+            | FetchType::AbsoluteJoining { joining_request_id, joining_start } => {
                 joining_request_id.encode(buf, v)?;
                 put_vi(buf, v, *joining_start)?;
             }
@@ -145,10 +132,7 @@ impl Message for FetchOk {
             0 => false,
             1 => true,
             other => {
-                return Err(DecodeError::InvalidValue {
-                    field: "end of track",
-                    value: other as u64,
-                });
+                return Err(DecodeError::InvalidValue { field: "end of track", value: other as u64 });
             }
         };
         Ok(FetchOk {

@@ -11,9 +11,7 @@ mod setup;
 mod subscribe;
 
 pub use fetch::{Fetch, FetchOk, FetchType};
-pub use namespace::{
-    Namespace, NamespaceDone, PublishNamespace, PublishSkipped, SubscribeNamespace, SubscribeTracks,
-};
+pub use namespace::{Namespace, NamespaceDone, PublishNamespace, PublishSkipped, SubscribeNamespace, SubscribeTracks};
 pub use request::{Redirect, RequestError, RequestOk, RequestUpdate};
 pub use setup::{GoAway, MAX_GOAWAY_URI_LEN, Setup};
 pub use subscribe::{Publish, PublishDone, Subscribe, SubscribeOk, TrackStatus};
@@ -42,11 +40,7 @@ pub trait Message: Sized {
 
 /// Writes `Type, Length, Body` for one message into `out`, filling in the length after the body is written.
 /// On error, `out` is left as it was.
-pub fn encode_framed<M: Message>(
-    msg: &M,
-    out: &mut BytesMut,
-    v: Version,
-) -> Result<(), EncodeError> {
+pub fn encode_framed<M: Message>(msg: &M, out: &mut BytesMut, v: Version) -> Result<(), EncodeError> {
     let start = out.len();
     let result = (|| {
         put_vi(out, v, M::TYPE)?;
@@ -55,11 +49,7 @@ pub fn encode_framed<M: Message>(
         msg.encode_body(out, v)?;
         let len = out.len() - len_at - 2;
         if len > MAX_MESSAGE_LEN {
-            return Err(EncodeError::TooLong {
-                field: M::NAME,
-                len,
-                max: MAX_MESSAGE_LEN,
-            });
+            return Err(EncodeError::TooLong { field: M::NAME, len, max: MAX_MESSAGE_LEN });
         }
         out[len_at..len_at + 2].copy_from_slice(&(len as u16).to_be_bytes());
         Ok(())
@@ -88,17 +78,10 @@ impl FrameHeader {
         let mut cursor = data;
         let message_type = get_vi(&mut cursor, v)?;
         if !ControlMessage::is_known_type(message_type, v) {
-            return Err(DecodeError::UnknownType {
-                kind: "control message",
-                value: message_type,
-            });
+            return Err(DecodeError::UnknownType { kind: "control message", value: message_type });
         }
         let body_len = get_u16(&mut cursor)? as usize;
-        Ok(FrameHeader {
-            message_type,
-            body_len,
-            header_len: data.len() - cursor.len(),
-        })
+        Ok(FrameHeader { message_type, body_len, header_len: data.len() - cursor.len() })
     }
 
     /// The length of the whole message.
@@ -239,17 +222,12 @@ impl Decode for ControlMessage {
         if !ControlMessage::is_known_type(ty, v) {
             //= draft-ietf-moq-transport-19#section-9
             //# An endpoint that receives an unknown message type MUST close the session.
-            return Err(DecodeError::UnknownType {
-                kind: "control message",
-                value: ty,
-            });
+            return Err(DecodeError::UnknownType { kind: "control message", value: ty });
         }
         let len = get_u16(buf)? as usize;
         need(buf, len)?;
         //# If the length does not match the length of the Message Body, the receiver MUST close the session
         //# with a `PROTOCOL_VIOLATION`.
-        decode_bounded(buf, len, "control message", |body| {
-            ControlMessage::decode_body(ty, body, v)
-        })
+        decode_bounded(buf, len, "control message", |body| ControlMessage::decode_body(ty, body, v))
     }
 }

@@ -111,11 +111,7 @@ impl Message for PublishSkipped {
         let name = TrackName::decode(body, v)?;
         let len = suffix.byte_len() + name.len();
         if len > MAX_FULL_TRACK_NAME_LEN {
-            return Err(DecodeError::TooLong {
-                field: "full track name",
-                len,
-                max: MAX_FULL_TRACK_NAME_LEN,
-            });
+            return Err(DecodeError::TooLong { field: "full track name", len, max: MAX_FULL_TRACK_NAME_LEN });
         }
         Ok(PublishSkipped { suffix, name })
     }

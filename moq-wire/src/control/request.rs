@@ -65,12 +65,7 @@ pub struct RequestError {
 impl RequestError {
     /// A REQUEST_ERROR with no retry and no redirect.
     pub fn new(code: RequestErrorCode, reason: impl Into<String>) -> RequestError {
-        RequestError {
-            code,
-            retry_interval: 0,
-            reason: ReasonPhrase(reason.into()),
-            redirect: None,
-        }
+        RequestError { code, retry_interval: 0, reason: ReasonPhrase(reason.into()), redirect: None }
     }
 }
 
@@ -86,20 +81,11 @@ impl Message for RequestError {
             // No maximum is given for the Connect URI; the message length bounds it.
             let connect_uri = get_len_bytes(body, v, "connect URI", u16::MAX as usize)?;
             let track = FullTrackName::decode(body, v)?;
-            Some(Redirect {
-                connect_uri,
-                namespace: track.namespace,
-                name: track.name,
-            })
+            Some(Redirect { connect_uri, namespace: track.namespace, name: track.name })
         } else {
             None
         };
-        Ok(RequestError {
-            code,
-            retry_interval,
-            reason,
-            redirect,
-        })
+        Ok(RequestError { code, retry_interval, reason, redirect })
     }
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, v: Version) -> Result<(), EncodeError> {
@@ -114,11 +100,7 @@ impl Message for RequestError {
         self.reason.encode(buf, v)?;
         if let Some(r) = &self.redirect {
             put_len_bytes(buf, v, "connect URI", u16::MAX as usize, &r.connect_uri)?;
-            FullTrackName {
-                namespace: r.namespace.clone(),
-                name: r.name.clone(),
-            }
-            .encode(buf, v)?;
+            FullTrackName { namespace: r.namespace.clone(), name: r.name.clone() }.encode(buf, v)?;
         }
         Ok(())
     }

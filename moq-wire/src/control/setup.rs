@@ -20,9 +20,7 @@ impl Message for Setup {
     const NAME: &'static str = "SETUP";
 
     fn decode_body(body: &mut &[u8], v: Version) -> Result<Self, DecodeError> {
-        Ok(Setup {
-            options: SetupOptions::decode_all(body, v)?,
-        })
+        Ok(Setup { options: SetupOptions::decode_all(body, v)? })
     }
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, v: Version) -> Result<(), EncodeError> {
@@ -56,33 +54,17 @@ impl Message for GoAway {
         let new_session_uri = get_len_bytes(body, v, "new session URI", MAX_GOAWAY_URI_LEN)?;
         let timeout_ms = get_vi(body, v)?;
         // -18: "Present only when sent on the control stream", so its presence is told by the body length.
-        let request_id = if v == Version::Draft18 && !body.is_empty() {
-            Some(RequestId::decode(body, v)?)
-        } else {
-            None
-        };
-        Ok(GoAway {
-            new_session_uri,
-            timeout_ms,
-            request_id,
-        })
+        let request_id =
+            if v == Version::Draft18 && !body.is_empty() { Some(RequestId::decode(body, v)?) } else { None };
+        Ok(GoAway { new_session_uri, timeout_ms, request_id })
     }
 
     fn encode_body<B: BufMut>(&self, buf: &mut B, v: Version) -> Result<(), EncodeError> {
-        put_len_bytes(
-            buf,
-            v,
-            "new session URI",
-            MAX_GOAWAY_URI_LEN,
-            &self.new_session_uri,
-        )?;
+        put_len_bytes(buf, v, "new session URI", MAX_GOAWAY_URI_LEN, &self.new_session_uri)?;
         put_vi(buf, v, self.timeout_ms)?;
         if let Some(id) = self.request_id {
             if v != Version::Draft18 {
-                return Err(EncodeError::Unsupported {
-                    field: "GOAWAY Request ID",
-                    version: v,
-                });
+                return Err(EncodeError::Unsupported { field: "GOAWAY Request ID", version: v });
             }
             id.encode(buf, v)?;
         }

@@ -71,39 +71,21 @@ impl ObjectDatagram {
         t
     }
 
-    fn decode_after_type(
-        ty: u64,
-        data: &Bytes,
-        cursor: &mut &[u8],
-        v: Version,
-    ) -> Result<Self, DecodeError> {
+    fn decode_after_type(ty: u64, data: &Bytes, cursor: &mut &[u8], v: Version) -> Result<Self, DecodeError> {
         //= draft-ietf-moq-transport-19#section-10.3.1
         //# The following Type values are invalid. If an endpoint receives a datagram with any of these Type
         //# values, it MUST close the session with a `PROTOCOL_VIOLATION`
         if !ObjectDatagram::is_valid_type(ty) {
-            return Err(DecodeError::UnknownType {
-                kind: "datagram",
-                value: ty,
-            });
+            return Err(DecodeError::UnknownType { kind: "datagram", value: ty });
         }
         let track_alias = TrackAlias::decode(cursor, v)?;
         let group_id = GroupId::decode(cursor, v)?;
-        let object_id = if ty & ZERO_OBJECT_ID != 0 {
-            ObjectId(0)
-        } else {
-            ObjectId::decode(cursor, v)?
-        };
-        let publisher_priority = if ty & DEFAULT_PRIORITY == 0 {
-            Some(get_u8(cursor)?)
-        } else {
-            None
-        };
+        let object_id = if ty & ZERO_OBJECT_ID != 0 { ObjectId(0) } else { ObjectId::decode(cursor, v)? };
+        let publisher_priority = if ty & DEFAULT_PRIORITY == 0 { Some(get_u8(cursor)?) } else { None };
         let properties = if ty & PROPERTIES != 0 {
             let p = Properties::decode_block(cursor, v)?;
             if p.is_empty() {
-                return Err(DecodeError::Malformed(
-                    "empty properties in a datagram with the PROPERTIES bit",
-                ));
+                return Err(DecodeError::Malformed("empty properties in a datagram with the PROPERTIES bit"));
             }
             p
         } else {
@@ -112,15 +94,10 @@ impl ObjectDatagram {
         let content = if ty & STATUS != 0 {
             let status = ObjectStatus::try_from(get_vi(cursor, v)?)?;
             if status != ObjectStatus::Normal && !properties.is_empty() {
-                return Err(DecodeError::Malformed(
-                    "properties on an object that is not Normal",
-                ));
+                return Err(DecodeError::Malformed("properties on an object that is not Normal"));
             }
             if !cursor.is_empty() {
-                return Err(DecodeError::TrailingBytes {
-                    what: "status datagram",
-                    bytes: cursor.len(),
-                });
+                return Err(DecodeError::TrailingBytes { what: "status datagram", bytes: cursor.len() });
             }
             DatagramContent::Status(status)
         } else {
@@ -142,19 +119,13 @@ impl ObjectDatagram {
     pub fn encode<B: BufMut>(&self, buf: &mut B, v: Version) -> Result<(), EncodeError> {
         let ty = self.datagram_type();
         if !ObjectDatagram::is_valid_type(ty) {
-            return Err(EncodeError::InvalidValue {
-                field: "END_OF_GROUP with a status",
-                value: ty,
-            });
+            return Err(EncodeError::InvalidValue { field: "END_OF_GROUP with a status", value: ty });
         }
         if let DatagramContent::Status(s) = self.content
             && s != ObjectStatus::Normal
             && !self.properties.is_empty()
         {
-            return Err(EncodeError::InvalidValue {
-                field: "properties with a status",
-                value: s.to_u64(),
-            });
+            return Err(EncodeError::InvalidValue { field: "properties with a status", value: s.to_u64() });
         }
         put_vi(buf, v, ty)?;
         self.track_alias.encode(buf, v)?;
@@ -217,9 +188,7 @@ mod tests {
 
     #[test]
     fn valid_types() {
-        let valid: Vec<u64> = (0..0x40)
-            .filter(|&t| ObjectDatagram::is_valid_type(t))
-            .collect();
+        let valid: Vec<u64> = (0..0x40).filter(|&t| ObjectDatagram::is_valid_type(t)).collect();
         assert_eq!(valid.len(), 24);
         for t in [0x10u64, 0x22, 0x23, 0x2e, 0x2f, 0x30, 0x40] {
             assert!(!ObjectDatagram::is_valid_type(t), "{t:#x}");
@@ -229,10 +198,7 @@ mod tests {
     #[test]
     fn empty_properties_refused() {
         let bytes = Bytes::from_static(&[0x01, 0x02, 0x05, 0x03, 0x80, 0x00, b'x']);
-        assert!(matches!(
-            Datagram::decode(&bytes, V),
-            Err(DecodeError::Malformed(_))
-        ));
+        assert!(matches!(Datagram::decode(&bytes, V), Err(DecodeError::Malformed(_))));
     }
 
     #[test]
@@ -244,12 +210,8 @@ mod tests {
     #[test]
     fn payload_is_not_copied() {
         let bytes = Bytes::from_static(&[0x00, 0x02, 0x05, 0x03, 0x80, b'x', b'y', b'z']);
-        let Ok(Datagram::Object(d)) = Datagram::decode(&bytes, V) else {
-            panic!("decode")
-        };
-        let DatagramContent::Payload(p) = &d.content else {
-            panic!("payload")
-        };
+        let Ok(Datagram::Object(d)) = Datagram::decode(&bytes, V) else { panic!("decode") };
+        let DatagramContent::Payload(p) = &d.content else { panic!("payload") };
         assert_eq!(p.as_ptr(), bytes[5..].as_ptr());
     }
 }

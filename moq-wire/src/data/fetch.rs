@@ -29,9 +29,7 @@ pub struct FetchHeader {
 
 impl FetchHeader {
     pub(crate) fn decode_after_type<B: Buf>(buf: &mut B, v: Version) -> Result<Self, DecodeError> {
-        Ok(FetchHeader {
-            request_id: RequestId::decode(buf, v)?,
-        })
+        Ok(FetchHeader { request_id: RequestId::decode(buf, v)? })
     }
 }
 
@@ -39,10 +37,7 @@ impl Decode for FetchHeader {
     fn decode<B: Buf>(buf: &mut B, v: Version) -> Result<Self, DecodeError> {
         let ty = get_vi(buf, v)?;
         if ty != FETCH_STREAM_TYPE {
-            return Err(DecodeError::UnknownType {
-                kind: "fetch header",
-                value: ty,
-            });
+            return Err(DecodeError::UnknownType { kind: "fetch header", value: ty });
         }
         FetchHeader::decode_after_type(buf, v)
     }
@@ -75,10 +70,7 @@ pub struct FetchObject {
 impl FetchObject {
     /// The object's location.
     pub fn location(&self) -> Location {
-        Location {
-            group: self.group_id,
-            object: self.object_id,
-        }
+        Location { group: self.group_id, object: self.object_id }
     }
 }
 
@@ -125,12 +117,7 @@ pub struct FetchReader {
 impl FetchReader {
     /// A reader for a FETCH with this group order (Ascending when the FETCH did not say).
     pub fn new(order: GroupOrder, version: Version) -> FetchReader {
-        FetchReader {
-            order,
-            version,
-            prior: Prior::default(),
-            end_of_range_payload_len: false,
-        }
+        FetchReader { order, version, prior: Prior::default(), end_of_range_payload_len: false }
     }
 
     /// Expect a zero Object Payload Length after the Group and Object IDs of End of Range entries.
@@ -161,29 +148,21 @@ impl FetchReader {
             self.prior.location = Some((group, object));
             let end = Location::new(group, object);
             return Ok((
-                FetchEntry::EndOfRange(EndOfRange {
-                    unknown: flags == END_OF_UNKNOWN_RANGE,
-                    end,
-                }),
+                FetchEntry::EndOfRange(EndOfRange { unknown: flags == END_OF_UNKNOWN_RANGE, end }),
                 data.len() - cursor.len(),
             ));
         }
         //= draft-ietf-moq-transport-19#section-10.4.4.1
         //# Any other value is a `PROTOCOL_VIOLATION`.
         if flags >= 128 {
-            return Err(DecodeError::InvalidValue {
-                field: "serialization flags",
-                value: flags,
-            });
+            return Err(DecodeError::InvalidValue { field: "serialization flags", value: flags });
         }
 
         let group_changed = flags & GROUP_ID != 0;
         let group = match (group_changed, prior.location) {
             (true, None) => get_vi(buf, v)?,
             (true, Some((g, _))) => {
-                let step = get_vi(buf, v)?
-                    .checked_add(1)
-                    .ok_or(DecodeError::Overflow("group id"))?;
+                let step = get_vi(buf, v)?.checked_add(1).ok_or(DecodeError::Overflow("group id"))?;
                 match self.order {
                     GroupOrder::Ascending => g.checked_add(step),
                     GroupOrder::Descending => g.checked_sub(step),
@@ -194,9 +173,7 @@ impl FetchReader {
             //# If the first Object in the FETCH response uses a flag that references fields in the prior
             //# Object, the Subscriber MUST close the session with a `PROTOCOL_VIOLATION`.
             (false, None) => {
-                return Err(DecodeError::Malformed(
-                    "first fetch object without a group id",
-                ));
+                return Err(DecodeError::Malformed("first fetch object without a group id"));
             }
         };
         let subgroup = if flags & DATAGRAM != 0 {
@@ -204,9 +181,7 @@ impl FetchReader {
         } else {
             Some(match flags & SUBGROUP_MODE {
                 0 => 0,
-                1 => prior
-                    .subgroup
-                    .ok_or(DecodeError::Malformed("no prior subgroup"))?,
+                1 => prior.subgroup.ok_or(DecodeError::Malformed("no prior subgroup"))?,
                 2 => prior
                     .subgroup
                     .ok_or(DecodeError::Malformed("no prior subgroup"))?
@@ -218,40 +193,26 @@ impl FetchReader {
         let object = if flags & OBJECT_ID != 0 {
             let delta = get_vi(buf, v)?;
             match prior.location {
-                Some((_, o)) if !group_changed => o
-                    .checked_add(delta)
-                    .ok_or(DecodeError::Overflow("object id"))?,
+                Some((_, o)) if !group_changed => o.checked_add(delta).ok_or(DecodeError::Overflow("object id"))?,
                 _ => delta,
             }
         } else {
             match prior.location {
                 Some((_, o)) => o.checked_add(1).ok_or(DecodeError::Overflow("object id"))?,
                 None => {
-                    return Err(DecodeError::Malformed(
-                        "first fetch object without an object id",
-                    ));
+                    return Err(DecodeError::Malformed("first fetch object without an object id"));
                 }
             }
         };
         let priority = if flags & PRIORITY != 0 {
             get_u8(buf)?
         } else {
-            prior
-                .priority
-                .ok_or(DecodeError::Malformed("no prior priority"))?
+            prior.priority.ok_or(DecodeError::Malformed("no prior priority"))?
         };
-        let properties = if flags & PROPERTIES != 0 {
-            Properties::decode_block(buf, v)?
-        } else {
-            Properties::new()
-        };
+        let properties = if flags & PROPERTIES != 0 { Properties::decode_block(buf, v)? } else { Properties::new() };
         let payload_len = payload_len(get_vi(buf, v)?)?;
 
-        self.prior = Prior {
-            location: Some((group, object)),
-            subgroup,
-            priority: Some(priority),
-        };
+        self.prior = Prior { location: Some((group, object)), subgroup, priority: Some(priority) };
         let object = FetchObject {
             group_id: GroupId(group),
             subgroup_id: subgroup.map(SubgroupId),
@@ -265,10 +226,7 @@ impl FetchReader {
 
     /// Reads a whole entry, with the payload of an object (split off without copying), consuming `buf` only on
     /// success.
-    pub fn read_entry(
-        &mut self,
-        buf: &mut BytesMut,
-    ) -> Result<(FetchEntry, bytes::Bytes), DecodeError> {
+    pub fn read_entry(&mut self, buf: &mut BytesMut) -> Result<(FetchEntry, bytes::Bytes), DecodeError> {
         let saved = self.prior;
         let (entry, used) = self.decode_entry(&buf[..])?;
         let len = match &entry {
@@ -277,9 +235,7 @@ impl FetchReader {
         };
         if buf.len() - used < len {
             self.prior = saved;
-            return Err(DecodeError::Short {
-                needed: len - (buf.len() - used),
-            });
+            return Err(DecodeError::Short { needed: len - (buf.len() - used) });
         }
         buf.advance(used);
         Ok((entry, buf.split_to(len).freeze()))
@@ -297,19 +253,11 @@ pub struct FetchWriter {
 impl FetchWriter {
     /// A writer for a FETCH with this group order.
     pub fn new(order: GroupOrder, version: Version) -> FetchWriter {
-        FetchWriter {
-            order,
-            version,
-            prior: Prior::default(),
-        }
+        FetchWriter { order, version, prior: Prior::default() }
     }
 
     /// Writes an object header; the caller writes `payload_len` payload bytes after it.
-    pub fn write_object<B: BufMut>(
-        &mut self,
-        buf: &mut B,
-        o: &FetchObject,
-    ) -> Result<(), EncodeError> {
+    pub fn write_object<B: BufMut>(&mut self, buf: &mut B, o: &FetchObject) -> Result<(), EncodeError> {
         let v = self.version;
         let (g, ob) = (o.group_id.0, o.object_id.0);
         let mut flags = 0u64;
@@ -327,10 +275,7 @@ impl FetchWriter {
                         GroupOrder::Ascending if g > pg => g - pg,
                         GroupOrder::Descending if g < pg => pg - g,
                         _ => {
-                            return Err(EncodeError::InvalidValue {
-                                field: "group against the fetch order",
-                                value: g,
-                            });
+                            return Err(EncodeError::InvalidValue { field: "group against the fetch order", value: g });
                         }
                     };
                     flags |= GROUP_ID;
@@ -341,10 +286,7 @@ impl FetchWriter {
                     }
                 } else if ob != po.wrapping_add(1) {
                     if ob < po {
-                        return Err(EncodeError::InvalidValue {
-                            field: "decreasing object id",
-                            value: ob,
-                        });
+                        return Err(EncodeError::InvalidValue { field: "decreasing object id", value: ob });
                     }
                     flags |= OBJECT_ID;
                     object_delta = Some(ob - po);
@@ -357,9 +299,7 @@ impl FetchWriter {
             Some(SubgroupId(0)) => {}
             Some(SubgroupId(s)) => match self.prior.subgroup {
                 Some(p) if p == s && self.prior.location.is_some() => flags |= 1,
-                Some(p) if p.checked_add(1) == Some(s) && self.prior.location.is_some() => {
-                    flags |= 2
-                }
+                Some(p) if p.checked_add(1) == Some(s) && self.prior.location.is_some() => flags |= 2,
                 _ => {
                     flags |= 3;
                     explicit_subgroup = Some(s);
@@ -398,21 +338,9 @@ impl FetchWriter {
     }
 
     /// Writes an End of Range entry.
-    pub fn write_end_of_range<B: BufMut>(
-        &mut self,
-        buf: &mut B,
-        r: &EndOfRange,
-    ) -> Result<(), EncodeError> {
+    pub fn write_end_of_range<B: BufMut>(&mut self, buf: &mut B, r: &EndOfRange) -> Result<(), EncodeError> {
         let v = self.version;
-        put_vi(
-            buf,
-            v,
-            if r.unknown {
-                END_OF_UNKNOWN_RANGE
-            } else {
-                END_OF_NON_EXISTENT_RANGE
-            },
-        )?;
+        put_vi(buf, v, if r.unknown { END_OF_UNKNOWN_RANGE } else { END_OF_NON_EXISTENT_RANGE })?;
         r.end.encode(buf, v)?;
         self.prior.location = Some((r.end.group.0, r.end.object.0));
         Ok(())
@@ -440,27 +368,17 @@ mod tests {
     fn derived_vector_ascending() {
         // FETCH_HEADER request 0; object 5/0 subgroup 0 priority 128 "hi"; 5/1 "yo"; 6/0 "z".
         let bytes = [
-            0x05, 0x00, 0x1c, 0x05, 0x00, 0x80, 0x02, b'h', b'i', 0x00, 0x02, b'y', b'o', 0x0c,
-            0x00, 0x00, 0x01, b'z',
+            0x05, 0x00, 0x1c, 0x05, 0x00, 0x80, 0x02, b'h', b'i', 0x00, 0x02, b'y', b'o', 0x0c, 0x00, 0x00, 0x01, b'z',
         ];
         let mut buf = BytesMut::from(&bytes[..]);
-        assert_eq!(
-            FetchHeader::decode_from(&mut buf, V),
-            Ok(FetchHeader {
-                request_id: RequestId(0)
-            })
-        );
+        assert_eq!(FetchHeader::decode_from(&mut buf, V), Ok(FetchHeader { request_id: RequestId(0) }));
         let mut r = FetchReader::new(GroupOrder::Ascending, V);
         let mut got = Vec::new();
         while !buf.is_empty() {
             let (e, payload) = r.read_entry(&mut buf).unwrap();
             got.push((e, payload));
         }
-        let expect = [
-            obj(5, Some(0), 0, 128, 2),
-            obj(5, Some(0), 1, 128, 2),
-            obj(6, Some(0), 0, 128, 1),
-        ];
+        let expect = [obj(5, Some(0), 0, 128, 2), obj(5, Some(0), 1, 128, 2), obj(6, Some(0), 0, 128, 1)];
         for ((e, _), o) in got.iter().zip(&expect) {
             assert_eq!(e, &FetchEntry::Object(o.clone()));
         }
@@ -468,11 +386,7 @@ mod tests {
 
         let mut w = FetchWriter::new(GroupOrder::Ascending, V);
         let mut out = Vec::new();
-        FetchHeader {
-            request_id: RequestId(0),
-        }
-        .encode(&mut out, V)
-        .unwrap();
+        FetchHeader { request_id: RequestId(0) }.encode(&mut out, V).unwrap();
         for (o, p) in expect.iter().zip([&b"hi"[..], b"yo", b"z"]) {
             w.write_object(&mut out, o).unwrap();
             out.extend_from_slice(p);
@@ -487,10 +401,7 @@ mod tests {
         let entries = [
             FetchEntry::Object(obj(9, Some(2), 4, 7, 0)),
             FetchEntry::Object(obj(9, Some(3), 5, 7, 0)),
-            FetchEntry::EndOfRange(EndOfRange {
-                unknown: true,
-                end: Location::new(8, 3),
-            }),
+            FetchEntry::EndOfRange(EndOfRange { unknown: true, end: Location::new(8, 3) }),
             FetchEntry::Object(obj(8, None, 4, 9, 0)),
             FetchEntry::Object(obj(6, Some(3), 0, 9, 0)),
         ];
@@ -501,8 +412,7 @@ mod tests {
             }
         }
         assert!(
-            w.write_object(&mut Vec::new(), &obj(7, Some(0), 0, 0, 0))
-                .is_err(),
+            w.write_object(&mut Vec::new(), &obj(7, Some(0), 0, 0, 0)).is_err(),
             "ascending step in a descending fetch"
         );
         let mut r = FetchReader::new(GroupOrder::Descending, V);
@@ -525,16 +435,10 @@ mod tests {
         // Prior subgroup on the first object.
         assert!(r.decode_entry(&[0x1d, 0x00, 0x00, 0x80, 0x00]).is_err());
         // Flags >= 128 other than the two markers.
-        assert!(matches!(
-            r.decode_entry(&[0x80, 0x80]),
-            Err(DecodeError::InvalidValue { .. })
-        ));
+        assert!(matches!(r.decode_entry(&[0x80, 0x80]), Err(DecodeError::InvalidValue { .. })));
         // Group below zero in descending order.
         let mut d = FetchReader::new(GroupOrder::Descending, V);
         d.decode_entry(&[0x1c, 0x00, 0x00, 0x80, 0x00]).unwrap();
-        assert_eq!(
-            d.decode_entry(&[0x08, 0x00, 0x00]),
-            Err(DecodeError::Overflow("group id"))
-        );
+        assert_eq!(d.decode_entry(&[0x08, 0x00, 0x00]), Err(DecodeError::Overflow("group id")));
     }
 }

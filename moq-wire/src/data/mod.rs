@@ -11,12 +11,10 @@ mod subgroup;
 
 pub use datagram::{Datagram, DatagramContent, ObjectDatagram, PADDING_DATAGRAM_TYPE};
 pub use fetch::{
-    END_OF_NON_EXISTENT_RANGE, END_OF_UNKNOWN_RANGE, EndOfRange, FetchEntry, FetchHeader,
-    FetchObject, FetchReader, FetchWriter,
+    END_OF_NON_EXISTENT_RANGE, END_OF_UNKNOWN_RANGE, EndOfRange, FetchEntry, FetchHeader, FetchObject, FetchReader,
+    FetchWriter,
 };
-pub use subgroup::{
-    Object, ObjectHeader, SubgroupHeader, SubgroupIdMode, SubgroupReader, SubgroupWriter,
-};
+pub use subgroup::{Object, ObjectHeader, SubgroupHeader, SubgroupIdMode, SubgroupReader, SubgroupWriter};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -61,10 +59,7 @@ impl StreamKind {
             t if SubgroupHeader::is_valid_type(t) => Ok(StreamKind::Subgroup(t as u8)),
             //= draft-ietf-moq-transport-19#section-3.3
             //# An endpoint that receives an unknown stream type MUST close the session.
-            t => Err(DecodeError::UnknownType {
-                kind: "stream",
-                value: t,
-            }),
+            t => Err(DecodeError::UnknownType { kind: "stream", value: t }),
         }
     }
 }
@@ -84,16 +79,10 @@ impl Decode for DataStreamHeader {
     fn decode<B: Buf>(buf: &mut B, v: Version) -> Result<Self, DecodeError> {
         let ty = get_vi(buf, v)?;
         match StreamKind::from_type(ty)? {
-            StreamKind::Subgroup(t) => {
-                SubgroupHeader::decode_after_type(t, buf, v).map(DataStreamHeader::Subgroup)
-            }
-            StreamKind::Fetch => {
-                FetchHeader::decode_after_type(buf, v).map(DataStreamHeader::Fetch)
-            }
+            StreamKind::Subgroup(t) => SubgroupHeader::decode_after_type(t, buf, v).map(DataStreamHeader::Subgroup),
+            StreamKind::Fetch => FetchHeader::decode_after_type(buf, v).map(DataStreamHeader::Fetch),
             StreamKind::Padding => Ok(DataStreamHeader::Padding),
-            StreamKind::Control => Err(DecodeError::Malformed(
-                "control stream is not a data stream",
-            )),
+            StreamKind::Control => Err(DecodeError::Malformed("control stream is not a data stream")),
         }
     }
 }
@@ -111,18 +100,12 @@ impl crate::Encode for DataStreamHeader {
 /// Splits `len` payload bytes off the front of `buf` without copying, or reports how many more are needed.
 pub fn take_payload(buf: &mut BytesMut, len: usize) -> Result<Bytes, DecodeError> {
     if buf.len() < len {
-        return Err(DecodeError::Short {
-            needed: len - buf.len(),
-        });
+        return Err(DecodeError::Short { needed: len - buf.len() });
     }
     Ok(buf.split_to(len).freeze())
 }
 
 /// Converts a wire payload length to `usize`.
 pub(crate) fn payload_len(len: u64) -> Result<usize, DecodeError> {
-    usize::try_from(len).map_err(|_| DecodeError::TooLong {
-        field: "object payload",
-        len: usize::MAX,
-        max: usize::MAX,
-    })
+    usize::try_from(len).map_err(|_| DecodeError::TooLong { field: "object payload", len: usize::MAX, max: usize::MAX })
 }

@@ -83,19 +83,12 @@ impl SubgroupHeader {
         }
     }
 
-    pub(crate) fn decode_after_type<B: Buf>(
-        ty: u8,
-        buf: &mut B,
-        v: Version,
-    ) -> Result<Self, DecodeError> {
+    pub(crate) fn decode_after_type<B: Buf>(ty: u8, buf: &mut B, v: Version) -> Result<Self, DecodeError> {
         //= draft-ietf-moq-transport-19#section-10.4.2
         //# The following Type values are invalid. If an endpoint receives a stream header with any of these
         //# Type values, it MUST close the session with a `PROTOCOL_VIOLATION`
         if !SubgroupHeader::is_valid_type(ty as u64) {
-            return Err(DecodeError::UnknownType {
-                kind: "subgroup header",
-                value: ty as u64,
-            });
+            return Err(DecodeError::UnknownType { kind: "subgroup header", value: ty as u64 });
         }
         let track_alias = TrackAlias::decode(buf, v)?;
         let group_id = GroupId::decode(buf, v)?;
@@ -104,11 +97,7 @@ impl SubgroupHeader {
             0b01 => SubgroupIdMode::FirstObjectId,
             _ => SubgroupIdMode::Explicit(SubgroupId::decode(buf, v)?),
         };
-        let publisher_priority = if ty & DEFAULT_PRIORITY == 0 {
-            Some(get_u8(buf)?)
-        } else {
-            None
-        };
+        let publisher_priority = if ty & DEFAULT_PRIORITY == 0 { Some(get_u8(buf)?) } else { None };
         Ok(SubgroupHeader {
             track_alias,
             group_id,
@@ -125,10 +114,7 @@ impl Decode for SubgroupHeader {
     fn decode<B: Buf>(buf: &mut B, v: Version) -> Result<Self, DecodeError> {
         let ty = get_vi(buf, v)?;
         if !SubgroupHeader::is_valid_type(ty) {
-            return Err(DecodeError::UnknownType {
-                kind: "subgroup header",
-                value: ty,
-            });
+            return Err(DecodeError::UnknownType { kind: "subgroup header", value: ty });
         }
         SubgroupHeader::decode_after_type(ty as u8, buf, v)
     }
@@ -183,12 +169,7 @@ pub struct SubgroupReader {
 impl SubgroupReader {
     /// A reader for a stream with this header.
     pub fn new(header: SubgroupHeader, version: Version) -> SubgroupReader {
-        SubgroupReader {
-            header,
-            version,
-            prev: None,
-            ended: false,
-        }
+        SubgroupReader { header, version, prev: None, ended: false }
     }
 
     /// The stream header.
@@ -216,17 +197,11 @@ impl SubgroupReader {
         //# `PROTOCOL_VIOLATION`.
         let object_id = match self.prev {
             None => delta,
-            Some(prev) => prev
-                .0
-                .checked_add(delta)
-                .and_then(|x| x.checked_add(1))
-                .ok_or(DecodeError::Overflow("object id"))?,
+            Some(prev) => {
+                prev.0.checked_add(delta).and_then(|x| x.checked_add(1)).ok_or(DecodeError::Overflow("object id"))?
+            }
         };
-        let properties = if self.header.has_properties {
-            Properties::decode_block(buf, v)?
-        } else {
-            Properties::new()
-        };
+        let properties = if self.header.has_properties { Properties::decode_block(buf, v)? } else { Properties::new() };
         let payload_len = payload_len(get_vi(buf, v)?)?;
         let status = if payload_len == 0 {
             //# Any other value SHOULD be treated as a protocol error and the session SHOULD be closed with a
@@ -236,14 +211,10 @@ impl SubgroupReader {
             ObjectStatus::Normal
         };
         if status != ObjectStatus::Normal && !properties.is_empty() {
-            return Err(DecodeError::Malformed(
-                "properties on an object that is not Normal",
-            ));
+            return Err(DecodeError::Malformed("properties on an object that is not Normal"));
         }
         if self.ended {
-            return Err(DecodeError::Malformed(
-                "object after the end of the group or track",
-            ));
+            return Err(DecodeError::Malformed("object after the end of the group or track"));
         }
         self.prev = Some(ObjectId(object_id));
         if status != ObjectStatus::Normal {
@@ -254,12 +225,7 @@ impl SubgroupReader {
             self.header.subgroup = SubgroupIdMode::Explicit(SubgroupId(object_id));
         }
         Ok((
-            ObjectHeader {
-                object_id: ObjectId(object_id),
-                properties,
-                payload_len,
-                status,
-            },
+            ObjectHeader { object_id: ObjectId(object_id), properties, payload_len, status },
             data.len() - cursor.len(),
         ))
     }
@@ -272,9 +238,7 @@ impl SubgroupReader {
         let have = buf.len() - used;
         if have < header.payload_len {
             (self.prev, self.ended, self.header) = saved;
-            return Err(DecodeError::Short {
-                needed: header.payload_len - have,
-            });
+            return Err(DecodeError::Short { needed: header.payload_len - have });
         }
         buf.advance(used);
         let payload = buf.split_to(header.payload_len).freeze();
@@ -293,11 +257,7 @@ pub struct SubgroupWriter {
 impl SubgroupWriter {
     /// A writer for a stream with this header.
     pub fn new(header: SubgroupHeader, version: Version) -> SubgroupWriter {
-        SubgroupWriter {
-            header,
-            version,
-            prev: None,
-        }
+        SubgroupWriter { header, version, prev: None }
     }
 
     /// Writes the stream header.
@@ -324,35 +284,20 @@ impl SubgroupWriter {
     }
 
     /// Writes an object header; the caller writes `payload_len` payload bytes after it. Object ids must increase.
-    pub fn write_object_header<B: BufMut>(
-        &mut self,
-        buf: &mut B,
-        header: &ObjectHeader,
-    ) -> Result<(), EncodeError> {
+    pub fn write_object_header<B: BufMut>(&mut self, buf: &mut B, header: &ObjectHeader) -> Result<(), EncodeError> {
         let v = self.version;
         let delta = match self.prev {
             None => header.object_id.0,
             Some(p) if header.object_id > p => header.object_id.0 - p.0 - 1,
             Some(_) => {
-                return Err(EncodeError::InvalidValue {
-                    field: "non-increasing object id",
-                    value: header.object_id.0,
-                });
+                return Err(EncodeError::InvalidValue { field: "non-increasing object id", value: header.object_id.0 });
             }
         };
         if header.payload_len > 0 && header.status != ObjectStatus::Normal {
-            return Err(EncodeError::InvalidValue {
-                field: "payload with a status",
-                value: header.status.to_u64(),
-            });
+            return Err(EncodeError::InvalidValue { field: "payload with a status", value: header.status.to_u64() });
         }
-        if !header.properties.is_empty()
-            && (!self.header.has_properties || header.status != ObjectStatus::Normal)
-        {
-            return Err(EncodeError::InvalidValue {
-                field: "properties not allowed",
-                value: header.object_id.0,
-            });
+        if !header.properties.is_empty() && (!self.header.has_properties || header.status != ObjectStatus::Normal) {
+            return Err(EncodeError::InvalidValue { field: "properties not allowed", value: header.object_id.0 });
         }
         put_vi(buf, v, delta)?;
         if self.header.has_properties {
@@ -374,12 +319,7 @@ impl SubgroupWriter {
         properties: Properties,
         payload: &[u8],
     ) -> Result<(), EncodeError> {
-        let header = ObjectHeader {
-            object_id,
-            properties,
-            payload_len: payload.len(),
-            status: ObjectStatus::Normal,
-        };
+        let header = ObjectHeader { object_id, properties, payload_len: payload.len(), status: ObjectStatus::Normal };
         self.write_object_header(buf, &header)?;
         buf.put_slice(payload);
         Ok(())
@@ -394,9 +334,7 @@ mod tests {
 
     #[test]
     fn every_type_is_classified() {
-        let valid: Vec<u64> = (0..=0xffu64)
-            .filter(|&t| SubgroupHeader::is_valid_type(t))
-            .collect();
+        let valid: Vec<u64> = (0..=0xffu64).filter(|&t| SubgroupHeader::is_valid_type(t)).collect();
         assert_eq!(valid.len(), 48);
         for t in [0x16u64, 0x17, 0x1e, 0x1f, 0x36, 0x7f, 0x0f, 0x80, 0x90] {
             assert!(!SubgroupHeader::is_valid_type(t), "{t:#x}");
@@ -430,29 +368,16 @@ mod tests {
         let mut w = SubgroupWriter::new(header, V);
         let mut out = BytesMut::new();
         w.write_header(&mut out).unwrap();
-        w.write_object(&mut out, ObjectId(7), Properties::new(), b"a")
-            .unwrap();
-        w.write_object(&mut out, ObjectId(8), Properties::new(), b"b")
-            .unwrap();
-        w.write_object(&mut out, ObjectId(11), Properties::new(), b"c")
-            .unwrap();
-        assert!(
-            w.write_object(&mut out, ObjectId(11), Properties::new(), b"d")
-                .is_err()
-        );
+        w.write_object(&mut out, ObjectId(7), Properties::new(), b"a").unwrap();
+        w.write_object(&mut out, ObjectId(8), Properties::new(), b"b").unwrap();
+        w.write_object(&mut out, ObjectId(11), Properties::new(), b"c").unwrap();
+        assert!(w.write_object(&mut out, ObjectId(11), Properties::new(), b"d").is_err());
         // 0x52 = FORM | FIRST_OBJECT | mode 01; then deltas 7, 0, 2.
-        assert_eq!(
-            &out[..],
-            [
-                0x52, 0x01, 0x00, 0x05, 0x07, 0x01, b'a', 0x00, 0x01, b'b', 0x02, 0x01, b'c'
-            ]
-        );
+        assert_eq!(&out[..], [0x52, 0x01, 0x00, 0x05, 0x07, 0x01, b'a', 0x00, 0x01, b'b', 0x02, 0x01, b'c']);
         let h = SubgroupHeader::decode_from(&mut out, V).unwrap();
         let mut r = SubgroupReader::new(h, V);
         assert_eq!(r.subgroup_id(), None);
-        let ids: Vec<u64> = (0..3)
-            .map(|_| r.read_object(&mut out).unwrap().header.object_id.0)
-            .collect();
+        let ids: Vec<u64> = (0..3).map(|_| r.read_object(&mut out).unwrap().header.object_id.0).collect();
         assert_eq!(ids, [7, 8, 11]);
         assert_eq!(r.subgroup_id(), Some(SubgroupId(7)));
         assert!(out.is_empty());
@@ -471,16 +396,10 @@ mod tests {
         };
         // Status 1 (removed in -16) is refused.
         let mut r = SubgroupReader::new(header, V);
-        assert!(matches!(
-            r.decode_header(&[0x00, 0x00, 0x00, 0x01]),
-            Err(DecodeError::InvalidValue { .. })
-        ));
+        assert!(matches!(r.decode_header(&[0x00, 0x00, 0x00, 0x01]), Err(DecodeError::InvalidValue { .. })));
         // Properties on an End of Group object are refused.
         let mut r = SubgroupReader::new(header, V);
-        assert!(matches!(
-            r.decode_header(&[0x00, 0x02, 0x10, 0x01, 0x00, 0x03]),
-            Err(DecodeError::Malformed(_))
-        ));
+        assert!(matches!(r.decode_header(&[0x00, 0x02, 0x10, 0x01, 0x00, 0x03]), Err(DecodeError::Malformed(_))));
         // End of Group, then nothing more may follow.
         let mut r = SubgroupReader::new(header, V);
         let (h, used) = r.decode_header(&[0x00, 0x00, 0x00, 0x03]).unwrap();
@@ -501,16 +420,10 @@ mod tests {
         };
         let mut r = SubgroupReader::new(header, V);
         let mut buf = BytesMut::from(&[0x00, 0x04, b'a', b'b'][..]);
-        assert_eq!(
-            r.read_object(&mut buf),
-            Err(DecodeError::Short { needed: 2 })
-        );
+        assert_eq!(r.read_object(&mut buf), Err(DecodeError::Short { needed: 2 }));
         assert_eq!(buf.len(), 4);
         buf.extend_from_slice(b"cd");
         let o = r.read_object(&mut buf).unwrap();
-        assert_eq!(
-            (o.header.object_id, &o.payload[..]),
-            (ObjectId(0), &b"abcd"[..])
-        );
+        assert_eq!((o.header.object_id, &o.payload[..]), (ObjectId(0), &b"abcd"[..]));
     }
 }
