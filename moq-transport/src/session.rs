@@ -1736,21 +1736,15 @@ async fn serve_group<S: WtSession>(
         match info.delivery {
             Delivery::Streams => subgroups.spawn(serve_subgroup(
                 inner.clone(),
-                group.id(),
+                Job { group: group.id(), alias, first_object, timeouts },
                 sub,
-                alias,
-                first_object,
                 state.clone(),
-                timeouts,
                 stopped.clone(),
             )),
             Delivery::Datagrams => subgroups.spawn(serve_datagrams(
                 inner.clone(),
-                group.id(),
+                Job { group: group.id(), alias, first_object, timeouts },
                 sub,
-                alias,
-                first_object,
-                timeouts,
                 stopped.clone(),
             )),
         };
@@ -1785,16 +1779,24 @@ impl Timeouts {
     }
 }
 
+/// What one subgroup task sends.
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    group: GroupId,
+    alias: TrackAlias,
+    /// Skip objects before this one (filters that start mid-group).
+    first_object: Option<ObjectId>,
+    timeouts: Timeouts,
+}
+
 /// Sends each object of a subgroup as one OBJECT_DATAGRAM.
 async fn serve_datagrams<S: WtSession>(
     inner: Arc<Inner<S>>,
-    group: GroupId,
+    job: Job,
     mut sub: SubgroupConsumer,
-    alias: TrackAlias,
-    first_object: Option<ObjectId>,
-    timeouts: Timeouts,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let Job { group, alias, first_object, timeouts } = job;
     let v = inner.version;
     let max = inner.transport.max_datagram_size();
     loop {
@@ -1834,14 +1836,12 @@ async fn serve_datagrams<S: WtSession>(
 
 async fn serve_subgroup<S: WtSession>(
     inner: Arc<Inner<S>>,
-    group: GroupId,
+    job: Job,
     mut sub: SubgroupConsumer,
-    alias: TrackAlias,
-    first_object: Option<ObjectId>,
     state: SubState,
-    timeouts: Timeouts,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let Job { group, alias, first_object, timeouts } = job;
     let v = inner.version;
     let Ok(stream) = inner.transport.open_uni().await else {
         return;
