@@ -44,27 +44,44 @@ struct Args {
     insecure: bool,
 }
 
-fn now_text(secs: u64) -> String {
-    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-    format!("{:02}:{:02}:{:02} UTC", h, m, s)
+/// The civil date (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
+/// "YYYY-MM-DD HH:MM:" for the minute containing `secs` (UTC).
+fn minute_prefix(secs: u64) -> String {
+    let (y, mo, d) = civil((secs / 86_400) as i64);
+    format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}:", (secs / 3600) % 24, (secs / 60) % 60)
+}
+
+/// One group per minute: object 0 is the "YYYY-MM-DD HH:MM:" prefix, then one object per second holding "SS"
+/// (the same layout as moq-dev's clock, so the two interoperate).
 async fn run_clock(track: TrackProducer) -> anyhow::Result<()> {
     loop {
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
         let minute = now.as_secs() / 60;
         let group = track.create_group(minute)?;
         let sub = group.create_subgroup(0, 0);
+        sub.write(Object::new(0, minute_prefix(now.as_secs())))?;
+        let mut next_id = 1;
         loop {
             let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
             if now.as_secs() / 60 != minute {
                 break;
             }
-            let second = now.as_secs() % 60;
-            // Skip seconds already written (we start mid-minute or wake up late).
-            let _ = sub.write(Object::new(second, now_text(now.as_secs())));
-            let next = Duration::from_secs(now.as_secs() + 1) - now;
-            tokio::time::sleep(next).await;
+            sub.write(Object::new(next_id, format!("{:02}", now.as_secs() % 60)))?;
+            next_id += 1;
+            tokio::time::sleep(Duration::from_secs(now.as_secs() + 1) - now).await;
         }
         sub.finish();
         group.finish();

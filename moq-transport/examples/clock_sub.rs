@@ -4,18 +4,28 @@
 //! cargo run -p moq-transport --example clock_sub -- moqt://localhost:4443/ --fingerprint <hex from clock_pub>
 //! cargo run -p moq-transport --example clock_sub -- https://localhost:4443/ --insecure
 //! ```
+//!
+//! Or wait for a publisher to connect and announce the namespace (`--listen`), then subscribe to it:
+//!
+//! ```text
+//! cargo run -p moq-transport --example clock_sub -- --listen 127.0.0.1:4443
+//! ```
 
 use anyhow::Context;
 use clap::Parser;
-use moq_transport::quic::Client;
-use moq_transport::tls::{Trust, parse_fingerprint};
+use moq_transport::quic::{Client, Server};
+use moq_transport::tls::{Certificate, Trust, parse_fingerprint};
 use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
 use moq_transport::*;
 
 #[derive(Parser)]
 struct Args {
     /// The publisher or relay (moqt:// for raw QUIC, https:// for WebTransport).
-    url: url::Url,
+    #[arg(required_unless_present = "listen")]
+    url: Option<url::Url>,
+    /// Instead of connecting, accept a publisher on this UDP address and subscribe once it announces.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
     /// Namespace, `/`-separated.
     #[arg(long, default_value = "clock")]
     namespace: String,
@@ -42,17 +52,58 @@ async fn main() -> anyhow::Result<()> {
         (None, true) => Trust::Insecure,
         (None, false) => Trust::System,
     };
-    let client = Client::new(trust, SessionConfig::default())?;
-    let session = client.connect(&args.url).await.with_context(|| format!("connect {}", args.url))?;
     let name = FullTrackName::new(TrackNamespace::from_path(&args.namespace)?, args.track.as_str());
+    let session = match (&args.url, args.listen) {
+        (_, Some(addr)) => {
+            let cert = Certificate::self_signed(&["localhost", "127.0.0.1"])?;
+            println!("fingerprint {}", cert.sha256_hex());
+            let server = Server::bind(addr, cert, SessionConfig::default())?;
+            eprintln!("waiting for a publisher of {name} on {}", server.local_addr()?);
+            loop {
+                let incoming = server.accept().await.context("endpoint closed")?;
+                let (session, _) = match incoming.establish().await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("handshake failed: {e}");
+                        continue;
+                    }
+                };
+                // Wait for the publisher to announce the namespace (PUBLISH_NAMESPACE).
+                let mut announced = false;
+                while let Some(event) = session.next_event().await {
+                    if let Event::Announced(ns) = event
+                        && name.namespace.starts_with(&ns)
+                    {
+                        announced = true;
+                        break;
+                    }
+                }
+                if announced {
+                    break session;
+                }
+            }
+        }
+        (Some(url), None) => {
+            let client = Client::new(trust, SessionConfig::default())?;
+            client.connect(url).await.with_context(|| format!("connect {url}"))?
+        }
+        (None, None) => anyhow::bail!("give a URL or --listen ADDR"),
+    };
     let sub = session.subscribe(name.clone(), SubscribeOptions::default()).await.context("SUBSCRIBE")?;
-    eprintln!("subscribed to {name} over {} ({})", args.url.scheme(), session.version());
+    eprintln!("subscribed to {name} ({})", session.version());
     let mut track = sub.consumer();
     let mut received = 0;
     while let Ok(mut group) = track.next_group().await {
         while let Some(mut subgroup) = group.next_subgroup().await {
+            // Object 0 of each group is the "YYYY-MM-DD HH:MM:" prefix, the others the seconds.
+            let mut prefix = String::new();
             while let Ok(object) = subgroup.next().await {
-                println!("{} {}", group.id(), String::from_utf8_lossy(&object.payload));
+                let text = String::from_utf8_lossy(&object.payload).into_owned();
+                if object.id.0 == 0 {
+                    prefix = text;
+                    continue;
+                }
+                println!("{prefix}{text}");
                 received += 1;
                 if args.count > 0 && received >= args.count {
                     return Ok(());

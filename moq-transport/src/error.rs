@@ -53,6 +53,12 @@ pub enum Error {
     /// The request was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// An object payload above the limit we accept; the stream is abandoned.
+    #[error("object payload of {0} bytes is too large")]
+    ObjectTooLarge(usize),
+    /// AUTHORITY was used where the draft forbids it.
+    #[error("invalid authority: {0}")]
+    InvalidAuthority(&'static str),
     /// The peer sent GOAWAY; no new requests.
     #[error("peer is going away")]
     GoingAway,
@@ -82,6 +88,7 @@ impl Error {
             Error::InvalidRequestId(_) => SessionCode::InvalidRequestId,
             Error::DuplicateTrackAlias(_) => SessionCode::DuplicateTrackAlias,
             Error::InvalidPath(_) => SessionCode::InvalidPath,
+            Error::InvalidAuthority(_) => SessionCode::InvalidAuthority,
             Error::VersionNegotiation => SessionCode::VersionNegotiationFailed,
             Error::Closed { code, .. } => *code,
             Error::Timeout => SessionCode::ControlMessageTimeout,
@@ -98,6 +105,7 @@ impl Error {
                 | Error::InvalidRequestId(_)
                 | Error::DuplicateTrackAlias(_)
                 | Error::InvalidPath(_)
+                | Error::InvalidAuthority(_)
                 | Error::VersionNegotiation
         )
     }

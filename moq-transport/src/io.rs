@@ -10,6 +10,9 @@ use crate::error::{Error, from_wt};
 /// The most we buffer ahead of the decoder on one stream before giving up on it: a control message plus slack.
 const MAX_BUFFERED: usize = MAX_MESSAGE_LEN + 16;
 
+/// The largest object payload we accept; a peer cannot make us buffer more for one object.
+pub const MAX_OBJECT_PAYLOAD: usize = 64 * 1024 * 1024;
+
 /// Reads messages and data headers from one receive stream, buffering partial input.
 pub(crate) struct Reader<R> {
     stream: R,
@@ -98,6 +101,9 @@ impl<R: RecvStream> Reader<R> {
 
     /// Reads exactly `len` payload bytes. Chunks already buffered are split off without copying.
     pub(crate) async fn payload(&mut self, len: usize) -> Result<bytes::Bytes, Error> {
+        if len > MAX_OBJECT_PAYLOAD {
+            return Err(Error::ObjectTooLarge(len));
+        }
         while self.buf.len() < len {
             if !self.fill().await? {
                 return Err(Error::ProtocolViolation("stream ended inside an object payload"));
@@ -121,14 +127,27 @@ impl<R: RecvStream> Reader<R> {
 }
 
 /// Writes messages on one send stream.
-pub(crate) struct Writer<S> {
+///
+/// Dropping a writer that was neither finished nor reset resets the stream with CANCELLED: quinn would
+/// otherwise FIN it, and a FIN claims that everything was delivered (draft-19 §10.4.3: early termination MUST
+/// reset the stream).
+pub(crate) struct Writer<S: SendStream> {
     stream: S,
     buf: BytesMut,
+    done: bool,
+}
+
+impl<S: SendStream> Drop for Writer<S> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.stream.reset(moq_wire::codes::StreamCode::Cancelled.to_u64() as u32);
+        }
+    }
 }
 
 impl<S: SendStream> Writer<S> {
     pub(crate) fn new(stream: S) -> Self {
-        Writer { stream, buf: BytesMut::new() }
+        Writer { stream, buf: BytesMut::new(), done: false }
     }
 
     pub(crate) async fn message(&mut self, msg: &ControlMessage, v: Version) -> Result<(), Error> {
@@ -146,11 +165,17 @@ impl<S: SendStream> Writer<S> {
     }
 
     pub(crate) fn finish(&mut self) {
-        let _ = self.stream.finish();
+        if !self.done {
+            self.done = true;
+            let _ = self.stream.finish();
+        }
     }
 
     pub(crate) fn reset(&mut self, code: u32) {
-        self.stream.reset(code);
+        if !self.done {
+            self.done = true;
+            self.stream.reset(code);
+        }
     }
 
     pub(crate) fn set_priority(&mut self, order: i32) {

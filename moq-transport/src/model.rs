@@ -443,6 +443,11 @@ impl TrackProducer {
         TrackConsumer { info: self.info.clone(), state: rx, next_seq: start, skipped: 0, largest: self.largest.clone() }
     }
 
+    /// Whether `other` is a handle to this same track.
+    pub fn is_same(&self, other: &TrackProducer) -> bool {
+        Arc::ptr_eq(&self.state, &other.state)
+    }
+
     /// Whether any consumer is still attached.
     pub fn has_consumers(&self) -> bool {
         self.state.receiver_count() > 0

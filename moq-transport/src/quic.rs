@@ -125,12 +125,18 @@ impl Incoming {
             let session =
                 request.respond(ConnectResponse::OK.with_protocol(version.alpn())).await.map_err(Error::transport)?;
             let session = Session::establish(session, version, Role::Server, self.config).await?;
-            //= draft-ietf-moq-transport-19#section-9.3.1.2
+            //= draft-ietf-moq-transport-19#path
             //# When a PATH parameter is received ... while WebTransport is used ... the session MUST be closed
             //# with `INVALID_PATH`.
-            if session.peer_setup().path.is_some() || session.peer_setup().authority.is_some() {
-                let e = Error::InvalidPath("PATH or AUTHORITY over WebTransport");
-                session.close(e.session_code(), "PATH or AUTHORITY over WebTransport");
+            let e = if session.peer_setup().path.is_some() {
+                Some(Error::InvalidPath("PATH over WebTransport"))
+            } else if session.peer_setup().authority.is_some() {
+                Some(Error::InvalidAuthority("AUTHORITY over WebTransport"))
+            } else {
+                None
+            };
+            if let Some(e) = e {
+                session.close(e.session_code(), &e.to_string());
                 return Err(e);
             }
             Ok((session, Accepted { version, webtransport: true, path, remote }))
@@ -207,6 +213,9 @@ impl Client {
 
         let mut session_config = self.config.clone();
         if webtransport {
+            // PATH and AUTHORITY are for native QUIC only.
+            session_config.path = None;
+            session_config.authority = None;
             let request = web_transport_quinn::proto::ConnectRequest::new(url.clone())
                 .with_protocols(Version::ALL.iter().map(|v| v.alpn().to_string()));
             let session = web_transport_quinn::Session::connect(conn, request).await.map_err(Error::transport)?;

@@ -246,6 +246,9 @@ pub struct FetchedObject {
     pub payload: Bytes,
 }
 
+/// Both halves of a request stream.
+type RequestStream<S> = (Writer<<S as WtSession>::SendStream>, Reader<<S as WtSession>::RecvStream>);
+
 /// The objects of a FETCH, as they arrive.
 pub struct FetchResponse<S: WtSession> {
     /// From FETCH_OK: whether the range reaches the end of the track.
@@ -254,6 +257,9 @@ pub struct FetchResponse<S: WtSession> {
     pub end_location: Location,
     reader: Option<(Reader<S::RecvStream>, FetchReader)>,
     pending: Option<oneshot::Receiver<Reader<S::RecvStream>>>,
+    /// The request stream stays open until the response is complete: dropping its receive side would send
+    /// STOP_SENDING, which cancels the FETCH.
+    request: Option<RequestStream<S>>,
     order: GroupOrder,
     version: Version,
 }
@@ -285,6 +291,8 @@ impl<S: WtSession> FetchResponse<S> {
         };
         loop {
             let Some(entry) = reader.decode_with(|b| state.decode_entry(b)).await? else {
+                // Complete: release the request stream.
+                self.request = None;
                 return Ok(None);
             };
             match entry {
@@ -307,6 +315,8 @@ impl<S: WtSession> FetchResponse<S> {
 /// Receive state of a track we get objects for (our SUBSCRIBE, or the peer's PUBLISH).
 struct Incoming {
     producer: TrackProducer,
+    /// Data streams received for this track (to wait for PUBLISH_DONE's Stream Count).
+    streams: AtomicU64,
     groups: Mutex<BTreeMap<u64, GroupProducer>>,
     window: usize,
 }
@@ -341,7 +351,7 @@ impl Incoming {
 /// A subscription the peer made that we serve, kept for joining FETCH.
 struct Served {
     track: TrackProducer,
-    joining: Option<Location>,
+    state: SubState,
 }
 
 struct Inner<S: WtSession> {
@@ -366,14 +376,26 @@ struct Inner<S: WtSession> {
     closed: watch::Sender<Option<Error>>,
 }
 
-/// A MoQT session. Cheap to clone; every clone is a handle to the same session.
+/// A MoQT session. Cheap to clone; every clone is a handle to the same session. When the last handle is dropped
+/// the session is closed with NO_ERROR (like a QUIC connection).
 pub struct Session<S: WtSession = web_transport_quinn::Session> {
     inner: Arc<Inner<S>>,
+    _handle: Option<Arc<CloseOnDrop>>,
+}
+
+/// Closes the session when the last application handle goes away (the session's own tasks hold `Inner`, not
+/// this).
+struct CloseOnDrop(Box<dyn Fn() + Send + Sync>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        (self.0)()
+    }
 }
 
 impl<S: WtSession> Clone for Session<S> {
     fn clone(&self) -> Self {
-        Session { inner: self.inner.clone() }
+        Session { inner: self.inner.clone(), _handle: self._handle.clone() }
     }
 }
 
@@ -412,7 +434,13 @@ impl<S: WtSession> Session<S> {
             goaway_sent: AtomicBool::new(false),
             closed: watch::Sender::new(None),
         });
-        let session = Session { inner: inner.clone() };
+        let weak = Arc::downgrade(&inner);
+        let handle = CloseOnDrop(Box::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.close(Error::Closed { code: SessionCode::NoError, reason: "session dropped".into() });
+            }
+        }));
+        let session = Session { inner: inner.clone(), _handle: Some(Arc::new(handle)) };
 
         // Our control stream: SETUP first.
         let mut options = SetupOptions {
@@ -438,10 +466,14 @@ impl<S: WtSession> Session<S> {
             Ok(Err(_)) => return Err(session.closed_error()),
             Err(_) => return Err(session.fail(Error::Timeout)),
         };
-        //= draft-ietf-moq-transport-19#section-9.3.1.2
-        //# It MUST NOT be used by the server, or when WebTransport is used.
-        if role == Role::Client && (peer.path.is_some() || peer.authority.is_some()) {
-            return Err(session.fail(Error::InvalidPath("PATH or AUTHORITY from the server")));
+        //= draft-ietf-moq-transport-19#path
+        //# When a PATH parameter is received from a server, or when a PATH parameter is received
+        //# while WebTransport is used, ... the session MUST be closed with `INVALID_PATH`.
+        if role == Role::Client && peer.path.is_some() {
+            return Err(session.fail(Error::InvalidPath("PATH from the server")));
+        }
+        if role == Role::Client && peer.authority.is_some() {
+            return Err(session.fail(Error::InvalidAuthority("AUTHORITY from the server")));
         }
         let _ = inner.peer_setup.set(peer);
         tokio::spawn(run_bi(inner.clone()));
@@ -535,7 +567,7 @@ impl<S: WtSession> Session<S> {
         let request_id = self.request_id()?;
         let msg = PublishNamespace { request_id, namespace: namespace.clone(), params: Parameters::default() };
         let (mut writer, mut reader) = self.open_request(msg.into()).await?;
-        match reader.message(self.inner.version).await? {
+        match response(&mut reader, self.inner.version).await? {
             Some(ControlMessage::RequestOk(_)) => {}
             Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
             _ => {
@@ -570,7 +602,7 @@ impl<S: WtSession> Session<S> {
         };
         let msg = Subscribe { request_id, track: track.clone(), params };
         let (mut writer, mut reader) = self.open_request(msg.into()).await?;
-        let ok = match reader.message(v).await? {
+        let ok = match response(&mut reader, v).await? {
             Some(ControlMessage::SubscribeOk(ok)) => ok,
             Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
             None => return Err(Error::Cancelled),
@@ -593,10 +625,12 @@ impl<S: WtSession> Session<S> {
         let inner = self.inner.clone();
         tokio::spawn(async move {
             let mut waiting: std::collections::VecDeque<oneshot::Sender<Result<RequestOk, Error>>> = Default::default();
+            let mut expected_streams = None;
             let end = loop {
                 tokio::select! {
                     msg = reader.message(v) => match msg {
                         Ok(Some(ControlMessage::PublishDone(done))) => {
+                            expected_streams = Some(done.stream_count);
                             break match done.status {
                                 PublishDoneCode::TrackEnded | PublishDoneCode::SubscriptionEnded => TrackEnd::Ended,
                                 other => TrackEnd::Error(other.to_u64()),
@@ -639,10 +673,7 @@ impl<S: WtSession> Session<S> {
                     },
                 }
             };
-            // Let data streams still in flight finish before ending the track.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            producer.end(end);
-            lock(&inner.incoming).remove(&alias.0);
+            inner.end_incoming(alias.0, &producer, end, expected_streams).await;
         });
 
         Ok(Subscription {
@@ -661,7 +692,7 @@ impl<S: WtSession> Session<S> {
         let msg = TrackStatus { request_id, track, params: Parameters::default() };
         let (mut writer, mut reader) = self.open_request(msg.into()).await?;
         writer.finish();
-        match reader.message(self.inner.version).await? {
+        match response(&mut reader, self.inner.version).await? {
             Some(ControlMessage::RequestOk(ok)) => {
                 Ok(TrackStatusInfo { largest: ok.params.largest_object, track_properties: ok.track_properties })
             }
@@ -687,15 +718,19 @@ impl<S: WtSession> Session<S> {
         let result = async {
             let (mut writer, mut reader) = self.open_request(msg.into()).await?;
             writer.finish();
-            match reader.message(self.inner.version).await? {
-                Some(ControlMessage::FetchOk(ok)) => Ok(ok),
+            match response(&mut reader, self.inner.version).await? {
+                Some(ControlMessage::FetchOk(ok)) => Ok((ok, writer, reader)),
                 Some(ControlMessage::RequestError(e)) => Err(rejected(e)),
                 None => Err(Error::Cancelled),
-                Some(_) => Err(self.fail(Error::ProtocolViolation("expected FETCH_OK or REQUEST_ERROR"))),
+                // Some draft-18 peers answer FETCH with REQUEST_OK: fail this request, not the session.
+                Some(other) => {
+                    tracing::warn!(message = other.name(), "unexpected answer to FETCH");
+                    Err(Error::ProtocolViolation("expected FETCH_OK or REQUEST_ERROR"))
+                }
             }
         }
         .await;
-        let ok = match result {
+        let (ok, writer, reader) = match result {
             Ok(ok) => ok,
             Err(e) => {
                 lock(&self.inner.fetches).remove(&request_id.0);
@@ -707,6 +742,7 @@ impl<S: WtSession> Session<S> {
             end_location: ok.end_location,
             reader: None,
             pending: Some(rx),
+            request: Some((writer, reader)),
             order,
             version: self.inner.version,
         })
@@ -718,7 +754,7 @@ impl<S: WtSession> Session<S> {
         let request_id = self.request_id()?;
         let msg = SubscribeNamespace { request_id, prefix: prefix.clone(), params: Parameters::default() };
         let (writer, mut reader) = self.open_request(msg.into()).await?;
-        match reader.message(v).await? {
+        match response(&mut reader, v).await? {
             Some(ControlMessage::RequestOk(_)) => {}
             Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
             None => return Err(Error::Cancelled),
@@ -733,7 +769,15 @@ impl<S: WtSession> Session<S> {
             let _writer = writer; // dropped (and reset) when this task ends
             let mut known = HashSet::new();
             loop {
-                let event = match reader.message(v).await {
+                let msg = tokio::select! {
+                    m = reader.message(v) => m,
+                    // The NamespaceSubscription was dropped: cancel.
+                    _ = tx.closed() => {
+                        reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                        break;
+                    }
+                };
+                let event = match msg {
                     Ok(Some(ControlMessage::Namespace(n))) => match p.join(&n.suffix) {
                         Ok(ns) => {
                             known.insert(ns.clone());
@@ -742,9 +786,9 @@ impl<S: WtSession> Session<S> {
                         Err(_) => break,
                     },
                     Ok(Some(ControlMessage::NamespaceDone(n))) => match p.join(&n.suffix) {
-                        //= draft-ietf-moq-transport-19#section-9.20
-                        //# If a NAMESPACE_DONE is received for a namespace that was not previously announced
-                        //# with NAMESPACE, the subscriber MUST close the session with a PROTOCOL_VIOLATION.
+                        //= draft-ietf-moq-transport-19#message-subscribe-ns
+                        //# If a subscriber receives a NAMESPACE_DONE before the corresponding NAMESPACE, it MUST close
+                        //# the session with a 'PROTOCOL_VIOLATION'.
                         Ok(ns) if known.remove(&ns) => NamespaceEvent::Removed(ns),
                         _ => {
                             inner.close(Error::ProtocolViolation("NAMESPACE_DONE before NAMESPACE"));
@@ -783,7 +827,7 @@ impl<S: WtSession> Session<S> {
             track_properties: track_properties(track.info()),
         };
         let (mut writer, mut reader) = self.open_request(msg.into()).await?;
-        let ok = match reader.message(v).await? {
+        let ok = match response(&mut reader, v).await? {
             Some(ControlMessage::RequestOk(ok)) => ok,
             Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
             None => return Err(Error::Cancelled),
@@ -796,15 +840,16 @@ impl<S: WtSession> Session<S> {
         let params = ok.params;
         tokio::spawn(async move {
             let state = SubState::new(&params);
-            let start = Start::LiveEdge;
-            let serve = serve_track(inner.clone(), track, alias, start, None, state.clone());
-            tokio::pin!(serve);
-            let outcome = tokio::select! {
-                out = &mut serve => Some(out),
-                _ = cancelled => None,
-                _ = read_updates(&inner, &mut reader, &mut writer, &state) => None,
-            };
-            finish_serving(&inner, &mut writer, outcome, &state).await;
+            *lock(&state.joining) = track.largest();
+            lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
+            tokio::select! {
+                _ = serve_subscription(&inner, &mut writer, &mut reader, track, alias, Start::LiveEdge, None, &state) => {}
+                _ = cancelled => {
+                    writer.reset(StreamCode::Cancelled.to_u64() as u32);
+                    reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                }
+            }
+            lock(&inner.served).remove(&request_id.0);
         });
         Ok(Published { request_id, track_alias: alias, _cancel: cancel })
     }
@@ -824,8 +869,46 @@ impl<S: WtSession> Session<S> {
         };
         let mut control = self.inner.control.lock().await;
         match control.as_mut() {
-            Some(w) => w.message(&msg.into(), self.inner.version).await,
-            None => Err(Error::Cancelled),
+            Some(w) => w.message(&msg.into(), self.inner.version).await?,
+            None => return Err(Error::Cancelled),
+        }
+        drop(control);
+        //= draft-ietf-moq-transport-19#message-goaway
+        //# When sent on the control stream, the sender closes the session with `GOAWAY_TIMEOUT` after the
+        //# indicated timeout if there are still open requests.
+        if !timeout.is_zero() {
+            let inner = self.inner.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(timeout).await;
+                inner.close(Error::Closed { code: SessionCode::GoawayTimeout, reason: "GOAWAY timeout".into() });
+            });
+        }
+        Ok(())
+    }
+}
+
+/// How long a requester waits for the first response on a request stream.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads the response to a request: the first message other than a (single) GOAWAY for this request, with a
+/// timeout. A missing answer fails this request only.
+async fn response<R: web_transport_trait::RecvStream>(
+    reader: &mut Reader<R>,
+    v: Version,
+) -> Result<Option<ControlMessage>, Error> {
+    let mut goaways = 0;
+    loop {
+        let msg = tokio::time::timeout(RESPONSE_TIMEOUT, reader.message(v)).await.map_err(|_| Error::Timeout)??;
+        match msg {
+            Some(ControlMessage::GoAway(_)) if goaways == 0 => {
+                // A GOAWAY on a request stream asks to re-issue this request elsewhere; the answer still comes.
+                goaways += 1;
+                tracing::debug!("GOAWAY on a request stream");
+            }
+            Some(ControlMessage::GoAway(_)) => {
+                return Err(Error::ProtocolViolation("second GOAWAY on a request stream"));
+            }
+            other => return Ok(other),
         }
     }
 }
@@ -860,18 +943,47 @@ impl<S: WtSession> Inner<S> {
         }
     }
 
+    /// Ends a received track once its data streams have arrived: PUBLISH_DONE gives their number; without it
+    /// (or with 0, which some peers always send) a short grace period lets streams already in flight land.
+    async fn end_incoming(&self, alias: u64, producer: &TrackProducer, end: TrackEnd, expected: Option<u64>) {
+        let incoming = lock(&self.incoming).get(&alias).filter(|i| i.producer.is_same(producer)).cloned();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        match (incoming.as_ref(), expected) {
+            (Some(i), Some(n)) if n > 0 && n != PublishDone::UNKNOWN_STREAM_COUNT => {
+                while i.streams.load(Ordering::Relaxed) < n && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+        producer.end(end);
+        // Remove only our own entry: the alias may have been reused by a newer subscription meanwhile.
+        let mut map = lock(&self.incoming);
+        if map.get(&alias).is_some_and(|i| i.producer.is_same(producer)) {
+            map.remove(&alias);
+        }
+    }
+
     fn add_alias(&self, alias: u64, producer: TrackProducer) -> Result<(), Error> {
         let mut map = lock(&self.incoming);
-        //= draft-ietf-moq-transport-19#section-9.10
-        //# If the Track Alias is already being used for a different Track, the subscriber MUST close the session
-        //# with a `DUPLICATE_TRACK_ALIAS` error.
+        //= draft-ietf-moq-transport-19#track-alias
+        //# If a subscriber receives PUBLISH or SUBSCRIBE_OK that uses the same Track Alias as a different
+        //# Track with an `Established` subscription, it MUST close the session with error `DUPLICATE_TRACK_ALIAS`.
         if map.get(&alias).is_some_and(|i| i.producer.info().name != producer.info().name) {
             drop(map);
             let e = Error::DuplicateTrackAlias(alias);
             self.close(e.clone());
             return Err(e);
         }
-        map.insert(alias, Arc::new(Incoming { producer, groups: Mutex::default(), window: self.config.window }));
+        map.insert(
+            alias,
+            Arc::new(Incoming {
+                producer,
+                streams: AtomicU64::new(0),
+                groups: Mutex::default(),
+                window: self.config.window,
+            }),
+        );
         drop(map);
         self.alias_added.notify_waiters();
         Ok(())
@@ -893,9 +1005,9 @@ impl<S: WtSession> Inner<S> {
     /// Validates a Request ID from the peer (parity and uniqueness).
     fn check_peer_request(&self, id: RequestId) -> Result<(), Error> {
         let peer_is_client = self.role == Role::Server;
-        //= draft-ietf-moq-transport-19#section-9.1
-        //# If an endpoint receives a Request ID with the wrong parity, or a duplicate Request ID, it MUST close
-        //# the session with `INVALID_REQUEST_ID`.
+        //= draft-ietf-moq-transport-19#request-id
+        //# If an endpoint receives a Request ID where the least significant bit is incorrect for the sender,
+        //# or a duplicate Request ID, it MUST close the session with `INVALID_REQUEST_ID`.
         if id.is_client() != peer_is_client || !lock(&self.peer_ids).insert(id.0) {
             return Err(Error::InvalidRequestId(id.0));
         }
@@ -906,7 +1018,7 @@ impl<S: WtSession> Inner<S> {
 // ---- unidirectional streams ----
 
 async fn run_uni<S: WtSession>(inner: Arc<Inner<S>>, setup_tx: oneshot::Sender<Result<SetupOptions, Error>>) {
-    let mut setup_tx = Some(setup_tx);
+    let setup_tx = Arc::new(Mutex::new(Some(setup_tx)));
     let control_seen = Arc::new(AtomicBool::new(false));
     loop {
         let recv = match inner.transport.accept_uni().await {
@@ -921,43 +1033,42 @@ async fn run_uni<S: WtSession>(inner: Arc<Inner<S>>, setup_tx: oneshot::Sender<R
                         false
                     }
                 });
-                if let Some(tx) = setup_tx.take() {
+                if let Some(tx) = lock(&setup_tx).take() {
                     let _ = tx.send(Err(e));
                 }
                 return;
             }
         };
-        let mut reader = Reader::new(recv);
-        let kind = match reader.decode_with(|b| StreamKind::peek(b, inner.version).map(|k| (k, 0))).await {
-            Ok(Some(k)) => k,
-            Ok(None) => continue,
-            // A stream reset before its type arrived is not the session's problem.
-            Err(e) if !e.is_session_error() => continue,
-            Err(e) => {
-                inner.close(e);
-                continue;
-            }
-        };
-        match kind {
-            StreamKind::Control => {
-                if control_seen.swap(true, Ordering::Relaxed) {
-                    inner.close(Error::ProtocolViolation("second control stream"));
-                    continue;
+        // Each stream gets its own task at once: a stream that never sends its type must not hold up the others.
+        let inner = inner.clone();
+        let setup_tx = setup_tx.clone();
+        let control_seen = control_seen.clone();
+        tokio::spawn(async move {
+            let mut reader = Reader::new(recv);
+            let kind = match reader.decode_with(|b| StreamKind::peek(b, inner.version).map(|k| (k, 0))).await {
+                Ok(Some(k)) => k,
+                Ok(None) => return,
+                // A stream reset before its type arrived is not the session's problem.
+                Err(e) if !e.is_session_error() => return,
+                Err(e) => return inner.close(e),
+            };
+            match kind {
+                StreamKind::Control => {
+                    if control_seen.swap(true, Ordering::Relaxed) {
+                        return inner.close(Error::ProtocolViolation("second control stream"));
+                    }
+                    let tx = lock(&setup_tx).take();
+                    run_control(inner, reader, tx).await;
                 }
-                let tx = setup_tx.take();
-                tokio::spawn(run_control(inner.clone(), reader, tx));
-            }
-            _ => {
-                let inner = inner.clone();
-                tokio::spawn(async move {
+                _ => {
                     if let Err(e) = handle_data_stream(&inner, reader).await
                         && e.is_session_error()
                     {
                         inner.close(e);
                     }
-                });
+                }
             }
-        }
+        });
     }
 }
 
@@ -985,9 +1096,9 @@ async fn run_control<S: WtSession>(
         match reader.message(v).await {
             Ok(Some(ControlMessage::GoAway(g))) => {
                 goaways += 1;
-                //= draft-ietf-moq-transport-19#section-9.4
-                //# The endpoint MUST close the session with a `PROTOCOL_VIOLATION` if it receives more than one
-                //# GOAWAY on the control stream or on a single request stream.
+                //= draft-ietf-moq-transport-19#message-goaway
+                //# The endpoint MUST close the session with a `PROTOCOL_VIOLATION` if it receives more than one GOAWAY
+                //# on the control stream or on a single request stream.
                 if goaways > 1 {
                     inner.close(Error::ProtocolViolation("second GOAWAY"));
                     return;
@@ -1009,9 +1120,9 @@ async fn run_control<S: WtSession>(
                 return;
             }
             Ok(None) => {
-                //= draft-ietf-moq-transport-19#section-3.3.1
-                //# If either control stream is closed, the endpoint MUST close the session with a
-                //# `PROTOCOL_VIOLATION`.
+                //= draft-ietf-moq-transport-19#session-init
+                //# A control stream MUST NOT be closed at the underlying transport layer during the session's
+                //# lifetime.  Doing so results in the session being closed as a `PROTOCOL_VIOLATION`.
                 if inner.closed.borrow().is_none() {
                     inner.close(Error::ProtocolViolation("control stream closed"));
                 }
@@ -1056,6 +1167,7 @@ async fn handle_data_stream<S: WtSession>(
                 reader.stop(StreamCode::Cancelled.to_u64() as u32);
                 return Ok(());
             };
+            incoming.streams.fetch_add(1, Ordering::Relaxed);
             let priority = h.publisher_priority.unwrap_or(incoming.producer.info().priority);
             let mut state = SubgroupReader::new(h, v);
             // With the subgroup id in the header the subgroup exists now; in FirstObjectId mode, at the first object.
@@ -1205,9 +1317,9 @@ async fn handle_request<S: WtSession>(
     let Some(first) = reader.message(v).await? else {
         return Ok(());
     };
-    //= draft-ietf-moq-transport-19#section-3.3.2
-    //# If the first message on a bidirectional stream is not one of these, the endpoint MUST close the session
-    //# with a `PROTOCOL_VIOLATION`.
+    //= draft-ietf-moq-transport-19#session-init
+    //# Bidirectional streams MUST NOT begin with any other message type unless negotiated. If they do,
+    //# the peer MUST close the Session with a `PROTOCOL_VIOLATION`.
     if !first.is_request() {
         return Err(Error::ProtocolViolation("request stream must start with a request"));
     }
@@ -1256,18 +1368,18 @@ async fn handle_request<S: WtSession>(
                 params: Parameters { largest_object: largest, ..Default::default() },
                 track_properties: track_properties(track.info()),
             };
-            writer.message(&ok.into(), v).await?;
-            lock(&inner.served).insert(request_id.0, Served { track: track.clone(), joining: largest });
+            // Registered before SUBSCRIBE_OK goes out, so a joining FETCH right behind it finds the subscription.
             let state = SubState::new(&m.params);
-            let serve = serve_track(inner.clone(), track, alias, start, end_group, state.clone());
-            tokio::pin!(serve);
-            let outcome = tokio::select! {
-                out = &mut serve => Some(out),
-                _ = read_updates(inner, reader, writer, &state) => None,
-            };
-            finish_serving(inner, writer, outcome, &state).await;
+            if *state.forward.borrow() {
+                *lock(&state.joining) = largest;
+            }
+            lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
+            let result = writer.message(&ok.into(), v).await;
+            if result.is_ok() {
+                serve_subscription(inner, writer, reader, track, alias, start, end_group, &state).await;
+            }
             lock(&inner.served).remove(&request_id.0);
-            Ok(())
+            result
         }
         ControlMessage::TrackStatus(m) => {
             let Some(track) = origin.track(&m.track) else {
@@ -1285,9 +1397,8 @@ async fn handle_request<S: WtSession>(
         ControlMessage::PublishNamespace(m) => {
             writer.message(&RequestOk::default().into(), v).await?;
             let _ = inner.events.send(Event::Announced(m.namespace.clone()));
-            // The namespace stays published until the peer cancels the stream.
-            let _ = reader.finished().await;
-            while reader.message(v).await.is_ok_and(|m| m.is_some()) {}
+            // The namespace stays published until the peer cancels the request (a FIN is not a cancel).
+            hold_request(inner, writer, reader).await?;
             let _ = inner.events.send(Event::Unannounced(m.namespace));
             Ok(())
         }
@@ -1311,7 +1422,8 @@ async fn handle_request<S: WtSession>(
         }
         ControlMessage::SubscribeTracks(m) => {
             writer.message(&RequestOk::default().into(), v).await?;
-            let session = Session { inner: inner.clone() };
+            // An internal handle: it must not close the session when dropped.
+            let session = Session { inner: inner.clone(), _handle: None };
             let mut published = Vec::new();
             for track in origin.tracks(&m.prefix) {
                 match session.publish(track).await {
@@ -1320,8 +1432,7 @@ async fn handle_request<S: WtSession>(
                 }
             }
             // Keep the publications until the peer cancels SUBSCRIBE_TRACKS.
-            let _ = reader.finished().await;
-            while reader.message(v).await.is_ok_and(|m| m.is_some()) {}
+            hold_request(inner, writer, reader).await?;
             drop(published);
             Ok(())
         }
@@ -1336,23 +1447,62 @@ async fn handle_request<S: WtSession>(
             writer.message(&RequestOk::default().into(), v).await?;
             let _ = inner.events.send(Event::Published(producer.consume_from_start()));
             // The publisher's only message after PUBLISH_OK is PUBLISH_DONE.
+            let mut expected_streams = None;
             let end = match reader.message(v).await {
-                Ok(Some(ControlMessage::PublishDone(d))) => match d.status {
-                    PublishDoneCode::TrackEnded | PublishDoneCode::SubscriptionEnded => TrackEnd::Ended,
-                    other => TrackEnd::Error(other.to_u64()),
-                },
+                Ok(Some(ControlMessage::PublishDone(d))) => {
+                    expected_streams = Some(d.stream_count);
+                    match d.status {
+                        PublishDoneCode::TrackEnded | PublishDoneCode::SubscriptionEnded => TrackEnd::Ended,
+                        other => TrackEnd::Error(other.to_u64()),
+                    }
+                }
                 Ok(Some(_)) => {
                     return Err(Error::ProtocolViolation("unexpected message on PUBLISH"));
                 }
                 Ok(None) | Err(_) => TrackEnd::Error(StreamCode::Cancelled.to_u64()),
             };
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            producer.end(end);
-            lock(&inner.incoming).remove(&m.track_alias.0);
+            inner.end_incoming(m.track_alias.0, &producer, end, expected_streams).await;
             writer.finish();
             Ok(())
         }
         _ => Err(Error::ProtocolViolation("not a request")),
+    }
+}
+
+/// Keeps a request open until the requester cancels it (reset, or STOP_SENDING), answering REQUEST_UPDATEs with
+/// REQUEST_OK. A FIN means only that no more updates will come.
+async fn hold_request<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    reader: &mut Reader<S::RecvStream>,
+) -> Result<(), Error> {
+    let v = inner.version;
+    loop {
+        let msg = tokio::select! {
+            m = reader.message(v) => m,
+            _ = writer.closed() => return Ok(()),
+        };
+        match msg {
+            Ok(Some(ControlMessage::RequestUpdate(u))) => {
+                inner.check_peer_request(u.request_id)?;
+                writer.message(&RequestOk::default().into(), v).await?;
+            }
+            Ok(Some(ControlMessage::GoAway(_))) => {}
+            Ok(Some(m)) => return Err(Error::ProtocolViolation(unexpected(&m))),
+            Ok(None) => {
+                let _ = writer.closed().await;
+                return Ok(());
+            }
+            Err(e) if e.is_session_error() => return Err(e),
+            Err(_) => return Ok(()),
+        }
+    }
+}
+
+fn unexpected(m: &ControlMessage) -> &'static str {
+    match m {
+        ControlMessage::Setup(_) => "SETUP on a request stream",
+        _ => "unexpected message on a request stream",
     }
 }
 
@@ -1367,6 +1517,7 @@ async fn serve_namespaces<S: WtSession>(
     let mut watch = origin.watch();
     writer.message(&RequestOk::default().into(), v).await?;
     let mut sent = HashSet::new();
+    let mut fin = false;
     for ns in origin.namespaces(prefix) {
         if let Some(suffix) = ns.strip_prefix(prefix) {
             writer.message(&Namespace { suffix }.into(), v).await?;
@@ -1387,22 +1538,39 @@ async fn serve_namespaces<S: WtSession>(
                     }
                 }
                 Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // We missed changes: resynchronise against the origin's current set.
+                    let now: HashSet<TrackNamespace> = origin.namespaces(prefix).into_iter().collect();
+                    for gone in sent.difference(&now).cloned().collect::<Vec<_>>() {
+                        sent.remove(&gone);
+                        if let Some(suffix) = gone.strip_prefix(prefix) {
+                            writer.message(&NamespaceDone { suffix }.into(), v).await?;
+                        }
+                    }
+                    for new in now {
+                        if sent.insert(new.clone()) && let Some(suffix) = new.strip_prefix(prefix) {
+                            writer.message(&Namespace { suffix }.into(), v).await?;
+                        }
+                    }
+                }
                 Err(_) => return Ok(()),
             },
-            msg = reader.message(v) => match msg {
-                Ok(Some(ControlMessage::RequestUpdate(_))) => writer.message(&RequestOk::default().into(), v).await?,
-                Ok(Some(_)) => return Err(Error::ProtocolViolation("unexpected message on SUBSCRIBE_NAMESPACE")),
-                Ok(None) => {
-                    // FIN from the subscriber is not a cancel; keep sending until the stream is reset.
-                    let _ = writer.closed().await;
-                    return Ok(());
+            msg = reader.message(v), if !fin => match msg {
+                Ok(Some(ControlMessage::RequestUpdate(u))) => {
+                    inner.check_peer_request(u.request_id)?;
+                    writer.message(&RequestOk::default().into(), v).await?
                 }
+                Ok(Some(ControlMessage::GoAway(_))) => {}
+                Ok(Some(_)) => return Err(Error::ProtocolViolation("unexpected message on SUBSCRIBE_NAMESPACE")),
+                // A FIN from the subscriber is not a cancel: keep sending until STOP_SENDING or a reset.
+                Ok(None) => fin = true,
+                Err(e) if e.is_session_error() => return Err(e),
                 Err(_) => {
                     writer.reset(StreamCode::Cancelled.to_u64() as u32);
                     return Ok(());
                 }
             },
+            _ = writer.closed() => return Ok(()),
         }
     }
 }
@@ -1424,17 +1592,26 @@ async fn serve_fetch<S: WtSession>(
         FetchType::RelativeJoining { joining_request_id, joining_start }
         | FetchType::AbsoluteJoining { joining_request_id, joining_start } => {
             let relative = matches!(m.fetch_type, FetchType::RelativeJoining { .. });
-            let served = lock(&inner.served).get(&joining_request_id.0).map(|s| (s.track.clone(), s.joining));
-            let Some((track, joining)) = served else {
+            let served = lock(&inner.served)
+                .get(&joining_request_id.0)
+                .map(|s| (s.track.clone(), *lock(&s.state.joining), *s.state.forward.borrow()));
+            let Some((track, joining, forward)) = served else {
                 return reject(writer, v, RequestErrorCode::InvalidJoiningRequestId, "no such subscription").await;
             };
+            //= draft-ietf-moq-transport-19#joining-fetches
+            //# If no Objects have been published for the track the publisher MUST respond with a REQUEST_ERROR
+            //# with error code `INVALID_RANGE`.
+            if !forward {
+                return reject(writer, v, RequestErrorCode::InvalidRange, "joining subscription has Forward 0").await;
+            }
             let Some(joining) = joining else {
                 return reject(writer, v, RequestErrorCode::InvalidRange, "nothing published yet").await;
             };
-            //= draft-ietf-moq-transport-19#section-9.16.3.1
-            //# the End Location is {Joining Location.Group, Joining Location.Object + 1}
+            //= draft-ietf-moq-transport-19#joining-fetch-range-calculation
+            //# The publisher receiving a Joining Fetch sets the End Location to
+            //# {Joining Location.Group, Joining Location.Object + 1}
             let start_group = if relative { joining.group.0.saturating_sub(joining_start) } else { joining_start };
-            (track, Location::new(start_group, 0), Location::new(joining.group.0, joining.object.0 + 1))
+            (track, Location::new(start_group, 0), Location::new(joining.group.0, joining.object.0.saturating_add(1)))
         }
     };
     let Some(largest) = track.largest() else {
@@ -1443,19 +1620,24 @@ async fn serve_fetch<S: WtSession>(
     if start > largest {
         return reject(writer, v, RequestErrorCode::InvalidRange, "start is after the largest object").await;
     }
-    // Clip the end to what exists: {Largest.Group, Largest.Object + 1}.
-    let in_range = |l: Location| l >= start && (if end.object.0 == 0 { l.group <= end.group } else { l < end });
-    let clipped_end = Location::new(largest.group.0, largest.object.0 + 1);
+    // Clip the end to what exists: {Largest.Group, Largest.Object + 1}; objects past it are not sent.
+    let clipped_end = Location::new(largest.group.0, largest.object.0.saturating_add(1));
     let end_location = if end.object.0 == 0 {
         if end.group >= largest.group { clipped_end } else { end }
     } else {
         end.min(clipped_end)
     };
-    let mut groups: Vec<GroupConsumer> = track.consume().cached_groups();
+    let in_range = |l: Location| {
+        l >= start && if end_location.object.0 == 0 { l.group <= end_location.group } else { l < end_location }
+    };
+    let consumer = track.consume();
+    let end_of_track = consumer.ended() == Some(TrackEnd::Ended) && end_location == clipped_end;
+    let datagrams = track.info().delivery == Delivery::Datagrams;
+    let mut groups: Vec<GroupConsumer> = consumer.cached_groups();
     if order == GroupOrder::Descending {
         groups.reverse();
     }
-    writer.message(&FetchOk { end_of_track: false, end_location, ..Default::default() }.into(), v).await?;
+    writer.message(&FetchOk { end_of_track, end_location, ..Default::default() }.into(), v).await?;
     let stream = inner.transport.open_uni().await.map_err(from_wt)?;
     let mut data = Writer::new(stream);
     let mut buf = BytesMut::new();
@@ -1477,7 +1659,8 @@ async fn serve_fetch<S: WtSession>(
             }
             let fo = FetchObject {
                 group_id: g.id(),
-                subgroup_id: Some(SubgroupId(sg)),
+                // Objects of a datagram track have no subgroup (serialization flag 0x40).
+                subgroup_id: if datagrams { None } else { Some(SubgroupId(sg)) },
                 object_id: o.id,
                 publisher_priority: prio,
                 properties: o.properties.clone(),
@@ -1522,7 +1705,8 @@ struct SubState {
     priority: Arc<AtomicU64>,
     streams: Arc<AtomicU64>,
     skipped: Arc<AtomicU64>,
-    largest: Arc<Mutex<Option<Location>>>,
+    /// The Joining Location: the largest location when Forward last went to 1.
+    joining: Arc<Mutex<Option<Location>>>,
 }
 
 impl SubState {
@@ -1538,68 +1722,30 @@ impl SubState {
             priority: Arc::new(AtomicU64::new(priority as u64)),
             streams: Arc::default(),
             skipped: Arc::default(),
-            largest: Arc::default(),
+            joining: Arc::default(),
         }
-    }
-
-    fn largest(&self) -> Option<Location> {
-        *lock(&self.largest)
     }
 }
 
-/// Reads REQUEST_UPDATEs from the subscriber and answers them, until the subscriber cancels (resets) the
-/// request. A FIN only means no more updates: serving goes on.
-async fn read_updates<S: WtSession>(
+/// Serves one subscription on its request stream until the track or the filter ends (PUBLISH_DONE, FIN) or the
+/// subscriber cancels (reset / STOP_SENDING; our side is then reset too, and so are the data streams).
+#[allow(clippy::too_many_arguments)]
+async fn serve_subscription<S: WtSession>(
     inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
     reader: &mut Reader<S::RecvStream>,
-    writer: &mut Writer<S::SendStream>,
+    track: TrackProducer,
+    alias: TrackAlias,
+    start: Start,
+    end_group: Option<u64>,
     state: &SubState,
 ) {
-    let v = inner.version;
-    loop {
-        match reader.message(v).await {
-            Ok(Some(ControlMessage::RequestUpdate(u))) => {
-                if let Err(e) = inner.check_peer_request(u.request_id) {
-                    inner.close(e);
-                    return;
-                }
-                if let Some(f) = u.params.forward {
-                    state.forward.send_replace(f);
-                }
-                if let Some(p) = u.params.subscriber_priority {
-                    state.priority.store(p as u64, Ordering::Relaxed);
-                }
-                if let Some(t) = u.params.object_delivery_timeout {
-                    state.object_timeout.store(t, Ordering::Relaxed);
-                }
-                if let Some(t) = u.params.subgroup_delivery_timeout {
-                    state.subgroup_timeout.store(t, Ordering::Relaxed);
-                }
-                let ok = RequestOk {
-                    params: Parameters { largest_object: state.largest(), ..Default::default() },
-                    ..Default::default()
-                };
-                if writer.message(&ok.into(), v).await.is_err() {
-                    return;
-                }
-            }
-            Ok(Some(_)) => {
-                inner.close(Error::ProtocolViolation("unexpected message on a subscription"));
-                return;
-            }
-            Ok(None) => std::future::pending::<()>().await,
-            Err(_) => return,
-        }
-    }
-}
-
-/// Sends PUBLISH_DONE when serving ended by itself, or resets the stream when it was cancelled.
-async fn finish_serving<S: WtSession>(
-    inner: &Arc<Inner<S>>,
-    writer: &mut Writer<S::SendStream>,
-    outcome: Option<PublishDoneCode>,
-    state: &SubState,
-) {
+    let serve = serve_track(inner.clone(), track.clone(), alias, start, end_group, state.clone());
+    tokio::pin!(serve);
+    let outcome = tokio::select! {
+        out = &mut serve => Some(out),
+        _ = read_updates(inner, reader, writer, &track, state) => None,
+    };
     match outcome {
         Some(status) => {
             let done = PublishDone {
@@ -1612,9 +1758,72 @@ async fn finish_serving<S: WtSession>(
             }
         }
         None => {
-            // Cancelled by the subscriber (or we stopped publishing): abandon the request stream.
+            // Cancelled: dropping `serve` aborts the data stream tasks, whose writers reset their streams.
             state.cancel.send_replace(true);
             writer.reset(StreamCode::Cancelled.to_u64() as u32);
+            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+        }
+    }
+}
+
+/// Reads REQUEST_UPDATEs from the subscriber and answers them. Returns when the subscriber cancels: a reset of
+/// its side, or STOP_SENDING on ours. A FIN only means "no more updates" (draft-19 §3.3.2.1) and serving goes on.
+async fn read_updates<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    reader: &mut Reader<S::RecvStream>,
+    writer: &mut Writer<S::SendStream>,
+    track: &TrackProducer,
+    state: &SubState,
+) {
+    let v = inner.version;
+    loop {
+        let msg = tokio::select! {
+            m = reader.message(v) => m,
+            _ = writer.closed() => return, // STOP_SENDING
+        };
+        match msg {
+            Ok(Some(ControlMessage::RequestUpdate(u))) => {
+                if let Err(e) = inner.check_peer_request(u.request_id) {
+                    inner.close(e);
+                    return;
+                }
+                if let Some(f) = u.params.forward {
+                    let was = state.forward.send_replace(f);
+                    //= draft-ietf-moq-transport-19#joining-fetches
+                    //# MUST save the Largest Location communicated in SUBSCRIBE_OK, PUBLISH or REQUEST_UPDATE_OK that
+                    //# changes the Forward State from 0 to 1
+                    if f && !was {
+                        *lock(&state.joining) = track.largest();
+                    }
+                }
+                if let Some(p) = u.params.subscriber_priority {
+                    state.priority.store(p as u64, Ordering::Relaxed);
+                }
+                if let Some(t) = u.params.object_delivery_timeout {
+                    state.object_timeout.store(t, Ordering::Relaxed);
+                }
+                if let Some(t) = u.params.subgroup_delivery_timeout {
+                    state.subgroup_timeout.store(t, Ordering::Relaxed);
+                }
+                let ok = RequestOk {
+                    params: Parameters { largest_object: track.largest(), ..Default::default() },
+                    ..Default::default()
+                };
+                if writer.message(&ok.into(), v).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Some(ControlMessage::GoAway(_))) => {} // migration hint for this request; nothing to do here
+            Ok(Some(_)) => {
+                inner.close(Error::ProtocolViolation("unexpected message on a subscription"));
+                return;
+            }
+            Ok(None) => {
+                // FIN: no more updates. Keep serving until STOP_SENDING.
+                let _ = writer.closed().await;
+                return;
+            }
+            Err(_) => return,
         }
     }
 }
@@ -1652,10 +1861,20 @@ async fn serve_track<S: WtSession>(
     let mut tasks = JoinSet::new();
     let mut in_flight: std::collections::VecDeque<(u64, watch::Sender<bool>)> = Default::default();
     let mut cancel = state.cancel.subscribe();
+    let mut forward = state.forward.subscribe();
     let status = loop {
         let group = tokio::select! {
             g = consumer.next_group() => g,
             _ = cancel.wait_for(|c| *c) => break PublishDoneCode::InternalError,
+            Ok(()) = forward.changed() => {
+                // Forward went to 0: no more objects, so the streams in flight are abandoned.
+                if !*forward.borrow_and_update() {
+                    for (_, stop) in in_flight.drain(..) {
+                        stop.send_replace(true);
+                    }
+                }
+                continue;
+            }
         };
         let group = match group {
             Ok(g) => g,
@@ -1669,12 +1888,11 @@ async fn serve_track<S: WtSession>(
         if end_group.is_some_and(|e| gid > e) {
             break PublishDoneCode::SubscriptionEnded;
         }
-        //= draft-ietf-moq-transport-19#section-5.1.5
-        //# Forward 0 = publisher sends no objects
+        //= draft-ietf-moq-transport-19#subscriptions
+        //# The publisher does not send Objects if the Forward State is 0
         if !*state.forward.borrow() {
             continue;
         }
-        *state.largest.lock().unwrap_or_else(|e| e.into_inner()) = track.largest();
         // Bound the groups in flight: a subscriber this far behind loses the oldest group.
         while in_flight.len() >= MAX_GROUPS_IN_FLIGHT {
             if let Some((_, stop)) = in_flight.pop_front() {
@@ -1826,8 +2044,9 @@ async fn serve_datagrams<S: WtSession>(
             content,
         };
         let Ok(bytes) = d.encode_to_vec(v) else { continue };
-        //= draft-ietf-moq-transport-19#section-10.3
-        //# objects too large for a datagram are dropped
+        //= draft-ietf-moq-transport-19#object-datagram
+        //# When the total size is larger than the maximum datagram size for the session, the Object will be
+        //# dropped without any explicit notification.
         if bytes.len() <= max {
             let _ = inner.transport.send_datagram(Bytes::from(bytes));
         }
@@ -1890,8 +2109,9 @@ async fn serve_subgroup<S: WtSession>(
                 if first_object.is_some_and(|f| o.id < f) {
                     continue;
                 }
-                //= draft-ietf-moq-transport-19#section-10.5.1
-                //# If the object delivery timeout is exceeded ... reset the subgroup stream with DELIVERY_TIMEOUT
+                //= draft-ietf-moq-transport-19#delivery-timeouts
+                //# if the time elapsed exceeds OBJECT_DELIVERY_TIMEOUT, it MUST reset the underlying transport stream
+                //# with the reset stream code DELIVERY_TIMEOUT
                 if timeouts.object.is_some_and(|t| at.elapsed() > t) {
                     writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
                     return;

@@ -54,6 +54,9 @@ impl RawPeer {
         std::mem::forget(control); // keep our control stream open for the whole test
         let mut peer = RawPeer { transport: raw, server };
         let session = (&mut peer.server).await.unwrap().unwrap();
+        // Take the server's control stream off the accept queue, so that tests see only data streams there.
+        let control = timeout(T, peer.transport.accept_uni()).await.unwrap().unwrap();
+        std::mem::forget(control);
         (peer, session)
     }
 
@@ -345,4 +348,65 @@ async fn datagram_tracks_arrive_as_datagrams() {
         let mut s = group.next_subgroup().await.unwrap();
         assert_eq!(s.next().await.unwrap().payload, Bytes::from(format!("frame {g}")));
     }
+}
+
+/// Reads from a raw stream until it ends; returns the bytes and how it ended (`Ok` = FIN, `Err(code)` = reset).
+async fn drain(recv: &mut memory::MemoryRecv) -> (Vec<u8>, Result<(), u32>) {
+    let mut out = Vec::new();
+    loop {
+        match timeout(T, recv.read_chunk(64 * 1024)).await.expect("stream should end") {
+            Ok(Some(chunk)) => out.extend_from_slice(&chunk),
+            Ok(None) => return (out, Ok(())),
+            Err(memory::MemoryError::Reset(code)) => return (out, Err(code)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn fin_is_not_cancel_but_stop_sending_is() {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    let (peer, _server) = RawPeer::connect(origin).await;
+    let sub = Subscribe { request_id: RequestId(0), track: name("live", "v"), params: Parameters::default() };
+    let (mut send, mut recv) = peer.request(&frame(sub.into())).await;
+    // FIN right after the request: allowed, and not a cancellation.
+    send.finish().unwrap();
+    let ok = recv.read_chunk(1024).await.unwrap().unwrap();
+    assert_eq!(ok[0], 0x04, "SUBSCRIBE_OK");
+    // The subscription keeps delivering.
+    track.write_group(0, [Object::new(0, "after FIN")]).unwrap();
+    let mut data = timeout(T, peer.transport.accept_uni()).await.unwrap().unwrap();
+    let (bytes, end) = drain(&mut data).await;
+    assert!(bytes.ends_with(b"after FIN"));
+    assert_eq!(end, Ok(()), "a finished subgroup ends with FIN");
+    // STOP_SENDING cancels: the publisher resets its side of the request stream.
+    recv.stop(1);
+    let code = moq_transport::wire::codes::StreamCode::Cancelled.to_u64() as u32;
+    assert_eq!(drain(&mut recv).await.1, Err(code));
+}
+
+#[tokio::test]
+async fn cancelled_subscriptions_reset_their_data_streams() {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    let (peer, _server) = RawPeer::connect(origin).await;
+    let sub = Subscribe { request_id: RequestId(0), track: name("live", "v"), params: Parameters::default() };
+    let (mut send, mut recv) = peer.request(&frame(sub.into())).await;
+    let _ok = recv.read_chunk(1024).await.unwrap().unwrap();
+    // A subgroup that is still open when the subscriber cancels.
+    let group = track.create_group(0).unwrap();
+    let sg = group.create_subgroup(0, 0);
+    sg.write(Object::new(0, "partial")).unwrap();
+    let mut data = timeout(T, peer.transport.accept_uni()).await.unwrap().unwrap();
+    let first = timeout(T, data.read_chunk(1024)).await.unwrap().unwrap().unwrap();
+    assert!(!first.is_empty());
+    // Cancel: reset our side and stop theirs.
+    send.reset(1);
+    recv.stop(1);
+    // The truncated subgroup must not look complete: it is reset, not FINished.
+    let (_, end) = drain(&mut data).await;
+    assert!(end.is_err(), "expected a reset, got {end:?}");
 }

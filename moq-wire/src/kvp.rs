@@ -126,7 +126,7 @@ impl Properties {
         let mut key: u64 = 0;
         while !buf.is_empty() {
             let delta = get_vi(buf, v)?;
-            //= draft-ietf-moq-transport-19#section-1.4.3
+            //= draft-ietf-moq-transport-19#moq-key-value-pair
             //# The previous Type value plus the Delta Type MUST NOT be greater than 2^64 - 1.
             key = key.checked_add(delta).ok_or(DecodeError::Overflow("key-value type"))?;
             let value = if key % 2 == 0 {
@@ -264,7 +264,7 @@ impl From<&str> for ReasonPhrase {
 
 impl Decode for ReasonPhrase {
     fn decode<B: Buf>(buf: &mut B, v: Version) -> Result<Self, DecodeError> {
-        //= draft-ietf-moq-transport-19#section-1.4.4
+        //= draft-ietf-moq-transport-19#reason-phrase
         //# The reason phrase length has a maximum value of 1024 bytes. If an endpoint receives a length
         //# exceeding the maximum, it MUST close the session with a `PROTOCOL_VIOLATION`
         let len = get_len(buf, v, "reason phrase", MAX_REASON_PHRASE_LEN)?;

@@ -117,7 +117,7 @@ impl Decode for TrackNamespace {
         let mut total = 0usize;
         for _ in 0..count {
             let len = get_len(buf, v, "track namespace", MAX_FULL_TRACK_NAME_LEN)?;
-            //= draft-ietf-moq-transport-19#section-2.4.1
+            //= draft-ietf-moq-transport-19#track-name
             //# If an endpoint receives a Track Namespace Field with a Track Namespace Field Length of 0, it
             //# MUST close the session with a `PROTOCOL_VIOLATION`.
             if len == 0 {
@@ -215,7 +215,7 @@ impl Decode for FullTrackName {
         let namespace = TrackNamespace::decode(buf, v)?;
         let name = TrackName::decode(buf, v)?;
         let len = namespace.byte_len() + name.len();
-        //= draft-ietf-moq-transport-19#section-2.4.1
+        //= draft-ietf-moq-transport-19#track-name
         //# If an endpoint receives a Track Namespace or a Full Track Name exceeding 4,096 bytes, it MUST close
         //# the session with a `PROTOCOL_VIOLATION`.
         if len > MAX_FULL_TRACK_NAME_LEN {

@@ -252,9 +252,9 @@ impl Decode for LocationFilter {
             0x4 => {
                 let start = Location::decode(buf, v)?;
                 let end_group_delta = get_vi(buf, v)?;
-                //= draft-ietf-moq-transport-19#section-5.1.2
-                //# If the resulting Group ID would be greater than 2^64 - 1, the endpoint MUST close the session
-                //# with a `PROTOCOL_VIOLATION`.
+                //= draft-ietf-moq-transport-19#location-filters
+                //# If the resulting Group ID would be greater than 2^64 - 1, the endpoint MUST close the session with a
+                //# `PROTOCOL_VIOLATION`.
                 if start.group.0.checked_add(end_group_delta).is_none() {
                     return Err(DecodeError::Overflow("end group"));
                 }
@@ -495,7 +495,7 @@ impl Parameters {
         let mut ty = 0u64;
         for _ in 0..count {
             let delta = get_vi(buf, v)?;
-            //= draft-ietf-moq-transport-19#section-9.2
+            //= draft-ietf-moq-transport-19#message-params
             //# If the resulting Type would be greater than 2^64 - 1, the endpoint MUST close the session with a
             //# `PROTOCOL_VIOLATION`.
             ty = ty.checked_add(delta).ok_or(DecodeError::Overflow("parameter type"))?;

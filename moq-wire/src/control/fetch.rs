@@ -80,7 +80,7 @@ impl Message for Fetch {
                 joining_request_id: RequestId::decode(body, v)?,
                 joining_start: get_vi(body, v)?,
             },
-            //= draft-ietf-moq-transport-19#section-9.16
+            //= draft-ietf-moq-transport-19#message-fetch
             //# An endpoint that receives a Fetch Type other than 0x1, 0x2 or 0x3 MUST close the session with a
             //# `PROTOCOL_VIOLATION`.
             other => {

@@ -220,7 +220,7 @@ impl Decode for ControlMessage {
     fn decode<B: Buf>(buf: &mut B, v: Version) -> Result<Self, DecodeError> {
         let ty = get_vi(buf, v)?;
         if !ControlMessage::is_known_type(ty, v) {
-            //= draft-ietf-moq-transport-19#section-9
+            //= draft-ietf-moq-transport-19#message
             //# An endpoint that receives an unknown message type MUST close the session.
             return Err(DecodeError::UnknownType { kind: "control message", value: ty });
         }

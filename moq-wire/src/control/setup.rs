@@ -48,7 +48,7 @@ impl Message for GoAway {
     const NAME: &'static str = "GOAWAY";
 
     fn decode_body(body: &mut &[u8], v: Version) -> Result<Self, DecodeError> {
-        //= draft-ietf-moq-transport-19#section-9.4
+        //= draft-ietf-moq-transport-19#message-goaway
         //# The maximum length of the New Session URI is 8,192 bytes.  If an endpoint receives a length
         //# exceeding the maximum, it MUST close the session with a `PROTOCOL_VIOLATION`.
         let new_session_uri = get_len_bytes(body, v, "new session URI", MAX_GOAWAY_URI_LEN)?;

@@ -72,7 +72,7 @@ impl ObjectDatagram {
     }
 
     fn decode_after_type(ty: u64, data: &Bytes, cursor: &mut &[u8], v: Version) -> Result<Self, DecodeError> {
-        //= draft-ietf-moq-transport-19#section-10.3.1
+        //= draft-ietf-moq-transport-19#object-datagram
         //# The following Type values are invalid. If an endpoint receives a datagram with any of these Type
         //# values, it MUST close the session with a `PROTOCOL_VIOLATION`
         if !ObjectDatagram::is_valid_type(ty) {

@@ -152,7 +152,7 @@ impl FetchReader {
                 data.len() - cursor.len(),
             ));
         }
-        //= draft-ietf-moq-transport-19#section-10.4.4.1
+        //= draft-ietf-moq-transport-19#fetch-header
         //# Any other value is a `PROTOCOL_VIOLATION`.
         if flags >= 128 {
             return Err(DecodeError::InvalidValue { field: "serialization flags", value: flags });

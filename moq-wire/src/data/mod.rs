@@ -57,7 +57,7 @@ impl StreamKind {
             CONTROL_STREAM_TYPE => Ok(StreamKind::Control),
             PADDING_STREAM_TYPE => Ok(StreamKind::Padding),
             t if SubgroupHeader::is_valid_type(t) => Ok(StreamKind::Subgroup(t as u8)),
-            //= draft-ietf-moq-transport-19#section-3.3
+            //= draft-ietf-moq-transport-19#stream-types
             //# An endpoint that receives an unknown stream type MUST close the session.
             t => Err(DecodeError::UnknownType { kind: "stream", value: t }),
         }

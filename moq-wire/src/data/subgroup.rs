@@ -84,7 +84,7 @@ impl SubgroupHeader {
     }
 
     pub(crate) fn decode_after_type<B: Buf>(ty: u8, buf: &mut B, v: Version) -> Result<Self, DecodeError> {
-        //= draft-ietf-moq-transport-19#section-10.4.2
+        //= draft-ietf-moq-transport-19#subgroup-header
         //# The following Type values are invalid. If an endpoint receives a stream header with any of these
         //# Type values, it MUST close the session with a `PROTOCOL_VIOLATION`
         if !SubgroupHeader::is_valid_type(ty as u64) {
@@ -192,7 +192,7 @@ impl SubgroupReader {
         let mut cursor = data;
         let buf = &mut cursor;
         let delta = get_vi(buf, v)?;
-        //= draft-ietf-moq-transport-19#section-10.4.3
+        //= draft-ietf-moq-transport-19#subgroup-header
         //# If the resulting Object ID would be greater than 2^64 - 1, the endpoint MUST close the session with a
         //# `PROTOCOL_VIOLATION`.
         let object_id = match self.prev {
