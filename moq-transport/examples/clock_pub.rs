@@ -42,6 +42,9 @@ struct Args {
     /// Do not verify the server certificate (development only).
     #[arg(long)]
     insecure: bool,
+    /// Offer only this draft version (18 or 19) when connecting; default: both, newest first.
+    #[arg(long)]
+    draft: Option<u32>,
 }
 
 /// The civil date (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
@@ -88,6 +91,13 @@ async fn run_clock(track: TrackProducer) -> anyhow::Result<()> {
     }
 }
 
+fn versions(draft: Option<u32>) -> anyhow::Result<Vec<moq_transport::wire::Version>> {
+    match draft {
+        None => Ok(Vec::new()),
+        Some(d) => Ok(vec![moq_transport::wire::Version::from_draft(d).context("unsupported draft")?]),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
@@ -124,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
             (None, true) => Trust::Insecure,
             (None, false) => Trust::System,
         };
-        let client = Client::new(trust, config)?;
+        let client = Client::new(trust, config)?.with_versions(&versions(args.draft)?);
         let session = client.connect(&url).await.with_context(|| format!("connect {url}"))?;
         let _announcement = session.publish_namespace(namespace).await.context("PUBLISH_NAMESPACE")?;
         println!("publishing {}--{} to {url}", args.namespace, args.track);

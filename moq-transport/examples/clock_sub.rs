@@ -38,9 +38,19 @@ struct Args {
     /// Do not verify the server certificate (development only).
     #[arg(long)]
     insecure: bool,
+    /// Offer only this draft version (18 or 19) when connecting; default: both, newest first.
+    #[arg(long)]
+    draft: Option<u32>,
     /// Stop after this many objects (0: run until the track ends).
     #[arg(long, default_value_t = 0)]
     count: u64,
+}
+
+fn versions(draft: Option<u32>) -> anyhow::Result<Vec<moq_transport::wire::Version>> {
+    match draft {
+        None => Ok(Vec::new()),
+        Some(d) => Ok(vec![moq_transport::wire::Version::from_draft(d).context("unsupported draft")?]),
+    }
 }
 
 #[tokio::main]
@@ -84,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         (Some(url), None) => {
-            let client = Client::new(trust, SessionConfig::default())?;
+            let client = Client::new(trust, SessionConfig::default())?.with_versions(&versions(args.draft)?);
             client.connect(url).await.with_context(|| format!("connect {url}"))?
         }
         (None, None) => anyhow::bail!("give a URL or --listen ADDR"),

@@ -49,7 +49,12 @@ impl<R: RecvStream> Reader<R> {
                 match T::decode_from(&mut self.buf, v) {
                     Ok(value) => return Ok(Some(value)),
                     Err(e) if e.is_short() => {}
-                    Err(e) => return Err(e.into()),
+                    Err(e) => {
+                        // The bytes, for `moqt-decode` and interop reports.
+                        let shown = &self.buf[..self.buf.len().min(256)];
+                        tracing::debug!(error = %e, bytes = %crate::tls::hex(shown), "undecodable message");
+                        return Err(e.into());
+                    }
                 }
             }
             if self.buf.len() > MAX_BUFFERED {
@@ -65,9 +70,15 @@ impl<R: RecvStream> Reader<R> {
         }
     }
 
-    /// Reads one control message.
+    /// Reads one control message. Known departures of deployed peers that are unambiguous are accepted (see
+    /// `moq_wire::control::compat` and docs/interop.md).
     pub(crate) async fn message(&mut self, v: Version) -> Result<Option<ControlMessage>, Error> {
-        self.decode::<ControlMessage>(v).await
+        let msg = self.decode_with(|b| moq_wire::control::compat::decode_lenient(b, v)).await;
+        if let Err(Error::Decode(e)) = &msg {
+            let shown = &self.buf[..self.buf.len().min(256)];
+            tracing::debug!(error = %e, bytes = %crate::tls::hex(shown), "undecodable message");
+        }
+        msg
     }
 
     /// Runs a sans-IO decoder that reports how many header bytes it used, reading until it succeeds.

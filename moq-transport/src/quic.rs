@@ -163,6 +163,7 @@ pub struct Client {
     endpoint: quinn::Endpoint,
     trust: Trust,
     config: SessionConfig,
+    versions: Vec<Version>,
 }
 
 impl Client {
@@ -172,7 +173,16 @@ impl Client {
         let endpoint = quinn::Endpoint::client(bind)
             .or_else(|_| quinn::Endpoint::client(SocketAddr::from(([0, 0, 0, 0], 0))))
             .map_err(Error::transport)?;
-        Ok(Client { endpoint, trust, config })
+        Ok(Client { endpoint, trust, config, versions: Version::ALL.to_vec() })
+    }
+
+    /// Offers only these versions, in this order of preference (default: every supported version, newest
+    /// first).
+    pub fn with_versions(mut self, versions: &[Version]) -> Client {
+        if !versions.is_empty() {
+            self.versions = versions.to_vec();
+        }
+        self
     }
 
     /// Connects: `moqt://host:port/path` uses raw QUIC, `https://host:port/path` uses WebTransport. The draft
@@ -198,7 +208,7 @@ impl Client {
         tls.alpn_protocols = if webtransport {
             vec![web_transport_quinn::ALPN.as_bytes().to_vec()]
         } else {
-            Version::ALL.iter().map(|v| v.alpn().as_bytes().to_vec()).collect()
+            self.versions.iter().map(|v| v.alpn().as_bytes().to_vec()).collect()
         };
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| Error::Tls(e.to_string()))?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
@@ -217,7 +227,7 @@ impl Client {
             session_config.path = None;
             session_config.authority = None;
             let request = web_transport_quinn::proto::ConnectRequest::new(url.clone())
-                .with_protocols(Version::ALL.iter().map(|v| v.alpn().to_string()));
+                .with_protocols(self.versions.iter().map(|v| v.alpn().to_string()));
             let session = web_transport_quinn::Session::connect(conn, request).await.map_err(Error::transport)?;
             let version =
                 session.protocol().and_then(|p| Version::from_alpn(p.as_bytes())).ok_or(Error::VersionNegotiation)?;

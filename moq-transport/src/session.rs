@@ -190,6 +190,15 @@ impl NamespaceSubscription {
     }
 }
 
+/// A SUBSCRIBE_TRACKS in progress: the peer PUBLISHes matching tracks, which arrive as [`Event::Published`].
+/// Dropping it cancels the request.
+#[derive(Debug)]
+pub struct TracksSubscription {
+    /// The prefix asked for.
+    pub prefix: TrackNamespace,
+    _cancel: oneshot::Sender<()>,
+}
+
 /// A track we push with PUBLISH; dropping it ends the publication.
 #[derive(Debug)]
 pub struct Published {
@@ -812,6 +821,48 @@ impl<S: WtSession> Session<S> {
             }
         });
         Ok(NamespaceSubscription { prefix, events })
+    }
+
+    /// Asks the peer to PUBLISH every track under `prefix` (SUBSCRIBE_TRACKS); the tracks arrive as
+    /// [`Event::Published`].
+    pub async fn subscribe_tracks(&self, prefix: TrackNamespace) -> Result<TracksSubscription, Error> {
+        let v = self.inner.version;
+        let request_id = self.request_id()?;
+        let msg = SubscribeTracks { request_id, prefix: prefix.clone(), params: Parameters::default() };
+        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
+        match response(&mut reader, v).await? {
+            Some(ControlMessage::RequestOk(_)) => {}
+            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
+            None => return Err(Error::Cancelled),
+            Some(_) => return Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR"))),
+        }
+        let (cancel, mut cancelled) = oneshot::channel::<()>();
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut cancelled => break,
+                    msg = reader.message(v) => match msg {
+                        // PUBLISH_SKIPPED: the peer will not PUBLISH that track; the application may SUBSCRIBE.
+                        Ok(Some(ControlMessage::PublishSkipped(p))) => tracing::debug!(?p, "PUBLISH_SKIPPED"),
+                        Ok(Some(ControlMessage::GoAway(_))) => {}
+                        Ok(Some(_)) => {
+                            inner.close(Error::ProtocolViolation("unexpected message on SUBSCRIBE_TRACKS"));
+                            break;
+                        }
+                        // The peer will send nothing more; the request stays until we drop it.
+                        Ok(None) => {
+                            let _ = (&mut cancelled).await;
+                            break;
+                        }
+                        Err(_) => break,
+                    },
+                }
+            }
+            writer.reset(StreamCode::Cancelled.to_u64() as u32);
+            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+        });
+        Ok(TracksSubscription { prefix, _cancel: cancel })
     }
 
     /// Pushes a track to the peer (PUBLISH) and serves it once accepted.

@@ -138,16 +138,7 @@ async fn every_request_type_over_memory() {
     let _p = client.publish(pushed.clone()).await.unwrap();
     assert!(matches!(server.next_event().await, Some(Event::Published(_))));
     // SUBSCRIBE_TRACKS: the server PUBLISHes what it has under the prefix.
-    let (send, mut recv) = client.transport().open_bi().await.unwrap();
-    let mut w = send;
-    let st = SubscribeTracks {
-        request_id: RequestId(100),
-        prefix: TrackNamespace::from_path("live").unwrap(),
-        params: Parameters::default(),
-    };
-    w.write_all(&frame(st.into())).await.unwrap();
-    let ok = recv.read_chunk(1024).await.unwrap().unwrap();
-    assert_eq!(ok[0], 0x07, "REQUEST_OK");
+    let _tracks = client.subscribe_tracks(TrackNamespace::from_path("live").unwrap()).await.unwrap();
     match timeout(T, client.next_event()).await.unwrap() {
         Some(Event::Published(c)) => assert_eq!(c.info().name, name("live", "v")),
         other => panic!("{other:?}"),

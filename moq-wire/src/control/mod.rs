@@ -4,6 +4,7 @@
 //! runs past the length is [`DecodeError::Truncated`], bytes left over are [`DecodeError::TrailingBytes`]; both
 //! close the session with `PROTOCOL_VIOLATION`.
 
+pub mod compat;
 mod fetch;
 mod namespace;
 mod request;
