@@ -17,8 +17,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Parser;
-use moq_transport::quic::{Client, Server};
-use moq_transport::tls::{Certificate, Trust, parse_fingerprint};
+
+#[path = "common/mod.rs"]
+mod common;
+use moq_transport::quic::Server;
+use moq_transport::tls::Certificate;
 use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
 use moq_transport::*;
 
@@ -36,15 +39,8 @@ struct Args {
     /// Track name.
     #[arg(long, default_value = "now")]
     track: String,
-    /// Trust the server certificate with this SHA-256 (hex).
-    #[arg(long)]
-    fingerprint: Option<String>,
-    /// Do not verify the server certificate (development only).
-    #[arg(long)]
-    insecure: bool,
-    /// Offer only this draft version (18 or 19) when connecting; default: both, newest first.
-    #[arg(long)]
-    draft: Option<u32>,
+    #[command(flatten)]
+    client: common::ClientArgs,
 }
 
 /// The civil date (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
@@ -91,13 +87,6 @@ async fn run_clock(track: TrackProducer) -> anyhow::Result<()> {
     }
 }
 
-fn versions(draft: Option<u32>) -> anyhow::Result<Vec<moq_transport::wire::Version>> {
-    match draft {
-        None => Ok(Vec::new()),
-        Some(d) => Ok(vec![moq_transport::wire::Version::from_draft(d).context("unsupported draft")?]),
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
@@ -129,12 +118,7 @@ async fn main() -> anyhow::Result<()> {
         });
         run_clock(track).await
     } else if let Some(url) = args.connect {
-        let trust = match (&args.fingerprint, args.insecure) {
-            (Some(fp), _) => Trust::Fingerprints(vec![parse_fingerprint(fp)?]),
-            (None, true) => Trust::Insecure,
-            (None, false) => Trust::System,
-        };
-        let client = Client::new(trust, config)?.with_versions(&versions(args.draft)?);
+        let client = args.client.client(config)?;
         let session = client.connect(&url).await.with_context(|| format!("connect {url}"))?;
         let _announcement = session.publish_namespace(namespace).await.context("PUBLISH_NAMESPACE")?;
         println!("publishing {}--{} to {url}", args.namespace, args.track);

@@ -13,8 +13,11 @@
 
 use anyhow::Context;
 use clap::Parser;
-use moq_transport::quic::{Client, Server};
-use moq_transport::tls::{Certificate, Trust, parse_fingerprint};
+
+#[path = "common/mod.rs"]
+mod common;
+use moq_transport::quic::Server;
+use moq_transport::tls::Certificate;
 use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
 use moq_transport::*;
 
@@ -32,36 +35,17 @@ struct Args {
     /// Track name.
     #[arg(long, default_value = "now")]
     track: String,
-    /// Trust the server certificate with this SHA-256 (hex).
-    #[arg(long)]
-    fingerprint: Option<String>,
-    /// Do not verify the server certificate (development only).
-    #[arg(long)]
-    insecure: bool,
-    /// Offer only this draft version (18 or 19) when connecting; default: both, newest first.
-    #[arg(long)]
-    draft: Option<u32>,
+    #[command(flatten)]
+    client: common::ClientArgs,
     /// Stop after this many objects (0: run until the track ends).
     #[arg(long, default_value_t = 0)]
     count: u64,
-}
-
-fn versions(draft: Option<u32>) -> anyhow::Result<Vec<moq_transport::wire::Version>> {
-    match draft {
-        None => Ok(Vec::new()),
-        Some(d) => Ok(vec![moq_transport::wire::Version::from_draft(d).context("unsupported draft")?]),
-    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let args = Args::parse();
-    let trust = match (&args.fingerprint, args.insecure) {
-        (Some(fp), _) => Trust::Fingerprints(vec![parse_fingerprint(fp)?]),
-        (None, true) => Trust::Insecure,
-        (None, false) => Trust::System,
-    };
     let name = FullTrackName::new(TrackNamespace::from_path(&args.namespace)?, args.track.as_str());
     let session = match (&args.url, args.listen) {
         (_, Some(addr)) => {
@@ -94,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         (Some(url), None) => {
-            let client = Client::new(trust, SessionConfig::default())?.with_versions(&versions(args.draft)?);
+            let client = args.client.client(SessionConfig::default())?;
             client.connect(url).await.with_context(|| format!("connect {url}"))?
         }
         (None, None) => anyhow::bail!("give a URL or --listen ADDR"),

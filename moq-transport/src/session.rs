@@ -537,7 +537,7 @@ impl<S: WtSession> Session<S> {
         tokio::select! {
             e = self.inner.transport.closed() => {
                 let e = from_wt(e);
-                self.inner.closed.send_if_modified(|c| if c.is_none() { *c = Some(e.clone()); true } else { false });
+                self.inner.record_closed(e);
                 self.closed_error()
             }
             _ = rx.wait_for(|c| c.is_some()) => self.closed_error(),
@@ -1015,6 +1015,18 @@ impl<S: WtSession> Inner<S> {
         }
     }
 
+    /// Remembers why the session ended (the transport already closed), without closing again.
+    fn record_closed(&self, e: Error) {
+        self.closed.send_if_modified(|c| {
+            if c.is_none() {
+                *c = Some(e);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
     fn add_alias(&self, alias: u64, producer: TrackProducer) -> Result<(), Error> {
         let mut map = lock(&self.incoming);
         //= draft-ietf-moq-transport-19#track-alias
@@ -1076,14 +1088,7 @@ async fn run_uni<S: WtSession>(inner: Arc<Inner<S>>, setup_tx: oneshot::Sender<R
             Ok(r) => r,
             Err(e) => {
                 let e = from_wt(e);
-                inner.closed.send_if_modified(|c| {
-                    if c.is_none() {
-                        *c = Some(e.clone());
-                        true
-                    } else {
-                        false
-                    }
-                });
+                inner.record_closed(e.clone());
                 if let Some(tx) = lock(&setup_tx).take() {
                     let _ = tx.send(Err(e));
                 }
@@ -1322,14 +1327,7 @@ async fn run_bi<S: WtSession>(inner: Arc<Inner<S>>) {
             Ok(s) => s,
             Err(e) => {
                 let e = from_wt(e);
-                inner.closed.send_if_modified(|c| {
-                    if c.is_none() {
-                        *c = Some(e.clone());
-                        true
-                    } else {
-                        false
-                    }
-                });
+                inner.record_closed(e.clone());
                 return;
             }
         };
