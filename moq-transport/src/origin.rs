@@ -1,6 +1,8 @@
 //! What a session publishes: the local tracks and namespaces, shared by any number of sessions.
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use moq_wire::namespace::{FullTrackName, TrackNamespace};
@@ -17,10 +19,15 @@ pub enum NamespaceEvent {
     Removed(TrackNamespace),
 }
 
+/// Finds a track that is not held locally, e.g. by subscribing upstream (a relay).
+pub type Resolver =
+    Arc<dyn Fn(FullTrackName) -> Pin<Box<dyn Future<Output = Option<TrackProducer>> + Send>> + Send + Sync>;
+
 #[derive(Default)]
 struct State {
     tracks: HashMap<FullTrackName, TrackProducer>,
     namespaces: BTreeSet<TrackNamespace>,
+    resolver: Option<Resolver>,
 }
 
 /// The tracks and namespaces this endpoint serves to its peers.
@@ -90,6 +97,35 @@ impl Origin {
     /// The track, if published.
     pub fn track(&self, name: &FullTrackName) -> Option<TrackProducer> {
         self.lock().tracks.get(name).cloned()
+    }
+
+    /// Sets the function that finds tracks not held locally (see [`Origin::resolve`]).
+    pub fn set_resolver(&self, resolver: Resolver) {
+        self.lock().resolver = Some(resolver);
+    }
+
+    /// The track if held locally, or else whatever the resolver finds (which is then held, so that every later
+    /// subscriber shares it). Tracks that ended are not returned.
+    pub async fn resolve(&self, name: &FullTrackName) -> Option<TrackProducer> {
+        let resolver = {
+            let s = self.lock();
+            if let Some(t) = s.tracks.get(name)
+                && t.consume().ended().is_none()
+            {
+                return Some(t.clone());
+            }
+            s.resolver.clone()
+        }?;
+        let track = resolver(name.clone()).await?;
+        let mut s = self.lock();
+        // Another request may have resolved it meanwhile: keep the first live one.
+        if let Some(existing) = s.tracks.get(name)
+            && existing.consume().ended().is_none()
+        {
+            return Some(existing.clone());
+        }
+        s.tracks.insert(name.clone(), track.clone());
+        Some(track)
     }
 
     /// A consumer at the live edge of a published track.

@@ -97,8 +97,9 @@ pub enum Event {
     Announced(TrackNamespace),
     /// The peer withdrew a namespace.
     Unannounced(TrackNamespace),
-    /// The peer pushed a track (PUBLISH); we accepted it and this consumer receives its objects.
-    Published(TrackConsumer),
+    /// The peer pushed a track (PUBLISH); we accepted it. Its objects arrive in this track: read them with
+    /// `consume()` / `consume_from_start()`, or put it in an [`Origin`] to serve it on.
+    Published(TrackProducer),
     /// The peer sent GOAWAY on the control stream.
     GoAway {
         /// Where to reconnect (empty: the same URI).
@@ -150,6 +151,7 @@ pub struct Subscription {
     /// Track Properties from SUBSCRIBE_OK.
     pub track_properties: Properties,
     consumer: TrackConsumer,
+    producer: TrackProducer,
     updates: mpsc::UnboundedSender<(Parameters, oneshot::Sender<Result<RequestOk, Error>>)>,
 }
 
@@ -157,6 +159,12 @@ impl Subscription {
     /// The received track. Clone it for more readers.
     pub fn consumer(&self) -> TrackConsumer {
         self.consumer.clone()
+    }
+
+    /// The received track as a producer handle, to put it in an [`Origin`] and serve it on (a relay). It ends
+    /// when the subscription ends.
+    pub fn track(&self) -> TrackProducer {
+        self.producer.clone()
     }
 
     /// Sends REQUEST_UPDATE (e.g. `forward: Some(false)` to pause) and waits for the answer.
@@ -628,6 +636,7 @@ impl<S: WtSession> Session<S> {
         let consumer = producer.consume_from_start();
         let alias = ok.track_alias;
         self.inner.add_alias(alias.0, producer.clone())?;
+        let producer_handle = producer.clone();
 
         let (updates, mut update_rx) =
             mpsc::unbounded_channel::<(Parameters, oneshot::Sender<Result<RequestOk, Error>>)>();
@@ -691,6 +700,7 @@ impl<S: WtSession> Session<S> {
             largest: ok.params.largest_object,
             track_properties: ok.track_properties,
             consumer,
+            producer: producer_handle,
             updates,
         })
     }
@@ -1389,7 +1399,7 @@ async fn handle_request<S: WtSession>(
     let origin = &inner.config.origin;
     match first {
         ControlMessage::Subscribe(m) => {
-            let Some(track) = origin.track(&m.track) else {
+            let Some(track) = origin.resolve(&m.track).await else {
                 return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
             };
             let alias = TrackAlias(inner.next_alias.fetch_add(1, Ordering::Relaxed));
@@ -1431,7 +1441,7 @@ async fn handle_request<S: WtSession>(
             result
         }
         ControlMessage::TrackStatus(m) => {
-            let Some(track) = origin.track(&m.track) else {
+            let Some(track) = origin.resolve(&m.track).await else {
                 return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
             };
             let ok = RequestOk {
@@ -1494,7 +1504,7 @@ async fn handle_request<S: WtSession>(
             let producer = TrackProducer::with_window(info, inner.config.window);
             inner.add_alias(m.track_alias.0, producer.clone())?;
             writer.message(&RequestOk::default().into(), v).await?;
-            let _ = inner.events.send(Event::Published(producer.consume_from_start()));
+            let _ = inner.events.send(Event::Published(producer.clone()));
             // The publisher's only message after PUBLISH_OK is PUBLISH_DONE.
             let mut expected_streams = None;
             let end = match reader.message(v).await {
@@ -1632,7 +1642,7 @@ async fn serve_fetch<S: WtSession>(
     let v = inner.version;
     let order = m.params.group_order.unwrap_or(GroupOrder::Ascending);
     let (track, start, end) = match m.fetch_type {
-        FetchType::Standalone { track, start, end } => match inner.config.origin.track(&track) {
+        FetchType::Standalone { track, start, end } => match inner.config.origin.resolve(&track).await {
             Some(t) => (t, start, end),
             None => {
                 return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;

@@ -294,7 +294,7 @@ async fn publish_pushes_a_track() {
         let track = clock_track("push");
         let published = p.client.publish(track.clone()).await.unwrap();
         let mut consumer = match timeout(T, p.server.next_event()).await.unwrap() {
-            Some(Event::Published(c)) => c,
+            Some(Event::Published(c)) => c.consume_from_start(),
             other => panic!("{other:?}"),
         };
         assert_eq!(consumer.info().name, name("push", "clock"));

@@ -1,0 +1,309 @@
+//! `moq-relay`: a Media over QUIC relay.
+//!
+//! Publishers announce namespaces (PUBLISH_NAMESPACE) or push tracks (PUBLISH); subscribers SUBSCRIBE to any
+//! track under an announced namespace (longest prefix wins). The relay holds one upstream subscription per track
+//! however many subscribers it has, and fans objects out from its own copy of the track as they arrive: every
+//! subscriber reads the shared track at its own pace, so a slow one never slows the publisher or the others.
+//! SUBSCRIBE_NAMESPACE discovers what is published; TRACK_STATUS and FETCH are answered from the relay's copy.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use moq_transport::quic::Server;
+use moq_transport::tls::Certificate;
+use moq_transport::wire::codes::SessionCode;
+use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
+use moq_transport::{Event, Origin, Session, SessionConfig, SubscribeOptions, Subscription};
+
+/// Relay settings.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(about = "A Media over QUIC relay (draft-ietf-moq-transport-19/-18) over raw QUIC and WebTransport")]
+pub struct Config {
+    /// UDP address for MoQT, raw QUIC (moqt://) and WebTransport (https://) on the same port.
+    #[arg(long, default_value = "[::]:4443")]
+    pub bind: SocketAddr,
+    /// TCP address for HTTP: /certificate.sha256, /health, /metrics. Empty to disable.
+    #[arg(long, default_value = "[::]:4443")]
+    pub http_bind: String,
+    /// PEM certificate chain; without it a self-signed certificate is generated.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Host names for the generated self-signed certificate (valid 14 days).
+    #[arg(long, default_value = "localhost")]
+    pub tls_generate: Vec<String>,
+    /// Groups kept per track for late joiners and FETCH.
+    #[arg(long, default_value_t = moq_transport::DEFAULT_GROUP_WINDOW)]
+    pub cache_groups: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        <Config as clap::Parser>::parse_from(["moq-relay"])
+    }
+}
+
+/// Counters exposed on /metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Sessions accepted.
+    pub sessions_total: AtomicU64,
+    /// Sessions open now.
+    pub sessions_active: AtomicU64,
+    /// Failed handshakes.
+    pub handshake_failures: AtomicU64,
+    /// Upstream subscriptions made.
+    pub upstream_subscriptions: AtomicU64,
+    /// Namespaces announced by publishers.
+    pub announcements: AtomicU64,
+}
+
+impl Metrics {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        for (name, help, v) in [
+            ("moq_relay_sessions_total", "Sessions accepted", &self.sessions_total),
+            ("moq_relay_sessions_active", "Sessions open", &self.sessions_active),
+            ("moq_relay_handshake_failures_total", "Failed handshakes", &self.handshake_failures),
+            ("moq_relay_upstream_subscriptions_total", "Upstream subscriptions", &self.upstream_subscriptions),
+            ("moq_relay_announcements_total", "Namespaces announced", &self.announcements),
+        ] {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}\n", v.load(Ordering::Relaxed)));
+        }
+        out
+    }
+}
+
+/// Who publishes what: announced namespaces and the sessions that announced them.
+#[derive(Default)]
+struct Router {
+    publishers: Mutex<Vec<(TrackNamespace, u64, Session)>>,
+    upstream: Mutex<HashMap<FullTrackName, Subscription>>,
+    resolving: Mutex<HashMap<FullTrackName, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Router {
+    /// The session that published the longest namespace prefix of `ns`.
+    fn route(&self, ns: &TrackNamespace) -> Option<Session> {
+        let publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
+        publishers
+            .iter()
+            .filter(|(p, _, _)| ns.starts_with(p))
+            .max_by_key(|(p, _, _)| p.len())
+            .map(|(_, _, s)| s.clone())
+    }
+}
+
+/// A running relay.
+pub struct Relay {
+    server: Server,
+    origin: Origin,
+    router: Arc<Router>,
+    metrics: Arc<Metrics>,
+    fingerprint: String,
+    http: Option<tokio::net::TcpListener>,
+}
+
+impl Relay {
+    /// Binds the QUIC endpoint (and the HTTP listener unless disabled).
+    pub async fn bind(config: &Config) -> anyhow::Result<Relay> {
+        let cert = match (&config.tls_cert, &config.tls_key) {
+            (Some(c), Some(k)) => Certificate::load(c, k)?,
+            _ => {
+                let hosts: Vec<&str> = config.tls_generate.iter().map(String::as_str).collect();
+                Certificate::self_signed(&hosts)?
+            }
+        };
+        let fingerprint = cert.sha256_hex();
+        let origin = Origin::new();
+        let session_config =
+            SessionConfig { origin: origin.clone(), window: config.cache_groups, ..Default::default() };
+        let server = Server::bind(config.bind, cert, session_config).context("bind UDP")?;
+        let http = if config.http_bind.is_empty() {
+            None
+        } else {
+            Some(tokio::net::TcpListener::bind(&config.http_bind).await.context("bind HTTP")?)
+        };
+        let router = Arc::new(Router::default());
+        let metrics = Arc::new(Metrics::default());
+        let r = router.clone();
+        let m = metrics.clone();
+        let o = origin.clone();
+        origin.set_resolver(Arc::new(move |name: FullTrackName| {
+            let (router, metrics, origin) = (r.clone(), m.clone(), o.clone());
+            Box::pin(async move { resolve(&router, &metrics, &origin, name).await })
+        }));
+        Ok(Relay { server, origin, router, metrics, fingerprint, http })
+    }
+
+    /// The UDP address MoQT is served on.
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.server.local_addr()?)
+    }
+
+    /// The HTTP address, if enabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The SHA-256 of the certificate, hex.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The relay's origin: every track and namespace it serves.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then closes every session with GOAWAY semantics (NO_ERROR).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.local_addr()?, fingerprint = %self.fingerprint, "relay listening");
+        if let Some(listener) = self.http {
+            let fp = self.fingerprint.clone();
+            let metrics = self.metrics.clone();
+            let app = axum::Router::new()
+                .route("/certificate.sha256", axum::routing::get(move || std::future::ready(fp.clone())))
+                .route("/health", axum::routing::get(|| std::future::ready("ok\n")))
+                .route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
+            tracing::info!(addr = ?listener.local_addr().ok(), "http listening");
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::warn!(error = %e, "http server stopped");
+                }
+            });
+        }
+        let next_id = AtomicU64::new(0);
+        tokio::pin!(shutdown);
+        loop {
+            let incoming = tokio::select! {
+                i = self.server.accept() => match i { Some(i) => i, None => break },
+                _ = &mut shutdown => break,
+            };
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            let (router, origin, metrics) = (self.router.clone(), self.origin.clone(), self.metrics.clone());
+            tokio::spawn(async move {
+                let (session, info) = match incoming.establish().await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        metrics.handshake_failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(error = %e, "handshake failed");
+                        return;
+                    }
+                };
+                metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
+                metrics.sessions_active.fetch_add(1, Ordering::Relaxed);
+                let span = tracing::info_span!("session", id, remote = %info.remote, version = %info.version, wt = info.webtransport);
+                let _enter = span.enter();
+                tracing::info!(path = %info.path, "session accepted");
+                drop(_enter);
+                serve_session(id, session, &router, &origin, &metrics).await;
+                metrics.sessions_active.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
+        self.server.close(SessionCode::NoError.to_u64() as u32, "relay shutting down");
+        Ok(())
+    }
+}
+
+/// Follows one session's events until it closes, keeping the routing table in step.
+async fn serve_session(id: u64, session: Session, router: &Router, origin: &Origin, metrics: &Metrics) {
+    while let Some(event) = session.next_event().await {
+        match event {
+            Event::Announced(ns) => {
+                metrics.announcements.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(session = id, namespace = %ns, "namespace published");
+                router.publishers.lock().unwrap_or_else(|e| e.into_inner()).push((ns.clone(), id, session.clone()));
+                origin.publish_namespace(ns);
+            }
+            Event::Unannounced(ns) => withdraw(id, Some(&ns), router, origin),
+            Event::Published(track) => {
+                tracing::info!(session = id, track = %track.info().name, "track pushed");
+                origin.publish_track(track);
+            }
+            Event::GoAway { .. } => {}
+        }
+    }
+    let e = session.closed().await;
+    tracing::info!(session = id, reason = %e, "session closed");
+    withdraw(id, None, router, origin);
+}
+
+/// Removes a session's namespaces (one, or all); namespaces no other publisher serves are withdrawn.
+fn withdraw(id: u64, ns: Option<&TrackNamespace>, router: &Router, origin: &Origin) {
+    let gone: Vec<TrackNamespace> = {
+        let mut publishers = router.publishers.lock().unwrap_or_else(|e| e.into_inner());
+        let removed: Vec<TrackNamespace> = publishers
+            .iter()
+            .filter(|(p, sid, _)| *sid == id && ns.is_none_or(|n| n == p))
+            .map(|(p, _, _)| p.clone())
+            .collect();
+        publishers.retain(|(p, sid, _)| !(*sid == id && ns.is_none_or(|n| n == p)));
+        removed.into_iter().filter(|p| !publishers.iter().any(|(q, _, _)| q == p)).collect()
+    };
+    for ns in gone {
+        tracing::info!(session = id, namespace = %ns, "namespace withdrawn");
+        origin.remove_namespace(&ns);
+    }
+}
+
+/// Finds a track for a subscriber: one upstream subscription per track, shared by everyone.
+async fn resolve(
+    router: &Router,
+    metrics: &Metrics,
+    origin: &Origin,
+    name: FullTrackName,
+) -> Option<moq_transport::TrackProducer> {
+    let lock = router.resolving.lock().unwrap_or_else(|e| e.into_inner()).entry(name.clone()).or_default().clone();
+    let _guard = lock.lock().await;
+    // Someone may have subscribed upstream while we waited.
+    if let Some(t) = origin.track(&name)
+        && t.consume().ended().is_none()
+    {
+        return Some(t);
+    }
+    let upstream = router.route(&name.namespace)?;
+    let sub = match upstream.subscribe(name.clone(), SubscribeOptions::default()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(track = %name, error = %e, "upstream subscribe failed");
+            return None;
+        }
+    };
+    metrics.upstream_subscriptions.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(track = %name, "subscribed upstream");
+    let track = sub.track();
+    router.upstream.lock().unwrap_or_else(|e| e.into_inner()).insert(name, sub);
+    Some(track)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

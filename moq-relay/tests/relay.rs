@@ -1,0 +1,212 @@
+//! The relay over loopback, both transports: fan-out to many subscribers, late joiners, publisher restart,
+//! isolation from a garbage-sending client, and the HTTP endpoints.
+
+use std::time::Duration;
+
+use moq_relay::{Config, Relay};
+use moq_transport::quic::Client;
+use moq_transport::tls::{Trust, parse_fingerprint};
+use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
+use moq_transport::wire::{GroupId, Version};
+use moq_transport::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::timeout;
+use url::Url;
+
+const T: Duration = Duration::from_secs(10);
+
+struct Running {
+    port: u16,
+    http: std::net::SocketAddr,
+    trust: Trust,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn start() -> Running {
+    let config = Config { bind: "127.0.0.1:0".parse().unwrap(), http_bind: "127.0.0.1:0".into(), ..Config::default() };
+    let relay = Relay::bind(&config).await.unwrap();
+    let port = relay.local_addr().unwrap().port();
+    let http = relay.http_addr().unwrap();
+    let trust = Trust::Fingerprints(vec![parse_fingerprint(relay.fingerprint()).unwrap()]);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    Running { port, http, trust, stop: Some(stop) }
+}
+
+fn name(ns: &str, track: &str) -> FullTrackName {
+    FullTrackName::new(TrackNamespace::from_path(ns).unwrap(), track)
+}
+
+impl Running {
+    fn url(&self, webtransport: bool) -> Url {
+        let scheme = if webtransport { "https" } else { "moqt" };
+        Url::parse(&format!("{scheme}://localhost:{}/", self.port)).unwrap()
+    }
+
+    async fn connect(&self, webtransport: bool, origin: Origin) -> Session {
+        let client = Client::new(self.trust.clone(), SessionConfig { origin, ..Default::default() }).unwrap();
+        timeout(T, client.connect(&self.url(webtransport))).await.unwrap().unwrap()
+    }
+
+    /// A publisher of `ns/track` that has announced its namespace.
+    async fn publisher(&self, ns: &str) -> (Session, TrackProducer, Announcement) {
+        let origin = Origin::new();
+        let track = TrackProducer::new(TrackInfo::new(name(ns, "video")));
+        origin.publish_track(track.clone());
+        let session = self.connect(false, origin).await;
+        let ann = session.publish_namespace(TrackNamespace::from_path(ns).unwrap()).await.unwrap();
+        (session, track, ann)
+    }
+
+    async fn http_get(&self, path: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(self.http).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+}
+
+/// Reads `groups` whole groups from a subscription and returns (group, object, payload) in arrival order.
+async fn read_groups(mut c: TrackConsumer, groups: usize) -> Vec<(u64, u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for _ in 0..groups {
+        let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
+        let mut sg = timeout(T, g.next_subgroup()).await.unwrap().unwrap();
+        while let Ok(o) = timeout(T, sg.next()).await.unwrap() {
+            out.push((g.id().0, o.id.0, o.payload.to_vec()));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn fan_out_to_fifty_subscribers_over_both_transports() {
+    let relay = start().await;
+    let (_pub_session, track, _ann) = relay.publisher("live/demo").await;
+    let mut subs = Vec::new();
+    for i in 0..50 {
+        let session = relay.connect(i % 2 == 1, Origin::new()).await;
+        let sub = timeout(T, session.subscribe(name("live/demo", "video"), SubscribeOptions::default()))
+            .await
+            .unwrap()
+            .unwrap();
+        subs.push((session, sub));
+    }
+    for g in 0..4u64 {
+        track.write_group(g, (0..10).map(|o| Object::new(o, format!("{g}/{o}")))).unwrap();
+    }
+    let want: Vec<(u64, u64, Vec<u8>)> =
+        (0..4).flat_map(|g| (0..10).map(move |o| (g, o, format!("{g}/{o}").into_bytes()))).collect();
+    let readers: Vec<_> = subs.iter().map(|(_, s)| tokio::spawn(read_groups(s.consumer(), 4))).collect();
+    for r in readers {
+        assert_eq!(r.await.unwrap(), want, "every subscriber gets every object, in order");
+    }
+}
+
+#[tokio::test]
+async fn late_joiner_starts_at_the_current_group() {
+    let relay = start().await;
+    let (_p, track, _ann) = relay.publisher("live/late").await;
+    // A first subscriber makes the relay subscribe upstream.
+    let early = relay.connect(false, Origin::new()).await;
+    let early_sub = early.subscribe(name("live/late", "video"), SubscribeOptions::default()).await.unwrap();
+    for g in 0..3u64 {
+        track.write_group(g, [Object::new(0, "x")]).unwrap();
+    }
+    let _ = read_groups(early_sub.consumer(), 3).await;
+    let late = relay.connect(true, Origin::new()).await;
+    let sub = late.subscribe(name("live/late", "video"), SubscribeOptions::default()).await.unwrap();
+    assert_eq!(sub.largest, Some(moq_transport::wire::Location::new(2, 0)));
+    let mut c = sub.consumer();
+    track.write_group(3, [Object::new(0, "y")]).unwrap();
+    let first = timeout(T, c.next_group()).await.unwrap().unwrap();
+    assert!(first.id() >= GroupId(2), "late joiner starts at the current group, got {}", first.id());
+}
+
+#[tokio::test]
+async fn publisher_restart() {
+    let relay = start().await;
+    let (p1, track, ann) = relay.publisher("live/restart").await;
+    let viewer = relay.connect(false, Origin::new()).await;
+    let sub = viewer.subscribe(name("live/restart", "video"), SubscribeOptions::default()).await.unwrap();
+    let mut c = sub.consumer();
+    track.write_group(0, [Object::new(0, "before")]).unwrap();
+    assert_eq!(timeout(T, c.next_group()).await.unwrap().unwrap().id(), GroupId(0));
+    // The publisher goes away: the subscription ends.
+    drop(ann);
+    drop(p1);
+    assert!(timeout(T, c.closed()).await.is_ok());
+    // It comes back: new subscriptions work.
+    let (_p2, track2, _ann2) = relay.publisher("live/restart").await;
+    let sub2 = timeout(T, async {
+        loop {
+            match viewer.subscribe(name("live/restart", "video"), SubscribeOptions::default()).await {
+                Ok(s) => break s,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    track2.write_group(5, [Object::new(0, "after")]).unwrap();
+    let mut g = timeout(T, sub2.consumer().next_group()).await.unwrap().unwrap();
+    assert_eq!(g.id(), GroupId(5));
+    let mut sg = g.next_subgroup().await.unwrap();
+    assert_eq!(&sg.next().await.unwrap().payload[..], b"after");
+}
+
+#[tokio::test]
+async fn garbage_client_loses_only_its_session() {
+    let relay = start().await;
+    let (_p, track, _ann) = relay.publisher("live/iso").await;
+    let good = relay.connect(true, Origin::new()).await;
+    let sub = good.subscribe(name("live/iso", "video"), SubscribeOptions::default()).await.unwrap();
+    let bad = relay.connect(false, Origin::new()).await;
+    let (mut send, _recv) = bad.transport().open_bi().await.unwrap();
+    send.write_all(&[0x3f, 0x00, 0x02, 0xde, 0xad]).await.unwrap();
+    let e = timeout(T, bad.closed()).await.unwrap();
+    assert_eq!(e.session_code(), moq_transport::wire::codes::SessionCode::ProtocolViolation, "{e}");
+    track.write_group(0, [Object::new(0, "fine")]).unwrap();
+    let got = read_groups(sub.consumer(), 1).await;
+    assert_eq!(got, vec![(0, 0, b"fine".to_vec())]);
+}
+
+#[tokio::test]
+async fn unknown_tracks_and_discovery() {
+    let relay = start().await;
+    let (_p, _track, _ann) = relay.publisher("live/disc").await;
+    let viewer = relay.connect(false, Origin::new()).await;
+    let err = viewer.subscribe(name("nowhere", "x"), SubscribeOptions::default()).await.unwrap_err();
+    assert!(matches!(err, Error::Rejected { .. }), "{err}");
+    let mut ns = viewer.subscribe_namespace(TrackNamespace::from_path("live").unwrap()).await.unwrap();
+    assert_eq!(
+        timeout(T, ns.next()).await.unwrap(),
+        Some(NamespaceEvent::Added(TrackNamespace::from_path("live/disc").unwrap()))
+    );
+    assert_eq!(viewer.version(), Version::Draft19);
+}
+
+#[tokio::test]
+async fn http_endpoints() {
+    let relay = start().await;
+    let fp = relay.http_get("/certificate.sha256").await;
+    assert!(fp.starts_with("HTTP/1.1 200"), "{fp}");
+    let body = fp.rsplit("\r\n\r\n").next().unwrap().trim();
+    assert_eq!(body.len(), 64);
+    assert!(relay.http_get("/health").await.ends_with("ok\n"));
+    let _s = relay.connect(false, Origin::new()).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let metrics = relay.http_get("/metrics").await;
+    assert!(metrics.contains("moq_relay_sessions_total 1"), "{metrics}");
+}
