@@ -42,6 +42,20 @@ pub struct Config {
     /// Groups kept per track for late joiners and FETCH.
     #[arg(long, default_value_t = moq_transport::DEFAULT_GROUP_WINDOW)]
     pub cache_groups: usize,
+    /// On shutdown: GOAWAY every session, then wait this long for them to leave before closing.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub drain_timeout: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
+    let n: u64 = num.parse().map_err(|_| format!("not a duration: {s:?} (e.g. 500ms, 5s)"))?;
+    match unit {
+        "ms" => Ok(std::time::Duration::from_millis(n)),
+        "s" | "" => Ok(std::time::Duration::from_secs(n)),
+        "m" => Ok(std::time::Duration::from_secs(n * 60)),
+        _ => Err(format!("unknown unit in {s:?} (ms, s or m)")),
+    }
 }
 
 impl Default for Config {
@@ -84,6 +98,7 @@ impl Metrics {
 /// Who publishes what: announced namespaces and the sessions that announced them.
 #[derive(Default)]
 struct Router {
+    sessions: Mutex<HashMap<u64, Session>>,
     publishers: Mutex<Vec<(TrackNamespace, u64, Session)>>,
     upstream: Mutex<HashMap<FullTrackName, Subscription>>,
     resolving: Mutex<HashMap<FullTrackName, Arc<tokio::sync::Mutex<()>>>>,
@@ -109,6 +124,7 @@ pub struct Relay {
     metrics: Arc<Metrics>,
     fingerprint: String,
     http: Option<tokio::net::TcpListener>,
+    drain: std::time::Duration,
 }
 
 impl Relay {
@@ -140,7 +156,7 @@ impl Relay {
             let (router, metrics, origin) = (r.clone(), m.clone(), o.clone());
             Box::pin(async move { resolve(&router, &metrics, &origin, name).await })
         }));
-        Ok(Relay { server, origin, router, metrics, fingerprint, http })
+        Ok(Relay { server, origin, router, metrics, fingerprint, http, drain: config.drain_timeout })
     }
 
     /// The UDP address MoQT is served on.
@@ -209,9 +225,22 @@ impl Relay {
                 let _enter = span.enter();
                 tracing::info!(path = %info.path, "session accepted");
                 drop(_enter);
+                router.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(id, session.clone());
                 serve_session(id, session, &router, &origin, &metrics).await;
+                router.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                 metrics.sessions_active.fetch_sub(1, Ordering::Relaxed);
             });
+        }
+        // Graceful shutdown: GOAWAY to everyone, give them the drain timeout to move, then close.
+        let sessions: Vec<Session> =
+            self.router.sessions.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        tracing::info!(sessions = sessions.len(), drain = ?self.drain, "shutting down");
+        for s in &sessions {
+            let _ = s.goaway("", self.drain).await;
+        }
+        let deadline = tokio::time::Instant::now() + self.drain;
+        while self.metrics.sessions_active.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         self.server.close(SessionCode::NoError.to_u64() as u32, "relay shutting down");
         Ok(())

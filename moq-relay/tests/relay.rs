@@ -210,3 +210,36 @@ async fn http_endpoints() {
     let metrics = relay.http_get("/metrics").await;
     assert!(metrics.contains("moq_relay_sessions_total 1"), "{metrics}");
 }
+
+#[tokio::test]
+async fn shutdown_sends_goaway_and_drains() {
+    let config = Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        http_bind: String::new(),
+        drain_timeout: Duration::from_secs(30),
+        ..Config::default()
+    };
+    let relay = Relay::bind(&config).await.unwrap();
+    let port = relay.local_addr().unwrap().port();
+    let trust = Trust::Fingerprints(vec![parse_fingerprint(relay.fingerprint()).unwrap()]);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    let client = Client::new(trust, SessionConfig::default()).unwrap();
+    let session = client.connect(&Url::parse(&format!("moqt://localhost:{port}/")).unwrap()).await.unwrap();
+    let _ = stop.send(());
+    match timeout(T, session.next_event()).await.unwrap() {
+        Some(Event::GoAway { uri, timeout }) => {
+            assert!(uri.is_empty());
+            assert_eq!(timeout, Duration::from_secs(30));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The client leaves; the relay finishes well before the drain timeout.
+    drop(session);
+    let started = std::time::Instant::now();
+    timeout(Duration::from_secs(25), running).await.unwrap().unwrap().unwrap();
+    // (it would otherwise wait the whole 30 s drain timeout)
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
