@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+pub mod auth;
+
 use anyhow::Context;
 use moq_transport::quic::Server;
 use moq_transport::tls::Certificate;
@@ -42,6 +44,13 @@ pub struct Config {
     /// Groups kept per track for late joiners and FETCH.
     #[arg(long, default_value_t = moq_transport::DEFAULT_GROUP_WINDOW)]
     pub cache_groups: usize,
+    /// Require JWTs signed with this key (hex file; make one with `moq-relay keygen`). Without it everything is
+    /// allowed.
+    #[arg(long)]
+    pub auth_key: Option<PathBuf>,
+    /// Namespace prefix open to anonymous publish and subscribe when --auth-key is set (repeatable; "" = all).
+    #[arg(long)]
+    pub auth_public: Vec<String>,
     /// On shutdown: GOAWAY every session, then wait this long for them to leave before closing.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub drain_timeout: std::time::Duration,
@@ -77,6 +86,8 @@ pub struct Metrics {
     pub upstream_subscriptions: AtomicU64,
     /// Namespaces announced by publishers.
     pub announcements: AtomicU64,
+    /// Requests refused as unauthorized.
+    pub auth_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -88,6 +99,7 @@ impl Metrics {
             ("moq_relay_handshake_failures_total", "Failed handshakes", &self.handshake_failures),
             ("moq_relay_upstream_subscriptions_total", "Upstream subscriptions", &self.upstream_subscriptions),
             ("moq_relay_announcements_total", "Namespaces announced", &self.announcements),
+            ("moq_relay_auth_failures_total", "Requests refused as unauthorized", &self.auth_failures),
         ] {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}\n", v.load(Ordering::Relaxed)));
         }
@@ -139,8 +151,28 @@ impl Relay {
         };
         let fingerprint = cert.sha256_hex();
         let origin = Origin::new();
-        let session_config =
-            SessionConfig { origin: origin.clone(), window: config.cache_groups, ..Default::default() };
+        let key = config.auth_key.as_deref().map(auth::load_key).transpose()?;
+        let public = config
+            .auth_public
+            .iter()
+            .map(|p| TrackNamespace::from_path(p).map_err(|e| anyhow::anyhow!("--auth-public {p:?}: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let policy = auth::Auth::new(key.as_deref(), public);
+        let metrics = Arc::new(Metrics::default());
+        let m = metrics.clone();
+        let authorizer: moq_transport::Authorizer = Arc::new(move |ctx, action, ns| {
+            let ok = policy.authorize(ctx, action, ns);
+            if !ok {
+                m.auth_failures.fetch_add(1, Ordering::Relaxed);
+            }
+            ok
+        });
+        let session_config = SessionConfig {
+            origin: origin.clone(),
+            window: config.cache_groups,
+            authorizer: Some(authorizer),
+            ..Default::default()
+        };
         let server = Server::bind(config.bind, cert, session_config).context("bind UDP")?;
         let http = if config.http_bind.is_empty() {
             None
@@ -148,7 +180,6 @@ impl Relay {
             Some(tokio::net::TcpListener::bind(&config.http_bind).await.context("bind HTTP")?)
         };
         let router = Arc::new(Router::default());
-        let metrics = Arc::new(Metrics::default());
         let r = router.clone();
         let m = metrics.clone();
         let o = origin.clone();

@@ -243,3 +243,63 @@ async fn shutdown_sends_goaway_and_drains() {
     // (it would otherwise wait the whole 30 s drain timeout)
     assert!(started.elapsed() < Duration::from_secs(20));
 }
+
+#[tokio::test]
+async fn auth_allows_and_denies() {
+    use moq_relay::auth::{Claims, now, sign};
+    let dir = std::env::temp_dir().join(format!("moq-relay-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_path = dir.join("key.hex");
+    std::fs::write(&key_path, moq_relay::auth::generate_key().unwrap()).unwrap();
+    let key = moq_relay::auth::load_key(&key_path).unwrap();
+    let config = Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        http_bind: "127.0.0.1:0".into(),
+        auth_key: Some(key_path.clone()),
+        auth_public: vec!["open".into()],
+        ..Config::default()
+    };
+    let relay = Relay::bind(&config).await.unwrap();
+    let port = relay.local_addr().unwrap().port();
+    let trust = Trust::Fingerprints(vec![parse_fingerprint(relay.fingerprint()).unwrap()]);
+    let metrics = relay.metrics();
+    tokio::spawn(relay.run(std::future::pending()));
+    let connect = |scheme: &'static str, query: String, origin: Origin| {
+        let trust = trust.clone();
+        async move {
+            let client = Client::new(trust, SessionConfig { origin, ..Default::default() }).unwrap();
+            let url = Url::parse(&format!("{scheme}://localhost:{port}/{query}")).unwrap();
+            client.connect(&url).await.unwrap()
+        }
+    };
+    let unauthorized = |r: Result<(), Error>| {
+        matches!(r, Err(Error::Rejected { code: moq_transport::wire::codes::RequestErrorCode::Unauthorized, .. }))
+    };
+
+    // Anonymous: refused outside the public prefix, allowed inside it.
+    let anon = connect("moqt", String::new(), Origin::new()).await;
+    assert!(unauthorized(anon.publish_namespace(TrackNamespace::from_path("live/alice").unwrap()).await.map(|_| ())));
+    assert!(unauthorized(anon.subscribe(name("live/alice", "video"), SubscribeOptions::default()).await.map(|_| ())));
+    assert!(anon.publish_namespace(TrackNamespace::from_path("open/x").unwrap()).await.is_ok());
+
+    // Alice may publish under live/alice (token in the URL query over WebTransport).
+    let alice_token =
+        sign(&key, &Claims { publish: vec!["live/alice".into()], subscribe: vec![], exp: now() + 60 }).unwrap();
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live/alice", "video")));
+    origin.publish_track(track.clone());
+    let alice = connect("https", format!("?jwt={alice_token}"), origin).await;
+    let _ann = alice.publish_namespace(TrackNamespace::from_path("live/alice").unwrap()).await.unwrap();
+    assert!(unauthorized(alice.publish_namespace(TrackNamespace::from_path("live/bob").unwrap()).await.map(|_| ())));
+
+    // A viewer with a subscribe token (in the PATH setup option over raw QUIC).
+    let viewer_token =
+        sign(&key, &Claims { publish: vec![], subscribe: vec!["live".into()], exp: now() + 60 }).unwrap();
+    let viewer = connect("moqt", format!("?jwt={viewer_token}"), Origin::new()).await;
+    let sub = viewer.subscribe(name("live/alice", "video"), SubscribeOptions::default()).await.unwrap();
+    track.write_group(0, [Object::new(0, "hi")]).unwrap();
+    assert_eq!(read_groups(sub.consumer(), 1).await, vec![(0, 0, b"hi".to_vec())]);
+
+    assert!(metrics.auth_failures.load(std::sync::atomic::Ordering::Relaxed) >= 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -124,7 +124,9 @@ impl Incoming {
             }
             let session =
                 request.respond(ConnectResponse::OK.with_protocol(version.alpn())).await.map_err(Error::transport)?;
-            let session = Session::establish(session, version, Role::Server, self.config).await?;
+            let mut config = self.config;
+            config.connect_path = Some(path.clone());
+            let session = Session::establish(session, version, Role::Server, config).await?;
             //= draft-ietf-moq-transport-19#path
             //# When a PATH parameter is received ... while WebTransport is used ... the session MUST be closed
             //# with `INVALID_PATH`.

@@ -44,6 +44,8 @@ use crate::io::{Reader, Writer};
 use crate::model::*;
 use crate::origin::{NamespaceEvent, Origin};
 
+static EMPTY_NAMESPACE: TrackNamespace = TrackNamespace::empty();
+
 /// How long to wait for the peer's SETUP.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a data stream for an unknown track alias is held before it is abandoned.
@@ -61,7 +63,7 @@ pub enum Role {
 }
 
 /// Settings for one session.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionConfig {
     /// What we publish to the peer.
     pub origin: Origin,
@@ -75,7 +77,49 @@ pub struct SessionConfig {
     pub auth_tokens: Vec<AuthToken>,
     /// Groups kept per received track.
     pub window: usize,
+    /// Decides whether the peer may make each request (none: everything is allowed).
+    pub authorizer: Option<Authorizer>,
+    /// Server side, WebTransport only: the path and query of the CONNECT request (set by `quic::Server`).
+    pub connect_path: Option<String>,
 }
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("origin", &self.origin)
+            .field("implementation", &self.implementation)
+            .field("path", &self.path)
+            .field("authority", &self.authority)
+            .field("window", &self.window)
+            .field("authorizer", &self.authorizer.is_some())
+            .field("connect_path", &self.connect_path)
+            .finish()
+    }
+}
+
+/// What a request asks to do, for authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// PUBLISH_NAMESPACE or PUBLISH.
+    Publish,
+    /// SUBSCRIBE, FETCH, TRACK_STATUS, SUBSCRIBE_NAMESPACE or SUBSCRIBE_TRACKS.
+    Subscribe,
+}
+
+/// Everything a server knows about who is asking.
+#[derive(Debug, Clone)]
+pub struct AuthContext<'a> {
+    /// The request path with its query: the WebTransport URL's, or the PATH setup option on raw QUIC.
+    pub path: Option<&'a str>,
+    /// AUTHORIZATION_TOKENs from the peer's SETUP.
+    pub setup_tokens: &'a [AuthToken],
+    /// AUTHORIZATION_TOKEN parameters of this request.
+    pub request_tokens: &'a [AuthToken],
+}
+
+/// Authorization hook: may the peer perform `Action` on this namespace? Refused requests get REQUEST_ERROR
+/// UNAUTHORIZED.
+pub type Authorizer = Arc<dyn Fn(&AuthContext<'_>, Action, &TrackNamespace) -> bool + Send + Sync>;
 
 impl Default for SessionConfig {
     fn default() -> Self {
@@ -86,6 +130,8 @@ impl Default for SessionConfig {
             authority: None,
             auth_tokens: Vec::new(),
             window: DEFAULT_GROUP_WINDOW,
+            authorizer: None,
+            connect_path: None,
         }
     }
 }
@@ -1395,6 +1441,39 @@ async fn handle_request<S: WtSession>(
     inner.check_peer_request(request_id)?;
     if inner.goaway_sent.load(Ordering::Relaxed) {
         return reject(writer, v, RequestErrorCode::GoingAway, "going away").await;
+    }
+    if let Some(authorize) = &inner.config.authorizer {
+        let (action, namespace, tokens) = match &first {
+            ControlMessage::Subscribe(m) => (Action::Subscribe, &m.track.namespace, &m.params.auth_tokens),
+            ControlMessage::TrackStatus(m) => (Action::Subscribe, &m.track.namespace, &m.params.auth_tokens),
+            ControlMessage::SubscribeNamespace(m) => (Action::Subscribe, &m.prefix, &m.params.auth_tokens),
+            ControlMessage::SubscribeTracks(m) => (Action::Subscribe, &m.prefix, &m.params.auth_tokens),
+            ControlMessage::PublishNamespace(m) => (Action::Publish, &m.namespace, &m.params.auth_tokens),
+            ControlMessage::Publish(m) => (Action::Publish, &m.track.namespace, &m.params.auth_tokens),
+            ControlMessage::Fetch(m) => match &m.fetch_type {
+                FetchType::Standalone { track, .. } => (Action::Subscribe, &track.namespace, &m.params.auth_tokens),
+                // A joining fetch rides on a subscription that was authorized already.
+                _ => (Action::Subscribe, &EMPTY_NAMESPACE, &m.params.auth_tokens),
+            },
+            _ => return Err(Error::ProtocolViolation("not a request")),
+        };
+        let setup = inner.peer_setup.get();
+        let path = inner
+            .config
+            .connect_path
+            .clone()
+            .or_else(|| setup.and_then(|s| s.path.as_ref()).map(|p| String::from_utf8_lossy(p).into_owned()));
+        let ctx = AuthContext {
+            path: path.as_deref(),
+            setup_tokens: setup.map(|s| s.auth_tokens.as_slice()).unwrap_or_default(),
+            request_tokens: tokens,
+        };
+        let joining =
+            matches!(&first, ControlMessage::Fetch(m) if !matches!(m.fetch_type, FetchType::Standalone { .. }));
+        if !joining && !authorize(&ctx, action, namespace) {
+            tracing::info!(?action, %namespace, "unauthorized request");
+            return reject(writer, v, RequestErrorCode::Unauthorized, "unauthorized").await;
+        }
     }
     let origin = &inner.config.origin;
     match first {
