@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub mod auth;
+mod cluster;
 
 use anyhow::Context;
 use moq_transport::quic::Server;
@@ -51,6 +52,12 @@ pub struct Config {
     /// Namespace prefix open to anonymous publish and subscribe when --auth-key is set (repeatable; "" = all).
     #[arg(long)]
     pub auth_public: Vec<String>,
+    /// Join the cluster whose root relay is at this URL (moqt:// or https://); the root itself leaves it unset.
+    #[arg(long)]
+    pub cluster_root: Option<url::Url>,
+    /// SHA-256 of the root's certificate (hex), to pin it; see its /certificate.sha256.
+    #[arg(long)]
+    pub cluster_fingerprint: Option<String>,
     /// On shutdown: GOAWAY every session, then wait this long for them to leave before closing.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub drain_timeout: std::time::Duration,
@@ -137,6 +144,7 @@ pub struct Relay {
     fingerprint: String,
     http: Option<tokio::net::TcpListener>,
     drain: std::time::Duration,
+    cluster: Option<(url::Url, moq_transport::tls::Trust)>,
 }
 
 impl Relay {
@@ -187,7 +195,19 @@ impl Relay {
             let (router, metrics, origin) = (r.clone(), m.clone(), o.clone());
             Box::pin(async move { resolve(&router, &metrics, &origin, name).await })
         }));
-        Ok(Relay { server, origin, router, metrics, fingerprint, http, drain: config.drain_timeout })
+        let cluster = match &config.cluster_root {
+            Some(url) => {
+                let trust = match &config.cluster_fingerprint {
+                    Some(fp) => {
+                        moq_transport::tls::Trust::Fingerprints(vec![moq_transport::tls::parse_fingerprint(fp)?])
+                    }
+                    None => moq_transport::tls::Trust::System,
+                };
+                Some((url.clone(), trust))
+            }
+            None => None,
+        };
+        Ok(Relay { server, origin, router, metrics, fingerprint, http, drain: config.drain_timeout, cluster })
     }
 
     /// The UDP address MoQT is served on.
@@ -231,6 +251,9 @@ impl Relay {
                     tracing::warn!(error = %e, "http server stopped");
                 }
             });
+        }
+        if let Some((root, trust)) = self.cluster.clone() {
+            tokio::spawn(cluster::run(root, trust, self.origin.clone(), self.router.clone()));
         }
         let next_id = AtomicU64::new(0);
         tokio::pin!(shutdown);

@@ -303,3 +303,91 @@ async fn auth_allows_and_denies() {
     assert!(metrics.auth_failures.load(std::sync::atomic::Ordering::Relaxed) >= 3);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A relay with its own stop switch (`drain_timeout` 0: it closes as soon as it is told to).
+async fn start_node(cluster_root: Option<(u16, String)>) -> Running {
+    let mut config =
+        Config { bind: "127.0.0.1:0".parse().unwrap(), http_bind: "127.0.0.1:0".into(), ..Config::default() };
+    config.drain_timeout = Duration::ZERO;
+    if let Some((port, fp)) = cluster_root {
+        config.cluster_root = Some(Url::parse(&format!("moqt://localhost:{port}/")).unwrap());
+        config.cluster_fingerprint = Some(fp);
+    }
+    let relay = Relay::bind(&config).await.unwrap();
+    let port = relay.local_addr().unwrap().port();
+    let http = relay.http_addr().unwrap();
+    let trust = Trust::Fingerprints(vec![parse_fingerprint(relay.fingerprint()).unwrap()]);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    Running { port, http, trust, stop: Some(stop) }
+}
+
+fn fingerprint_of(r: &Running) -> String {
+    match &r.trust {
+        Trust::Fingerprints(f) => moq_transport::tls::hex(&f[0]),
+        _ => unreachable!(),
+    }
+}
+
+/// Subscribes, retrying while the namespace propagates through the cluster.
+async fn subscribe_eventually(session: &Session, track: FullTrackName) -> Subscription {
+    timeout(T, async {
+        loop {
+            match session.subscribe(track.clone(), SubscribeOptions::default()).await {
+                Ok(s) => break s,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await
+    .expect("the track should become reachable")
+}
+
+#[tokio::test]
+async fn three_relays_deliver_across_the_cluster() {
+    let root = start_node(None).await;
+    let root_fp = fingerprint_of(&root);
+    let a = start_node(Some((root.port, root_fp.clone()))).await;
+    let b = start_node(Some((root.port, root_fp.clone()))).await;
+
+    // Publisher on A, subscribers on B (raw QUIC) and on the root (WebTransport).
+    let (_p, track, _ann) = a.publisher("live/cluster").await;
+    let on_b = b.connect(false, Origin::new()).await;
+    let sub_b = subscribe_eventually(&on_b, name("live/cluster", "video")).await;
+    let on_root = root.connect(true, Origin::new()).await;
+    let sub_root = subscribe_eventually(&on_root, name("live/cluster", "video")).await;
+    for g in 0..3u64 {
+        track.write_group(g, (0..5).map(|o| Object::new(o, format!("{g}:{o}")))).unwrap();
+    }
+    let want: Vec<(u64, u64, Vec<u8>)> =
+        (0..3).flat_map(|g| (0..5).map(move |o| (g, o, format!("{g}:{o}").into_bytes()))).collect();
+    assert_eq!(read_groups(sub_b.consumer(), 3).await, want);
+    assert_eq!(read_groups(sub_root.consumer(), 3).await, want);
+
+    // One copy per link: the root subscribed to A once, although two of its downstreams asked.
+    let root_metrics = root.http_get("/metrics").await;
+    assert!(root_metrics.contains("moq_relay_upstream_subscriptions_total 1"), "{root_metrics}");
+
+    // A dies; the publisher reconnects to the root; B re-routes.
+    drop(a);
+    let (_p2, track2, _ann2) = root.publisher("live/cluster").await;
+    let sub_b2 = timeout(T, async {
+        loop {
+            let s = subscribe_eventually(&on_b, name("live/cluster", "video")).await;
+            track2.write_group(100, [Object::new(0, "again")]).ok();
+            let mut c = s.consumer();
+            if let Ok(Ok(mut g)) = timeout(Duration::from_millis(500), c.next_group()).await
+                && g.id() == GroupId(100)
+                && let Some(mut sg) = g.next_subgroup().await
+                && let Ok(o) = sg.next().await
+            {
+                break o;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(&sub_b2.payload[..], b"again");
+}

@@ -1,0 +1,103 @@
+//! Clustering: several relays form one service by talking MoQT to a root relay.
+//!
+//! Every node keeps one session to the root (`--cluster-root`). Over it the node announces the namespaces its own
+//! publishers announced (PUBLISH_NAMESPACE) and learns everything the cluster publishes (SUBSCRIBE_NAMESPACE on
+//! the root). A subscriber on node B asking for a track published on node A is routed B → root → A: each relay
+//! holds at most one upstream subscription per track, so each link carries one copy. A node never re-announces
+//! what it learned from the root, which keeps the star free of loops. When a node dies, the root withdraws its
+//! namespaces and the other nodes follow; when the publisher reconnects elsewhere, the new route is learned.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moq_transport::quic::Client;
+use moq_transport::tls::Trust;
+use moq_transport::wire::namespace::TrackNamespace;
+use moq_transport::{Announcement, NamespaceEvent, Origin, Session, SessionConfig};
+use url::Url;
+
+use crate::{Router, withdraw};
+
+/// The router id of namespaces learned from the cluster root.
+pub(crate) const CLUSTER_ID: u64 = u64::MAX;
+
+/// Whether `ns` was announced by a local publisher (not learned from the root).
+fn is_local(router: &Router, ns: &TrackNamespace) -> bool {
+    router.publishers.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(p, id, _)| *id != CLUSTER_ID && p == ns)
+}
+
+fn local_namespaces(router: &Router) -> Vec<TrackNamespace> {
+    let publishers = router.publishers.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out: Vec<TrackNamespace> =
+        publishers.iter().filter(|(_, id, _)| *id != CLUSTER_ID).map(|(p, _, _)| p.clone()).collect();
+    out.dedup();
+    out
+}
+
+/// Keeps a session to the root, reconnecting after failures.
+pub(crate) async fn run(root: Url, trust: Trust, origin: Origin, router: Arc<Router>) {
+    loop {
+        let client = match Client::new(trust.clone(), SessionConfig { origin: origin.clone(), ..Default::default() }) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster client");
+                return;
+            }
+        };
+        match client.connect(&root).await {
+            Ok(session) => {
+                tracing::info!(%root, "joined the cluster");
+                if let Err(e) = serve(&session, &origin, &router).await {
+                    tracing::warn!(error = %e, "cluster link failed");
+                }
+                withdraw(CLUSTER_ID, None, &router, &origin);
+            }
+            Err(e) => tracing::warn!(%root, error = %e, "cannot reach the cluster root"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn serve(session: &Session, origin: &Origin, router: &Router) -> Result<(), moq_transport::Error> {
+    let mut watch = origin.watch();
+    let mut learned = session.subscribe_namespace(TrackNamespace::empty()).await?;
+    let mut announced: HashMap<TrackNamespace, Announcement> = HashMap::new();
+    for ns in local_namespaces(router) {
+        announced.insert(ns.clone(), session.publish_namespace(ns).await?);
+    }
+    loop {
+        tokio::select! {
+            event = learned.next() => match event {
+                Some(NamespaceEvent::Added(ns)) => {
+                    if !is_local(router, &ns) {
+                        tracing::info!(namespace = %ns, "learned from the cluster");
+                        router.publishers.lock().unwrap_or_else(|e| e.into_inner()).push((ns.clone(), CLUSTER_ID, session.clone()));
+                        origin.publish_namespace(ns);
+                    }
+                }
+                Some(NamespaceEvent::Removed(ns)) => withdraw(CLUSTER_ID, Some(&ns), router, origin),
+                None => return Ok(()),
+            },
+            event = watch.recv() => match event {
+                Ok(NamespaceEvent::Added(ns)) => {
+                    if is_local(router, &ns) && !announced.contains_key(&ns) {
+                        announced.insert(ns.clone(), session.publish_namespace(ns).await?);
+                    }
+                }
+                Ok(NamespaceEvent::Removed(ns)) => {
+                    announced.remove(&ns);
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    for ns in local_namespaces(router) {
+                        if !announced.contains_key(&ns) {
+                            announced.insert(ns.clone(), session.publish_namespace(ns).await?);
+                        }
+                    }
+                }
+                Err(_) => return Ok(()),
+            },
+            e = session.closed() => return Err(e),
+        }
+    }
+}
