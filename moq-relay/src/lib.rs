@@ -95,6 +95,8 @@ pub struct Metrics {
     pub announcements: AtomicU64,
     /// Requests refused as unauthorized.
     pub auth_failures: AtomicU64,
+    /// Data-plane counters of every session (objects and bytes in/out, skips, delivery timeouts).
+    pub data: Arc<moq_transport::Stats>,
 }
 
 impl Metrics {
@@ -107,6 +109,20 @@ impl Metrics {
             ("moq_relay_upstream_subscriptions_total", "Upstream subscriptions", &self.upstream_subscriptions),
             ("moq_relay_announcements_total", "Namespaces announced", &self.announcements),
             ("moq_relay_auth_failures_total", "Requests refused as unauthorized", &self.auth_failures),
+            ("moq_relay_objects_in_total", "Objects received", &self.data.objects_in),
+            ("moq_relay_bytes_in_total", "Payload bytes received", &self.data.bytes_in),
+            ("moq_relay_objects_out_total", "Objects sent", &self.data.objects_out),
+            ("moq_relay_bytes_out_total", "Payload bytes sent", &self.data.bytes_out),
+            (
+                "moq_relay_groups_skipped_total",
+                "Groups skipped for subscribers too far behind",
+                &self.data.groups_skipped,
+            ),
+            (
+                "moq_relay_delivery_timeouts_total",
+                "Subgroup streams reset by delivery timeouts",
+                &self.data.delivery_timeouts,
+            ),
         ] {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}\n", v.load(Ordering::Relaxed)));
         }
@@ -179,6 +195,7 @@ impl Relay {
             origin: origin.clone(),
             window: config.cache_groups,
             authorizer: Some(authorizer),
+            stats: metrics.data.clone(),
             ..Default::default()
         };
         let server = Server::bind(config.bind, cert, session_config).context("bind UDP")?;

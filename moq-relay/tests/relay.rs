@@ -391,3 +391,60 @@ async fn three_relays_deliver_across_the_cluster() {
     .unwrap();
     assert_eq!(&sub_b2.payload[..], b"again");
 }
+
+/// A subscriber that subscribes and then never reads its data streams (raw QUIC, no session tasks behind it).
+async fn stalled_subscriber(port: u16, trust: &Trust, track: FullTrackName) -> quinn::Connection {
+    use moq_transport::wire::control::{ControlMessage, Setup, Subscribe};
+    let mut tls = moq_transport::tls::client_config(trust).unwrap();
+    tls.alpn_protocols = vec![b"moqt-19".to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(quinn::ClientConfig::new(std::sync::Arc::new(crypto)));
+    let conn = endpoint.connect(format!("127.0.0.1:{port}").parse().unwrap(), "localhost").unwrap().await.unwrap();
+    let frame = |m: ControlMessage| {
+        let mut b = bytes::BytesMut::new();
+        m.encode(&mut b, Version::Draft19).unwrap();
+        b.freeze()
+    };
+    let mut control = conn.open_uni().await.unwrap();
+    let setup = moq_transport::wire::setup::SetupOptions {
+        path: Some(bytes::Bytes::from_static(b"/")),
+        authority: Some(bytes::Bytes::from_static(b"localhost")),
+        ..Default::default()
+    };
+    control.write_all(&frame(Setup { options: setup }.into())).await.unwrap();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let sub = Subscribe { request_id: moq_transport::wire::RequestId(0), track, params: Default::default() };
+    send.write_all(&frame(sub.into())).await.unwrap();
+    let mut ok = [0u8; 1];
+    recv.read_exact(&mut ok).await.unwrap();
+    assert_eq!(ok[0], 0x04, "SUBSCRIBE_OK");
+    std::mem::forget((control, send, recv, endpoint));
+    conn
+}
+
+#[tokio::test]
+async fn a_stalled_subscriber_does_not_delay_the_others() {
+    let relay = start().await;
+    let (_p, track, _ann) = relay.publisher("live/stall").await;
+    let good = relay.connect(false, Origin::new()).await;
+    let sub = good.subscribe(name("live/stall", "video"), SubscribeOptions::default()).await.unwrap();
+    let _stalled = stalled_subscriber(relay.port, &relay.trust, name("live/stall", "video")).await;
+    let reader = tokio::spawn(read_groups(sub.consumer(), 40));
+    // 40 groups of 10 x 20 KB: far more than the stalled subscriber's flow-control windows.
+    let payload = vec![7u8; 20_000];
+    for g in 0..40u64 {
+        track.write_group(g, (0..10).map(|o| Object::new(o, payload.clone()))).unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let got = timeout(T, reader).await.unwrap().unwrap();
+    assert_eq!(got.len(), 400, "the healthy subscriber gets every object");
+    assert!(got.iter().zip(got.iter().skip(1)).all(|(a, b)| (a.0, a.1) < (b.0, b.1)), "in order");
+    let metrics = relay.http_get("/metrics").await;
+    let skipped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("moq_relay_groups_skipped_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert!(skipped > 0, "the stalled subscriber skipped groups:\n{metrics}");
+}

@@ -81,6 +81,25 @@ pub struct SessionConfig {
     pub authorizer: Option<Authorizer>,
     /// Server side, WebTransport only: the path and query of the CONNECT request (set by `quic::Server`).
     pub connect_path: Option<String>,
+    /// Counters this session adds to (shared between sessions, e.g. for a relay's metrics).
+    pub stats: Arc<Stats>,
+}
+
+/// Data-plane counters, shared by every session given the same `Arc`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Objects received on subgroup streams and datagrams.
+    pub objects_in: AtomicU64,
+    /// Payload bytes received.
+    pub bytes_in: AtomicU64,
+    /// Objects sent on subgroup streams and datagrams.
+    pub objects_out: AtomicU64,
+    /// Payload bytes sent.
+    pub bytes_out: AtomicU64,
+    /// Groups a subscriber lost because it fell too far behind (streams reset with TOO_FAR_BEHIND).
+    pub groups_skipped: AtomicU64,
+    /// Subgroup streams reset because an object outlived its delivery timeout.
+    pub delivery_timeouts: AtomicU64,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -132,6 +151,7 @@ impl Default for SessionConfig {
             window: DEFAULT_GROUP_WINDOW,
             authorizer: None,
             connect_path: None,
+            stats: Arc::default(),
         }
     }
 }
@@ -1298,6 +1318,8 @@ async fn handle_data_stream<S: WtSession>(
                 match next {
                     Ok(Some(obj)) => {
                         let payload = reader.payload(obj.payload_len).await?;
+                        inner.config.stats.objects_in.fetch_add(1, Ordering::Relaxed);
+                        inner.config.stats.bytes_in.fetch_add(payload.len() as u64, Ordering::Relaxed);
                         if sub.is_none() {
                             let id = h.subgroup_id(obj.object_id).0;
                             match incoming.subgroup(h.group_id.0, id, priority) {
@@ -2036,6 +2058,7 @@ async fn serve_track<S: WtSession>(
             if let Some((_, stop)) = in_flight.pop_front() {
                 stop.send_replace(true);
                 state.skipped.fetch_add(1, Ordering::Relaxed);
+                inner.config.stats.groups_skipped.fetch_add(1, Ordering::Relaxed);
             }
         }
         let (stop, stopped) = watch::channel(false);
@@ -2251,6 +2274,7 @@ async fn serve_subgroup<S: WtSession>(
                 //# if the time elapsed exceeds OBJECT_DELIVERY_TIMEOUT, it MUST reset the underlying transport stream
                 //# with the reset stream code DELIVERY_TIMEOUT
                 if timeouts.object.is_some_and(|t| at.elapsed() > t) {
+                    inner.config.stats.delivery_timeouts.fetch_add(1, Ordering::Relaxed);
                     writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
                     return;
                 }
@@ -2268,6 +2292,8 @@ async fn serve_subgroup<S: WtSession>(
                     return;
                 }
                 buf.clear();
+                inner.config.stats.objects_out.fetch_add(1, Ordering::Relaxed);
+                inner.config.stats.bytes_out.fetch_add(o.payload.len() as u64, Ordering::Relaxed);
                 if !o.payload.is_empty() && writer.write_chunk(o.payload).await.is_err() {
                     return;
                 }
