@@ -448,3 +448,21 @@ async fn a_stalled_subscriber_does_not_delay_the_others() {
         .unwrap();
     assert!(skipped > 0, "the stalled subscriber skipped groups:\n{metrics}");
 }
+
+#[tokio::test]
+async fn http_url_fetches_and_pins_the_fingerprint() {
+    // UDP and TCP on one port number, as in production (4443): take a free port from the OS.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = Config {
+        bind: format!("127.0.0.1:{port}").parse().unwrap(),
+        http_bind: format!("127.0.0.1:{port}"),
+        ..Config::default()
+    };
+    let relay = Relay::bind(&config).await.unwrap();
+    tokio::spawn(relay.run(std::future::pending()));
+    // No trust configured at all: the http:// URL supplies it.
+    let client = Client::new(Trust::System, SessionConfig::default()).unwrap();
+    let session =
+        timeout(T, client.connect(&Url::parse(&format!("http://localhost:{port}/")).unwrap())).await.unwrap().unwrap();
+    assert_eq!(session.version(), Version::Draft19);
+}

@@ -189,12 +189,41 @@ impl Client {
 
     /// Connects: `moqt://host:port/path` uses raw QUIC, `https://host:port/path` uses WebTransport. The draft
     /// version is negotiated (newest first).
+    ///
+    /// `http://host:port/path` is the easy local path: it fetches `http://host:port/certificate.sha256` (what
+    /// `moq-relay` serves), pins that fingerprint, and connects with WebTransport to `https://host:port/path`.
+    /// The fingerprint travels unauthenticated, so use it for development only.
     pub async fn connect(&self, url: &Url) -> Result<Session, Error> {
+        if url.scheme() == "http" {
+            let mut fp_url = url.clone();
+            fp_url.set_path("/certificate.sha256");
+            fp_url.set_query(None);
+            let text = reqwest::get(fp_url.as_str())
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(|e| Error::Config(format!("fetch {fp_url}: {e}")))?
+                .text()
+                .await
+                .map_err(|e| Error::Config(format!("fetch {fp_url}: {e}")))?;
+            let fingerprint = crate::tls::parse_fingerprint(text.trim())?;
+            tracing::warn!(%fp_url, "trusting a certificate fingerprint fetched over plain HTTP (development only)");
+            let mut https = url.clone();
+            https.set_scheme("https").map_err(|_| Error::Config("cannot make an https URL".into()))?;
+            let pinned = Client {
+                endpoint: self.endpoint.clone(),
+                trust: Trust::Fingerprints(vec![fingerprint]),
+                config: self.config.clone(),
+                versions: self.versions.clone(),
+            };
+            return Box::pin(pinned.connect(&https)).await;
+        }
         let webtransport = match url.scheme() {
             "moqt" => false,
             "https" => true,
             other => {
-                return Err(Error::Config(format!("unsupported URL scheme {other:?} (use moqt:// or https://)")));
+                return Err(Error::Config(format!(
+                    "unsupported URL scheme {other:?} (use moqt://, https:// or http://)"
+                )));
             }
         };
         let host = url.host_str().ok_or_else(|| Error::Config("URL has no host".into()))?;
