@@ -27,6 +27,9 @@ use moq_transport::{Event, Origin, Session, SessionConfig, SubscribeOptions, Sub
 #[derive(Debug, Clone, clap::Parser)]
 #[command(about = "A Media over QUIC relay (draft-ietf-moq-transport-19/-18) over raw QUIC and WebTransport")]
 pub struct Config {
+    /// A TOML file with any of these settings (keys as the flags, with `_` for `-`); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// UDP address for MoQT, raw QUIC (moqt://) and WebTransport (https://) on the same port.
     #[arg(long, default_value = "[::]:4443")]
     pub bind: SocketAddr,
@@ -61,6 +64,55 @@ pub struct Config {
     /// On shutdown: GOAWAY every session, then wait this long for them to leave before closing.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub drain_timeout: std::time::Duration,
+}
+
+/// The settings a `--config` file may hold.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<SocketAddr>,
+    http_bind: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_generate: Option<Vec<String>>,
+    cache_groups: Option<usize>,
+    auth_key: Option<PathBuf>,
+    auth_public: Option<Vec<String>>,
+    cluster_root: Option<url::Url>,
+    cluster_fingerprint: Option<String>,
+    drain_timeout: Option<String>,
+}
+
+impl Config {
+    /// Fills every setting not given on the command line (per `matches`) from the `--config` file, if any.
+    pub fn apply_file(&mut self, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+        let Some(path) = self.config.clone() else { return Ok(()) };
+        let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+        let file: FileConfig = toml::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+        let from_file = |id: &str| matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine);
+        macro_rules! take {
+            ($($field:ident),*) => {$(
+                if from_file(stringify!($field)) && let Some(v) = file.$field {
+                    self.$field = v;
+                }
+            )*};
+        }
+        macro_rules! take_opt {
+            ($($field:ident),*) => {$(
+                if from_file(stringify!($field)) && file.$field.is_some() {
+                    self.$field = file.$field;
+                }
+            )*};
+        }
+        take!(bind, http_bind, tls_generate, cache_groups, auth_public);
+        take_opt!(tls_cert, tls_key, auth_key, cluster_root, cluster_fingerprint);
+        if from_file("drain_timeout")
+            && let Some(d) = file.drain_timeout
+        {
+            self.drain_timeout = parse_duration(&d).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -100,11 +152,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    fn render(&self) -> String {
-        let mut out = String::new();
+    /// The Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        let registry = prometheus::Registry::new();
         for (name, help, v) in [
             ("moq_relay_sessions_total", "Sessions accepted", &self.sessions_total),
-            ("moq_relay_sessions_active", "Sessions open", &self.sessions_active),
             ("moq_relay_handshake_failures_total", "Failed handshakes", &self.handshake_failures),
             ("moq_relay_upstream_subscriptions_total", "Upstream subscriptions", &self.upstream_subscriptions),
             ("moq_relay_announcements_total", "Namespaces announced", &self.announcements),
@@ -124,9 +176,17 @@ impl Metrics {
                 &self.data.delivery_timeouts,
             ),
         ] {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}\n", v.load(Ordering::Relaxed)));
+            let value = v.load(Ordering::Relaxed);
+            if let Ok(c) = prometheus::IntCounter::new(name, help) {
+                c.inc_by(value);
+                let _ = registry.register(Box::new(c));
+            }
         }
-        out
+        if let Ok(g) = prometheus::IntGauge::new("moq_relay_sessions_active", "Sessions open") {
+            g.set(self.sessions_active.load(Ordering::Relaxed) as i64);
+            let _ = registry.register(Box::new(g));
+        }
+        prometheus::TextEncoder::new().encode_to_string(&registry.gather()).unwrap_or_default()
     }
 }
 
@@ -293,11 +353,9 @@ impl Relay {
                 metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
                 metrics.sessions_active.fetch_add(1, Ordering::Relaxed);
                 let span = tracing::info_span!("session", id, remote = %info.remote, version = %info.version, wt = info.webtransport);
-                let _enter = span.enter();
-                tracing::info!(path = %info.path, "session accepted");
-                drop(_enter);
+                span.in_scope(|| tracing::info!(path = %info.path, "session accepted"));
                 router.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(id, session.clone());
-                serve_session(id, session, &router, &origin, &metrics).await;
+                tracing::Instrument::instrument(serve_session(id, session, &router, &origin, &metrics), span).await;
                 router.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                 metrics.sessions_active.fetch_sub(1, Ordering::Relaxed);
             });
@@ -405,5 +463,41 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, FromArgMatches};
+
+    fn load(args: &[&str]) -> anyhow::Result<Config> {
+        let matches = Config::command().try_get_matches_from(args)?;
+        let mut config = Config::from_arg_matches(&matches)?;
+        config.apply_file(&matches)?;
+        Ok(config)
+    }
+
+    #[test]
+    fn config_file_and_flags() {
+        let path = std::env::temp_dir().join(format!("moq-relay-test-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "bind = \"127.0.0.1:5000\"\ncache_groups = 3\nauth_public = [\"demo\"]\ndrain_timeout = \"250ms\"\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let c = load(&["moq-relay", "--config", p]).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:5000".parse().unwrap());
+        assert_eq!(c.cache_groups, 3);
+        assert_eq!(c.auth_public, vec!["demo".to_string()]);
+        assert_eq!(c.drain_timeout, std::time::Duration::from_millis(250));
+        // Flags win over the file; defaults do not.
+        let c = load(&["moq-relay", "--config", p, "--cache-groups", "9"]).unwrap();
+        assert_eq!((c.cache_groups, c.bind), (9, "127.0.0.1:5000".parse().unwrap()));
+        // Unknown keys are an error, not silently ignored.
+        std::fs::write(&path, "bnid = \"x\"\n").unwrap();
+        assert!(load(&["moq-relay", "--config", p]).is_err());
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -1,4 +1,4 @@
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use moq_relay::auth;
 
 #[derive(Parser)]
@@ -40,7 +40,9 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.config.apply_file(&matches)?;
     match cli.command {
         Some(Command::Keygen { out }) => {
             std::fs::write(&out, auth::generate_key()? + "\n")?;
