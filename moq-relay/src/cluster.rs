@@ -36,9 +36,10 @@ fn local_namespaces(router: &Router) -> Vec<TrackNamespace> {
 }
 
 /// Keeps a session to the root, reconnecting after failures.
-pub(crate) async fn run(root: Url, trust: Trust, origin: Origin, router: Arc<Router>) {
+pub(crate) async fn run(root: Url, trust: Trust, origin: Origin, router: Arc<Router>, max_cache_bytes: u64) {
     loop {
-        let client = match Client::new(trust.clone(), SessionConfig { origin: origin.clone(), ..Default::default() }) {
+        let config = SessionConfig { origin: origin.clone(), max_cache_bytes, ..Default::default() };
+        let client = match Client::new(trust.clone(), config) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "cluster client");

@@ -48,6 +48,9 @@ pub struct Config {
     /// Groups kept per track for late joiners and FETCH.
     #[arg(long, default_value_t = moq_transport::DEFAULT_GROUP_WINDOW)]
     pub cache_groups: usize,
+    /// Payload bytes kept per track beyond its newest group (older groups are dropped first).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub cache_bytes: u64,
     /// Require JWTs signed with this key (hex file; make one with `moq-relay keygen`). Without it everything is
     /// allowed.
     #[arg(long)]
@@ -76,6 +79,7 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     tls_generate: Option<Vec<String>>,
     cache_groups: Option<usize>,
+    cache_bytes: Option<u64>,
     auth_key: Option<PathBuf>,
     auth_public: Option<Vec<String>>,
     cluster_root: Option<url::Url>,
@@ -104,7 +108,7 @@ impl Config {
                 }
             )*};
         }
-        take!(bind, http_bind, tls_generate, cache_groups, auth_public);
+        take!(bind, http_bind, tls_generate, cache_groups, cache_bytes, auth_public);
         take_opt!(tls_cert, tls_key, auth_key, cluster_root, cluster_fingerprint);
         if from_file("drain_timeout")
             && let Some(d) = file.drain_timeout
@@ -152,8 +156,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// The Prometheus text exposition of every counter.
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition of every counter, and gauges of what `origin` holds.
+    pub fn render(&self, origin: &Origin) -> String {
         let registry = prometheus::Registry::new();
         for (name, help, v) in [
             ("moq_relay_sessions_total", "Sessions accepted", &self.sessions_total),
@@ -182,9 +186,18 @@ impl Metrics {
                 let _ = registry.register(Box::new(c));
             }
         }
-        if let Ok(g) = prometheus::IntGauge::new("moq_relay_sessions_active", "Sessions open") {
-            g.set(self.sessions_active.load(Ordering::Relaxed) as i64);
-            let _ = registry.register(Box::new(g));
+        let tracks = origin.tracks(&TrackNamespace::empty());
+        let live = tracks.iter().filter(|t| t.consume().ended().is_none()).count();
+        let cache: u64 = tracks.iter().map(|t| t.cached_bytes()).sum();
+        for (name, help, value) in [
+            ("moq_relay_sessions_active", "Sessions open", self.sessions_active.load(Ordering::Relaxed) as i64),
+            ("moq_relay_tracks", "Tracks held (live)", live as i64),
+            ("moq_relay_cache_bytes", "Payload bytes held in track caches", cache as i64),
+        ] {
+            if let Ok(g) = prometheus::IntGauge::new(name, help) {
+                g.set(value);
+                let _ = registry.register(Box::new(g));
+            }
         }
         prometheus::TextEncoder::new().encode_to_string(&registry.gather()).unwrap_or_default()
     }
@@ -221,6 +234,7 @@ pub struct Relay {
     http: Option<tokio::net::TcpListener>,
     drain: std::time::Duration,
     cluster: Option<(url::Url, moq_transport::tls::Trust)>,
+    cache_bytes: u64,
 }
 
 impl Relay {
@@ -256,6 +270,7 @@ impl Relay {
             window: config.cache_groups,
             authorizer: Some(authorizer),
             stats: metrics.data.clone(),
+            max_cache_bytes: config.cache_bytes,
             ..Default::default()
         };
         let server = Server::bind(config.bind, cert, session_config).context("bind UDP")?;
@@ -284,7 +299,17 @@ impl Relay {
             }
             None => None,
         };
-        Ok(Relay { server, origin, router, metrics, fingerprint, http, drain: config.drain_timeout, cluster })
+        Ok(Relay {
+            server,
+            origin,
+            router,
+            metrics,
+            fingerprint,
+            http,
+            drain: config.drain_timeout,
+            cluster,
+            cache_bytes: config.cache_bytes,
+        })
     }
 
     /// The UDP address MoQT is served on.
@@ -318,10 +343,11 @@ impl Relay {
         if let Some(listener) = self.http {
             let fp = self.fingerprint.clone();
             let metrics = self.metrics.clone();
+            let origin = self.origin.clone();
             let app = axum::Router::new()
                 .route("/certificate.sha256", axum::routing::get(move || std::future::ready(fp.clone())))
                 .route("/health", axum::routing::get(|| std::future::ready("ok\n")))
-                .route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
+                .route("/metrics", axum::routing::get(move || std::future::ready(metrics.render(&origin))));
             tracing::info!(addr = ?listener.local_addr().ok(), "http listening");
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
@@ -330,7 +356,7 @@ impl Relay {
             });
         }
         if let Some((root, trust)) = self.cluster.clone() {
-            tokio::spawn(cluster::run(root, trust, self.origin.clone(), self.router.clone()));
+            tokio::spawn(cluster::run(root, trust, self.origin.clone(), self.router.clone(), self.cache_bytes));
         }
         let next_id = AtomicU64::new(0);
         tokio::pin!(shutdown);

@@ -112,6 +112,9 @@ async fn fan_out_to_fifty_subscribers_over_both_transports() {
     for r in readers {
         assert_eq!(r.await.unwrap(), want, "every subscriber gets every object, in order");
     }
+    let metrics = relay.http_get("/metrics").await;
+    assert!(metrics.contains("moq_relay_tracks 1"), "{metrics}");
+    assert!(metrics.contains("moq_relay_objects_out_total 2000"), "50 x 40 objects out:\n{metrics}");
 }
 
 #[tokio::test]
@@ -209,6 +212,7 @@ async fn http_endpoints() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let metrics = relay.http_get("/metrics").await;
     assert!(metrics.contains("moq_relay_sessions_total 1"), "{metrics}");
+    assert!(metrics.contains("moq_relay_tracks 0") && metrics.contains("moq_relay_cache_bytes 0"), "{metrics}");
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 //! [`TrackConsumer::skipped`] counts what it missed.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -69,6 +70,8 @@ pub struct SubgroupProducer {
     state: watch::Sender<SubgroupState>,
     largest: Arc<Mutex<Option<Location>>>,
     group: GroupId,
+    /// Payload bytes of this group, and of every group the track still holds.
+    bytes: [Arc<AtomicU64>; 2],
 }
 
 impl SubgroupProducer {
@@ -91,6 +94,9 @@ impl SubgroupProducer {
         });
         if !ok {
             return Err(crate::Error::InvalidObject(object.id));
+        }
+        for b in &self.bytes {
+            b.fetch_add(object.payload.len() as u64, Ordering::Relaxed);
         }
         let loc = Location { group: self.group, object: object.id };
         let mut largest = self.largest.lock().unwrap_or_else(|e| e.into_inner());
@@ -208,6 +214,8 @@ pub struct GroupProducer {
     id: GroupId,
     state: watch::Sender<GroupState>,
     largest: Arc<Mutex<Option<Location>>>,
+    bytes: Arc<AtomicU64>,
+    track_bytes: Arc<AtomicU64>,
 }
 
 impl GroupProducer {
@@ -224,6 +232,7 @@ impl GroupProducer {
             state: watch::Sender::new(SubgroupState::default()),
             largest: self.largest.clone(),
             group: self.id,
+            bytes: [self.bytes.clone(), self.track_bytes.clone()],
         };
         let consumer = producer.consume();
         self.state.send_modify(|s| s.subgroups.push(consumer));
@@ -237,7 +246,7 @@ impl GroupProducer {
 
     /// A consumer from the first subgroup.
     pub fn consume(&self) -> GroupConsumer {
-        GroupConsumer { id: self.id, state: self.state.subscribe(), index: 0 }
+        GroupConsumer { id: self.id, state: self.state.subscribe(), index: 0, bytes: self.bytes.clone() }
     }
 }
 
@@ -253,6 +262,7 @@ pub struct GroupConsumer {
     id: GroupId,
     state: watch::Receiver<GroupState>,
     index: usize,
+    bytes: Arc<AtomicU64>,
 }
 
 impl GroupConsumer {
@@ -348,6 +358,8 @@ pub struct TrackProducer {
     info: Arc<TrackInfo>,
     state: Arc<watch::Sender<TrackState>>,
     window: usize,
+    max_bytes: u64,
+    bytes: Arc<AtomicU64>,
     largest: Arc<Mutex<Option<Location>>>,
 }
 
@@ -359,13 +371,26 @@ impl TrackProducer {
 
     /// A new track keeping at most `window` recent groups (at least 1).
     pub fn with_window(info: TrackInfo, window: usize) -> TrackProducer {
+        TrackProducer::with_limits(info, window, u64::MAX)
+    }
+
+    /// A new track keeping at most `window` recent groups and, beyond the newest group, at most `max_bytes` of
+    /// payload: older groups are dropped when a new group starts and either limit is exceeded.
+    pub fn with_limits(info: TrackInfo, window: usize, max_bytes: u64) -> TrackProducer {
         let state = TrackState { groups: VecDeque::new(), next_seq: 0, ended: None };
         TrackProducer {
             info: Arc::new(info),
             state: Arc::new(watch::Sender::new(state)),
             window: window.max(1),
+            max_bytes,
+            bytes: Arc::default(),
             largest: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Payload bytes of the groups the track holds.
+    pub fn cached_bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// The track's description.
@@ -379,6 +404,8 @@ impl TrackProducer {
             id: GroupId(id),
             state: watch::Sender::new(GroupState::default()),
             largest: self.largest.clone(),
+            bytes: Arc::default(),
+            track_bytes: self.bytes.clone(),
         };
         let consumer = group.consume();
         let mut ok = true;
@@ -390,8 +417,12 @@ impl TrackProducer {
             let seq = s.next_seq;
             s.next_seq += 1;
             s.groups.push_back((seq, consumer));
-            while s.groups.len() > self.window {
-                s.groups.pop_front();
+            while s.groups.len() > self.window
+                || (s.groups.len() > 1 && self.bytes.load(Ordering::Relaxed) > self.max_bytes)
+            {
+                if let Some((_, old)) = s.groups.pop_front() {
+                    self.bytes.fetch_sub(old.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
             }
             true
         });
@@ -585,6 +616,23 @@ mod tests {
         assert_eq!(c.next_group().await.unwrap().id(), GroupId(4));
         t.end(TrackEnd::Ended);
         assert_eq!(c.next_group().await.unwrap_err(), TrackEnd::Ended);
+    }
+
+    #[tokio::test]
+    async fn byte_limit_drops_old_groups() {
+        let t = TrackProducer::with_limits(
+            TrackInfo::new(FullTrackName::new(TrackNamespace::new(["t"]).unwrap(), "x")),
+            100,
+            2_500,
+        );
+        for g in 0..10u64 {
+            t.write_group(g, [Object::new(0, vec![0u8; 1000])]).unwrap();
+        }
+        // Groups are dropped when a new one starts and the held bytes exceed the limit.
+        assert!(t.cached_bytes() <= 3_000, "{}", t.cached_bytes());
+        let held: Vec<u64> = t.consume().cached_groups().iter().map(|g| g.id().0).collect();
+        assert_eq!(held.last(), Some(&9));
+        assert!(held.len() <= 3, "{held:?}");
     }
 
     #[tokio::test]

@@ -83,6 +83,8 @@ pub struct SessionConfig {
     pub connect_path: Option<String>,
     /// Counters this session adds to (shared between sessions, e.g. for a relay's metrics).
     pub stats: Arc<Stats>,
+    /// Payload bytes kept per received track beyond its newest group (see `TrackProducer::with_limits`).
+    pub max_cache_bytes: u64,
 }
 
 /// Data-plane counters, shared by every session given the same `Arc`.
@@ -152,6 +154,7 @@ impl Default for SessionConfig {
             authorizer: None,
             connect_path: None,
             stats: Arc::default(),
+            max_cache_bytes: u64::MAX,
         }
     }
 }
@@ -698,7 +701,7 @@ impl<S: WtSession> Session<S> {
         if let Some(p) = ok.track_properties.get_int(property::DEFAULT_PUBLISHER_PRIORITY) {
             info.priority = p.min(255) as u8;
         }
-        let producer = TrackProducer::with_window(info, self.inner.config.window);
+        let producer = TrackProducer::with_limits(info, self.inner.config.window, self.inner.config.max_cache_bytes);
         let consumer = producer.consume_from_start();
         let alias = ok.track_alias;
         self.inner.add_alias(alias.0, producer.clone())?;
@@ -1602,7 +1605,7 @@ async fn handle_request<S: WtSession>(
             if let Some(p) = m.track_properties.get_int(property::DEFAULT_PUBLISHER_PRIORITY) {
                 info.priority = p.min(255) as u8;
             }
-            let producer = TrackProducer::with_window(info, inner.config.window);
+            let producer = TrackProducer::with_limits(info, inner.config.window, inner.config.max_cache_bytes);
             inner.add_alias(m.track_alias.0, producer.clone())?;
             writer.message(&RequestOk::default().into(), v).await?;
             let _ = inner.events.send(Event::Published(producer.clone()));
