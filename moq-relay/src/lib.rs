@@ -299,6 +299,11 @@ impl Relay {
             }
             None => None,
         };
+        let r = router.clone();
+        origin.set_fetcher(Arc::new(move |name, start, end, order| {
+            let router = r.clone();
+            Box::pin(async move { fetch_upstream(&router, name, start, end, order).await })
+        }));
         Ok(Relay {
             server,
             origin,
@@ -471,6 +476,33 @@ async fn resolve(
     let track = sub.track();
     router.upstream.lock().unwrap_or_else(|e| e.into_inner()).insert(name, sub);
     Some(track)
+}
+
+/// Forwards a FETCH for history the relay does not hold to the track's publisher, and collects the answer
+/// (bounded: at most 64 MiB of payload).
+async fn fetch_upstream(
+    router: &Router,
+    name: FullTrackName,
+    start: moq_transport::wire::Location,
+    end: moq_transport::wire::Location,
+    order: moq_transport::wire::GroupOrder,
+) -> Option<Vec<moq_transport::FetchedObject>> {
+    const MAX_BYTES: usize = 64 * 1024 * 1024;
+    let upstream = router.route(&name.namespace)?;
+    let range = moq_transport::FetchRange::Standalone { track: name.clone(), start, end };
+    let mut response = upstream.fetch(range, order).await.ok()?;
+    let mut objects = Vec::new();
+    let mut bytes = 0;
+    while let Ok(Some(o)) = response.next().await {
+        bytes += o.payload.len();
+        if bytes > MAX_BYTES {
+            tracing::warn!(track = %name, "upstream FETCH larger than the relay forwards; truncated");
+            break;
+        }
+        objects.push(o);
+    }
+    tracing::debug!(track = %name, objects = objects.len(), "FETCH forwarded upstream");
+    Some(objects)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

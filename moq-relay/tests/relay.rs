@@ -470,3 +470,25 @@ async fn http_url_fetches_and_pins_the_fingerprint() {
         timeout(T, client.connect(&Url::parse(&format!("http://localhost:{port}/")).unwrap())).await.unwrap().unwrap();
     assert_eq!(session.version(), Version::Draft19);
 }
+
+#[tokio::test]
+async fn fetch_of_history_the_relay_never_held_goes_upstream() {
+    let relay = start().await;
+    let (_p, track, _ann) = relay.publisher("live/history").await;
+    // Published before anyone subscribed through the relay: the relay holds none of it.
+    for g in 0..4u64 {
+        track.write_group(g, (0..3).map(|o| Object::new(o, format!("{g}.{o}")))).unwrap();
+    }
+    let viewer = relay.connect(true, Origin::new()).await;
+    let range = FetchRange::Standalone {
+        track: name("live/history", "video"),
+        start: moq_transport::wire::Location::new(1, 0),
+        end: moq_transport::wire::Location::new(2, 0),
+    };
+    let mut f = timeout(T, viewer.fetch(range, moq_transport::wire::GroupOrder::Ascending)).await.unwrap().unwrap();
+    let mut got = Vec::new();
+    while let Some(o) = timeout(T, f.next()).await.unwrap().unwrap() {
+        got.push(String::from_utf8(o.payload.to_vec()).unwrap());
+    }
+    assert_eq!(got, ["1.0", "1.1", "1.2", "2.0", "2.1", "2.2"]);
+}

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use moq_wire::namespace::{FullTrackName, TrackNamespace};
+use moq_wire::{GroupOrder, Location};
 use tokio::sync::broadcast;
 
 use crate::model::{TrackConsumer, TrackProducer};
@@ -23,11 +24,25 @@ pub enum NamespaceEvent {
 pub type Resolver =
     Arc<dyn Fn(FullTrackName) -> Pin<Box<dyn Future<Output = Option<TrackProducer>> + Send>> + Send + Sync>;
 
+/// Fetches a range the origin does not hold from elsewhere (a relay's upstream): track, start, end (exclusive;
+/// object 0 = whole group), group order. `None` when it cannot.
+pub type Fetcher = Arc<
+    dyn Fn(
+            FullTrackName,
+            Location,
+            Location,
+            GroupOrder,
+        ) -> Pin<Box<dyn Future<Output = Option<Vec<crate::session::FetchedObject>>> + Send>>
+        + Send
+        + Sync,
+>;
+
 #[derive(Default)]
 struct State {
     tracks: HashMap<FullTrackName, TrackProducer>,
     namespaces: BTreeSet<TrackNamespace>,
     resolver: Option<Resolver>,
+    fetcher: Option<Fetcher>,
 }
 
 /// The tracks and namespaces this endpoint serves to its peers.
@@ -97,6 +112,16 @@ impl Origin {
     /// The track, if published.
     pub fn track(&self, name: &FullTrackName) -> Option<TrackProducer> {
         self.lock().tracks.get(name).cloned()
+    }
+
+    /// Sets the function that fetches ranges this origin does not hold (FETCH forwarded upstream).
+    pub fn set_fetcher(&self, fetcher: Fetcher) {
+        self.lock().fetcher = Some(fetcher);
+    }
+
+    /// The fetcher, if any.
+    pub fn fetcher(&self) -> Option<Fetcher> {
+        self.lock().fetcher.clone()
     }
 
     /// Sets the function that finds tracks not held locally (see [`Origin::resolve`]).

@@ -1746,12 +1746,21 @@ async fn serve_fetch<S: WtSession>(
     let v = inner.version;
     let order = m.params.group_order.unwrap_or(GroupOrder::Ascending);
     let (track, start, end) = match m.fetch_type {
-        FetchType::Standalone { track, start, end } => match inner.config.origin.resolve(&track).await {
-            Some(t) => (t, start, end),
-            None => {
-                return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
+        FetchType::Standalone { track: name, start, end } => {
+            let track = inner.config.origin.resolve(&name).await;
+            // A range older than what is held here is fetched from upstream when the origin knows how.
+            let held_from = track.as_ref().and_then(|t| t.consume().cached_groups().first().map(|g| g.id()));
+            if held_from.is_none_or(|first| start.group < first)
+                && let Some(fetcher) = inner.config.origin.fetcher()
+                && let Some(objects) = fetcher(name.clone(), start, end, order).await
+            {
+                return serve_fetched(inner, writer, m.request_id, order, start, end, objects).await;
             }
-        },
+            match track {
+                Some(t) => (t, start, end),
+                None => return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await,
+            }
+        }
         FetchType::RelativeJoining { joining_request_id, joining_start }
         | FetchType::AbsoluteJoining { joining_request_id, joining_start } => {
             let relative = matches!(m.fetch_type, FetchType::RelativeJoining { .. });
@@ -1834,6 +1843,53 @@ async fn serve_fetch<S: WtSession>(
             buf.clear();
             data.write_chunk(o.payload.clone()).await?;
         }
+    }
+    if !buf.is_empty() {
+        data.write(&buf).await?;
+    }
+    data.finish();
+    writer.finish();
+    Ok(())
+}
+
+/// Answers a FETCH with objects obtained elsewhere (upstream).
+async fn serve_fetched<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    request_id: RequestId,
+    order: GroupOrder,
+    start: Location,
+    end: Location,
+    objects: Vec<FetchedObject>,
+) -> Result<(), Error> {
+    let v = inner.version;
+    let Some(last) = objects.iter().map(|o| o.location).max() else {
+        return reject(writer, v, RequestErrorCode::InvalidRange, "no objects in the range").await;
+    };
+    let reached = Location::new(last.group.0, last.object.0.saturating_add(1));
+    let end_location = if end.object.0 == 0 && end.group > last.group { reached } else { end.min(reached).max(start) };
+    writer.message(&FetchOk { end_of_track: false, end_location, ..Default::default() }.into(), v).await?;
+    let stream = inner.transport.open_uni().await.map_err(from_wt)?;
+    let mut data = Writer::new(stream);
+    let mut buf = BytesMut::new();
+    FetchHeader { request_id }.encode(&mut buf, v)?;
+    let mut fw = FetchWriter::new(order, v);
+    for o in objects {
+        let fo = FetchObject {
+            group_id: o.location.group,
+            subgroup_id: o.subgroup,
+            object_id: o.location.object,
+            publisher_priority: o.priority,
+            properties: o.properties,
+            payload_len: o.payload.len(),
+        };
+        if fw.write_object(&mut buf, &fo).is_err() {
+            buf.clear();
+            continue; // out of the requested order: skip rather than fail the whole response
+        }
+        data.write(&buf).await?;
+        buf.clear();
+        data.write_chunk(o.payload).await?;
     }
     if !buf.is_empty() {
         data.write(&buf).await?;
