@@ -61,6 +61,9 @@ pub struct Config {
     /// Join the cluster whose root relay is at this URL (moqt:// or https://); the root itself leaves it unset.
     #[arg(long)]
     pub cluster_root: Option<url::Url>,
+    /// This node's own URL as other relays and clients should reach it (reported in logs and SETUP).
+    #[arg(long)]
+    pub cluster_node: Option<url::Url>,
     /// SHA-256 of the root's certificate (hex), to pin it; see its /certificate.sha256.
     #[arg(long)]
     pub cluster_fingerprint: Option<String>,
@@ -83,6 +86,7 @@ struct FileConfig {
     auth_key: Option<PathBuf>,
     auth_public: Option<Vec<String>>,
     cluster_root: Option<url::Url>,
+    cluster_node: Option<url::Url>,
     cluster_fingerprint: Option<String>,
     drain_timeout: Option<String>,
 }
@@ -109,7 +113,7 @@ impl Config {
             )*};
         }
         take!(bind, http_bind, tls_generate, cache_groups, cache_bytes, auth_public);
-        take_opt!(tls_cert, tls_key, auth_key, cluster_root, cluster_fingerprint);
+        take_opt!(tls_cert, tls_key, auth_key, cluster_root, cluster_node, cluster_fingerprint);
         if from_file("drain_timeout")
             && let Some(d) = file.drain_timeout
         {
@@ -265,7 +269,12 @@ impl Relay {
             }
             ok
         });
+        let implementation = match &config.cluster_node {
+            Some(node) => format!("moq-relay/{} ({node})", env!("CARGO_PKG_VERSION")),
+            None => format!("moq-relay/{}", env!("CARGO_PKG_VERSION")),
+        };
         let session_config = SessionConfig {
+            implementation,
             origin: origin.clone(),
             window: config.cache_groups,
             authorizer: Some(authorizer),
