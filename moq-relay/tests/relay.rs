@@ -402,8 +402,15 @@ async fn stalled_subscriber(port: u16, trust: &Trust, track: FullTrackName) -> q
     let mut tls = moq_transport::tls::client_config(trust).unwrap();
     tls.alpn_protocols = vec![b"moqt-19".to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    // Small windows and few streams, so that a reader that never reads blocks the sender quickly.
+    let mut transport = quinn::TransportConfig::default();
+    transport.stream_receive_window(16_384u32.into());
+    transport.receive_window(65_536u32.into());
+    transport.max_concurrent_uni_streams(8u32.into());
+    let mut client_config = quinn::ClientConfig::new(std::sync::Arc::new(crypto));
+    client_config.transport_config(std::sync::Arc::new(transport));
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    endpoint.set_default_client_config(quinn::ClientConfig::new(std::sync::Arc::new(crypto)));
+    endpoint.set_default_client_config(client_config);
     let conn = endpoint.connect(format!("127.0.0.1:{port}").parse().unwrap(), "localhost").unwrap().await.unwrap();
     let frame = |m: ControlMessage| {
         let mut b = bytes::BytesMut::new();
@@ -431,15 +438,17 @@ async fn stalled_subscriber(port: u16, trust: &Trust, track: FullTrackName) -> q
 async fn a_stalled_subscriber_does_not_delay_the_others() {
     let relay = start().await;
     let (_p, track, _ann) = relay.publisher("live/stall").await;
-    let good = relay.connect(false, Origin::new()).await;
+    // The healthy subscriber keeps a generous window locally, so that only the relay's behaviour is tested.
+    let client = Client::new(relay.trust.clone(), SessionConfig { window: 64, ..Default::default() }).unwrap();
+    let good = client.connect(&relay.url(false)).await.unwrap();
     let sub = good.subscribe(name("live/stall", "video"), SubscribeOptions::default()).await.unwrap();
     let _stalled = stalled_subscriber(relay.port, &relay.trust, name("live/stall", "video")).await;
     let reader = tokio::spawn(read_groups(sub.consumer(), 40));
-    // 40 groups of 10 x 20 KB: far more than the stalled subscriber's flow-control windows.
-    let payload = vec![7u8; 20_000];
+    // 40 groups of 10 x 10 KB, one every 50 ms: far more than the stalled subscriber's windows.
+    let payload = vec![7u8; 10_000];
     for g in 0..40u64 {
         track.write_group(g, (0..10).map(|o| Object::new(o, payload.clone()))).unwrap();
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let got = timeout(T, reader).await.unwrap().unwrap();
     assert_eq!(got.len(), 400, "the healthy subscriber gets every object");
