@@ -501,3 +501,30 @@ async fn fetch_of_history_the_relay_never_held_goes_upstream() {
     }
     assert_eq!(got, ["1.0", "1.1", "1.2", "2.0", "2.1", "2.2"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progressive_writes_reach_early_subscribers() {
+    let relay = start().await;
+    let (_p, track, _ann) = relay.publisher("live/progressive").await;
+    let viewer = relay.connect(false, Origin::new()).await;
+    let sub = viewer.subscribe(name("live/progressive", "video"), SubscribeOptions::default()).await.unwrap();
+    let reader = tokio::spawn(read_groups(sub.consumer(), 2));
+    for g in 0..2u64 {
+        let group = track.create_group(g).unwrap();
+        let s = group.create_subgroup(0, 0);
+        for o in 0..5u64 {
+            s.write(Object::new(o, format!("{g}-{o}"))).unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        s.finish();
+        group.finish();
+    }
+    assert_eq!(timeout(T, reader).await.unwrap().unwrap().len(), 10);
+    // A reader that walks every subgroup of a group moves on as soon as the next group starts.
+    let mut c = sub.consumer();
+    let mut g0 = c.next_group().await.unwrap();
+    while let Some(mut s) = g0.next_subgroup().await {
+        while s.next().await.is_ok() {}
+    }
+    assert!(g0.is_finished());
+}

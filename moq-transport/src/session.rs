@@ -420,6 +420,12 @@ impl Incoming {
         }
         let g = self.producer.create_group(group).ok()?;
         let sg = g.create_subgroup(subgroup, priority);
+        // A newer group has started: the older ones get no more subgroups (live delivery; a subgroup stream of
+        // an older group arriving later is dropped above). Without this, readers that walk a group's subgroups
+        // would wait until the group left the window.
+        for older in groups.values() {
+            older.finish();
+        }
         groups.insert(group, g);
         while groups.len() > self.window {
             groups.pop_first();
