@@ -6,7 +6,7 @@
 //!   difference from `direct`.
 //!
 //! Each iteration writes one object and waits until every subscriber has it; the time reported is that wait.
-//! Run: `cargo bench -p moq-bench --bench latency`. Results and the command are in docs/performance.md.
+//! Run: `cargo bench -p moq-bench --bench latency`.
 
 use std::time::{Duration, Instant};
 

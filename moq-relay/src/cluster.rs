@@ -36,10 +36,13 @@ fn local_namespaces(router: &Router) -> Vec<TrackNamespace> {
 }
 
 /// Keeps a session to the root, reconnecting after failures.
-pub(crate) async fn run(root: Url, trust: Trust, origin: Origin, router: Arc<Router>, max_cache_bytes: u64) {
+///
+/// `config` carries the relay's origin, cache limits, counters and implementation name, so the link behaves like
+/// any other session of this relay.
+pub(crate) async fn run(root: Url, trust: Trust, config: SessionConfig, router: Arc<Router>) {
+    let origin = config.origin.clone();
     loop {
-        let config = SessionConfig { origin: origin.clone(), max_cache_bytes, ..Default::default() };
-        let client = match Client::new(trust.clone(), config) {
+        let client = match Client::new(trust.clone(), config.clone()) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "cluster client");

@@ -21,7 +21,7 @@ use moq_transport::quic::Server;
 use moq_transport::tls::Certificate;
 use moq_transport::wire::codes::SessionCode;
 use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
-use moq_transport::{Event, Origin, Session, SessionConfig, SubscribeOptions, Subscription};
+use moq_transport::{Event, Origin, Session, SessionConfig, SubscribeOptions, Subscription, TrackProducer};
 
 /// Relay settings.
 #[derive(Debug, Clone, clap::Parser)]
@@ -238,7 +238,8 @@ pub struct Relay {
     http: Option<tokio::net::TcpListener>,
     drain: std::time::Duration,
     cluster: Option<(url::Url, moq_transport::tls::Trust)>,
-    cache_bytes: u64,
+    /// Settings for the link to the cluster root: those of our own sessions, minus the authorizer.
+    link_config: SessionConfig,
 }
 
 impl Relay {
@@ -282,6 +283,7 @@ impl Relay {
             max_cache_bytes: config.cache_bytes,
             ..Default::default()
         };
+        let link_config = SessionConfig { authorizer: None, ..session_config.clone() };
         let server = Server::bind(config.bind, cert, session_config).context("bind UDP")?;
         let http = if config.http_bind.is_empty() {
             None
@@ -322,7 +324,7 @@ impl Relay {
             http,
             drain: config.drain_timeout,
             cluster,
-            cache_bytes: config.cache_bytes,
+            link_config,
         })
     }
 
@@ -370,7 +372,7 @@ impl Relay {
             });
         }
         if let Some((root, trust)) = self.cluster.clone() {
-            tokio::spawn(cluster::run(root, trust, self.origin.clone(), self.router.clone(), self.cache_bytes));
+            tokio::spawn(cluster::run(root, trust, self.link_config.clone(), self.router.clone()));
         }
         let next_id = AtomicU64::new(0);
         tokio::pin!(shutdown);
@@ -418,6 +420,7 @@ impl Relay {
 
 /// Follows one session's events until it closes, keeping the routing table in step.
 async fn serve_session(id: u64, session: Session, router: &Router, origin: &Origin, metrics: &Metrics) {
+    let mut pushed: Vec<TrackProducer> = Vec::new();
     while let Some(event) = session.next_event().await {
         match event {
             Event::Announced(ns) => {
@@ -429,6 +432,7 @@ async fn serve_session(id: u64, session: Session, router: &Router, origin: &Orig
             Event::Unannounced(ns) => withdraw(id, Some(&ns), router, origin),
             Event::Published(track) => {
                 tracing::info!(session = id, track = %track.info().name, "track pushed");
+                pushed.push(track.clone());
                 origin.publish_track(track);
             }
             Event::GoAway { .. } => {}
@@ -437,6 +441,31 @@ async fn serve_session(id: u64, session: Session, router: &Router, origin: &Orig
     let e = session.closed().await;
     tracing::info!(session = id, reason = %e, "session closed");
     withdraw(id, None, router, origin);
+    withdraw_pushed(id, pushed, router, origin);
+}
+
+/// Removes the tracks a closed session pushed with PUBLISH (unless another session has replaced them since), and
+/// their namespaces once nothing else serves them.
+fn withdraw_pushed(id: u64, pushed: Vec<TrackProducer>, router: &Router, origin: &Origin) {
+    let mut namespaces: Vec<TrackNamespace> = Vec::new();
+    for track in pushed {
+        let name = &track.info().name;
+        if origin.track(name).is_some_and(|t| t.is_same(&track)) {
+            origin.remove_track(name);
+        }
+        if !namespaces.contains(&name.namespace) {
+            namespaces.push(name.namespace.clone());
+        }
+    }
+    let publishers = router.publishers.lock().unwrap_or_else(|e| e.into_inner());
+    for ns in namespaces {
+        let announced = publishers.iter().any(|(p, _, _)| p == &ns);
+        let tracks_left = origin.tracks(&ns).iter().any(|t| t.info().name.namespace == ns);
+        if !announced && !tracks_left {
+            tracing::info!(session = id, namespace = %ns, "namespace withdrawn");
+            origin.remove_namespace(&ns);
+        }
+    }
 }
 
 /// Removes a session's namespaces (one, or all); namespaces no other publisher serves are withdrawn.
@@ -458,12 +487,7 @@ fn withdraw(id: u64, ns: Option<&TrackNamespace>, router: &Router, origin: &Orig
 }
 
 /// Finds a track for a subscriber: one upstream subscription per track, shared by everyone.
-async fn resolve(
-    router: &Router,
-    metrics: &Metrics,
-    origin: &Origin,
-    name: FullTrackName,
-) -> Option<moq_transport::TrackProducer> {
+async fn resolve(router: &Router, metrics: &Metrics, origin: &Origin, name: FullTrackName) -> Option<TrackProducer> {
     let lock = router.resolving.lock().unwrap_or_else(|e| e.into_inner()).entry(name.clone()).or_default().clone();
     let _guard = lock.lock().await;
     // Someone may have subscribed upstream while we waited.

@@ -528,3 +528,25 @@ async fn progressive_writes_reach_early_subscribers() {
     }
     assert!(g0.is_finished());
 }
+
+#[tokio::test]
+async fn pushed_tracks_are_served_and_withdrawn_when_the_publisher_leaves() {
+    let relay = start().await;
+    let viewer = relay.connect(false, Origin::new()).await;
+    let mut ns = viewer.subscribe_namespace(TrackNamespace::from_path("push").unwrap()).await.unwrap();
+    // The publisher pushes a track with PUBLISH and never announces its namespace.
+    let publisher = relay.connect(true, Origin::new()).await;
+    let track = TrackProducer::new(TrackInfo::new(name("push/cam", "video")));
+    let published = timeout(T, publisher.publish(track.clone())).await.unwrap().unwrap();
+    let cam = TrackNamespace::from_path("push/cam").unwrap();
+    assert_eq!(timeout(T, ns.next()).await.unwrap(), Some(NamespaceEvent::Added(cam.clone())));
+    let sub = subscribe_eventually(&viewer, name("push/cam", "video")).await;
+    track.write_group(0, [Object::new(0, "pushed")]).unwrap();
+    assert_eq!(read_groups(sub.consumer(), 1).await, vec![(0, 0, b"pushed".to_vec())]);
+    // The publisher leaves: the namespace is withdrawn and the track is no longer served.
+    drop(published);
+    drop(publisher);
+    assert_eq!(timeout(T, ns.next()).await.unwrap(), Some(NamespaceEvent::Removed(cam)));
+    let err = viewer.subscribe(name("push/cam", "video"), SubscribeOptions::default()).await.unwrap_err();
+    assert!(matches!(err, Error::Rejected { .. }), "{err}");
+}

@@ -224,7 +224,7 @@ code_enum!(
 
 /// Whether `code` is a GREASE value (`0x7f * N + 0x9D`).
 pub const fn is_grease(code: u64) -> bool {
-    code >= 0x9d && (code - 0x9d) % 0x7f == 0
+    code >= 0x9d && (code - 0x9d).is_multiple_of(0x7f)
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ impl RequestId {
 
     /// Whether a client (even) sent this id.
     pub const fn is_client(self) -> bool {
-        self.0 % 2 == 0
+        self.0.is_multiple_of(2)
     }
 }
 

@@ -33,7 +33,7 @@ pub struct KeyValuePair {
 impl KeyValuePair {
     /// A pair with an even type and a varint value.
     pub fn int(key: u64, value: u64) -> Result<KeyValuePair, EncodeError> {
-        if key % 2 != 0 {
+        if !key.is_multiple_of(2) {
             return Err(EncodeError::InvalidValue { field: "even key-value type", value: key });
         }
         Ok(KeyValuePair { key, value: Value::Int(value) })
@@ -129,7 +129,7 @@ impl Properties {
             //= draft-ietf-moq-transport-19#moq-key-value-pair
             //# The previous Type value plus the Delta Type MUST NOT be greater than 2^64 - 1.
             key = key.checked_add(delta).ok_or(DecodeError::Overflow("key-value type"))?;
-            let value = if key % 2 == 0 {
+            let value = if key.is_multiple_of(2) {
                 Value::Int(get_vi(buf, v)?)
             } else {
                 let len = get_len(buf, v, "key-value value", MAX_KVP_VALUE_LEN)?;
