@@ -30,8 +30,17 @@ impl Drop for Running {
     }
 }
 
+/// The configuration every test relay starts from: loopback, ephemeral ports for QUIC and HTTP.
+fn test_config() -> Config {
+    Config { bind: "127.0.0.1:0".parse().unwrap(), http_bind: "127.0.0.1:0".into(), ..Config::default() }
+}
+
 async fn start() -> Running {
-    let config = Config { bind: "127.0.0.1:0".parse().unwrap(), http_bind: "127.0.0.1:0".into(), ..Config::default() };
+    start_with(test_config()).await
+}
+
+/// Binds a relay with `config` and runs it until the returned handle drops.
+async fn start_with(config: Config) -> Running {
     let relay = Relay::bind(&config).await.unwrap();
     let port = relay.local_addr().unwrap().port();
     let http = relay.http_addr().unwrap();
@@ -310,22 +319,13 @@ async fn auth_allows_and_denies() {
 
 /// A relay with its own stop switch (`drain_timeout` 0: it closes as soon as it is told to).
 async fn start_node(cluster_root: Option<(u16, String)>) -> Running {
-    let mut config =
-        Config { bind: "127.0.0.1:0".parse().unwrap(), http_bind: "127.0.0.1:0".into(), ..Config::default() };
+    let mut config = test_config();
     config.drain_timeout = Duration::ZERO;
     if let Some((port, fp)) = cluster_root {
         config.cluster_root = Some(Url::parse(&format!("moqt://localhost:{port}/")).unwrap());
         config.cluster_fingerprint = Some(fp);
     }
-    let relay = Relay::bind(&config).await.unwrap();
-    let port = relay.local_addr().unwrap().port();
-    let http = relay.http_addr().unwrap();
-    let trust = Trust::Fingerprints(vec![parse_fingerprint(relay.fingerprint()).unwrap()]);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(relay.run(async {
-        let _ = stopped.await;
-    }));
-    Running { port, http, trust, stop: Some(stop) }
+    start_with(config).await
 }
 
 fn fingerprint_of(r: &Running) -> String {

@@ -22,7 +22,6 @@ use clap::Parser;
 mod common;
 use moq_transport::quic::Server;
 use moq_transport::tls::Certificate;
-use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
 use moq_transport::*;
 
 #[derive(Parser)]
@@ -33,12 +32,8 @@ struct Args {
     /// Publish into the relay at this URL (moqt:// or https://).
     #[arg(long)]
     connect: Option<url::Url>,
-    /// Namespace, `/`-separated.
-    #[arg(long, default_value = "clock")]
-    namespace: String,
-    /// Track name.
-    #[arg(long, default_value = "now")]
-    track: String,
+    #[command(flatten)]
+    name: common::TrackArgs,
     #[command(flatten)]
     client: common::ClientArgs,
 }
@@ -91,8 +86,9 @@ async fn run_clock(track: TrackProducer) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let args = Args::parse();
-    let namespace = TrackNamespace::from_path(&args.namespace)?;
-    let track = TrackProducer::new(TrackInfo::new(FullTrackName::new(namespace.clone(), args.track.as_str())));
+    let name = args.name.name()?;
+    let namespace = name.namespace.clone();
+    let track = TrackProducer::new(TrackInfo::new(name));
     let origin = Origin::new();
     origin.publish_track(track.clone());
     let config = SessionConfig { origin, ..Default::default() };
@@ -101,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
         let cert = Certificate::self_signed(&["localhost", "127.0.0.1"])?;
         println!("fingerprint {}", cert.sha256_hex());
         let server = Server::bind(addr, cert, config)?;
-        println!("serving {}--{} on {}", namespace, args.track, server.local_addr()?);
+        println!("serving {}--{} on {}", namespace, args.name.track, server.local_addr()?);
         tokio::spawn(async move {
             while let Some(incoming) = server.accept().await {
                 tokio::spawn(async move {
@@ -121,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
         let client = args.client.client(config)?;
         let session = client.connect(&url).await.with_context(|| format!("connect {url}"))?;
         let _announcement = session.publish_namespace(namespace).await.context("PUBLISH_NAMESPACE")?;
-        println!("publishing {}--{} to {url}", args.namespace, args.track);
+        println!("publishing {}--{} to {url}", args.name.namespace, args.name.track);
         tokio::select! {
             r = run_clock(track) => r,
             e = session.closed() => Err(e.into()),

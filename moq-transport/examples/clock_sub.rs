@@ -18,7 +18,6 @@ use clap::Parser;
 mod common;
 use moq_transport::quic::Server;
 use moq_transport::tls::Certificate;
-use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
 use moq_transport::*;
 
 #[derive(Parser)]
@@ -29,12 +28,8 @@ struct Args {
     /// Instead of connecting, accept a publisher on this UDP address and subscribe once it announces.
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
-    /// Namespace, `/`-separated.
-    #[arg(long, default_value = "clock")]
-    namespace: String,
-    /// Track name.
-    #[arg(long, default_value = "now")]
-    track: String,
+    #[command(flatten)]
+    name: common::TrackArgs,
     #[command(flatten)]
     client: common::ClientArgs,
     /// Stop after this many objects (0: run until the track ends).
@@ -46,7 +41,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let args = Args::parse();
-    let name = FullTrackName::new(TrackNamespace::from_path(&args.namespace)?, args.track.as_str());
+    let name = args.name.name()?;
     let session = match (&args.url, args.listen) {
         (_, Some(addr)) => {
             let cert = Certificate::self_signed(&["localhost", "127.0.0.1"])?;
