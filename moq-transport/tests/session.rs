@@ -60,6 +60,17 @@ impl RawPeer {
         (peer, session)
     }
 
+    /// A server publishing `live--v` and a raw peer that has sent SUBSCRIBE for it (the reply not yet read).
+    async fn subscribed() -> (TrackProducer, RawPeer, Session<MemorySession>, memory::MemorySend, memory::MemoryRecv) {
+        let origin = Origin::new();
+        let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+        origin.publish_track(track.clone());
+        let (peer, server) = RawPeer::connect(origin).await;
+        let sub = Subscribe { request_id: RequestId(0), track: name("live", "v"), params: Parameters::default() };
+        let (send, recv) = peer.request(&frame(sub.into())).await;
+        (track, peer, server, send, recv)
+    }
+
     /// Opens a request stream and writes `bytes` on it.
     async fn request(&self, bytes: &[u8]) -> (memory::MemorySend, memory::MemoryRecv) {
         let (mut send, recv) = self.transport.open_bi().await.unwrap();
@@ -356,12 +367,7 @@ async fn drain(recv: &mut memory::MemoryRecv) -> (Vec<u8>, Result<(), u32>) {
 
 #[tokio::test]
 async fn fin_is_not_cancel_but_stop_sending_is() {
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
-    let (peer, _server) = RawPeer::connect(origin).await;
-    let sub = Subscribe { request_id: RequestId(0), track: name("live", "v"), params: Parameters::default() };
-    let (mut send, mut recv) = peer.request(&frame(sub.into())).await;
+    let (track, peer, _server, mut send, mut recv) = RawPeer::subscribed().await;
     // FIN right after the request: allowed, and not a cancellation.
     send.finish().unwrap();
     let ok = recv.read_chunk(1024).await.unwrap().unwrap();
@@ -380,12 +386,7 @@ async fn fin_is_not_cancel_but_stop_sending_is() {
 
 #[tokio::test]
 async fn cancelled_subscriptions_reset_their_data_streams() {
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
-    let (peer, _server) = RawPeer::connect(origin).await;
-    let sub = Subscribe { request_id: RequestId(0), track: name("live", "v"), params: Parameters::default() };
-    let (mut send, mut recv) = peer.request(&frame(sub.into())).await;
+    let (track, peer, _server, mut send, mut recv) = RawPeer::subscribed().await;
     let _ok = recv.read_chunk(1024).await.unwrap().unwrap();
     // A subgroup that is still open when the subscriber cancels.
     let group = track.create_group(0).unwrap();
