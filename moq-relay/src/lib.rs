@@ -487,7 +487,12 @@ fn withdraw(id: u64, ns: Option<&TrackNamespace>, router: &Router, origin: &Orig
 }
 
 /// Finds a track for a subscriber: one upstream subscription per track, shared by everyone.
-async fn resolve(router: &Router, metrics: &Metrics, origin: &Origin, name: FullTrackName) -> Option<TrackProducer> {
+async fn resolve(
+    router: &Arc<Router>,
+    metrics: &Metrics,
+    origin: &Origin,
+    name: FullTrackName,
+) -> Option<TrackProducer> {
     let lock = router.resolving.lock().unwrap_or_else(|e| e.into_inner()).entry(name.clone()).or_default().clone();
     let _guard = lock.lock().await;
     // Someone may have subscribed upstream while we waited.
@@ -507,8 +512,35 @@ async fn resolve(router: &Router, metrics: &Metrics, origin: &Origin, name: Full
     metrics.upstream_subscriptions.fetch_add(1, Ordering::Relaxed);
     tracing::info!(track = %name, "subscribed upstream");
     let track = sub.track();
-    router.upstream.lock().unwrap_or_else(|e| e.into_inner()).insert(name, sub);
+    let mut ended = track.consume();
+    router.upstream.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone(), sub);
+    let (router, origin) = (router.clone(), origin.clone());
+    tokio::spawn(async move {
+        ended.closed().await;
+        forget_ended(&router, &origin, &name);
+    });
     Some(track)
+}
+
+/// Drops what the relay holds for a track whose upstream subscription ended (its cache, its routing entries),
+/// unless a newer live subscription has replaced it meanwhile.
+fn forget_ended(router: &Router, origin: &Origin, name: &FullTrackName) {
+    {
+        let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
+        if upstream.get(name).is_some_and(|s| s.track().consume().ended().is_some()) {
+            upstream.remove(name);
+        }
+    }
+    {
+        let mut resolving = router.resolving.lock().unwrap_or_else(|e| e.into_inner());
+        if resolving.get(name).is_some_and(|lock| Arc::strong_count(lock) == 1) {
+            resolving.remove(name);
+        }
+    }
+    if origin.track(name).is_some_and(|t| t.consume().ended().is_some()) {
+        origin.remove_track(name);
+    }
+    tracing::debug!(track = %name, "upstream track ended; forgotten");
 }
 
 /// Forwards a FETCH for history the relay does not hold to the track's publisher, and collects the answer
@@ -590,5 +622,52 @@ mod tests {
         std::fs::write(&path, "bnid = \"x\"\n").unwrap();
         assert!(load(&["moq-relay", "--config", p]).is_err());
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// Once a publisher leaves, the relay lets go of the track's upstream subscription, its lock and its cache.
+    #[tokio::test]
+    async fn ended_upstream_tracks_are_forgotten() {
+        use moq_transport::quic::Client;
+        use moq_transport::tls::{Trust, parse_fingerprint};
+        use moq_transport::{Object, TrackInfo};
+        use std::time::Duration;
+
+        let config = Config { bind: "127.0.0.1:0".parse().unwrap(), http_bind: String::new(), ..Config::default() };
+        let relay = Relay::bind(&config).await.unwrap();
+        let url = url::Url::parse(&format!("moqt://localhost:{}/", relay.local_addr().unwrap().port())).unwrap();
+        let trust = Trust::Fingerprints(vec![parse_fingerprint(relay.fingerprint()).unwrap()]);
+        let (router, origin) = (relay.router.clone(), relay.origin.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(relay.run(async {
+            let _ = stopped.await;
+        }));
+        let connect = |origin: Origin| {
+            let client = Client::new(trust.clone(), SessionConfig { origin, ..Default::default() }).unwrap();
+            let url = url.clone();
+            async move { client.connect(&url).await.unwrap() }
+        };
+        let name = FullTrackName::new(TrackNamespace::from_path("gone").unwrap(), "v");
+        let published = Origin::new();
+        let track = TrackProducer::new(TrackInfo::new(name.clone()));
+        published.publish_track(track.clone());
+        let publisher = connect(published).await;
+        let ann = publisher.publish_namespace(name.namespace.clone()).await.unwrap();
+        let viewer = connect(Origin::new()).await;
+        let sub = viewer.subscribe(name.clone(), SubscribeOptions::default()).await.unwrap();
+        track.write_group(0, [Object::new(0, "x")]).unwrap();
+        let mut c = sub.consumer();
+        tokio::time::timeout(Duration::from_secs(10), c.next_group()).await.unwrap().unwrap();
+        let held = |r: &Router| r.upstream.lock().unwrap().len() + r.resolving.lock().unwrap().len();
+        assert_eq!(held(&router), 2, "one upstream subscription and its lock while live");
+        drop((ann, publisher));
+        tokio::time::timeout(Duration::from_secs(10), c.closed()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while held(&router) > 0 || origin.track(&name).is_some() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the relay still holds the ended track");
+        let _ = stop.send(());
     }
 }
