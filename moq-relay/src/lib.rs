@@ -70,6 +70,12 @@ pub struct Config {
     /// On shutdown: GOAWAY every session, then wait this long for them to leave before closing.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub drain_timeout: std::time::Duration,
+    /// Publish a built-in test clip (640x360 H.264 and Opus, looped in real time) under --demo-namespace.
+    #[arg(long)]
+    pub demo: bool,
+    /// Namespace of the --demo broadcast.
+    #[arg(long, default_value = "demo/clip")]
+    pub demo_namespace: String,
 }
 
 /// The settings a `--config` file may hold.
@@ -89,6 +95,8 @@ struct FileConfig {
     cluster_node: Option<url::Url>,
     cluster_fingerprint: Option<String>,
     drain_timeout: Option<String>,
+    demo: Option<bool>,
+    demo_namespace: Option<String>,
 }
 
 impl Config {
@@ -112,7 +120,7 @@ impl Config {
                 }
             )*};
         }
-        take!(bind, http_bind, tls_generate, cache_groups, cache_bytes, auth_public);
+        take!(bind, http_bind, tls_generate, cache_groups, cache_bytes, auth_public, demo, demo_namespace);
         take_opt!(tls_cert, tls_key, auth_key, cluster_root, cluster_node, cluster_fingerprint);
         if from_file("drain_timeout")
             && let Some(d) = file.drain_timeout
@@ -207,6 +215,20 @@ impl Metrics {
     }
 }
 
+/// Publishes the built-in clip in a loop, in real time, into the relay's own origin.
+async fn demo(origin: Origin, namespace: TrackNamespace) {
+    let options = moq_media::BroadcastOptions { pace: true, ..Default::default() };
+    let mut broadcast = moq_media::Broadcast::new(origin, namespace, options);
+    loop {
+        let mut input = moq_media::Input::new(moq_media::DEMO_CLIP);
+        if let Err(e) = broadcast.publish(&mut input).await {
+            tracing::error!(error = %e, "demo clip failed");
+            return;
+        }
+        broadcast.continue_timeline();
+    }
+}
+
 /// Who publishes what: announced namespaces and the sessions that announced them.
 #[derive(Default)]
 struct Router {
@@ -240,6 +262,8 @@ pub struct Relay {
     cluster: Option<(url::Url, moq_transport::tls::Trust)>,
     /// Settings for the link to the cluster root: those of our own sessions, minus the authorizer.
     link_config: SessionConfig,
+    /// The --demo broadcast's namespace, when enabled.
+    demo: Option<(TrackNamespace, String)>,
 }
 
 impl Relay {
@@ -315,6 +339,14 @@ impl Relay {
             let router = r.clone();
             Box::pin(async move { fetch_upstream(&router, name, start, end, order).await })
         }));
+        let demo = match config.demo {
+            true => Some((
+                TrackNamespace::from_path(&config.demo_namespace)
+                    .map_err(|e| anyhow::anyhow!("--demo-namespace {:?}: {e}", config.demo_namespace))?,
+                config.demo_namespace.clone(),
+            )),
+            false => None,
+        };
         Ok(Relay {
             server,
             origin,
@@ -325,6 +357,7 @@ impl Relay {
             drain: config.drain_timeout,
             cluster,
             link_config,
+            demo,
         })
     }
 
@@ -356,6 +389,11 @@ impl Relay {
     /// Serves until `shutdown` resolves, then closes every session with GOAWAY semantics (NO_ERROR).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr()?, fingerprint = %self.fingerprint, "relay listening");
+        // How clients reach us: http:// fetches the certificate fingerprint; without HTTP, pin it by hand.
+        let client_url = match self.http.as_ref().and_then(|l| l.local_addr().ok()) {
+            Some(http) => format!("http://localhost:{}/", http.port()),
+            None => format!("moqt://localhost:{}/ --fingerprint {}", self.local_addr()?.port(), self.fingerprint),
+        };
         if let Some(listener) = self.http {
             let fp = self.fingerprint.clone();
             let metrics = self.metrics.clone();
@@ -370,6 +408,15 @@ impl Relay {
                     tracing::warn!(error = %e, "http server stopped");
                 }
             });
+        }
+        if let Some((namespace, path)) = self.demo.clone() {
+            tokio::spawn(demo(self.origin.clone(), namespace));
+            eprintln!(
+                "demo: publishing {path} (H.264 + Opus, looped). Watch it with\n  \
+                 cargo run --release -p moq-sub -- {client_url} --namespace {path} | ffplay -\n\
+                 or record 10 s with\n  \
+                 cargo run --release -p moq-sub -- {client_url} --namespace {path} --duration 10 -o demo.mp4 --stats"
+            );
         }
         if let Some((root, trust)) = self.cluster.clone() {
             tokio::spawn(cluster::run(root, trust, self.link_config.clone(), self.router.clone()));

@@ -78,6 +78,8 @@ pub use origin::{NamespaceEvent, Origin};
 pub use session::*;
 
 pub use moq_wire as wire;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod memory;
 pub mod quic;
 pub mod tls;

@@ -979,7 +979,7 @@ impl<S: WtSession> Session<S> {
             *lock(&state.joining) = track.largest();
             lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
             tokio::select! {
-                _ = serve_subscription(&inner, &mut writer, &mut reader, track, alias, Start::LiveEdge, None, &state) => {}
+                _ = serve_subscription(&inner, &mut writer, &mut reader, track.clone(), track.consume(), alias, Start::LiveEdge, None, &state) => {}
                 _ = cancelled => {
                     writer.reset(StreamCode::Cancelled.to_u64() as u32);
                     reader.stop(StreamCode::Cancelled.to_u64() as u32);
@@ -1526,6 +1526,12 @@ async fn handle_request<S: WtSession>(
                     Start::Cached(start)
                 }
             };
+            // The consumer is taken now, with LARGEST_OBJECT, so that what we send starts where SUBSCRIBE_OK
+            // says (objects written while SUBSCRIBE_OK is on its way are not skipped).
+            let consumer = match start {
+                Start::Cached(_) => track.consume_from_start(),
+                _ => track.consume(),
+            };
             let end_group = m.params.location_filter.and_then(|f| f.end_group()).map(|g| g.0);
             if let (Some(end), Some(l)) = (end_group, largest)
                 && end < l.group.0
@@ -1545,7 +1551,7 @@ async fn handle_request<S: WtSession>(
             lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
             let result = writer.message(&ok.into(), v).await;
             if result.is_ok() {
-                serve_subscription(inner, writer, reader, track, alias, start, end_group, &state).await;
+                serve_subscription(inner, writer, reader, track, consumer, alias, start, end_group, &state).await;
             }
             lock(&inner.served).remove(&request_id.0);
             result
@@ -1960,12 +1966,13 @@ async fn serve_subscription<S: WtSession>(
     writer: &mut Writer<S::SendStream>,
     reader: &mut Reader<S::RecvStream>,
     track: TrackProducer,
+    consumer: TrackConsumer,
     alias: TrackAlias,
     start: Start,
     end_group: Option<u64>,
     state: &SubState,
 ) {
-    let serve = serve_track(inner.clone(), track.clone(), alias, start, end_group, state.clone());
+    let serve = serve_track(inner.clone(), consumer, alias, start, end_group, state.clone());
     tokio::pin!(serve);
     let outcome = tokio::select! {
         out = &mut serve => Some(out),
@@ -2069,16 +2076,12 @@ fn send_order(subscriber: u8, publisher: u8, group: u64, order: GroupOrder) -> i
 /// status when the track (or the filter's range) ends.
 async fn serve_track<S: WtSession>(
     inner: Arc<Inner<S>>,
-    track: TrackProducer,
+    mut consumer: TrackConsumer,
     alias: TrackAlias,
     start: Start,
     end_group: Option<u64>,
     state: SubState,
 ) -> PublishDoneCode {
-    let mut consumer = match start {
-        Start::Cached(_) => track.consume_from_start(),
-        _ => track.consume(),
-    };
     let from = match start {
         Start::LiveEdge => None,
         Start::At(l) | Start::Cached(l) => Some(l),
@@ -2131,7 +2134,7 @@ async fn serve_track<S: WtSession>(
         let first_object = from.filter(|f| f.group.0 == gid).map(|f| f.object);
         tasks.spawn(serve_group(
             inner.clone(),
-            track.info().clone(),
+            consumer.info().clone(),
             group,
             alias,
             first_object,

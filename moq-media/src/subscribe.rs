@@ -1,0 +1,509 @@
+//! Watching: subscribe to a broadcast's catalog and tracks and write them out as fragmented MP4.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
+use moq_transport::{Session, SubscribeOptions, TrackConsumer};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use web_transport_trait::Session as WtSession;
+
+use crate::catalog::{CATALOG_TRACK, Catalog, Track};
+use crate::loc::{Frame, PUBLISH_TIME};
+use crate::mp4::{Demuxer, Event, Kind, Sample, TrackConfig, fragment, init_segment, trak};
+use crate::{Error, now_micros};
+
+/// Which tracks of a broadcast to watch.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Exactly these tracks (by name). Empty: one video rendition and the first audio track.
+    pub tracks: Vec<String>,
+    /// The video rendition: a track name, or a height such as `360` or `360p`. Default: the largest.
+    pub rendition: Option<String>,
+    /// Leave video out.
+    pub no_video: bool,
+    /// Leave audio out.
+    pub no_audio: bool,
+}
+
+impl Selection {
+    /// The catalog tracks this selection picks.
+    pub fn choose(&self, catalog: &Catalog) -> Result<Vec<Track>, Error> {
+        if !self.tracks.is_empty() {
+            return self
+                .tracks
+                .iter()
+                .map(|name| {
+                    catalog.track(name).cloned().ok_or_else(|| {
+                        let names: Vec<_> = catalog.tracks.iter().map(|t| t.name.as_str()).collect();
+                        Error::Broadcast(format!("no track `{name}` in the catalog (it has: {})", names.join(", ")))
+                    })
+                })
+                .collect();
+        }
+        let mut chosen = Vec::new();
+        let videos: Vec<&Track> = catalog.tracks.iter().filter(|t| t.kind() == Some(Kind::Video)).collect();
+        if !self.no_video && !videos.is_empty() {
+            let video = match &self.rendition {
+                Some(r) => {
+                    let height = r.trim_end_matches('p').parse::<u32>().ok();
+                    videos.iter().find(|t| t.name == *r || (height.is_some() && t.height == height)).ok_or_else(
+                        || {
+                            let names: Vec<_> =
+                                videos.iter().map(|t| format!("{} ({}p)", t.name, t.height.unwrap_or(0))).collect();
+                            Error::Broadcast(format!("no rendition `{r}` (renditions: {})", names.join(", ")))
+                        },
+                    )?
+                }
+                None => videos
+                    .iter()
+                    .max_by_key(|t| (u64::from(t.width.unwrap_or(0)) * u64::from(t.height.unwrap_or(0)), t.bitrate))
+                    .ok_or_else(|| Error::Broadcast("no video".into()))?,
+            };
+            chosen.push((*video).clone());
+        }
+        if !self.no_audio
+            && let Some(audio) = catalog.tracks.iter().find(|t| t.kind() == Some(Kind::Audio))
+        {
+            chosen.push(audio.clone());
+        }
+        if chosen.is_empty() {
+            return Err(Error::Broadcast("the selection leaves no track to watch".into()));
+        }
+        Ok(chosen)
+    }
+}
+
+/// Settings of [`watch`].
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// Which tracks.
+    pub selection: Selection,
+    /// Print per-track statistics to stderr this often (and once at the end).
+    pub stats: Option<Duration>,
+    /// Stop after this long (from the first frame written).
+    pub duration: Option<Duration>,
+    /// How long to wait for every track's first frame before writing (to line the tracks up).
+    pub align: Duration,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions { selection: Selection::default(), stats: None, duration: None, align: Duration::from_secs(1) }
+    }
+}
+
+/// What one watched track received.
+#[derive(Debug, Clone, Default)]
+pub struct TrackStats {
+    /// Track name.
+    pub name: String,
+    /// Objects received.
+    pub objects: u64,
+    /// Groups received.
+    pub groups: u64,
+    /// Payload bytes received.
+    pub bytes: u64,
+    /// Groups skipped because we fell behind the live edge.
+    pub skipped: u64,
+    /// Publish-to-receive latency of each object carrying a publish time, microseconds.
+    pub latency_us: Vec<u64>,
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl TrackStats {
+    /// A latency percentile (0-100), microseconds.
+    pub fn latency_percentile(&self, p: f64) -> Option<u64> {
+        if self.latency_us.is_empty() {
+            return None;
+        }
+        let mut v = self.latency_us.clone();
+        v.sort_unstable();
+        let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+        v.get(i).copied()
+    }
+
+    /// Received bitrate in bits per second.
+    pub fn bitrate(&self) -> f64 {
+        match (self.first, self.last) {
+            (Some(a), Some(b)) if b > a => self.bytes as f64 * 8.0 / (b - a).as_secs_f64(),
+            _ => 0.0,
+        }
+    }
+
+    /// One line for humans.
+    pub fn summary(&self) -> String {
+        let ms = |v: Option<u64>| v.map(|u| format!("{:.1}", u as f64 / 1000.0)).unwrap_or_else(|| "-".into());
+        format!(
+            "{}: {} objects, {} groups, {:.0} kb/s, {} skipped, latency p50 {} ms p99 {} ms",
+            self.name,
+            self.objects,
+            self.groups,
+            self.bitrate() / 1000.0,
+            self.skipped,
+            ms(self.latency_percentile(50.0)),
+            ms(self.latency_percentile(99.0)),
+        )
+    }
+}
+
+/// A frame on its way from a track reader to the writer, times in microseconds.
+#[derive(Debug)]
+struct Unit {
+    track: usize,
+    dts_us: i64,
+    pts_us: i64,
+    duration_us: Option<u64>,
+    keyframe: bool,
+    data: Bytes,
+}
+
+/// How a watched track's objects become frames.
+enum Unpack {
+    /// LOC: the object is the frame.
+    Loc,
+    /// CMAF: each object is a fragment; this demuxer has read the track's init segment.
+    Cmaf(Box<Demuxer>),
+}
+
+/// Watches the broadcast under `namespace`: reads its catalog, subscribes to the selected tracks and writes
+/// them to `out` as fragmented MP4 (an init segment, then a fragment per frame) until the tracks end or
+/// [`WatchOptions::duration`] passes. Returns what each track received.
+pub async fn watch<S: WtSession, W: AsyncWrite + Unpin>(
+    session: &Session<S>,
+    namespace: &TrackNamespace,
+    options: &WatchOptions,
+    mut out: W,
+) -> Result<Vec<TrackStats>, Error> {
+    let catalog = read_catalog(session, namespace).await?;
+    if catalog.is_complete && catalog.tracks.is_empty() {
+        return Err(Error::Broadcast(format!("broadcast {namespace} has ended")));
+    }
+    let chosen = options.selection.choose(&catalog)?;
+    let (tx, mut rx) = mpsc::channel::<Unit>(256);
+    let mut stats = Vec::new();
+    let mut traks = Vec::new();
+    let mut configs = Vec::new();
+    let mut readers = Vec::new();
+    for (i, track) in chosen.iter().enumerate() {
+        let init = catalog.init_data(track)?;
+        let (config, trak, unpack) = match track.packaging.as_str() {
+            "cmaf" => {
+                let init =
+                    init.ok_or_else(|| Error::Broadcast(format!("CMAF track `{}` without init data", track.name)))?;
+                let mut demuxer = Demuxer::new();
+                let tracks = demuxer.push(&init)?.into_iter().find_map(|e| match e {
+                    Event::Init(t) => Some(t),
+                    Event::Sample(_) => None,
+                });
+                let media = tracks
+                    .and_then(|t| t.into_iter().next())
+                    .ok_or_else(|| Error::Broadcast(format!("track `{}`: init data has no track", track.name)))?;
+                let mut trak = media.trak.clone();
+                trak.tkhd.track_id = i as u32 + 1;
+                (media.config, trak, Unpack::Cmaf(Box::new(demuxer)))
+            }
+            "loc" => {
+                let config = track.config(init).ok_or_else(|| {
+                    Error::Broadcast(format!("track `{}` is neither video nor audio, or has no codec", track.name))
+                })?;
+                let trak = trak(i as u32 + 1, &config)?;
+                (config, trak, Unpack::Loc)
+            }
+            other => return Err(Error::Broadcast(format!("track `{}`: unsupported packaging `{other}`", track.name))),
+        };
+        let name = FullTrackName::new(namespace.clone(), track.name.as_str());
+        let priority = if config.kind == Kind::Audio { 64 } else { 128 };
+        let subscription = session.subscribe(name, SubscribeOptions { priority, ..Default::default() }).await?;
+        tracing::info!(track = %track.name, codec = %config.codec, packaging = %track.packaging, "subscribed");
+        let track_stats = Arc::new(Mutex::new(TrackStats { name: track.name.clone(), ..Default::default() }));
+        stats.push(track_stats.clone());
+        let reader =
+            TrackReader { index: i, kind: config.kind, timescale: config.timescale.max(1), unpack, stats: track_stats };
+        let tx = tx.clone();
+        readers.push(tokio::spawn(async move {
+            let consumer = subscription.consumer();
+            reader.run(consumer, tx).await;
+            drop(subscription);
+        }));
+        traks.push(trak);
+        configs.push(config);
+    }
+    drop(tx);
+    let snapshot =
+        || -> Vec<TrackStats> { stats.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect() };
+
+    out.write_all(&init_segment(traks)?).await?;
+    let mut writer = Writer::new(configs);
+    let align_until = tokio::time::Instant::now() + options.align;
+    let mut ticker = options.stats.map(tokio::time::interval);
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let result = loop {
+        let tick = async {
+            match ticker.as_mut() {
+                Some(t) => t.tick().await,
+                None => std::future::pending().await,
+            }
+        };
+        let stop = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let align = async {
+            if writer.base_us.is_none() && !writer.pending.is_empty() {
+                tokio::time::sleep_until(align_until).await
+            } else {
+                std::future::pending().await
+            }
+        };
+        tokio::select! {
+            unit = rx.recv() => match unit {
+                Some(unit) => {
+                    writer.push(unit);
+                    if let Err(e) = writer.flush(&mut out, false).await {
+                        break Err(e);
+                    }
+                    if deadline.is_none() && writer.base_us.is_some() {
+                        deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
+                    }
+                }
+                None => break writer.flush(&mut out, true).await,
+            },
+            _ = align => if let Err(e) = writer.flush(&mut out, true).await { break Err(e) },
+            _ = tick => for s in snapshot() {
+                eprintln!("{}", s.summary());
+            },
+            _ = stop => break writer.flush(&mut out, true).await,
+        }
+    };
+    out.flush().await?;
+    for r in &readers {
+        r.abort();
+    }
+    for r in readers {
+        let _ = r.await;
+    }
+    let stats = snapshot();
+    if options.stats.is_some() {
+        for s in &stats {
+            eprintln!("{}", s.summary());
+        }
+    }
+    result.map(|()| stats)
+}
+
+/// Reads the current complete catalog of the broadcast under `namespace`.
+pub async fn read_catalog<S: WtSession>(session: &Session<S>, namespace: &TrackNamespace) -> Result<Catalog, Error> {
+    let name = FullTrackName::new(namespace.clone(), CATALOG_TRACK);
+    let sub = session.subscribe(name, SubscribeOptions { priority: 0, ..Default::default() }).await?;
+    let mut consumer = sub.consumer();
+    loop {
+        let mut group = consumer
+            .next_group()
+            .await
+            .map_err(|e| Error::Broadcast(format!("catalog track of {namespace} ended ({e:?})")))?;
+        let Some(mut subgroup) = group.next_subgroup().await else { continue };
+        if let Ok(object) = subgroup.next().await
+            && object.id.0 == 0
+        {
+            return Ok(Catalog::apply(None, &object.payload)?);
+        }
+    }
+}
+
+/// Reads one track's objects and sends them to the writer as frames.
+struct TrackReader {
+    index: usize,
+    kind: Kind,
+    timescale: u32,
+    unpack: Unpack,
+    stats: Arc<Mutex<TrackStats>>,
+}
+
+impl TrackReader {
+    fn stats(&self) -> std::sync::MutexGuard<'_, TrackStats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn run(mut self, mut consumer: TrackConsumer, tx: mpsc::Sender<Unit>) {
+        'groups: while let Ok(mut group) = consumer.next_group().await {
+            {
+                let mut stats = self.stats();
+                stats.groups += 1;
+                stats.skipped = consumer.skipped();
+            }
+            while let Some(mut subgroup) = group.next_subgroup().await {
+                while let Ok(object) = subgroup.next().await {
+                    {
+                        let now = Instant::now();
+                        let mut stats = self.stats();
+                        stats.first.get_or_insert(now);
+                        stats.last = Some(now);
+                        stats.objects += 1;
+                        stats.bytes += object.payload.len() as u64;
+                        if let Some(t) = object.properties.get_int(PUBLISH_TIME) {
+                            stats.latency_us.push(now_micros().saturating_sub(t));
+                        }
+                    }
+                    let units = match self.unpack(&object, object.id.0 == 0) {
+                        Ok(u) => u,
+                        Err(e) => {
+                            let name = self.stats().name.clone();
+                            tracing::warn!(track = %name, error = %e, "dropping an object we cannot read");
+                            continue;
+                        }
+                    };
+                    for unit in units {
+                        if tx.send(unit).await.is_err() {
+                            break 'groups;
+                        }
+                    }
+                }
+            }
+        }
+        self.stats().skipped = consumer.skipped();
+    }
+
+    fn unpack(&mut self, object: &moq_transport::Object, first_in_group: bool) -> Result<Vec<Unit>, Error> {
+        let us = |t: i64, scale: u32| (i128::from(t) * 1_000_000 / i128::from(scale.max(1))) as i64;
+        match &mut self.unpack {
+            Unpack::Loc => {
+                let Some(frame) = Frame::from_object(object) else {
+                    return Err(Error::Broadcast("LOC object without a TIMESTAMP".into()));
+                };
+                let ts = i64::try_from(frame.timestamp_us).unwrap_or(i64::MAX);
+                let keyframe = match self.kind {
+                    Kind::Video => frame.keyframe.unwrap_or(first_in_group),
+                    Kind::Audio => true,
+                };
+                Ok(vec![Unit {
+                    track: self.index,
+                    dts_us: ts,
+                    pts_us: ts,
+                    duration_us: None,
+                    keyframe,
+                    data: frame.payload,
+                }])
+            }
+            Unpack::Cmaf(demuxer) => {
+                let mut units = Vec::new();
+                for event in demuxer.push(&object.payload)? {
+                    if let Event::Sample(Sample { dts, pts, duration, keyframe, data, .. }) = event {
+                        units.push(Unit {
+                            track: self.index,
+                            dts_us: us(dts as i64, self.timescale),
+                            pts_us: us(pts, self.timescale),
+                            duration_us: (duration > 0)
+                                .then(|| u64::from(duration) * 1_000_000 / u64::from(self.timescale)),
+                            keyframe,
+                            data,
+                        });
+                    }
+                }
+                Ok(units)
+            }
+        }
+    }
+}
+
+/// Muxes frames of several tracks into fragments, on a timeline starting at the earliest first frame.
+struct Writer {
+    configs: Vec<TrackConfig>,
+    /// Per track: started (a keyframe seen), last dts written (output units), last duration.
+    started: Vec<bool>,
+    last_dts: Vec<Option<u64>>,
+    last_duration: Vec<u32>,
+    base_us: Option<i64>,
+    pending: Vec<Unit>,
+    sequence: u32,
+    written: u64,
+}
+
+impl Writer {
+    fn new(configs: Vec<TrackConfig>) -> Writer {
+        let n = configs.len();
+        Writer {
+            configs,
+            started: vec![false; n],
+            last_dts: vec![None; n],
+            last_duration: vec![0; n],
+            base_us: None,
+            pending: Vec::new(),
+            sequence: 0,
+            written: 0,
+        }
+    }
+
+    fn push(&mut self, unit: Unit) {
+        // Video starts at a keyframe.
+        if !self.started[unit.track] {
+            if self.configs[unit.track].kind == Kind::Video && !unit.keyframe {
+                return;
+            }
+            self.started[unit.track] = true;
+        }
+        self.pending.push(unit);
+    }
+
+    /// Writes what is pending once the timeline's origin is known: when every track has a frame, or `force`.
+    async fn flush<W: AsyncWrite + Unpin>(&mut self, out: &mut W, force: bool) -> Result<(), Error> {
+        if self.base_us.is_none() {
+            if self.pending.is_empty() || !(force || self.started.iter().all(|s| *s)) {
+                return Ok(());
+            }
+            self.base_us = self.pending.iter().map(|u| u.dts_us.min(u.pts_us)).min();
+        }
+        let base = self.base_us.unwrap_or(0);
+        for unit in std::mem::take(&mut self.pending) {
+            let config = &self.configs[unit.track];
+            let scale = i128::from(config.timescale.max(1));
+            let to_units = |us: i64| (i128::from(us - base) * scale / 1_000_000).max(0) as u64;
+            let mut dts = to_units(unit.dts_us);
+            // Decode times must increase; LOC carries presentation times only.
+            if let Some(last) = self.last_dts[unit.track]
+                && dts <= last
+            {
+                dts = last + 1;
+            }
+            let pts = to_units(unit.pts_us) as i64;
+            let duration = match unit.duration_us {
+                Some(d) => (i128::from(d) * scale / 1_000_000) as u32,
+                None => match self.last_dts[unit.track] {
+                    Some(last) => {
+                        let d = u32::try_from(dts - last).unwrap_or(u32::MAX);
+                        self.last_duration[unit.track] = d;
+                        d
+                    }
+                    None => match config.kind {
+                        Kind::Video => (config.timescale / 30).max(1),
+                        Kind::Audio => (config.timescale / 50).max(1),
+                    },
+                },
+            };
+            // Until the next frame tells us, assume this one lasts as long as the previous.
+            let duration = if unit.duration_us.is_none() && self.last_duration[unit.track] > 0 {
+                self.last_duration[unit.track]
+            } else {
+                duration
+            };
+            self.last_dts[unit.track] = Some(dts);
+            self.sequence = self.sequence.wrapping_add(1);
+            let sample = Sample {
+                track_id: unit.track as u32 + 1,
+                dts,
+                pts: pts.max(dts as i64),
+                duration,
+                keyframe: unit.keyframe,
+                data: unit.data,
+            };
+            out.write_all(&fragment(self.sequence, sample.track_id, &sample)?).await?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+}
