@@ -1,6 +1,8 @@
 //! Set-ups shared by the benches and load tools: a publisher, an optional in-process relay, and N subscribers,
 //! all over loopback QUIC, plus a receive loop that reports every object that arrives.
 
+pub mod load;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
