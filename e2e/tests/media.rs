@@ -63,14 +63,15 @@ const ENCODE: &[&str] = &[
     "cmaf+frag_every_frame+empty_moov+default_base_moof+skip_trailer",
 ];
 
-/// Encodes `seconds` of test pattern and tone; `video` is extra arguments choosing the video streams.
-fn encode(dir: &Scratch, name: &str, seconds: u32, video: &[&str]) -> PathBuf {
+/// Encodes `seconds` of test pattern and tone; `video` is extra arguments choosing the video streams, `tail`
+/// overrides the encoder settings.
+fn encode(dir: &Scratch, name: &str, seconds: u32, video: &[&str], tail: &[&str]) -> PathBuf {
     let out = dir.path(name);
     let src = format!("testsrc=size=320x180:rate=30:duration={seconds}");
     let tone = format!("sine=frequency=440:sample_rate=48000:duration={seconds}");
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", &src, "-f", "lavfi", "-i", &tone]);
-    cmd.args(video).args(ENCODE).arg(&out);
+    cmd.args(video).args(ENCODE).args(tail).arg(&out);
     let status = cmd.status().expect("ffmpeg must be installed (apt-get install -y ffmpeg)");
     assert!(status.success(), "ffmpeg failed");
     out
@@ -106,6 +107,18 @@ fn probe(path: &Path) -> Vec<Stream> {
             height: s["height"].as_u64().unwrap_or(0),
         })
         .collect()
+}
+
+/// How many video frames ffmpeg decodes from a file (and whether it decoded without errors).
+fn decoded_video_frames(path: &Path) -> (u64, String) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let frames = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
+    (frames, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Whether the first video packet of a file is a keyframe.
@@ -261,7 +274,7 @@ async fn pipeline(
 
 async fn every_frame_arrives(packaging: &str) {
     let dir = Scratch::new(&format!("every-frame-{packaging}"));
-    let input = encode(&dir, "in.mp4", 3, &[]);
+    let input = encode(&dir, "in.mp4", 3, &[], &[]);
     let output = dir.path("out.mp4");
     pipeline(&input, &output, &["--packaging", packaging], &["--stats"], 0, 2).await;
     let (want, got) = (probe(&input), probe(&output));
@@ -287,7 +300,7 @@ async fn renditions_are_separate_tracks() {
     let dir = Scratch::new("renditions");
     let video =
         ["-filter_complex", "[0:v]split=2[hi][x];[x]scale=160:90[lo]", "-map", "[hi]", "-map", "[lo]", "-map", "1:a"];
-    let input = encode(&dir, "in.mp4", 2, &video);
+    let input = encode(&dir, "in.mp4", 2, &video, &[]);
     let want = probe(&input);
     assert_eq!(want.len(), 3, "{want:?}");
     let output = dir.path("low.mp4");
@@ -301,7 +314,7 @@ async fn renditions_are_separate_tracks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_joiner_starts_at_a_keyframe() {
     let dir = Scratch::new("late");
-    let input = encode(&dir, "in.mp4", 3, &[]);
+    let input = encode(&dir, "in.mp4", 3, &[], &[]);
     let output = dir.path("out.mp4");
     // Join mid-way through the second group (frames 30..59).
     pipeline(&input, &output, &[], &["--no-audio", "--stats"], 45, 1).await;
@@ -309,4 +322,19 @@ async fn late_joiner_starts_at_a_keyframe() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(starts_with_keyframe(&output), "the output starts at a keyframe");
     assert_eq!(got[0].packets, 90 - 30, "from the start of the group being published when it joined");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b_frames_decode_in_both_packagings() {
+    let dir = Scratch::new("b-frames");
+    let input = encode(&dir, "in.mp4", 2, &[], &["-profile:v", "main", "-bf", "2"]);
+    let (want, errors) = decoded_video_frames(&input);
+    assert_eq!((want, errors.as_str()), (60, ""));
+    for packaging in ["loc", "cmaf"] {
+        let output = dir.path(&format!("{packaging}.mp4"));
+        pipeline(&input, &output, &["--packaging", packaging], &[], 0, 2).await;
+        let (frames, errors) = decoded_video_frames(&output);
+        assert_eq!(frames, want, "{packaging}: every frame decodes");
+        assert!(errors.is_empty(), "{packaging}: {errors}");
+    }
 }

@@ -252,7 +252,8 @@ impl Track {
             packaging: packaging.into(),
             is_live: true,
             codec: Some(config.codec.clone()),
-            timescale: Some(config.timescale.into()),
+            // LOC timestamps are microseconds whatever the source's timescale; CMAF keeps the source's.
+            timescale: (packaging == "cmaf").then_some(config.timescale.into()),
             bitrate: config.bitrate,
             render_group: Some(1),
             ..Default::default()

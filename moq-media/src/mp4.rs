@@ -14,6 +14,8 @@ use mp4_atom::{
 
 /// Boxes larger than this are refused rather than buffered (a hostile or corrupt length).
 pub const MAX_BOX_SIZE: usize = 64 * 1024 * 1024;
+/// Samples one fragment may describe (a `trun` can claim billions of empty samples in a few bytes).
+pub const MAX_SAMPLES_PER_FRAGMENT: usize = 10_000;
 
 /// Why an MP4 input or a codec configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +194,11 @@ impl Demuxer {
         Ok(out)
     }
 
+    /// Bytes received but not yet part of a complete box.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Checks that the stream ended on a box boundary.
     pub fn finish(&self) -> Result<(), Mp4Error> {
         if !self.seen_box {
@@ -240,6 +247,10 @@ impl Demuxer {
         out: &mut Vec<Event>,
     ) -> Result<(), Mp4Error> {
         let bad = |what: &str| Mp4Error::Layout(format!("fragment {what}"));
+        let count: usize = moof.traf.iter().flat_map(|t| &t.trun).map(|r| r.samples.len()).sum();
+        if count > MAX_SAMPLES_PER_FRAGMENT {
+            return Err(bad(&format!("describes {count} samples (limit {MAX_SAMPLES_PER_FRAGMENT})")));
+        }
         let mut next_base = moof_start;
         for traf in &moof.traf {
             let tfhd = &traf.tfhd;
@@ -274,16 +285,18 @@ impl Demuxer {
                     if end > payload.len() {
                         return Err(bad("sample beyond the end of its mdat"));
                     }
+                    let pts = i64::try_from(i128::from(dts) + i128::from(e.cts.unwrap_or(0)))
+                        .map_err(|_| bad("presentation time out of range"))?;
                     out.push(Event::Sample(Sample {
                         track_id: tfhd.track_id,
                         dts,
-                        pts: dts as i64 + e.cts.unwrap_or(0),
+                        pts,
                         duration,
                         keyframe: is_sync(flags),
                         data: payload.slice(rel..end),
                     }));
                     offset += size as u64;
-                    dts += u64::from(duration);
+                    dts = dts.checked_add(u64::from(duration)).ok_or_else(|| bad("decode time overflows"))?;
                 }
             }
             next_base = offset;
@@ -379,6 +392,10 @@ pub fn codec_config(codec: &Codec, timescale: u32) -> Result<TrackConfig, Mp4Err
             video(codec, Some(body(&e.av1c)?), &e.visual, e.btrt.as_ref())
         }
         Codec::Opus(e) => audio("opus".into(), Some(opus_head(&e.dops).into()), &e.audio, e.btrt.as_ref()),
+        Codec::Mp4a(e) if e.esds.es_desc.dec_config.object_type_indication != 0x40 => {
+            let oti = e.esds.es_desc.dec_config.object_type_indication;
+            return Err(Mp4Error::UnsupportedCodec(format!("mp4a.{oti:02x} (only AAC, mp4a.40, is)")));
+        }
         Codec::Mp4a(e) => {
             let dc = &e.esds.es_desc.dec_config;
             let ds = dc.dec_specific.as_ref();
@@ -556,7 +573,7 @@ pub fn init_segment(traks: Vec<Trak>) -> Result<Bytes, Mp4Error> {
         .iter()
         .map(|t| Trex { track_id: t.tkhd.track_id, default_sample_description_index: 1, ..Default::default() })
         .collect();
-    let next_track_id = traks.iter().map(|t| t.tkhd.track_id).max().unwrap_or(0) + 1;
+    let next_track_id = traks.iter().map(|t| t.tkhd.track_id).max().unwrap_or(0).saturating_add(1);
     let moov = Moov {
         mvhd: Mvhd { timescale: 1000, rate: 1.into(), volume: 1.into(), next_track_id, ..Default::default() },
         mvex: Some(Mvex { mehd: None, trex }),
@@ -677,6 +694,30 @@ mod tests {
         let mut huge = crate::DEMO_CLIP[..8].to_vec();
         huge[..4].copy_from_slice(&0xC000_0000u32.to_be_bytes());
         assert!(matches!(Demuxer::new().push(&huge), Err(Mp4Error::TooLarge { .. })));
+        // A trun claiming a million empty samples in a few bytes is refused, not expanded.
+        let mut d = Demuxer::new();
+        let init_end = crate::DEMO_CLIP.windows(4).position(|w| w == b"moof").unwrap() - 4;
+        d.push(&crate::DEMO_CLIP[..init_end]).unwrap();
+        let moof = Moof {
+            mfhd: Mfhd { sequence_number: 1 },
+            traf: vec![Traf {
+                tfhd: Tfhd {
+                    track_id: 1,
+                    default_sample_size: Some(0),
+                    default_base_is_moof: true,
+                    ..Default::default()
+                },
+                trun: vec![Trun {
+                    data_offset: None,
+                    samples: mp4_atom::TrunSamples::Inherited { count: 1_000_000, first_flags: None },
+                }],
+                ..Default::default()
+            }],
+        };
+        let mut bomb = Vec::new();
+        moof.encode(&mut bomb).unwrap();
+        Header { kind: Mdat::KIND, size: Some(0) }.encode(&mut bomb).unwrap();
+        assert!(matches!(d.push(&bomb), Err(Mp4Error::Layout(m)) if m.contains("1000000 samples")));
         // Flipping bytes anywhere never panics.
         for i in (0..crate::DEMO_CLIP.len().min(4000)).step_by(7) {
             let mut bad = crate::DEMO_CLIP[..6000].to_vec();

@@ -127,6 +127,8 @@ pub struct Broadcast {
     pace_origin: Option<(tokio::time::Instant, u64)>,
     /// Media µs of the latest video keyframe, to cut audio groups there.
     last_keyframe_us: Option<u64>,
+    /// The first sample's media µs (before the offset) of the current pass over the input.
+    pass_start_us: Option<u64>,
     group_base: u64,
 }
 
@@ -158,6 +160,7 @@ impl Broadcast {
             end_us: 0,
             pace_origin: None,
             last_keyframe_us: None,
+            pass_start_us: None,
             group_base,
         }
     }
@@ -216,16 +219,17 @@ impl Broadcast {
             }
             // Reuse the producer of a track with the same name, so that subscribers stay subscribed.
             let previous = self.outputs.iter().position(|o| o.name == name).map(|i| self.outputs.remove(i));
-            let producer = match previous {
+            let (producer, next_group, sequence) = match previous {
                 Some(mut p) => {
                     p.close_group();
-                    p.producer
+                    (p.producer, p.next_group, p.sequence)
                 }
                 None => {
-                    let info = TrackInfo::new(FullTrackName::new(self.namespace.clone(), name.as_str()));
+                    let mut info = TrackInfo::new(FullTrackName::new(self.namespace.clone(), name.as_str()));
+                    info.priority = if track.config.kind == Kind::Audio { AUDIO_PRIORITY } else { VIDEO_PRIORITY };
                     let p = TrackProducer::with_limits(info, self.options.window, self.options.max_cache_bytes);
                     self.origin.publish_track(p.clone());
-                    p
+                    (p, self.group_base, 0)
                 }
             };
             outputs.push(Output {
@@ -235,9 +239,9 @@ impl Broadcast {
                 timescale: track.config.timescale.max(1),
                 producer,
                 group: None,
-                next_group: self.group_base,
+                next_group,
                 group_start_us: 0,
-                sequence: 0,
+                sequence,
                 video_config: (track.config.kind == Kind::Video).then(|| track.config.description.clone()).flatten(),
                 frames: 0,
                 bytes: 0,
@@ -250,6 +254,10 @@ impl Broadcast {
             gone.close_group();
             gone.producer.end(TrackEnd::Ended);
             self.origin.remove_track(&gone.producer.info().name);
+        }
+        if !self.inputs.is_empty() {
+            // A new moov mid-stream (an encoder restart): its timestamps start over, ours carry on.
+            self.continue_timeline();
         }
         self.outputs = outputs;
         self.inputs = tracks.to_vec();
@@ -276,10 +284,13 @@ impl Broadcast {
             return Ok(()); // a track we skipped
         };
         let timescale = u64::from(self.outputs[index].timescale);
-        let media_us = u64::try_from(i128::from(sample.pts.max(0)) * 1_000_000 / i128::from(timescale))
-            .unwrap_or(0)
-            .saturating_add(self.offset_us);
-        let end_us = media_us + u64::from(sample.duration) * 1_000_000 / timescale;
+        let to_us =
+            |t: u64| u64::try_from((u128::from(t) * 1_000_000 + u128::from(timescale) / 2) / u128::from(timescale));
+        let raw_us = to_us(sample.pts.max(0) as u64).unwrap_or(u64::MAX);
+        self.pass_start_us.get_or_insert(raw_us);
+        let media_us = raw_us.saturating_add(self.offset_us);
+        // A frame lasts at least a microsecond, so that a loop never repeats a timestamp.
+        let end_us = media_us.saturating_add(to_us(u64::from(sample.duration)).unwrap_or(0).max(1));
         self.end_us = self.end_us.max(end_us);
         if self.options.pace {
             let (start, first_us) = *self.pace_origin.get_or_insert((tokio::time::Instant::now(), media_us));
@@ -333,9 +344,10 @@ impl Broadcast {
             Packaging::Cmaf => {
                 out.sequence = out.sequence.wrapping_add(1);
                 let mut shifted = sample.clone();
-                let shift = self.offset_us * timescale / 1_000_000;
-                shifted.dts += shift;
-                shifted.pts += shift as i64;
+                let shift =
+                    u64::try_from(u128::from(self.offset_us) * u128::from(timescale) / 1_000_000).unwrap_or(u64::MAX);
+                shifted.dts = shifted.dts.saturating_add(shift);
+                shifted.pts = shifted.pts.saturating_add(i64::try_from(shift).unwrap_or(i64::MAX));
                 let mut o = Object::new(*next_object, fragment(out.sequence, sample.track_id, &shifted)?);
                 o.properties = o.properties.with_int(PUBLISH_TIME, now).unwrap_or_default();
                 o
@@ -385,7 +397,8 @@ impl Broadcast {
     /// For looping a file: the next input's timeline continues where this one ended (groups, timestamps and
     /// pacing carry on).
     pub fn continue_timeline(&mut self) {
-        self.offset_us = self.end_us;
+        // The next pass's first sample (at the same media time as this pass's first) lands where this one ended.
+        self.offset_us = self.end_us.saturating_sub(self.pass_start_us.take().unwrap_or(0));
     }
 
     /// Ends the broadcast: closes every track (PUBLISH_DONE to subscribers) after a final catalog marking it

@@ -108,13 +108,27 @@ pub struct TrackStats {
     pub bytes: u64,
     /// Groups skipped because we fell behind the live edge.
     pub skipped: u64,
-    /// Publish-to-receive latency of each object carrying a publish time, microseconds.
+    /// Publish-to-receive latency of the latest [`LATENCY_SAMPLES`] objects carrying a publish time, microseconds.
     pub latency_us: Vec<u64>,
+    latency_next: usize,
     first: Option<Instant>,
     last: Option<Instant>,
 }
 
+/// How many latency samples a track keeps (the newest), so that long watches stay flat in memory and CPU.
+pub const LATENCY_SAMPLES: usize = 10_000;
+
 impl TrackStats {
+    /// Records one latency sample, replacing the oldest once [`LATENCY_SAMPLES`] are held.
+    fn record_latency(&mut self, us: u64) {
+        if self.latency_us.len() < LATENCY_SAMPLES {
+            self.latency_us.push(us);
+        } else {
+            self.latency_us[self.latency_next] = us;
+        }
+        self.latency_next = (self.latency_next + 1) % LATENCY_SAMPLES;
+    }
+
     /// A latency percentile (0-100), microseconds.
     pub fn latency_percentile(&self, p: f64) -> Option<u64> {
         if self.latency_us.is_empty() {
@@ -165,8 +179,8 @@ struct Unit {
 enum Unpack {
     /// LOC: the object is the frame.
     Loc,
-    /// CMAF: each object is a fragment; this demuxer has read the track's init segment.
-    Cmaf(Box<Demuxer>),
+    /// CMAF: each object is a fragment; the demuxer has read the track's init segment (kept to reset it).
+    Cmaf(Box<Demuxer>, Vec<u8>),
 }
 
 /// Watches the broadcast under `namespace`: reads its catalog, subscribes to the selected tracks and writes
@@ -204,7 +218,7 @@ pub async fn watch<S: WtSession, W: AsyncWrite + Unpin>(
                     .ok_or_else(|| Error::Broadcast(format!("track `{}`: init data has no track", track.name)))?;
                 let mut trak = media.trak.clone();
                 trak.tkhd.track_id = i as u32 + 1;
-                (media.config, trak, Unpack::Cmaf(Box::new(demuxer)))
+                (media.config, trak, Unpack::Cmaf(Box::new(demuxer), init))
             }
             "loc" => {
                 let config = track.config(init).ok_or_else(|| {
@@ -347,7 +361,7 @@ impl TrackReader {
                         stats.objects += 1;
                         stats.bytes += object.payload.len() as u64;
                         if let Some(t) = object.properties.get_int(PUBLISH_TIME) {
-                            stats.latency_us.push(now_micros().saturating_sub(t));
+                            stats.record_latency(now_micros().saturating_sub(t));
                         }
                     }
                     let units = match self.unpack(&object, object.id.0 == 0) {
@@ -370,7 +384,10 @@ impl TrackReader {
     }
 
     fn unpack(&mut self, object: &moq_transport::Object, first_in_group: bool) -> Result<Vec<Unit>, Error> {
-        let us = |t: i64, scale: u32| (i128::from(t) * 1_000_000 / i128::from(scale.max(1))) as i64;
+        let us = |t: i128, scale: u32| {
+            let us = (t * 1_000_000 + i128::from(scale.max(1)) / 2).div_euclid(i128::from(scale.max(1)));
+            i64::try_from(us).unwrap_or(if us < 0 { i64::MIN } else { i64::MAX })
+        };
         match &mut self.unpack {
             Unpack::Loc => {
                 let Some(frame) = Frame::from_object(object) else {
@@ -390,14 +407,25 @@ impl TrackReader {
                     data: frame.payload,
                 }])
             }
-            Unpack::Cmaf(demuxer) => {
+            Unpack::Cmaf(demuxer, init) => {
+                // Each object must hold whole boxes: a partial or oversized one must not swallow the next objects.
+                let events = demuxer.push(&object.payload);
+                if events.is_err() || demuxer.buffered() > 0 {
+                    let mut fresh = Demuxer::new();
+                    fresh.push(init)?;
+                    **demuxer = fresh;
+                    return Err(events
+                        .err()
+                        .map(Error::from)
+                        .unwrap_or_else(|| Error::Broadcast("CMAF object does not end on a box boundary".into())));
+                }
                 let mut units = Vec::new();
-                for event in demuxer.push(&object.payload)? {
+                for event in events? {
                     if let Event::Sample(Sample { dts, pts, duration, keyframe, data, .. }) = event {
                         units.push(Unit {
                             track: self.index,
-                            dts_us: us(dts as i64, self.timescale),
-                            pts_us: us(pts, self.timescale),
+                            dts_us: us(i128::from(dts), self.timescale),
+                            pts_us: us(i128::from(pts), self.timescale),
                             duration_us: (duration > 0)
                                 .then(|| u64::from(duration) * 1_000_000 / u64::from(self.timescale)),
                             keyframe,
@@ -460,22 +488,28 @@ impl Writer {
         }
         let base = self.base_us.unwrap_or(0);
         for unit in std::mem::take(&mut self.pending) {
+            if unit.dts_us.min(unit.pts_us) < base {
+                continue; // before the timeline's start: a track that began earlier than the others
+            }
             let config = &self.configs[unit.track];
             let scale = i128::from(config.timescale.max(1));
-            let to_units = |us: i64| (i128::from(us - base) * scale / 1_000_000).max(0) as u64;
+            let to_units = |us: i64| {
+                let t = ((i128::from(us) - i128::from(base)) * scale + 500_000) / 1_000_000;
+                u64::try_from(t.max(0)).unwrap_or(u64::MAX)
+            };
             let mut dts = to_units(unit.dts_us);
             // Decode times must increase; LOC carries presentation times only.
             if let Some(last) = self.last_dts[unit.track]
                 && dts <= last
             {
-                dts = last + 1;
+                dts = last.saturating_add(1);
             }
-            let pts = to_units(unit.pts_us) as i64;
+            let pts = i64::try_from(to_units(unit.pts_us)).unwrap_or(i64::MAX);
             let duration = match unit.duration_us {
-                Some(d) => (i128::from(d) * scale / 1_000_000) as u32,
+                Some(d) => u32::try_from((i128::from(d) * scale + 500_000) / 1_000_000).unwrap_or(u32::MAX),
                 None => match self.last_dts[unit.track] {
                     Some(last) => {
-                        let d = u32::try_from(dts - last).unwrap_or(u32::MAX);
+                        let d = u32::try_from(dts.saturating_sub(last)).unwrap_or(u32::MAX);
                         self.last_duration[unit.track] = d;
                         d
                     }
@@ -496,7 +530,8 @@ impl Writer {
             let sample = Sample {
                 track_id: unit.track as u32 + 1,
                 dts,
-                pts: pts.max(dts as i64),
+                // A B-frame's presentation time may precede its decode time: a negative composition offset.
+                pts,
                 duration,
                 keyframe: unit.keyframe,
                 data: unit.data,

@@ -131,16 +131,17 @@ pub async fn publish<R: AsyncRead + Unpin>(
         );
     }
     let (session, mut broadcast, announcement) = connect(args, namespace, file).await?;
-    tokio::select! {
-        r = broadcast.publish(input) => r.context("read input")?,
+    let result = tokio::select! {
+        r = broadcast.publish(input) => r.context("read input"),
         e = session.closed() => return Err(e).context("session closed"),
-    }
+    };
+    // Even after bad input (a killed encoder's truncated last box), end the broadcast properly.
     broadcast.finish();
     // Let the relay read the last objects and PUBLISH_DONE before the connection closes.
     tokio::time::sleep(Duration::from_millis(500)).await;
     drop(announcement);
     session.close(moq_transport::wire::codes::SessionCode::NoError, "end of input");
-    Ok(())
+    result
 }
 
 async fn connect(

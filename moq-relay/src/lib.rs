@@ -223,6 +223,7 @@ async fn demo(origin: Origin, namespace: TrackNamespace) {
         let mut input = moq_media::Input::new(moq_media::DEMO_CLIP);
         if let Err(e) = broadcast.publish(&mut input).await {
             tracing::error!(error = %e, "demo clip failed");
+            broadcast.finish();
             return;
         }
         broadcast.continue_timeline();

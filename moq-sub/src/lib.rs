@@ -48,8 +48,8 @@ pub struct Args {
     #[arg(long)]
     pub stats: bool,
     /// Stop after this many seconds.
-    #[arg(long)]
-    pub duration: Option<f64>,
+    #[arg(long, value_parser = seconds)]
+    pub duration: Option<Duration>,
     /// Print the broadcast's catalog (JSON) and exit.
     #[arg(long)]
     pub catalog: bool,
@@ -69,10 +69,15 @@ impl Args {
                 no_audio: self.no_audio,
             },
             stats: self.stats.then_some(Duration::from_secs(1)),
-            duration: self.duration.map(Duration::from_secs_f64),
+            duration: self.duration,
             ..Default::default()
         }
     }
+}
+
+fn seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is not a duration in seconds"))
 }
 
 /// Runs `moq-sub` with these options until the broadcast ends (or `--duration` passes).
