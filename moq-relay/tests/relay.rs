@@ -161,16 +161,7 @@ async fn publisher_restart() {
     assert!(timeout(T, c.closed()).await.is_ok());
     // It comes back: new subscriptions work.
     let (_p2, track2, _ann2) = relay.publisher("live/restart").await;
-    let sub2 = timeout(T, async {
-        loop {
-            match viewer.subscribe(name("live/restart", "video"), SubscribeOptions::default()).await {
-                Ok(s) => break s,
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let sub2 = subscribe_eventually(&viewer, name("live/restart", "video")).await;
     track2.write_group(5, [Object::new(0, "after")]).unwrap();
     let mut g = timeout(T, sub2.consumer().next_group()).await.unwrap().unwrap();
     assert_eq!(g.id(), GroupId(5));
