@@ -308,7 +308,9 @@ impl Relay {
             max_cache_bytes: config.cache_bytes,
             ..Default::default()
         };
-        let link_config = SessionConfig { authorizer: None, ..session_config.clone() };
+        // One connection per node carries every track the node relays: allow it many more requests and streams.
+        let link_config =
+            SessionConfig { authorizer: None, max_bidi_streams: 4096, max_uni_streams: 4096, ..session_config.clone() };
         let server = Server::bind(config.bind, cert, session_config).context("bind UDP")?;
         let http = if config.http_bind.is_empty() {
             None

@@ -20,10 +20,10 @@ fn server_alpns() -> Vec<Vec<u8>> {
     alpns
 }
 
-fn transport_config() -> quinn::TransportConfig {
+fn transport_config(config: &SessionConfig) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
-    t.max_concurrent_bidi_streams(1024u32.into());
-    t.max_concurrent_uni_streams(4096u32.into());
+    t.max_concurrent_bidi_streams(config.max_bidi_streams.into());
+    t.max_concurrent_uni_streams(config.max_uni_streams.into());
     t.keep_alive_interval(Some(Duration::from_secs(4)));
     t.max_idle_timeout(Some(
         Duration::from_secs(30).try_into().unwrap_or(quinn::IdleTimeout::from(quinn::VarInt::from_u32(30_000))),
@@ -52,7 +52,7 @@ impl Server {
         tls.max_early_data_size = 0;
         let crypto = QuicServerConfig::try_from(tls).map_err(|e| Error::Tls(e.to_string()))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-        server.transport_config(Arc::new(transport_config()));
+        server.transport_config(Arc::new(transport_config(&config)));
         let endpoint = quinn::Endpoint::server(server, addr).map_err(Error::transport)?;
         Ok(Server { endpoint, config, fingerprint })
     }
@@ -243,7 +243,7 @@ impl Client {
         };
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| Error::Tls(e.to_string()))?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-        config.transport_config(Arc::new(transport_config()));
+        config.transport_config(Arc::new(transport_config(&self.config)));
         let server_name = if host.parse::<std::net::IpAddr>().is_ok() { "localhost" } else { host };
         let conn = self
             .endpoint

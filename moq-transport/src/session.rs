@@ -85,7 +85,18 @@ pub struct SessionConfig {
     pub stats: Arc<Stats>,
     /// Payload bytes kept per received track beyond its newest group (see `TrackProducer::with_limits`).
     pub max_cache_bytes: u64,
+    /// Bidirectional streams the peer may have open at once (one per request: subscriptions, fetches,
+    /// announcements). QUIC transports only. quinn reserves state for every allowed stream when a connection
+    /// starts, so this and [`SessionConfig::max_uni_streams`] set most of an idle connection's memory.
+    pub max_bidi_streams: u32,
+    /// Unidirectional streams the peer may have open at once (one per subgroup in flight). QUIC transports only.
+    pub max_uni_streams: u32,
 }
+
+/// The default [`SessionConfig::max_bidi_streams`].
+pub const DEFAULT_MAX_BIDI_STREAMS: u32 = 128;
+/// The default [`SessionConfig::max_uni_streams`].
+pub const DEFAULT_MAX_UNI_STREAMS: u32 = 256;
 
 /// Data-plane counters, shared by every session given the same `Arc`.
 #[derive(Debug, Default)]
@@ -114,6 +125,9 @@ impl std::fmt::Debug for SessionConfig {
             .field("window", &self.window)
             .field("authorizer", &self.authorizer.is_some())
             .field("connect_path", &self.connect_path)
+            .field("max_cache_bytes", &self.max_cache_bytes)
+            .field("max_bidi_streams", &self.max_bidi_streams)
+            .field("max_uni_streams", &self.max_uni_streams)
             .finish()
     }
 }
@@ -155,6 +169,8 @@ impl Default for SessionConfig {
             connect_path: None,
             stats: Arc::default(),
             max_cache_bytes: u64::MAX,
+            max_bidi_streams: DEFAULT_MAX_BIDI_STREAMS,
+            max_uni_streams: DEFAULT_MAX_UNI_STREAMS,
         }
     }
 }

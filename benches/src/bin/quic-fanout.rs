@@ -56,8 +56,8 @@ enum Command {
 /// The transport settings moq-transport uses.
 fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
-    t.max_concurrent_bidi_streams(1024u32.into());
-    t.max_concurrent_uni_streams(4096u32.into());
+    t.max_concurrent_bidi_streams(moq_transport::DEFAULT_MAX_BIDI_STREAMS.into());
+    t.max_concurrent_uni_streams(moq_transport::DEFAULT_MAX_UNI_STREAMS.into());
     t.keep_alive_interval(Some(Duration::from_secs(4)));
     Arc::new(t)
 }
