@@ -51,6 +51,12 @@ pub struct Config {
     /// Payload bytes kept per track beyond its newest group (older groups are dropped first).
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     pub cache_bytes: u64,
+    /// Requests (bidirectional streams) one client may have open at once: subscriptions, fetches, announcements.
+    #[arg(long, default_value_t = moq_transport::DEFAULT_MAX_BIDI_STREAMS)]
+    pub max_bidi_streams: u32,
+    /// Subgroup streams one client may have open at once (a publisher needs about tracks × groups in flight).
+    #[arg(long, default_value_t = moq_transport::DEFAULT_MAX_UNI_STREAMS)]
+    pub max_uni_streams: u32,
     /// Require JWTs signed with this key (hex file; make one with `moq-relay keygen`). Without it everything is
     /// allowed.
     #[arg(long)]
@@ -89,6 +95,8 @@ struct FileConfig {
     tls_generate: Option<Vec<String>>,
     cache_groups: Option<usize>,
     cache_bytes: Option<u64>,
+    max_bidi_streams: Option<u32>,
+    max_uni_streams: Option<u32>,
     auth_key: Option<PathBuf>,
     auth_public: Option<Vec<String>>,
     cluster_root: Option<url::Url>,
@@ -120,7 +128,18 @@ impl Config {
                 }
             )*};
         }
-        take!(bind, http_bind, tls_generate, cache_groups, cache_bytes, auth_public, demo, demo_namespace);
+        take!(
+            bind,
+            http_bind,
+            tls_generate,
+            cache_groups,
+            cache_bytes,
+            max_bidi_streams,
+            max_uni_streams,
+            auth_public,
+            demo,
+            demo_namespace
+        );
         take_opt!(tls_cert, tls_key, auth_key, cluster_root, cluster_node, cluster_fingerprint);
         if from_file("drain_timeout")
             && let Some(d) = file.drain_timeout
@@ -306,6 +325,8 @@ impl Relay {
             authorizer: Some(authorizer),
             stats: metrics.data.clone(),
             max_cache_bytes: config.cache_bytes,
+            max_bidi_streams: config.max_bidi_streams,
+            max_uni_streams: config.max_uni_streams,
             ..Default::default()
         };
         // One connection per node carries every track the node relays: allow it many more requests and streams.
@@ -656,7 +677,8 @@ mod tests {
         let path = std::env::temp_dir().join(format!("moq-relay-test-{}.toml", std::process::id()));
         std::fs::write(
             &path,
-            "bind = \"127.0.0.1:5000\"\ncache_groups = 3\nauth_public = [\"demo\"]\ndrain_timeout = \"250ms\"\n",
+            "bind = \"127.0.0.1:5000\"\ncache_groups = 3\nauth_public = [\"demo\"]\ndrain_timeout = \"250ms\"\n\
+             max_uni_streams = 64\ndemo = true\n",
         )
         .unwrap();
         let p = path.to_str().unwrap();
@@ -665,6 +687,10 @@ mod tests {
         assert_eq!(c.cache_groups, 3);
         assert_eq!(c.auth_public, vec!["demo".to_string()]);
         assert_eq!(c.drain_timeout, std::time::Duration::from_millis(250));
+        assert_eq!(
+            (c.max_uni_streams, c.max_bidi_streams, c.demo),
+            (64, moq_transport::DEFAULT_MAX_BIDI_STREAMS, true)
+        );
         // Flags win over the file; defaults do not.
         let c = load(&["moq-relay", "--config", p, "--cache-groups", "9"]).unwrap();
         assert_eq!((c.cache_groups, c.bind), (9, "127.0.0.1:5000".parse().unwrap()));
