@@ -338,3 +338,103 @@ async fn b_frames_decode_in_both_packagings() {
         assert!(errors.is_empty(), "{packaging}: {errors}");
     }
 }
+
+/// An output that stalls once, for `stall`, on its first write after the init segment (a player that paused).
+struct StallingOutput {
+    bytes: Vec<u8>,
+    writes: usize,
+    stall: Duration,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl tokio::io::AsyncWrite for StallingOutput {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.writes == 1 {
+            use std::future::Future;
+            let stall = this.stall;
+            let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+            std::task::ready!(sleep.as_mut().poll(cx));
+        }
+        this.writes += 1;
+        this.bytes.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_viewer_skips_to_the_live_edge() {
+    let relay = relay().await;
+    let url = format!("moqt://localhost:{}/", relay.port);
+    let pub_args = moq_pub::Args::try_parse_from([
+        "moq-pub",
+        url.as_str(),
+        "--namespace",
+        "test/stall",
+        "--fingerprint",
+        relay.fingerprint.as_str(),
+        "--pace",
+        "on",
+    ])
+    .unwrap();
+    let publisher = tokio::spawn(async move {
+        let ns = TrackNamespace::from_path("test/stall").unwrap();
+        moq_pub::publish(&pub_args, ns, &mut moq_media::Input::new(moq_media::DEMO_CLIP), false).await
+    });
+    until("the publisher's announcement", &relay.metrics.announcements, 1).await;
+    let client = moq_transport::cli::ClientArgs { fingerprint: Some(relay.fingerprint.clone()), ..Default::default() }
+        .client(moq_transport::SessionConfig::default())
+        .unwrap();
+    let session = client.connect(&url.parse().unwrap()).await.unwrap();
+    let options = moq_media::WatchOptions {
+        selection: moq_media::Selection { no_audio: true, ..Default::default() },
+        max_latency: Some(Duration::from_millis(300)),
+        ..Default::default()
+    };
+    // The 4 s clip has a keyframe every second; the viewer stalls for 2 s right after its first frame.
+    let mut output = StallingOutput { bytes: Vec::new(), writes: 0, stall: Duration::from_secs(2), sleep: None };
+    let ns = TrackNamespace::from_path("test/stall").unwrap();
+    let stats = tokio::time::timeout(Duration::from_secs(20), moq_media::watch(&session, &ns, &options, &mut output))
+        .await
+        .expect("the broadcast ends")
+        .unwrap();
+    publisher.await.unwrap().unwrap();
+
+    let mut demuxer = Demuxer::new();
+    let frames: Vec<_> = demuxer
+        .push(&output.bytes)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Sample(s) => Some(s),
+            Event::Init(_) => None,
+        })
+        .collect();
+    assert!(stats[0].skipped >= 1, "the stalled track skipped ahead: {:?}", stats[0]);
+    assert!(frames.len() < 100, "skipped frames are not written: {} of 120", frames.len());
+    assert!(frames.len() >= 30, "the newest group is written whole: {}", frames.len());
+    // Every run of frames written starts at a keyframe: the frame after a gap in time is a keyframe.
+    assert!(frames[0].keyframe);
+    let step = frames[1].dts - frames[0].dts;
+    for w in frames.windows(2) {
+        if w[1].dts - w[0].dts > 2 * step {
+            assert!(w[1].keyframe, "after a skip the output resumes at a keyframe");
+        }
+    }
+}

@@ -87,11 +87,24 @@ pub struct WatchOptions {
     pub duration: Option<Duration>,
     /// How long to wait for every track's first frame before writing (to line the tracks up).
     pub align: Duration,
+    /// Stay this close to the live edge: when a track's objects arrive later than this after they were published
+    /// (by their PUBLISH_TIME) and a newer group exists, skip to the newest group. Objects without a publish time
+    /// skip when two or more groups behind. `None`: never skip (only the track buffer's window bounds the lag).
+    pub max_latency: Option<Duration>,
 }
+
+/// The default [`WatchOptions::max_latency`].
+pub const DEFAULT_MAX_LATENCY: Duration = Duration::from_secs(1);
 
 impl Default for WatchOptions {
     fn default() -> Self {
-        WatchOptions { selection: Selection::default(), stats: None, duration: None, align: Duration::from_secs(1) }
+        WatchOptions {
+            selection: Selection::default(),
+            stats: None,
+            duration: None,
+            align: Duration::from_secs(1),
+            max_latency: Some(DEFAULT_MAX_LATENCY),
+        }
     }
 }
 
@@ -197,7 +210,8 @@ pub async fn watch<S: WtSession, W: AsyncWrite + Unpin>(
         return Err(Error::Broadcast(format!("broadcast {namespace} has ended")));
     }
     let chosen = options.selection.choose(&catalog)?;
-    let (tx, mut rx) = mpsc::channel::<Unit>(256);
+    // Small, so that a slow output shows up as lag the readers can see (and skip), not as a hidden queue.
+    let (tx, mut rx) = mpsc::channel::<Unit>(16);
     let mut stats = Vec::new();
     let mut traks = Vec::new();
     let mut configs = Vec::new();
@@ -235,8 +249,14 @@ pub async fn watch<S: WtSession, W: AsyncWrite + Unpin>(
         tracing::info!(track = %track.name, codec = %config.codec, packaging = %track.packaging, "subscribed");
         let track_stats = Arc::new(Mutex::new(TrackStats { name: track.name.clone(), ..Default::default() }));
         stats.push(track_stats.clone());
-        let reader =
-            TrackReader { index: i, kind: config.kind, timescale: config.timescale.max(1), unpack, stats: track_stats };
+        let reader = TrackReader {
+            index: i,
+            kind: config.kind,
+            timescale: config.timescale.max(1),
+            unpack,
+            stats: track_stats,
+            max_latency: options.max_latency,
+        };
         let tx = tx.clone();
         readers.push(tokio::spawn(async move {
             let consumer = subscription.consumer();
@@ -337,6 +357,7 @@ struct TrackReader {
     timescale: u32,
     unpack: Unpack,
     stats: Arc<Mutex<TrackStats>>,
+    max_latency: Option<Duration>,
 }
 
 impl TrackReader {
@@ -346,6 +367,7 @@ impl TrackReader {
 
     async fn run(mut self, mut consumer: TrackConsumer, tx: mpsc::Sender<Unit>) {
         'groups: while let Ok(mut group) = consumer.next_group().await {
+            let group_id = group.id().0;
             {
                 let mut stats = self.stats();
                 stats.groups += 1;
@@ -353,6 +375,13 @@ impl TrackReader {
             }
             while let Some(mut subgroup) = group.next_subgroup().await {
                 while let Ok(object) = subgroup.next().await {
+                    if self.behind(&consumer, group_id, &object) {
+                        // Too far from the live edge: drop the rest of this group and go to the newest one, which
+                        // starts with a keyframe.
+                        consumer.skip_to_latest();
+                        self.stats().skipped = consumer.skipped();
+                        continue 'groups;
+                    }
                     {
                         let now = Instant::now();
                         let mut stats = self.stats();
@@ -381,6 +410,19 @@ impl TrackReader {
             }
         }
         self.stats().skipped = consumer.skipped();
+    }
+
+    /// Whether we are reading `object` (of group `group_id`) too late and a newer group exists to skip to.
+    fn behind(&self, consumer: &TrackConsumer, group_id: u64, object: &moq_transport::Object) -> bool {
+        let Some(max) = self.max_latency else { return false };
+        let Some(newest) = consumer.largest().map(|l| l.group.0) else { return false };
+        if newest <= group_id {
+            return false;
+        }
+        match object.properties.get_int(PUBLISH_TIME) {
+            Some(t) => now_micros().saturating_sub(t) > max.as_micros() as u64,
+            None => newest >= group_id.saturating_add(2),
+        }
     }
 
     fn unpack(&mut self, object: &moq_transport::Object, first_in_group: bool) -> Result<Vec<Unit>, Error> {

@@ -50,6 +50,10 @@ pub struct Args {
     /// Stop after this many seconds.
     #[arg(long, value_parser = seconds)]
     pub duration: Option<Duration>,
+    /// Stay within this many milliseconds of the live edge: a track that falls further behind (a slow player or
+    /// disk) skips to its newest group. 0 never skips.
+    #[arg(long, default_value_t = moq_media::DEFAULT_MAX_LATENCY.as_millis() as u64)]
+    pub max_latency: u64,
     /// Print the broadcast's catalog (JSON) and exit.
     #[arg(long)]
     pub catalog: bool,
@@ -70,6 +74,7 @@ impl Args {
             },
             stats: self.stats.then_some(Duration::from_secs(1)),
             duration: self.duration,
+            max_latency: (self.max_latency > 0).then(|| Duration::from_millis(self.max_latency)),
             ..Default::default()
         }
     }
