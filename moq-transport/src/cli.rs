@@ -1,4 +1,4 @@
-//! Command-line options for client endpoints, shared by the apps and examples (feature `cli`).
+//! What the command-line apps share (feature `cli`): client endpoint options, logging, and exit handling.
 
 use crate::quic::Client;
 use crate::tls::{Trust, parse_fingerprint};
@@ -33,5 +33,22 @@ impl ClientArgs {
             Some(d) => vec![Version::from_draft(d).ok_or_else(|| Error::Config(format!("unsupported draft {d}")))?],
         };
         Ok(Client::new(trust, config)?.with_versions(&versions))
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` or else `default` (e.g. `"warn"`), so that stdout stays free for data.
+pub fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
+}
+
+/// An app's exit: success, or `name: error` (with its causes) on stderr and status 1.
+pub fn exit<E: std::fmt::Display>(name: &str, result: Result<(), E>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
