@@ -110,17 +110,36 @@ impl<R: RecvStream> Reader<R> {
         }
     }
 
-    /// Reads exactly `len` payload bytes. Chunks already buffered are split off without copying.
+    /// Reads exactly `len` payload bytes. Bytes already buffered are split off without copying; the rest is read
+    /// straight from the stream, never more than the payload needs. A payload that arrives as one chunk is
+    /// kept as that chunk (no copy); one that spans several is copied once into a buffer of its exact size
+    /// (no reallocation while it grows).
     pub(crate) async fn payload(&mut self, len: usize) -> Result<bytes::Bytes, Error> {
         if len > MAX_OBJECT_PAYLOAD {
             return Err(Error::ObjectTooLarge(len));
         }
-        while self.buf.len() < len {
-            if !self.fill().await? {
-                return Err(Error::ProtocolViolation("stream ended inside an object payload"));
-            }
+        if self.buf.len() >= len {
+            return Ok(self.buf.split_to(len).freeze());
         }
-        Ok(self.buf.split_to(len).freeze())
+        let mut out = self.buf.split();
+        if !out.is_empty() {
+            out.reserve(len - out.len());
+        }
+        while out.len() < len {
+            let chunk = if self.fin { None } else { self.stream.read_chunk(len - out.len()).await.map_err(from_wt)? };
+            let Some(chunk) = chunk else {
+                self.fin = true;
+                return Err(Error::ProtocolViolation("stream ended inside an object payload"));
+            };
+            if out.is_empty() && chunk.len() == len {
+                return Ok(chunk);
+            }
+            if out.capacity() < len {
+                out.reserve(len - out.len());
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out.freeze())
     }
 
     /// Whether the peer finished the stream and everything was consumed.

@@ -362,3 +362,42 @@ async fn request_update_pauses_forwarding() {
     track.write_group(1, [Object::new(0, "resumed")]).unwrap();
     assert_eq!(timeout(T, c.next_group()).await.unwrap().unwrap().id(), GroupId(1));
 }
+
+/// Payloads from empty to several hundred kilobytes arrive byte for byte: a payload may span many QUIC chunks,
+/// share a chunk with its header and the next object's, or fill exactly one.
+async fn payloads_of_every_size_arrive_intact(webtransport: bool) {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("sizes", "blob")));
+    origin.publish_track(track.clone());
+    let p = pair(webtransport, origin, Origin::new()).await;
+    let sub =
+        timeout(T, p.client.subscribe(name("sizes", "blob"), SubscribeOptions::default())).await.unwrap().unwrap();
+    let mut consumer = sub.consumer();
+    let sizes = [0usize, 1, 100, 1_199, 1_200, 1_500, 40_000, 65_536, 65_537, 300_000, 3];
+    let payload = |i: usize, n: usize| Bytes::from((0..n).map(|b| (b * 31 + i * 7) as u8).collect::<Vec<u8>>());
+    let group = track.create_group(0).unwrap();
+    let sg = group.create_subgroup(0, 0);
+    for (i, n) in sizes.iter().enumerate() {
+        sg.write(Object::new(i as u64, payload(i, *n))).unwrap();
+    }
+    sg.finish();
+    group.finish();
+    let mut g = timeout(T, consumer.next_group()).await.unwrap().unwrap();
+    let mut s = timeout(T, g.next_subgroup()).await.unwrap().unwrap();
+    for (i, n) in sizes.iter().enumerate() {
+        let o = timeout(T, s.next()).await.unwrap().unwrap();
+        assert_eq!(o.id.0, i as u64);
+        assert!(o.payload == payload(i, *n), "object {i} ({n} bytes) arrived altered ({} bytes)", o.payload.len());
+    }
+    drop(p);
+}
+
+#[tokio::test]
+async fn payload_sizes_raw_quic() {
+    payloads_of_every_size_arrive_intact(false).await;
+}
+
+#[tokio::test]
+async fn payload_sizes_webtransport() {
+    payloads_of_every_size_arrive_intact(true).await;
+}
