@@ -43,6 +43,12 @@ pub enum Error {
     Broadcast(String),
 }
 
+/// `t` in units of `1/from` seconds, expressed in units of `1/to` seconds, rounded to the nearest unit.
+pub(crate) fn rescale(t: i128, from: u64, to: u64) -> i128 {
+    let from = i128::from(from.max(1));
+    (t * i128::from(to) + from / 2).div_euclid(from)
+}
+
 /// Microseconds since the Unix epoch, now.
 pub fn now_micros() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)

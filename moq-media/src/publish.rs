@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use crate::catalog::{CATALOG_TRACK, Catalog, Track};
 use crate::loc::{Frame, PUBLISH_TIME};
 use crate::mp4::{Demuxer, Event, Kind, MediaTrack, Sample, fragment, init_segment};
-use crate::{Error, now_micros, now_millis};
+use crate::{Error, now_micros, now_millis, rescale};
 
 /// How media objects are packaged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,9 +66,9 @@ impl Default for BroadcastOptions {
 }
 
 /// Publisher priorities (lower is more important): the catalog first, then audio, then video.
-const CATALOG_PRIORITY: u8 = 0;
-const AUDIO_PRIORITY: u8 = 64;
-const VIDEO_PRIORITY: u8 = 128;
+pub(crate) const CATALOG_PRIORITY: u8 = 0;
+pub(crate) const AUDIO_PRIORITY: u8 = 64;
+pub(crate) const VIDEO_PRIORITY: u8 = 128;
 
 /// Catalog measurements are refreshed once after this much media.
 const MEASURE_US: u64 = 2_000_000;
@@ -284,8 +284,7 @@ impl Broadcast {
             return Ok(()); // a track we skipped
         };
         let timescale = u64::from(self.outputs[index].timescale);
-        let to_us =
-            |t: u64| u64::try_from((u128::from(t) * 1_000_000 + u128::from(timescale) / 2) / u128::from(timescale));
+        let to_us = |t: u64| u64::try_from(rescale(t.into(), timescale, 1_000_000));
         let raw_us = to_us(sample.pts.max(0) as u64).unwrap_or(u64::MAX);
         self.pass_start_us.get_or_insert(raw_us);
         let media_us = raw_us.saturating_add(self.offset_us);

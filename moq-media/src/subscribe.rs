@@ -13,7 +13,8 @@ use web_transport_trait::Session as WtSession;
 use crate::catalog::{CATALOG_TRACK, Catalog, Track};
 use crate::loc::{Frame, PUBLISH_TIME};
 use crate::mp4::{Demuxer, Event, Kind, Sample, TrackConfig, fragment, init_segment, trak};
-use crate::{Error, now_micros};
+use crate::publish::{AUDIO_PRIORITY, CATALOG_PRIORITY, VIDEO_PRIORITY};
+use crate::{Error, now_micros, rescale};
 
 /// Which tracks of a broadcast to watch.
 #[derive(Debug, Clone, Default)]
@@ -244,7 +245,8 @@ pub async fn watch<S: WtSession, W: AsyncWrite + Unpin>(
             other => return Err(Error::Broadcast(format!("track `{}`: unsupported packaging `{other}`", track.name))),
         };
         let name = FullTrackName::new(namespace.clone(), track.name.as_str());
-        let priority = if config.kind == Kind::Audio { 64 } else { 128 };
+        // Subscriber priorities mirror the publisher's: catalog, then audio, then video.
+        let priority = if config.kind == Kind::Audio { AUDIO_PRIORITY } else { VIDEO_PRIORITY };
         let subscription = session.subscribe(name, SubscribeOptions { priority, ..Default::default() }).await?;
         tracing::info!(track = %track.name, codec = %config.codec, packaging = %track.packaging, "subscribed");
         let track_stats = Arc::new(Mutex::new(TrackStats { name: track.name.clone(), ..Default::default() }));
@@ -334,7 +336,7 @@ pub async fn watch<S: WtSession, W: AsyncWrite + Unpin>(
 /// Reads the current complete catalog of the broadcast under `namespace`.
 pub async fn read_catalog<S: WtSession>(session: &Session<S>, namespace: &TrackNamespace) -> Result<Catalog, Error> {
     let name = FullTrackName::new(namespace.clone(), CATALOG_TRACK);
-    let sub = session.subscribe(name, SubscribeOptions { priority: 0, ..Default::default() }).await?;
+    let sub = session.subscribe(name, SubscribeOptions { priority: CATALOG_PRIORITY, ..Default::default() }).await?;
     let mut consumer = sub.consumer();
     loop {
         let mut group = consumer
@@ -375,7 +377,8 @@ impl TrackReader {
             }
             while let Some(mut subgroup) = group.next_subgroup().await {
                 while let Ok(object) = subgroup.next().await {
-                    if self.behind(&consumer, group_id, &object) {
+                    let latency_us = object.properties.get_int(PUBLISH_TIME).map(|t| now_micros().saturating_sub(t));
+                    if self.behind(&consumer, group_id, latency_us) {
                         // Too far from the live edge: drop the rest of this group and go to the newest one, which
                         // starts with a keyframe.
                         consumer.skip_to_latest();
@@ -389,8 +392,8 @@ impl TrackReader {
                         stats.last = Some(now);
                         stats.objects += 1;
                         stats.bytes += object.payload.len() as u64;
-                        if let Some(t) = object.properties.get_int(PUBLISH_TIME) {
-                            stats.record_latency(now_micros().saturating_sub(t));
+                        if let Some(latency) = latency_us {
+                            stats.record_latency(latency);
                         }
                     }
                     let units = match self.unpack(&object, object.id.0 == 0) {
@@ -412,22 +415,23 @@ impl TrackReader {
         self.stats().skipped = consumer.skipped();
     }
 
-    /// Whether we are reading `object` (of group `group_id`) too late and a newer group exists to skip to.
-    fn behind(&self, consumer: &TrackConsumer, group_id: u64, object: &moq_transport::Object) -> bool {
+    /// Whether an object of group `group_id`, read `latency_us` after it was published (when it says), is too
+    /// late and a newer group exists to skip to.
+    fn behind(&self, consumer: &TrackConsumer, group_id: u64, latency_us: Option<u64>) -> bool {
         let Some(max) = self.max_latency else { return false };
-        let Some(newest) = consumer.largest().map(|l| l.group.0) else { return false };
-        if newest <= group_id {
-            return false;
+        if latency_us.is_some_and(|l| l <= max.as_micros() as u64) {
+            return false; // on time: the common case, decided without looking at the track
         }
-        match object.properties.get_int(PUBLISH_TIME) {
-            Some(t) => now_micros().saturating_sub(t) > max.as_micros() as u64,
+        let Some(newest) = consumer.largest().map(|l| l.group.0) else { return false };
+        match latency_us {
+            Some(_) => newest > group_id,
             None => newest >= group_id.saturating_add(2),
         }
     }
 
     fn unpack(&mut self, object: &moq_transport::Object, first_in_group: bool) -> Result<Vec<Unit>, Error> {
         let us = |t: i128, scale: u32| {
-            let us = (t * 1_000_000 + i128::from(scale.max(1)) / 2).div_euclid(i128::from(scale.max(1)));
+            let us = rescale(t, scale.into(), 1_000_000);
             i64::try_from(us).unwrap_or(if us < 0 { i64::MIN } else { i64::MAX })
         };
         match &mut self.unpack {
@@ -484,10 +488,9 @@ impl TrackReader {
 /// Muxes frames of several tracks into fragments, on a timeline starting at the earliest first frame.
 struct Writer {
     configs: Vec<TrackConfig>,
-    /// Per track: started (a keyframe seen), last dts written (output units), last duration.
+    /// Per track: started (a keyframe seen), last dts written (output units).
     started: Vec<bool>,
     last_dts: Vec<Option<u64>>,
-    last_duration: Vec<u32>,
     base_us: Option<i64>,
     pending: Vec<Unit>,
     sequence: u32,
@@ -501,7 +504,6 @@ impl Writer {
             configs,
             started: vec![false; n],
             last_dts: vec![None; n],
-            last_duration: vec![0; n],
             base_us: None,
             pending: Vec::new(),
             sequence: 0,
@@ -534,9 +536,9 @@ impl Writer {
                 continue; // before the timeline's start: a track that began earlier than the others
             }
             let config = &self.configs[unit.track];
-            let scale = i128::from(config.timescale.max(1));
+            let scale = u64::from(config.timescale.max(1));
             let to_units = |us: i64| {
-                let t = ((i128::from(us) - i128::from(base)) * scale + 500_000) / 1_000_000;
+                let t = rescale(i128::from(us) - i128::from(base), 1_000_000, scale);
                 u64::try_from(t.max(0)).unwrap_or(u64::MAX)
             };
             let mut dts = to_units(unit.dts_us);
@@ -547,25 +549,14 @@ impl Writer {
                 dts = last.saturating_add(1);
             }
             let pts = i64::try_from(to_units(unit.pts_us)).unwrap_or(i64::MAX);
-            let duration = match unit.duration_us {
-                Some(d) => u32::try_from((i128::from(d) * scale + 500_000) / 1_000_000).unwrap_or(u32::MAX),
-                None => match self.last_dts[unit.track] {
-                    Some(last) => {
-                        let d = u32::try_from(dts.saturating_sub(last)).unwrap_or(u32::MAX);
-                        self.last_duration[unit.track] = d;
-                        d
-                    }
-                    None => match config.kind {
-                        Kind::Video => (config.timescale / 30).max(1),
-                        Kind::Audio => (config.timescale / 50).max(1),
-                    },
+            let duration = match (unit.duration_us, self.last_dts[unit.track]) {
+                (Some(d), _) => u32::try_from(rescale(d.into(), 1_000_000, scale)).unwrap_or(u32::MAX),
+                // Until the next frame tells us, assume this one lasts as long as the gap since the previous.
+                (None, Some(last)) => u32::try_from(dts.saturating_sub(last)).unwrap_or(u32::MAX),
+                (None, None) => match config.kind {
+                    Kind::Video => (config.timescale / 30).max(1),
+                    Kind::Audio => (config.timescale / 50).max(1),
                 },
-            };
-            // Until the next frame tells us, assume this one lasts as long as the previous.
-            let duration = if unit.duration_us.is_none() && self.last_duration[unit.track] > 0 {
-                self.last_duration[unit.track]
-            } else {
-                duration
             };
             self.last_dts[unit.track] = Some(dts);
             self.sequence = self.sequence.wrapping_add(1);

@@ -122,9 +122,6 @@ impl<R: RecvStream> Reader<R> {
             return Ok(self.buf.split_to(len).freeze());
         }
         let mut out = self.buf.split();
-        if !out.is_empty() {
-            out.reserve(len - out.len());
-        }
         while out.len() < len {
             let chunk = if self.fin { None } else { self.stream.read_chunk(len - out.len()).await.map_err(from_wt)? };
             let Some(chunk) = chunk else {

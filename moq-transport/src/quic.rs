@@ -10,7 +10,7 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use url::Url;
 use web_transport_quinn::proto::ConnectResponse;
 
-use crate::tls::{Certificate, Trust, client_config, provider};
+use crate::tls::{Certificate, Trust, client_config};
 use crate::{Error, Role, Session, SessionConfig};
 
 /// The ALPN tokens a server offers: every MoQT version, then HTTP/3 for WebTransport.
@@ -20,7 +20,9 @@ fn server_alpns() -> Vec<Vec<u8>> {
     alpns
 }
 
-fn transport_config(config: &SessionConfig) -> quinn::TransportConfig {
+/// The QUIC transport settings of our endpoints: stream limits from `config`, keep-alive and idle timeout. Public
+/// so that tools comparing against plain QUIC (the `quic-fanout` bench) run with exactly the same settings.
+pub fn transport_config(config: &SessionConfig) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(config.max_bidi_streams.into());
     t.max_concurrent_uni_streams(config.max_uni_streams.into());
@@ -42,14 +44,8 @@ impl Server {
     /// Binds `addr` (use `127.0.0.1:0` in tests) with this certificate.
     pub fn bind(addr: SocketAddr, cert: Certificate, config: SessionConfig) -> Result<Server, Error> {
         let fingerprint = cert.sha256();
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| Error::Tls(e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(cert.chain, cert.key)
-            .map_err(|e| Error::Tls(e.to_string()))?;
+        let mut tls = crate::tls::server_config(cert)?;
         tls.alpn_protocols = server_alpns();
-        tls.max_early_data_size = 0;
         let crypto = QuicServerConfig::try_from(tls).map_err(|e| Error::Tls(e.to_string()))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         server.transport_config(Arc::new(transport_config(&config)));

@@ -113,6 +113,18 @@ pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// A rustls server configuration (TLS 1.3, ring) for `cert`, without ALPN and without 0-RTT.
+pub fn server_config(cert: Certificate) -> Result<rustls::ServerConfig, Error> {
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(cert.chain, cert.key)
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    tls.max_early_data_size = 0;
+    Ok(tls)
+}
+
 /// A rustls client configuration for `trust`, without ALPN.
 pub fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, Error> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())

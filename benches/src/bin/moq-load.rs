@@ -13,8 +13,7 @@
 use anyhow::Context;
 use clap::Parser;
 use moq_bench::load::{Clock, Meter, Shape};
-use moq_transport::quic::Client;
-use moq_transport::tls::{Trust, parse_fingerprint};
+use moq_transport::cli::ClientArgs;
 use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
 use moq_transport::*;
 
@@ -25,12 +24,9 @@ struct Args {
     relay: url::Url,
     #[command(flatten)]
     shape: Shape,
-    /// Pin the relay's certificate (hex SHA-256).
-    #[arg(long)]
-    fingerprint: Option<String>,
-    /// Do not verify the relay's certificate.
-    #[arg(long)]
-    insecure: bool,
+    /// How to trust the relay (`--fingerprint`, `--insecure`) and which draft to speak.
+    #[command(flatten)]
+    client: ClientArgs,
     /// Namespace to publish under.
     #[arg(long, default_value = "load")]
     namespace: String,
@@ -41,18 +37,15 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let shape = &args.shape;
     anyhow::ensure!(shape.frame_size >= 8, "--frame-size must be at least 8");
-    let trust = match (&args.fingerprint, args.insecure) {
-        (Some(fp), _) => Trust::Fingerprints(vec![parse_fingerprint(fp)?]),
-        (None, true) => Trust::Insecure,
-        (None, false) => Trust::System,
-    };
     let name = FullTrackName::new(TrackNamespace::from_path(&args.namespace)?, "video");
 
     // Publisher.
     let track = TrackProducer::new(TrackInfo::new(name.clone()));
     let origin = Origin::new();
     origin.publish_track(track.clone());
-    let publisher = Client::new(trust.clone(), SessionConfig { origin, ..Default::default() })?
+    let publisher = args
+        .client
+        .client(SessionConfig { origin, ..Default::default() })?
         .connect(&args.relay)
         .await
         .context("publisher connect")?;
@@ -62,8 +55,7 @@ async fn main() -> anyhow::Result<()> {
     let (meter, latencies) = Meter::new();
     let mut keep = Vec::new();
     for _ in 0..shape.subscribers {
-        let session =
-            Client::new(trust.clone(), SessionConfig::default())?.connect(&args.relay).await.context("subscriber")?;
+        let session = args.client.client(SessionConfig::default())?.connect(&args.relay).await.context("subscriber")?;
         let sub = session.subscribe(name.clone(), SubscribeOptions::default()).await.context("SUBSCRIBE")?;
         let mut consumer = sub.consumer();
         let meter = meter.clone();

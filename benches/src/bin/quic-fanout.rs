@@ -53,17 +53,9 @@ enum Command {
     },
 }
 
-/// The transport settings moq-transport uses.
+/// The transport settings moq-transport's sessions use by default.
 fn transport() -> Arc<quinn::TransportConfig> {
-    let mut t = quinn::TransportConfig::default();
-    t.max_concurrent_bidi_streams(moq_transport::DEFAULT_MAX_BIDI_STREAMS.into());
-    t.max_concurrent_uni_streams(moq_transport::DEFAULT_MAX_UNI_STREAMS.into());
-    t.keep_alive_interval(Some(Duration::from_secs(4)));
-    Arc::new(t)
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(moq_transport::quic::transport_config(&moq_transport::SessionConfig::default()))
 }
 
 #[tokio::main]
@@ -80,10 +72,7 @@ type Subscribers = Arc<Mutex<Vec<quinn::Connection>>>;
 async fn forward(listen: SocketAddr) -> anyhow::Result<()> {
     let cert = Certificate::self_signed(&["localhost"])?;
     println!("fingerprint {}", cert.sha256_hex());
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_no_client_auth()
-        .with_single_cert(cert.chain, cert.key)?;
+    let mut tls = moq_transport::tls::server_config(cert)?;
     tls.alpn_protocols = vec![ALPN_PUB.to_vec(), ALPN_SUB.to_vec()];
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(tls)?));
     server.transport_config(transport());
