@@ -1,0 +1,125 @@
+//! Session settings, counters and the authorization hook.
+
+use super::*;
+
+/// Which end of the connection we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// We connected (even Request IDs).
+    Client,
+    /// We accepted (odd Request IDs).
+    Server,
+}
+
+/// Settings for one session.
+#[derive(Clone)]
+pub struct SessionConfig {
+    /// What we publish to the peer.
+    pub origin: Origin,
+    /// Sent as MOQT_IMPLEMENTATION.
+    pub implementation: String,
+    /// Client over raw QUIC only: PATH (path and query of the `moqt://` URL).
+    pub path: Option<String>,
+    /// Client over raw QUIC only: AUTHORITY of the `moqt://` URL.
+    pub authority: Option<String>,
+    /// Session-level AUTHORIZATION_TOKEN options to send in SETUP.
+    pub auth_tokens: Vec<AuthToken>,
+    /// Groups kept per received track.
+    pub window: usize,
+    /// Decides whether the peer may make each request (none: everything is allowed).
+    pub authorizer: Option<Authorizer>,
+    /// Server side, WebTransport only: the path and query of the CONNECT request (set by `quic::Server`).
+    pub connect_path: Option<String>,
+    /// Counters this session adds to (shared between sessions, e.g. for a relay's metrics).
+    pub stats: Arc<Stats>,
+    /// Payload bytes kept per received track beyond its newest group (see `TrackProducer::with_limits`).
+    pub max_cache_bytes: u64,
+    /// Bidirectional streams the peer may have open at once (one per request: subscriptions, fetches,
+    /// announcements). QUIC transports only. quinn reserves state for every allowed stream when a connection
+    /// starts, so this and [`SessionConfig::max_uni_streams`] set most of an idle connection's memory.
+    pub max_bidi_streams: u32,
+    /// Unidirectional streams the peer may have open at once (one per subgroup in flight). QUIC transports only.
+    pub max_uni_streams: u32,
+}
+
+/// The default [`SessionConfig::max_bidi_streams`].
+pub const DEFAULT_MAX_BIDI_STREAMS: u32 = 128;
+/// The default [`SessionConfig::max_uni_streams`].
+pub const DEFAULT_MAX_UNI_STREAMS: u32 = 256;
+
+/// Data-plane counters, shared by every session given the same `Arc`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Objects received on subgroup streams and datagrams.
+    pub objects_in: AtomicU64,
+    /// Payload bytes received.
+    pub bytes_in: AtomicU64,
+    /// Objects sent on subgroup streams and datagrams.
+    pub objects_out: AtomicU64,
+    /// Payload bytes sent.
+    pub bytes_out: AtomicU64,
+    /// Groups a subscriber lost because it fell too far behind (streams reset with TOO_FAR_BEHIND).
+    pub groups_skipped: AtomicU64,
+    /// Subgroup streams reset because an object outlived its delivery timeout.
+    pub delivery_timeouts: AtomicU64,
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("origin", &self.origin)
+            .field("implementation", &self.implementation)
+            .field("path", &self.path)
+            .field("authority", &self.authority)
+            .field("window", &self.window)
+            .field("authorizer", &self.authorizer.is_some())
+            .field("connect_path", &self.connect_path)
+            .field("max_cache_bytes", &self.max_cache_bytes)
+            .field("max_bidi_streams", &self.max_bidi_streams)
+            .field("max_uni_streams", &self.max_uni_streams)
+            .finish()
+    }
+}
+
+/// What a request asks to do, for authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// PUBLISH_NAMESPACE or PUBLISH.
+    Publish,
+    /// SUBSCRIBE, FETCH, TRACK_STATUS, SUBSCRIBE_NAMESPACE or SUBSCRIBE_TRACKS.
+    Subscribe,
+}
+
+/// Everything a server knows about who is asking.
+#[derive(Debug, Clone)]
+pub struct AuthContext<'a> {
+    /// The request path with its query: the WebTransport URL's, or the PATH setup option on raw QUIC.
+    pub path: Option<&'a str>,
+    /// AUTHORIZATION_TOKENs from the peer's SETUP.
+    pub setup_tokens: &'a [AuthToken],
+    /// AUTHORIZATION_TOKEN parameters of this request.
+    pub request_tokens: &'a [AuthToken],
+}
+
+/// Authorization hook: may the peer perform `Action` on this namespace? Refused requests get REQUEST_ERROR
+/// UNAUTHORIZED.
+pub type Authorizer = Arc<dyn Fn(&AuthContext<'_>, Action, &TrackNamespace) -> bool + Send + Sync>;
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            origin: Origin::new(),
+            implementation: concat!("moq-rs/", env!("CARGO_PKG_VERSION")).to_string(),
+            path: None,
+            authority: None,
+            auth_tokens: Vec::new(),
+            window: DEFAULT_GROUP_WINDOW,
+            authorizer: None,
+            connect_path: None,
+            stats: Arc::default(),
+            max_cache_bytes: u64::MAX,
+            max_bidi_streams: DEFAULT_MAX_BIDI_STREAMS,
+            max_uni_streams: DEFAULT_MAX_UNI_STREAMS,
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The control stream: SETUP, then GOAWAY in both directions.
+
+use super::*;
+
+impl<S: WtSession> Session<S> {
+    /// Sends GOAWAY on the control stream. A server may name a new session URI.
+    pub async fn goaway(&self, uri: &str, timeout: Duration) -> Result<(), Error> {
+        if self.inner.role == Role::Client && !uri.is_empty() {
+            return Err(Error::Config("a client must send an empty GOAWAY URI".into()));
+        }
+        if self.inner.goaway_sent.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let msg = GoAway {
+            new_session_uri: Bytes::copy_from_slice(uri.as_bytes()),
+            timeout_ms: timeout.as_millis() as u64,
+            request_id: None,
+        };
+        let mut control = self.inner.control.lock().await;
+        match control.as_mut() {
+            Some(w) => w.message(&msg.into(), self.inner.version).await?,
+            None => return Err(Error::Cancelled),
+        }
+        drop(control);
+        //= draft-ietf-moq-transport-19#message-goaway
+        //# When sent on the control stream, the sender closes the session with `GOAWAY_TIMEOUT` after the
+        //# indicated timeout if there are still open requests.
+        if !timeout.is_zero() {
+            let inner = self.inner.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(timeout).await;
+                inner.close(Error::Closed { code: SessionCode::GoawayTimeout, reason: "GOAWAY timeout".into() });
+            });
+        }
+        Ok(())
+    }
+}
+
+pub(super) async fn run_control<S: WtSession>(
+    inner: Arc<Inner<S>>,
+    mut reader: Reader<S::RecvStream>,
+    setup_tx: Option<oneshot::Sender<Result<SetupOptions, Error>>>,
+) {
+    let v = inner.version;
+    let setup = match reader.message(v).await {
+        Ok(Some(ControlMessage::Setup(s))) => Ok(s.options),
+        Ok(_) => Err(Error::ProtocolViolation("control stream must start with SETUP")),
+        Err(e) => Err(e),
+    };
+    let failed = setup.as_ref().err().cloned();
+    if let Some(tx) = setup_tx {
+        let _ = tx.send(setup);
+    }
+    if let Some(e) = failed {
+        inner.close(e);
+        return;
+    }
+    let mut goaways = 0;
+    loop {
+        match reader.message(v).await {
+            Ok(Some(ControlMessage::GoAway(g))) => {
+                goaways += 1;
+                //= draft-ietf-moq-transport-19#message-goaway
+                //# The endpoint MUST close the session with a `PROTOCOL_VIOLATION` if it receives more than one GOAWAY
+                //# on the control stream or on a single request stream.
+                if goaways > 1 {
+                    inner.close(Error::ProtocolViolation("second GOAWAY"));
+                    return;
+                }
+                //# If a server receives a GOAWAY with a non-zero New Session URI Length it MUST close the session
+                //# with a `PROTOCOL_VIOLATION`.
+                if inner.role == Role::Server && !g.new_session_uri.is_empty() {
+                    inner.close(Error::ProtocolViolation("GOAWAY URI from a client"));
+                    return;
+                }
+                inner.goaway_received.store(true, Ordering::Relaxed);
+                let _ = inner.events.send(Event::GoAway {
+                    uri: String::from_utf8_lossy(&g.new_session_uri).into_owned(),
+                    timeout: Duration::from_millis(g.timeout_ms),
+                });
+            }
+            Ok(Some(_)) => {
+                inner.close(Error::ProtocolViolation("unexpected message on the control stream"));
+                return;
+            }
+            Ok(None) => {
+                //= draft-ietf-moq-transport-19#session-init
+                //# A control stream MUST NOT be closed at the underlying transport layer during the session's
+                //# lifetime.  Doing so results in the session being closed as a `PROTOCOL_VIOLATION`.
+                if inner.closed.borrow().is_none() {
+                    inner.close(Error::ProtocolViolation("control stream closed"));
+                }
+                return;
+            }
+            Err(e) => {
+                if inner.closed.borrow().is_none() {
+                    inner.close(if e.is_session_error() {
+                        e
+                    } else {
+                        Error::ProtocolViolation("control stream reset")
+                    });
+                }
+                return;
+            }
+        }
+    }
+}

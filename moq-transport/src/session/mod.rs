@@ -1,0 +1,336 @@
+//! A MoQT session over any WebTransport-like transport (raw QUIC or WebTransport via `web-transport-quinn`, or
+//! the in-memory transport used by the tests).
+//!
+//! # Concurrency design
+//!
+//! A session is a set of small tasks that share one `Inner` (behind an `Arc`):
+//!
+//! * one task accepts unidirectional streams and spawns a reader per stream (the peer's control stream, subgroup
+//!   streams, fetch streams);
+//! * one task accepts bidirectional streams and spawns a handler per request;
+//! * one task reads datagrams;
+//! * every request we make or serve runs in its own task that owns its request stream.
+//!
+//! No task holds a lock across an `.await`; the maps in `Inner` are short critical sections. A failure that the
+//! draft makes fatal (a malformed message, a wrong request id, ...) closes the session with the matching code;
+//! request-level failures are answered with REQUEST_ERROR and affect only that request.
+//!
+//! # Layout
+//!
+//! | Module | Job |
+//! |---|---|
+//! | `config` | [`SessionConfig`], [`Stats`], the authorization hook |
+//! | `handles` | what the application holds for a request in progress ([`Subscription`], [`FetchResponse`], ...) |
+//! | `control` | the control stream: SETUP, GOAWAY |
+//! | `subscriber` | requests we make: SUBSCRIBE, TRACK_STATUS, FETCH, SUBSCRIBE_NAMESPACE, SUBSCRIBE_TRACKS |
+//! | `publisher` | requests we make: PUBLISH_NAMESPACE, PUBLISH |
+//! | `request` | requests the peer makes: validation, authorization, dispatch |
+//! | `serve` | serving a subscription: groups, subgroup streams, datagrams, REQUEST_UPDATE |
+//! | `fetch`, `namespaces` | serving the peer's FETCH and SUBSCRIBE_NAMESPACE |
+//! | `receive` | data we receive: subgroup streams, datagrams, fetch streams |
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use moq_wire::codes::{PublishDoneCode, RequestErrorCode, SessionCode, StreamCode};
+use moq_wire::control::*;
+use moq_wire::data::{
+    DataStreamHeader, Datagram, DatagramContent, FetchEntry, FetchHeader, FetchObject, FetchReader, FetchWriter,
+    ObjectDatagram, ObjectHeader, StreamKind, SubgroupHeader, SubgroupIdMode, SubgroupReader, SubgroupWriter,
+};
+use moq_wire::kvp::{Properties, ReasonPhrase, property};
+use moq_wire::namespace::{FullTrackName, TrackNamespace};
+use moq_wire::params::{LocationFilter, Parameters};
+use moq_wire::setup::SetupOptions;
+use moq_wire::token::AuthToken;
+use moq_wire::{
+    Encode, GroupId, GroupOrder, Location, ObjectId, ObjectStatus, RequestId, SubgroupId, TrackAlias, Version,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use web_transport_trait::Session as WtSession;
+
+use crate::error::{Error, from_wt};
+use crate::io::{Reader, Writer};
+use crate::model::*;
+use crate::origin::{NamespaceEvent, Origin};
+
+mod config;
+mod control;
+mod fetch;
+mod handles;
+mod namespaces;
+mod publisher;
+mod receive;
+mod request;
+mod serve;
+mod subscriber;
+
+pub use config::*;
+use control::*;
+use fetch::*;
+pub use handles::*;
+use namespaces::*;
+use publisher::*;
+use receive::*;
+use request::*;
+use serve::*;
+use subscriber::*;
+
+/// How long to wait for the peer's SETUP.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Inner<S: WtSession> {
+    transport: S,
+    version: Version,
+    role: Role,
+    config: SessionConfig,
+    next_request: AtomicU64,
+    next_alias: AtomicU64,
+    control: tokio::sync::Mutex<Option<Writer<S::SendStream>>>,
+    incoming: Mutex<HashMap<u64, Arc<Incoming>>>,
+    alias_added: tokio::sync::Notify,
+    fetches: Mutex<HashMap<u64, oneshot::Sender<Reader<S::RecvStream>>>>,
+    served: Mutex<HashMap<u64, Served>>,
+    peer_ids: Mutex<HashSet<u64>>,
+    namespace_prefixes: Mutex<Vec<TrackNamespace>>,
+    events: mpsc::UnboundedSender<Event>,
+    events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
+    peer_setup: OnceLock<SetupOptions>,
+    goaway_received: AtomicBool,
+    goaway_sent: AtomicBool,
+    closed: watch::Sender<Option<Error>>,
+}
+
+/// A MoQT session. Cheap to clone; every clone is a handle to the same session. When the last handle is dropped
+/// the session is closed with NO_ERROR (like a QUIC connection).
+pub struct Session<S: WtSession = web_transport_quinn::Session> {
+    inner: Arc<Inner<S>>,
+    _handle: Option<Arc<CloseOnDrop>>,
+}
+
+/// Closes the session when the last application handle goes away (the session's own tasks hold `Inner`, not
+/// this).
+struct CloseOnDrop(Box<dyn Fn() + Send + Sync>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
+impl<S: WtSession> Clone for Session<S> {
+    fn clone(&self) -> Self {
+        Session { inner: self.inner.clone(), _handle: self._handle.clone() }
+    }
+}
+
+impl<S: WtSession> std::fmt::Debug for Session<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("version", &self.inner.version).field("role", &self.inner.role).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<S: WtSession> Session<S> {
+    /// Runs the SETUP exchange on an established transport and starts the session's tasks.
+    pub async fn establish(transport: S, version: Version, role: Role, config: SessionConfig) -> Result<Self, Error> {
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            transport,
+            version,
+            role,
+            next_request: AtomicU64::new(if role == Role::Client { 0 } else { 1 }),
+            next_alias: AtomicU64::new(0),
+            config,
+            control: tokio::sync::Mutex::new(None),
+            incoming: Mutex::default(),
+            alias_added: tokio::sync::Notify::new(),
+            fetches: Mutex::default(),
+            served: Mutex::default(),
+            peer_ids: Mutex::default(),
+            namespace_prefixes: Mutex::default(),
+            events,
+            events_rx: tokio::sync::Mutex::new(events_rx),
+            peer_setup: OnceLock::new(),
+            goaway_received: AtomicBool::new(false),
+            goaway_sent: AtomicBool::new(false),
+            closed: watch::Sender::new(None),
+        });
+        let weak = Arc::downgrade(&inner);
+        let handle = CloseOnDrop(Box::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.close(Error::Closed { code: SessionCode::NoError, reason: "session dropped".into() });
+            }
+        }));
+        let session = Session { inner: inner.clone(), _handle: Some(Arc::new(handle)) };
+
+        // Our control stream: SETUP first.
+        let mut options = SetupOptions {
+            implementation: Some(inner.config.implementation.clone()),
+            auth_tokens: inner.config.auth_tokens.clone(),
+            ..Default::default()
+        };
+        if role == Role::Client {
+            options.path = inner.config.path.as_ref().map(|p| Bytes::copy_from_slice(p.as_bytes()));
+            options.authority = inner.config.authority.as_ref().map(|a| Bytes::copy_from_slice(a.as_bytes()));
+        }
+        let stream = inner.transport.open_uni().await.map_err(from_wt)?;
+        let mut writer = Writer::new(stream);
+        writer.set_priority(i32::MAX);
+        writer.message(&ControlMessage::Setup(Setup { options }), version).await?;
+        *inner.control.lock().await = Some(writer);
+
+        let (setup_tx, setup_rx) = oneshot::channel();
+        tokio::spawn(run_uni(inner.clone(), setup_tx));
+        let peer = match tokio::time::timeout(SETUP_TIMEOUT, setup_rx).await {
+            Ok(Ok(Ok(setup))) => setup,
+            Ok(Ok(Err(e))) => return Err(session.fail(e)),
+            Ok(Err(_)) => return Err(session.closed_error()),
+            Err(_) => return Err(session.fail(Error::Timeout)),
+        };
+        //= draft-ietf-moq-transport-19#path
+        //# When a PATH parameter is received from a server, or when a PATH parameter is received
+        //# while WebTransport is used, ... the session MUST be closed with `INVALID_PATH`.
+        if role == Role::Client && peer.path.is_some() {
+            return Err(session.fail(Error::InvalidPath("PATH from the server")));
+        }
+        if role == Role::Client && peer.authority.is_some() {
+            return Err(session.fail(Error::InvalidAuthority("AUTHORITY from the server")));
+        }
+        let _ = inner.peer_setup.set(peer);
+        tokio::spawn(run_bi(inner.clone()));
+        tokio::spawn(run_datagrams(inner.clone()));
+        tracing::debug!(%version, ?role, "session established");
+        Ok(session)
+    }
+
+    /// The negotiated draft version.
+    pub fn version(&self) -> Version {
+        self.inner.version
+    }
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.inner.role
+    }
+
+    /// The peer's SETUP options (PATH, AUTHORITY, tokens, implementation, limits).
+    pub fn peer_setup(&self) -> &SetupOptions {
+        self.inner.peer_setup.get().expect("set before the session is returned")
+    }
+
+    /// The origin this session serves from.
+    pub fn origin(&self) -> &Origin {
+        &self.inner.config.origin
+    }
+
+    /// The underlying transport.
+    pub fn transport(&self) -> &S {
+        &self.inner.transport
+    }
+
+    /// The next thing the peer did ([`Event`]); `None` once the session is closed.
+    pub async fn next_event(&self) -> Option<Event> {
+        let mut rx = self.inner.events_rx.lock().await;
+        let mut closed = self.inner.closed.subscribe();
+        tokio::select! {
+            e = rx.recv() => e,
+            _ = closed.wait_for(|c| c.is_some()) => rx.try_recv().ok(),
+        }
+    }
+
+    /// Closes the session with a code and reason.
+    pub fn close(&self, code: SessionCode, reason: &str) {
+        self.inner.close(Error::Closed { code, reason: reason.to_string() });
+    }
+
+    /// Waits until the session is closed and returns why.
+    pub async fn closed(&self) -> Error {
+        let mut rx = self.inner.closed.subscribe();
+        tokio::select! {
+            e = self.inner.transport.closed() => {
+                let e = from_wt(e);
+                self.inner.record_closed(e);
+                self.closed_error()
+            }
+            _ = rx.wait_for(|c| c.is_some()) => self.closed_error(),
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        self.inner.closed.borrow().clone().unwrap_or(Error::Cancelled)
+    }
+
+    fn fail(&self, e: Error) -> Error {
+        self.inner.close(e.clone());
+        e
+    }
+
+    fn request_id(&self) -> Result<RequestId, Error> {
+        if self.inner.goaway_received.load(Ordering::Relaxed) {
+            return Err(Error::GoingAway);
+        }
+        if let Some(e) = self.inner.closed.borrow().clone() {
+            return Err(e);
+        }
+        Ok(RequestId(self.inner.next_request.fetch_add(2, Ordering::Relaxed)))
+    }
+
+    async fn open_request(&self, msg: ControlMessage) -> Result<(Writer<S::SendStream>, Reader<S::RecvStream>), Error> {
+        let (send, recv) = self.inner.transport.open_bi().await.map_err(from_wt)?;
+        let mut writer = Writer::new(send);
+        writer.set_priority(i32::MAX - 1);
+        writer.message(&msg, self.inner.version).await?;
+        Ok((writer, Reader::new(recv)))
+    }
+}
+
+impl<S: WtSession> Inner<S> {
+    fn close(&self, e: Error) {
+        let first = self.closed.send_if_modified(|c| {
+            if c.is_some() {
+                return false;
+            }
+            *c = Some(e.clone());
+            true
+        });
+        if first {
+            let code = e.session_code();
+            if code != SessionCode::NoError {
+                tracing::warn!(error = %e, code = %code, "closing session");
+            }
+            self.transport.close(code.to_u64() as u32, &e.to_string());
+        }
+    }
+
+    /// Remembers why the session ended (the transport already closed), without closing again.
+    fn record_closed(&self, e: Error) {
+        self.closed.send_if_modified(|c| {
+            if c.is_none() {
+                *c = Some(e);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Validates a Request ID from the peer (parity and uniqueness).
+    fn check_peer_request(&self, id: RequestId) -> Result<(), Error> {
+        let peer_is_client = self.role == Role::Server;
+        //= draft-ietf-moq-transport-19#request-id
+        //# If an endpoint receives a Request ID where the least significant bit is incorrect for the sender,
+        //# or a duplicate Request ID, it MUST close the session with `INVALID_REQUEST_ID`.
+        if id.is_client() != peer_is_client || !lock(&self.peer_ids).insert(id.0) {
+            return Err(Error::InvalidRequestId(id.0));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,72 @@
+//! Serving the peer's SUBSCRIBE_NAMESPACE.
+
+use super::*;
+
+pub(super) async fn serve_namespaces<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    reader: &mut Reader<S::RecvStream>,
+    prefix: &TrackNamespace,
+) -> Result<(), Error> {
+    let v = inner.version;
+    let origin = inner.config.origin.clone();
+    let mut watch = origin.watch();
+    writer.message(&RequestOk::default().into(), v).await?;
+    let mut sent = HashSet::new();
+    let mut fin = false;
+    for ns in origin.namespaces(prefix) {
+        if let Some(suffix) = ns.strip_prefix(prefix) {
+            writer.message(&Namespace { suffix }.into(), v).await?;
+            sent.insert(ns);
+        }
+    }
+    loop {
+        tokio::select! {
+            ev = watch.recv() => match ev {
+                Ok(NamespaceEvent::Added(ns)) if ns.starts_with(prefix) && sent.insert(ns.clone()) => {
+                    if let Some(suffix) = ns.strip_prefix(prefix) {
+                        writer.message(&Namespace { suffix }.into(), v).await?;
+                    }
+                }
+                Ok(NamespaceEvent::Removed(ns)) if sent.remove(&ns) => {
+                    if let Some(suffix) = ns.strip_prefix(prefix) {
+                        writer.message(&NamespaceDone { suffix }.into(), v).await?;
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // We missed changes: resynchronise against the origin's current set.
+                    let now: HashSet<TrackNamespace> = origin.namespaces(prefix).into_iter().collect();
+                    for gone in sent.difference(&now).cloned().collect::<Vec<_>>() {
+                        sent.remove(&gone);
+                        if let Some(suffix) = gone.strip_prefix(prefix) {
+                            writer.message(&NamespaceDone { suffix }.into(), v).await?;
+                        }
+                    }
+                    for new in now {
+                        if sent.insert(new.clone()) && let Some(suffix) = new.strip_prefix(prefix) {
+                            writer.message(&Namespace { suffix }.into(), v).await?;
+                        }
+                    }
+                }
+                Err(_) => return Ok(()),
+            },
+            msg = reader.message(v), if !fin => match msg {
+                Ok(Some(ControlMessage::RequestUpdate(u))) => {
+                    inner.check_peer_request(u.request_id)?;
+                    writer.message(&RequestOk::default().into(), v).await?
+                }
+                Ok(Some(ControlMessage::GoAway(_))) => {}
+                Ok(Some(_)) => return Err(Error::ProtocolViolation("unexpected message on SUBSCRIBE_NAMESPACE")),
+                // A FIN from the subscriber is not a cancel: keep sending until STOP_SENDING or a reset.
+                Ok(None) => fin = true,
+                Err(e) if e.is_session_error() => return Err(e),
+                Err(_) => {
+                    writer.reset(StreamCode::Cancelled.to_u64() as u32);
+                    return Ok(());
+                }
+            },
+            _ = writer.closed() => return Ok(()),
+        }
+    }
+}

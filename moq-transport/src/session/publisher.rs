@@ -1,0 +1,78 @@
+//! Requests we make as a publisher: PUBLISH_NAMESPACE and PUBLISH.
+
+use super::*;
+
+impl<S: WtSession> Session<S> {
+    /// Publishes a namespace to the peer (PUBLISH_NAMESPACE) and waits for REQUEST_OK.
+    pub async fn publish_namespace(&self, namespace: TrackNamespace) -> Result<Announcement, Error> {
+        let request_id = self.request_id()?;
+        let msg = PublishNamespace { request_id, namespace: namespace.clone(), params: Parameters::default() };
+        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
+        match response(&mut reader, self.inner.version).await? {
+            Some(ControlMessage::RequestOk(_)) => {}
+            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
+            _ => {
+                return Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR")));
+            }
+        }
+        let (cancel, cancelled) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancelled => {}
+                _ = reader.finished() => {}
+            }
+            // Withdraw: cancel the request stream in both directions.
+            writer.reset(StreamCode::Cancelled.to_u64() as u32);
+            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+        });
+        Ok(Announcement { namespace, _cancel: cancel })
+    }
+
+    /// Pushes a track to the peer (PUBLISH) and serves it once accepted.
+    pub async fn publish(&self, track: TrackProducer) -> Result<Published, Error> {
+        let v = self.inner.version;
+        let request_id = self.request_id()?;
+        let alias = TrackAlias(self.inner.next_alias.fetch_add(1, Ordering::Relaxed));
+        let msg = Publish {
+            request_id,
+            track: track.info().name.clone(),
+            track_alias: alias,
+            params: Parameters { largest_object: track.largest(), forward: Some(true), ..Default::default() },
+            track_properties: track_properties(track.info()),
+        };
+        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
+        let ok = match response(&mut reader, v).await? {
+            Some(ControlMessage::RequestOk(ok)) => ok,
+            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
+            None => return Err(Error::Cancelled),
+            Some(_) => {
+                return Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR")));
+            }
+        };
+        let (cancel, cancelled) = oneshot::channel::<()>();
+        let inner = self.inner.clone();
+        let params = ok.params;
+        tokio::spawn(async move {
+            let state = SubState::new(&params);
+            *lock(&state.joining) = track.largest();
+            lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
+            tokio::select! {
+                _ = serve_subscription(&inner, &mut writer, &mut reader, track.clone(), track.consume(), alias, Start::LiveEdge, None, &state) => {}
+                _ = cancelled => {
+                    writer.reset(StreamCode::Cancelled.to_u64() as u32);
+                    reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                }
+            }
+            lock(&inner.served).remove(&request_id.0);
+        });
+        Ok(Published { request_id, track_alias: alias, _cancel: cancel })
+    }
+}
+
+pub(super) fn track_properties(info: &TrackInfo) -> Properties {
+    let mut props = info.properties.clone();
+    if info.priority != 128 && props.get_int(property::DEFAULT_PUBLISHER_PRIORITY).is_none() {
+        props = props.with_int(property::DEFAULT_PUBLISHER_PRIORITY, info.priority as u64).unwrap_or_default();
+    }
+    props
+}

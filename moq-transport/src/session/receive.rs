@@ -1,0 +1,291 @@
+//! Data we receive: subgroup streams, datagrams and fetch streams, delivered into tracks.
+
+use super::*;
+
+/// How long a data stream for an unknown track alias is held before it is abandoned.
+pub(super) const ALIAS_WAIT: Duration = Duration::from_secs(2);
+
+/// Receive state of a track we get objects for (our SUBSCRIBE, or the peer's PUBLISH).
+pub(super) struct Incoming {
+    pub(super) producer: TrackProducer,
+    /// Data streams received for this track (to wait for PUBLISH_DONE's Stream Count).
+    pub(super) streams: AtomicU64,
+    pub(super) groups: Mutex<BTreeMap<u64, GroupProducer>>,
+    pub(super) window: usize,
+}
+
+impl Incoming {
+    /// A new subgroup producer in group `group`, creating the group if it is newer than all others.
+    pub(super) fn subgroup(&self, group: u64, subgroup: u64, priority: u8) -> Option<SubgroupProducer> {
+        let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = groups.get(&group) {
+            return Some(g.create_subgroup(subgroup, priority));
+        }
+        if groups.last_key_value().is_some_and(|(latest, _)| *latest > group) {
+            // An older group that we never saw: too late for a live track.
+            return None;
+        }
+        let g = self.producer.create_group(group).ok()?;
+        let sg = g.create_subgroup(subgroup, priority);
+        // A newer group has started: the older ones get no more subgroups (live delivery; a subgroup stream of
+        // an older group arriving later is dropped above). Without this, readers that walk a group's subgroups
+        // would wait until the group left the window.
+        for older in groups.values() {
+            older.finish();
+        }
+        groups.insert(group, g);
+        while groups.len() > self.window {
+            groups.pop_first();
+        }
+        Some(sg)
+    }
+
+    pub(super) fn finish_group(&self, group: u64) {
+        if let Some(g) = self.groups.lock().unwrap_or_else(|e| e.into_inner()).get(&group) {
+            g.finish();
+        }
+    }
+}
+
+// ---- unidirectional streams ----
+
+pub(super) async fn run_uni<S: WtSession>(
+    inner: Arc<Inner<S>>,
+    setup_tx: oneshot::Sender<Result<SetupOptions, Error>>,
+) {
+    let setup_tx = Arc::new(Mutex::new(Some(setup_tx)));
+    let control_seen = Arc::new(AtomicBool::new(false));
+    loop {
+        let recv = match inner.transport.accept_uni().await {
+            Ok(r) => r,
+            Err(e) => {
+                let e = from_wt(e);
+                inner.record_closed(e.clone());
+                if let Some(tx) = lock(&setup_tx).take() {
+                    let _ = tx.send(Err(e));
+                }
+                return;
+            }
+        };
+        // Each stream gets its own task at once: a stream that never sends its type must not hold up the others.
+        let inner = inner.clone();
+        let setup_tx = setup_tx.clone();
+        let control_seen = control_seen.clone();
+        tokio::spawn(async move {
+            let mut reader = Reader::new(recv);
+            let kind = match reader.decode_with(|b| StreamKind::peek(b, inner.version).map(|k| (k, 0))).await {
+                Ok(Some(k)) => k,
+                Ok(None) => return,
+                // A stream reset before its type arrived is not the session's problem.
+                Err(e) if !e.is_session_error() => return,
+                Err(e) => return inner.close(e),
+            };
+            match kind {
+                StreamKind::Control => {
+                    if control_seen.swap(true, Ordering::Relaxed) {
+                        return inner.close(Error::ProtocolViolation("second control stream"));
+                    }
+                    let tx = lock(&setup_tx).take();
+                    run_control(inner, reader, tx).await;
+                }
+                _ => {
+                    if let Err(e) = handle_data_stream(&inner, reader).await
+                        && e.is_session_error()
+                    {
+                        inner.close(e);
+                    }
+                }
+            }
+        });
+    }
+}
+
+pub(super) async fn handle_data_stream<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    mut reader: Reader<S::RecvStream>,
+) -> Result<(), Error> {
+    let v = inner.version;
+    let Some(header) = reader.decode::<DataStreamHeader>(v).await? else {
+        return Ok(());
+    };
+    match header {
+        DataStreamHeader::Padding => Ok(()),
+        DataStreamHeader::Fetch(h) => {
+            let tx = lock(&inner.fetches).remove(&h.request_id.0);
+            match tx {
+                Some(tx) => {
+                    let _ = tx.send(reader);
+                }
+                None => reader.stop(StreamCode::Cancelled.to_u64() as u32),
+            }
+            Ok(())
+        }
+        DataStreamHeader::Subgroup(h) => {
+            let Some(incoming) = inner.wait_alias(h.track_alias.0).await else {
+                reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                return Ok(());
+            };
+            incoming.streams.fetch_add(1, Ordering::Relaxed);
+            let priority = h.publisher_priority.unwrap_or(incoming.producer.info().priority);
+            let mut state = SubgroupReader::new(h, v);
+            // With the subgroup id in the header the subgroup exists now; in FirstObjectId mode, at the first object.
+            let mut sub: Option<SubgroupProducer> = match h.subgroup {
+                SubgroupIdMode::FirstObjectId => None,
+                _ => match incoming.subgroup(h.group_id.0, h.subgroup_id(ObjectId(0)).0, priority) {
+                    Some(s) => Some(s),
+                    None => {
+                        reader.stop(StreamCode::TooFarBehind.to_u64() as u32);
+                        return Ok(());
+                    }
+                },
+            };
+            loop {
+                let next = reader.decode_with(|b| state.decode_header(b)).await;
+                match next {
+                    Ok(Some(obj)) => {
+                        let payload = reader.payload(obj.payload_len).await?;
+                        inner.config.stats.objects_in.fetch_add(1, Ordering::Relaxed);
+                        inner.config.stats.bytes_in.fetch_add(payload.len() as u64, Ordering::Relaxed);
+                        if sub.is_none() {
+                            let id = h.subgroup_id(obj.object_id).0;
+                            match incoming.subgroup(h.group_id.0, id, priority) {
+                                Some(s) => sub = Some(s),
+                                None => {
+                                    reader.stop(StreamCode::TooFarBehind.to_u64() as u32);
+                                    return Ok(());
+                                }
+                            }
+                        }
+                        if let Some(s) = &sub {
+                            let status = obj.status;
+                            let _ = s.write(Object { id: obj.object_id, properties: obj.properties, payload, status });
+                            if status == ObjectStatus::EndOfTrack {
+                                incoming.producer.end(TrackEnd::Ended);
+                            }
+                        }
+                    }
+                    Ok(None) => {
+                        if let Some(s) = &sub {
+                            s.finish();
+                        }
+                        if h.end_of_group {
+                            incoming.finish_group(h.group_id.0);
+                        }
+                        return Ok(());
+                    }
+                    Err(Error::StreamReset(code)) => {
+                        if let Some(s) = &sub {
+                            s.abort(code as u64);
+                        }
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        if let Some(s) = &sub {
+                            s.abort(StreamCode::InternalError.to_u64());
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(super) async fn run_datagrams<S: WtSession>(inner: Arc<Inner<S>>) {
+    loop {
+        let Ok(bytes) = inner.transport.recv_datagram().await else {
+            return;
+        };
+        let d = match Datagram::decode(&bytes, inner.version) {
+            Ok(Datagram::Object(d)) => d,
+            Ok(Datagram::Padding) => continue,
+            Err(e) => {
+                inner.close(e.into());
+                return;
+            }
+        };
+        let Some(incoming) = lock(&inner.incoming).get(&d.track_alias.0).cloned() else {
+            continue;
+        };
+        let priority = d.publisher_priority.unwrap_or(incoming.producer.info().priority);
+        // A datagram object is delivered as a subgroup of its own, keyed by object id.
+        if let Some(sub) = incoming.subgroup(d.group_id.0, d.object_id.0, priority) {
+            let (payload, status) = match d.content {
+                DatagramContent::Payload(p) => (p, ObjectStatus::Normal),
+                DatagramContent::Status(s) => (Bytes::new(), s),
+            };
+            let _ = sub.write(Object { id: d.object_id, properties: d.properties, payload, status });
+            sub.finish();
+            if d.end_of_group {
+                incoming.finish_group(d.group_id.0);
+            }
+        }
+    }
+}
+
+impl<S: WtSession> Inner<S> {
+    /// Ends a received track once its data streams have arrived: PUBLISH_DONE gives their number; without it
+    /// (or with 0, which some peers always send) a short grace period lets streams already in flight land.
+    pub(super) async fn end_incoming(
+        &self,
+        alias: u64,
+        producer: &TrackProducer,
+        end: TrackEnd,
+        expected: Option<u64>,
+    ) {
+        let incoming = lock(&self.incoming).get(&alias).filter(|i| i.producer.is_same(producer)).cloned();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        match (incoming.as_ref(), expected) {
+            (Some(i), Some(n)) if n > 0 && n != PublishDone::UNKNOWN_STREAM_COUNT => {
+                while i.streams.load(Ordering::Relaxed) < n && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+        producer.end(end);
+        // Remove only our own entry: the alias may have been reused by a newer subscription meanwhile.
+        let mut map = lock(&self.incoming);
+        if map.get(&alias).is_some_and(|i| i.producer.is_same(producer)) {
+            map.remove(&alias);
+        }
+    }
+
+    pub(super) fn add_alias(&self, alias: u64, producer: TrackProducer) -> Result<(), Error> {
+        let mut map = lock(&self.incoming);
+        //= draft-ietf-moq-transport-19#track-alias
+        //# If a subscriber receives PUBLISH or SUBSCRIBE_OK that uses the same Track Alias as a different
+        //# Track with an `Established` subscription, it MUST close the session with error `DUPLICATE_TRACK_ALIAS`.
+        if map.get(&alias).is_some_and(|i| i.producer.info().name != producer.info().name) {
+            drop(map);
+            let e = Error::DuplicateTrackAlias(alias);
+            self.close(e.clone());
+            return Err(e);
+        }
+        map.insert(
+            alias,
+            Arc::new(Incoming {
+                producer,
+                streams: AtomicU64::new(0),
+                groups: Mutex::default(),
+                window: self.config.window,
+            }),
+        );
+        drop(map);
+        self.alias_added.notify_waiters();
+        Ok(())
+    }
+
+    pub(super) async fn wait_alias(&self, alias: u64) -> Option<Arc<Incoming>> {
+        let deadline = tokio::time::Instant::now() + ALIAS_WAIT;
+        loop {
+            let notified = self.alias_added.notified();
+            if let Some(i) = lock(&self.incoming).get(&alias) {
+                return Some(i.clone());
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Requests from the peer: accepting request streams, validation, authorization and dispatch.
+
+use super::*;
+
+static EMPTY_NAMESPACE: TrackNamespace = TrackNamespace::empty();
+
+// ---- requests from the peer ----
+
+pub(super) async fn run_bi<S: WtSession>(inner: Arc<Inner<S>>) {
+    loop {
+        let (send, recv) = match inner.transport.accept_bi().await {
+            Ok(s) => s,
+            Err(e) => {
+                let e = from_wt(e);
+                inner.record_closed(e.clone());
+                return;
+            }
+        };
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let mut writer = Writer::new(send);
+            let mut reader = Reader::new(recv);
+            if let Err(e) = handle_request(&inner, &mut writer, &mut reader).await {
+                if e.is_session_error() {
+                    inner.close(e);
+                } else {
+                    tracing::debug!(error = %e, "request ended");
+                }
+            }
+        });
+    }
+}
+
+pub(super) async fn reject<W: web_transport_trait::SendStream>(
+    writer: &mut Writer<W>,
+    v: Version,
+    code: RequestErrorCode,
+    reason: &str,
+) -> Result<(), Error> {
+    writer.message(&RequestError::new(code, reason).into(), v).await?;
+    writer.finish();
+    Ok(())
+}
+
+pub(super) async fn handle_request<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    reader: &mut Reader<S::RecvStream>,
+) -> Result<(), Error> {
+    let v = inner.version;
+    let Some(first) = reader.message(v).await? else {
+        return Ok(());
+    };
+    //= draft-ietf-moq-transport-19#session-init
+    //# Bidirectional streams MUST NOT begin with any other message type unless negotiated. If they do,
+    //# the peer MUST close the Session with a `PROTOCOL_VIOLATION`.
+    if !first.is_request() {
+        return Err(Error::ProtocolViolation("request stream must start with a request"));
+    }
+    let request_id = match &first {
+        ControlMessage::Subscribe(m) => m.request_id,
+        ControlMessage::Publish(m) => m.request_id,
+        ControlMessage::Fetch(m) => m.request_id,
+        ControlMessage::TrackStatus(m) => m.request_id,
+        ControlMessage::PublishNamespace(m) => m.request_id,
+        ControlMessage::SubscribeNamespace(m) => m.request_id,
+        ControlMessage::SubscribeTracks(m) => m.request_id,
+        _ => return Err(Error::ProtocolViolation("not a request")),
+    };
+    inner.check_peer_request(request_id)?;
+    if inner.goaway_sent.load(Ordering::Relaxed) {
+        return reject(writer, v, RequestErrorCode::GoingAway, "going away").await;
+    }
+    if let Some(authorize) = &inner.config.authorizer {
+        let (action, namespace, tokens) = match &first {
+            ControlMessage::Subscribe(m) => (Action::Subscribe, &m.track.namespace, &m.params.auth_tokens),
+            ControlMessage::TrackStatus(m) => (Action::Subscribe, &m.track.namespace, &m.params.auth_tokens),
+            ControlMessage::SubscribeNamespace(m) => (Action::Subscribe, &m.prefix, &m.params.auth_tokens),
+            ControlMessage::SubscribeTracks(m) => (Action::Subscribe, &m.prefix, &m.params.auth_tokens),
+            ControlMessage::PublishNamespace(m) => (Action::Publish, &m.namespace, &m.params.auth_tokens),
+            ControlMessage::Publish(m) => (Action::Publish, &m.track.namespace, &m.params.auth_tokens),
+            ControlMessage::Fetch(m) => match &m.fetch_type {
+                FetchType::Standalone { track, .. } => (Action::Subscribe, &track.namespace, &m.params.auth_tokens),
+                // A joining fetch rides on a subscription that was authorized already.
+                _ => (Action::Subscribe, &EMPTY_NAMESPACE, &m.params.auth_tokens),
+            },
+            _ => return Err(Error::ProtocolViolation("not a request")),
+        };
+        let setup = inner.peer_setup.get();
+        let path = inner
+            .config
+            .connect_path
+            .clone()
+            .or_else(|| setup.and_then(|s| s.path.as_ref()).map(|p| String::from_utf8_lossy(p).into_owned()));
+        let ctx = AuthContext {
+            path: path.as_deref(),
+            setup_tokens: setup.map(|s| s.auth_tokens.as_slice()).unwrap_or_default(),
+            request_tokens: tokens,
+        };
+        let joining =
+            matches!(&first, ControlMessage::Fetch(m) if !matches!(m.fetch_type, FetchType::Standalone { .. }));
+        if !joining && !authorize(&ctx, action, namespace) {
+            tracing::info!(?action, %namespace, "unauthorized request");
+            return reject(writer, v, RequestErrorCode::Unauthorized, "unauthorized").await;
+        }
+    }
+    let origin = &inner.config.origin;
+    match first {
+        ControlMessage::Subscribe(m) => {
+            let Some(track) = origin.resolve(&m.track).await else {
+                return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
+            };
+            let alias = TrackAlias(inner.next_alias.fetch_add(1, Ordering::Relaxed));
+            let largest = track.largest();
+            let start = match m.params.location_filter {
+                None => Start::LiveEdge,
+                Some(LocationFilter::NextGroupStart) => {
+                    Start::At(largest.map(|l| Location::new(l.group.0.saturating_add(1), 0)).unwrap_or_default())
+                }
+                Some(LocationFilter::LargestObject) => Start::At(
+                    largest.map(|l| Location::new(l.group.0, l.object.0.saturating_add(1))).unwrap_or_default(),
+                ),
+                Some(LocationFilter::AbsoluteStart { start }) | Some(LocationFilter::AbsoluteRange { start, .. }) => {
+                    Start::Cached(start)
+                }
+            };
+            // The consumer is taken now, with LARGEST_OBJECT, so that what we send starts where SUBSCRIBE_OK
+            // says (objects written while SUBSCRIBE_OK is on its way are not skipped).
+            let consumer = match start {
+                Start::Cached(_) => track.consume_from_start(),
+                _ => track.consume(),
+            };
+            let end_group = m.params.location_filter.and_then(|f| f.end_group()).map(|g| g.0);
+            if let (Some(end), Some(l)) = (end_group, largest)
+                && end < l.group.0
+            {
+                return reject(writer, v, RequestErrorCode::InvalidRange, "end group already published").await;
+            }
+            let ok = SubscribeOk {
+                track_alias: alias,
+                params: Parameters { largest_object: largest, ..Default::default() },
+                track_properties: track_properties(track.info()),
+            };
+            // Registered before SUBSCRIBE_OK goes out, so a joining FETCH right behind it finds the subscription.
+            let state = SubState::new(&m.params);
+            if *state.forward.borrow() {
+                *lock(&state.joining) = largest;
+            }
+            lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
+            let result = writer.message(&ok.into(), v).await;
+            if result.is_ok() {
+                serve_subscription(inner, writer, reader, track, consumer, alias, start, end_group, &state).await;
+            }
+            lock(&inner.served).remove(&request_id.0);
+            result
+        }
+        ControlMessage::TrackStatus(m) => {
+            let Some(track) = origin.resolve(&m.track).await else {
+                return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
+            };
+            let ok = RequestOk {
+                params: Parameters { largest_object: track.largest(), ..Default::default() },
+                track_properties: track_properties(track.info()),
+            };
+            writer.message(&ok.into(), v).await?;
+            writer.finish();
+            Ok(())
+        }
+        ControlMessage::Fetch(m) => serve_fetch(inner, writer, m).await,
+        ControlMessage::PublishNamespace(m) => {
+            writer.message(&RequestOk::default().into(), v).await?;
+            let _ = inner.events.send(Event::Announced(m.namespace.clone()));
+            // The namespace stays published until the peer cancels the request (a FIN is not a cancel).
+            hold_request(inner, writer, reader).await?;
+            let _ = inner.events.send(Event::Unannounced(m.namespace));
+            Ok(())
+        }
+        ControlMessage::SubscribeNamespace(m) => {
+            let overlaps = {
+                let mut prefixes = lock(&inner.namespace_prefixes);
+                // A prefix that overlaps another active SUBSCRIBE_NAMESPACE of this session is refused
+                // (draft-19 §9.22, PREFIX_OVERLAP).
+                let overlaps = prefixes.iter().any(|p| p.starts_with(&m.prefix) || m.prefix.starts_with(p));
+                if !overlaps {
+                    prefixes.push(m.prefix.clone());
+                }
+                overlaps
+            };
+            if overlaps {
+                return reject(writer, v, RequestErrorCode::PrefixOverlap, "prefix overlaps").await;
+            }
+            let result = serve_namespaces(inner, writer, reader, &m.prefix).await;
+            lock(&inner.namespace_prefixes).retain(|p| p != &m.prefix);
+            result
+        }
+        ControlMessage::SubscribeTracks(m) => {
+            writer.message(&RequestOk::default().into(), v).await?;
+            // An internal handle: it must not close the session when dropped.
+            let session = Session { inner: inner.clone(), _handle: None };
+            let mut published = Vec::new();
+            for track in origin.tracks(&m.prefix) {
+                match session.publish(track).await {
+                    Ok(p) => published.push(p),
+                    Err(e) => tracing::debug!(error = %e, "PUBLISH for SUBSCRIBE_TRACKS failed"),
+                }
+            }
+            // Keep the publications until the peer cancels SUBSCRIBE_TRACKS.
+            hold_request(inner, writer, reader).await?;
+            drop(published);
+            Ok(())
+        }
+        ControlMessage::Publish(m) => {
+            let mut info = TrackInfo::new(m.track.clone());
+            info.properties = m.track_properties.clone();
+            if let Some(p) = m.track_properties.get_int(property::DEFAULT_PUBLISHER_PRIORITY) {
+                info.priority = p.min(255) as u8;
+            }
+            let producer = TrackProducer::with_limits(info, inner.config.window, inner.config.max_cache_bytes);
+            inner.add_alias(m.track_alias.0, producer.clone())?;
+            writer.message(&RequestOk::default().into(), v).await?;
+            let _ = inner.events.send(Event::Published(producer.clone()));
+            // The publisher's only message after PUBLISH_OK is PUBLISH_DONE.
+            let mut expected_streams = None;
+            let end = match reader.message(v).await {
+                Ok(Some(ControlMessage::PublishDone(d))) => {
+                    expected_streams = Some(d.stream_count);
+                    match d.status {
+                        PublishDoneCode::TrackEnded | PublishDoneCode::SubscriptionEnded => TrackEnd::Ended,
+                        other => TrackEnd::Error(other.to_u64()),
+                    }
+                }
+                Ok(Some(_)) => {
+                    return Err(Error::ProtocolViolation("unexpected message on PUBLISH"));
+                }
+                Ok(None) | Err(_) => TrackEnd::Error(StreamCode::Cancelled.to_u64()),
+            };
+            inner.end_incoming(m.track_alias.0, &producer, end, expected_streams).await;
+            writer.finish();
+            Ok(())
+        }
+        _ => Err(Error::ProtocolViolation("not a request")),
+    }
+}
+
+/// Keeps a request open until the requester cancels it (reset, or STOP_SENDING), answering REQUEST_UPDATEs with
+/// REQUEST_OK. A FIN means only that no more updates will come.
+pub(super) async fn hold_request<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    reader: &mut Reader<S::RecvStream>,
+) -> Result<(), Error> {
+    let v = inner.version;
+    loop {
+        let msg = tokio::select! {
+            m = reader.message(v) => m,
+            _ = writer.closed() => return Ok(()),
+        };
+        match msg {
+            Ok(Some(ControlMessage::RequestUpdate(u))) => {
+                inner.check_peer_request(u.request_id)?;
+                writer.message(&RequestOk::default().into(), v).await?;
+            }
+            Ok(Some(ControlMessage::GoAway(_))) => {}
+            Ok(Some(m)) => return Err(Error::ProtocolViolation(unexpected(&m))),
+            Ok(None) => {
+                let _ = writer.closed().await;
+                return Ok(());
+            }
+            Err(e) if e.is_session_error() => return Err(e),
+            Err(_) => return Ok(()),
+        }
+    }
+}
+
+pub(super) fn unexpected(m: &ControlMessage) -> &'static str {
+    match m {
+        ControlMessage::Setup(_) => "SETUP on a request stream",
+        _ => "unexpected message on a request stream",
+    }
+}

@@ -1,0 +1,488 @@
+//! Serving a subscription (the peer's SUBSCRIBE, or our PUBLISH): groups, subgroup streams and datagrams.
+
+use super::*;
+
+/// Groups of one subscription being written at once; older ones are reset (TOO_FAR_BEHIND) beyond this.
+pub(super) const MAX_GROUPS_IN_FLIGHT: usize = 4;
+
+/// A subscription the peer made that we serve, kept for joining FETCH.
+pub(super) struct Served {
+    pub(super) track: TrackProducer,
+    pub(super) state: SubState,
+}
+
+// ---- serving a subscription (the peer's SUBSCRIBE, or our PUBLISH) ----
+
+/// Where a served subscription starts.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Start {
+    /// From the latest group, whole.
+    LiveEdge,
+    /// From this location among new objects (Largest Object / Next Group Start).
+    At(Location),
+    /// From this location, including cached groups (AbsoluteStart / AbsoluteRange).
+    Cached(Location),
+}
+
+/// The mutable state of a served subscription (changed by REQUEST_UPDATE).
+#[derive(Clone)]
+pub(super) struct SubState {
+    pub(super) order: GroupOrder,
+    /// OBJECT_DELIVERY_TIMEOUT and SUBGROUP_DELIVERY_TIMEOUT from the subscriber, ms (0: none).
+    pub(super) object_timeout: Arc<AtomicU64>,
+    pub(super) subgroup_timeout: Arc<AtomicU64>,
+    pub(super) forward: Arc<watch::Sender<bool>>,
+    pub(super) cancel: Arc<watch::Sender<bool>>,
+    pub(super) priority: Arc<AtomicU64>,
+    pub(super) streams: Arc<AtomicU64>,
+    pub(super) skipped: Arc<AtomicU64>,
+    /// The Joining Location: the largest location when Forward last went to 1.
+    pub(super) joining: Arc<Mutex<Option<Location>>>,
+}
+
+impl SubState {
+    pub(super) fn new(params: &Parameters) -> SubState {
+        let forward = params.forward.unwrap_or(true);
+        let priority = params.subscriber_priority.unwrap_or(128);
+        SubState {
+            order: params.group_order.unwrap_or_default(),
+            object_timeout: Arc::new(AtomicU64::new(params.object_delivery_timeout.unwrap_or(0))),
+            subgroup_timeout: Arc::new(AtomicU64::new(params.subgroup_delivery_timeout.unwrap_or(0))),
+            forward: Arc::new(watch::Sender::new(forward)),
+            cancel: Arc::new(watch::Sender::new(false)),
+            priority: Arc::new(AtomicU64::new(priority as u64)),
+            streams: Arc::default(),
+            skipped: Arc::default(),
+            joining: Arc::default(),
+        }
+    }
+}
+
+/// Serves one subscription on its request stream until the track or the filter ends (PUBLISH_DONE, FIN) or the
+/// subscriber cancels (reset / STOP_SENDING; our side is then reset too, and so are the data streams).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn serve_subscription<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    reader: &mut Reader<S::RecvStream>,
+    track: TrackProducer,
+    consumer: TrackConsumer,
+    alias: TrackAlias,
+    start: Start,
+    end_group: Option<u64>,
+    state: &SubState,
+) {
+    let serve = serve_track(inner.clone(), consumer, alias, start, end_group, state.clone());
+    tokio::pin!(serve);
+    let outcome = tokio::select! {
+        out = &mut serve => Some(out),
+        _ = read_updates(inner, reader, writer, &track, state) => None,
+    };
+    match outcome {
+        Some(status) => {
+            let done = PublishDone {
+                status,
+                stream_count: state.streams.load(Ordering::Relaxed),
+                reason: ReasonPhrase::default(),
+            };
+            if writer.message(&done.into(), inner.version).await.is_ok() {
+                writer.finish();
+            }
+        }
+        None => {
+            // Cancelled: dropping `serve` aborts the data stream tasks, whose writers reset their streams.
+            state.cancel.send_replace(true);
+            writer.reset(StreamCode::Cancelled.to_u64() as u32);
+            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+        }
+    }
+}
+
+/// Reads REQUEST_UPDATEs from the subscriber and answers them. Returns when the subscriber cancels: a reset of
+/// its side, or STOP_SENDING on ours. A FIN only means "no more updates" (draft-19 §3.3.2.1) and serving goes on.
+pub(super) async fn read_updates<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    reader: &mut Reader<S::RecvStream>,
+    writer: &mut Writer<S::SendStream>,
+    track: &TrackProducer,
+    state: &SubState,
+) {
+    let v = inner.version;
+    loop {
+        let msg = tokio::select! {
+            m = reader.message(v) => m,
+            _ = writer.closed() => return, // STOP_SENDING
+        };
+        match msg {
+            Ok(Some(ControlMessage::RequestUpdate(u))) => {
+                if let Err(e) = inner.check_peer_request(u.request_id) {
+                    inner.close(e);
+                    return;
+                }
+                if let Some(f) = u.params.forward {
+                    let was = state.forward.send_replace(f);
+                    //= draft-ietf-moq-transport-19#joining-fetches
+                    //# MUST save the Largest Location communicated in SUBSCRIBE_OK, PUBLISH or REQUEST_UPDATE_OK that
+                    //# changes the Forward State from 0 to 1
+                    if f && !was {
+                        *lock(&state.joining) = track.largest();
+                    }
+                }
+                if let Some(p) = u.params.subscriber_priority {
+                    state.priority.store(p as u64, Ordering::Relaxed);
+                }
+                if let Some(t) = u.params.object_delivery_timeout {
+                    state.object_timeout.store(t, Ordering::Relaxed);
+                }
+                if let Some(t) = u.params.subgroup_delivery_timeout {
+                    state.subgroup_timeout.store(t, Ordering::Relaxed);
+                }
+                let ok = RequestOk {
+                    params: Parameters { largest_object: track.largest(), ..Default::default() },
+                    ..Default::default()
+                };
+                if writer.message(&ok.into(), v).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Some(ControlMessage::GoAway(_))) => {} // migration hint for this request; nothing to do here
+            Ok(Some(_)) => {
+                inner.close(Error::ProtocolViolation("unexpected message on a subscription"));
+                return;
+            }
+            Ok(None) => {
+                // FIN: no more updates. Keep serving until STOP_SENDING.
+                let _ = writer.closed().await;
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// The send order for a subgroup stream: subscriber priority, then publisher priority (lower is more
+/// important), then group order. quinn sends higher values first.
+pub(super) fn send_order(subscriber: u8, publisher: u8, group: u64, order: GroupOrder) -> i32 {
+    let p = ((subscriber as i32) << 8) | publisher as i32;
+    let g = (group & 0x3fff) as i32;
+    let g = match order {
+        GroupOrder::Ascending => 0x3fff - g,
+        GroupOrder::Descending => g,
+    };
+    -(p << 14) + g
+}
+
+/// Serves one track to one subscriber: a task per group, a stream per subgroup. Returns the PUBLISH_DONE
+/// status when the track (or the filter's range) ends.
+pub(super) async fn serve_track<S: WtSession>(
+    inner: Arc<Inner<S>>,
+    mut consumer: TrackConsumer,
+    alias: TrackAlias,
+    start: Start,
+    end_group: Option<u64>,
+    state: SubState,
+) -> PublishDoneCode {
+    let from = match start {
+        Start::LiveEdge => None,
+        Start::At(l) | Start::Cached(l) => Some(l),
+    };
+    let mut tasks = JoinSet::new();
+    let mut in_flight: std::collections::VecDeque<(u64, watch::Sender<bool>)> = Default::default();
+    let mut cancel = state.cancel.subscribe();
+    let mut forward = state.forward.subscribe();
+    let status = loop {
+        let group = tokio::select! {
+            g = consumer.next_group() => g,
+            _ = cancel.wait_for(|c| *c) => break PublishDoneCode::InternalError,
+            Ok(()) = forward.changed() => {
+                // Forward went to 0: no more objects, so the streams in flight are abandoned.
+                if !*forward.borrow_and_update() {
+                    for (_, stop) in in_flight.drain(..) {
+                        stop.send_replace(true);
+                    }
+                }
+                continue;
+            }
+        };
+        let group = match group {
+            Ok(g) => g,
+            Err(TrackEnd::Ended) => break PublishDoneCode::TrackEnded,
+            Err(TrackEnd::Error(_)) => break PublishDoneCode::InternalError,
+        };
+        let gid = group.id().0;
+        if from.is_some_and(|f| gid < f.group.0) {
+            continue;
+        }
+        if end_group.is_some_and(|e| gid > e) {
+            break PublishDoneCode::SubscriptionEnded;
+        }
+        //= draft-ietf-moq-transport-19#subscriptions
+        //# The publisher does not send Objects if the Forward State is 0
+        if !*state.forward.borrow() {
+            continue;
+        }
+        // Bound the groups in flight: a subscriber this far behind loses the oldest group.
+        while in_flight.len() >= MAX_GROUPS_IN_FLIGHT {
+            if let Some((_, stop)) = in_flight.pop_front() {
+                stop.send_replace(true);
+                state.skipped.fetch_add(1, Ordering::Relaxed);
+                inner.config.stats.groups_skipped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let (stop, stopped) = watch::channel(false);
+        in_flight.push_back((gid, stop));
+        let first_object = from.filter(|f| f.group.0 == gid).map(|f| f.object);
+        tasks.spawn(serve_group(
+            inner.clone(),
+            consumer.info().clone(),
+            group,
+            alias,
+            first_object,
+            state.clone(),
+            stopped,
+        ));
+        // Forget finished groups.
+        while let Some(done) = tasks.try_join_next() {
+            let _ = done;
+        }
+        in_flight.retain(|(_, stop)| !stop.is_closed());
+        if end_group == Some(gid) {
+            // The last group of an AbsoluteRange: finish it, then end.
+            while tasks.join_next().await.is_some() {}
+            break PublishDoneCode::SubscriptionEnded;
+        }
+    };
+    if status == PublishDoneCode::InternalError && *cancel.borrow() {
+        for (_, stop) in in_flight {
+            stop.send_replace(true);
+        }
+    }
+    // PUBLISH_DONE only after every stream of the subscription is closed.
+    while tasks.join_next().await.is_some() {}
+    status
+}
+
+pub(super) async fn serve_group<S: WtSession>(
+    inner: Arc<Inner<S>>,
+    info: TrackInfo,
+    mut group: GroupConsumer,
+    alias: TrackAlias,
+    first_object: Option<ObjectId>,
+    state: SubState,
+    stopped: watch::Receiver<bool>,
+) {
+    let mut subgroups = JoinSet::new();
+    let mut stop = stopped.clone();
+    let timeouts = Timeouts::new(&info, &state);
+    loop {
+        let sub = tokio::select! {
+            s = group.next_subgroup() => s,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let Some(sub) = sub else { break };
+        match info.delivery {
+            Delivery::Streams => subgroups.spawn(serve_subgroup(
+                inner.clone(),
+                Job { group: group.id(), alias, first_object, timeouts },
+                sub,
+                state.clone(),
+                stopped.clone(),
+            )),
+            Delivery::Datagrams => subgroups.spawn(serve_datagrams(
+                inner.clone(),
+                Job { group: group.id(), alias, first_object, timeouts },
+                sub,
+                stopped.clone(),
+            )),
+        };
+    }
+    while subgroups.join_next().await.is_some() {}
+}
+
+/// The effective delivery timeouts of a subscription: the smaller non-zero value of the subscriber's parameter
+/// and the track's property (draft-19 §10.5.1).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timeouts {
+    pub(super) object: Option<Duration>,
+    pub(super) subgroup: Option<Duration>,
+}
+
+impl Timeouts {
+    pub(super) fn new(info: &TrackInfo, state: &SubState) -> Timeouts {
+        let pick = |sub: u64, track: Option<u64>| {
+            let values = [sub, track.unwrap_or(0)];
+            values.into_iter().filter(|v| *v > 0).min().map(Duration::from_millis)
+        };
+        Timeouts {
+            object: pick(
+                state.object_timeout.load(Ordering::Relaxed),
+                info.properties.get_int(property::OBJECT_DELIVERY_TIMEOUT),
+            ),
+            subgroup: pick(
+                state.subgroup_timeout.load(Ordering::Relaxed),
+                info.properties.get_int(property::SUBGROUP_DELIVERY_TIMEOUT),
+            ),
+        }
+    }
+}
+
+/// What one subgroup task sends.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Job {
+    pub(super) group: GroupId,
+    pub(super) alias: TrackAlias,
+    /// Skip objects before this one (filters that start mid-group).
+    pub(super) first_object: Option<ObjectId>,
+    pub(super) timeouts: Timeouts,
+}
+
+/// Sends each object of a subgroup as one OBJECT_DATAGRAM.
+pub(super) async fn serve_datagrams<S: WtSession>(
+    inner: Arc<Inner<S>>,
+    job: Job,
+    mut sub: SubgroupConsumer,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let Job { group, alias, first_object, timeouts } = job;
+    let v = inner.version;
+    let max = inner.transport.max_datagram_size();
+    loop {
+        let next = tokio::select! {
+            n = sub.next_timed() => n,
+            _ = stopped.wait_for(|s| *s) => return,
+        };
+        let Ok((o, at)) = next else { return };
+        if first_object.is_some_and(|f| o.id < f) {
+            continue;
+        }
+        // A late datagram is dropped rather than sent.
+        if timeouts.object.is_some_and(|t| at.elapsed() > t) {
+            continue;
+        }
+        let content = match o.status {
+            ObjectStatus::Normal if !o.payload.is_empty() => DatagramContent::Payload(o.payload),
+            status => DatagramContent::Status(status),
+        };
+        let d = ObjectDatagram {
+            track_alias: alias,
+            group_id: group,
+            object_id: o.id,
+            publisher_priority: Some(sub.priority()),
+            properties: o.properties,
+            end_of_group: false,
+            content,
+        };
+        let Ok(bytes) = d.encode_to_vec(v) else { continue };
+        //= draft-ietf-moq-transport-19#object-datagram
+        //# When the total size is larger than the maximum datagram size for the session, the Object will be
+        //# dropped without any explicit notification.
+        if bytes.len() <= max {
+            let _ = inner.transport.send_datagram(Bytes::from(bytes));
+        }
+    }
+}
+
+pub(super) async fn serve_subgroup<S: WtSession>(
+    inner: Arc<Inner<S>>,
+    job: Job,
+    mut sub: SubgroupConsumer,
+    state: SubState,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let Job { group, alias, first_object, timeouts } = job;
+    let v = inner.version;
+    let Ok(stream) = inner.transport.open_uni().await else {
+        return;
+    };
+    state.streams.fetch_add(1, Ordering::Relaxed);
+    let mut writer = Writer::new(stream);
+    let prio = state.priority.load(Ordering::Relaxed) as u8;
+    writer.set_priority(send_order(prio, sub.priority(), group.0, state.order));
+    let header = SubgroupHeader {
+        track_alias: alias,
+        group_id: group,
+        subgroup: if sub.id().0 == 0 { SubgroupIdMode::Zero } else { SubgroupIdMode::Explicit(sub.id()) },
+        publisher_priority: Some(sub.priority()),
+        has_properties: true,
+        end_of_group: false,
+        first_object: first_object.is_none_or(|f| f.0 == 0),
+    };
+    let mut w = SubgroupWriter::new(header, v);
+    let mut buf = BytesMut::with_capacity(64);
+    // The header goes out at once: the subscriber learns the subgroup exists even if it is reset later.
+    if w.write_header(&mut buf).is_err() || writer.write(&buf).await.is_err() {
+        return;
+    }
+    buf.clear();
+    enum Step {
+        Next(Result<(crate::model::Object, std::time::Instant), Closed>),
+        Stop,
+        PeerStopped,
+    }
+    loop {
+        let step = tokio::select! {
+            n = sub.next_timed() => Step::Next(n),
+            _ = stopped.wait_for(|s| *s) => Step::Stop,
+            _ = writer.closed() => Step::PeerStopped,
+        };
+        let next = match step {
+            Step::Next(n) => n,
+            Step::Stop => {
+                writer.reset(StreamCode::TooFarBehind.to_u64() as u32);
+                return;
+            }
+            Step::PeerStopped => return,
+        };
+        match next {
+            Ok((o, at)) => {
+                if first_object.is_some_and(|f| o.id < f) {
+                    continue;
+                }
+                //= draft-ietf-moq-transport-19#delivery-timeouts
+                //# if the time elapsed exceeds OBJECT_DELIVERY_TIMEOUT, it MUST reset the underlying transport stream
+                //# with the reset stream code DELIVERY_TIMEOUT
+                if timeouts.object.is_some_and(|t| at.elapsed() > t) {
+                    inner.config.stats.delivery_timeouts.fetch_add(1, Ordering::Relaxed);
+                    writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
+                    return;
+                }
+                let h = ObjectHeader {
+                    object_id: o.id,
+                    properties: o.properties,
+                    payload_len: o.payload.len(),
+                    status: o.status,
+                };
+                if w.write_object_header(&mut buf, &h).is_err() {
+                    writer.reset(StreamCode::InternalError.to_u64() as u32);
+                    return;
+                }
+                if writer.write(&buf).await.is_err() {
+                    return;
+                }
+                buf.clear();
+                inner.config.stats.objects_out.fetch_add(1, Ordering::Relaxed);
+                inner.config.stats.bytes_out.fetch_add(o.payload.len() as u64, Ordering::Relaxed);
+                if !o.payload.is_empty() && writer.write_chunk(o.payload).await.is_err() {
+                    return;
+                }
+            }
+            Err(Closed::Finished) => {
+                if !buf.is_empty() && writer.write(&buf).await.is_err() {
+                    return;
+                }
+                writer.finish();
+                // The subgroup delivery timeout runs from the FIN until the peer has everything.
+                if let Some(t) = timeouts.subgroup
+                    && tokio::time::timeout(t, writer.closed()).await.is_err()
+                {
+                    writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
+                }
+                return;
+            }
+            Err(Closed::Reset(code)) => {
+                writer.reset(code as u32);
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! Requests we make as a subscriber: SUBSCRIBE, TRACK_STATUS, FETCH, SUBSCRIBE_NAMESPACE, SUBSCRIBE_TRACKS.
+
+use super::*;
+
+impl<S: WtSession> Session<S> {
+    /// Subscribes to a track and waits for SUBSCRIBE_OK.
+    pub async fn subscribe(&self, track: FullTrackName, options: SubscribeOptions) -> Result<Subscription, Error> {
+        let v = self.inner.version;
+        let request_id = self.request_id()?;
+        let params = Parameters {
+            forward: Some(options.forward),
+            subscriber_priority: Some(options.priority),
+            group_order: options.group_order,
+            location_filter: options.filter,
+            auth_tokens: options.auth_tokens.clone(),
+            object_delivery_timeout: options.delivery_timeout.map(|d| d.as_millis() as u64),
+            ..Default::default()
+        };
+        let msg = Subscribe { request_id, track: track.clone(), params };
+        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
+        let ok = match response(&mut reader, v).await? {
+            Some(ControlMessage::SubscribeOk(ok)) => ok,
+            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
+            None => return Err(Error::Cancelled),
+            Some(_) => {
+                return Err(self.fail(Error::ProtocolViolation("expected SUBSCRIBE_OK or REQUEST_ERROR")));
+            }
+        };
+        let mut info = TrackInfo::new(track);
+        info.properties = ok.track_properties.clone();
+        if let Some(p) = ok.track_properties.get_int(property::DEFAULT_PUBLISHER_PRIORITY) {
+            info.priority = p.min(255) as u8;
+        }
+        let producer = TrackProducer::with_limits(info, self.inner.config.window, self.inner.config.max_cache_bytes);
+        let consumer = producer.consume_from_start();
+        let alias = ok.track_alias;
+        self.inner.add_alias(alias.0, producer.clone())?;
+        let producer_handle = producer.clone();
+
+        let (updates, mut update_rx) =
+            mpsc::unbounded_channel::<(Parameters, oneshot::Sender<Result<RequestOk, Error>>)>();
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let mut waiting: std::collections::VecDeque<oneshot::Sender<Result<RequestOk, Error>>> = Default::default();
+            let mut expected_streams = None;
+            let end = loop {
+                tokio::select! {
+                    msg = reader.message(v) => match msg {
+                        Ok(Some(ControlMessage::PublishDone(done))) => {
+                            expected_streams = Some(done.stream_count);
+                            break match done.status {
+                                PublishDoneCode::TrackEnded | PublishDoneCode::SubscriptionEnded => TrackEnd::Ended,
+                                other => TrackEnd::Error(other.to_u64()),
+                            };
+                        }
+                        Ok(Some(ControlMessage::RequestOk(ok))) => {
+                            if let Some(tx) = waiting.pop_front() { let _ = tx.send(Ok(ok)); }
+                        }
+                        Ok(Some(ControlMessage::RequestError(e))) => {
+                            if let Some(tx) = waiting.pop_front() { let _ = tx.send(Err(rejected(e))); }
+                        }
+                        Ok(Some(_)) => {
+                            inner.close(Error::ProtocolViolation("unexpected message on a subscription"));
+                            break TrackEnd::Error(PublishDoneCode::InternalError.to_u64());
+                        }
+                        Ok(None) => break TrackEnd::Error(PublishDoneCode::InternalError.to_u64()),
+                        Err(e) => {
+                            if e.is_session_error() { inner.close(e); }
+                            break TrackEnd::Error(PublishDoneCode::InternalError.to_u64());
+                        }
+                    },
+                    update = update_rx.recv() => match update {
+                        Some((params, tx)) => {
+                            let request_id = match inner.goaway_received.load(Ordering::Relaxed) {
+                                true => { let _ = tx.send(Err(Error::GoingAway)); continue; }
+                                false => RequestId(inner.next_request.fetch_add(2, Ordering::Relaxed)),
+                            };
+                            let msg = ControlMessage::RequestUpdate(RequestUpdate { request_id, params });
+                            match writer.message(&msg, v).await {
+                                Ok(()) => waiting.push_back(tx),
+                                Err(e) => { let _ = tx.send(Err(e)); }
+                            }
+                        }
+                        None => {
+                            // The Subscription was dropped: cancel.
+                            writer.reset(StreamCode::Cancelled.to_u64() as u32);
+                            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                            break TrackEnd::Error(StreamCode::Cancelled.to_u64());
+                        }
+                    },
+                }
+            };
+            inner.end_incoming(alias.0, &producer, end, expected_streams).await;
+        });
+
+        Ok(Subscription {
+            request_id,
+            track_alias: alias,
+            largest: ok.params.largest_object,
+            track_properties: ok.track_properties,
+            consumer,
+            producer: producer_handle,
+            updates,
+        })
+    }
+
+    /// Asks for the status of a track (TRACK_STATUS).
+    pub async fn track_status(&self, track: FullTrackName) -> Result<TrackStatusInfo, Error> {
+        let request_id = self.request_id()?;
+        let msg = TrackStatus { request_id, track, params: Parameters::default() };
+        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
+        writer.finish();
+        match response(&mut reader, self.inner.version).await? {
+            Some(ControlMessage::RequestOk(ok)) => {
+                Ok(TrackStatusInfo { largest: ok.params.largest_object, track_properties: ok.track_properties })
+            }
+            Some(ControlMessage::RequestError(e)) => Err(rejected(e)),
+            None => Err(Error::Cancelled),
+            Some(_) => Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR"))),
+        }
+    }
+
+    /// Fetches past objects (FETCH) and waits for FETCH_OK.
+    pub async fn fetch(&self, range: FetchRange, order: GroupOrder) -> Result<FetchResponse<S>, Error> {
+        let request_id = self.request_id()?;
+        let fetch_type = match range {
+            FetchRange::Standalone { track, start, end } => FetchType::Standalone { track, start, end },
+            FetchRange::Joining { subscription, groups_back } => {
+                FetchType::RelativeJoining { joining_request_id: subscription, joining_start: groups_back }
+            }
+        };
+        let params = Parameters { group_order: Some(order), ..Default::default() };
+        let (tx, rx) = oneshot::channel();
+        lock(&self.inner.fetches).insert(request_id.0, tx);
+        let msg = Fetch { request_id, fetch_type, params };
+        let result = async {
+            let (mut writer, mut reader) = self.open_request(msg.into()).await?;
+            writer.finish();
+            match response(&mut reader, self.inner.version).await? {
+                Some(ControlMessage::FetchOk(ok)) => Ok((ok, writer, reader)),
+                Some(ControlMessage::RequestError(e)) => Err(rejected(e)),
+                None => Err(Error::Cancelled),
+                // Some draft-18 peers answer FETCH with REQUEST_OK: fail this request, not the session.
+                Some(other) => {
+                    tracing::warn!(message = other.name(), "unexpected answer to FETCH");
+                    Err(Error::ProtocolViolation("expected FETCH_OK or REQUEST_ERROR"))
+                }
+            }
+        }
+        .await;
+        let (ok, writer, reader) = match result {
+            Ok(ok) => ok,
+            Err(e) => {
+                lock(&self.inner.fetches).remove(&request_id.0);
+                return Err(e);
+            }
+        };
+        Ok(FetchResponse {
+            end_of_track: ok.end_of_track,
+            end_location: ok.end_location,
+            reader: None,
+            pending: Some(rx),
+            request: Some((writer, reader)),
+            order,
+            version: self.inner.version,
+        })
+    }
+
+    /// Follows the namespaces the peer publishes under `prefix` (SUBSCRIBE_NAMESPACE).
+    pub async fn subscribe_namespace(&self, prefix: TrackNamespace) -> Result<NamespaceSubscription, Error> {
+        let v = self.inner.version;
+        let request_id = self.request_id()?;
+        let msg = SubscribeNamespace { request_id, prefix: prefix.clone(), params: Parameters::default() };
+        let (writer, mut reader) = self.open_request(msg.into()).await?;
+        match response(&mut reader, v).await? {
+            Some(ControlMessage::RequestOk(_)) => {}
+            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
+            None => return Err(Error::Cancelled),
+            Some(_) => {
+                return Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR")));
+            }
+        }
+        let (tx, events) = mpsc::unbounded_channel();
+        let inner = self.inner.clone();
+        let p = prefix.clone();
+        tokio::spawn(async move {
+            let _writer = writer; // dropped (and reset) when this task ends
+            let mut known = HashSet::new();
+            loop {
+                let msg = tokio::select! {
+                    m = reader.message(v) => m,
+                    // The NamespaceSubscription was dropped: cancel.
+                    _ = tx.closed() => {
+                        reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                        break;
+                    }
+                };
+                let event = match msg {
+                    Ok(Some(ControlMessage::Namespace(n))) => match p.join(&n.suffix) {
+                        Ok(ns) => {
+                            known.insert(ns.clone());
+                            NamespaceEvent::Added(ns)
+                        }
+                        Err(_) => break,
+                    },
+                    Ok(Some(ControlMessage::NamespaceDone(n))) => match p.join(&n.suffix) {
+                        //= draft-ietf-moq-transport-19#message-subscribe-ns
+                        //# If a subscriber receives a NAMESPACE_DONE before the corresponding NAMESPACE, it MUST close
+                        //# the session with a 'PROTOCOL_VIOLATION'.
+                        Ok(ns) if known.remove(&ns) => NamespaceEvent::Removed(ns),
+                        _ => {
+                            inner.close(Error::ProtocolViolation("NAMESPACE_DONE before NAMESPACE"));
+                            break;
+                        }
+                    },
+                    Ok(Some(_)) => {
+                        inner.close(Error::ProtocolViolation("unexpected message on SUBSCRIBE_NAMESPACE"));
+                        break;
+                    }
+                    Ok(None) | Err(_) => break,
+                };
+                if tx.send(event).is_err() {
+                    reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                    break;
+                }
+            }
+            // The stream ended: every namespace is done.
+            for ns in known {
+                let _ = tx.send(NamespaceEvent::Removed(ns));
+            }
+        });
+        Ok(NamespaceSubscription { prefix, events })
+    }
+
+    /// Asks the peer to PUBLISH every track under `prefix` (SUBSCRIBE_TRACKS); the tracks arrive as
+    /// [`Event::Published`].
+    pub async fn subscribe_tracks(&self, prefix: TrackNamespace) -> Result<TracksSubscription, Error> {
+        let v = self.inner.version;
+        let request_id = self.request_id()?;
+        let msg = SubscribeTracks { request_id, prefix: prefix.clone(), params: Parameters::default() };
+        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
+        match response(&mut reader, v).await? {
+            Some(ControlMessage::RequestOk(_)) => {}
+            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
+            None => return Err(Error::Cancelled),
+            Some(_) => return Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR"))),
+        }
+        let (cancel, mut cancelled) = oneshot::channel::<()>();
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut cancelled => break,
+                    msg = reader.message(v) => match msg {
+                        // PUBLISH_SKIPPED: the peer will not PUBLISH that track; the application may SUBSCRIBE.
+                        Ok(Some(ControlMessage::PublishSkipped(p))) => tracing::debug!(?p, "PUBLISH_SKIPPED"),
+                        Ok(Some(ControlMessage::GoAway(_))) => {}
+                        Ok(Some(_)) => {
+                            inner.close(Error::ProtocolViolation("unexpected message on SUBSCRIBE_TRACKS"));
+                            break;
+                        }
+                        // The peer will send nothing more; the request stays until we drop it.
+                        Ok(None) => {
+                            let _ = (&mut cancelled).await;
+                            break;
+                        }
+                        Err(_) => break,
+                    },
+                }
+            }
+            writer.reset(StreamCode::Cancelled.to_u64() as u32);
+            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+        });
+        Ok(TracksSubscription { prefix, _cancel: cancel })
+    }
+}
+
+/// How long a requester waits for the first response on a request stream.
+pub(super) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads the response to a request: the first message other than a (single) GOAWAY for this request, with a
+/// timeout. A missing answer fails this request only.
+pub(super) async fn response<R: web_transport_trait::RecvStream>(
+    reader: &mut Reader<R>,
+    v: Version,
+) -> Result<Option<ControlMessage>, Error> {
+    let mut goaways = 0;
+    loop {
+        let msg = tokio::time::timeout(RESPONSE_TIMEOUT, reader.message(v)).await.map_err(|_| Error::Timeout)??;
+        match msg {
+            Some(ControlMessage::GoAway(_)) if goaways == 0 => {
+                // A GOAWAY on a request stream asks to re-issue this request elsewhere; the answer still comes.
+                goaways += 1;
+                tracing::debug!("GOAWAY on a request stream");
+            }
+            Some(ControlMessage::GoAway(_)) => {
+                return Err(Error::ProtocolViolation("second GOAWAY on a request stream"));
+            }
+            other => return Ok(other),
+        }
+    }
+}
+
+pub(super) fn rejected(e: RequestError) -> Error {
+    Error::Rejected { code: e.code, reason: e.reason.0 }
+}
