@@ -54,6 +54,36 @@ pub enum Closed {
     Reset(u64),
 }
 
+/// What a subgroup is: its id, publisher priority, how its objects travel, and what the original publisher said
+/// of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubgroupInfo {
+    /// The subgroup id (for datagram objects, the object id).
+    pub id: SubgroupId,
+    /// The publisher priority.
+    pub priority: u8,
+    /// The objects' forwarding preference: a stream, or one datagram each.
+    pub delivery: Delivery,
+    /// The subgroup starts with the first object ever published in it (FIRST_OBJECT). Local producers always do;
+    /// a relay that joined a subgroup late does not.
+    pub first_object: bool,
+    /// The subgroup holds the largest object of its group (END_OF_GROUP).
+    pub end_of_group: bool,
+}
+
+impl SubgroupInfo {
+    /// A subgroup delivered on a stream, starting at its first object.
+    pub fn new(id: u64, priority: u8) -> SubgroupInfo {
+        SubgroupInfo {
+            id: SubgroupId(id),
+            priority,
+            delivery: Delivery::Streams,
+            first_object: true,
+            end_of_group: false,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct SubgroupState {
     objects: Vec<Object>,
@@ -65,8 +95,7 @@ struct SubgroupState {
 /// Writes the objects of one subgroup.
 #[derive(Debug)]
 pub struct SubgroupProducer {
-    id: SubgroupId,
-    priority: u8,
+    info: SubgroupInfo,
     state: watch::Sender<SubgroupState>,
     largest: Arc<Mutex<Option<Location>>>,
     group: GroupId,
@@ -77,7 +106,12 @@ pub struct SubgroupProducer {
 impl SubgroupProducer {
     /// The subgroup id.
     pub fn id(&self) -> SubgroupId {
-        self.id
+        self.info.id
+    }
+
+    /// What the subgroup is.
+    pub fn info(&self) -> &SubgroupInfo {
+        &self.info
     }
 
     /// Appends an object. Object ids must increase.
@@ -128,7 +162,7 @@ impl SubgroupProducer {
 
     /// A consumer from the first object.
     pub fn consume(&self) -> SubgroupConsumer {
-        SubgroupConsumer { id: self.id, priority: self.priority, state: self.state.subscribe(), index: 0 }
+        SubgroupConsumer { info: self.info, state: self.state.subscribe(), index: 0 }
     }
 }
 
@@ -142,8 +176,7 @@ impl Drop for SubgroupProducer {
 /// Reads the objects of one subgroup.
 #[derive(Debug, Clone)]
 pub struct SubgroupConsumer {
-    id: SubgroupId,
-    priority: u8,
+    info: SubgroupInfo,
     state: watch::Receiver<SubgroupState>,
     index: usize,
 }
@@ -151,12 +184,17 @@ pub struct SubgroupConsumer {
 impl SubgroupConsumer {
     /// The subgroup id.
     pub fn id(&self) -> SubgroupId {
-        self.id
+        self.info.id
     }
 
     /// The publisher priority of the subgroup.
     pub fn priority(&self) -> u8 {
-        self.priority
+        self.info.priority
+    }
+
+    /// What the subgroup is.
+    pub fn info(&self) -> &SubgroupInfo {
+        &self.info
     }
 
     /// The next object, or how the subgroup ended.
@@ -212,6 +250,11 @@ struct GroupState {
 #[derive(Debug)]
 pub struct GroupProducer {
     id: GroupId,
+    /// The track's forwarding preference, for subgroups created with [`GroupProducer::create_subgroup`].
+    delivery: Delivery,
+    /// Position in the track (arrival order), set when the group is added to its track.
+    seq: u64,
+    edge: watch::Receiver<TrackEdge>,
     state: watch::Sender<GroupState>,
     largest: Arc<Mutex<Option<Location>>>,
     bytes: Arc<AtomicU64>,
@@ -224,11 +267,15 @@ impl GroupProducer {
         self.id
     }
 
-    /// Starts a subgroup with this id and publisher priority.
+    /// Starts a subgroup with this id and publisher priority, delivered as the track says.
     pub fn create_subgroup(&self, id: u64, priority: u8) -> SubgroupProducer {
+        self.create_subgroup_with(SubgroupInfo { delivery: self.delivery, ..SubgroupInfo::new(id, priority) })
+    }
+
+    /// Starts a subgroup described by `info`.
+    pub fn create_subgroup_with(&self, info: SubgroupInfo) -> SubgroupProducer {
         let producer = SubgroupProducer {
-            id: SubgroupId(id),
-            priority,
+            info,
             state: watch::Sender::new(SubgroupState::default()),
             largest: self.largest.clone(),
             group: self.id,
@@ -246,7 +293,14 @@ impl GroupProducer {
 
     /// A consumer from the first subgroup.
     pub fn consume(&self) -> GroupConsumer {
-        GroupConsumer { id: self.id, state: self.state.subscribe(), index: 0, bytes: self.bytes.clone() }
+        GroupConsumer {
+            id: self.id,
+            seq: self.seq,
+            edge: self.edge.clone(),
+            state: self.state.subscribe(),
+            index: 0,
+            bytes: self.bytes.clone(),
+        }
     }
 }
 
@@ -260,6 +314,8 @@ impl Drop for GroupProducer {
 #[derive(Debug, Clone)]
 pub struct GroupConsumer {
     id: GroupId,
+    seq: u64,
+    edge: watch::Receiver<TrackEdge>,
     state: watch::Receiver<GroupState>,
     index: usize,
     bytes: Arc<AtomicU64>,
@@ -271,8 +327,21 @@ impl GroupConsumer {
         self.id
     }
 
-    /// The next subgroup, or `None` when the group will have no more.
+    /// The next subgroup, for a live reader: `None` when the group is finished, or once a newer group has started
+    /// on the track and every subgroup created so far was returned (the reader should move on to the live edge),
+    /// or when the group left the track's window.
     pub async fn next_subgroup(&mut self) -> Option<SubgroupConsumer> {
+        self.next(true).await
+    }
+
+    /// The next subgroup, for forwarding: like [`GroupConsumer::next_subgroup`], but keeps waiting after a newer
+    /// group started, so that a subgroup stream arriving late is still delivered. `None` when the group is
+    /// finished, leaves the track's window, or the track ends.
+    pub async fn next_subgroup_to_end(&mut self) -> Option<SubgroupConsumer> {
+        self.next(false).await
+    }
+
+    async fn next(&mut self, live: bool) -> Option<SubgroupConsumer> {
         loop {
             {
                 let s = self.state.borrow_and_update();
@@ -284,11 +353,27 @@ impl GroupConsumer {
                     return None;
                 }
             }
-            if self.state.changed().await.is_err() {
-                let s = self.state.borrow();
-                let sg = s.subgroups.get(self.index).cloned();
-                self.index += sg.is_some() as usize;
-                return sg;
+            {
+                let edge = self.edge.borrow_and_update();
+                let superseded = edge.newest.is_some_and(|n| n > self.id.0);
+                if edge.ended || edge.oldest_seq > self.seq || (live && superseded) {
+                    return None;
+                }
+            }
+            tokio::select! {
+                changed = self.state.changed() => if changed.is_err() {
+                    let s = self.state.borrow();
+                    let sg = s.subgroups.get(self.index).cloned();
+                    self.index += sg.is_some() as usize;
+                    return sg;
+                },
+                changed = self.edge.changed() => if changed.is_err() {
+                    // The track is gone: no more subgroups can be created for this group.
+                    let s = self.state.borrow();
+                    let sg = s.subgroups.get(self.index).cloned();
+                    self.index += sg.is_some() as usize;
+                    return sg;
+                },
             }
         }
     }
@@ -311,6 +396,15 @@ pub enum TrackEnd {
     Ended,
     /// The subscription or session ended with this PUBLISH_DONE status / error code.
     Error(u64),
+}
+
+/// What group readers need to know of their track: its newest group id, the oldest position still held, and
+/// whether it ended.
+#[derive(Debug, Default, Clone, Copy)]
+struct TrackEdge {
+    newest: Option<u64>,
+    oldest_seq: u64,
+    ended: bool,
 }
 
 #[derive(Debug)]
@@ -357,6 +451,7 @@ impl TrackInfo {
 pub struct TrackProducer {
     info: Arc<TrackInfo>,
     state: Arc<watch::Sender<TrackState>>,
+    edge: Arc<watch::Sender<TrackEdge>>,
     window: usize,
     max_bytes: u64,
     bytes: Arc<AtomicU64>,
@@ -381,6 +476,7 @@ impl TrackProducer {
         TrackProducer {
             info: Arc::new(info),
             state: Arc::new(watch::Sender::new(state)),
+            edge: Arc::new(watch::Sender::new(TrackEdge::default())),
             window: window.max(1),
             max_bytes,
             bytes: Arc::default(),
@@ -398,25 +494,48 @@ impl TrackProducer {
         &self.info
     }
 
-    /// Starts a new group. Group ids should increase; a group id at or below the latest is refused.
+    /// Starts a new group and adds it to the track. Groups may arrive in any order (QUIC streams race): any id
+    /// not held yet is accepted, except one older than every group held when the window is full.
     pub fn create_group(&self, id: u64) -> Result<GroupProducer, crate::Error> {
-        let group = GroupProducer {
+        let mut group = self.new_group(id);
+        self.insert_group(&mut group)?;
+        Ok(group)
+    }
+
+    /// A group not yet visible to consumers: give it its first subgroup, then [`TrackProducer::insert_group`], so
+    /// that no reader sees it empty.
+    pub fn new_group(&self, id: u64) -> GroupProducer {
+        GroupProducer {
             id: GroupId(id),
+            delivery: self.info.delivery,
+            seq: 0,
+            edge: self.edge.subscribe(),
             state: watch::Sender::new(GroupState::default()),
             largest: self.largest.clone(),
             bytes: Arc::default(),
             track_bytes: self.bytes.clone(),
-        };
-        let consumer = group.consume();
+        }
+    }
+
+    /// Adds a group made with [`TrackProducer::new_group`] to the track.
+    pub fn insert_group(&self, group: &mut GroupProducer) -> Result<(), crate::Error> {
+        let id = group.id.0;
         let mut ok = true;
+        let mut oldest_seq = 0;
         self.state.send_if_modified(|s| {
-            if s.ended.is_some() || s.groups.back().is_some_and(|(_, g)| g.id.0 >= id) {
+            let held = |g: &GroupConsumer| g.id.0 == id;
+            let full = s.groups.len() >= self.window;
+            let older_than_all = s.groups.iter().all(|(_, g)| g.id.0 > id);
+            if s.ended.is_some()
+                || s.groups.iter().any(|(_, g)| held(g))
+                || (full && older_than_all && !s.groups.is_empty())
+            {
                 ok = false;
                 return false;
             }
-            let seq = s.next_seq;
+            group.seq = s.next_seq;
             s.next_seq += 1;
-            s.groups.push_back((seq, consumer));
+            s.groups.push_back((group.seq, group.consume()));
             while s.groups.len() > self.window
                 || (s.groups.len() > 1 && self.bytes.load(Ordering::Relaxed) > self.max_bytes)
             {
@@ -424,9 +543,17 @@ impl TrackProducer {
                     self.bytes.fetch_sub(old.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
                 }
             }
+            oldest_seq = s.groups.front().map(|(seq, _)| *seq).unwrap_or(s.next_seq);
             true
         });
-        if ok { Ok(group) } else { Err(crate::Error::InvalidGroup(GroupId(id))) }
+        if !ok {
+            return Err(crate::Error::InvalidGroup(GroupId(id)));
+        }
+        self.edge.send_modify(|e| {
+            e.newest = Some(e.newest.map_or(id, |n| n.max(id)));
+            e.oldest_seq = oldest_seq;
+        });
+        Ok(())
     }
 
     /// Appends a group with one subgroup (id 0) holding `objects`, and finishes it.
@@ -450,6 +577,7 @@ impl TrackProducer {
             s.ended = Some(how);
             true
         });
+        self.edge.send_if_modified(|e| !std::mem::replace(&mut e.ended, true));
     }
 
     /// The largest location written so far.
@@ -547,9 +675,11 @@ impl TrackConsumer {
         *self.largest.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The groups still held, oldest first (for FETCH and joining).
+    /// The groups still held, by ascending group id (for FETCH and joining).
     pub fn cached_groups(&self) -> Vec<GroupConsumer> {
-        self.state.borrow().groups.iter().map(|(_, g)| g.clone()).collect()
+        let mut groups: Vec<GroupConsumer> = self.state.borrow().groups.iter().map(|(_, g)| g.clone()).collect();
+        groups.sort_by_key(|g| g.id);
+        groups
     }
 
     /// Whether the track has ended, and how.
@@ -643,7 +773,67 @@ mod tests {
         }
         let mut late = t.consume();
         assert_eq!(late.next_group().await.unwrap().id(), GroupId(2));
-        assert!(t.create_group(2).is_err(), "group ids must increase");
+        assert!(t.create_group(2).is_err(), "a group id is used once");
+    }
+
+    #[tokio::test]
+    async fn groups_are_accepted_in_any_order_within_the_window() {
+        let t = track(3);
+        let mut c = t.consume();
+        t.write_group(1, [Object::new(0, "b")]).unwrap();
+        t.write_group(0, [Object::new(0, "a")]).unwrap(); // raced behind group 1
+        // Every group reaches the consumer, in arrival order.
+        assert_eq!(c.next_group().await.unwrap().id(), GroupId(1));
+        assert_eq!(c.next_group().await.unwrap().id(), GroupId(0));
+        assert_eq!(t.largest(), Some(Location::new(1, 0)));
+        t.write_group(5, [Object::new(0, "c")]).unwrap();
+        // FETCH sees the cache by group id.
+        let ids: Vec<u64> = t.consume().cached_groups().iter().map(|g| g.id().0).collect();
+        assert_eq!(ids, [0, 1, 5]);
+        // The window is full: a group older than all held is too late, a gap inside it is not.
+        assert!(t.create_group(0).is_err());
+        t.write_group(3, [Object::new(0, "d")]).unwrap();
+        assert!(t.create_group(3).is_err(), "a group id is used once");
+    }
+
+    #[tokio::test]
+    async fn live_readers_move_on_while_forwarders_wait_for_late_subgroups() {
+        let t = track(4);
+        let g0 = t.create_group(0).unwrap();
+        let _s0 = g0.create_subgroup(0, 1);
+        let mut live = g0.consume();
+        let mut forward = g0.consume();
+        let _g1 = t.create_group(1).unwrap();
+        assert_eq!(live.next_subgroup().await.unwrap().id(), SubgroupId(0));
+        assert_eq!(forward.next_subgroup_to_end().await.unwrap().id(), SubgroupId(0));
+        // Group 1 has started: a live reader moves on at once ...
+        assert!(live.next_subgroup().await.is_none());
+        // ... while a forwarder still gets subgroup 7 of group 0, which arrives late.
+        let late = tokio::spawn(async move { forward.next_subgroup_to_end().await.map(|s| s.id()) });
+        tokio::task::yield_now().await;
+        let _s7 = g0.create_subgroup(7, 1);
+        assert_eq!(late.await.unwrap(), Some(SubgroupId(7)));
+        // Leaving the window ends the wait.
+        let mut forward = g0.consume();
+        for g in 2..6u64 {
+            t.write_group(g, [Object::new(0, "x")]).unwrap();
+        }
+        while forward.next_subgroup_to_end().await.is_some() {}
+    }
+
+    #[tokio::test]
+    async fn a_new_group_with_its_first_subgroup_is_never_seen_empty() {
+        let t = track(4);
+        t.write_group(1, [Object::new(0, "b")]).unwrap();
+        let mut c = t.consume_from_start();
+        let mut g = t.new_group(0);
+        let _s = g.create_subgroup(0, 1);
+        t.insert_group(&mut g).unwrap();
+        let _ = c.next_group().await.unwrap();
+        // Group 0 is older than group 1, yet a live reader finds its subgroup.
+        let mut g0 = c.next_group().await.unwrap();
+        assert_eq!(g0.id(), GroupId(0));
+        assert!(g0.next_subgroup().await.is_some());
     }
 
     #[tokio::test]

@@ -157,6 +157,7 @@ impl Incoming {
 }
 
 /// A MoQT client endpoint.
+#[derive(Clone)]
 pub struct Client {
     endpoint: quinn::Endpoint,
     trust: Trust,
@@ -190,29 +191,52 @@ impl Client {
     /// `moq-relay` serves), pins that fingerprint, and connects with WebTransport to `https://host:port/path`.
     /// The fingerprint travels unauthenticated, so use it for development only.
     pub async fn connect(&self, url: &Url) -> Result<Session, Error> {
-        if url.scheme() == "http" {
-            let mut fp_url = url.clone();
-            fp_url.set_path("/certificate.sha256");
-            fp_url.set_query(None);
-            let text = reqwest::get(fp_url.as_str())
-                .await
-                .and_then(|r| r.error_for_status())
-                .map_err(|e| Error::Config(format!("fetch {fp_url}: {e}")))?
-                .text()
-                .await
-                .map_err(|e| Error::Config(format!("fetch {fp_url}: {e}")))?;
-            let fingerprint = crate::tls::parse_fingerprint(text.trim())?;
-            tracing::warn!(%fp_url, "trusting a certificate fingerprint fetched over plain HTTP (development only)");
-            let mut https = url.clone();
-            https.set_scheme("https").map_err(|_| Error::Config("cannot make an https URL".into()))?;
-            let pinned = Client {
-                endpoint: self.endpoint.clone(),
-                trust: Trust::Fingerprints(vec![fingerprint]),
-                config: self.config.clone(),
-                versions: self.versions.clone(),
-            };
-            return Box::pin(pinned.connect(&https)).await;
+        let (client, url) = self.resolve(url).await?;
+        let (session, version) = client.transport(&url).await?;
+        let mut session_config = client.config.clone();
+        if url.scheme() == "https" {
+            // PATH and AUTHORITY are for native QUIC only.
+            session_config.path = None;
+            session_config.authority = None;
+        } else {
+            // Native QUIC: the client MUST send AUTHORITY and PATH.
+            let (path, authority) = path_and_authority(&url);
+            session_config.path = Some(path);
+            session_config.authority = Some(authority);
         }
+        Session::establish(session, version, Role::Client, session_config).await
+    }
+
+    /// Connects the transport only (raw QUIC or WebTransport, as [`Client::connect`]) and returns it with the
+    /// negotiated version, without starting a MoQT session: for test peers and tools that write MoQT by hand.
+    pub async fn connect_transport(&self, url: &Url) -> Result<(web_transport_quinn::Session, Version), Error> {
+        let (client, url) = self.resolve(url).await?;
+        client.transport(&url).await
+    }
+
+    /// For `http://` URLs, the client pinned to the fingerprint the server publishes and the `https://` URL.
+    async fn resolve(&self, url: &Url) -> Result<(Client, Url), Error> {
+        if url.scheme() != "http" {
+            return Ok((self.clone(), url.clone()));
+        }
+        let mut fp_url = url.clone();
+        fp_url.set_path("/certificate.sha256");
+        fp_url.set_query(None);
+        let text = reqwest::get(fp_url.as_str())
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| Error::Config(format!("fetch {fp_url}: {e}")))?
+            .text()
+            .await
+            .map_err(|e| Error::Config(format!("fetch {fp_url}: {e}")))?;
+        let fingerprint = crate::tls::parse_fingerprint(text.trim())?;
+        tracing::warn!(%fp_url, "trusting a certificate fingerprint fetched over plain HTTP (development only)");
+        let mut https = url.clone();
+        https.set_scheme("https").map_err(|_| Error::Config("cannot make an https URL".into()))?;
+        Ok((Client { trust: Trust::Fingerprints(vec![fingerprint]), ..self.clone() }, https))
+    }
+
+    async fn transport(&self, url: &Url) -> Result<(web_transport_quinn::Session, Version), Error> {
         let webtransport = match url.scheme() {
             "moqt" => false,
             "https" => true,
@@ -248,17 +272,13 @@ impl Client {
             .await
             .map_err(Error::transport)?;
 
-        let mut session_config = self.config.clone();
         if webtransport {
-            // PATH and AUTHORITY are for native QUIC only.
-            session_config.path = None;
-            session_config.authority = None;
             let request = web_transport_quinn::proto::ConnectRequest::new(url.clone())
                 .with_protocols(self.versions.iter().map(|v| v.alpn().to_string()));
             let session = web_transport_quinn::Session::connect(conn, request).await.map_err(Error::transport)?;
             let version =
                 session.protocol().and_then(|p| Version::from_alpn(p.as_bytes())).ok_or(Error::VersionNegotiation)?;
-            Session::establish(session, version, Role::Client, session_config).await
+            Ok((session, version))
         } else {
             let alpn = conn
                 .handshake_data()
@@ -266,19 +286,21 @@ impl Client {
                 .and_then(|h| h.protocol)
                 .unwrap_or_default();
             let version = Version::from_alpn(&alpn).ok_or(Error::VersionNegotiation)?;
-            // Native QUIC: the client MUST send AUTHORITY and PATH.
-            let mut path = url.path().to_string();
-            if let Some(q) = url.query() {
-                path.push('?');
-                path.push_str(q);
-            }
-            session_config.path = Some(path);
-            session_config.authority = Some(match url.port() {
-                Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-                None => url.host_str().unwrap_or_default().to_string(),
-            });
-            let session = web_transport_quinn::Session::raw(conn);
-            Session::establish(session, version, Role::Client, session_config).await
+            Ok((web_transport_quinn::Session::raw(conn), version))
         }
     }
+}
+
+/// PATH (path and query) and AUTHORITY (host and port) of a `moqt://` URL, as a native QUIC client sends them.
+pub fn path_and_authority(url: &Url) -> (String, String) {
+    let mut path = url.path().to_string();
+    if let Some(q) = url.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    let authority = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    };
+    (path, authority)
 }

@@ -15,35 +15,32 @@ pub(super) struct Incoming {
 }
 
 impl Incoming {
-    /// A new subgroup producer in group `group`, creating the group if it is newer than all others.
-    pub(super) fn subgroup(&self, group: u64, subgroup: u64, priority: u8) -> Option<SubgroupProducer> {
+    /// A new subgroup producer in group `group`, creating the group if it is new. Groups and subgroups are
+    /// accepted in any arrival order (QUIC streams race): only a group older than the whole window is refused.
+    /// Received groups are never finished early on the peer's say-so (another subgroup may still be on its way);
+    /// they finish when they leave the window.
+    pub(super) fn subgroup(&self, group: u64, info: SubgroupInfo) -> Option<SubgroupProducer> {
         let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(g) = groups.get(&group) {
-            return Some(g.create_subgroup(subgroup, priority));
+            return Some(g.create_subgroup_with(info));
         }
-        if groups.last_key_value().is_some_and(|(latest, _)| *latest > group) {
-            // An older group that we never saw: too late for a live track.
-            return None;
-        }
-        let g = self.producer.create_group(group).ok()?;
-        let sg = g.create_subgroup(subgroup, priority);
-        // A newer group has started: the older ones get no more subgroups (live delivery; a subgroup stream of
-        // an older group arriving later is dropped above). Without this, readers that walk a group's subgroups
-        // would wait until the group left the window.
-        for older in groups.values() {
-            older.finish();
-        }
+        let mut g = self.producer.new_group(group);
+        let sg = g.create_subgroup_with(info);
+        self.producer.insert_group(&mut g).ok()?;
         groups.insert(group, g);
         while groups.len() > self.window {
             groups.pop_first();
         }
         Some(sg)
     }
+}
 
-    pub(super) fn finish_group(&self, group: u64) {
-        if let Some(g) = self.groups.lock().unwrap_or_else(|e| e.into_inner()).get(&group) {
-            g.finish();
-        }
+/// What a subgroup stream's header says of its subgroup.
+fn subgroup_info(h: &SubgroupHeader, first: ObjectId, priority: u8) -> SubgroupInfo {
+    SubgroupInfo {
+        first_object: h.first_object,
+        end_of_group: h.end_of_group,
+        ..SubgroupInfo::new(h.subgroup_id(first).0, priority)
     }
 }
 
@@ -131,7 +128,7 @@ pub(super) async fn handle_data_stream<S: WtSession>(
             // With the subgroup id in the header the subgroup exists now; in FirstObjectId mode, at the first object.
             let mut sub: Option<SubgroupProducer> = match h.subgroup {
                 SubgroupIdMode::FirstObjectId => None,
-                _ => match incoming.subgroup(h.group_id.0, h.subgroup_id(ObjectId(0)).0, priority) {
+                _ => match incoming.subgroup(h.group_id.0, subgroup_info(&h, ObjectId(0), priority)) {
                     Some(s) => Some(s),
                     None => {
                         reader.stop(StreamCode::TooFarBehind.to_u64() as u32);
@@ -147,8 +144,7 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                         inner.config.stats.objects_in.fetch_add(1, Ordering::Relaxed);
                         inner.config.stats.bytes_in.fetch_add(payload.len() as u64, Ordering::Relaxed);
                         if sub.is_none() {
-                            let id = h.subgroup_id(obj.object_id).0;
-                            match incoming.subgroup(h.group_id.0, id, priority) {
+                            match incoming.subgroup(h.group_id.0, subgroup_info(&h, obj.object_id, priority)) {
                                 Some(s) => sub = Some(s),
                                 None => {
                                     reader.stop(StreamCode::TooFarBehind.to_u64() as u32);
@@ -167,9 +163,6 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                     Ok(None) => {
                         if let Some(s) = &sub {
                             s.finish();
-                        }
-                        if h.end_of_group {
-                            incoming.finish_group(h.group_id.0);
                         }
                         return Ok(());
                     }
@@ -208,17 +201,19 @@ pub(super) async fn run_datagrams<S: WtSession>(inner: Arc<Inner<S>>) {
             continue;
         };
         let priority = d.publisher_priority.unwrap_or(incoming.producer.info().priority);
-        // A datagram object is delivered as a subgroup of its own, keyed by object id.
-        if let Some(sub) = incoming.subgroup(d.group_id.0, d.object_id.0, priority) {
+        // A datagram object is a subgroup of its own, keyed by object id, and is forwarded as a datagram.
+        let info = SubgroupInfo {
+            delivery: Delivery::Datagrams,
+            end_of_group: d.end_of_group,
+            ..SubgroupInfo::new(d.object_id.0, priority)
+        };
+        if let Some(sub) = incoming.subgroup(d.group_id.0, info) {
             let (payload, status) = match d.content {
                 DatagramContent::Payload(p) => (p, ObjectStatus::Normal),
                 DatagramContent::Status(s) => (Bytes::new(), s),
             };
             let _ = sub.write(Object { id: d.object_id, properties: d.properties, payload, status });
             sub.finish();
-            if d.end_of_group {
-                incoming.finish_group(d.group_id.0);
-            }
         }
     }
 }

@@ -187,7 +187,7 @@ pub(super) async fn serve_track<S: WtSession>(
         Start::At(l) | Start::Cached(l) => Some(l),
     };
     let mut tasks = JoinSet::new();
-    let mut in_flight: std::collections::VecDeque<(u64, watch::Sender<bool>)> = Default::default();
+    let mut in_flight: std::collections::VecDeque<InFlight> = Default::default();
     let mut cancel = state.cancel.subscribe();
     let mut forward = state.forward.subscribe();
     let status = loop {
@@ -197,8 +197,8 @@ pub(super) async fn serve_track<S: WtSession>(
             Ok(()) = forward.changed() => {
                 // Forward went to 0: no more objects, so the streams in flight are abandoned.
                 if !*forward.borrow_and_update() {
-                    for (_, stop) in in_flight.drain(..) {
-                        stop.send_replace(true);
+                    for group in in_flight.drain(..) {
+                        group.stop.send_replace(true);
                     }
                 }
                 continue;
@@ -221,16 +221,22 @@ pub(super) async fn serve_track<S: WtSession>(
         if !*state.forward.borrow() {
             continue;
         }
-        // Bound the groups in flight: a subscriber this far behind loses the oldest group.
-        while in_flight.len() >= MAX_GROUPS_IN_FLIGHT {
-            if let Some((_, stop)) = in_flight.pop_front() {
-                stop.send_replace(true);
+        // Forget groups whose tasks are done.
+        while tasks.try_join_next().is_some() {}
+        in_flight.retain(|g| !g.stop.is_closed());
+        // Bound the groups with streams still being written: a subscriber this far behind loses the oldest.
+        // A group whose subgroups are all sent does not count, however long it waits for late subgroups.
+        while in_flight.iter().filter(|g| g.sending()).count() >= MAX_GROUPS_IN_FLIGHT {
+            let Some(oldest) = in_flight.iter().position(|g| g.sending()) else { break };
+            if let Some(group) = in_flight.remove(oldest) {
+                group.stop.send_replace(true);
                 state.skipped.fetch_add(1, Ordering::Relaxed);
                 inner.config.stats.groups_skipped.fetch_add(1, Ordering::Relaxed);
             }
         }
         let (stop, stopped) = watch::channel(false);
-        in_flight.push_back((gid, stop));
+        let active = Arc::new(AtomicU64::new(0));
+        in_flight.push_back(InFlight { stop, active: active.clone() });
         let first_object = from.filter(|f| f.group.0 == gid).map(|f| f.object);
         tasks.spawn(serve_group(
             inner.clone(),
@@ -240,12 +246,8 @@ pub(super) async fn serve_track<S: WtSession>(
             first_object,
             state.clone(),
             stopped,
+            active,
         ));
-        // Forget finished groups.
-        while let Some(done) = tasks.try_join_next() {
-            let _ = done;
-        }
-        in_flight.retain(|(_, stop)| !stop.is_closed());
         if end_group == Some(gid) {
             // The last group of an AbsoluteRange: finish it, then end.
             while tasks.join_next().await.is_some() {}
@@ -253,8 +255,8 @@ pub(super) async fn serve_track<S: WtSession>(
         }
     };
     if status == PublishDoneCode::InternalError && *cancel.borrow() {
-        for (_, stop) in in_flight {
-            stop.send_replace(true);
+        for group in in_flight {
+            group.stop.send_replace(true);
         }
     }
     // PUBLISH_DONE only after every stream of the subscription is closed.
@@ -262,6 +264,37 @@ pub(super) async fn serve_track<S: WtSession>(
     status
 }
 
+/// A group being served to one subscriber.
+struct InFlight {
+    /// Set to abandon the group (its open streams are reset with TOO_FAR_BEHIND).
+    stop: watch::Sender<bool>,
+    /// Subgroup streams of the group not yet completely written.
+    active: Arc<AtomicU64>,
+}
+
+impl InFlight {
+    fn sending(&self) -> bool {
+        self.active.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// Counts a subgroup stream as active while it lives.
+pub(super) struct ActiveStream(Arc<AtomicU64>);
+
+impl ActiveStream {
+    fn new(counter: &Arc<AtomicU64>) -> ActiveStream {
+        counter.fetch_add(1, Ordering::Relaxed);
+        ActiveStream(counter.clone())
+    }
+}
+
+impl Drop for ActiveStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn serve_group<S: WtSession>(
     inner: Arc<Inner<S>>,
     info: TrackInfo,
@@ -270,23 +303,28 @@ pub(super) async fn serve_group<S: WtSession>(
     first_object: Option<ObjectId>,
     state: SubState,
     stopped: watch::Receiver<bool>,
+    active: Arc<AtomicU64>,
 ) {
     let mut subgroups = JoinSet::new();
     let mut stop = stopped.clone();
     let timeouts = Timeouts::new(&info, &state);
     loop {
         let sub = tokio::select! {
-            s = group.next_subgroup() => s,
+            // A subgroup may arrive after newer groups started: it is forwarded all the same.
+            s = group.next_subgroup_to_end() => s,
             _ = stop.wait_for(|s| *s) => break,
         };
         let Some(sub) = sub else { break };
-        match info.delivery {
+        //= draft-ietf-moq-transport-19#object-header
+        //# In a subscription, an Object MUST be sent according to its Object Forwarding Preference
+        match sub.info().delivery {
             Delivery::Streams => subgroups.spawn(serve_subgroup(
                 inner.clone(),
                 Job { group: group.id(), alias, first_object, timeouts },
                 sub,
                 state.clone(),
                 stopped.clone(),
+                ActiveStream::new(&active),
             )),
             Delivery::Datagrams => subgroups.spawn(serve_datagrams(
                 inner.clone(),
@@ -369,7 +407,7 @@ pub(super) async fn serve_datagrams<S: WtSession>(
             object_id: o.id,
             publisher_priority: Some(sub.priority()),
             properties: o.properties,
-            end_of_group: false,
+            end_of_group: sub.info().end_of_group,
             content,
         };
         let Ok(bytes) = d.encode_to_vec(v) else { continue };
@@ -388,6 +426,7 @@ pub(super) async fn serve_subgroup<S: WtSession>(
     mut sub: SubgroupConsumer,
     state: SubState,
     mut stopped: watch::Receiver<bool>,
+    _active: ActiveStream,
 ) {
     let Job { group, alias, first_object, timeouts } = job;
     let v = inner.version;
@@ -404,8 +443,11 @@ pub(super) async fn serve_subgroup<S: WtSession>(
         subgroup: if sub.id().0 == 0 { SubgroupIdMode::Zero } else { SubgroupIdMode::Explicit(sub.id()) },
         publisher_priority: Some(sub.priority()),
         has_properties: true,
-        end_of_group: false,
-        first_object: first_object.is_none_or(|f| f.0 == 0),
+        end_of_group: sub.info().end_of_group,
+        //= draft-ietf-moq-transport-19#model-subgroup
+        //# A relay forwarding a subgroup that begins with the first object ever published in that subgroup MUST
+        //# set the FIRST_OBJECT bit.
+        first_object: sub.info().first_object && first_object.is_none_or(|f| f.0 == 0),
     };
     let mut w = SubgroupWriter::new(header, v);
     let mut buf = BytesMut::with_capacity(64);
