@@ -73,6 +73,10 @@ pub struct Config {
     /// SHA-256 of the root's certificate (hex), to pin it; see its /certificate.sha256.
     #[arg(long)]
     pub cluster_fingerprint: Option<String>,
+    /// How long an upstream subscription stays after its last subscriber (or FETCH or TRACK_STATUS) left, in case
+    /// another comes back; then it is cancelled, so that the publisher stops sending.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub upstream_linger: std::time::Duration,
     /// On shutdown: GOAWAY every session, then wait this long for them to leave before closing.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub drain_timeout: std::time::Duration,
@@ -103,6 +107,7 @@ struct FileConfig {
     cluster_node: Option<url::Url>,
     cluster_fingerprint: Option<String>,
     drain_timeout: Option<String>,
+    upstream_linger: Option<String>,
     demo: Option<bool>,
     demo_namespace: Option<String>,
 }
@@ -141,10 +146,15 @@ impl Config {
             demo_namespace
         );
         take_opt!(tls_cert, tls_key, auth_key, cluster_root, cluster_node, cluster_fingerprint);
-        if from_file("drain_timeout")
-            && let Some(d) = file.drain_timeout
-        {
-            self.drain_timeout = parse_duration(&d).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        for (id, value, target) in [
+            ("drain_timeout", file.drain_timeout, &mut self.drain_timeout),
+            ("upstream_linger", file.upstream_linger, &mut self.upstream_linger),
+        ] {
+            if from_file(id)
+                && let Some(d) = value
+            {
+                *target = parse_duration(&d).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            }
         }
         Ok(())
     }
@@ -342,9 +352,10 @@ impl Relay {
         let r = router.clone();
         let m = metrics.clone();
         let o = origin.clone();
+        let linger = config.upstream_linger;
         origin.set_resolver(Arc::new(move |name: FullTrackName| {
             let (router, metrics, origin) = (r.clone(), m.clone(), o.clone());
-            Box::pin(async move { resolve(&router, &metrics, &origin, name).await })
+            Box::pin(async move { resolve(&router, &metrics, &origin, name, linger).await })
         }));
         let cluster = match &config.cluster_root {
             Some(url) => {
@@ -563,6 +574,7 @@ async fn resolve(
     metrics: &Metrics,
     origin: &Origin,
     name: FullTrackName,
+    linger: std::time::Duration,
 ) -> Option<TrackProducer> {
     let lock = router.resolving.lock().unwrap_or_else(|e| e.into_inner()).entry(name.clone()).or_default().clone();
     let _guard = lock.lock().await;
@@ -583,14 +595,60 @@ async fn resolve(
     metrics.upstream_subscriptions.fetch_add(1, Ordering::Relaxed);
     tracing::info!(track = %name, "subscribed upstream");
     let track = sub.track();
-    let mut ended = track.consume();
+    let ended = track.consume();
+    // What the relay itself holds; every served subscription or FETCH adds one more.
+    let own_consumers = track.consumer_count();
     router.upstream.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone(), sub);
-    let (router, origin) = (router.clone(), origin.clone());
+    let (router, origin, watched) = (router.clone(), origin.clone(), track.clone());
     tokio::spawn(async move {
-        ended.closed().await;
-        forget_ended(&router, &origin, &name);
+        watch_upstream(&router, &origin, &name, watched, ended, own_consumers, linger).await;
     });
     Some(track)
+}
+
+/// Keeps an upstream subscription while anyone uses its track, cancels it once nobody has for `linger`, and
+/// forgets the track when it ends either way.
+async fn watch_upstream(
+    router: &Arc<Router>,
+    origin: &Origin,
+    name: &FullTrackName,
+    track: TrackProducer,
+    mut ended: moq_transport::TrackConsumer,
+    own_consumers: usize,
+    linger: std::time::Duration,
+) {
+    let poll = (linger / 4).clamp(std::time::Duration::from_millis(10), std::time::Duration::from_millis(500));
+    let mut idle_since: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            _ = ended.closed() => break,
+            _ = tokio::time::sleep(poll) => {}
+        }
+        if track.consumer_count() > own_consumers {
+            idle_since = None;
+            continue;
+        }
+        let since = *idle_since.get_or_insert_with(tokio::time::Instant::now);
+        if since.elapsed() < linger {
+            continue;
+        }
+        // Nobody came back: take the track out of the origin first, so that no new subscriber finds it, then
+        // cancel upstream (dropping the subscription sends the cancel).
+        if origin.track(name).is_some_and(|t| t.is_same(&track)) {
+            origin.remove_track(name);
+        }
+        let sub = {
+            let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
+            match upstream.get(name) {
+                Some(s) if s.track().is_same(&track) => upstream.remove(name),
+                _ => None,
+            }
+        };
+        tracing::info!(track = %name, "no subscribers left; upstream subscription cancelled");
+        drop(sub);
+        break;
+    }
+    forget_ended(router, origin, name);
 }
 
 /// Drops what the relay holds for a track whose upstream subscription ended (its cache, its routing entries),

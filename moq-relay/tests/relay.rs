@@ -469,3 +469,54 @@ async fn pushed_tracks_are_served_and_withdrawn_when_the_publisher_leaves() {
     let err = viewer.subscribe(name("push/cam", "video"), SubscribeOptions::default()).await.unwrap_err();
     assert!(matches!(err, Error::Rejected { .. }), "{err}");
 }
+
+/// Polls until `track` has `n` consumers (the relay's served subscriptions of it).
+async fn wait_consumers(track: &TrackProducer, n: usize) {
+    timeout(T, async {
+        while track.consumer_count() != n {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the track has {} consumers, not {n}", track.consumer_count()));
+}
+
+#[tokio::test]
+async fn upstream_is_cancelled_once_the_last_subscriber_and_status_request_left() {
+    let relay = start_with(Config { upstream_linger: Duration::from_millis(100), ..test_config() }).await;
+    let (_publisher, track, _ann) = relay.publisher("linger").await;
+    let viewer = relay.connect(false, Origin::new()).await;
+    let (a, b) = tokio::join!(
+        viewer.subscribe(name("linger", "video"), SubscribeOptions::default()),
+        viewer.subscribe(name("linger", "video"), SubscribeOptions::default()),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    // One upstream subscription for both viewers.
+    wait_consumers(&track, 1).await;
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(track.consumer_count(), 1, "a remaining subscriber keeps the upstream subscription");
+    drop(b);
+    wait_consumers(&track, 0).await;
+    // TRACK_STATUS needs the upstream too, but only for a moment.
+    let status = viewer.track_status(name("linger", "video")).await.unwrap();
+    assert_eq!(status.largest, None);
+    wait_consumers(&track, 1).await;
+    wait_consumers(&track, 0).await;
+    // A subscriber coming back later gets a fresh upstream subscription.
+    let again = viewer.subscribe(name("linger", "video"), SubscribeOptions::default()).await.unwrap();
+    track.write_group(0, [Object::new(0, "back")]).unwrap();
+    assert_eq!(read_groups(again.consumer(), 1).await, vec![(0, 0, b"back".to_vec())]);
+}
+
+#[tokio::test]
+async fn the_first_viewer_learns_the_largest_object_from_upstream() {
+    let relay = start().await;
+    let (_publisher, track, _ann) = relay.publisher("largest").await;
+    for g in 0..3u64 {
+        track.write_group(g, [Object::new(0, "x"), Object::new(1, "y")]).unwrap();
+    }
+    let viewer = relay.connect(false, Origin::new()).await;
+    let sub = viewer.subscribe(name("largest", "video"), SubscribeOptions::default()).await.unwrap();
+    assert_eq!(sub.largest, Some(moq_transport::wire::Location::new(2, 1)));
+}

@@ -585,6 +585,20 @@ impl TrackProducer {
         *self.largest.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Raises the largest location to at least `location`: what an upstream says exists (LARGEST_OBJECT in
+    /// SUBSCRIBE_OK or PUBLISH) before any of it arrived here.
+    pub fn note_largest(&self, location: Location) {
+        let mut largest = self.largest.lock().unwrap_or_else(|e| e.into_inner());
+        if largest.is_none_or(|l| l < location) {
+            *largest = Some(location);
+        }
+    }
+
+    /// How many track consumers exist now (each served subscription holds one).
+    pub fn consumer_count(&self) -> usize {
+        self.state.receiver_count()
+    }
+
     /// A consumer starting at the latest group (the live edge).
     pub fn consume(&self) -> TrackConsumer {
         let rx = self.state.subscribe();

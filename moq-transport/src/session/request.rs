@@ -216,6 +216,9 @@ pub(super) async fn handle_request<S: WtSession>(
                 info.priority = p.min(255) as u8;
             }
             let producer = TrackProducer::with_limits(info, inner.config.window, inner.config.max_cache_bytes);
+            if let Some(largest) = m.params.largest_object {
+                producer.note_largest(largest);
+            }
             inner.add_alias(m.track_alias.0, producer.clone())?;
             writer.message(&RequestOk::default().into(), v).await?;
             let _ = inner.events.send(Event::Published(producer.clone()));

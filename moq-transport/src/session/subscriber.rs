@@ -32,6 +32,12 @@ impl<S: WtSession> Session<S> {
             info.priority = p.min(255) as u8;
         }
         let producer = TrackProducer::with_limits(info, self.inner.config.window, self.inner.config.max_cache_bytes);
+        //= draft-ietf-moq-transport-19#largest-param
+        //# A relay MUST set LARGEST_OBJECT to the largest of the following:
+        //# 1. Any LARGEST_OBJECT value received from the upstream publisher in SUBSCRIBE_OK,
+        if let Some(largest) = ok.params.largest_object {
+            producer.note_largest(largest);
+        }
         let consumer = producer.consume_from_start();
         let alias = ok.track_alias;
         self.inner.add_alias(alias.0, producer.clone())?;
@@ -54,6 +60,7 @@ impl<S: WtSession> Session<S> {
                             };
                         }
                         Ok(Some(ControlMessage::RequestOk(ok))) => {
+                            if let Some(largest) = ok.params.largest_object { producer.note_largest(largest); }
                             if let Some(tx) = waiting.pop_front() { let _ = tx.send(Ok(ok)); }
                         }
                         Ok(Some(ControlMessage::RequestError(e))) => {
