@@ -58,6 +58,7 @@ use crate::io::{Reader, Writer};
 use crate::model::*;
 use crate::origin::{NamespaceEvent, Origin};
 
+mod answer;
 mod config;
 mod control;
 mod fetch;
@@ -69,6 +70,7 @@ mod request;
 mod serve;
 mod subscriber;
 
+use answer::*;
 pub use config::*;
 use control::*;
 use fetch::*;
@@ -78,7 +80,6 @@ use publisher::*;
 use receive::*;
 use request::*;
 use serve::*;
-use subscriber::*;
 
 /// How long to wait for the peer's SETUP.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);

@@ -7,14 +7,7 @@ impl<S: WtSession> Session<S> {
     pub async fn publish_namespace(&self, namespace: TrackNamespace) -> Result<Announcement, Error> {
         let request_id = self.request_id()?;
         let msg = PublishNamespace { request_id, namespace: namespace.clone(), params: Parameters::default() };
-        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
-        match response(&mut reader, self.inner.version).await? {
-            Some(ControlMessage::RequestOk(_)) => {}
-            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
-            _ => {
-                return Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR")));
-            }
-        }
+        let ((mut writer, mut reader), _) = self.request(msg.into(), false, REQUEST_OK).await?;
         let (cancel, cancelled) = oneshot::channel::<()>();
         tokio::spawn(async move {
             tokio::select! {
@@ -30,7 +23,6 @@ impl<S: WtSession> Session<S> {
 
     /// Pushes a track to the peer (PUBLISH) and serves it once accepted.
     pub async fn publish(&self, track: TrackProducer) -> Result<Published, Error> {
-        let v = self.inner.version;
         let request_id = self.request_id()?;
         let alias = TrackAlias(self.inner.next_alias.fetch_add(1, Ordering::Relaxed));
         let msg = Publish {
@@ -40,15 +32,7 @@ impl<S: WtSession> Session<S> {
             params: Parameters { largest_object: track.largest(), forward: Some(true), ..Default::default() },
             track_properties: track_properties(track.info()),
         };
-        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
-        let ok = match response(&mut reader, v).await? {
-            Some(ControlMessage::RequestOk(ok)) => ok,
-            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
-            None => return Err(Error::Cancelled),
-            Some(_) => {
-                return Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR")));
-            }
-        };
+        let ((mut writer, mut reader), ok) = self.request(msg.into(), false, REQUEST_OK).await?;
         let (cancel, cancelled) = oneshot::channel::<()>();
         let inner = self.inner.clone();
         let params = ok.params;

@@ -17,15 +17,7 @@ impl<S: WtSession> Session<S> {
             ..Default::default()
         };
         let msg = Subscribe { request_id, track: track.clone(), params };
-        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
-        let ok = match response(&mut reader, v).await? {
-            Some(ControlMessage::SubscribeOk(ok)) => ok,
-            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
-            None => return Err(Error::Cancelled),
-            Some(_) => {
-                return Err(self.fail(Error::ProtocolViolation("expected SUBSCRIBE_OK or REQUEST_ERROR")));
-            }
-        };
+        let ((mut writer, mut reader), ok) = self.request(msg.into(), false, SUBSCRIBE_OK).await?;
         let mut info = TrackInfo::new(track);
         info.properties = ok.track_properties.clone();
         if let Some(p) = ok.track_properties.get_int(property::DEFAULT_PUBLISHER_PRIORITY) {
@@ -115,16 +107,8 @@ impl<S: WtSession> Session<S> {
     pub async fn track_status(&self, track: FullTrackName) -> Result<TrackStatusInfo, Error> {
         let request_id = self.request_id()?;
         let msg = TrackStatus { request_id, track, params: Parameters::default() };
-        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
-        writer.finish();
-        match response(&mut reader, self.inner.version).await? {
-            Some(ControlMessage::RequestOk(ok)) => {
-                Ok(TrackStatusInfo { largest: ok.params.largest_object, track_properties: ok.track_properties })
-            }
-            Some(ControlMessage::RequestError(e)) => Err(rejected(e)),
-            None => Err(Error::Cancelled),
-            Some(_) => Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR"))),
-        }
+        let (_stream, ok) = self.request(msg.into(), true, REQUEST_OK).await?;
+        Ok(TrackStatusInfo { largest: ok.params.largest_object, track_properties: ok.track_properties })
     }
 
     /// Fetches past objects (FETCH) and waits for FETCH_OK.
@@ -140,22 +124,7 @@ impl<S: WtSession> Session<S> {
         let (tx, rx) = oneshot::channel();
         lock(&self.inner.fetches).insert(request_id.0, tx);
         let msg = Fetch { request_id, fetch_type, params };
-        let result = async {
-            let (mut writer, mut reader) = self.open_request(msg.into()).await?;
-            writer.finish();
-            match response(&mut reader, self.inner.version).await? {
-                Some(ControlMessage::FetchOk(ok)) => Ok((ok, writer, reader)),
-                Some(ControlMessage::RequestError(e)) => Err(rejected(e)),
-                None => Err(Error::Cancelled),
-                // Some draft-18 peers answer FETCH with REQUEST_OK: fail this request, not the session.
-                Some(other) => {
-                    tracing::warn!(message = other.name(), "unexpected answer to FETCH");
-                    Err(Error::ProtocolViolation("expected FETCH_OK or REQUEST_ERROR"))
-                }
-            }
-        }
-        .await;
-        let (ok, writer, reader) = match result {
+        let ((writer, reader), ok) = match self.request(msg.into(), true, FETCH_OK).await {
             Ok(ok) => ok,
             Err(e) => {
                 lock(&self.inner.fetches).remove(&request_id.0);
@@ -178,15 +147,7 @@ impl<S: WtSession> Session<S> {
         let v = self.inner.version;
         let request_id = self.request_id()?;
         let msg = SubscribeNamespace { request_id, prefix: prefix.clone(), params: Parameters::default() };
-        let (writer, mut reader) = self.open_request(msg.into()).await?;
-        match response(&mut reader, v).await? {
-            Some(ControlMessage::RequestOk(_)) => {}
-            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
-            None => return Err(Error::Cancelled),
-            Some(_) => {
-                return Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR")));
-            }
-        }
+        let ((writer, mut reader), _) = self.request(msg.into(), false, REQUEST_OK).await?;
         let (tx, events) = mpsc::unbounded_channel();
         let inner = self.inner.clone();
         let p = prefix.clone();
@@ -245,13 +206,7 @@ impl<S: WtSession> Session<S> {
         let v = self.inner.version;
         let request_id = self.request_id()?;
         let msg = SubscribeTracks { request_id, prefix: prefix.clone(), params: Parameters::default() };
-        let (mut writer, mut reader) = self.open_request(msg.into()).await?;
-        match response(&mut reader, v).await? {
-            Some(ControlMessage::RequestOk(_)) => {}
-            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
-            None => return Err(Error::Cancelled),
-            Some(_) => return Err(self.fail(Error::ProtocolViolation("expected REQUEST_OK or REQUEST_ERROR"))),
-        }
+        let ((mut writer, mut reader), _) = self.request(msg.into(), false, REQUEST_OK).await?;
         let (cancel, mut cancelled) = oneshot::channel::<()>();
         let inner = self.inner.clone();
         tokio::spawn(async move {
@@ -280,34 +235,4 @@ impl<S: WtSession> Session<S> {
         });
         Ok(TracksSubscription { prefix, _cancel: cancel })
     }
-}
-
-/// How long a requester waits for the first response on a request stream.
-pub(super) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Reads the response to a request: the first message other than a (single) GOAWAY for this request, with a
-/// timeout. A missing answer fails this request only.
-pub(super) async fn response<R: web_transport_trait::RecvStream>(
-    reader: &mut Reader<R>,
-    v: Version,
-) -> Result<Option<ControlMessage>, Error> {
-    let mut goaways = 0;
-    loop {
-        let msg = tokio::time::timeout(RESPONSE_TIMEOUT, reader.message(v)).await.map_err(|_| Error::Timeout)??;
-        match msg {
-            Some(ControlMessage::GoAway(_)) if goaways == 0 => {
-                // A GOAWAY on a request stream asks to re-issue this request elsewhere; the answer still comes.
-                goaways += 1;
-                tracing::debug!("GOAWAY on a request stream");
-            }
-            Some(ControlMessage::GoAway(_)) => {
-                return Err(Error::ProtocolViolation("second GOAWAY on a request stream"));
-            }
-            other => return Ok(other),
-        }
-    }
-}
-
-pub(super) fn rejected(e: RequestError) -> Error {
-    Error::Rejected { code: e.code, reason: e.reason.0 }
 }

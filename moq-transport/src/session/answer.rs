@@ -1,0 +1,115 @@
+//! Waiting for the answer to a request we made: the one place that decides what a REQUEST_ERROR, a missing
+//! answer or an unexpected message means.
+
+use super::*;
+
+/// How long a requester waits for the first response on a request stream.
+pub(super) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What an unexpected answer costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OnUnexpected {
+    /// The draft's rule: the session closes with PROTOCOL_VIOLATION.
+    CloseSession,
+    /// Only this request fails (leniency towards a known peer departure).
+    FailRequest,
+}
+
+/// The answer a request stream may carry, as `accept` picks it.
+pub(super) struct Expected<T> {
+    /// Takes the expected message, or gives back anything else.
+    pub(super) accept: fn(ControlMessage) -> Result<T, ControlMessage>,
+    /// For the error, e.g. "expected SUBSCRIBE_OK or REQUEST_ERROR".
+    pub(super) what: &'static str,
+    pub(super) on_unexpected: OnUnexpected,
+}
+
+/// REQUEST_OK.
+pub(super) const REQUEST_OK: Expected<RequestOk> = Expected {
+    accept: |m| match m {
+        ControlMessage::RequestOk(ok) => Ok(ok),
+        other => Err(other),
+    },
+    what: "expected REQUEST_OK or REQUEST_ERROR",
+    on_unexpected: OnUnexpected::CloseSession,
+};
+
+/// SUBSCRIBE_OK.
+pub(super) const SUBSCRIBE_OK: Expected<SubscribeOk> = Expected {
+    accept: |m| match m {
+        ControlMessage::SubscribeOk(ok) => Ok(ok),
+        other => Err(other),
+    },
+    what: "expected SUBSCRIBE_OK or REQUEST_ERROR",
+    on_unexpected: OnUnexpected::CloseSession,
+};
+
+/// FETCH_OK. Some draft-18 peers answer FETCH with REQUEST_OK: that fails the FETCH, not the session.
+pub(super) const FETCH_OK: Expected<FetchOk> = Expected {
+    accept: |m| match m {
+        ControlMessage::FetchOk(ok) => Ok(ok),
+        other => Err(other),
+    },
+    what: "expected FETCH_OK or REQUEST_ERROR",
+    on_unexpected: OnUnexpected::FailRequest,
+};
+
+impl<S: WtSession> Session<S> {
+    /// Opens a request stream with `msg` and waits for its answer: the expected message; REQUEST_ERROR fails the
+    /// request ([`Error::Rejected`]); the stream ending first cancels it; anything else is `expected`'s
+    /// violation. `finish` closes our side at once (requests that take no REQUEST_UPDATE).
+    pub(super) async fn request<T>(
+        &self,
+        msg: ControlMessage,
+        finish: bool,
+        expected: Expected<T>,
+    ) -> Result<(RequestStream<S>, T), Error> {
+        let (mut writer, mut reader) = self.open_request(msg).await?;
+        if finish {
+            writer.finish();
+        }
+        let answer = match response(&mut reader, self.inner.version).await? {
+            None => return Err(Error::Cancelled),
+            Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
+            Some(m) => (expected.accept)(m),
+        };
+        match answer {
+            Ok(ok) => Ok(((writer, reader), ok)),
+            Err(other) => {
+                tracing::warn!(message = other.name(), "{}", expected.what);
+                let e = Error::ProtocolViolation(expected.what);
+                Err(match expected.on_unexpected {
+                    OnUnexpected::CloseSession => self.fail(e),
+                    OnUnexpected::FailRequest => e,
+                })
+            }
+        }
+    }
+}
+
+/// Reads the response to a request: the first message other than a (single) GOAWAY for this request, with a
+/// timeout. A missing answer fails this request only.
+pub(super) async fn response<R: web_transport_trait::RecvStream>(
+    reader: &mut Reader<R>,
+    v: Version,
+) -> Result<Option<ControlMessage>, Error> {
+    let mut goaways = 0;
+    loop {
+        let msg = tokio::time::timeout(RESPONSE_TIMEOUT, reader.message(v)).await.map_err(|_| Error::Timeout)??;
+        match msg {
+            Some(ControlMessage::GoAway(_)) if goaways == 0 => {
+                // A GOAWAY on a request stream asks to re-issue this request elsewhere; the answer still comes.
+                goaways += 1;
+                tracing::debug!("GOAWAY on a request stream");
+            }
+            Some(ControlMessage::GoAway(_)) => {
+                return Err(Error::ProtocolViolation("second GOAWAY on a request stream"));
+            }
+            other => return Ok(other),
+        }
+    }
+}
+
+pub(super) fn rejected(e: RequestError) -> Error {
+    Error::Rejected { code: e.code, reason: e.reason.0 }
+}
