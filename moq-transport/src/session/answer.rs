@@ -17,8 +17,8 @@ pub(super) enum OnUnexpected {
 
 /// The answer a request stream may carry, as `accept` picks it.
 pub(super) struct Expected<T> {
-    /// Takes the expected message, or gives back anything else.
-    pub(super) accept: fn(ControlMessage) -> Result<T, ControlMessage>,
+    /// Takes the expected message; `None` for anything else.
+    pub(super) accept: fn(ControlMessage) -> Option<T>,
     /// For the error, e.g. "expected SUBSCRIBE_OK or REQUEST_ERROR".
     pub(super) what: &'static str,
     pub(super) on_unexpected: OnUnexpected,
@@ -27,8 +27,8 @@ pub(super) struct Expected<T> {
 /// REQUEST_OK.
 pub(super) const REQUEST_OK: Expected<RequestOk> = Expected {
     accept: |m| match m {
-        ControlMessage::RequestOk(ok) => Ok(ok),
-        other => Err(other),
+        ControlMessage::RequestOk(ok) => Some(ok),
+        _ => None,
     },
     what: "expected REQUEST_OK or REQUEST_ERROR",
     on_unexpected: OnUnexpected::CloseSession,
@@ -37,8 +37,8 @@ pub(super) const REQUEST_OK: Expected<RequestOk> = Expected {
 /// SUBSCRIBE_OK.
 pub(super) const SUBSCRIBE_OK: Expected<SubscribeOk> = Expected {
     accept: |m| match m {
-        ControlMessage::SubscribeOk(ok) => Ok(ok),
-        other => Err(other),
+        ControlMessage::SubscribeOk(ok) => Some(ok),
+        _ => None,
     },
     what: "expected SUBSCRIBE_OK or REQUEST_ERROR",
     on_unexpected: OnUnexpected::CloseSession,
@@ -47,8 +47,8 @@ pub(super) const SUBSCRIBE_OK: Expected<SubscribeOk> = Expected {
 /// FETCH_OK. Some draft-18 peers answer FETCH with REQUEST_OK: that fails the FETCH, not the session.
 pub(super) const FETCH_OK: Expected<FetchOk> = Expected {
     accept: |m| match m {
-        ControlMessage::FetchOk(ok) => Ok(ok),
-        other => Err(other),
+        ControlMessage::FetchOk(ok) => Some(ok),
+        _ => None,
     },
     what: "expected FETCH_OK or REQUEST_ERROR",
     on_unexpected: OnUnexpected::FailRequest,
@@ -71,12 +71,12 @@ impl<S: WtSession> Session<S> {
         let answer = match response(&mut reader, self.inner.version).await? {
             None => return Err(Error::Cancelled),
             Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
-            Some(m) => (expected.accept)(m),
+            Some(m) => (m.name(), (expected.accept)(m)),
         };
         match answer {
-            Ok(ok) => Ok(((writer, reader), ok)),
-            Err(other) => {
-                tracing::warn!(message = other.name(), "{}", expected.what);
+            (_, Some(ok)) => Ok(((writer, reader), ok)),
+            (name, None) => {
+                tracing::warn!(message = name, "{}", expected.what);
                 let e = Error::ProtocolViolation(expected.what);
                 Err(match expected.on_unexpected {
                     OnUnexpected::CloseSession => self.fail(e),
