@@ -17,7 +17,7 @@ use moq_transport::wire::namespace::TrackNamespace;
 use moq_transport::{Announcement, NamespaceEvent, Origin, Session, SessionConfig};
 use url::Url;
 
-use crate::{Router, withdraw};
+use crate::router::{Router, withdraw};
 
 /// The router id of namespaces learned from the cluster root.
 pub(crate) const CLUSTER_ID: u64 = u64::MAX;
@@ -76,8 +76,7 @@ async fn serve(session: &Session, origin: &Origin, router: &Router) -> Result<()
                 Some(NamespaceEvent::Added(ns)) => {
                     if !is_local(router, &ns) {
                         tracing::info!(namespace = %ns, "learned from the cluster");
-                        router.publishers.lock().unwrap_or_else(|e| e.into_inner()).push((ns.clone(), CLUSTER_ID, session.clone()));
-                        origin.publish_namespace(ns);
+                        router.announce(ns, CLUSTER_ID, session, origin);
                     }
                 }
                 Some(NamespaceEvent::Removed(ns)) => withdraw(CLUSTER_ID, Some(&ns), router, origin),

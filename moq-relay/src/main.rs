@@ -40,9 +40,16 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    let matches = Cli::command().get_matches();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = Cli::command().get_matches_from(&args);
     let mut cli = Cli::from_arg_matches(&matches)?;
-    cli.config.apply_file(&matches)?;
+    // A --config file fills what the command line leaves unset: parse again with its settings as flags.
+    if cli.command.is_none()
+        && let Some(path) = cli.config.config.clone()
+    {
+        let extra = moq_relay::file_args(&matches, &path)?;
+        cli = Cli::try_parse_from(args.into_iter().chain(extra))?;
+    }
     match cli.command {
         Some(Command::Keygen { out }) => {
             std::fs::write(&out, auth::generate_key()? + "\n")?;

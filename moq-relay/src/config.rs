@@ -1,0 +1,172 @@
+//! The relay's settings: every flag is declared once, on [`Config`]; a `--config` TOML file supplies the same
+//! settings by name (`_` for `-`) wherever the command line leaves them unset.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+
+/// Relay settings.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(about = "A Media over QUIC relay (draft-ietf-moq-transport-19/-18) over raw QUIC and WebTransport")]
+pub struct Config {
+    /// A TOML file with any of these settings (keys as the flags, with `_` for `-`); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// UDP address for MoQT, raw QUIC (moqt://) and WebTransport (https://) on the same port.
+    #[arg(long, default_value = "[::]:4443")]
+    pub bind: SocketAddr,
+    /// TCP address for HTTP: /certificate.sha256, /health, /metrics. Empty to disable.
+    #[arg(long, default_value = "[::]:4443")]
+    pub http_bind: String,
+    /// PEM certificate chain; without it a self-signed certificate is generated.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Host names for the generated self-signed certificate (valid 14 days).
+    #[arg(long, default_value = "localhost")]
+    pub tls_generate: Vec<String>,
+    /// Groups kept per track for late joiners and FETCH.
+    #[arg(long, default_value_t = moq_transport::DEFAULT_GROUP_WINDOW)]
+    pub cache_groups: usize,
+    /// Payload bytes kept per track beyond its newest group (older groups are dropped first).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub cache_bytes: u64,
+    /// Requests (bidirectional streams) one client may have open at once: subscriptions, fetches, announcements.
+    #[arg(long, default_value_t = moq_transport::DEFAULT_MAX_BIDI_STREAMS)]
+    pub max_bidi_streams: u32,
+    /// Subgroup streams one client may have open at once (a publisher needs about tracks × groups in flight).
+    #[arg(long, default_value_t = moq_transport::DEFAULT_MAX_UNI_STREAMS)]
+    pub max_uni_streams: u32,
+    /// Require JWTs signed with this key (hex file; make one with `moq-relay keygen`). Without it everything is
+    /// allowed.
+    #[arg(long)]
+    pub auth_key: Option<PathBuf>,
+    /// Namespace prefix open to anonymous publish and subscribe when --auth-key is set (repeatable; "" = all).
+    #[arg(long)]
+    pub auth_public: Vec<String>,
+    /// Join the cluster whose root relay is at this URL (moqt:// or https://); the root itself leaves it unset.
+    #[arg(long)]
+    pub cluster_root: Option<url::Url>,
+    /// This node's own URL as other relays and clients should reach it (reported in logs and SETUP).
+    #[arg(long)]
+    pub cluster_node: Option<url::Url>,
+    /// SHA-256 of the root's certificate (hex), to pin it; see its /certificate.sha256.
+    #[arg(long)]
+    pub cluster_fingerprint: Option<String>,
+    /// How long an upstream subscription stays after its last subscriber (or FETCH or TRACK_STATUS) left, in case
+    /// another comes back; then it is cancelled, so that the publisher stops sending.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub upstream_linger: std::time::Duration,
+    /// On shutdown: GOAWAY every session, then wait this long for them to leave before closing.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub drain_timeout: std::time::Duration,
+    /// Publish a built-in test clip (640x360 H.264 and Opus, looped in real time) under --demo-namespace.
+    #[arg(long)]
+    pub demo: bool,
+    /// Namespace of the --demo broadcast.
+    #[arg(long, default_value = "demo/clip")]
+    pub demo_namespace: String,
+}
+
+impl Config {
+    /// Parses `args` (the program name first), filling what they leave unset from the `--config` file.
+    pub fn load_from<I, T>(args: I) -> anyhow::Result<Config>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let matches = Config::command().try_get_matches_from(&args)?;
+        let config = Config::from_arg_matches(&matches)?;
+        let Some(path) = &config.config else { return Ok(config) };
+        let extra = file_args(&matches, path)?;
+        let matches = Config::command().try_get_matches_from(args.into_iter().chain(extra))?;
+        Ok(Config::from_arg_matches(&matches)?)
+    }
+}
+
+/// The settings of a `--config` file as command-line arguments, leaving out those `matches` got from the command
+/// line (which win). Keys are the flags' names; an unknown key is an error when the arguments are parsed.
+pub fn file_args(matches: &ArgMatches, path: &Path) -> anyhow::Result<Vec<OsString>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let table: toml::Table = toml::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+    let mut args = Vec::new();
+    for (key, value) in table {
+        let on_command_line =
+            matches.try_get_raw(&key).is_ok() && matches.value_source(&key) == Some(ValueSource::CommandLine);
+        if on_command_line {
+            continue;
+        }
+        let flag = format!("--{}", key.replace('_', "-"));
+        let values = match value {
+            toml::Value::Array(items) => items,
+            single => vec![single],
+        };
+        for v in values {
+            match v {
+                toml::Value::Boolean(true) => args.push(flag.clone().into()),
+                toml::Value::Boolean(false) => {}
+                toml::Value::String(s) => args.extend([flag.clone().into(), s.into()]),
+                other => args.extend([flag.clone().into(), other.to_string().into()]),
+            }
+        }
+    }
+    Ok(args)
+}
+
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
+    let n: u64 = num.parse().map_err(|_| format!("not a duration: {s:?} (e.g. 500ms, 5s)"))?;
+    match unit {
+        "ms" => Ok(std::time::Duration::from_millis(n)),
+        "s" | "" => Ok(std::time::Duration::from_secs(n)),
+        "m" => Ok(std::time::Duration::from_secs(n * 60)),
+        _ => Err(format!("unknown unit in {s:?} (ms, s or m)")),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        <Config as clap::Parser>::parse_from(["moq-relay"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_file_and_flags() {
+        let path = std::env::temp_dir().join(format!("moq-relay-test-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "bind = \"127.0.0.1:5000\"\ncache_groups = 3\nauth_public = [\"demo\"]\ndrain_timeout = \"250ms\"\n\
+             max_uni_streams = 64\ndemo = true\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let c = Config::load_from(["moq-relay", "--config", p]).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:5000".parse().unwrap());
+        assert_eq!(c.cache_groups, 3);
+        assert_eq!(c.auth_public, vec!["demo".to_string()]);
+        assert_eq!(c.drain_timeout, std::time::Duration::from_millis(250));
+        assert_eq!(
+            (c.max_uni_streams, c.max_bidi_streams, c.demo),
+            (64, moq_transport::DEFAULT_MAX_BIDI_STREAMS, true)
+        );
+        // Flags win over the file, repeatable ones too; defaults do not.
+        let c = Config::load_from(["moq-relay", "--config", p, "--cache-groups", "9", "--auth-public", "x"]).unwrap();
+        assert_eq!((c.cache_groups, c.bind), (9, "127.0.0.1:5000".parse().unwrap()));
+        assert_eq!(c.auth_public, vec!["x".to_string()]);
+        // Unknown keys are an error, not silently ignored.
+        std::fs::write(&path, "bnid = \"x\"\n").unwrap();
+        assert!(Config::load_from(["moq-relay", "--config", p]).is_err());
+        let _ = std::fs::remove_file(&path);
+    }
+}

@@ -1,0 +1,74 @@
+//! Counters and gauges, exposed on /metrics in the Prometheus text format.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use moq_transport::Origin;
+use moq_transport::wire::namespace::TrackNamespace;
+
+/// Counters exposed on /metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Sessions accepted.
+    pub sessions_total: AtomicU64,
+    /// Sessions open now.
+    pub sessions_active: AtomicU64,
+    /// Failed handshakes.
+    pub handshake_failures: AtomicU64,
+    /// Upstream subscriptions made.
+    pub upstream_subscriptions: AtomicU64,
+    /// Namespaces announced by publishers.
+    pub announcements: AtomicU64,
+    /// Requests refused as unauthorized.
+    pub auth_failures: AtomicU64,
+    /// Data-plane counters of every session (objects and bytes in/out, skips, delivery timeouts).
+    pub data: Arc<moq_transport::Stats>,
+}
+
+impl Metrics {
+    /// The Prometheus text exposition of every counter, and gauges of what `origin` holds.
+    pub fn render(&self, origin: &Origin) -> String {
+        let registry = prometheus::Registry::new();
+        for (name, help, v) in [
+            ("moq_relay_sessions_total", "Sessions accepted", &self.sessions_total),
+            ("moq_relay_handshake_failures_total", "Failed handshakes", &self.handshake_failures),
+            ("moq_relay_upstream_subscriptions_total", "Upstream subscriptions", &self.upstream_subscriptions),
+            ("moq_relay_announcements_total", "Namespaces announced", &self.announcements),
+            ("moq_relay_auth_failures_total", "Requests refused as unauthorized", &self.auth_failures),
+            ("moq_relay_objects_in_total", "Objects received", &self.data.objects_in),
+            ("moq_relay_bytes_in_total", "Payload bytes received", &self.data.bytes_in),
+            ("moq_relay_objects_out_total", "Objects sent", &self.data.objects_out),
+            ("moq_relay_bytes_out_total", "Payload bytes sent", &self.data.bytes_out),
+            (
+                "moq_relay_groups_skipped_total",
+                "Groups skipped for subscribers too far behind",
+                &self.data.groups_skipped,
+            ),
+            (
+                "moq_relay_delivery_timeouts_total",
+                "Subgroup streams reset by delivery timeouts",
+                &self.data.delivery_timeouts,
+            ),
+        ] {
+            let value = v.load(Ordering::Relaxed);
+            if let Ok(c) = prometheus::IntCounter::new(name, help) {
+                c.inc_by(value);
+                let _ = registry.register(Box::new(c));
+            }
+        }
+        let tracks = origin.tracks(&TrackNamespace::empty());
+        let live = tracks.iter().filter(|t| t.consume().ended().is_none()).count();
+        let cache: u64 = tracks.iter().map(|t| t.cached_bytes()).sum();
+        for (name, help, value) in [
+            ("moq_relay_sessions_active", "Sessions open", self.sessions_active.load(Ordering::Relaxed) as i64),
+            ("moq_relay_tracks", "Tracks held (live)", live as i64),
+            ("moq_relay_cache_bytes", "Payload bytes held in track caches", cache as i64),
+        ] {
+            if let Ok(g) = prometheus::IntGauge::new(name, help) {
+                g.set(value);
+                let _ = registry.register(Box::new(g));
+            }
+        }
+        prometheus::TextEncoder::new().encode_to_string(&registry.gather()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,107 @@
+//! Who publishes what: announced namespaces and pushed tracks, the sessions behind them, and the upstream
+//! subscriptions the relay holds.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
+use moq_transport::{Event, Origin, Session, Subscription, TrackProducer};
+
+use crate::Metrics;
+
+/// Who publishes what: announced namespaces and the sessions that announced them.
+#[derive(Default)]
+pub(crate) struct Router {
+    pub(crate) sessions: Mutex<HashMap<u64, Session>>,
+    pub(crate) publishers: Mutex<Vec<(TrackNamespace, u64, Session)>>,
+    pub(crate) upstream: Mutex<HashMap<FullTrackName, Subscription>>,
+    pub(crate) resolving: Mutex<HashMap<FullTrackName, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Router {
+    /// The session that published the longest namespace prefix of `ns`.
+    /// Records that session `id` publishes `ns` and makes it known, under the lock that orders every namespace
+    /// change (so a concurrent withdraw cannot undo it).
+    pub(crate) fn announce(&self, ns: TrackNamespace, id: u64, session: &Session, origin: &Origin) {
+        let mut publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
+        publishers.push((ns.clone(), id, session.clone()));
+        origin.publish_namespace(ns);
+    }
+
+    pub(crate) fn route(&self, ns: &TrackNamespace) -> Option<Session> {
+        let publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
+        publishers
+            .iter()
+            .filter(|(p, _, _)| ns.starts_with(p))
+            .max_by_key(|(p, _, _)| p.len())
+            .map(|(_, _, s)| s.clone())
+    }
+}
+
+/// Follows one session's events until it closes, keeping the routing table in step.
+pub(crate) async fn serve_session(id: u64, session: Session, router: &Router, origin: &Origin, metrics: &Metrics) {
+    let mut pushed: Vec<TrackProducer> = Vec::new();
+    while let Some(event) = session.next_event().await {
+        match event {
+            Event::Announced(ns) => {
+                metrics.announcements.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(session = id, namespace = %ns, "namespace published");
+                router.announce(ns, id, &session, origin);
+            }
+            Event::Unannounced(ns) => withdraw(id, Some(&ns), router, origin),
+            Event::Published(track) => {
+                tracing::info!(session = id, track = %track.info().name, "track pushed");
+                pushed.push(track.clone());
+                origin.publish_track(track);
+            }
+            Event::GoAway { .. } => {}
+        }
+    }
+    let e = session.closed().await;
+    tracing::info!(session = id, reason = %e, "session closed");
+    withdraw(id, None, router, origin);
+    withdraw_pushed(id, pushed, router, origin);
+}
+
+/// Removes the tracks a closed session pushed with PUBLISH (unless another session has replaced them since), and
+/// their namespaces once nothing else serves them.
+pub(crate) fn withdraw_pushed(id: u64, pushed: Vec<TrackProducer>, router: &Router, origin: &Origin) {
+    let mut namespaces: Vec<TrackNamespace> = Vec::new();
+    for track in pushed {
+        let name = &track.info().name;
+        if origin.track(name).is_some_and(|t| t.is_same(&track)) {
+            origin.remove_track(name);
+        }
+        if !namespaces.contains(&name.namespace) {
+            namespaces.push(name.namespace.clone());
+        }
+    }
+    let publishers = router.publishers.lock().unwrap_or_else(|e| e.into_inner());
+    for ns in namespaces {
+        let announced = publishers.iter().any(|(p, _, _)| p == &ns);
+        let tracks_left = origin.tracks(&ns).iter().any(|t| t.info().name.namespace == ns);
+        if !announced && !tracks_left {
+            tracing::info!(session = id, namespace = %ns, "namespace withdrawn");
+            origin.remove_namespace(&ns);
+        }
+    }
+}
+
+/// Removes a session's namespaces (one, or all); namespaces no other publisher serves are withdrawn.
+pub(crate) fn withdraw(id: u64, ns: Option<&TrackNamespace>, router: &Router, origin: &Origin) {
+    // The origin changes under the same lock as the table, so a concurrent announce is never wiped.
+    let mut publishers = router.publishers.lock().unwrap_or_else(|e| e.into_inner());
+    let removed: Vec<TrackNamespace> = publishers
+        .iter()
+        .filter(|(p, sid, _)| *sid == id && ns.is_none_or(|n| n == p))
+        .map(|(p, _, _)| p.clone())
+        .collect();
+    publishers.retain(|(p, sid, _)| !(*sid == id && ns.is_none_or(|n| n == p)));
+    for ns in removed {
+        if !publishers.iter().any(|(q, _, _)| q == &ns) {
+            tracing::info!(session = id, namespace = %ns, "namespace withdrawn");
+            origin.remove_namespace(&ns);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Tracks the relay does not hold yet: one upstream subscription per track while anyone needs it, and FETCH of
+//! history it never held.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use moq_transport::wire::namespace::FullTrackName;
+use moq_transport::{Origin, SubscribeOptions, TrackProducer};
+
+use crate::Metrics;
+use crate::router::Router;
+
+/// Finds a track for a subscriber: one upstream subscription per track, shared by everyone.
+pub(crate) async fn resolve(
+    router: &Arc<Router>,
+    metrics: &Metrics,
+    origin: &Origin,
+    name: FullTrackName,
+    linger: std::time::Duration,
+) -> Option<TrackProducer> {
+    let lock = router.resolving.lock().unwrap_or_else(|e| e.into_inner()).entry(name.clone()).or_default().clone();
+    let _guard = lock.lock().await;
+    // Someone may have subscribed upstream while we waited.
+    if let Some(t) = origin.track(&name)
+        && t.consume().ended().is_none()
+    {
+        return Some(t);
+    }
+    let upstream = router.route(&name.namespace)?;
+    let sub = match upstream.subscribe(name.clone(), SubscribeOptions::default()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(track = %name, error = %e, "upstream subscribe failed");
+            return None;
+        }
+    };
+    metrics.upstream_subscriptions.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(track = %name, "subscribed upstream");
+    let track = sub.track();
+    let ended = track.consume();
+    // What the relay itself holds; every served subscription or FETCH adds one more.
+    let own_consumers = track.consumer_count();
+    router.upstream.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone(), sub);
+    let (router, origin, watched) = (router.clone(), origin.clone(), track.clone());
+    tokio::spawn(async move {
+        watch_upstream(&router, &origin, &name, watched, ended, own_consumers, linger).await;
+    });
+    Some(track)
+}
+
+/// Keeps an upstream subscription while anyone uses its track, cancels it once nobody has for `linger`, and
+/// forgets the track when it ends either way.
+pub(crate) async fn watch_upstream(
+    router: &Arc<Router>,
+    origin: &Origin,
+    name: &FullTrackName,
+    track: TrackProducer,
+    mut ended: moq_transport::TrackConsumer,
+    own_consumers: usize,
+    linger: std::time::Duration,
+) {
+    let poll = (linger / 4).clamp(std::time::Duration::from_millis(10), std::time::Duration::from_millis(500));
+    let mut idle_since: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            _ = ended.closed() => break,
+            _ = tokio::time::sleep(poll) => {}
+        }
+        if track.consumer_count() > own_consumers {
+            idle_since = None;
+            continue;
+        }
+        let since = *idle_since.get_or_insert_with(tokio::time::Instant::now);
+        if since.elapsed() < linger {
+            continue;
+        }
+        // Nobody came back: take the track out of the origin first, so that no new subscriber finds it, then
+        // cancel upstream (dropping the subscription sends the cancel).
+        if origin.track(name).is_some_and(|t| t.is_same(&track)) {
+            origin.remove_track(name);
+        }
+        let sub = {
+            let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
+            match upstream.get(name) {
+                Some(s) if s.track().is_same(&track) => upstream.remove(name),
+                _ => None,
+            }
+        };
+        tracing::info!(track = %name, "no subscribers left; upstream subscription cancelled");
+        drop(sub);
+        break;
+    }
+    forget_ended(router, origin, name);
+}
+
+/// Drops what the relay holds for a track whose upstream subscription ended (its cache, its routing entries),
+/// unless a newer live subscription has replaced it meanwhile.
+pub(crate) fn forget_ended(router: &Router, origin: &Origin, name: &FullTrackName) {
+    {
+        let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
+        if upstream.get(name).is_some_and(|s| s.track().consume().ended().is_some()) {
+            upstream.remove(name);
+        }
+    }
+    {
+        let mut resolving = router.resolving.lock().unwrap_or_else(|e| e.into_inner());
+        if resolving.get(name).is_some_and(|lock| Arc::strong_count(lock) == 1) {
+            resolving.remove(name);
+        }
+    }
+    if origin.track(name).is_some_and(|t| t.consume().ended().is_some()) {
+        origin.remove_track(name);
+    }
+    tracing::debug!(track = %name, "upstream track ended; forgotten");
+}
+
+/// Forwards a FETCH for history the relay does not hold to the track's publisher, and collects the answer
+/// (bounded: at most 64 MiB of payload).
+pub(crate) async fn fetch_upstream(
+    router: &Router,
+    name: FullTrackName,
+    start: moq_transport::wire::Location,
+    end: moq_transport::wire::Location,
+    order: moq_transport::wire::GroupOrder,
+) -> Option<Vec<moq_transport::FetchedObject>> {
+    const MAX_BYTES: usize = 64 * 1024 * 1024;
+    let upstream = router.route(&name.namespace)?;
+    let range = moq_transport::FetchRange::Standalone { track: name.clone(), start, end };
+    let mut response = upstream.fetch(range, order).await.ok()?;
+    let mut objects = Vec::new();
+    let mut bytes = 0;
+    while let Ok(Some(o)) = response.next().await {
+        bytes += o.payload.len();
+        if bytes > MAX_BYTES {
+            tracing::warn!(track = %name, "upstream FETCH larger than the relay forwards; truncated");
+            break;
+        }
+        objects.push(o);
+    }
+    tracing::debug!(track = %name, objects = objects.len(), "FETCH forwarded upstream");
+    Some(objects)
+}
