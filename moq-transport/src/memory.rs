@@ -5,6 +5,7 @@
 //! so that tests can play a misbehaving peer by writing raw bytes.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::{Mutex, mpsc, watch};
@@ -53,6 +54,7 @@ pub struct MemorySend {
     stopped: watch::Receiver<Option<u32>>,
     closed: Closed,
     done: bool,
+    priority: Arc<AtomicI32>,
 }
 
 /// The receiving half of an in-memory stream.
@@ -62,14 +64,16 @@ pub struct MemoryRecv {
     closed: Closed,
     pending: Option<Bytes>,
     ended: bool,
+    priority: Arc<AtomicI32>,
 }
 
 fn stream(closed: &Closed) -> (MemorySend, MemoryRecv) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop, stopped) = watch::channel(None);
+    let priority = Arc::new(AtomicI32::new(0));
     (
-        MemorySend { tx, stopped, closed: closed.clone(), done: false },
-        MemoryRecv { rx, stop, closed: closed.clone(), pending: None, ended: false },
+        MemorySend { tx, stopped, closed: closed.clone(), done: false, priority: priority.clone() },
+        MemoryRecv { rx, stop, closed: closed.clone(), pending: None, ended: false, priority },
     )
 }
 
@@ -89,6 +93,13 @@ async fn wait_stopped(mut rx: watch::Receiver<Option<u32>>) -> u32 {
 
 fn closed_error(closed: &Closed) -> Option<MemoryError> {
     closed.borrow().as_ref().map(|(c, r)| MemoryError::Closed(*c, r.clone()))
+}
+
+impl MemoryRecv {
+    /// The send order the sender set last (a test hook: a real transport does not tell the receiver).
+    pub fn sender_priority(&self) -> i32 {
+        self.priority.load(Ordering::Relaxed)
+    }
 }
 
 impl MemorySend {
@@ -126,7 +137,9 @@ impl web_transport_trait::SendStream for MemorySend {
         Ok(())
     }
 
-    fn set_priority(&mut self, _order: i32) {}
+    fn set_priority(&mut self, order: i32) {
+        self.priority.store(order, Ordering::Relaxed);
+    }
 
     fn finish(&mut self) -> Result<(), MemoryError> {
         self.check()?;

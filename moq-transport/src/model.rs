@@ -714,6 +714,21 @@ impl TrackConsumer {
     }
 }
 
+/// One object of a FETCH response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedObject {
+    /// Its location.
+    pub location: Location,
+    /// Its subgroup (`None` for datagram objects).
+    pub subgroup: Option<SubgroupId>,
+    /// Publisher priority.
+    pub priority: u8,
+    /// Object Properties.
+    pub properties: Properties,
+    /// The payload.
+    pub payload: Bytes,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

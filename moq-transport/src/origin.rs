@@ -32,7 +32,7 @@ pub type Fetcher = Arc<
             Location,
             Location,
             GroupOrder,
-        ) -> Pin<Box<dyn Future<Output = Option<Vec<crate::session::FetchedObject>>> + Send>>
+        ) -> Pin<Box<dyn Future<Output = Option<Vec<crate::model::FetchedObject>>> + Send>>
         + Send
         + Sync,
 >;

@@ -11,7 +11,7 @@ use moq_transport::wire::control::*;
 use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
 use moq_transport::wire::params::Parameters;
 use moq_transport::wire::setup::SetupOptions;
-use moq_transport::wire::{GroupId, RequestId, Version};
+use moq_transport::wire::{Decode, GroupId, RequestId, Version};
 use moq_transport::*;
 use tokio::time::timeout;
 use web_transport_trait::{RecvStream as _, SendStream as _, Session as _};
@@ -401,4 +401,72 @@ async fn cancelled_subscriptions_reset_their_data_streams() {
     // The truncated subgroup must not look complete: it is reset, not FINished.
     let (_, end) = drain(&mut data).await;
     assert!(end.is_err(), "expected a reset, got {end:?}");
+}
+
+#[tokio::test]
+async fn range_filters_are_refused_with_invalid_filter() {
+    use moq_transport::wire::params::{RangeDelta, RangeFilter, RangeFilterKind};
+    let origin = Origin::new();
+    origin.publish_track(TrackProducer::new(TrackInfo::new(name("live", "v"))));
+    let (peer, _server) = RawPeer::connect(origin).await;
+    // We advertise no MAX_FILTER_RANGES, so the peer may send none: refused, and the session stays open.
+    let mut params = Parameters::default();
+    params.range_filters.push(RangeFilter {
+        kind: RangeFilterKind::ObjectId,
+        set_id: Some(0),
+        ranges: vec![RangeDelta { start: 0, end: Some(3) }],
+    });
+    let sub = Subscribe { request_id: RequestId(0), track: name("live", "v"), params };
+    let (_send, mut recv) = peer.request(&frame(sub.into())).await;
+    let (bytes, _) = drain(&mut recv).await;
+    let mut buf = BytesMut::from(&bytes[..]);
+    let answer = ControlMessage::decode_from(&mut buf, V).unwrap();
+    let ControlMessage::RequestError(e) = answer else { panic!("expected REQUEST_ERROR, got {answer:?}") };
+    assert_eq!(e.code, RequestErrorCode::InvalidFilter);
+    let plain = Subscribe { request_id: RequestId(2), track: name("live", "v"), params: Parameters::default() };
+    let (_send, mut recv) = peer.request(&frame(plain.into())).await;
+    let ok = timeout(T, recv.read_chunk(1024)).await.unwrap().unwrap().unwrap();
+    let answer = ControlMessage::decode_from(&mut BytesMut::from(&ok[..]), V).unwrap();
+    assert!(matches!(answer, ControlMessage::SubscribeOk(_)), "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_priority_update_reaches_streams_already_open() {
+    let (track, peer, _server, mut send, mut recv) = RawPeer::subscribed().await;
+    let _ok = recv.read_chunk(1024).await.unwrap().unwrap();
+    let group = track.create_group(0).unwrap();
+    let sg = group.create_subgroup(0, 0);
+    sg.write(Object::new(0, "open")).unwrap();
+    let data = timeout(T, peer.transport.accept_uni()).await.unwrap().unwrap();
+    let before = data.sender_priority();
+    let params = Parameters { subscriber_priority: Some(5), ..Default::default() };
+    send.write_all(&frame(RequestUpdate { request_id: RequestId(2), params }.into())).await.unwrap();
+    let _update_ok = timeout(T, recv.read_chunk(1024)).await.unwrap().unwrap().unwrap();
+    timeout(T, async {
+        while data.sender_priority() == before {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the open stream's priority did not change");
+    // Priority 5 outranks the default 128: the stream now goes earlier.
+    assert!(data.sender_priority() > before);
+}
+
+#[tokio::test]
+async fn fetch_answers_carry_track_properties() {
+    let origin = Origin::new();
+    let mut info = TrackInfo::new(name("live", "v"));
+    info.properties = moq_transport::wire::kvp::Properties::new().with_int(0x02, 250).unwrap();
+    let track = TrackProducer::new(info);
+    origin.publish_track(track.clone());
+    track.write_group(0, [Object::new(0, "a")]).unwrap();
+    let (client, _server) = sessions(origin).await;
+    let range = FetchRange::Standalone {
+        track: name("live", "v"),
+        start: moq_transport::wire::Location::new(0, 0),
+        end: moq_transport::wire::Location::new(0, 0),
+    };
+    let f = client.fetch(range, moq_transport::wire::GroupOrder::Ascending).await.unwrap();
+    assert_eq!(f.track_properties.get_int(0x02), Some(250));
 }

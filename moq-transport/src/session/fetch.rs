@@ -9,6 +9,7 @@ pub(super) async fn serve_fetch<S: WtSession>(
 ) -> Result<(), Error> {
     let v = inner.version;
     let order = m.params.group_order.unwrap_or(GroupOrder::Ascending);
+    let subscriber_priority = m.params.subscriber_priority.unwrap_or(128);
     let (track, start, end) = match m.fetch_type {
         FetchType::Standalone { track: name, start, end } => {
             let track = inner.config.origin.resolve(&name).await;
@@ -18,7 +19,8 @@ pub(super) async fn serve_fetch<S: WtSession>(
                 && let Some(fetcher) = inner.config.origin.fetcher()
                 && let Some(objects) = fetcher(name.clone(), start, end, order).await
             {
-                return serve_fetched(inner, writer, m.request_id, order, start, end, objects).await;
+                let request = (m.request_id, order, subscriber_priority);
+                return serve_fetched(inner, writer, request, start, end, objects).await;
             }
             match track {
                 Some(t) => (t, start, end),
@@ -43,29 +45,17 @@ pub(super) async fn serve_fetch<S: WtSession>(
             let Some(joining) = joining else {
                 return reject(writer, v, RequestErrorCode::InvalidRange, "nothing published yet").await;
             };
-            //= draft-ietf-moq-transport-19#joining-fetch-range-calculation
-            //# The publisher receiving a Joining Fetch sets the End Location to
-            //# {Joining Location.Group, Joining Location.Object + 1}
-            let start_group = if relative { joining.group.0.saturating_sub(joining_start) } else { joining_start };
-            (track, Location::new(start_group, 0), Location::new(joining.group.0, joining.object.0.saturating_add(1)))
+            let (start, end) = joining_range(relative, joining_start, joining);
+            (track, start, end)
         }
     };
-    let Some(largest) = track.largest() else {
-        return reject(writer, v, RequestErrorCode::InvalidRange, "track is empty").await;
+    let largest = track.largest();
+    let end_location = match fetch_end(start, end, largest) {
+        Ok(e) => e,
+        Err((code, reason)) => return reject(writer, v, code, reason).await,
     };
-    if start > largest {
-        return reject(writer, v, RequestErrorCode::InvalidRange, "start is after the largest object").await;
-    }
-    // Clip the end to what exists: {Largest.Group, Largest.Object + 1}; objects past it are not sent.
-    let clipped_end = Location::new(largest.group.0, largest.object.0.saturating_add(1));
-    let end_location = if end.object.0 == 0 {
-        if end.group >= largest.group { clipped_end } else { end }
-    } else {
-        end.min(clipped_end)
-    };
-    let in_range = |l: Location| {
-        l >= start && if end_location.object.0 == 0 { l.group <= end_location.group } else { l < end_location }
-    };
+    let clipped_end = largest.map(|l| Location::new(l.group.0, l.object.0.saturating_add(1))).unwrap_or_default();
+    let in_range = |l: Location| in_fetch_range(l, start, end_location);
     let consumer = track.consume();
     let end_of_track = consumer.ended() == Some(TrackEnd::Ended) && end_location == clipped_end;
     let datagrams = track.info().delivery == Delivery::Datagrams;
@@ -73,9 +63,16 @@ pub(super) async fn serve_fetch<S: WtSession>(
     if order == GroupOrder::Descending {
         groups.reverse();
     }
-    writer.message(&FetchOk { end_of_track, end_location, ..Default::default() }.into(), v).await?;
+    let ok = FetchOk {
+        end_of_track,
+        end_location,
+        params: Parameters::default(),
+        track_properties: track_properties(track.info()),
+    };
+    writer.message(&ok.into(), v).await?;
     let stream = inner.transport.open_uni().await.map_err(from_wt)?;
     let mut data = Writer::new(stream);
+    data.set_priority(fetch_send_order(subscriber_priority, track.info().priority));
     let mut buf = BytesMut::new();
     FetchHeader { request_id: m.request_id }.encode(&mut buf, v)?;
     let mut fw = FetchWriter::new(order, v);
@@ -120,8 +117,7 @@ pub(super) async fn serve_fetch<S: WtSession>(
 pub(super) async fn serve_fetched<S: WtSession>(
     inner: &Arc<Inner<S>>,
     writer: &mut Writer<S::SendStream>,
-    request_id: RequestId,
-    order: GroupOrder,
+    (request_id, order, subscriber_priority): (RequestId, GroupOrder, u8),
     start: Location,
     end: Location,
     objects: Vec<FetchedObject>,
@@ -135,6 +131,7 @@ pub(super) async fn serve_fetched<S: WtSession>(
     writer.message(&FetchOk { end_of_track: false, end_location, ..Default::default() }.into(), v).await?;
     let stream = inner.transport.open_uni().await.map_err(from_wt)?;
     let mut data = Writer::new(stream);
+    data.set_priority(fetch_send_order(subscriber_priority, 128));
     let mut buf = BytesMut::new();
     FetchHeader { request_id }.encode(&mut buf, v)?;
     let mut fw = FetchWriter::new(order, v);

@@ -160,21 +160,6 @@ pub enum FetchRange {
     },
 }
 
-/// One object of a FETCH response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchedObject {
-    /// Its location.
-    pub location: Location,
-    /// Its subgroup (`None` for datagram objects).
-    pub subgroup: Option<SubgroupId>,
-    /// Publisher priority.
-    pub priority: u8,
-    /// Object Properties.
-    pub properties: Properties,
-    /// The payload.
-    pub payload: Bytes,
-}
-
 /// Both halves of a request stream.
 pub(super) type RequestStream<S> = (Writer<<S as WtSession>::SendStream>, Reader<<S as WtSession>::RecvStream>);
 
@@ -184,6 +169,8 @@ pub struct FetchResponse<S: WtSession> {
     pub end_of_track: bool,
     /// From FETCH_OK: the end of the range (exclusive).
     pub end_location: Location,
+    /// From FETCH_OK: the Track Properties.
+    pub track_properties: Properties,
     pub(super) reader: Option<(Reader<S::RecvStream>, FetchReader)>,
     pub(super) pending: Option<oneshot::Receiver<Reader<S::RecvStream>>>,
     /// The request stream stays open until the response is complete: dropping its receive side would send

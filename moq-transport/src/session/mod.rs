@@ -67,6 +67,7 @@ mod namespaces;
 mod publisher;
 mod receive;
 mod request;
+mod rules;
 mod serve;
 mod subscriber;
 
@@ -79,6 +80,7 @@ use namespaces::*;
 use publisher::*;
 use receive::*;
 use request::*;
+use rules::*;
 use serve::*;
 
 /// How long to wait for the peer's SETUP.

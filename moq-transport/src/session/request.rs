@@ -4,6 +4,9 @@ use super::*;
 
 static EMPTY_NAMESPACE: TrackNamespace = TrackNamespace::empty();
 
+/// The MAX_FILTER_RANGES we allow (we send no such setup option, so the peer's limit is its default, 0).
+pub(super) const MAX_FILTER_RANGES: u64 = 0;
+
 // ---- requests from the peer ----
 
 pub(super) async fn run_bi<S: WtSession>(inner: Arc<Inner<S>>) {
@@ -104,6 +107,15 @@ pub(super) async fn handle_request<S: WtSession>(
             return reject(writer, v, RequestErrorCode::Unauthorized, "unauthorized").await;
         }
     }
+    let filters = match &first {
+        ControlMessage::Subscribe(m) => Some(&m.params),
+        ControlMessage::Fetch(m) => Some(&m.params),
+        ControlMessage::SubscribeTracks(m) => Some(&m.params),
+        _ => None,
+    };
+    if let Some(Err((code, reason))) = filters.map(|p| check_range_filters(p, MAX_FILTER_RANGES)) {
+        return reject(writer, v, code, reason).await;
+    }
     let origin = &inner.config.origin;
     match first {
         ControlMessage::Subscribe(m) => {
@@ -112,17 +124,9 @@ pub(super) async fn handle_request<S: WtSession>(
             };
             let alias = TrackAlias(inner.next_alias.fetch_add(1, Ordering::Relaxed));
             let largest = track.largest();
-            let start = match m.params.location_filter {
-                None => Start::LiveEdge,
-                Some(LocationFilter::NextGroupStart) => {
-                    Start::At(largest.map(|l| Location::new(l.group.0.saturating_add(1), 0)).unwrap_or_default())
-                }
-                Some(LocationFilter::LargestObject) => Start::At(
-                    largest.map(|l| Location::new(l.group.0, l.object.0.saturating_add(1))).unwrap_or_default(),
-                ),
-                Some(LocationFilter::AbsoluteStart { start }) | Some(LocationFilter::AbsoluteRange { start, .. }) => {
-                    Start::Cached(start)
-                }
+            let (start, end_group) = match subscription_window(m.params.location_filter, largest) {
+                Ok(w) => w,
+                Err((code, reason)) => return reject(writer, v, code, reason).await,
             };
             // The consumer is taken now, with LARGEST_OBJECT, so that what we send starts where SUBSCRIBE_OK
             // says (objects written while SUBSCRIBE_OK is on its way are not skipped).
@@ -130,12 +134,6 @@ pub(super) async fn handle_request<S: WtSession>(
                 Start::Cached(_) => track.consume_from_start(),
                 _ => track.consume(),
             };
-            let end_group = m.params.location_filter.and_then(|f| f.end_group()).map(|g| g.0);
-            if let (Some(end), Some(l)) = (end_group, largest)
-                && end < l.group.0
-            {
-                return reject(writer, v, RequestErrorCode::InvalidRange, "end group already published").await;
-            }
             let ok = SubscribeOk {
                 track_alias: alias,
                 params: Parameters { largest_object: largest, ..Default::default() },

@@ -13,17 +13,6 @@ pub(super) struct Served {
 
 // ---- serving a subscription (the peer's SUBSCRIBE, or our PUBLISH) ----
 
-/// Where a served subscription starts.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Start {
-    /// From the latest group, whole.
-    LiveEdge,
-    /// From this location among new objects (Largest Object / Next Group Start).
-    At(Location),
-    /// From this location, including cached groups (AbsoluteStart / AbsoluteRange).
-    Cached(Location),
-}
-
 /// The mutable state of a served subscription (changed by REQUEST_UPDATE).
 #[derive(Clone)]
 pub(super) struct SubState {
@@ -33,7 +22,8 @@ pub(super) struct SubState {
     pub(super) subgroup_timeout: Arc<AtomicU64>,
     pub(super) forward: Arc<watch::Sender<bool>>,
     pub(super) cancel: Arc<watch::Sender<bool>>,
-    pub(super) priority: Arc<AtomicU64>,
+    /// SUBSCRIBER_PRIORITY; open streams follow its changes.
+    pub(super) priority: Arc<watch::Sender<u8>>,
     pub(super) streams: Arc<AtomicU64>,
     pub(super) skipped: Arc<AtomicU64>,
     /// The Joining Location: the largest location when Forward last went to 1.
@@ -50,7 +40,7 @@ impl SubState {
             subgroup_timeout: Arc::new(AtomicU64::new(params.subgroup_delivery_timeout.unwrap_or(0))),
             forward: Arc::new(watch::Sender::new(forward)),
             cancel: Arc::new(watch::Sender::new(false)),
-            priority: Arc::new(AtomicU64::new(priority as u64)),
+            priority: Arc::new(watch::Sender::new(priority)),
             streams: Arc::default(),
             skipped: Arc::default(),
             joining: Arc::default(),
@@ -119,6 +109,12 @@ pub(super) async fn read_updates<S: WtSession>(
                     inner.close(e);
                     return;
                 }
+                if let Err((code, reason)) = check_range_filters(&u.params, MAX_FILTER_RANGES) {
+                    if writer.message(&RequestError::new(code, reason).into(), v).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 if let Some(f) = u.params.forward {
                     let was = state.forward.send_replace(f);
                     //= draft-ietf-moq-transport-19#joining-fetches
@@ -129,7 +125,10 @@ pub(super) async fn read_updates<S: WtSession>(
                     }
                 }
                 if let Some(p) = u.params.subscriber_priority {
-                    state.priority.store(p as u64, Ordering::Relaxed);
+                    //= draft-ietf-moq-transport-19#priorities
+                    //# When subscriber priority is changed, a best effort SHOULD be made to apply the change to all
+                    //# objects that have not been scheduled
+                    state.priority.send_replace(p);
                 }
                 if let Some(t) = u.params.object_delivery_timeout {
                     state.object_timeout.store(t, Ordering::Relaxed);
@@ -160,18 +159,6 @@ pub(super) async fn read_updates<S: WtSession>(
     }
 }
 
-/// The send order for a subgroup stream: subscriber priority, then publisher priority (lower is more
-/// important), then group order. quinn sends higher values first.
-pub(super) fn send_order(subscriber: u8, publisher: u8, group: u64, order: GroupOrder) -> i32 {
-    let p = ((subscriber as i32) << 8) | publisher as i32;
-    let g = (group & 0x3fff) as i32;
-    let g = match order {
-        GroupOrder::Ascending => 0x3fff - g,
-        GroupOrder::Descending => g,
-    };
-    -(p << 14) + g
-}
-
 /// Serves one track to one subscriber: a task per group, a stream per subgroup. Returns the PUBLISH_DONE
 /// status when the track (or the filter's range) ends.
 pub(super) async fn serve_track<S: WtSession>(
@@ -182,10 +169,7 @@ pub(super) async fn serve_track<S: WtSession>(
     end_group: Option<u64>,
     state: SubState,
 ) -> PublishDoneCode {
-    let from = match start {
-        Start::LiveEdge => None,
-        Start::At(l) | Start::Cached(l) => Some(l),
-    };
+    let from = start.location();
     let mut tasks = JoinSet::new();
     let mut in_flight: std::collections::VecDeque<InFlight> = Default::default();
     let mut cancel = state.cancel.subscribe();
@@ -347,16 +331,12 @@ pub(super) struct Timeouts {
 
 impl Timeouts {
     pub(super) fn new(info: &TrackInfo, state: &SubState) -> Timeouts {
-        let pick = |sub: u64, track: Option<u64>| {
-            let values = [sub, track.unwrap_or(0)];
-            values.into_iter().filter(|v| *v > 0).min().map(Duration::from_millis)
-        };
         Timeouts {
-            object: pick(
+            object: effective_timeout(
                 state.object_timeout.load(Ordering::Relaxed),
                 info.properties.get_int(property::OBJECT_DELIVERY_TIMEOUT),
             ),
-            subgroup: pick(
+            subgroup: effective_timeout(
                 state.subgroup_timeout.load(Ordering::Relaxed),
                 info.properties.get_int(property::SUBGROUP_DELIVERY_TIMEOUT),
             ),
@@ -435,8 +415,8 @@ pub(super) async fn serve_subgroup<S: WtSession>(
     };
     state.streams.fetch_add(1, Ordering::Relaxed);
     let mut writer = Writer::new(stream);
-    let prio = state.priority.load(Ordering::Relaxed) as u8;
-    writer.set_priority(send_order(prio, sub.priority(), group.0, state.order));
+    let mut priority = state.priority.subscribe();
+    writer.set_priority(send_order(*priority.borrow_and_update(), sub.priority(), group.0, state.order));
     let header = SubgroupHeader {
         track_alias: alias,
         group_id: group,
@@ -460,15 +440,21 @@ pub(super) async fn serve_subgroup<S: WtSession>(
         Next(Result<(crate::model::Object, std::time::Instant), Closed>),
         Stop,
         PeerStopped,
+        Reprioritise,
     }
     loop {
         let step = tokio::select! {
             n = sub.next_timed() => Step::Next(n),
             _ = stopped.wait_for(|s| *s) => Step::Stop,
             _ = writer.closed() => Step::PeerStopped,
+            Ok(()) = priority.changed() => Step::Reprioritise,
         };
         let next = match step {
             Step::Next(n) => n,
+            Step::Reprioritise => {
+                writer.set_priority(send_order(*priority.borrow_and_update(), sub.priority(), group.0, state.order));
+                continue;
+            }
             Step::Stop => {
                 writer.reset(StreamCode::TooFarBehind.to_u64() as u32);
                 return;

@@ -134,6 +134,7 @@ impl<S: WtSession> Session<S> {
         Ok(FetchResponse {
             end_of_track: ok.end_of_track,
             end_location: ok.end_location,
+            track_properties: ok.track_properties,
             reader: None,
             pending: Some(rx),
             request: Some((writer, reader)),

@@ -1,0 +1,232 @@
+//! The session's decisions as plain functions: where a subscription starts, which ranges a FETCH covers, how
+//! streams are prioritised, which delivery timeout applies, which request parameters are refused. No I/O, no
+//! clock, no tokio: each is unit-tested below.
+
+use std::time::Duration;
+
+use moq_wire::codes::RequestErrorCode;
+use moq_wire::params::{LocationFilter, Parameters};
+use moq_wire::{GroupOrder, Location};
+
+/// A request refused with REQUEST_ERROR.
+pub(super) type Refusal = (RequestErrorCode, &'static str);
+
+/// Where a served subscription starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Start {
+    /// From the latest group, whole.
+    LiveEdge,
+    /// From this location among new objects (Largest Object / Next Group Start).
+    At(Location),
+    /// From this location, including cached groups (AbsoluteStart / AbsoluteRange).
+    Cached(Location),
+}
+
+impl Start {
+    /// The first location sent, if the filter names one.
+    pub(super) fn location(&self) -> Option<Location> {
+        match *self {
+            Start::LiveEdge => None,
+            Start::At(l) | Start::Cached(l) => Some(l),
+        }
+    }
+}
+
+/// What a SUBSCRIBE's filter means given the track's largest location: where to start and the last group (for
+/// AbsoluteRange).
+//= draft-ietf-moq-transport-19#location-filters
+//# If the publisher cannot satisfy the requested Location Filter (see
+//# {{location-filter}}) or if the entire End Group has already been published
+//# it SHOULD send a REQUEST_ERROR with code `INVALID_RANGE`.
+pub(super) fn subscription_window(
+    filter: Option<LocationFilter>,
+    largest: Option<Location>,
+) -> Result<(Start, Option<u64>), Refusal> {
+    let start = match filter {
+        None => Start::LiveEdge,
+        Some(LocationFilter::NextGroupStart) => {
+            Start::At(largest.map(|l| Location::new(l.group.0.saturating_add(1), 0)).unwrap_or_default())
+        }
+        Some(LocationFilter::LargestObject) => {
+            Start::At(largest.map(|l| Location::new(l.group.0, l.object.0.saturating_add(1))).unwrap_or_default())
+        }
+        Some(LocationFilter::AbsoluteStart { start }) | Some(LocationFilter::AbsoluteRange { start, .. }) => {
+            Start::Cached(start)
+        }
+    };
+    let end_group = filter.and_then(|f| f.end_group()).map(|g| g.0);
+    if let (Some(end), Some(l)) = (end_group, largest)
+        && end < l.group.0
+    {
+        return Err((RequestErrorCode::InvalidRange, "end group already published"));
+    }
+    Ok((start, end_group))
+}
+
+/// The range of a Joining FETCH: from `joining_start` groups before the Joining Location (relative) or from group
+/// `joining_start` (absolute), to the Joining Location inclusive (the end is exclusive).
+//= draft-ietf-moq-transport-19#joining-fetch-range-calculation
+//# The publisher receiving a Joining Fetch sets the End Location to
+//# {Joining Location.Group, Joining Location.Object + 1}
+pub(super) fn joining_range(relative: bool, joining_start: u64, joining: Location) -> (Location, Location) {
+    let start_group = if relative { joining.group.0.saturating_sub(joining_start) } else { joining_start };
+    (Location::new(start_group, 0), Location::new(joining.group.0, joining.object.0.saturating_add(1)))
+}
+
+/// The End Location a FETCH answer reports, its range clipped to what exists (`largest`). An `end` with object 0
+/// means "all of `end.group`". Refused when the track is empty or the range starts after its largest object.
+pub(super) fn fetch_end(start: Location, end: Location, largest: Option<Location>) -> Result<Location, Refusal> {
+    let Some(largest) = largest else {
+        return Err((RequestErrorCode::InvalidRange, "track is empty"));
+    };
+    if start > largest {
+        return Err((RequestErrorCode::InvalidRange, "start is after the largest object"));
+    }
+    let clipped = Location::new(largest.group.0, largest.object.0.saturating_add(1));
+    Ok(if end.object.0 == 0 { if end.group >= largest.group { clipped } else { end } } else { end.min(clipped) })
+}
+
+/// Whether `l` lies in a FETCH range from `start` to `end_location` (as [`fetch_end`] reports it).
+pub(super) fn in_fetch_range(l: Location, start: Location, end_location: Location) -> bool {
+    l >= start && if end_location.object.0 == 0 { l.group <= end_location.group } else { l < end_location }
+}
+
+/// The send order of a subgroup stream: subscriber priority, then publisher priority (lower is more important),
+/// then group order. quinn sends higher values first.
+//= draft-ietf-moq-transport-19#priorities
+//# If two objects have different subscriber priorities associated with them,
+//# the one with **the highest subscriber priority** is scheduled to be sent first.
+pub(super) fn send_order(subscriber: u8, publisher: u8, group: u64, order: GroupOrder) -> i32 {
+    // Each (subscriber, publisher) pair owns a slot of 2^14 values; live groups take all but the slot's lowest.
+    let g = (group % 0x3fff) as i32;
+    let g = match order {
+        GroupOrder::Ascending => 0x3ffe - g,
+        GroupOrder::Descending => g,
+    };
+    slot(subscriber, publisher) + 1 + g
+}
+
+/// The send order of a FETCH stream: the lowest of its priorities' slot, below every live subgroup stream of the
+/// same priorities (history never delays the live edge) and above any of a lower priority.
+pub(super) fn fetch_send_order(subscriber: u8, publisher: u8) -> i32 {
+    slot(subscriber, publisher)
+}
+
+fn slot(subscriber: u8, publisher: u8) -> i32 {
+    -((((subscriber as i32) << 8) | publisher as i32) << 14)
+}
+
+/// A delivery timeout in effect: the smaller non-zero of the subscriber's parameter and the track's property,
+/// in milliseconds (draft-19 §10.5.1). Zero or absent means none.
+pub(super) fn effective_timeout(subscriber_ms: u64, track_ms: Option<u64>) -> Option<Duration> {
+    [subscriber_ms, track_ms.unwrap_or(0)].into_iter().filter(|v| *v > 0).min().map(Duration::from_millis)
+}
+
+/// Refuses range filters beyond what we allow: we send no MAX_FILTER_RANGES (so it is 0 for the peer), and then
+/// the peer MUST NOT send any.
+//= draft-ietf-moq-transport-19#max-filter-ranges
+//# If this limit is exceeded, an endpoint MUST reject this with REQUEST_ERROR with error code INVALID_FILTER.
+pub(super) fn check_range_filters(params: &Parameters, max_ranges: u64) -> Result<(), Refusal> {
+    let ranges: usize = params.range_filters.iter().map(|f| f.ranges.len().max(1)).sum();
+    if ranges as u64 > max_ranges {
+        return Err((RequestErrorCode::InvalidFilter, "range filters exceed MAX_FILTER_RANGES"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moq_wire::params::{RangeDelta, RangeFilter, RangeFilterKind};
+
+    #[test]
+    fn filters_start_where_the_draft_says() {
+        let largest = Some(Location::new(5, 3));
+        assert_eq!(subscription_window(None, largest), Ok((Start::LiveEdge, None)));
+        assert_eq!(
+            subscription_window(Some(LocationFilter::NextGroupStart), largest),
+            Ok((Start::At(Location::new(6, 0)), None))
+        );
+        assert_eq!(
+            subscription_window(Some(LocationFilter::LargestObject), largest),
+            Ok((Start::At(Location::new(5, 4)), None))
+        );
+        // Nothing published yet: both resolve to the very start.
+        assert_eq!(
+            subscription_window(Some(LocationFilter::LargestObject), None),
+            Ok((Start::At(Location::new(0, 0)), None))
+        );
+        let range = LocationFilter::AbsoluteRange { start: Location::new(4, 1), end_group_delta: 3 };
+        assert_eq!(subscription_window(Some(range), largest), Ok((Start::Cached(Location::new(4, 1)), Some(7))));
+        let past = LocationFilter::AbsoluteRange { start: Location::new(1, 0), end_group_delta: 2 };
+        assert_eq!(subscription_window(Some(past), largest).unwrap_err().0, RequestErrorCode::InvalidRange);
+    }
+
+    #[test]
+    fn joining_fetch_ranges() {
+        let joining = Location::new(10, 4);
+        assert_eq!(joining_range(true, 2, joining), (Location::new(8, 0), Location::new(10, 5)));
+        assert_eq!(joining_range(true, 99, joining), (Location::new(0, 0), Location::new(10, 5)));
+        assert_eq!(joining_range(false, 7, joining), (Location::new(7, 0), Location::new(10, 5)));
+    }
+
+    #[test]
+    fn fetch_ranges_are_clipped_to_what_exists() {
+        let largest = Some(Location::new(5, 2));
+        // Whole groups past the largest: up to the object after it.
+        assert_eq!(fetch_end(Location::new(1, 0), Location::new(9, 0), largest), Ok(Location::new(5, 3)));
+        assert_eq!(fetch_end(Location::new(1, 0), Location::new(3, 0), largest), Ok(Location::new(3, 0)));
+        assert_eq!(fetch_end(Location::new(1, 0), Location::new(5, 1), largest), Ok(Location::new(5, 1)));
+        assert_eq!(
+            fetch_end(Location::new(6, 0), Location::new(9, 0), largest).unwrap_err().0,
+            RequestErrorCode::InvalidRange
+        );
+        assert_eq!(
+            fetch_end(Location::new(0, 0), Location::new(1, 0), None).unwrap_err().0,
+            RequestErrorCode::InvalidRange
+        );
+        // Object 0 in the end means the whole end group is included.
+        assert!(in_fetch_range(Location::new(3, 7), Location::new(1, 0), Location::new(3, 0)));
+        assert!(!in_fetch_range(Location::new(5, 1), Location::new(1, 0), Location::new(5, 1)));
+        assert!(!in_fetch_range(Location::new(0, 9), Location::new(1, 0), Location::new(5, 1)));
+    }
+
+    #[test]
+    fn priorities_order_streams() {
+        // Lower subscriber priority first, whatever the publisher priority.
+        assert!(send_order(1, 255, 0, GroupOrder::Ascending) > send_order(2, 0, 0, GroupOrder::Ascending));
+        // Then publisher priority.
+        assert!(send_order(1, 1, 0, GroupOrder::Ascending) > send_order(1, 2, 0, GroupOrder::Ascending));
+        // Then group order.
+        assert!(send_order(1, 1, 3, GroupOrder::Ascending) > send_order(1, 1, 4, GroupOrder::Ascending));
+        assert!(send_order(1, 1, 4, GroupOrder::Descending) > send_order(1, 1, 3, GroupOrder::Descending));
+        // A FETCH goes after every live stream of the same priorities, before any of a lower priority.
+        let fetch = fetch_send_order(1, 1);
+        assert!(fetch < send_order(1, 1, 0x3fff, GroupOrder::Ascending));
+        assert!(fetch < send_order(1, 1, 0, GroupOrder::Descending));
+        assert!(fetch > send_order(1, 2, 0, GroupOrder::Ascending));
+    }
+
+    #[test]
+    fn the_smaller_timeout_applies() {
+        assert_eq!(effective_timeout(0, None), None);
+        assert_eq!(effective_timeout(0, Some(0)), None);
+        assert_eq!(effective_timeout(300, None), Some(Duration::from_millis(300)));
+        assert_eq!(effective_timeout(300, Some(100)), Some(Duration::from_millis(100)));
+        assert_eq!(effective_timeout(0, Some(100)), Some(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn range_filters_need_max_filter_ranges() {
+        let mut params = Parameters::default();
+        assert!(check_range_filters(&params, 0).is_ok());
+        params.range_filters.push(RangeFilter {
+            kind: RangeFilterKind::Subgroup,
+            set_id: Some(0),
+            ranges: vec![RangeDelta { start: 0, end: Some(2) }, RangeDelta { start: 3, end: None }],
+        });
+        assert_eq!(check_range_filters(&params, 0).unwrap_err().0, RequestErrorCode::InvalidFilter);
+        assert_eq!(check_range_filters(&params, 1).unwrap_err().0, RequestErrorCode::InvalidFilter);
+        assert!(check_range_filters(&params, 2).is_ok());
+    }
+}
