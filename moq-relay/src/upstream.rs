@@ -114,29 +114,41 @@ pub(crate) fn forget_ended(router: &Router, origin: &Origin, name: &FullTrackNam
     tracing::debug!(track = %name, "upstream track ended; forgotten");
 }
 
-/// Forwards a FETCH for history the relay does not hold to the track's publisher, and collects the answer
-/// (bounded: at most 64 MiB of payload).
+/// Forwards a FETCH for history the relay does not hold to the track's publisher and streams its answer
+/// through: entries are passed on as they arrive (a few in flight), never collected whole.
 pub(crate) async fn fetch_upstream(
     router: &Router,
     name: FullTrackName,
     start: moq_transport::wire::Location,
     end: moq_transport::wire::Location,
     order: moq_transport::wire::GroupOrder,
-) -> Option<Vec<moq_transport::FetchedObject>> {
-    const MAX_BYTES: usize = 64 * 1024 * 1024;
+) -> Option<moq_transport::FetchSource> {
     let upstream = router.route(&name.namespace)?;
     let range = moq_transport::FetchRange::Standalone { track: name.clone(), start, end };
     let mut response = upstream.fetch(range, order).await.ok()?;
-    let mut objects = Vec::new();
-    let mut bytes = 0;
-    while let Ok(Some(o)) = response.next().await {
-        bytes += o.payload.len();
-        if bytes > MAX_BYTES {
-            tracing::warn!(track = %name, "upstream FETCH larger than the relay forwards; truncated");
-            break;
+    let (tx, items) = tokio::sync::mpsc::channel(16);
+    let source = moq_transport::FetchSource {
+        end_of_track: response.end_of_track,
+        end_location: response.end_location,
+        track_properties: response.track_properties.clone(),
+        items,
+    };
+    tokio::spawn(async move {
+        let mut forwarded = 0u64;
+        loop {
+            let item = response.next_item().await;
+            let done = !matches!(item, Ok(Some(_)));
+            let item = match item {
+                Ok(Some(i)) => Ok(i),
+                Ok(None) => break,
+                Err(e) => Err(e),
+            };
+            if tx.send(item).await.is_err() || done {
+                break;
+            }
+            forwarded += 1;
         }
-        objects.push(o);
-    }
-    tracing::debug!(track = %name, objects = objects.len(), "FETCH forwarded upstream");
-    Some(objects)
+        tracing::debug!(track = %name, entries = forwarded, "FETCH forwarded upstream");
+    });
+    Some(source)
 }

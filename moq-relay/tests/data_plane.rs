@@ -228,3 +228,29 @@ async fn fifty_sessions_resetting_their_control_streams_at_once_all_close() {
         assert_eq!(code.unwrap(), Some(SessionCode::ProtocolViolation.to_u64() as u32));
     }
 }
+
+#[tokio::test]
+async fn an_upstream_fetch_that_fails_midway_is_not_passed_on_as_complete() {
+    let relay = start().await;
+    let mut publisher = RawPeer::connect(&relay, Version::Draft19).await;
+    let announce = publisher.announce("history").await;
+    let viewer = relay.connect(false, Origin::new()).await;
+    let range = FetchRange::Standalone {
+        track: name("history", "video"),
+        start: moq_transport::wire::Location::new(0, 0),
+        end: moq_transport::wire::Location::new(3, 0),
+    };
+    let order = moq_transport::wire::GroupOrder::Ascending;
+    let end = moq_transport::wire::Location::new(3, 0);
+    let (fetch, upstream) = tokio::join!(timeout(T, viewer.fetch(range, order)), publisher.accept_fetch(end));
+    let mut fetch = fetch.unwrap().unwrap();
+    let (_request, mut data) = upstream;
+    // The first object streams through before the upstream answer is complete.
+    let first = timeout(T, fetch.next()).await.unwrap().unwrap().expect("the first object");
+    assert_eq!(&first.payload[..], b"first");
+    // The publisher gives up: the viewer must see the answer cut short, not a clean end.
+    web_transport_trait::SendStream::reset(&mut data, 0);
+    let rest = timeout(T, fetch.next()).await.unwrap();
+    assert!(rest.is_err(), "a truncated FETCH answer ended as if complete: {rest:?}");
+    drop(announce);
+}

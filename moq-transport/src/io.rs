@@ -18,11 +18,13 @@ pub(crate) struct Reader<R> {
     stream: R,
     buf: BytesMut,
     fin: bool,
+    /// GOAWAYs seen on this stream (request streams allow one).
+    goaways: u8,
 }
 
 impl<R: RecvStream> Reader<R> {
     pub(crate) fn new(stream: R) -> Self {
-        Reader { stream, buf: BytesMut::new(), fin: false }
+        Reader { stream, buf: BytesMut::new(), fin: false, goaways: 0 }
     }
 
     /// Reads more bytes; returns false at FIN.
@@ -72,6 +74,28 @@ impl<R: RecvStream> Reader<R> {
 
     /// Reads one control message. Known departures of deployed peers that are unambiguous are accepted (see
     /// `moq_wire::control::compat` and docs/interop.md).
+    /// The next message on a request stream, GOAWAY handled as the draft says: the first asks to migrate this one
+    /// request (the request carries on here until the peer ends it); a second is a PROTOCOL_VIOLATION.
+    pub(crate) async fn request_message(&mut self, v: Version) -> Result<Option<ControlMessage>, Error> {
+        loop {
+            match self.message(v).await? {
+                Some(ControlMessage::GoAway(g)) => {
+                    //= draft-ietf-moq-transport-19#message-goaway
+                    //# The endpoint MUST close the session with a `PROTOCOL_VIOLATION`
+                    //# ({{session-termination}}) if it receives more than one GOAWAY on the
+                    //# control stream or on a single request stream.
+                    self.goaways += 1;
+                    if self.goaways > 1 {
+                        return Err(Error::ProtocolViolation("second GOAWAY on a request stream"));
+                    }
+                    let uri = String::from_utf8_lossy(&g.new_session_uri);
+                    tracing::debug!(%uri, timeout_ms = g.timeout_ms, "GOAWAY on a request stream");
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
     pub(crate) async fn message(&mut self, v: Version) -> Result<Option<ControlMessage>, Error> {
         let msg = self.decode_with(|b| moq_wire::control::compat::decode_lenient(b, v)).await;
         if let Err(Error::Decode(e)) = &msg {

@@ -25,14 +25,14 @@ pub type Resolver =
     Arc<dyn Fn(FullTrackName) -> Pin<Box<dyn Future<Output = Option<TrackProducer>> + Send>> + Send + Sync>;
 
 /// Fetches a range the origin does not hold from elsewhere (a relay's upstream): track, start, end (exclusive;
-/// object 0 = whole group), group order. `None` when it cannot.
+/// object 0 = whole group), group order. `None` when it cannot; otherwise the answer streams through.
 pub type Fetcher = Arc<
     dyn Fn(
             FullTrackName,
             Location,
             Location,
             GroupOrder,
-        ) -> Pin<Box<dyn Future<Output = Option<Vec<crate::model::FetchedObject>>> + Send>>
+        ) -> Pin<Box<dyn Future<Output = Option<crate::model::FetchSource>> + Send>>
         + Send
         + Sync,
 >;

@@ -470,3 +470,121 @@ async fn fetch_answers_carry_track_properties() {
     let f = client.fetch(range, moq_transport::wire::GroupOrder::Ascending).await.unwrap();
     assert_eq!(f.track_properties.get_int(0x02), Some(250));
 }
+
+/// Reads one control message from a request stream's receive side.
+async fn next_message(recv: &mut memory::MemoryRecv, buf: &mut BytesMut) -> ControlMessage {
+    loop {
+        match ControlMessage::decode_from(buf, V) {
+            Ok(m) => return m,
+            Err(e) if e.is_short() => {}
+            Err(e) => panic!("{e}"),
+        }
+        let chunk = timeout(T, recv.read_chunk(64 * 1024)).await.expect("a message").unwrap().expect("not FIN");
+        buf.extend_from_slice(&chunk);
+    }
+}
+
+#[tokio::test]
+async fn a_fetch_reaching_before_the_cache_marks_the_range_unknown() {
+    let origin = Origin::new();
+    let track = TrackProducer::with_window(TrackInfo::new(name("live", "v")), 2);
+    origin.publish_track(track.clone());
+    for g in 0..5u64 {
+        track.write_group(g, [Object::new(0, "x"), Object::new(1, "y")]).unwrap();
+    }
+    let (client, _server) = sessions(origin).await;
+    let range = FetchRange::Standalone {
+        track: name("live", "v"),
+        start: moq_transport::wire::Location::new(0, 0),
+        end: moq_transport::wire::Location::new(4, 0),
+    };
+    let mut f = client.fetch(range, moq_transport::wire::GroupOrder::Ascending).await.unwrap();
+    // Groups 0..=2 left the cache: their status is unknown here, which the answer says instead of a silent gap.
+    match f.next_item().await.unwrap() {
+        Some(FetchItem::EndOfRange { end, unknown: true }) => assert_eq!(end.group, GroupId(2)),
+        other => panic!("expected an End of Unknown Range first, got {other:?}"),
+    }
+    let mut locations = Vec::new();
+    while let Some(o) = f.next().await.unwrap() {
+        locations.push((o.location.group.0, o.location.object.0));
+    }
+    assert_eq!(locations, [(3, 0), (3, 1), (4, 0), (4, 1)]);
+}
+
+#[tokio::test]
+async fn request_update_on_a_fetch_is_answered_and_applied() {
+    // A FETCH answered from "upstream" (an origin fetcher) that is still streaming when the update comes.
+    let origin = Origin::new();
+    let (tx, items) = tokio::sync::mpsc::channel(4);
+    let source = std::sync::Mutex::new(Some(FetchSource {
+        end_of_track: false,
+        end_location: moq_transport::wire::Location::new(9, 0),
+        track_properties: Default::default(),
+        items,
+    }));
+    origin.set_fetcher(std::sync::Arc::new(move |_, _, _, _| {
+        let s = source.lock().unwrap().take();
+        Box::pin(async move { s })
+    }));
+    let (peer, _server) = RawPeer::connect(origin).await;
+    let fetch = Fetch {
+        request_id: RequestId(0),
+        fetch_type: FetchType::Standalone {
+            track: name("live", "v"),
+            start: moq_transport::wire::Location::new(0, 0),
+            end: moq_transport::wire::Location::new(9, 0),
+        },
+        params: Parameters::default(),
+    };
+    let (mut send, mut recv) = peer.request(&frame(fetch.into())).await;
+    let mut buf = BytesMut::new();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::FetchOk(_)));
+    let data = timeout(T, peer.transport.accept_uni()).await.unwrap().unwrap();
+    let before = data.sender_priority();
+    let params = Parameters { subscriber_priority: Some(3), ..Default::default() };
+    send.write_all(&frame(RequestUpdate { request_id: RequestId(2), params }.into())).await.unwrap();
+    let answer = next_message(&mut recv, &mut buf).await;
+    assert!(matches!(answer, ControlMessage::RequestOk(_)), "{answer:?}");
+    // The new priority applies from the next entry on.
+    let object = FetchedObject {
+        location: moq_transport::wire::Location::new(0, 0),
+        subgroup: Some(moq_transport::wire::SubgroupId(0)),
+        priority: 128,
+        properties: Default::default(),
+        payload: Bytes::from_static(b"x"),
+    };
+    tx.send(Ok(FetchItem::Object(object))).await.unwrap();
+    timeout(T, async {
+        while data.sender_priority() == before {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the FETCH stream's priority did not change");
+}
+
+#[tokio::test]
+async fn a_publisher_may_update_its_publish_and_send_one_goaway_per_request() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let publish = Publish {
+        request_id: RequestId(0),
+        track: name("pushed", "v"),
+        track_alias: moq_transport::wire::TrackAlias(1),
+        params: Parameters::default(),
+        track_properties: Default::default(),
+    };
+    let (mut send, mut recv) = peer.request(&frame(publish.into())).await;
+    let mut buf = BytesMut::new();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::RequestOk(_)));
+    // A GOAWAY on a request stream migrates that request: the session carries on.
+    let goaway = GoAway { new_session_uri: Bytes::new(), timeout_ms: 0, request_id: None };
+    send.write_all(&frame(goaway.clone().into())).await.unwrap();
+    let update =
+        RequestUpdate { request_id: RequestId(2), params: Parameters { forward: Some(true), ..Default::default() } };
+    send.write_all(&frame(update.into())).await.unwrap();
+    let answer = next_message(&mut recv, &mut buf).await;
+    assert!(matches!(answer, ControlMessage::RequestOk(_)), "{answer:?}");
+    // A second GOAWAY on the same request stream closes the session.
+    send.write_all(&frame(goaway.into())).await.unwrap();
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+}

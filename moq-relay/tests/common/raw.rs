@@ -6,12 +6,17 @@ use moq_transport::SessionConfig;
 use moq_transport::quic::{Client, path_and_authority};
 use moq_transport::wire::codes::StreamCode;
 use moq_transport::wire::control::*;
-use moq_transport::wire::data::{DatagramContent, ObjectDatagram, SubgroupHeader, SubgroupIdMode, SubgroupWriter};
+use moq_transport::wire::data::{
+    DatagramContent, FetchHeader, FetchObject, FetchWriter, ObjectDatagram, SubgroupHeader, SubgroupIdMode,
+    SubgroupWriter,
+};
 use moq_transport::wire::kvp::Properties;
 use moq_transport::wire::namespace::TrackNamespace;
 use moq_transport::wire::params::Parameters;
 use moq_transport::wire::setup::SetupOptions;
-use moq_transport::wire::{Decode, GroupId, ObjectId, RequestId, SubgroupId, TrackAlias, Version};
+use moq_transport::wire::{
+    Decode, Encode, GroupId, GroupOrder, Location, ObjectId, RequestId, SubgroupId, TrackAlias, Version,
+};
 use tokio::time::timeout;
 use web_transport_quinn::{RecvStream, SendStream, Session};
 
@@ -120,6 +125,31 @@ impl RawPeer {
         };
         send.write_all(&frame(ok.into(), self.version)).await.unwrap();
         (send, reader, sub)
+    }
+
+    /// Waits for the relay's FETCH, answers FETCH_OK and opens the data stream with one object (0, 0) on it.
+    pub async fn accept_fetch(&mut self, end: Location) -> (SendStream, SendStream) {
+        let (mut send, recv) = timeout(T, self.session.accept_bi()).await.expect("a FETCH").unwrap();
+        let mut reader = MessageReader::new(recv, self.version);
+        let Some(ControlMessage::Fetch(fetch)) = reader.next().await else { panic!("expected FETCH") };
+        std::mem::forget(reader);
+        let ok = FetchOk { end_of_track: false, end_location: end, ..Default::default() };
+        send.write_all(&frame(ok.into(), self.version)).await.unwrap();
+        let mut data = self.session.open_uni().await.unwrap();
+        let mut buf = BytesMut::new();
+        FetchHeader { request_id: fetch.request_id }.encode(&mut buf, self.version).unwrap();
+        let object = FetchObject {
+            group_id: GroupId(0),
+            subgroup_id: Some(SubgroupId(0)),
+            object_id: ObjectId(0),
+            publisher_priority: 128,
+            properties: Properties::new(),
+            payload_len: 5,
+        };
+        FetchWriter::new(GroupOrder::Ascending, self.version).write_object(&mut buf, &object).unwrap();
+        buf.extend_from_slice(b"first");
+        data.write_all(&buf).await.unwrap();
+        (send, data)
     }
 
     /// Opens a subgroup stream and writes its header.

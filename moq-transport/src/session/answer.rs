@@ -87,27 +87,13 @@ impl<S: WtSession> Session<S> {
     }
 }
 
-/// Reads the response to a request: the first message other than a (single) GOAWAY for this request, with a
-/// timeout. A missing answer fails this request only.
+/// Reads the response to a request (a GOAWAY before it is allowed once), with a timeout. A missing answer fails
+/// this request only.
 pub(super) async fn response<R: web_transport_trait::RecvStream>(
     reader: &mut Reader<R>,
     v: Version,
 ) -> Result<Option<ControlMessage>, Error> {
-    let mut goaways = 0;
-    loop {
-        let msg = tokio::time::timeout(RESPONSE_TIMEOUT, reader.message(v)).await.map_err(|_| Error::Timeout)??;
-        match msg {
-            Some(ControlMessage::GoAway(_)) if goaways == 0 => {
-                // A GOAWAY on a request stream asks to re-issue this request elsewhere; the answer still comes.
-                goaways += 1;
-                tracing::debug!("GOAWAY on a request stream");
-            }
-            Some(ControlMessage::GoAway(_)) => {
-                return Err(Error::ProtocolViolation("second GOAWAY on a request stream"));
-            }
-            other => return Ok(other),
-        }
-    }
+    tokio::time::timeout(RESPONSE_TIMEOUT, reader.request_message(v)).await.map_err(|_| Error::Timeout)?
 }
 
 pub(super) fn rejected(e: RequestError) -> Error {

@@ -1,32 +1,84 @@
-//! Serving the peer's FETCH from a track's cache, or with objects obtained upstream.
+//! Serving the peer's FETCH: from a track's cache, or streamed through from upstream when the cache does not
+//! reach back far enough. Answered with FETCH_OK (Track Properties included) or REQUEST_ERROR; the objects go on
+//! one stream below the live data of the same priorities; REQUEST_UPDATE may change the priority meanwhile.
 
 use super::*;
+
+/// The largest Object ID an End of Range entry names for "the rest of that group".
+const LAST_OBJECT: u64 = (1 << 62) - 1;
+
+/// Where the objects of an accepted FETCH come from.
+enum Entries {
+    /// Taken from the cache when the FETCH arrived.
+    Cached(Vec<FetchItem>),
+    /// Streamed from upstream as they arrive.
+    Upstream(mpsc::Receiver<Result<FetchItem, Error>>),
+}
+
+impl Entries {
+    async fn next(&mut self) -> Option<Result<FetchItem, Error>> {
+        match self {
+            Entries::Cached(items) => items.pop().map(Ok),
+            Entries::Upstream(rx) => rx.recv().await,
+        }
+    }
+}
+
+/// An accepted FETCH: its FETCH_OK and its entries.
+struct Answer {
+    ok: FetchOk,
+    publisher_priority: u8,
+    entries: Entries,
+}
 
 pub(super) async fn serve_fetch<S: WtSession>(
     inner: &Arc<Inner<S>>,
     writer: &mut Writer<S::SendStream>,
+    reader: &mut Reader<S::RecvStream>,
     m: Fetch,
 ) -> Result<(), Error> {
     let v = inner.version;
     let order = m.params.group_order.unwrap_or(GroupOrder::Ascending);
-    let subscriber_priority = m.params.subscriber_priority.unwrap_or(128);
-    let (track, start, end) = match m.fetch_type {
-        FetchType::Standalone { track: name, start, end } => {
-            let track = inner.config.origin.resolve(&name).await;
-            // A range older than what is held here is fetched from upstream when the origin knows how.
-            let held_from = track.as_ref().and_then(|t| t.consume().cached_groups().first().map(|g| g.id()));
-            if held_from.is_none_or(|first| start.group < first)
-                && let Some(fetcher) = inner.config.origin.fetcher()
-                && let Some(objects) = fetcher(name.clone(), start, end, order).await
-            {
-                let request = (m.request_id, order, subscriber_priority);
-                return serve_fetched(inner, writer, request, start, end, objects).await;
-            }
-            match track {
-                Some(t) => (t, start, end),
-                None => return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await,
-            }
+    let answer = match accept_fetch(inner, &m, order).await {
+        Ok(a) => a,
+        Err((code, reason)) => return reject(writer, v, code, reason).await,
+    };
+    writer.message(&answer.ok.clone().into(), v).await?;
+    let stream = inner.transport.open_uni().await.map_err(from_wt)?;
+    let mut data = Writer::new(stream);
+    let (priority, priorities) = watch::channel(m.params.subscriber_priority.unwrap_or(128));
+    let send = send_entries(&mut data, (m.request_id, order, v), answer, priorities);
+    let outcome = tokio::select! {
+        sent = send => Some(sent),
+        _ = fetch_updates(inner, writer, reader, &priority) => None,
+    };
+    match outcome {
+        Some(Ok(())) => {
+            data.finish();
+            writer.finish();
+            Ok(())
         }
+        // The source failed midway: the response is cut short, never FINished as if complete.
+        Some(Err(e)) => {
+            data.reset(StreamCode::UnknownObjectStatus.to_u64() as u32);
+            writer.reset(StreamCode::InternalError.to_u64() as u32);
+            if e.is_session_error() { Err(e) } else { Ok(()) }
+        }
+        //= draft-ietf-moq-transport-19#message-request-update
+        //# When a REQUEST_UPDATE fails for a FETCH, the publisher MUST reset the FETCH data stream.
+        None => {
+            data.reset(StreamCode::Cancelled.to_u64() as u32);
+            Ok(())
+        }
+    }
+}
+
+/// Decides how to answer a FETCH: the range, where the objects come from, the FETCH_OK.
+async fn accept_fetch<S: WtSession>(inner: &Arc<Inner<S>>, m: &Fetch, order: GroupOrder) -> Result<Answer, Refusal> {
+    let origin = &inner.config.origin;
+    let (name, track, start, end) = match &m.fetch_type {
+        // Only what is held here: a track not held is fetched upstream below, without subscribing to it.
+        FetchType::Standalone { track: name, start, end } => (name.clone(), origin.track(name), *start, *end),
         FetchType::RelativeJoining { joining_request_id, joining_start }
         | FetchType::AbsoluteJoining { joining_request_id, joining_start } => {
             let relative = matches!(m.fetch_type, FetchType::RelativeJoining { .. });
@@ -34,128 +86,202 @@ pub(super) async fn serve_fetch<S: WtSession>(
                 .get(&joining_request_id.0)
                 .map(|s| (s.track.clone(), *lock(&s.state.joining), *s.state.forward.borrow()));
             let Some((track, joining, forward)) = served else {
-                return reject(writer, v, RequestErrorCode::InvalidJoiningRequestId, "no such subscription").await;
+                return Err((RequestErrorCode::InvalidJoiningRequestId, "no such subscription"));
             };
             //= draft-ietf-moq-transport-19#joining-fetches
             //# If no Objects have been published for the track the publisher MUST respond with a REQUEST_ERROR
             //# with error code `INVALID_RANGE`.
             if !forward {
-                return reject(writer, v, RequestErrorCode::InvalidRange, "joining subscription has Forward 0").await;
+                return Err((RequestErrorCode::InvalidRange, "joining subscription has Forward 0"));
             }
             let Some(joining) = joining else {
-                return reject(writer, v, RequestErrorCode::InvalidRange, "nothing published yet").await;
+                return Err((RequestErrorCode::InvalidRange, "nothing published yet"));
             };
-            let (start, end) = joining_range(relative, joining_start, joining);
-            (track, start, end)
+            let (start, end) = joining_range(relative, *joining_start, joining);
+            (track.info().name.clone(), Some(track), start, end)
         }
     };
-    let largest = track.largest();
-    let end_location = match fetch_end(start, end, largest) {
-        Ok(e) => e,
-        Err((code, reason)) => return reject(writer, v, code, reason).await,
-    };
-    let clipped_end = largest.map(|l| Location::new(l.group.0, l.object.0.saturating_add(1))).unwrap_or_default();
-    let in_range = |l: Location| in_fetch_range(l, start, end_location);
-    let consumer = track.consume();
-    let end_of_track = consumer.ended() == Some(TrackEnd::Ended) && end_location == clipped_end;
-    let datagrams = track.info().delivery == Delivery::Datagrams;
-    let mut groups: Vec<GroupConsumer> = consumer.cached_groups();
-    if order == GroupOrder::Descending {
-        groups.reverse();
+    // History older than the cache is fetched upstream when the origin knows how, and streamed through.
+    let held_from = track.as_ref().and_then(|t| t.consume().cached_groups().first().map(|g| g.id()));
+    if held_from.is_none_or(|first| start.group < first)
+        && let Some(fetcher) = origin.fetcher()
+        && let Some(source) = fetcher(name.clone(), start, end, order).await
+    {
+        let ok = FetchOk {
+            end_of_track: source.end_of_track,
+            end_location: source.end_location,
+            params: Parameters::default(),
+            track_properties: source.track_properties,
+        };
+        return Ok(Answer { ok, publisher_priority: 128, entries: Entries::Upstream(source.items) });
     }
+    let track = match track {
+        Some(t) => Some(t),
+        None => origin.resolve(&name).await,
+    };
+    let Some(track) = track else {
+        return Err((RequestErrorCode::DoesNotExist, "no such track"));
+    };
+    let largest = track.largest();
+    let end_location = fetch_end(start, end, largest)?;
+    let clipped_end = largest.map(|l| Location::new(l.group.0, l.object.0.saturating_add(1))).unwrap_or_default();
+    let consumer = track.consume();
     let ok = FetchOk {
-        end_of_track,
+        end_of_track: consumer.ended() == Some(TrackEnd::Ended) && end_location == clipped_end,
         end_location,
         params: Parameters::default(),
         track_properties: track_properties(track.info()),
     };
-    writer.message(&ok.into(), v).await?;
-    let stream = inner.transport.open_uni().await.map_err(from_wt)?;
-    let mut data = Writer::new(stream);
-    data.set_priority(fetch_send_order(subscriber_priority, track.info().priority));
-    let mut buf = BytesMut::new();
-    FetchHeader { request_id: m.request_id }.encode(&mut buf, v)?;
-    let mut fw = FetchWriter::new(order, v);
-    for g in groups {
-        let mut objects: Vec<(u64, u8, crate::model::Object)> = Vec::new();
-        for sg in g.subgroups() {
-            let c = sg.clone();
-            for o in c.available() {
-                objects.push((sg.id().0, sg.priority(), o));
-            }
-            let _ = c.closed();
-        }
-        objects.sort_by_key(|(_, _, o)| o.id);
-        for (sg, prio, o) in objects {
-            if o.status != ObjectStatus::Normal || !in_range(Location { group: g.id(), object: o.id }) {
-                continue;
-            }
-            let fo = FetchObject {
-                group_id: g.id(),
-                // Objects of a datagram track have no subgroup (serialization flag 0x40).
-                subgroup_id: if datagrams { None } else { Some(SubgroupId(sg)) },
-                object_id: o.id,
-                publisher_priority: prio,
-                properties: o.properties.clone(),
-                payload_len: o.payload.len(),
-            };
-            fw.write_object(&mut buf, &fo)?;
-            data.write(&buf).await?;
-            buf.clear();
-            data.write_chunk(o.payload.clone()).await?;
-        }
-    }
-    if !buf.is_empty() {
-        data.write(&buf).await?;
-    }
-    data.finish();
-    writer.finish();
-    Ok(())
+    let mut items = cached_items(&consumer, start, end_location, order);
+    items.reverse(); // popped from the back
+    Ok(Answer { ok, publisher_priority: track.info().priority, entries: Entries::Cached(items) })
 }
 
-/// Answers a FETCH with objects obtained elsewhere (upstream).
-pub(super) async fn serve_fetched<S: WtSession>(
-    inner: &Arc<Inner<S>>,
-    writer: &mut Writer<S::SendStream>,
-    (request_id, order, subscriber_priority): (RequestId, GroupOrder, u8),
-    start: Location,
-    end: Location,
-    objects: Vec<FetchedObject>,
-) -> Result<(), Error> {
-    let v = inner.version;
-    let Some(last) = objects.iter().map(|o| o.location).max() else {
-        return reject(writer, v, RequestErrorCode::InvalidRange, "no objects in the range").await;
+/// The cached objects of a range in the requested order. A range reaching back before the oldest group held is
+/// marked unknown with an End of Range entry (its objects may exist, but not here).
+//= draft-ietf-moq-transport-19#message-fetch
+//# it can choose to reset the
+//# FETCH data stream with UNKNOWN_OBJECT_STATUS ({{stream-reset-codes}}), or indicate
+//# the range of unknown Objects and continue serving other known Objects.
+fn cached_items(consumer: &TrackConsumer, start: Location, end: Location, order: GroupOrder) -> Vec<FetchItem> {
+    let groups = consumer.cached_groups();
+    let first_held = groups.first().map(|g| g.id().0);
+    let unknown_before = match first_held {
+        Some(first) if start.group.0 < first => Some(Location::new(first - 1, LAST_OBJECT)),
+        None => Some(Location::new(end.group.0, LAST_OBJECT)),
+        Some(_) => None,
     };
-    let reached = Location::new(last.group.0, last.object.0.saturating_add(1));
-    let end_location = if end.object.0 == 0 && end.group > last.group { reached } else { end.min(reached).max(start) };
-    writer.message(&FetchOk { end_of_track: false, end_location, ..Default::default() }.into(), v).await?;
-    let stream = inner.transport.open_uni().await.map_err(from_wt)?;
-    let mut data = Writer::new(stream);
-    data.set_priority(fetch_send_order(subscriber_priority, 128));
+    let mut items = Vec::new();
+    for g in &groups {
+        let mut objects: Vec<(SubgroupInfo, crate::model::Object)> = Vec::new();
+        for sg in g.subgroups() {
+            objects.extend(sg.available().into_iter().map(|o| (*sg.info(), o)));
+        }
+        objects.sort_by_key(|(_, o)| o.id);
+        for (info, o) in objects {
+            let location = Location { group: g.id(), object: o.id };
+            if o.status != ObjectStatus::Normal || !in_fetch_range(location, start, end) {
+                continue;
+            }
+            items.push(FetchItem::Object(FetchedObject {
+                location,
+                // Datagram objects have no subgroup (serialization flag 0x40).
+                subgroup: (info.delivery == Delivery::Streams).then_some(info.id),
+                priority: info.priority,
+                properties: o.properties,
+                payload: o.payload,
+            }));
+        }
+    }
+    match order {
+        GroupOrder::Ascending => {
+            if let Some(end) = unknown_before {
+                items.insert(0, FetchItem::EndOfRange { end, unknown: true });
+            }
+        }
+        GroupOrder::Descending => {
+            // Groups newest first, objects within a group in id order.
+            let mut by_group: Vec<Vec<FetchItem>> = Vec::new();
+            for item in items {
+                let FetchItem::Object(o) = &item else { continue };
+                match by_group.last_mut() {
+                    Some(last) if matches!(last.first(), Some(FetchItem::Object(p)) if p.location.group == o.location.group) => {
+                        last.push(item)
+                    }
+                    _ => by_group.push(vec![item]),
+                }
+            }
+            items = by_group.into_iter().rev().flatten().collect();
+            if unknown_before.is_some() {
+                items.push(FetchItem::EndOfRange { end: start, unknown: true });
+            }
+        }
+    }
+    items
+}
+
+/// Writes the entries on the FETCH stream, following priority changes.
+async fn send_entries<W: web_transport_trait::SendStream>(
+    data: &mut Writer<W>,
+    (request_id, order, v): (RequestId, GroupOrder, Version),
+    mut answer: Answer,
+    mut priority: watch::Receiver<u8>,
+) -> Result<(), Error> {
+    data.set_priority(fetch_send_order(*priority.borrow_and_update(), answer.publisher_priority));
     let mut buf = BytesMut::new();
     FetchHeader { request_id }.encode(&mut buf, v)?;
     let mut fw = FetchWriter::new(order, v);
-    for o in objects {
-        let fo = FetchObject {
-            group_id: o.location.group,
-            subgroup_id: o.subgroup,
-            object_id: o.location.object,
-            publisher_priority: o.priority,
-            properties: o.properties,
-            payload_len: o.payload.len(),
-        };
-        if fw.write_object(&mut buf, &fo).is_err() {
-            buf.clear();
-            continue; // out of the requested order: skip rather than fail the whole response
+    while let Some(item) = answer.entries.next().await {
+        if priority.has_changed().unwrap_or(false) {
+            data.set_priority(fetch_send_order(*priority.borrow_and_update(), answer.publisher_priority));
         }
-        data.write(&buf).await?;
-        buf.clear();
-        data.write_chunk(o.payload).await?;
+        match item? {
+            FetchItem::Object(o) => {
+                let fo = FetchObject {
+                    group_id: o.location.group,
+                    subgroup_id: o.subgroup,
+                    object_id: o.location.object,
+                    publisher_priority: o.priority,
+                    properties: o.properties,
+                    payload_len: o.payload.len(),
+                };
+                if fw.write_object(&mut buf, &fo).is_err() {
+                    // Out of the requested order (an upstream's mistake): left out rather than failing the rest.
+                    buf.clear();
+                    continue;
+                }
+                data.write(&buf).await?;
+                buf.clear();
+                data.write_chunk(o.payload).await?;
+            }
+            FetchItem::EndOfRange { end, unknown } => {
+                if fw.write_end_of_range(&mut buf, &EndOfRange { unknown, end }).is_err() {
+                    buf.clear();
+                    continue;
+                }
+            }
+        }
     }
     if !buf.is_empty() {
         data.write(&buf).await?;
     }
-    data.finish();
-    writer.finish();
     Ok(())
+}
+
+/// Answers REQUEST_UPDATEs on a FETCH: a new subscriber priority is applied, anything else refused. Returns when
+/// an update was refused or the requester cancelled; never after a FIN (no more updates).
+async fn fetch_updates<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    reader: &mut Reader<S::RecvStream>,
+    priority: &watch::Sender<u8>,
+) {
+    let v = inner.version;
+    loop {
+        match reader.request_message(v).await {
+            Ok(Some(ControlMessage::RequestUpdate(u))) => {
+                if let Err(e) = inner.check_peer_request(u.request_id) {
+                    return inner.close(e);
+                }
+                let Parameters { subscriber_priority, .. } = u.params;
+                let only_priority = Parameters { subscriber_priority, ..Default::default() } == u.params;
+                if !only_priority {
+                    let refusal = RequestError::new(RequestErrorCode::NotSupported, "a FETCH takes only a priority");
+                    let _ = writer.message(&refusal.into(), v).await;
+                    return;
+                }
+                if let Some(p) = subscriber_priority {
+                    priority.send_replace(p);
+                }
+                if writer.message(&RequestOk::default().into(), v).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Some(m)) => return inner.close(Error::ProtocolViolation(unexpected(&m))),
+            // FIN: no more updates; the answer goes on.
+            Ok(None) => return std::future::pending().await,
+            Err(e) if e.is_session_error() => return inner.close(e),
+            Err(_) => return,
+        }
+    }
 }

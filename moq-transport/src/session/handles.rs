@@ -190,8 +190,21 @@ impl<S: WtSession> std::fmt::Debug for FetchResponse<S> {
 }
 
 impl<S: WtSession> FetchResponse<S> {
-    /// The next object, or `None` when the response is complete.
+    /// The next object, or `None` when the response is complete (End of Range entries are skipped; see
+    /// [`FetchResponse::next_item`]).
     pub async fn next(&mut self) -> Result<Option<FetchedObject>, Error> {
+        loop {
+            match self.next_item().await? {
+                Some(FetchItem::Object(o)) => return Ok(Some(o)),
+                Some(FetchItem::EndOfRange { .. }) => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The next entry: an object, or a range the publisher says does not exist or is unknown; `None` when the
+    /// response is complete.
+    pub async fn next_item(&mut self) -> Result<Option<FetchItem>, Error> {
         if self.reader.is_none() {
             let Some(rx) = self.pending.take() else {
                 return Ok(None);
@@ -205,25 +218,23 @@ impl<S: WtSession> FetchResponse<S> {
         let Some((reader, state)) = self.reader.as_mut() else {
             return Ok(None);
         };
-        loop {
-            let Some(entry) = reader.decode_with(|b| state.decode_entry(b)).await? else {
-                // Complete: release the request stream.
-                self.request = None;
-                return Ok(None);
-            };
-            match entry {
-                FetchEntry::EndOfRange(_) => continue,
-                FetchEntry::Object(o) => {
-                    let payload = reader.payload(o.payload_len).await?;
-                    return Ok(Some(FetchedObject {
-                        location: o.location(),
-                        subgroup: o.subgroup_id,
-                        priority: o.publisher_priority,
-                        properties: o.properties,
-                        payload,
-                    }));
-                }
+        let Some(entry) = reader.decode_with(|b| state.decode_entry(b)).await? else {
+            // Complete: release the request stream.
+            self.request = None;
+            return Ok(None);
+        };
+        Ok(Some(match entry {
+            FetchEntry::EndOfRange(r) => FetchItem::EndOfRange { end: r.end, unknown: r.unknown },
+            FetchEntry::Object(o) => {
+                let payload = reader.payload(o.payload_len).await?;
+                FetchItem::Object(FetchedObject {
+                    location: o.location(),
+                    subgroup: o.subgroup_id,
+                    priority: o.publisher_priority,
+                    properties: o.properties,
+                    payload,
+                })
             }
-        }
+        }))
     }
 }

@@ -38,17 +38,16 @@ use bytes::{Bytes, BytesMut};
 use moq_wire::codes::{PublishDoneCode, RequestErrorCode, SessionCode, StreamCode};
 use moq_wire::control::*;
 use moq_wire::data::{
-    DataStreamHeader, Datagram, DatagramContent, FetchEntry, FetchHeader, FetchObject, FetchReader, FetchWriter,
-    ObjectDatagram, ObjectHeader, StreamKind, SubgroupHeader, SubgroupIdMode, SubgroupReader, SubgroupWriter,
+    DataStreamHeader, Datagram, DatagramContent, EndOfRange, FetchEntry, FetchHeader, FetchObject, FetchReader,
+    FetchWriter, ObjectDatagram, ObjectHeader, StreamKind, SubgroupHeader, SubgroupIdMode, SubgroupReader,
+    SubgroupWriter,
 };
 use moq_wire::kvp::{Properties, ReasonPhrase, property};
 use moq_wire::namespace::{FullTrackName, TrackNamespace};
 use moq_wire::params::{LocationFilter, Parameters};
 use moq_wire::setup::SetupOptions;
 use moq_wire::token::AuthToken;
-use moq_wire::{
-    Encode, GroupId, GroupOrder, Location, ObjectId, ObjectStatus, RequestId, SubgroupId, TrackAlias, Version,
-};
+use moq_wire::{Encode, GroupId, GroupOrder, Location, ObjectId, ObjectStatus, RequestId, TrackAlias, Version};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use web_transport_trait::Session as WtSession;

@@ -51,12 +51,11 @@ pub(super) async fn serve_namespaces<S: WtSession>(
                 }
                 Err(_) => return Ok(()),
             },
-            msg = reader.message(v), if !fin => match msg {
+            msg = reader.request_message(v), if !fin => match msg {
                 Ok(Some(ControlMessage::RequestUpdate(u))) => {
                     inner.check_peer_request(u.request_id)?;
                     writer.message(&RequestOk::default().into(), v).await?
                 }
-                Ok(Some(ControlMessage::GoAway(_))) => {}
                 Ok(Some(_)) => return Err(Error::ProtocolViolation("unexpected message on SUBSCRIBE_NAMESPACE")),
                 // A FIN from the subscriber is not a cancel: keep sending until STOP_SENDING or a reset.
                 Ok(None) => fin = true,

@@ -218,6 +218,68 @@ pub(super) async fn run_datagrams<S: WtSession>(inner: Arc<Inner<S>>) {
     }
 }
 
+/// Whether we can take a publisher's REQUEST_UPDATE of its PUBLISH: a FORWARD change or new tokens need nothing
+/// from us (the objects tell the rest); what would change how we receive is refused.
+fn publish_update(params: &Parameters) -> Result<(), Refusal> {
+    if params.location_filter.is_some() || !params.range_filters.is_empty() || params.group_order.is_some() {
+        return Err((RequestErrorCode::NotSupported, "cannot change a PUBLISH's filters or group order"));
+    }
+    Ok(())
+}
+
+/// Accepts the peer's PUBLISH: the track arrives as [`Event::Published`] and ends with PUBLISH_DONE.
+pub(super) async fn accept_publish<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    reader: &mut Reader<S::RecvStream>,
+    m: Publish,
+) -> Result<(), Error> {
+    let v = inner.version;
+    let mut info = TrackInfo::new(m.track.clone());
+    info.properties = m.track_properties.clone();
+    if let Some(p) = m.track_properties.get_int(property::DEFAULT_PUBLISHER_PRIORITY) {
+        info.priority = p.min(255) as u8;
+    }
+    let producer = TrackProducer::with_limits(info, inner.config.window, inner.config.max_cache_bytes);
+    if let Some(largest) = m.params.largest_object {
+        producer.note_largest(largest);
+    }
+    inner.add_alias(m.track_alias.0, producer.clone())?;
+    writer.message(&RequestOk::default().into(), v).await?;
+    let _ = inner.events.send(Event::Published(producer.clone()));
+    // The publisher may update its PUBLISH (REQUEST_UPDATE, answered) until it ends it with PUBLISH_DONE.
+    let mut expected_streams = None;
+    let end = loop {
+        match reader.request_message(v).await {
+            Ok(Some(ControlMessage::PublishDone(d))) => {
+                expected_streams = Some(d.stream_count);
+                break match d.status {
+                    PublishDoneCode::TrackEnded | PublishDoneCode::SubscriptionEnded => TrackEnd::Ended,
+                    other => TrackEnd::Error(other.to_u64()),
+                };
+            }
+            //= draft-ietf-moq-transport-19#message-request-update
+            //# The sender of a request (SUBSCRIBE, PUBLISH, FETCH, PUBLISH_NAMESPACE,
+            //# SUBSCRIBE_NAMESPACE, SUBSCRIBE_TRACKS) can later send a REQUEST_UPDATE on the
+            //# same bidi stream as the request to modify it.
+            Ok(Some(ControlMessage::RequestUpdate(u))) => {
+                inner.check_peer_request(u.request_id)?;
+                let answer = match publish_update(&u.params) {
+                    Ok(()) => RequestOk::default().into(),
+                    Err((code, reason)) => RequestError::new(code, reason).into(),
+                };
+                writer.message(&answer, v).await?;
+            }
+            Ok(Some(m)) => return Err(Error::ProtocolViolation(unexpected(&m))),
+            Err(e) if e.is_session_error() => return Err(e),
+            Ok(None) | Err(_) => break TrackEnd::Error(StreamCode::Cancelled.to_u64()),
+        }
+    };
+    inner.end_incoming(m.track_alias.0, &producer, end, expected_streams).await;
+    writer.finish();
+    Ok(())
+}
+
 impl<S: WtSession> Inner<S> {
     /// Ends a received track once its data streams have arrived: PUBLISH_DONE gives their number; without it
     /// (or with 0, which some peers always send) a short grace period lets streams already in flight land.

@@ -118,40 +118,7 @@ pub(super) async fn handle_request<S: WtSession>(
     }
     let origin = &inner.config.origin;
     match first {
-        ControlMessage::Subscribe(m) => {
-            let Some(track) = origin.resolve(&m.track).await else {
-                return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
-            };
-            let alias = TrackAlias(inner.next_alias.fetch_add(1, Ordering::Relaxed));
-            let largest = track.largest();
-            let (start, end_group) = match subscription_window(m.params.location_filter, largest) {
-                Ok(w) => w,
-                Err((code, reason)) => return reject(writer, v, code, reason).await,
-            };
-            // The consumer is taken now, with LARGEST_OBJECT, so that what we send starts where SUBSCRIBE_OK
-            // says (objects written while SUBSCRIBE_OK is on its way are not skipped).
-            let consumer = match start {
-                Start::Cached(_) => track.consume_from_start(),
-                _ => track.consume(),
-            };
-            let ok = SubscribeOk {
-                track_alias: alias,
-                params: Parameters { largest_object: largest, ..Default::default() },
-                track_properties: track_properties(track.info()),
-            };
-            // Registered before SUBSCRIBE_OK goes out, so a joining FETCH right behind it finds the subscription.
-            let state = SubState::new(&m.params);
-            if *state.forward.borrow() {
-                *lock(&state.joining) = largest;
-            }
-            lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
-            let result = writer.message(&ok.into(), v).await;
-            if result.is_ok() {
-                serve_subscription(inner, writer, reader, track, consumer, alias, start, end_group, &state).await;
-            }
-            lock(&inner.served).remove(&request_id.0);
-            result
-        }
+        ControlMessage::Subscribe(m) => serve_subscribe(inner, writer, reader, m).await,
         ControlMessage::TrackStatus(m) => {
             let Some(track) = origin.resolve(&m.track).await else {
                 return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
@@ -164,7 +131,7 @@ pub(super) async fn handle_request<S: WtSession>(
             writer.finish();
             Ok(())
         }
-        ControlMessage::Fetch(m) => serve_fetch(inner, writer, m).await,
+        ControlMessage::Fetch(m) => serve_fetch(inner, writer, reader, m).await,
         ControlMessage::PublishNamespace(m) => {
             writer.message(&RequestOk::default().into(), v).await?;
             let _ = inner.events.send(Event::Announced(m.namespace.clone()));
@@ -207,38 +174,7 @@ pub(super) async fn handle_request<S: WtSession>(
             drop(published);
             Ok(())
         }
-        ControlMessage::Publish(m) => {
-            let mut info = TrackInfo::new(m.track.clone());
-            info.properties = m.track_properties.clone();
-            if let Some(p) = m.track_properties.get_int(property::DEFAULT_PUBLISHER_PRIORITY) {
-                info.priority = p.min(255) as u8;
-            }
-            let producer = TrackProducer::with_limits(info, inner.config.window, inner.config.max_cache_bytes);
-            if let Some(largest) = m.params.largest_object {
-                producer.note_largest(largest);
-            }
-            inner.add_alias(m.track_alias.0, producer.clone())?;
-            writer.message(&RequestOk::default().into(), v).await?;
-            let _ = inner.events.send(Event::Published(producer.clone()));
-            // The publisher's only message after PUBLISH_OK is PUBLISH_DONE.
-            let mut expected_streams = None;
-            let end = match reader.message(v).await {
-                Ok(Some(ControlMessage::PublishDone(d))) => {
-                    expected_streams = Some(d.stream_count);
-                    match d.status {
-                        PublishDoneCode::TrackEnded | PublishDoneCode::SubscriptionEnded => TrackEnd::Ended,
-                        other => TrackEnd::Error(other.to_u64()),
-                    }
-                }
-                Ok(Some(_)) => {
-                    return Err(Error::ProtocolViolation("unexpected message on PUBLISH"));
-                }
-                Ok(None) | Err(_) => TrackEnd::Error(StreamCode::Cancelled.to_u64()),
-            };
-            inner.end_incoming(m.track_alias.0, &producer, end, expected_streams).await;
-            writer.finish();
-            Ok(())
-        }
+        ControlMessage::Publish(m) => accept_publish(inner, writer, reader, m).await,
         _ => Err(Error::ProtocolViolation("not a request")),
     }
 }
@@ -253,7 +189,7 @@ pub(super) async fn hold_request<S: WtSession>(
     let v = inner.version;
     loop {
         let msg = tokio::select! {
-            m = reader.message(v) => m,
+            m = reader.request_message(v) => m,
             _ = writer.closed() => return Ok(()),
         };
         match msg {
@@ -261,7 +197,6 @@ pub(super) async fn hold_request<S: WtSession>(
                 inner.check_peer_request(u.request_id)?;
                 writer.message(&RequestOk::default().into(), v).await?;
             }
-            Ok(Some(ControlMessage::GoAway(_))) => {}
             Ok(Some(m)) => return Err(Error::ProtocolViolation(unexpected(&m))),
             Ok(None) => {
                 let _ = writer.closed().await;

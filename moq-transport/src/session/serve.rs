@@ -48,6 +48,50 @@ impl SubState {
     }
 }
 
+/// Answers the peer's SUBSCRIBE from the origin and serves it until it ends or is cancelled.
+pub(super) async fn serve_subscribe<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    reader: &mut Reader<S::RecvStream>,
+    m: Subscribe,
+) -> Result<(), Error> {
+    let v = inner.version;
+    let request_id = m.request_id;
+    let origin = &inner.config.origin;
+    let Some(track) = origin.resolve(&m.track).await else {
+        return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
+    };
+    let alias = TrackAlias(inner.next_alias.fetch_add(1, Ordering::Relaxed));
+    let largest = track.largest();
+    let (start, end_group) = match subscription_window(m.params.location_filter, largest) {
+        Ok(w) => w,
+        Err((code, reason)) => return reject(writer, v, code, reason).await,
+    };
+    // The consumer is taken now, with LARGEST_OBJECT, so that what we send starts where SUBSCRIBE_OK
+    // says (objects written while SUBSCRIBE_OK is on its way are not skipped).
+    let consumer = match start {
+        Start::Cached(_) => track.consume_from_start(),
+        _ => track.consume(),
+    };
+    let ok = SubscribeOk {
+        track_alias: alias,
+        params: Parameters { largest_object: largest, ..Default::default() },
+        track_properties: track_properties(track.info()),
+    };
+    // Registered before SUBSCRIBE_OK goes out, so a joining FETCH right behind it finds the subscription.
+    let state = SubState::new(&m.params);
+    if *state.forward.borrow() {
+        *lock(&state.joining) = largest;
+    }
+    lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
+    let result = writer.message(&ok.into(), v).await;
+    if result.is_ok() {
+        serve_subscription(inner, writer, reader, track, consumer, alias, start, end_group, &state).await;
+    }
+    lock(&inner.served).remove(&request_id.0);
+    result
+}
+
 /// Serves one subscription on its request stream until the track or the filter ends (PUBLISH_DONE, FIN) or the
 /// subscriber cancels (reset / STOP_SENDING; our side is then reset too, and so are the data streams).
 #[allow(clippy::too_many_arguments)]
@@ -100,7 +144,7 @@ pub(super) async fn read_updates<S: WtSession>(
     let v = inner.version;
     loop {
         let msg = tokio::select! {
-            m = reader.message(v) => m,
+            m = reader.request_message(v) => m,
             _ = writer.closed() => return, // STOP_SENDING
         };
         match msg {
@@ -144,7 +188,6 @@ pub(super) async fn read_updates<S: WtSession>(
                     return;
                 }
             }
-            Ok(Some(ControlMessage::GoAway(_))) => {} // migration hint for this request; nothing to do here
             Ok(Some(_)) => {
                 inner.close(Error::ProtocolViolation("unexpected message on a subscription"));
                 return;

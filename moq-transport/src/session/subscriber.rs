@@ -43,7 +43,7 @@ impl<S: WtSession> Session<S> {
             let mut expected_streams = None;
             let end = loop {
                 tokio::select! {
-                    msg = reader.message(v) => match msg {
+                    msg = reader.request_message(v) => match msg {
                         Ok(Some(ControlMessage::PublishDone(done))) => {
                             expected_streams = Some(done.stream_count);
                             break match done.status {
@@ -157,7 +157,7 @@ impl<S: WtSession> Session<S> {
             let mut known = HashSet::new();
             loop {
                 let msg = tokio::select! {
-                    m = reader.message(v) => m,
+                    m = reader.request_message(v) => m,
                     // The NamespaceSubscription was dropped: cancel.
                     _ = tx.closed() => {
                         reader.stop(StreamCode::Cancelled.to_u64() as u32);
@@ -184,6 +184,10 @@ impl<S: WtSession> Session<S> {
                     },
                     Ok(Some(_)) => {
                         inner.close(Error::ProtocolViolation("unexpected message on SUBSCRIBE_NAMESPACE"));
+                        break;
+                    }
+                    Err(e) if e.is_session_error() => {
+                        inner.close(e);
                         break;
                     }
                     Ok(None) | Err(_) => break,
@@ -214,10 +218,9 @@ impl<S: WtSession> Session<S> {
             loop {
                 tokio::select! {
                     _ = &mut cancelled => break,
-                    msg = reader.message(v) => match msg {
+                    msg = reader.request_message(v) => match msg {
                         // PUBLISH_SKIPPED: the peer will not PUBLISH that track; the application may SUBSCRIBE.
                         Ok(Some(ControlMessage::PublishSkipped(p))) => tracing::debug!(?p, "PUBLISH_SKIPPED"),
-                        Ok(Some(ControlMessage::GoAway(_))) => {}
                         Ok(Some(_)) => {
                             inner.close(Error::ProtocolViolation("unexpected message on SUBSCRIBE_TRACKS"));
                             break;
@@ -227,7 +230,10 @@ impl<S: WtSession> Session<S> {
                             let _ = (&mut cancelled).await;
                             break;
                         }
-                        Err(_) => break,
+                        Err(e) => {
+                            if e.is_session_error() { inner.close(e); }
+                            break;
+                        }
                     },
                 }
             }
