@@ -520,3 +520,21 @@ async fn the_first_viewer_learns_the_largest_object_from_upstream() {
     let sub = viewer.subscribe(name("largest", "video"), SubscribeOptions::default()).await.unwrap();
     assert_eq!(sub.largest, Some(moq_transport::wire::Location::new(2, 1)));
 }
+
+#[tokio::test]
+async fn a_subscriber_waits_for_a_publisher_that_comes_later() {
+    let relay = start().await;
+    let viewer = relay.connect(true, Origin::new()).await;
+    let options = SubscribeOptions { rendezvous: Some(Duration::from_secs(5)), ..Default::default() };
+    let waiting = tokio::spawn(async move {
+        let sub = viewer.subscribe(name("later", "video"), options).await;
+        (viewer, sub)
+    });
+    // The publisher connects and announces only after the SUBSCRIBE reached the relay.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_publisher, track, _ann) = relay.publisher("later").await;
+    let (_viewer, sub) = timeout(T, waiting).await.unwrap().unwrap();
+    let sub = sub.unwrap();
+    track.write_group(0, [Object::new(0, "hello")]).unwrap();
+    assert_eq!(read_groups(sub.consumer(), 1).await, vec![(0, 0, b"hello".to_vec())]);
+}

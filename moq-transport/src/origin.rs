@@ -81,8 +81,10 @@ impl Origin {
     /// Publishes a track (and its namespace). Replaces a track of the same name.
     pub fn publish_track(&self, track: TrackProducer) {
         let name = track.info().name.clone();
-        self.publish_namespace(name.namespace.clone());
+        let namespace = name.namespace.clone();
+        // The track first: whoever hears of the namespace finds it.
         self.lock().tracks.insert(name, track);
+        self.publish_namespace(namespace);
     }
 
     /// Stops publishing a track.

@@ -588,3 +588,36 @@ async fn a_publisher_may_update_its_publish_and_send_one_goaway_per_request() {
     send.write_all(&frame(goaway.into())).await.unwrap();
     assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_subscribe_waits_for_its_publisher_up_to_the_rendezvous_timeout() {
+    let origin = Origin::new();
+    let (client, _server) = sessions(origin.clone()).await;
+    let options = SubscribeOptions { rendezvous: Some(Duration::from_secs(5)), ..Default::default() };
+    let waiting = tokio::spawn({
+        let client = client.clone();
+        async move { client.subscribe(name("late", "v"), options).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!waiting.is_finished(), "SUBSCRIBE_OK must wait for the publisher");
+    let track = TrackProducer::new(TrackInfo::new(name("late", "v")));
+    origin.publish_track(track.clone());
+    let sub = timeout(T, waiting).await.unwrap().unwrap().unwrap();
+    track.write_group(0, [Object::new(0, "arrived")]).unwrap();
+    let mut g = timeout(T, sub.consumer().next_group()).await.unwrap().unwrap();
+    let mut s = g.next_subgroup().await.unwrap();
+    assert_eq!(&s.next().await.unwrap().payload[..], b"arrived");
+    // Without a rendezvous timeout the answer is immediate.
+    let e = client.subscribe(name("never", "v"), SubscribeOptions::default()).await.unwrap_err();
+    assert!(matches!(e, Error::Rejected { code: RequestErrorCode::DoesNotExist, .. }), "{e}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rendezvous_that_expires_is_answered_with_timeout() {
+    let (client, _server) = sessions(Origin::new()).await;
+    let options = SubscribeOptions { rendezvous: Some(Duration::from_millis(1500)), ..Default::default() };
+    let started = tokio::time::Instant::now();
+    let e = client.subscribe(name("never", "v"), options).await.unwrap_err();
+    assert!(matches!(e, Error::Rejected { code: RequestErrorCode::Timeout, .. }), "{e}");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+}

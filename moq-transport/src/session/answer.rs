@@ -64,11 +64,23 @@ impl<S: WtSession> Session<S> {
         finish: bool,
         expected: Expected<T>,
     ) -> Result<(RequestStream<S>, T), Error> {
+        self.request_within(msg, finish, expected, RESPONSE_TIMEOUT).await
+    }
+
+    /// [`Session::request`], waiting `within` for the answer.
+    pub(super) async fn request_within<T>(
+        &self,
+        msg: ControlMessage,
+        finish: bool,
+        expected: Expected<T>,
+        within: Duration,
+    ) -> Result<(RequestStream<S>, T), Error> {
         let (mut writer, mut reader) = self.open_request(msg).await?;
         if finish {
             writer.finish();
         }
-        let answer = match response(&mut reader, self.inner.version).await? {
+        let answer = tokio::time::timeout(within, reader.request_message(self.inner.version));
+        let answer = match answer.await.map_err(|_| Error::Timeout)?? {
             None => return Err(Error::Cancelled),
             Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
             Some(m) => (m.name(), (expected.accept)(m)),
@@ -85,15 +97,6 @@ impl<S: WtSession> Session<S> {
             }
         }
     }
-}
-
-/// Reads the response to a request (a GOAWAY before it is allowed once), with a timeout. A missing answer fails
-/// this request only.
-pub(super) async fn response<R: web_transport_trait::RecvStream>(
-    reader: &mut Reader<R>,
-    v: Version,
-) -> Result<Option<ControlMessage>, Error> {
-    tokio::time::timeout(RESPONSE_TIMEOUT, reader.request_message(v)).await.map_err(|_| Error::Timeout)?
 }
 
 pub(super) fn rejected(e: RequestError) -> Error {

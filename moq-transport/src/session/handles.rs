@@ -36,6 +36,9 @@ pub struct SubscribeOptions {
     pub forward: bool,
     /// AUTHORIZATION_TOKEN parameters.
     pub auth_tokens: Vec<AuthToken>,
+    /// RENDEZVOUS_TIMEOUT: how long a relay may hold the SUBSCRIBE for a publisher to appear (none: answer at
+    /// once).
+    pub rendezvous: Option<Duration>,
 }
 
 impl Default for SubscribeOptions {
@@ -47,6 +50,7 @@ impl Default for SubscribeOptions {
             filter: None,
             forward: true,
             auth_tokens: Vec::new(),
+            rendezvous: None,
         }
     }
 }

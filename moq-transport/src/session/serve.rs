@@ -48,6 +48,33 @@ impl SubState {
     }
 }
 
+/// The longest a SUBSCRIBE is held for a publisher to appear, whatever RENDEZVOUS_TIMEOUT asks.
+pub(super) const MAX_RENDEZVOUS: Duration = Duration::from_secs(60);
+/// How often a held SUBSCRIBE looks again, besides whenever a namespace appears.
+const RENDEZVOUS_RETRY: Duration = Duration::from_millis(250);
+
+/// The track a SUBSCRIBE names: at once, or within `wait` once a publisher appears.
+//= draft-ietf-moq-transport-19#rendezvous-timeout
+//# If the RENDEZVOUS_TIMEOUT is present, the relay SHOULD hold the subscription
+//# and wait for a publisher to appear, up to the specified duration.
+async fn rendezvous(origin: &Origin, name: &FullTrackName, wait: Duration) -> Option<TrackProducer> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut events = origin.watch();
+    loop {
+        if let Some(track) = origin.resolve(name).await {
+            return Some(track);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::select! {
+            _ = events.recv() => {}
+            _ = tokio::time::sleep(RENDEZVOUS_RETRY) => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
 /// Answers the peer's SUBSCRIBE from the origin and serves it until it ends or is cancelled.
 pub(super) async fn serve_subscribe<S: WtSession>(
     inner: &Arc<Inner<S>>,
@@ -58,8 +85,15 @@ pub(super) async fn serve_subscribe<S: WtSession>(
     let v = inner.version;
     let request_id = m.request_id;
     let origin = &inner.config.origin;
-    let Some(track) = origin.resolve(&m.track).await else {
-        return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
+    let wait = Duration::from_millis(m.params.rendezvous_timeout.unwrap_or(0)).min(MAX_RENDEZVOUS);
+    let Some(track) = rendezvous(origin, &m.track, wait).await else {
+        //= draft-ietf-moq-transport-19#rendezvous-timeout
+        //# If the timeout expires without a publisher, the relay SHOULD respond
+        //# with REQUEST_ERROR with error code TIMEOUT.
+        return match wait.is_zero() {
+            true => reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await,
+            false => reject(writer, v, RequestErrorCode::Timeout, "no publisher appeared in time").await,
+        };
     };
     let alias = TrackAlias(inner.next_alias.fetch_add(1, Ordering::Relaxed));
     let largest = track.largest();

@@ -14,10 +14,13 @@ impl<S: WtSession> Session<S> {
             location_filter: options.filter,
             auth_tokens: options.auth_tokens.clone(),
             object_delivery_timeout: options.delivery_timeout.map(|d| d.as_millis() as u64),
+            rendezvous_timeout: options.rendezvous.map(|d| d.as_millis() as u64),
             ..Default::default()
         };
         let msg = Subscribe { request_id, track: track.clone(), params };
-        let ((mut writer, mut reader), ok) = self.request(msg.into(), false, SUBSCRIBE_OK).await?;
+        // The answer may wait for the rendezvous.
+        let within = RESPONSE_TIMEOUT + options.rendezvous.unwrap_or_default();
+        let ((mut writer, mut reader), ok) = self.request_within(msg.into(), false, SUBSCRIBE_OK, within).await?;
         let mut info = TrackInfo::new(track);
         info.properties = ok.track_properties.clone();
         if let Some(p) = ok.track_properties.get_int(property::DEFAULT_PUBLISHER_PRIORITY) {
