@@ -53,6 +53,7 @@ struct State {
 pub struct Origin {
     state: Arc<Mutex<State>>,
     events: broadcast::Sender<NamespaceEvent>,
+    published: broadcast::Sender<FullTrackName>,
 }
 
 impl Default for Origin {
@@ -71,7 +72,7 @@ impl std::fmt::Debug for Origin {
 impl Origin {
     /// An empty origin.
     pub fn new() -> Origin {
-        Origin { state: Arc::default(), events: broadcast::channel(1024).0 }
+        Origin { state: Arc::default(), events: broadcast::channel(1024).0, published: broadcast::channel(1024).0 }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -83,8 +84,9 @@ impl Origin {
         let name = track.info().name.clone();
         let namespace = name.namespace.clone();
         // The track first: whoever hears of the namespace finds it.
-        self.lock().tracks.insert(name, track);
+        self.lock().tracks.insert(name.clone(), track);
         self.publish_namespace(namespace);
+        let _ = self.published.send(name);
     }
 
     /// Stops publishing a track.
@@ -178,5 +180,10 @@ impl Origin {
     /// Follows namespace changes from now on.
     pub fn watch(&self) -> broadcast::Receiver<NamespaceEvent> {
         self.events.subscribe()
+    }
+
+    /// Follows tracks published from now on (by name; [`Origin::track`] has the track).
+    pub fn watch_tracks(&self) -> broadcast::Receiver<FullTrackName> {
+        self.published.subscribe()
     }
 }

@@ -621,3 +621,23 @@ async fn a_rendezvous_that_expires_is_answered_with_timeout() {
     assert!(matches!(e, Error::Rejected { code: RequestErrorCode::Timeout, .. }), "{e}");
     assert!(started.elapsed() >= Duration::from_millis(1500));
 }
+
+#[tokio::test]
+async fn subscribe_tracks_follows_tracks_published_later() {
+    let origin = Origin::new();
+    origin.publish_track(TrackProducer::new(TrackInfo::new(name("room/a", "v"))));
+    let (client, _server) = sessions(origin.clone()).await;
+    let prefix = TrackNamespace::from_path("room").unwrap();
+    let _tracks = client.subscribe_tracks(prefix.clone()).await.unwrap();
+    let published = |e: Option<Event>| match e {
+        Some(Event::Published(t)) => t.info().name.clone(),
+        other => panic!("expected a PUBLISH, got {other:?}"),
+    };
+    assert_eq!(published(timeout(T, client.next_event()).await.unwrap()), name("room/a", "v"));
+    // A track that appears afterwards is pushed too.
+    origin.publish_track(TrackProducer::new(TrackInfo::new(name("room/b", "v"))));
+    assert_eq!(published(timeout(T, client.next_event()).await.unwrap()), name("room/b", "v"));
+    // Another SUBSCRIBE_TRACKS overlapping the first is refused.
+    let e = client.subscribe_tracks(TrackNamespace::from_path("room/b").unwrap()).await.unwrap_err();
+    assert!(matches!(e, Error::Rejected { code: RequestErrorCode::PrefixOverlap, .. }), "{e}");
+}

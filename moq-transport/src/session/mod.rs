@@ -69,6 +69,7 @@ mod request;
 mod rules;
 mod serve;
 mod subscriber;
+mod tracks;
 
 use answer::*;
 pub use config::*;
@@ -81,6 +82,7 @@ use receive::*;
 use request::*;
 use rules::*;
 use serve::*;
+use tracks::*;
 
 /// How long to wait for the peer's SETUP.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -99,6 +101,7 @@ struct Inner<S: WtSession> {
     served: Mutex<HashMap<u64, Served>>,
     peer_ids: Mutex<HashSet<u64>>,
     namespace_prefixes: Mutex<Vec<TrackNamespace>>,
+    tracks_prefixes: Mutex<Vec<TrackNamespace>>,
     events: mpsc::UnboundedSender<Event>,
     events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
     peer_setup: OnceLock<SetupOptions>,
@@ -158,6 +161,7 @@ impl<S: WtSession> Session<S> {
             served: Mutex::default(),
             peer_ids: Mutex::default(),
             namespace_prefixes: Mutex::default(),
+            tracks_prefixes: Mutex::default(),
             events,
             events_rx: tokio::sync::Mutex::new(events_rx),
             peer_setup: OnceLock::new(),

@@ -141,41 +141,49 @@ pub(super) async fn handle_request<S: WtSession>(
             Ok(())
         }
         ControlMessage::SubscribeNamespace(m) => {
-            let overlaps = {
-                let mut prefixes = lock(&inner.namespace_prefixes);
-                // A prefix that overlaps another active SUBSCRIBE_NAMESPACE of this session is refused
-                // (draft-19 §9.22, PREFIX_OVERLAP).
-                let overlaps = prefixes.iter().any(|p| p.starts_with(&m.prefix) || m.prefix.starts_with(p));
-                if !overlaps {
-                    prefixes.push(m.prefix.clone());
-                }
-                overlaps
-            };
-            if overlaps {
+            //= draft-ietf-moq-transport-19#message-subscribe-ns
+            //# PREFIX_OVERLAP: a prefix that overlaps another active SUBSCRIBE_NAMESPACE of this session is refused.
+            let Some(_claim) = PrefixClaim::new(&inner.namespace_prefixes, &m.prefix) else {
                 return reject(writer, v, RequestErrorCode::PrefixOverlap, "prefix overlaps").await;
-            }
-            let result = serve_namespaces(inner, writer, reader, &m.prefix).await;
-            lock(&inner.namespace_prefixes).retain(|p| p != &m.prefix);
-            result
+            };
+            serve_namespaces(inner, writer, reader, &m.prefix).await
         }
         ControlMessage::SubscribeTracks(m) => {
-            writer.message(&RequestOk::default().into(), v).await?;
-            // An internal handle: it must not close the session when dropped.
-            let session = Session { inner: inner.clone(), _handle: None };
-            let mut published = Vec::new();
-            for track in origin.tracks(&m.prefix) {
-                match session.publish(track).await {
-                    Ok(p) => published.push(p),
-                    Err(e) => tracing::debug!(error = %e, "PUBLISH for SUBSCRIBE_TRACKS failed"),
-                }
-            }
-            // Keep the publications until the peer cancels SUBSCRIBE_TRACKS.
-            hold_request(inner, writer, reader).await?;
-            drop(published);
-            Ok(())
+            // The overlap rule applies to SUBSCRIBE_TRACKS on its own.
+            let Some(_claim) = PrefixClaim::new(&inner.tracks_prefixes, &m.prefix) else {
+                return reject(writer, v, RequestErrorCode::PrefixOverlap, "prefix overlaps").await;
+            };
+            serve_tracks(inner, writer, reader, &m.prefix).await
         }
         ControlMessage::Publish(m) => accept_publish(inner, writer, reader, m).await,
         _ => Err(Error::ProtocolViolation("not a request")),
+    }
+}
+
+/// A namespace prefix held by one active request of its kind, released on drop.
+pub(super) struct PrefixClaim<'a> {
+    list: &'a Mutex<Vec<TrackNamespace>>,
+    prefix: TrackNamespace,
+}
+
+impl<'a> PrefixClaim<'a> {
+    /// Claims `prefix`, or `None` if it overlaps (one is a prefix of the other) a prefix already claimed.
+    pub(super) fn new(list: &'a Mutex<Vec<TrackNamespace>>, prefix: &TrackNamespace) -> Option<PrefixClaim<'a>> {
+        let mut prefixes = lock(list);
+        if prefixes.iter().any(|p| p.starts_with(prefix) || prefix.starts_with(p)) {
+            return None;
+        }
+        prefixes.push(prefix.clone());
+        Some(PrefixClaim { list, prefix: prefix.clone() })
+    }
+}
+
+impl Drop for PrefixClaim<'_> {
+    fn drop(&mut self) {
+        let mut prefixes = lock(self.list);
+        if let Some(i) = prefixes.iter().position(|p| p == &self.prefix) {
+            prefixes.swap_remove(i);
+        }
     }
 }
 

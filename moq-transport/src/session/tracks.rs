@@ -1,0 +1,83 @@
+//! Serving the peer's SUBSCRIBE_TRACKS: every track under the prefix is PUBLISHed to it, those published later
+//! too, until the peer cancels; a track we will not PUBLISH is named in PUBLISH_SKIPPED.
+
+use super::*;
+
+pub(super) async fn serve_tracks<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    reader: &mut Reader<S::RecvStream>,
+    prefix: &TrackNamespace,
+) -> Result<(), Error> {
+    let v = inner.version;
+    let origin = inner.config.origin.clone();
+    // Watch before the snapshot, so that nothing published in between is missed.
+    let mut later = origin.watch_tracks();
+    writer.message(&RequestOk::default().into(), v).await?;
+    // An internal handle: it must not close the session when dropped.
+    let session = Session { inner: inner.clone(), _handle: None };
+    let mut published: HashMap<FullTrackName, (TrackProducer, Published)> = HashMap::new();
+    for track in origin.tracks(prefix) {
+        offer(&session, writer, prefix, track, &mut published).await?;
+    }
+    let mut fin = false;
+    loop {
+        tokio::select! {
+            name = later.recv() => match name {
+                Ok(name) if name.namespace.starts_with(prefix) => {
+                    if let Some(track) = origin.track(&name) {
+                        offer(&session, writer, prefix, track, &mut published).await?;
+                    }
+                }
+                Ok(_) => {}
+                // Missed some: offer whatever is there that was not offered yet.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    for track in origin.tracks(prefix) {
+                        offer(&session, writer, prefix, track, &mut published).await?;
+                    }
+                }
+                Err(_) => return Ok(()),
+            },
+            msg = reader.request_message(v), if !fin => match msg {
+                Ok(Some(ControlMessage::RequestUpdate(u))) => {
+                    inner.check_peer_request(u.request_id)?;
+                    writer.message(&RequestOk::default().into(), v).await?;
+                }
+                Ok(Some(m)) => return Err(Error::ProtocolViolation(unexpected(&m))),
+                // A FIN is not a cancel: keep publishing until STOP_SENDING or a reset.
+                Ok(None) => fin = true,
+                Err(e) if e.is_session_error() => return Err(e),
+                Err(_) => return Ok(()),
+            },
+            _ = writer.closed() => return Ok(()),
+        }
+    }
+}
+
+/// PUBLISHes `track` unless it was already (the same track), or says PUBLISH_SKIPPED if that fails.
+async fn offer<S: WtSession>(
+    session: &Session<S>,
+    writer: &mut Writer<S::SendStream>,
+    prefix: &TrackNamespace,
+    track: TrackProducer,
+    published: &mut HashMap<FullTrackName, (TrackProducer, Published)>,
+) -> Result<(), Error> {
+    let name = track.info().name.clone();
+    if published.get(&name).is_some_and(|(t, _)| t.is_same(&track)) || track.consume().ended().is_some() {
+        return Ok(());
+    }
+    match session.publish(track.clone()).await {
+        // A replaced track's old publication ends as its handle drops.
+        Ok(p) => {
+            published.insert(name, (track, p));
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, track = %name, "PUBLISH for SUBSCRIBE_TRACKS failed");
+            if let Some(suffix) = name.namespace.strip_prefix(prefix) {
+                let skipped = PublishSkipped { suffix, name: name.name.clone() };
+                writer.message(&skipped.into(), session.inner.version).await?;
+            }
+        }
+    }
+    Ok(())
+}
