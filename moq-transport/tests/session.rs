@@ -641,3 +641,21 @@ async fn subscribe_tracks_follows_tracks_published_later() {
     let e = client.subscribe_tracks(TrackNamespace::from_path("room/b").unwrap()).await.unwrap_err();
     assert!(matches!(e, Error::Rejected { code: RequestErrorCode::PrefixOverlap, .. }), "{e}");
 }
+
+#[tokio::test]
+async fn an_update_that_cannot_be_applied_ends_the_subscription_with_update_failed() {
+    let (_track, _peer, _server, mut send, mut recv) = RawPeer::subscribed().await;
+    let mut buf = BytesMut::new();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::SubscribeOk(_)));
+    // A new location filter is not something we apply to a live subscription: refused, not ignored.
+    let params = Parameters {
+        location_filter: Some(moq_transport::wire::params::LocationFilter::NextGroupStart),
+        ..Default::default()
+    };
+    send.write_all(&frame(RequestUpdate { request_id: RequestId(2), params }.into())).await.unwrap();
+    let answer = next_message(&mut recv, &mut buf).await;
+    assert!(matches!(answer, ControlMessage::RequestError(_)), "{answer:?}");
+    let done = next_message(&mut recv, &mut buf).await;
+    let ControlMessage::PublishDone(done) = done else { panic!("expected PUBLISH_DONE, got {done:?}") };
+    assert_eq!(done.status, moq_transport::wire::codes::PublishDoneCode::UpdateFailed);
+}

@@ -144,7 +144,15 @@ pub(super) async fn serve_subscription<S: WtSession>(
     tokio::pin!(serve);
     let outcome = tokio::select! {
         out = &mut serve => Some(out),
-        _ = read_updates(inner, reader, writer, &track, state) => None,
+        failed = read_updates(inner, reader, writer, &track, state) => match failed {
+            // A refused update ends the subscription: its streams close before PUBLISH_DONE goes out.
+            Some(code) => {
+                state.cancel.send_replace(true);
+                let _ = (&mut serve).await;
+                Some(code)
+            }
+            None => None,
+        },
     };
     match outcome {
         Some(status) => {
@@ -166,32 +174,33 @@ pub(super) async fn serve_subscription<S: WtSession>(
     }
 }
 
-/// Reads REQUEST_UPDATEs from the subscriber and answers them. Returns when the subscriber cancels: a reset of
-/// its side, or STOP_SENDING on ours. A FIN only means "no more updates" (draft-19 §3.3.2.1) and serving goes on.
+/// Reads REQUEST_UPDATEs from the subscriber and answers them. Returns `None` when the subscriber cancels (a reset
+/// of its side, or STOP_SENDING on ours), or UPDATE_FAILED after refusing an update. A FIN only means "no more
+/// updates" (draft-19 §3.3.2.1) and serving goes on.
 pub(super) async fn read_updates<S: WtSession>(
     inner: &Arc<Inner<S>>,
     reader: &mut Reader<S::RecvStream>,
     writer: &mut Writer<S::SendStream>,
     track: &TrackProducer,
     state: &SubState,
-) {
+) -> Option<PublishDoneCode> {
     let v = inner.version;
     loop {
         let msg = tokio::select! {
             m = reader.request_message(v) => m,
-            _ = writer.closed() => return, // STOP_SENDING
+            _ = writer.closed() => return None, // STOP_SENDING
         };
         match msg {
             Ok(Some(ControlMessage::RequestUpdate(u))) => {
                 if let Err(e) = inner.check_peer_request(u.request_id) {
                     inner.close(e);
-                    return;
+                    return None;
                 }
-                if let Err((code, reason)) = check_range_filters(&u.params, MAX_FILTER_RANGES) {
-                    if writer.message(&RequestError::new(code, reason).into(), v).await.is_err() {
-                        return;
-                    }
-                    continue;
+                if let Err((code, reason)) = subscription_update(&u.params, MAX_FILTER_RANGES) {
+                    return match writer.message(&RequestError::new(code, reason).into(), v).await {
+                        Ok(()) => Some(PublishDoneCode::UpdateFailed),
+                        Err(_) => None,
+                    };
                 }
                 if let Some(f) = u.params.forward {
                     let was = state.forward.send_replace(f);
@@ -219,19 +228,24 @@ pub(super) async fn read_updates<S: WtSession>(
                     ..Default::default()
                 };
                 if writer.message(&ok.into(), v).await.is_err() {
-                    return;
+                    return None;
                 }
             }
             Ok(Some(_)) => {
                 inner.close(Error::ProtocolViolation("unexpected message on a subscription"));
-                return;
+                return None;
             }
             Ok(None) => {
                 // FIN: no more updates. Keep serving until STOP_SENDING.
                 let _ = writer.closed().await;
-                return;
+                return None;
             }
-            Err(_) => return,
+            Err(e) => {
+                if e.is_session_error() {
+                    inner.close(e);
+                }
+                return None;
+            }
         }
     }
 }
