@@ -80,6 +80,8 @@ pub use session::*;
 pub use moq_wire as wire;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod memory;
 pub mod quic;
 pub mod tls;
