@@ -113,6 +113,21 @@ impl RawPeer {
         (send, reader)
     }
 
+    /// PUBLISH of `ns`/`track` with `alias`, answered with REQUEST_OK (PUBLISH_OK); the request stays open.
+    pub async fn publish(&mut self, ns: &str, track: &str, alias: u64) -> (SendStream, MessageReader, RequestOk) {
+        let request_id = self.request_id();
+        let msg = Publish {
+            request_id,
+            track: super::name(ns, track),
+            track_alias: TrackAlias(alias),
+            params: Parameters::default(),
+            track_properties: Properties::new(),
+        };
+        let (send, reader, answer) = self.request(msg.into()).await;
+        let ControlMessage::RequestOk(ok) = answer else { panic!("expected PUBLISH_OK, got {answer:?}") };
+        (send, reader, ok)
+    }
+
     /// Waits for the relay's SUBSCRIBE and accepts it with `alias`.
     pub async fn accept_subscribe(&mut self, alias: u64) -> (SendStream, MessageReader, Subscribe) {
         let (mut send, recv) = timeout(T, self.session.accept_bi()).await.expect("a SUBSCRIBE").unwrap();
