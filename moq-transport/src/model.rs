@@ -88,7 +88,7 @@ impl SubgroupInfo {
 struct SubgroupState {
     objects: Vec<Object>,
     /// When each object was written (for delivery timeouts), parallel to `objects`.
-    arrivals: Vec<std::time::Instant>,
+    arrivals: Vec<tokio::time::Instant>,
     closed: Option<Closed>,
 }
 
@@ -123,7 +123,7 @@ impl SubgroupProducer {
                 return false;
             }
             s.objects.push(object.clone());
-            s.arrivals.push(std::time::Instant::now());
+            s.arrivals.push(tokio::time::Instant::now());
             true
         });
         if !ok {
@@ -203,7 +203,7 @@ impl SubgroupConsumer {
     }
 
     /// The next object with the time it was written, or how the subgroup ended.
-    pub async fn next_timed(&mut self) -> Result<(Object, std::time::Instant), Closed> {
+    pub async fn next_timed(&mut self) -> Result<(Object, tokio::time::Instant), Closed> {
         loop {
             {
                 let s = self.state.borrow_and_update();
@@ -386,6 +386,12 @@ impl GroupConsumer {
     /// Whether the group will have no more subgroups.
     pub fn is_finished(&self) -> bool {
         self.state.borrow().closed
+    }
+
+    /// Resolves once a newer group has started on the track (or the track is gone).
+    pub async fn superseded(&self) {
+        let mut edge = self.edge.clone();
+        let _ = edge.wait_for(|e| e.ended || e.newest.is_some_and(|n| n > self.id.0)).await;
     }
 }
 

@@ -305,7 +305,7 @@ async fn rejected_requests_leave_the_session_open() {
     assert!(matches!(e, Error::Rejected { .. }));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn late_objects_are_reset_with_delivery_timeout() {
     let origin = Origin::new();
     let track = TrackProducer::new(TrackInfo::new(name("live", "v")));

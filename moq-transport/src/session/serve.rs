@@ -339,6 +339,10 @@ pub(super) async fn serve_track<S: WtSession>(
     status
 }
 
+/// How long a served group waits for late subgroup streams once a newer group has started: streams of one
+/// connection race by milliseconds, not seconds.
+pub(super) const LATE_SUBGROUPS: Duration = Duration::from_secs(1);
+
 /// A group being served to one subscriber.
 struct InFlight {
     /// Set to abandon the group (its open streams are reset with TOO_FAR_BEHIND).
@@ -383,10 +387,19 @@ pub(super) async fn serve_group<S: WtSession>(
     let mut subgroups = JoinSet::new();
     let mut stop = stopped.clone();
     let timeouts = Timeouts::new(&info, &state);
+    // Late subgroups are awaited for a while after a newer group started, then the task ends (it would otherwise
+    // live until the group leaves the cache, one per group and subscriber).
+    let watched = group.clone();
+    let late = async move {
+        watched.superseded().await;
+        tokio::time::sleep(LATE_SUBGROUPS).await;
+    };
+    tokio::pin!(late);
     loop {
         let sub = tokio::select! {
             // A subgroup may arrive after newer groups started: it is forwarded all the same.
             s = group.next_subgroup_to_end() => s,
+            _ = &mut late => None,
             _ = stop.wait_for(|s| *s) => break,
         };
         let Some(sub) = sub else { break };
@@ -528,7 +541,7 @@ pub(super) async fn serve_subgroup<S: WtSession>(
     }
     buf.clear();
     enum Step {
-        Next(Result<(crate::model::Object, std::time::Instant), Closed>),
+        Next(Result<(crate::model::Object, tokio::time::Instant), Closed>),
         Stop,
         PeerStopped,
         Reprioritise,
