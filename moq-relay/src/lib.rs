@@ -18,6 +18,7 @@ mod demo;
 mod metrics;
 mod router;
 mod upstream;
+pub mod web;
 
 use anyhow::Context;
 use moq_transport::quic::Server;
@@ -45,6 +46,8 @@ pub struct Relay {
     link_config: SessionConfig,
     /// The --demo broadcast's namespace, when enabled.
     demo: Option<(TrackNamespace, String)>,
+    /// The browser player's pages.
+    web_dir: std::path::PathBuf,
 }
 
 impl Relay {
@@ -144,6 +147,7 @@ impl Relay {
             cluster,
             link_config,
             demo,
+            web_dir: config.web_dir.clone(),
         })
     }
 
@@ -176,8 +180,9 @@ impl Relay {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr()?, fingerprint = %self.fingerprint, "relay listening");
         // How clients reach us: http:// fetches the certificate fingerprint; without HTTP, pin it by hand.
-        let client_url = match self.http.as_ref().and_then(|l| l.local_addr().ok()) {
-            Some(http) => format!("http://localhost:{}/", http.port()),
+        let http_port = self.http.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port());
+        let client_url = match http_port {
+            Some(port) => format!("http://localhost:{port}/"),
             None => format!("moqt://localhost:{}/ --fingerprint {}", self.local_addr()?.port(), self.fingerprint),
         };
         if let Some(listener) = self.http {
@@ -187,7 +192,12 @@ impl Relay {
             let app = axum::Router::new()
                 .route("/certificate.sha256", axum::routing::get(move || std::future::ready(fp.clone())))
                 .route("/health", axum::routing::get(|| std::future::ready("ok\n")))
-                .route("/metrics", axum::routing::get(move || std::future::ready(metrics.render(&origin))));
+                .route("/metrics", axum::routing::get(move || std::future::ready(metrics.render(&origin))))
+                .merge(web::router(self.web_dir.clone()));
+            if !web::is_built(&self.web_dir) {
+                let dir = self.web_dir.display();
+                tracing::warn!(%dir, "browser player not built here: cd web && npm ci && npm run build");
+            }
             tracing::info!(addr = ?listener.local_addr().ok(), "http listening");
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
@@ -197,6 +207,11 @@ impl Relay {
         }
         if let Some((namespace, path)) = self.demo.clone() {
             tokio::spawn(demo::demo(self.origin.clone(), namespace));
+            if let Some(port) = http_port {
+                eprintln!(
+                    "demo: watch it in a browser (Chromium, Chrome or Edge): http://localhost:{port}/watch?name={path}"
+                );
+            }
             eprintln!(
                 "demo: publishing {path} (H.264 + Opus, looped). Watch it with\n  \
                  cargo run --release -p moq-sub -- {client_url} --namespace {path} | ffplay -\n\

@@ -1,0 +1,7 @@
+// The public entry point: the MoQT client, the wire codec and the <moq-player> element.
+
+export * from "./client/requests.ts";
+export * from "./client/session.ts";
+export { parseCatalog } from "./player/catalog.ts";
+export { MoqPlayer, type PlayerStats } from "./player/player.ts";
+export * as wire from "./wire/index.ts";

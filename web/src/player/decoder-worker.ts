@@ -1,0 +1,359 @@
+// The player's worker: WebCodecs decoding, the playout clock, and drawing to the (transferred) canvas.
+//
+// Timing: every LOC timestamp is the publisher's wall clock in µs. A frame is due at timestamp + delay, where the
+// delay is the larger of the viewer's target latency and what delivery actually needs (the smallest recent
+// arrival delay plus a margin). Anchoring to the wall clock means no drift; when audio plays, video follows the
+// audio clock instead (the timestamp being heard, from the worklet), which rests on the same anchor.
+
+import type { FromWorker, ToWorker, WorkerStats } from "./protocol.ts";
+import { AudioRing, clockAt } from "./ring.ts";
+
+const scope = self as unknown as DedicatedWorkerGlobalScope;
+const post = (m: FromWorker) => scope.postMessage(m);
+const now = () => performance.timeOrigin + performance.now();
+
+/** Decode + render margin on top of the smallest arrival delay, ms. */
+const MARGIN_MS = 20;
+/** A decoded frame more than this far behind the clock is stale: dropped, never shown. */
+const STALE_MS = 80;
+/** How far the delay moves down per control tick (100 ms) when above its target: a 5% catch-up. */
+const CATCH_UP_MS = 5;
+const WINDOW_MS = 3000;
+/** Chunks queued in the video decoder beyond which it skips to the next keyframe. */
+const MAX_DECODE_QUEUE = 30;
+
+let canvas: OffscreenCanvas | undefined;
+let ctx: OffscreenCanvasRenderingContext2D | null = null;
+let ring: AudioRing | undefined;
+/** The worklet's port when there is no shared ring, and the last clock sample it sent. */
+let feed: MessagePort | undefined;
+let feedClock: { pts: number; wall: number } | undefined;
+let feedBuffered = 0;
+
+/** The audio clock (µs heard now), from the shared ring or the worklet's messages. */
+function audioClock(t: number): number | undefined {
+  if (ring) return ring.clock(t);
+  return feedClock ? clockAt(feedClock.pts, feedClock.wall, t) : undefined;
+}
+let targetMs = 50;
+let delayMs = 50;
+let lateBoostMs = 0;
+const arrivals: { at: number; delay: number }[] = [];
+
+interface Pending {
+  frame: VideoFrame;
+  publishTime: number | undefined;
+}
+
+/** Chunks that arrive while a decoder is being configured wait here instead of being lost. */
+const pendingChunks: Extract<ToWorker, { type: "chunk" }>[] = [];
+let configuring = 0;
+
+const video = {
+  decoder: undefined as VideoDecoder | undefined,
+  configKey: "",
+  track: undefined as string | undefined,
+  waitingKey: true,
+  queue: [] as Pending[],
+  publishTimes: new Map<number, number | undefined>(),
+  announced: false,
+  width: 0,
+  height: 0,
+};
+
+const audio = {
+  decoder: undefined as AudioDecoder | undefined,
+  configKey: "",
+  written: 0,
+};
+
+const stats = {
+  decoded: 0,
+  rendered: 0,
+  dropped: 0,
+  decodeErrors: 0,
+  renderTimes: [] as number[],
+  latencies: [] as number[],
+  recent: [] as number[],
+  latency: undefined as number | undefined,
+  glass: undefined as number | undefined,
+};
+
+function fail(kind: "video" | "audio", message: string): void {
+  stats.decodeErrors++;
+  post({ type: "error", kind, message });
+}
+
+async function configureVideo(m: Extract<ToWorker, { type: "video-config" }>): Promise<void> {
+  const key = `${m.track}|${m.codec}|${m.description?.join(",") ?? ""}`;
+  if (key === video.configKey) return;
+  video.configKey = key;
+  const config: VideoDecoderConfig = { codec: m.codec, optimizeForLatency: true };
+  if (m.description) config.description = m.description as BufferSource;
+  if (m.width && m.height) {
+    config.codedWidth = m.width;
+    config.codedHeight = m.height;
+  }
+  const support = await VideoDecoder.isConfigSupported(config).catch(() => ({ supported: false }));
+  if (!support.supported) {
+    fail("video", `unsupported video codec ${m.codec}`);
+    return;
+  }
+  // A new decoder per configuration: frames of the old rendition stay queued until the new one has a frame.
+  const old = video.decoder;
+  const decoder = new VideoDecoder({
+    output: (frame) => {
+      if (decoder !== video.decoder) {
+        frame.close();
+        return;
+      }
+      stats.decoded++;
+      const publishTime = video.publishTimes.get(frame.timestamp);
+      video.publishTimes.delete(frame.timestamp);
+      video.queue.push({ frame, publishTime });
+      video.queue.sort((a, b) => a.frame.timestamp - b.frame.timestamp);
+      while (video.queue.length > 60) dropFrame();
+    },
+    error: (e) => {
+      fail("video", `video decoder: ${e.message}`);
+      video.configKey = ""; // reconfigure on the next config message
+      video.waitingKey = true;
+    },
+  });
+  decoder.configure(config);
+  video.decoder = decoder;
+  video.track = m.track;
+  video.waitingKey = true;
+  video.announced = false;
+  if (old && old.state !== "closed") old.close();
+}
+
+async function configureAudio(m: Extract<ToWorker, { type: "audio-config" }>): Promise<void> {
+  const key = `${m.track}|${m.codec}|${m.sampleRate}|${m.channels}`;
+  if (key === audio.configKey) return;
+  audio.configKey = key;
+  const config: AudioDecoderConfig = {
+    codec: m.codec,
+    sampleRate: m.sampleRate,
+    numberOfChannels: m.channels,
+  };
+  if (m.description && m.codec !== "opus") config.description = m.description as BufferSource;
+  const support = await AudioDecoder.isConfigSupported(config).catch(() => ({ supported: false }));
+  if (!support.supported) {
+    fail("audio", `unsupported audio codec ${m.codec}`);
+    return;
+  }
+  audio.decoder?.close();
+  audio.decoder = new AudioDecoder({
+    output: (data) => {
+      const planes: Float32Array[] = [];
+      const channels = Math.min(data.numberOfChannels, ring?.layout.channels ?? 2);
+      for (let c = 0; c < channels; c++) {
+        const plane = new Float32Array(data.numberOfFrames);
+        data.copyTo(plane, { planeIndex: c, format: "f32-planar" });
+        planes.push(plane);
+      }
+      // Before the first user gesture the worklet is not running: discard rather than queue stale audio.
+      if (ring?.running && ring.write(data.timestamp, planes)) audio.written += data.numberOfFrames;
+      else if (feed) {
+        feed.postMessage(
+          { pts: data.timestamp, planes },
+          planes.map((p) => p.buffer),
+        );
+        audio.written += data.numberOfFrames;
+      }
+      data.close();
+    },
+    error: (e) => fail("audio", `audio decoder: ${e.message}`),
+  });
+  audio.decoder.configure(config);
+}
+
+function onChunk(m: Extract<ToWorker, { type: "chunk" }>): void {
+  const delay = m.arrival - m.timestamp / 1000;
+  arrivals.push({ at: m.arrival, delay });
+  if (m.kind === "audio") {
+    const d = audio.decoder;
+    if (d?.state !== "configured") return;
+    d.decode(new EncodedAudioChunk({ type: "key", timestamp: m.timestamp, data: m.data }));
+    return;
+  }
+  const d = video.decoder;
+  if (d?.state !== "configured" || m.track !== video.track) return;
+  if (m.discontinuity) video.waitingKey = true;
+  // A decoder that falls a second behind catches up at the next keyframe rather than decoding a backlog (the
+  // burst of a group's start on joining is far smaller).
+  if (d.decodeQueueSize > MAX_DECODE_QUEUE) video.waitingKey = true;
+  if (video.waitingKey) {
+    if (!m.key) {
+      stats.dropped++;
+      return;
+    }
+    video.waitingKey = false;
+  }
+  video.publishTimes.set(m.timestamp, m.publishTime);
+  if (video.publishTimes.size > 300) video.publishTimes.clear();
+  try {
+    d.decode(new EncodedVideoChunk({ type: m.key ? "key" : "delta", timestamp: m.timestamp, data: m.data }));
+  } catch (e) {
+    fail("video", `decode: ${e instanceof Error ? e.message : e}`);
+    video.waitingKey = true;
+  }
+}
+
+function dropFrame(): void {
+  const p = video.queue.shift();
+  if (!p) return;
+  p.frame.close();
+  stats.dropped++;
+}
+
+function draw(p: Pending, t: number): void {
+  const f = p.frame;
+  if (canvas && (canvas.width !== f.displayWidth || canvas.height !== f.displayHeight)) {
+    canvas.width = f.displayWidth;
+    canvas.height = f.displayHeight;
+  }
+  video.width = f.displayWidth;
+  video.height = f.displayHeight;
+  ctx?.drawImage(f, 0, 0, f.displayWidth, f.displayHeight);
+  stats.rendered++;
+  stats.renderTimes.push(t);
+  if (p.publishTime !== undefined) {
+    stats.latency = t - p.publishTime / 1000;
+    stats.latencies.push(stats.latency);
+    stats.recent.push(stats.latency);
+    if (stats.latencies.length > 100) stats.latencies.shift();
+  }
+  stats.glass = t - f.timestamp / 1000;
+  f.close();
+  if (!video.announced && video.track) {
+    video.announced = true;
+    post({ type: "first-frame", track: video.track });
+  }
+}
+
+/** Shows the newest due frame; frames it passes over, and stale ones, are dropped. */
+function render(): void {
+  const t = now();
+  const clock = audioClock(t) ?? (t - delayMs) * 1000;
+  const q = video.queue;
+  while (q.length > 1 && (q[1] as Pending).frame.timestamp <= clock) dropFrame();
+  const head = q[0];
+  if (head && head.frame.timestamp <= clock) {
+    q.shift();
+    if (head.frame.timestamp < clock - STALE_MS * 1000) {
+      head.frame.close();
+      stats.dropped++;
+      lateBoostMs = Math.min(lateBoostMs + 10, 500);
+    } else {
+      draw(head, t);
+    }
+  }
+}
+
+/** Every 100 ms: the playout delay follows the target, but never below what delivery needs. */
+function control(): void {
+  const t = now();
+  while (arrivals.length > 0 && (arrivals[0] as { at: number }).at < t - WINDOW_MS) arrivals.shift();
+  let base: number | undefined;
+  for (const a of arrivals) base = base === undefined ? a.delay : Math.min(base, a.delay);
+  lateBoostMs = Math.max(0, lateBoostMs - 1);
+  const needed = base === undefined ? targetMs : base + MARGIN_MS + lateBoostMs;
+  const goal = Math.max(targetMs, needed);
+  if (delayMs < goal) delayMs = goal;
+  else delayMs -= Math.min(delayMs - goal, CATCH_UP_MS);
+  if (ring) ring.delayMs = delayMs;
+  feed?.postMessage({ delayMs });
+  report(t, base);
+}
+
+let lastReport = 0;
+
+function report(t: number, base: number | undefined): void {
+  if (t - lastReport < 250) return;
+  lastReport = t;
+  while (stats.renderTimes.length > 0 && (stats.renderTimes[0] as number) < t - 1000)
+    stats.renderTimes.shift();
+  const sorted = [...stats.latencies].sort((a, b) => a - b);
+  const s: WorkerStats = {
+    type: "stats",
+    framesDecoded: stats.decoded,
+    framesRendered: stats.rendered,
+    framesDropped: stats.dropped,
+    fps: stats.renderTimes.length,
+    delayMs,
+    width: video.width,
+    height: video.height,
+    audioBufferedMs: ring ? (ring.buffered / ring.layout.sampleRate) * 1000 : (feedBuffered / 48000) * 1000,
+    audioSamplesWritten: audio.written,
+    audioClock: audioClock(t) !== undefined,
+    decodeErrors: stats.decodeErrors,
+    recent: stats.recent.splice(0),
+  };
+  if (base !== undefined) s.baseMs = base;
+  if (stats.latency !== undefined) s.latencyMs = stats.latency;
+  if (sorted.length > 0) s.latencyP50Ms = sorted[Math.floor(sorted.length / 2)];
+  if (stats.glass !== undefined) s.glassMs = stats.glass;
+  if (video.track) s.videoTrack = video.track;
+  post(s);
+}
+
+function reset(): void {
+  pendingChunks.length = 0;
+  for (const p of video.queue) p.frame.close();
+  video.queue = [];
+  video.waitingKey = true;
+  video.publishTimes.clear();
+  arrivals.length = 0;
+}
+
+scope.onmessage = (e: MessageEvent<ToWorker>) => {
+  const m = e.data;
+  switch (m.type) {
+    case "init":
+      canvas = m.canvas;
+      ctx = canvas.getContext("2d");
+      if (m.ring) ring = new AudioRing(m.ring);
+      targetMs = delayMs = m.targetMs;
+      break;
+    case "target":
+      targetMs = m.ms;
+      break;
+    case "audio-port":
+      feed = m.port;
+      feed.onmessage = (e: MessageEvent<{ clock?: { pts: number; wall: number }; buffered?: number }>) => {
+        if (e.data.clock) feedClock = e.data.clock;
+        if (e.data.buffered !== undefined) feedBuffered = e.data.buffered;
+      };
+      feed.postMessage({ delayMs, outputLatencyMs: m.outputLatencyMs });
+      break;
+    case "video-config":
+    case "audio-config":
+      configuring++;
+      (m.type === "video-config" ? configureVideo(m) : configureAudio(m))
+        .catch((err) => fail(m.type === "video-config" ? "video" : "audio", String(err)))
+        .finally(() => {
+          if (--configuring === 0) for (const c of pendingChunks.splice(0)) onChunk(c);
+        });
+      break;
+    case "chunk":
+      if (configuring > 0 && pendingChunks.length < 600) pendingChunks.push(m);
+      else onChunk(m);
+      break;
+    case "reset":
+      reset();
+      break;
+  }
+};
+
+const raf = (scope as { requestAnimationFrame?: (cb: () => void) => number }).requestAnimationFrame;
+function tick(): void {
+  render();
+  if (raf) raf.call(scope, tick);
+}
+// requestAnimationFrame paces drawing to the display when the worker has one; a timer covers the rest (and
+// hidden tabs, where animation frames stop).
+if (raf) raf.call(scope, tick);
+setInterval(render, 5);
+setInterval(control, 100);

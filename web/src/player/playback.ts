@@ -1,0 +1,333 @@
+// One playback of a broadcast over one session: the catalog, the chosen tracks, the live edge at the transport
+// (skipping to the newest group when behind), rendition switches at group boundaries, and automatic choice.
+
+import type { Group, Subscription } from "../client/requests.ts";
+import { RequestError } from "../client/requests.ts";
+import type { Session } from "../client/session.ts";
+import { type Properties, RequestErrorCode } from "../wire/index.ts";
+import { audioTrack, type Catalog, type CatalogTrack, parseCatalog, videoTracks } from "./catalog.ts";
+import { CmafError, parseFragment, parseInit } from "./cmaf.ts";
+import { readLoc } from "./loc.ts";
+import type { ToWorker } from "./protocol.ts";
+
+/** An object later than the playout delay by this much, with a newer group waiting, abandons its group. */
+const MAX_LAG_MS = 300;
+
+export interface TransportStats {
+  groupsSkipped: number;
+  videoBytes: number;
+  audioBytes: number;
+  videoObjects: number;
+  audioObjects: number;
+}
+
+export class BroadcastError extends Error {
+  override name = "BroadcastError";
+}
+
+interface Reading {
+  track: CatalogTrack;
+  sub: Subscription;
+  stopped: boolean;
+  /** CMAF: the track's timescale, and the smallest (publish time - media time) seen, µs. */
+  timescale?: number;
+  offset?: number;
+}
+
+interface Frame {
+  data: Uint8Array;
+  /** Wall-clock presentation time, µs. */
+  timestamp: number;
+  key: boolean;
+  publishTime: number | undefined;
+  config: Uint8Array | undefined;
+}
+
+/** The decoder configuration of a catalog track: LOC carries it directly, CMAF in its init segment. */
+function decoderConfig(track: CatalogTrack): { description?: Uint8Array; timescale?: number } {
+  if (track.packaging !== "cmaf") return track.init ? { description: track.init } : {};
+  if (!track.init) throw new BroadcastError(`${track.name}: a CMAF track without an init segment`);
+  const init = parseInit(track.init);
+  const out: { description?: Uint8Array; timescale?: number } = {
+    timescale: track.timescale ?? init.timescale,
+  };
+  if (init.description) out.description = init.description;
+  return out;
+}
+
+export class Playback {
+  catalog: Catalog | undefined;
+  readonly stats: TransportStats = {
+    groupsSkipped: 0,
+    videoBytes: 0,
+    audioBytes: 0,
+    videoObjects: 0,
+    audioObjects: 0,
+  };
+  video: Reading | undefined;
+  audio: Reading | undefined;
+  /** The manual rendition, or undefined for automatic. */
+  manual: string | undefined;
+  onchange: (() => void) | undefined;
+  /** A track could not start or play (unsupported codec, malformed init data, ...). */
+  onerror: ((message: string) => void) | undefined;
+  private closed = false;
+  private switching: string | undefined;
+  private catalogSub: Subscription | undefined;
+
+  constructor(
+    private readonly session: Session,
+    readonly broadcast: string,
+    private readonly post: (m: ToWorker, transfer?: Transferable[]) => void,
+    /** The worker's playout delay, ms (for the live-edge decision). */
+    private readonly delayMs: () => number,
+    private readonly withAudio: boolean,
+  ) {}
+
+  get renditions(): CatalogTrack[] {
+    return this.catalog ? videoTracks(this.catalog) : [];
+  }
+
+  /** Reads the catalog and starts the tracks. Resolves when playback ends (catalog complete or session gone). */
+  async run(): Promise<void> {
+    let sub: Subscription;
+    try {
+      sub = await this.session.subscribe(this.broadcast, "catalog", { priority: 0 });
+    } catch (e) {
+      if (e instanceof RequestError && e.code === RequestErrorCode.DOES_NOT_EXIST) {
+        throw new BroadcastError(`no such broadcast: ${this.broadcast}`);
+      }
+      throw e;
+    }
+    this.catalogSub = sub;
+    const first = await this.nextCatalog(sub);
+    if (!first) throw new BroadcastError(`${this.broadcast}: the catalog track ended`);
+    this.apply(first);
+    for (;;) {
+      const c = await this.nextCatalog(sub);
+      if (!c || this.closed) break;
+      this.apply(c);
+      if (c.complete) break;
+    }
+    if (!this.closed) throw new BroadcastError(`${this.broadcast} has ended`);
+  }
+
+  private async nextCatalog(sub: Subscription): Promise<Catalog | undefined> {
+    for (;;) {
+      const g = await sub.nextGroup();
+      if (!g) return undefined;
+      const o = await g.next();
+      g.cancel();
+      if (o && o.payload.length > 0) return parseCatalog(o.payload);
+    }
+  }
+
+  private apply(c: Catalog): void {
+    this.catalog = c;
+    const videos = videoTracks(c);
+    if (videos.length === 0 && !audioTrack(c))
+      throw new BroadcastError(`${this.broadcast} has no playable tracks`);
+    const want = this.pick(videos);
+    if (want && want.name !== this.video?.track.name) this.switchVideo(want).catch((e) => this.report(e));
+    const a = audioTrack(c);
+    if (this.withAudio && a && a.name !== this.audio?.track.name)
+      this.startAudio(a).catch((e) => this.report(e));
+    this.onchange?.();
+  }
+
+  private report(e: unknown): void {
+    if (!this.closed) this.onerror?.(e instanceof Error ? e.message : String(e));
+  }
+
+  private pick(videos: CatalogTrack[]): CatalogTrack | undefined {
+    if (this.manual) return videos.find((v) => v.name === this.manual) ?? videos[0];
+    // Automatic: start at the largest rendition that fits 1.25 x the element's size, the smallest otherwise.
+    const fits = videos.filter(
+      (v) => (v.height ?? 0) <= Math.max(360, (globalThis.innerHeight ?? 720) * 1.25),
+    );
+    return this.video ? this.video.track : (fits[0] ?? videos[videos.length - 1]);
+  }
+
+  /** Chooses a rendition (undefined: automatic). The switch happens at the new track's next group. */
+  choose(name: string | undefined): void {
+    this.manual = name;
+    const target = name ? this.renditions.find((v) => v.name === name) : this.pick(this.renditions);
+    if (target && target.name !== this.video?.track.name)
+      this.switchVideo(target).catch((e) => this.report(e));
+  }
+
+  private switchedAt = 0;
+
+  /**
+   * Automatic step down / up, called every 250 ms with whether frames were skipped or dropped. Nothing is judged
+   * in the first 5 s after a start or switch (catching up to the live edge drops frames by design).
+   */
+  adapt(troubled: boolean, calmSeconds: number): void {
+    if (this.manual || this.switching || !this.video) return;
+    if (performance.now() - this.switchedAt < 5000) return;
+    const list = this.renditions;
+    const at = list.findIndex((v) => v.name === this.video?.track.name);
+    if (troubled && at >= 0 && at < list.length - 1)
+      this.switchVideo(list[at + 1] as CatalogTrack).catch(() => {});
+    else if (!troubled && calmSeconds > 15 && at > 0)
+      this.switchVideo(list[at - 1] as CatalogTrack).catch(() => {});
+  }
+
+  private async switchVideo(track: CatalogTrack): Promise<void> {
+    if (this.switching === track.name) return;
+    this.switching = track.name;
+    // A switch starts at the new track's next group (its next keyframe): no stale frames to decode and drop.
+    const opts = this.video ? { priority: 2, filter: { type: 1 as const } } : { priority: 2 };
+    const sub = await this.session.subscribe(this.broadcast, track.name, opts);
+    const first = await sub.nextGroup();
+    if (!first || this.closed || this.switching !== track.name) {
+      sub.cancel();
+      return;
+    }
+    // Switch at this group boundary: the old track stops, the new one starts with its keyframe.
+    const old = this.video;
+    const decoder = decoderConfig(track);
+    const reading: Reading = { track, sub, stopped: false };
+    if (decoder.timescale) reading.timescale = decoder.timescale;
+    this.video = reading;
+    this.switching = undefined;
+    this.switchedAt = performance.now();
+    const config: ToWorker = { type: "video-config", track: track.name, codec: track.codec };
+    if (decoder.description) config.description = decoder.description;
+    if (track.width) config.width = track.width;
+    if (track.height) config.height = track.height;
+    this.post(config);
+    if (old) {
+      old.stopped = true;
+      old.sub.cancel();
+    }
+    this.onchange?.();
+    await this.read(reading, "video", first);
+  }
+
+  private async startAudio(track: CatalogTrack): Promise<void> {
+    const decoder = decoderConfig(track);
+    const sub = await this.session.subscribe(this.broadcast, track.name, { priority: 1 });
+    const old = this.audio;
+    const reading: Reading = { track, sub, stopped: false };
+    if (decoder.timescale) reading.timescale = decoder.timescale;
+    this.audio = reading;
+    if (old) {
+      old.stopped = true;
+      old.sub.cancel();
+    }
+    const channels = Number.parseInt(track.channelConfig ?? "2", 10) || 2;
+    const config: ToWorker = {
+      type: "audio-config",
+      track: track.name,
+      codec: track.codec,
+      sampleRate: track.samplerate ?? 48000,
+      channels,
+    };
+    if (decoder.description) config.description = decoder.description;
+    this.post(config);
+    await this.read(reading, "audio");
+  }
+
+  /** Reads a track's groups in order, jumping to the newest group whenever it falls behind. */
+  private async read(r: Reading, kind: "video" | "audio", first?: Group): Promise<void> {
+    let group = first ?? (await r.sub.nextGroup());
+    let discontinuity = true;
+    while (group && !r.stopped) {
+      // More than one group waiting: we are behind by a whole group; play the newest.
+      const waiting = r.sub.groups.length > 1 ? r.sub.groups.drain() : [];
+      if (waiting.length > 0) {
+        group.cancel();
+        for (const g of waiting.slice(0, -1)) g.cancel();
+        this.stats.groupsSkipped += waiting.length;
+        group = waiting[waiting.length - 1] as Group;
+        discontinuity = true;
+      }
+      for (;;) {
+        const o = await group.next();
+        if (!o || r.stopped) break;
+        if (o.payload.length === 0) continue;
+        const f = this.frame(r, o.objectId, o.properties, o.payload);
+        if (!f) continue;
+        if (kind === "video" && f.key && f.config) {
+          const m: ToWorker = {
+            type: "video-config",
+            track: r.track.name,
+            codec: r.track.codec,
+            description: f.config,
+          };
+          this.post(m);
+        }
+        const data = f.data.slice().buffer;
+        const chunk: ToWorker = {
+          type: "chunk",
+          kind,
+          track: r.track.name,
+          data,
+          timestamp: f.timestamp,
+          key: f.key,
+          arrival: performance.timeOrigin + performance.now(),
+          discontinuity,
+        };
+        if (f.publishTime !== undefined) chunk.publishTime = f.publishTime;
+        this.post(chunk, [data]);
+        discontinuity = false;
+        if (kind === "video") {
+          this.stats.videoBytes += o.payload.length;
+          this.stats.videoObjects++;
+        } else {
+          this.stats.audioBytes += o.payload.length;
+          this.stats.audioObjects++;
+        }
+        const lag = Date.now() - f.timestamp / 1000 - this.delayMs();
+        if (lag > MAX_LAG_MS && r.sub.groups.length > 0) {
+          // Behind and something newer exists: drop the rest of this group (never play stale frames).
+          group.cancel();
+          this.stats.groupsSkipped++;
+          discontinuity = true;
+          break;
+        }
+      }
+      if (r.stopped) break;
+      group = await r.sub.nextGroup();
+    }
+  }
+
+  /** One decodable frame from an object, or undefined for objects that are not media of this packaging. */
+  private frame(r: Reading, objectId: number, props: Properties, payload: Uint8Array): Frame | undefined {
+    if (r.track.packaging !== "cmaf") {
+      const loc = readLoc(props);
+      if (!loc) return undefined;
+      return {
+        data: payload,
+        timestamp: loc.timestamp,
+        key: loc.keyframe ?? objectId === 0,
+        publishTime: loc.publishTime,
+        config: loc.config,
+      };
+    }
+    let sample: ReturnType<typeof parseFragment>;
+    try {
+      sample = parseFragment(payload);
+    } catch (e) {
+      if (e instanceof CmafError) return undefined; // one bad object is skipped; the track carries on
+      throw e;
+    }
+    // CMAF times are media times: tie them to the wall clock by the publish time (or the arrival time).
+    const pts = (sample.pts / (r.timescale ?? 90_000)) * 1e6;
+    const publishTime = props.getInt(0x3a10);
+    const offset = (publishTime ?? Date.now() * 1000) - pts;
+    r.offset = r.offset === undefined ? offset : Math.min(r.offset, offset);
+    return { data: sample.data, timestamp: pts + r.offset, key: sample.key, publishTime, config: undefined };
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const r of [this.video, this.audio]) {
+      if (!r) continue;
+      r.stopped = true;
+      r.sub.cancel();
+    }
+    this.catalogSub?.cancel();
+  }
+}

@@ -1,0 +1,396 @@
+// <moq-player url="http://relay:4443/" broadcast="demo/clip"> — a live player for MoQT broadcasts.
+//
+// Attributes: url (relay; default: this page's origin), broadcast (namespace), target-latency (ms, default 50),
+// fingerprint / fingerprint-url (certificate hash, or where to fetch it), versions ("19,18"), no-audio, stats
+// (show the overlay). Reconnects by itself when the relay goes away.
+
+import { errorText, Session } from "../client/session.ts";
+import type { Version } from "../wire/index.ts";
+import { renditionLabel } from "./catalog.ts";
+import { BroadcastError, Playback } from "./playback.ts";
+import type { FromWorker, ToWorker, WorkerStats } from "./protocol.ts";
+import { AudioRing } from "./ring.ts";
+
+/** The default target latency (publish to display), ms: low, with room for LAN jitter. */
+export const DEFAULT_TARGET_MS = 50;
+
+const STYLE = `
+:host { display: block; position: relative; background: #000; color: #eee; font: 13px system-ui, sans-serif;
+  aspect-ratio: 16 / 9; overflow: hidden; }
+canvas { width: 100%; height: 100%; object-fit: contain; display: block; }
+.overlay { position: absolute; top: 8px; left: 8px; background: rgba(0,0,0,.65); padding: 6px 8px;
+  border-radius: 4px; white-space: pre; font: 12px ui-monospace, monospace; pointer-events: none; }
+.state { position: absolute; inset: 0; display: flex; align-items: center; justify-content: center;
+  text-align: center; padding: 1em; pointer-events: none; }
+.state:empty { display: none; }
+.bar { position: absolute; left: 0; right: 0; bottom: 0; display: flex; gap: 8px; align-items: center;
+  padding: 6px 8px; background: linear-gradient(transparent, rgba(0,0,0,.7)); }
+button, select, input { font: inherit; }
+button.unmute { background: #e33; color: #fff; border: 0; border-radius: 4px; padding: 4px 10px; cursor: pointer; }
+button.unmute[hidden] { display: none; }
+.grow { flex: 1; }
+label { display: flex; gap: 4px; align-items: center; }
+`;
+
+export interface PlayerStats extends Partial<Omit<WorkerStats, "type" | "recent">> {
+  state: string;
+  /** From the element's start (or restart) to its first frame, ms. */
+  startupMs?: number;
+  error?: string;
+  version?: Version;
+  relay?: string;
+  rendition?: string;
+  groupsSkipped: number;
+  bitrateKbps: number;
+  rttMs?: number;
+  audioSamplesPlayed: number;
+  audioUnderruns: number;
+  audioSkipped: number;
+  audioState: string;
+  /** Audio goes through a shared ring (cross-origin isolated page) rather than messages. */
+  audioShared?: boolean;
+  reconnects: number;
+}
+
+export class MoqPlayer extends HTMLElement {
+  static observedAttributes = ["target-latency", "stats"];
+
+  /** The latest statistics (also sent as a "stats" event every 250 ms). */
+  stats: PlayerStats = {
+    state: "idle",
+    groupsSkipped: 0,
+    bitrateKbps: 0,
+    audioSamplesPlayed: 0,
+    audioUnderruns: 0,
+    audioSkipped: 0,
+    audioState: "muted",
+    reconnects: 0,
+  };
+
+  /** Every publish-to-display latency (ms), oldest first, up to 100 000 (for measurements). */
+  readonly latencyLog: number[] = [];
+  private startedAt = performance.now();
+  private worker: Worker | undefined;
+  private ring: AudioRing | undefined;
+  private audioCtx: AudioContext | undefined;
+  private session: Session | undefined;
+  private playback: Playback | undefined;
+  private running = false;
+  private delayMs = DEFAULT_TARGET_MS;
+  private lastBytes = 0;
+  private lastStatsAt = 0;
+  private calmSince = performance.now();
+  private lastTrouble = { dropped: 0, skipped: 0 };
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private lastObjects = 0;
+  private lastObjectAt = performance.now();
+  private probing = false;
+  private readonly ui: {
+    canvas: HTMLCanvasElement;
+    overlay: HTMLElement;
+    state: HTMLElement;
+    unmute: HTMLButtonElement;
+    renditions: HTMLSelectElement;
+    latency: HTMLInputElement;
+    latencyValue: HTMLElement;
+  };
+
+  constructor() {
+    super();
+    const root = this.attachShadow({ mode: "open" });
+    root.innerHTML = `<style>${STYLE}</style><canvas></canvas><div class="state"></div>
+      <div class="overlay" hidden></div>
+      <div class="bar"><button class="unmute" type="button">Click to unmute</button><span class="grow"></span>
+      <label>latency <input class="latency" type="range" min="0" max="2000" step="10"><span class="lv"></span></label>
+      <select class="renditions" title="rendition"><option value="">auto</option></select></div>`;
+    const q = <T extends Element>(s: string) => root.querySelector(s) as T;
+    this.ui = {
+      canvas: q("canvas"),
+      overlay: q(".overlay"),
+      state: q(".state"),
+      unmute: q(".unmute"),
+      renditions: q(".renditions"),
+      latency: q(".latency"),
+      latencyValue: q(".lv"),
+    };
+    this.ui.unmute.addEventListener("click", () => {
+      this.unmute().catch((e) => this.setError(`audio: ${errorText(e)}`));
+    });
+    this.ui.renditions.addEventListener("change", () =>
+      this.playback?.choose(this.ui.renditions.value || undefined),
+    );
+    this.ui.latency.addEventListener("input", () =>
+      this.setAttribute("target-latency", this.ui.latency.value),
+    );
+  }
+
+  get targetLatency(): number {
+    const v = Number(this.getAttribute("target-latency") ?? DEFAULT_TARGET_MS);
+    return Number.isFinite(v) && v >= 0 ? v : DEFAULT_TARGET_MS;
+  }
+
+  attributeChangedCallback(name: string): void {
+    if (name === "target-latency") {
+      this.ui.latency.value = String(this.targetLatency);
+      this.ui.latencyValue.textContent = `${this.targetLatency} ms`;
+      this.send({ type: "target", ms: this.targetLatency });
+    }
+    if (name === "stats") this.ui.overlay.hidden = !this.hasAttribute("stats");
+  }
+
+  connectedCallback(): void {
+    if (this.running) return;
+    this.running = true;
+    this.ui.overlay.hidden = !this.hasAttribute("stats");
+    this.ui.latency.value = String(this.targetLatency);
+    this.ui.latencyValue.textContent = `${this.targetLatency} ms`;
+    this.startWorker();
+    this.timer = setInterval(() => this.tick(), 250);
+    // Start after the current task, so a page script can still set attributes after the element upgrades.
+    setTimeout(() => this.loop().catch((e) => this.setError(errorText(e))), 0);
+  }
+
+  disconnectedCallback(): void {
+    this.running = false;
+    clearInterval(this.timer);
+    this.playback?.close();
+    this.session?.close(0, "player removed");
+    this.worker?.terminate();
+    this.worker = undefined;
+    this.audioCtx?.close().catch(() => {});
+  }
+
+  private send(m: ToWorker, transfer: Transferable[] = []): void {
+    this.worker?.postMessage(m, transfer);
+  }
+
+  private startWorker(): void {
+    const base = this.getAttribute("assets") ?? new URL(".", import.meta.url).href;
+    this.worker = new Worker(new URL("decoder-worker.js", base), { type: "module" });
+    this.worker.onmessage = (e: MessageEvent<FromWorker>) => this.onWorker(e.data);
+    this.worker.onerror = (e) => this.setError(`decoder worker: ${e.message}`);
+    const canvas = this.ui.canvas.transferControlToOffscreen();
+    const init: ToWorker = { type: "init", canvas, targetMs: this.targetLatency };
+    if (globalThis.crossOriginIsolated) {
+      this.ring = AudioRing.create(2, 2, 48000);
+      init.ring = this.ring.layout;
+    }
+    this.send(init, [canvas]);
+  }
+
+  private onWorker(m: FromWorker): void {
+    if (m.type === "stats") {
+      const { type: _, recent, ...rest } = m;
+      Object.assign(this.stats, rest);
+      this.latencyLog.push(...recent);
+      if (this.latencyLog.length > 100_000) this.latencyLog.splice(0, this.latencyLog.length - 100_000);
+      this.delayMs = m.delayMs;
+    } else if (m.type === "error") {
+      this.setError(m.message);
+    } else if (m.type === "first-frame") {
+      this.ui.state.textContent = "";
+      this.stats.startupMs ??= performance.now() - this.startedAt;
+    }
+  }
+
+  /**
+   * Starts audio; browsers allow it only from a user gesture (the button). With cross-origin isolation the worker
+   * and the worklet share a ring buffer; without, PCM and the clock travel over a MessagePort between them.
+   */
+  async unmute(): Promise<void> {
+    const sampleRate = this.ring?.layout.sampleRate ?? 48000;
+    if (!this.audioCtx) {
+      const ctx = new AudioContext({ sampleRate, latencyHint: "interactive" });
+      this.audioCtx = ctx;
+      const base = this.getAttribute("assets") ?? new URL(".", import.meta.url).href;
+      await ctx.audioWorklet.addModule(new URL("audio-worklet.js", base));
+      const node = new AudioWorkletNode(ctx, "moq-audio", { outputChannelCount: [2] });
+      node.port.onmessage = (e: MessageEvent<{ played: number; underruns: number; skipped: number }>) => {
+        this.stats.audioSamplesPlayed = e.data.played;
+        this.stats.audioUnderruns = e.data.underruns;
+        this.stats.audioSkipped = e.data.skipped;
+      };
+      node.connect(ctx.destination);
+      await ctx.resume();
+      const outputLatencyMs = ((ctx.outputLatency || 0) + (ctx.baseLatency || 0)) * 1000;
+      if (this.ring) {
+        node.port.postMessage({ ring: this.ring.layout });
+        this.ring.outputLatencyMs = outputLatencyMs;
+        this.ring.running = true;
+      } else {
+        const channel = new MessageChannel();
+        node.port.postMessage({ feed: channel.port1, sampleRate }, [channel.port1]);
+        this.send({ type: "audio-port", port: channel.port2, outputLatencyMs }, [channel.port2]);
+      }
+    }
+    await this.audioCtx.resume();
+    this.stats.audioState = this.audioCtx.state;
+    this.stats.audioShared = this.ring !== undefined;
+    this.ui.unmute.hidden = true;
+  }
+
+  private setState(state: string, text = ""): void {
+    this.stats.state = state;
+    this.ui.state.textContent = text;
+    this.dispatchEvent(new CustomEvent("statechange", { detail: state }));
+  }
+
+  private setError(message: string): void {
+    this.stats.error = message;
+    this.ui.state.textContent = message;
+    console.warn(`moq player: ${message}`);
+  }
+
+  /** Connect, play, and reconnect with backoff until removed from the page. */
+  private async loop(): Promise<void> {
+    let backoff = 250;
+    while (this.running) {
+      const url = this.getAttribute("url") ?? location.origin;
+      const broadcast = this.getAttribute("broadcast") ?? "";
+      try {
+        this.setState("connecting", `connecting to ${url}`);
+        const versions = (this.getAttribute("versions") ?? "19,18").split(",").map(Number) as Version[];
+        const opts: Parameters<typeof Session.connect>[1] = { versions };
+        const fp = this.getAttribute("fingerprint");
+        const fpUrl = this.getAttribute("fingerprint-url");
+        if (fp) opts.fingerprint = fp;
+        if (fpUrl) opts.fingerprintUrl = fpUrl;
+        const session = await Session.connect(url, opts);
+        this.session = session;
+        this.stats.version = session.version;
+        this.stats.relay = session.describe();
+        this.stats.error = undefined;
+        // GOAWAY: leave at once (a page-side close) and reconnect, to the new URI if one was given.
+        session.ongoaway = (uri) => {
+          if (uri !== url) this.setAttribute("url", uri);
+          session.close(0, "going away");
+        };
+        this.send({ type: "reset" });
+        const playback = new Playback(
+          session,
+          broadcast,
+          (m, t) => this.send(m, t),
+          () => this.delayMs,
+          !this.hasAttribute("no-audio"),
+        );
+        playback.onchange = () => this.renderMenu();
+        playback.onerror = (message) => this.setError(message);
+        this.playback = playback;
+        this.setState("playing", "waiting for video");
+        backoff = 250;
+        const closed = session.closed.then((c) => {
+          throw new Error(
+            c.remote ? `relay closed the session${c.reason ? `: ${c.reason}` : ""}` : "session closed",
+          );
+        });
+        await Promise.race([playback.run(), closed]);
+      } catch (e) {
+        if (!this.running) return;
+        this.setError(e instanceof BroadcastError ? e.message : `${errorText(e)}`);
+        // A missing or ended broadcast may (re)appear at any moment: look again soon.
+        if (e instanceof BroadcastError) backoff = Math.min(backoff, 1000);
+      }
+      this.playback?.close();
+      this.playback = undefined;
+      this.session?.close(0, "");
+      this.session = undefined;
+      if (!this.running) return;
+      this.stats.reconnects++;
+      this.setState("reconnecting", `${this.stats.error ?? "disconnected"} — reconnecting`);
+      await new Promise((r) => setTimeout(r, backoff));
+      backoff = Math.min(backoff * 2, 5000);
+    }
+  }
+
+  /**
+   * A relay that vanished (killed, network gone) sends no close; the browser would notice only at its idle
+   * timeout. After SILENCE_MS without an object, a TRACK_STATUS probe must be answered within SILENCE_MS, or the
+   * player closes the session itself and reconnects.
+   */
+  private watchdog(t: number): void {
+    const p = this.playback;
+    const session = this.session;
+    if (!p || !session) {
+      this.lastObjectAt = t;
+      return;
+    }
+    const objects = p.stats.videoObjects + p.stats.audioObjects;
+    if (objects !== this.lastObjects) {
+      this.lastObjects = objects;
+      this.lastObjectAt = t;
+      return;
+    }
+    if (this.probing || t - this.lastObjectAt < SILENCE_MS) return;
+    this.probing = true;
+    const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), SILENCE_MS));
+    Promise.race([session.trackStatus(p.broadcast, "catalog").then(() => "ok" as const), timeout])
+      .catch(() => "ok" as const)
+      .then((result) => {
+        this.probing = false;
+        this.lastObjectAt = performance.now();
+        if (result === "timeout" && this.session === session) session.close(0, "relay not responding");
+      });
+  }
+
+  private renderMenu(): void {
+    const p = this.playback;
+    if (!p) return;
+    const sel = this.ui.renditions;
+    const options = ['<option value="">auto</option>'];
+    for (const t of p.renditions) options.push(`<option value="${t.name}">${renditionLabel(t)}</option>`);
+    const html = options.join("");
+    if (sel.dataset.html !== html) {
+      sel.innerHTML = html;
+      sel.dataset.html = html;
+    }
+    sel.value = p.manual ?? "";
+    this.stats.rendition = p.video ? renditionLabel(p.video.track) : undefined;
+  }
+
+  /** Every 250 ms: transport stats, automatic rendition choice, the overlay, and a "stats" event. */
+  private tick(): void {
+    const t = performance.now();
+    const p = this.playback;
+    if (p) {
+      const bytes = p.stats.videoBytes + p.stats.audioBytes;
+      if (this.lastStatsAt) this.stats.bitrateKbps = ((bytes - this.lastBytes) * 8) / (t - this.lastStatsAt);
+      this.lastBytes = bytes;
+      this.stats.groupsSkipped = p.stats.groupsSkipped;
+      const dropped = (this.stats.framesDropped ?? 0) - this.lastTrouble.dropped;
+      const skipped = p.stats.groupsSkipped - this.lastTrouble.skipped;
+      const troubled = skipped > 0 || dropped > 5;
+      if (troubled) this.calmSince = t;
+      if (t - this.lastStatsAt > 0) p.adapt(troubled, (t - this.calmSince) / 1000);
+      this.lastTrouble = { dropped: this.stats.framesDropped ?? 0, skipped: p.stats.groupsSkipped };
+      this.stats.rendition = p.video ? renditionLabel(p.video.track) : undefined;
+    } else {
+      this.lastBytes = 0;
+    }
+    this.lastStatsAt = t;
+    this.watchdog(t);
+    this.session?.rtt().then((rtt) => {
+      if (rtt !== undefined) this.stats.rttMs = rtt;
+    });
+    if (this.audioCtx) this.stats.audioState = this.audioCtx.state;
+    if (!this.ui.overlay.hidden) this.ui.overlay.textContent = overlayText(this.stats);
+    this.dispatchEvent(new CustomEvent("stats", { detail: this.stats }));
+  }
+}
+
+/** Silence after which the player asks the relay whether it is still there. */
+const SILENCE_MS = 2000;
+
+const ms = (v: number | undefined) => (v === undefined ? "–" : `${Math.round(v)} ms`);
+
+function overlayText(s: PlayerStats): string {
+  return [
+    `${s.state}${s.version ? `  draft-${s.version}` : ""}${s.rttMs !== undefined ? `  rtt ${s.rttMs.toFixed(1)} ms` : ""}`,
+    `latency ${ms(s.latencyMs)} (p50 ${ms(s.latencyP50Ms)})  glass ${ms(s.glassMs)}`,
+    `delay ${ms(s.delayMs)}  base ${ms(s.baseMs)}  audio buf ${ms(s.audioBufferedMs)}`,
+    `${s.rendition ?? "–"}  ${s.width ?? 0}x${s.height ?? 0}  ${s.fps ?? 0} fps  ${Math.round(s.bitrateKbps)} kb/s`,
+    `decoded ${s.framesDecoded ?? 0}  dropped ${s.framesDropped ?? 0}  groups skipped ${s.groupsSkipped}`,
+    `audio ${s.audioState}  played ${s.audioSamplesPlayed}  underruns ${s.audioUnderruns}`,
+  ].join("\n");
+}
+
+if (!customElements.get("moq-player")) customElements.define("moq-player", MoqPlayer);

@@ -1,0 +1,68 @@
+// Messages between the player (main thread) and its decoder worker.
+
+import type { RingLayout } from "./ring.ts";
+
+export type ToWorker =
+  | { type: "init"; canvas: OffscreenCanvas; ring?: RingLayout; targetMs: number }
+  | { type: "target"; ms: number }
+  /** Audio without shared memory: PCM goes to the worklet over this port, its clock comes back. */
+  | { type: "audio-port"; port: MessagePort; outputLatencyMs: number }
+  | {
+      type: "video-config";
+      track: string;
+      codec: string;
+      description?: Uint8Array;
+      width?: number;
+      height?: number;
+    }
+  | {
+      type: "audio-config";
+      track: string;
+      codec: string;
+      sampleRate: number;
+      channels: number;
+      description?: Uint8Array;
+    }
+  | {
+      type: "chunk";
+      kind: "video" | "audio";
+      track: string;
+      data: ArrayBuffer;
+      timestamp: number;
+      key: boolean;
+      publishTime?: number;
+      arrival: number;
+      /** Objects were skipped before this one (a jump to a newer group). */
+      discontinuity: boolean;
+    }
+  | { type: "reset" };
+
+export interface WorkerStats {
+  type: "stats";
+  framesDecoded: number;
+  framesRendered: number;
+  framesDropped: number;
+  fps: number;
+  /** Publish (PUBLISH_TIME) to display, ms: the latest and the median of the last 100 frames. */
+  latencyMs?: number;
+  latencyP50Ms?: number;
+  /** Every publish-to-display latency since the previous report, ms. */
+  recent: number[];
+  /** Capture (LOC TIMESTAMP) to display, ms. */
+  glassMs?: number;
+  /** The playout delay in force and the smallest observed arrival delay, ms. */
+  delayMs: number;
+  baseMs?: number;
+  width: number;
+  height: number;
+  videoTrack?: string;
+  audioBufferedMs: number;
+  audioSamplesWritten: number;
+  audioClock: boolean;
+  decodeErrors: number;
+}
+
+export type FromWorker =
+  | WorkerStats
+  | { type: "error"; kind: "video" | "audio"; message: string }
+  | { type: "first-frame"; track: string };

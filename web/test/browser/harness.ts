@@ -1,0 +1,272 @@
+// Test harness: a real moq-relay on free loopback ports, a static server for dist/ with COOP/COEP headers, and
+// Debian's Chromium through playwright-core. Every wait is for a condition, with a deadline.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import dgram from "node:dgram";
+import { createReadStream, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const WEB = path.resolve(here, "../..");
+export const DIST = path.join(WEB, "dist");
+const REPO = path.resolve(WEB, "..");
+
+/** A workspace binary: $MOQ_BIN_DIR/name, else target/debug or target/release of the checkout. */
+export function binary(name: string): string {
+  const dir = process.env.MOQ_BIN_DIR;
+  if (dir) return path.join(dir, name);
+  for (const p of [`target/debug/${name}`, `target/release/${name}`]) {
+    const full = path.join(REPO, p);
+    if (existsSync(full)) return full;
+  }
+  throw new Error(`no ${name} binary: run \`cargo build -p ${name}\` or set MOQ_BIN_DIR`);
+}
+
+export function relayBinary(): string {
+  return binary("moq-relay");
+}
+
+/**
+ * ffmpeg's test source piped into moq-pub: two H.264 renditions (640x360 and 320x180, a keyframe every second)
+ * and Opus, as one broadcast.
+ */
+export class Publisher {
+  private proc: ChildProcess | undefined;
+  log = "";
+
+  constructor(
+    readonly relayUrl: string,
+    readonly namespace: string,
+    private readonly packaging: "loc" | "cmaf" = "loc",
+  ) {}
+
+  start(): void {
+    const x264 =
+      "-c:v libx264 -preset ultrafast -tune zerolatency -pix_fmt yuv420p -profile:v baseline -bf 0 -g 30 -keyint_min 30 -sc_threshold 0";
+    const ffmpeg = [
+      "ffmpeg -hide_banner -loglevel error -re",
+      "-f lavfi -i testsrc=size=640x360:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000",
+      '-filter_complex "[0:v]split=2[hi][x];[x]scale=320:180[lo]" -map "[hi]" -map "[lo]" -map 1:a',
+      `${x264} -b:v 600k -c:a libopus -b:a 48k`,
+      "-f mp4 -movflags cmaf+frag_every_frame+empty_moov+default_base_moof+skip_trailer -",
+    ].join(" ");
+    const pub = `${binary("moq-pub")} ${this.relayUrl} --namespace ${this.namespace} --packaging ${this.packaging}`;
+    const proc = spawn("sh", ["-c", `${ffmpeg} | ${pub}`], {
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    this.proc = proc;
+    proc.stdout?.on("data", (b: Buffer) => (this.log += b.toString()));
+    proc.stderr?.on("data", (b: Buffer) => (this.log += b.toString()));
+  }
+
+  stop(): void {
+    const p = this.proc;
+    if (p?.pid && p.exitCode === null) {
+      try {
+        process.kill(-p.pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+}
+
+/** A port free for both UDP (MoQT) and TCP (HTTP) on 127.0.0.1, so one URL serves both. */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const tcp = net.createServer();
+    const port = await new Promise<number>((resolve, reject) => {
+      tcp.once("error", reject);
+      tcp.listen(0, "127.0.0.1", () => resolve((tcp.address() as net.AddressInfo).port));
+    });
+    const udp = dgram.createSocket("udp4");
+    const ok = await new Promise<boolean>((resolve) => {
+      udp.once("error", () => resolve(false));
+      udp.bind(port, "127.0.0.1", () => resolve(true));
+    });
+    await new Promise<void>((r) => tcp.close(() => r()));
+    if (ok) {
+      await new Promise<void>((r) => udp.close(() => r()));
+      return port;
+    }
+    udp.close();
+  }
+  throw new Error("no free port");
+}
+
+export async function until<T>(
+  what: string,
+  f: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A moq-relay child process serving `--demo` on `port` (UDP and TCP). */
+export class Relay {
+  private proc: ChildProcess | undefined;
+  log = "";
+
+  constructor(
+    readonly port: number,
+    private readonly args: string[] = ["--demo"],
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/`;
+  }
+
+  async start(): Promise<void> {
+    const addr = `127.0.0.1:${this.port}`;
+    const proc = spawn(
+      relayBinary(),
+      ["--bind", addr, "--http-bind", addr, "--drain-timeout", "1s", ...this.args],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "info", NO_COLOR: "1" },
+      },
+    );
+    this.proc = proc;
+    const add = (b: Buffer) => {
+      this.log += b.toString();
+    };
+    proc.stdout?.on("data", add);
+    proc.stderr?.on("data", add);
+    await until("the relay's /health", async () => {
+      if (proc.exitCode !== null) throw new Error(`relay exited ${proc.exitCode}: ${this.log}`);
+      const r = await fetch(`http://${addr}/health`).catch(() => undefined);
+      return r?.ok;
+    });
+  }
+
+  /** Stops the relay: SIGTERM (GOAWAY, drain, close) or SIGKILL (vanishes). */
+  async stop(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise<void>((r) => p.once("exit", () => r()));
+    p.kill(signal);
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
+    if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+  }
+}
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript",
+  ".map": "application/json",
+  ".css": "text/css",
+};
+
+/** Serves dist/ like the relay does: cross-origin isolated (unless told otherwise). */
+export async function serveDist(
+  relayPort?: () => number,
+  isolated = true,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const u = new URL(req.url ?? "/", "http://x");
+    // The relay's certificate hash, same-origin for the page (the relay sends no CORS headers).
+    if (u.pathname === "/relay/certificate.sha256" && relayPort) {
+      fetch(`http://127.0.0.1:${relayPort()}/certificate.sha256`)
+        .then(async (r) => res.writeHead(r.status, { "content-type": "text/plain" }).end(await r.text()))
+        .catch(() => res.writeHead(502).end());
+      return;
+    }
+    let file = path.normalize(path.join(DIST, decodeURIComponent(u.pathname)));
+    if (!file.startsWith(DIST)) {
+      res.writeHead(403).end();
+      return;
+    }
+    if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, "index.html");
+    if (!existsSync(file) && existsSync(`${file}.html`)) file = `${file}.html`;
+    if (!existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    const headers: Record<string, string> = {
+      "content-type": TYPES[path.extname(file)] ?? "application/octet-stream",
+      "cache-control": "no-store",
+    };
+    if (isolated) {
+      headers["cross-origin-opener-policy"] = "same-origin";
+      headers["cross-origin-embedder-policy"] = "require-corp";
+    }
+    res.writeHead(200, headers);
+    createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+export interface Browsing {
+  context: BrowserContext;
+  page: Page;
+  errors: string[];
+  crashed: () => boolean;
+  close(): Promise<void>;
+}
+
+/** Launches headless Chromium (never a downloaded browser) with an empty profile. */
+export async function openBrowser(): Promise<Browsing> {
+  const profile = mkdtempSync(path.join(tmpdir(), "moq-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--use-fake-device-for-media-stream",
+      "--use-fake-ui-for-media-stream",
+      "--autoplay-policy=user-gesture-required",
+    ],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const errors: string[] = [];
+  let crashed = false;
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => {
+    if (process.env.MOQ_TEST_VERBOSE) console.log(`[page] ${m.text()}`);
+    if (m.type() === "error") errors.push(`console: ${m.text()}`);
+  });
+  page.on("crash", () => {
+    crashed = true;
+  });
+  return {
+    context,
+    page,
+    errors,
+    crashed: () => crashed,
+    async close() {
+      await context.close().catch(() => {});
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,171 @@
+// The player in Chromium against `moq-relay --demo`: it plays at both drafts, audio reaches the worklet after a
+// click, it keeps the live edge after a stall, and it survives the relay going away and coming back.
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { Page } from "playwright-core";
+import { type Browsing, freePort, openBrowser, Relay, serveDist, until } from "./harness.ts";
+
+let relay: Relay;
+let site: Awaited<ReturnType<typeof serveDist>>;
+let b: Browsing;
+
+before(async () => {
+  relay = new Relay(await freePort());
+  await relay.start();
+  site = await serveDist(() => relay.port);
+  b = await openBrowser();
+});
+
+after(async () => {
+  await b?.close();
+  await site?.close();
+  await relay?.stop("SIGKILL");
+});
+
+type Stats = Record<string, number | string | boolean | undefined>;
+
+const stats = (page: Page) =>
+  page.evaluate(() => ({
+    ...(document.querySelector("moq-player") as unknown as { stats: object }).stats,
+  })) as Promise<Stats>;
+
+async function watch(page: Page, extra = ""): Promise<void> {
+  const q = `name=demo/clip&url=${encodeURIComponent(relay.url)}&fingerprint-url=/relay/certificate.sha256${extra}`;
+  await page.goto(`${site.url}/watch.html?${q}`);
+}
+
+const num = (v: unknown) => (typeof v === "number" ? v : 0);
+
+for (const version of [19, 18]) {
+  test(`plays the demo at draft-${version}`, async () => {
+    const t0 = Date.now();
+    await watch(b.page, `&versions=${version}`);
+    const s = await until(
+      "60 rendered frames",
+      async () => {
+        const s = await stats(b.page);
+        return num(s.framesRendered) >= 60 ? s : undefined;
+      },
+      15_000,
+    );
+    assert.equal(s.version, version);
+    assert.equal(s.state, "playing");
+    assert.equal(s.width, 640);
+    assert.equal(s.height, 360);
+    assert.equal(s.decodeErrors, 0);
+    assert.ok(
+      typeof s.latencyP50Ms === "number" && s.latencyP50Ms > 0 && s.latencyP50Ms < 2000,
+      `latency ${s.latencyP50Ms}`,
+    );
+    console.log(
+      JSON.stringify({
+        test: `draft-${version}`,
+        startupToSixtyFramesMs: Date.now() - t0,
+        latencyP50Ms: s.latencyP50Ms,
+        fps: s.fps,
+        dropped: s.framesDropped,
+      }),
+    );
+    assert.deepEqual(b.errors, []);
+  });
+}
+
+test("audio reaches the worklet after a click", async () => {
+  await watch(b.page);
+  await until("video", async () => num((await stats(b.page)).framesRendered) > 10);
+  const before = await stats(b.page);
+  assert.equal(before.audioState, "muted");
+  assert.equal(before.audioSamplesPlayed, 0);
+  await b.page.locator("moq-player .unmute").click();
+  const s = await until("a second of audio", async () => {
+    const s = await stats(b.page);
+    return num(s.audioSamplesPlayed) > 48_000 ? s : undefined;
+  });
+  assert.equal(s.audioState, "running");
+  assert.equal(s.audioClock, true, "video follows the audio clock");
+  assert.ok(await b.page.locator("moq-player .unmute").isHidden());
+  assert.deepEqual(b.errors, []);
+});
+
+test("audio without cross-origin isolation goes over a MessagePort", async () => {
+  const plain = await serveDist(() => relay.port, false);
+  try {
+    const q = `name=demo/clip&url=${encodeURIComponent(relay.url)}&fingerprint-url=/relay/certificate.sha256`;
+    await b.page.goto(`${plain.url}/watch.html?${q}`);
+    assert.equal(await b.page.evaluate(() => crossOriginIsolated), false);
+    await until("video", async () => num((await stats(b.page)).framesRendered) > 10);
+    await b.page.locator("moq-player .unmute").click();
+    const s = await until("a second of audio", async () => {
+      const s = await stats(b.page);
+      return num(s.audioSamplesPlayed) > 48_000 ? s : undefined;
+    });
+    assert.equal(s.audioShared, false);
+    assert.equal(s.audioClock, true, "video follows the audio clock");
+    assert.deepEqual(b.errors, []);
+  } finally {
+    await b.page.goto(`${site.url}/test.html`);
+    await plain.close();
+  }
+});
+
+test("returns to the live edge after a 2 s stall", async () => {
+  await watch(b.page, "&latency=100");
+  await until("video", async () => num((await stats(b.page)).framesRendered) > 30);
+  const before = await stats(b.page);
+  // Block the page's main thread (where the transport reads) for 2 s: objects pile up in the network.
+  await b.page.evaluate(() => {
+    const end = Date.now() + 2000;
+    while (Date.now() < end) {
+      // busy
+    }
+  });
+  const skippedBefore = num(before.groupsSkipped) + num(before.framesDropped);
+  const s = await until(
+    "stale media skipped and latency back near the target",
+    async () => {
+      const s = await stats(b.page);
+      const skipped = num(s.groupsSkipped) + num(s.framesDropped) - skippedBefore;
+      const fresh = num(s.framesRendered) > num(before.framesRendered) + 30;
+      return skipped >= 10 && fresh && num(s.latencyMs) < 400 ? s : undefined;
+    },
+    8_000,
+  );
+  console.log(
+    JSON.stringify({
+      test: "stall",
+      groupsSkipped: s.groupsSkipped,
+      framesDropped: s.framesDropped,
+      latencyMs: s.latencyMs,
+    }),
+  );
+  assert.deepEqual(b.errors, []);
+});
+
+for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+  test(`survives the relay stopping (${signal}) and reconnects when it returns`, async () => {
+    await watch(b.page);
+    await until("video", async () => num((await stats(b.page)).framesRendered) > 30);
+    const reconnects = num((await stats(b.page)).reconnects);
+    await relay.stop(signal);
+    await until("the player notices", async () => (await stats(b.page)).state !== "playing");
+    await relay.start();
+    const rendered = num((await stats(b.page)).framesRendered);
+    const s = await until(
+      "playing again",
+      async () => {
+        const s = await stats(b.page);
+        return s.state === "playing" && num(s.framesRendered) > rendered + 30 ? s : undefined;
+      },
+      15_000,
+    );
+    assert.ok(!b.crashed(), "the tab is alive");
+    assert.ok(num(s.reconnects) > reconnects);
+    // A relay that vanished makes the browser log failed connection attempts; nothing else may be logged.
+    const unexpected = b.errors.filter(
+      (e) => !/certificate\.sha256|WebTransport|ERR_CONNECTION_REFUSED|Failed to load resource|502/.test(e),
+    );
+    assert.deepEqual(unexpected, []);
+    b.errors.length = 0;
+  });
+}
