@@ -72,10 +72,10 @@ pub struct Config {
     /// Namespace of the --demo broadcast.
     #[arg(long, default_value = "demo/clip")]
     pub demo_namespace: String,
-    /// Directory of the browser player (`web/dist`, committed; rebuild with `cd web && npm ci && npm run build`),
-    /// served on the HTTP port: `/` lists the live broadcasts, `/watch?name=NS` plays one.
-    #[arg(long, default_value = crate::web::DEFAULT_WEB_DIR)]
-    pub web_dir: PathBuf,
+    /// Serve the browser player from this directory (e.g. `web/dist` after `cd web && npm run build`) instead of
+    /// the pages built into the binary. Either way `/` lists the live broadcasts and `/watch?name=NS` plays one.
+    #[arg(long)]
+    pub web_dir: Option<PathBuf>,
 }
 
 impl Config {

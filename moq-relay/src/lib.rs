@@ -47,7 +47,7 @@ pub struct Relay {
     /// The --demo broadcast's namespace, when enabled.
     demo: Option<(TrackNamespace, String)>,
     /// The browser player's pages.
-    web_dir: std::path::PathBuf,
+    pages: web::Pages,
 }
 
 impl Relay {
@@ -147,7 +147,7 @@ impl Relay {
             cluster,
             link_config,
             demo,
-            web_dir: config.web_dir.clone(),
+            pages: web::Pages::new(config.web_dir.clone()),
         })
     }
 
@@ -193,10 +193,9 @@ impl Relay {
                 .route("/certificate.sha256", axum::routing::get(move || std::future::ready(fp.clone())))
                 .route("/health", axum::routing::get(|| std::future::ready("ok\n")))
                 .route("/metrics", axum::routing::get(move || std::future::ready(metrics.render(&origin))))
-                .merge(web::router(self.web_dir.clone()));
-            if !web::is_built(&self.web_dir) {
-                let dir = self.web_dir.display();
-                tracing::warn!(%dir, "browser player not built here: cd web && npm ci && npm run build");
+                .merge(web::router(self.pages.clone()));
+            if !self.pages.is_built() {
+                tracing::warn!(pages = ?self.pages, "no browser player there: cd web && npm ci && npm run build");
             }
             tracing::info!(addr = ?listener.local_addr().ok(), "http listening");
             tokio::spawn(async move {

@@ -4,8 +4,9 @@
 //! directory. Pages are served cross-origin isolated (COOP/COEP), which the player needs for its shared audio
 //! buffer and precise clocks; the page fetches the certificate hash from `/certificate.sha256` on the same origin.
 //!
-//! The pages are read from a directory at request time, so building the Rust crates never needs Node: without a
-//! built directory, `/` answers with how to build it.
+//! The pages are the committed `web/dist`, compiled into the binary, so building and running the relay never needs
+//! Node. `--web-dir` serves a directory instead, read at request time (for working on `web/src` with
+//! `npm run build`); without a built directory there, `/` answers with how to build it.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -15,17 +16,50 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode, Uri, header};
 use axum::routing::get;
 
-/// Where `cargo run -p moq-relay` finds the pages in a checkout: `web/dist` next to this crate.
-pub const DEFAULT_WEB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../web/dist");
+/// The committed `web/dist`, compiled in (`tests::every_built_page_is_embedded` keeps this list complete).
+const EMBEDDED: &[(&str, &[u8])] = &[
+    ("app.js", include_bytes!("../../web/dist/app.js")),
+    ("audio-worklet.js", include_bytes!("../../web/dist/audio-worklet.js")),
+    ("decoder-worker.js", include_bytes!("../../web/dist/decoder-worker.js")),
+    ("index.html", include_bytes!("../../web/dist/index.html")),
+    ("moq.js", include_bytes!("../../web/dist/moq.js")),
+    ("style.css", include_bytes!("../../web/dist/style.css")),
+    ("test.html", include_bytes!("../../web/dist/test.html")),
+    ("watch.html", include_bytes!("../../web/dist/watch.html")),
+];
 
-/// The routes serving `dir`: `/`, `/watch` and a fallback for the files. Merge into a router without a fallback.
-pub fn router(dir: impl Into<PathBuf>) -> Router {
-    let dir = Arc::new(dir.into());
-    let (d1, d2, d3) = (dir.clone(), dir.clone(), dir);
+/// Where the pages come from.
+#[derive(Debug, Clone)]
+pub enum Pages {
+    /// The bundle compiled into the binary.
+    Embedded,
+    /// A directory, read at request time.
+    Dir(PathBuf),
+}
+
+impl Pages {
+    /// `--web-dir` if given, else the embedded bundle.
+    pub fn new(dir: Option<PathBuf>) -> Pages {
+        dir.map_or(Pages::Embedded, Pages::Dir)
+    }
+
+    /// Whether there are pages to serve (for a startup message).
+    pub fn is_built(&self) -> bool {
+        match self {
+            Pages::Embedded => true,
+            Pages::Dir(dir) => is_built(dir),
+        }
+    }
+}
+
+/// The routes serving `pages`: `/`, `/watch` and a fallback for the files. Merge into a router without a fallback.
+pub fn router(pages: Pages) -> Router {
+    let pages = Arc::new(pages);
+    let (p1, p2, p3) = (pages.clone(), pages.clone(), pages);
     Router::new()
-        .route("/", get(move || serve(d1.clone(), "index.html".into())))
-        .route("/watch", get(move || serve(d2.clone(), "watch.html".into())))
-        .fallback(move |uri: Uri| serve(d3.clone(), uri.path().trim_start_matches('/').to_string()))
+        .route("/", get(move || serve(p1.clone(), "index.html".into())))
+        .route("/watch", get(move || serve(p2.clone(), "watch.html".into())))
+        .fallback(move |uri: Uri| serve(p3.clone(), uri.path().trim_start_matches('/').to_string()))
 }
 
 /// Whether `dir` holds built pages (for a startup message).
@@ -56,7 +90,11 @@ fn safe_relative(path: &str) -> Option<PathBuf> {
     }
 }
 
-async fn serve(dir: Arc<PathBuf>, path: String) -> Response<Body> {
+async fn serve(pages: Arc<Pages>, path: String) -> Response<Body> {
+    let dir = match pages.as_ref() {
+        Pages::Embedded => return serve_embedded(&path),
+        Pages::Dir(dir) => dir,
+    };
     let Some(rel) = safe_relative(&path) else {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     };
@@ -72,8 +110,21 @@ async fn serve(dir: Arc<PathBuf>, path: String) -> Response<Body> {
                 .body(Body::from(bytes))
                 .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "response\n"))
         }
-        Err(_) if !is_built(&dir) => not_built(&dir),
+        Err(_) if !is_built(dir) => not_built(dir),
         Err(_) => plain(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+fn serve_embedded(path: &str) -> Response<Body> {
+    let html = format!("{path}.html");
+    let found = EMBEDDED.iter().find(|(name, _)| *name == path || *name == html);
+    match found {
+        Some((name, bytes)) => {
+            isolated(Response::builder().status(StatusCode::OK).header(header::CONTENT_TYPE, content_type(name)))
+                .body(Body::from(*bytes))
+                .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "response\n"))
+        }
+        None => plain(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 
@@ -154,7 +205,7 @@ mod tests {
         std::fs::write(dir.join("index.html"), "<h1>list</h1>").unwrap();
         std::fs::write(dir.join("watch.html"), "<h1>watch</h1>").unwrap();
         std::fs::write(dir.join("moq.js"), "export {}").unwrap();
-        let app = router(&dir);
+        let app = router(Pages::Dir(dir.clone()));
         let (status, coep, body) = get(&app, "/").await;
         assert_eq!((status, coep.as_deref(), body.as_str()), (StatusCode::OK, Some("require-corp"), "<h1>list</h1>"));
         let (status, _, body) = get(&app, "/watch?name=demo/clip").await;
@@ -164,8 +215,24 @@ mod tests {
         assert_eq!(get(&app, "/../Cargo.toml").await.0, StatusCode::NOT_FOUND);
         std::fs::remove_dir_all(&dir).unwrap();
         // Not built: a page that says how to build it.
-        let (status, _, body) = get(&router(dir.join("missing")), "/").await;
+        let (status, _, body) = get(&router(Pages::Dir(dir.join("missing"))), "/").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains("npm ci && npm run build"));
+    }
+
+    #[tokio::test]
+    async fn every_built_page_is_embedded() {
+        let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist");
+        let mut files: Vec<String> =
+            std::fs::read_dir(&dist).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        files.sort();
+        let embedded: Vec<&str> = EMBEDDED.iter().map(|(name, _)| *name).collect();
+        assert_eq!(files, embedded, "web/dist and EMBEDDED differ: list the new files in web.rs");
+        let app = router(Pages::Embedded);
+        let (status, coep, body) = get(&app, "/watch?name=demo/clip").await;
+        assert_eq!((status, coep.as_deref()), (StatusCode::OK, Some("require-corp")));
+        assert_eq!(body.as_bytes(), include_bytes!("../../web/dist/watch.html"));
+        assert_eq!(get(&app, "/moq.js").await.0, StatusCode::OK);
+        assert_eq!(get(&app, "/../Cargo.toml").await.0, StatusCode::NOT_FOUND);
     }
 }

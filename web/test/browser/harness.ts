@@ -137,7 +137,8 @@ export class Relay {
     const addr = `127.0.0.1:${this.port}`;
     const proc = spawn(
       relayBinary(),
-      ["--bind", addr, "--http-bind", addr, "--drain-timeout", "1s", ...this.args],
+      // --web-dir: the pages just built, not the ones compiled into the binary.
+      ["--bind", addr, "--http-bind", addr, "--drain-timeout", "1s", "--web-dir", DIST, ...this.args],
       {
         stdio: ["ignore", "pipe", "pipe"],
         env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "info", NO_COLOR: "1" },
