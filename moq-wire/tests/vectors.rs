@@ -5,33 +5,16 @@
 //! field from the message definitions; the comments show the layout. The varint and subgroup examples are the
 //! draft's own.
 
+mod common;
+
 use bytes::{Bytes, BytesMut};
-use moq_wire::codes::{PublishDoneCode, RequestErrorCode};
+use common::*;
+use moq_wire::codes::RequestErrorCode;
 use moq_wire::control::*;
 use moq_wire::data::*;
-use moq_wire::kvp::{Properties, ReasonPhrase};
-use moq_wire::namespace::{FullTrackName, TrackName, TrackNamespace};
-use moq_wire::params::{LocationFilter, Parameters, RangeDelta, RangeFilter, RangeFilterKind};
-use moq_wire::setup::SetupOptions;
-use moq_wire::token::AuthToken;
+use moq_wire::kvp::Properties;
+use moq_wire::params::Parameters;
 use moq_wire::*;
-
-const BOTH: &[Version] = &[Version::Draft18, Version::Draft19];
-const D18: &[Version] = &[Version::Draft18];
-const D19: &[Version] = &[Version::Draft19];
-
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
-}
-
-fn ns(fields: &[&str]) -> TrackNamespace {
-    TrackNamespace::new(fields.iter().map(|f| Bytes::copy_from_slice(f.as_bytes()))).unwrap()
-}
-
-fn ftn(fields: &[&str], name: &str) -> FullTrackName {
-    FullTrackName::new(ns(fields), name)
-}
 
 /// Checks one control message vector in both directions for the given versions.
 fn check_control(name: &str, versions: &[Version], bytes: &str, msg: ControlMessage) {
@@ -53,6 +36,12 @@ fn check_control(name: &str, versions: &[Version], bytes: &str, msg: ControlMess
     }
 }
 
+/// Checks the golden control message `name` (from `common`) against hand-written bytes.
+fn check_golden(name: &str, bytes: &str) {
+    let (versions, msg) = golden(name);
+    check_control(name, versions, bytes, msg);
+}
+
 /// Checks that a control message is rejected (not short) by the given versions.
 fn reject_control(name: &str, versions: &[Version], bytes: &str) -> DecodeError {
     let bytes = hex(bytes);
@@ -69,55 +58,17 @@ fn reject_control(name: &str, versions: &[Version], bytes: &str) -> DecodeError 
 fn setup() {
     // af00 = 0x2F00 | len 0x14 | PATH(0x01) "/moq" | +3 = MAX_AUTH_TOKEN_CACHE_SIZE(0x04) 256 | +1 = AUTHORITY(0x05) "h"
     // | +2 = MOQT_IMPLEMENTATION(0x07) "moq-rs"
-    check_control(
-        "SETUP",
-        BOTH,
-        "af00 0014 01 04 2f6d6f71 03 8100 01 01 68 02 06 6d6f712d7273",
-        Setup {
-            options: SetupOptions {
-                path: Some(Bytes::from_static(b"/moq")),
-                max_auth_token_cache_size: Some(256),
-                authority: Some(Bytes::from_static(b"h")),
-                implementation: Some("moq-rs".into()),
-                ..Default::default()
-            },
-        }
-        .into(),
-    );
+    check_golden("SETUP", "af00 0014 01 04 2f6d6f71 03 8100 01 01 68 02 06 6d6f712d7273");
     // AUTHORIZATION_TOKEN(0x03) USE_VALUE type 0 "tok" | +3 = MAX_FILTER_RANGES(0x06) 4 | +2 = MAX_REQUEST_UPDATES(0x08) 2
-    check_control(
-        "SETUP (draft-19 options)",
-        BOTH,
-        "af00 000b 03 05 0300746f6b 03 04 02 02",
-        Setup {
-            options: SetupOptions {
-                auth_tokens: vec![AuthToken::UseValue { token_type: 0, value: Bytes::from_static(b"tok") }],
-                max_filter_ranges: Some(4),
-                max_request_updates: Some(2),
-                ..Default::default()
-            },
-        }
-        .into(),
-    );
+    check_golden("SETUP (draft-19 options)", "af00 000b 03 05 0300746f6b 03 04 02 02");
 }
 
 #[test]
 fn goaway() {
     // URI length 8 "moqt://b", timeout 5000 ms (93 88).
-    let uri = Bytes::from_static(b"moqt://b");
-    check_control(
-        "GOAWAY",
-        BOTH,
-        "10 000b 08 6d6f71743a2f2f62 9388",
-        GoAway { new_session_uri: uri.clone(), timeout_ms: 5000, request_id: None }.into(),
-    );
+    check_golden("GOAWAY", "10 000b 08 6d6f71743a2f2f62 9388");
     // Draft-18 on the control stream carries the smallest unprocessed Request ID; draft-19 removed it.
-    check_control(
-        "GOAWAY (draft-18, control stream)",
-        D18,
-        "10 000c 08 6d6f71743a2f2f62 9388 07",
-        GoAway { new_session_uri: uri, timeout_ms: 5000, request_id: Some(RequestId(7)) }.into(),
-    );
+    check_golden("GOAWAY (draft-18, control stream)", "10 000c 08 6d6f71743a2f2f62 9388 07");
     assert!(matches!(
         reject_control("GOAWAY -18 form in -19", D19, "10 000c 08 6d6f71743a2f2f62 9388 07"),
         DecodeError::TrailingBytes { .. }
@@ -132,48 +83,14 @@ fn subscribe() {
     // 0x02 OBJECT_DELIVERY_TIMEOUT 100 | +1 AUTHORIZATION_TOKEN len 3 (USE_VALUE, type 0, "t")
     // | +1 RENDEZVOUS_TIMEOUT 1000 (83e8) | +0x0c FORWARD 1 | +0x10 SUBSCRIBER_PRIORITY 128 (raw byte 80)
     // | +1 LOCATION_FILTER len 3 (AbsoluteStart 1/0) | +1 GROUP_ORDER 2 | +0x10 NEW_GROUP_REQUEST 0
-    check_control(
+    check_golden(
         "SUBSCRIBE",
-        BOTH,
         "03 002a 02 02 04 6c697665 04 64656d6f 05 766964656f 08
          02 64  01 03 030074  01 83e8  0c 01  10 80  01 03 030100  01 02  10 00",
-        Subscribe {
-            request_id: RequestId(2),
-            track: ftn(&["live", "demo"], "video"),
-            params: Parameters {
-                object_delivery_timeout: Some(100),
-                auth_tokens: vec![AuthToken::UseValue { token_type: 0, value: Bytes::from_static(b"t") }],
-                rendezvous_timeout: Some(1000),
-                forward: Some(true),
-                subscriber_priority: Some(128),
-                location_filter: Some(LocationFilter::AbsoluteStart { start: Location::new(1, 0) }),
-                group_order: Some(GroupOrder::Descending),
-                new_group_request: Some(0),
-                ..Default::default()
-            },
-        }
-        .into(),
     );
     // Draft-19 range filter: OBJECTID_FILTER (0x26) len 5, SetID 0, ranges 3-5 and 10-15 (the draft's example).
     let with_filter = "03 000e 00 01 01 61 01 62 01 26 05 00 03020505";
-    check_control(
-        "SUBSCRIBE with OBJECTID_FILTER",
-        D19,
-        with_filter,
-        Subscribe {
-            request_id: RequestId(0),
-            track: ftn(&["a"], "b"),
-            params: Parameters {
-                range_filters: vec![RangeFilter {
-                    kind: RangeFilterKind::ObjectId,
-                    set_id: Some(0),
-                    ranges: vec![RangeDelta { start: 3, end: Some(2) }, RangeDelta { start: 5, end: Some(5) }],
-                }],
-                ..Default::default()
-            },
-        }
-        .into(),
-    );
+    check_golden("SUBSCRIBE with OBJECTID_FILTER", with_filter);
     assert_eq!(reject_control("range filter in -18", D18, with_filter), DecodeError::UnknownParameter(0x26));
     // EXPIRES (0x08) is not allowed in SUBSCRIBE.
     assert!(matches!(
@@ -186,168 +103,47 @@ fn subscribe() {
 fn subscribe_ok() {
     // alias 9 | 2 params: EXPIRES 60000 (c0ea60), +1 LARGEST_OBJECT 12/3 | Track Properties:
     // DEFAULT_PUBLISHER_PRIORITY (0x0e) 64, +0x14 DEFAULT_PUBLISHER_GROUP_ORDER (0x22) 1
-    check_control(
-        "SUBSCRIBE_OK",
-        BOTH,
-        "04 000d 09 02 08 c0ea60 01 0c 03 0e 40 14 01",
-        SubscribeOk {
-            track_alias: TrackAlias(9),
-            params: Parameters {
-                expires: Some(60_000),
-                largest_object: Some(Location::new(12, 3)),
-                ..Default::default()
-            },
-            track_properties: Properties::new().with_int(0x0e, 64).unwrap().with_int(0x22, 1).unwrap(),
-        }
-        .into(),
-    );
+    check_golden("SUBSCRIBE_OK", "04 000d 09 02 08 c0ea60 01 0c 03 0e 40 14 01");
 }
 
 #[test]
 fn request_update() {
     // new req 4 | FORWARD 0 | +0x10 SUBSCRIBER_PRIORITY 10
-    check_control(
-        "REQUEST_UPDATE",
-        BOTH,
-        "02 0006 04 02 10 00 10 0a",
-        RequestUpdate {
-            request_id: RequestId(4),
-            params: Parameters { forward: Some(false), subscriber_priority: Some(10), ..Default::default() },
-        }
-        .into(),
-    );
+    check_golden("REQUEST_UPDATE", "02 0006 04 02 10 00 10 0a");
     // TRACK_NAMESPACE_PREFIX (0x34) carries a bare Track Namespace.
-    check_control(
-        "REQUEST_UPDATE prefix",
-        BOTH,
-        "02 0009 06 01 34 01 04 6c697665",
-        RequestUpdate {
-            request_id: RequestId(6),
-            params: Parameters { track_namespace_prefix: Some(ns(&["live"])), ..Default::default() },
-        }
-        .into(),
-    );
+    check_golden("REQUEST_UPDATE prefix", "02 0009 06 01 34 01 04 6c697665");
     // Draft-19: a zero-length SUBGROUP_FILTER (0x25) removes the filter.
-    check_control(
-        "REQUEST_UPDATE remove filter",
-        D19,
-        "02 0004 08 01 25 00",
-        RequestUpdate {
-            request_id: RequestId(8),
-            params: Parameters {
-                range_filters: vec![RangeFilter { kind: RangeFilterKind::Subgroup, set_id: None, ranges: vec![] }],
-                ..Default::default()
-            },
-        }
-        .into(),
-    );
+    check_golden("REQUEST_UPDATE remove filter", "02 0004 08 01 25 00");
 }
 
 #[test]
 fn publish_and_done() {
     // req 1 | ns (a) | name b | alias 3 | FORWARD 0 | Track Properties DYNAMIC_GROUPS (0x30) 1
-    check_control(
-        "PUBLISH",
-        BOTH,
-        "1d 000c 01 01 01 61 01 62 03 01 10 00 30 01",
-        Publish {
-            request_id: RequestId(1),
-            track: ftn(&["a"], "b"),
-            track_alias: TrackAlias(3),
-            params: Parameters { forward: Some(false), ..Default::default() },
-            track_properties: Properties::new().with_int(0x30, 1).unwrap(),
-        }
-        .into(),
-    );
+    check_golden("PUBLISH", "1d 000c 01 01 01 61 01 62 03 01 10 00 30 01");
     // GROUP_ORDER in PUBLISH is accepted in -19 (copied from SUBSCRIBE_TRACKS) but not in -18.
     assert!(matches!(
         reject_control("GROUP_ORDER in -18 PUBLISH", D18, "1d 000a 01 01 01 61 01 62 03 01 22 02"),
         DecodeError::ParameterNotAllowed { param: 0x22, .. }
     ));
     // TRACK_ENDED, 3 streams, "bye".
-    check_control(
-        "PUBLISH_DONE",
-        BOTH,
-        "0b 0006 02 03 03 627965",
-        PublishDone { status: PublishDoneCode::TrackEnded, stream_count: 3, reason: ReasonPhrase::new("bye") }.into(),
-    );
+    check_golden("PUBLISH_DONE", "0b 0006 02 03 03 627965");
     // The "unknown" stream count 2^62-1 needs the 9-byte form.
-    check_control(
-        "PUBLISH_DONE unknown count",
-        BOTH,
-        "0b 000b 05 ff3fffffffffffffff 00",
-        PublishDone {
-            status: PublishDoneCode::TooFarBehind,
-            stream_count: PublishDone::UNKNOWN_STREAM_COUNT,
-            reason: ReasonPhrase::default(),
-        }
-        .into(),
-    );
+    check_golden("PUBLISH_DONE unknown count", "0b 000b 05 ff3fffffffffffffff 00");
 }
 
 #[test]
 fn fetch() {
     // req 6 | Standalone | ns (a) name b | start 1/0 | end 3/0 | 3 params: FILL_TIMEOUT (0x0a) 0,
     // +0x16 SUBSCRIBER_PRIORITY 1, +2 GROUP_ORDER 2
-    check_control(
-        "FETCH standalone",
-        BOTH,
-        "16 0012 06 01 01 01 61 01 62 01 00 03 00 03 0a 00 16 01 02 02",
-        Fetch {
-            request_id: RequestId(6),
-            fetch_type: FetchType::Standalone {
-                track: ftn(&["a"], "b"),
-                start: Location::new(1, 0),
-                end: Location::new(3, 0),
-            },
-            params: Parameters {
-                fill_timeout: Some(0),
-                subscriber_priority: Some(1),
-                group_order: Some(GroupOrder::Descending),
-                ..Default::default()
-            },
-        }
-        .into(),
-    );
-    check_control(
-        "FETCH relative joining",
-        BOTH,
-        "16 0005 08 02 02 01 00",
-        Fetch {
-            request_id: RequestId(8),
-            fetch_type: FetchType::RelativeJoining { joining_request_id: RequestId(2), joining_start: 1 },
-            params: Parameters::default(),
-        }
-        .into(),
-    );
-    check_control(
-        "FETCH absolute joining",
-        BOTH,
-        "16 0005 08 03 02 05 00",
-        Fetch {
-            request_id: RequestId(8),
-            fetch_type: FetchType::AbsoluteJoining { joining_request_id: RequestId(2), joining_start: 5 },
-            params: Parameters::default(),
-        }
-        .into(),
-    );
+    check_golden("FETCH standalone", "16 0012 06 01 01 01 61 01 62 01 00 03 00 03 0a 00 16 01 02 02");
+    check_golden("FETCH relative joining", "16 0005 08 02 02 01 00");
+    check_golden("FETCH absolute joining", "16 0005 08 03 02 05 00");
     assert!(matches!(
         reject_control("fetch type 4", BOTH, "16 0005 08 04 02 05 00"),
         DecodeError::InvalidValue { field: "fetch type", value: 4 }
     ));
     // End Of Track 1 | end 4/0 | no params | Track Properties MAX_CACHE_DURATION (0x04) 1000
-    check_control(
-        "FETCH_OK",
-        BOTH,
-        "18 0007 01 04 00 00 04 83e8",
-        FetchOk {
-            end_of_track: true,
-            end_location: Location::new(4, 0),
-            params: Parameters::default(),
-            track_properties: Properties::new().with_int(0x04, 1000).unwrap(),
-        }
-        .into(),
-    );
+    check_golden("FETCH_OK", "18 0007 01 04 00 00 04 83e8");
     // No parameter is defined for FETCH_OK.
     assert!(matches!(
         reject_control("param in FETCH_OK", BOTH, "18 0006 00 04 00 01 08 00"),
@@ -357,123 +153,37 @@ fn fetch() {
 
 #[test]
 fn track_status_and_namespaces() {
-    check_control(
-        "TRACK_STATUS",
-        BOTH,
-        "0d 0007 0a 01 01 61 01 62 00",
-        TrackStatus { request_id: RequestId(10), track: ftn(&["a"], "b"), params: Parameters::default() }.into(),
-    );
+    check_golden("TRACK_STATUS", "0d 0007 0a 01 01 61 01 62 00");
     // req 12 | ns (live) | AUTHORIZATION_TOKEN len 2: USE_ALIAS 1
-    check_control(
-        "PUBLISH_NAMESPACE",
-        BOTH,
-        "06 000c 0c 01 04 6c697665 01 03 02 02 01",
-        PublishNamespace {
-            request_id: RequestId(12),
-            namespace: ns(&["live"]),
-            params: Parameters { auth_tokens: vec![AuthToken::UseAlias { alias: 1 }], ..Default::default() },
-        }
-        .into(),
-    );
-    check_control(
-        "SUBSCRIBE_NAMESPACE (empty prefix)",
-        BOTH,
-        "50 0003 0e 00 00",
-        SubscribeNamespace {
-            request_id: RequestId(14),
-            prefix: TrackNamespace::empty(),
-            params: Parameters::default(),
-        }
-        .into(),
-    );
-    check_control(
-        "SUBSCRIBE_TRACKS",
-        BOTH,
-        "51 000a 10 01 04 6c697665 01 10 00",
-        SubscribeTracks {
-            request_id: RequestId(16),
-            prefix: ns(&["live"]),
-            params: Parameters { forward: Some(false), ..Default::default() },
-        }
-        .into(),
-    );
+    check_golden("PUBLISH_NAMESPACE", "06 000c 0c 01 04 6c697665 01 03 02 02 01");
+    check_golden("SUBSCRIBE_NAMESPACE (empty prefix)", "50 0003 0e 00 00");
+    check_golden("SUBSCRIBE_TRACKS", "51 000a 10 01 04 6c697665 01 10 00");
     // -19 accepts every SUBSCRIBE parameter in SUBSCRIBE_TRACKS; -18 does not allow GROUP_ORDER there.
     let st_order = "51 000a 10 01 04 6c697665 01 22 02";
-    check_control(
-        "SUBSCRIBE_TRACKS with GROUP_ORDER",
-        D19,
-        st_order,
-        SubscribeTracks {
-            request_id: RequestId(16),
-            prefix: ns(&["live"]),
-            params: Parameters { group_order: Some(GroupOrder::Descending), ..Default::default() },
-        }
-        .into(),
-    );
+    check_golden("SUBSCRIBE_TRACKS with GROUP_ORDER", st_order);
     assert!(matches!(
         reject_control("GROUP_ORDER in -18 SUBSCRIBE_TRACKS", D18, st_order),
         DecodeError::ParameterNotAllowed { .. }
     ));
     check_control("NAMESPACE", BOTH, "08 0006 01 04 64656d6f", Namespace { suffix: ns(&["demo"]) }.into());
-    check_control("NAMESPACE_DONE", BOTH, "0e 0006 01 04 64656d6f", NamespaceDone { suffix: ns(&["demo"]) }.into());
-    check_control(
-        "PUBLISH_SKIPPED / PUBLISH_BLOCKED",
-        BOTH,
-        "0f 0008 01 04 64656d6f 01 76",
-        PublishSkipped { suffix: ns(&["demo"]), name: TrackName::from("v") }.into(),
-    );
+    check_golden("NAMESPACE_DONE", "0e 0006 01 04 64656d6f");
+    check_golden("PUBLISH_SKIPPED / PUBLISH_BLOCKED", "0f 0008 01 04 64656d6f 01 76");
 }
 
 #[test]
 fn request_ok_and_error() {
-    check_control(
-        "REQUEST_OK",
-        BOTH,
-        "07 0003 01 08 00",
-        RequestOk { params: Parameters { expires: Some(0), ..Default::default() }, ..Default::default() }.into(),
-    );
+    check_golden("REQUEST_OK", "07 0003 01 08 00");
     // TRACK_STATUS_OK form: LARGEST_OBJECT 5/3 and a Track Property.
-    check_control(
-        "REQUEST_OK (TRACK_STATUS_OK)",
-        BOTH,
-        "07 0006 01 09 05 03 0e 01",
-        RequestOk {
-            params: Parameters { largest_object: Some(Location::new(5, 3)), ..Default::default() },
-            track_properties: Properties::new().with_int(0x0e, 1).unwrap(),
-        }
-        .into(),
-    );
+    check_golden("REQUEST_OK (TRACK_STATUS_OK)", "07 0006 01 09 05 03 0e 01");
     // Draft-18's table still lists PUBLISH_OK as 0x1E; accept it as REQUEST_OK there, never in -19.
     let (legacy, _) = ControlMessage::decode_prefix(&hex("1e 0001 00"), Version::Draft18).unwrap();
     assert_eq!(legacy, ControlMessage::RequestOk(RequestOk::default()));
     reject_control("0x1E in -19", D19, "1e 0001 00");
 
     // DOES_NOT_EXIST, retry after 1000 ms (1001 = 83e9), "no".
-    check_control(
-        "REQUEST_ERROR",
-        BOTH,
-        "05 0006 10 83e9 02 6e6f",
-        RequestError {
-            code: RequestErrorCode::DoesNotExist,
-            retry_interval: 1001,
-            reason: ReasonPhrase::new("no"),
-            redirect: None,
-        }
-        .into(),
-    );
+    check_golden("REQUEST_ERROR", "05 0006 10 83e9 02 6e6f");
     // REDIRECT to the current session, namespace (x), empty name.
-    check_control(
-        "REQUEST_ERROR redirect",
-        BOTH,
-        "05 0008 34 00 00 00 01 01 78 00",
-        RequestError {
-            code: RequestErrorCode::Redirect,
-            retry_interval: 0,
-            reason: ReasonPhrase::default(),
-            redirect: Some(Redirect { connect_uri: Bytes::new(), namespace: ns(&["x"]), name: TrackName::default() }),
-        }
-        .into(),
-    );
+    check_golden("REQUEST_ERROR redirect", "05 0008 34 00 00 00 01 01 78 00");
     // DUPLICATE_SUBSCRIPTION exists in -18 only.
     let dup = hex("05 0003 19 00 00");
     let code = |v| match ControlMessage::decode_prefix(&dup, v).unwrap().0 {
@@ -519,15 +229,7 @@ fn subgroup_draft_example_1() {
     for &v in BOTH {
         let mut buf = BytesMut::from(&bytes[..]);
         let DataStreamHeader::Subgroup(h) = DataStreamHeader::decode_from(&mut buf, v).unwrap() else { panic!() };
-        let expect = SubgroupHeader {
-            track_alias: TrackAlias(2),
-            group_id: GroupId(0),
-            subgroup: SubgroupIdMode::Explicit(SubgroupId(0)),
-            publisher_priority: Some(0),
-            has_properties: false,
-            end_of_group: false,
-            first_object: false,
-        };
+        let (expect, _) = subgroup_example_1();
         assert_eq!(h, expect);
         let mut r = SubgroupReader::new(h, v);
         let a = r.read_object(&mut buf).unwrap();
@@ -553,11 +255,7 @@ fn subgroup_draft_example_2() {
     let bytes = hex("35 02 00 00
          00 16 04 f08257dcd3 49 0e 74726163654944 3a313233343536 04 61626364
          00 00 04 65666768");
-    let props = Properties::new()
-        .with_int(4, 2_186_796_243)
-        .unwrap()
-        .with_bytes(77, Bytes::from_static(b"traceID:123456"))
-        .unwrap();
+    let props = subgroup_example_2().1[0].1.clone();
     for &v in BOTH {
         let mut buf = BytesMut::from(&bytes[..]);
         let h = SubgroupHeader::decode_from(&mut buf, v).unwrap();
@@ -610,61 +308,20 @@ fn stream_types() {
 
 #[test]
 fn datagrams() {
-    let cases: Vec<(&str, ObjectDatagram)> = vec![
+    // The bytes of `golden_datagrams()`, in order.
+    let cases = [
         // type 0: alias 2, group 5, object 3, priority 128, payload "xyz".
-        (
-            "00 02 05 03 80 78797a",
-            ObjectDatagram {
-                track_alias: TrackAlias(2),
-                group_id: GroupId(5),
-                object_id: ObjectId(3),
-                publisher_priority: Some(128),
-                properties: Properties::new(),
-                end_of_group: false,
-                content: DatagramContent::Payload(Bytes::from_static(b"xyz")),
-            },
-        ),
+        "00 02 05 03 80 78797a",
         // type 0x2c = STATUS | DEFAULT_PRIORITY | ZERO_OBJECT_ID: End of Group at object 0.
-        (
-            "2c 02 05 03",
-            ObjectDatagram {
-                track_alias: TrackAlias(2),
-                group_id: GroupId(5),
-                object_id: ObjectId(0),
-                publisher_priority: None,
-                properties: Properties::new(),
-                end_of_group: false,
-                content: DatagramContent::Status(ObjectStatus::EndOfGroup),
-            },
-        ),
+        "2c 02 05 03",
         // type 0x0f = PROPERTIES | END_OF_GROUP | ZERO_OBJECT_ID | DEFAULT_PRIORITY; properties {0x10: 7}, "hi".
-        (
-            "0f 02 05 02 10 07 6869",
-            ObjectDatagram {
-                track_alias: TrackAlias(2),
-                group_id: GroupId(5),
-                object_id: ObjectId(0),
-                publisher_priority: None,
-                properties: Properties::new().with_int(0x10, 7).unwrap(),
-                end_of_group: true,
-                content: DatagramContent::Payload(Bytes::from_static(b"hi")),
-            },
-        ),
+        "0f 02 05 02 10 07 6869",
         // type 0x21 = STATUS | PROPERTIES: a zero-length Normal object with properties.
-        (
-            "21 02 05 03 80 02 10 07 00",
-            ObjectDatagram {
-                track_alias: TrackAlias(2),
-                group_id: GroupId(5),
-                object_id: ObjectId(3),
-                publisher_priority: Some(128),
-                properties: Properties::new().with_int(0x10, 7).unwrap(),
-                end_of_group: false,
-                content: DatagramContent::Status(ObjectStatus::Normal),
-            },
-        ),
+        "21 02 05 03 80 02 10 07 00",
     ];
-    for (h, d) in cases {
+    let datagrams = golden_datagrams();
+    assert_eq!(datagrams.len(), cases.len());
+    for (h, d) in cases.into_iter().zip(datagrams) {
         let bytes = Bytes::from(hex(h));
         for &v in BOTH {
             assert_eq!(Datagram::decode(&bytes, v), Ok(Datagram::Object(d.clone())), "{h}");
@@ -699,29 +356,14 @@ fn fetch_stream_with_ranges() {
     while !buf.is_empty() {
         entries.push(r.read_entry(&mut buf).unwrap().0);
     }
-    let o = |g, s, ob, p, props: Properties, len| {
-        FetchEntry::Object(FetchObject {
-            group_id: GroupId(g),
-            subgroup_id: Some(SubgroupId(s)),
-            object_id: ObjectId(ob),
-            publisher_priority: p,
-            properties: props,
-            payload_len: len,
-        })
-    };
-    let expect = vec![
-        o(2, 1, 0, 9, Properties::new(), 1),
-        FetchEntry::EndOfRange(EndOfRange { unknown: true, end: Location::new(2, 5) }),
-        o(2, 1, 6, 9, Properties::new(), 1),
-        FetchEntry::EndOfRange(EndOfRange { unknown: false, end: Location::new(4, 0) }),
-        o(5, 1, 1, 9, Properties::new().with_int(0x10, 1).unwrap(), 0),
-    ];
+    let (_, golden) = fetch_stream();
+    let expect: Vec<FetchEntry> = golden.iter().map(|(e, _)| e.clone()).collect();
     assert_eq!(entries, expect);
 
     let mut w = FetchWriter::new(GroupOrder::Ascending, v);
     let mut out = Vec::new();
     FetchHeader { request_id: RequestId(4) }.encode(&mut out, v).unwrap();
-    for (e, payload) in expect.iter().zip([&b"a"[..], b"", b"b", b"", b""]) {
+    for (e, payload) in &golden {
         match e {
             FetchEntry::Object(obj) => w.write_object(&mut out, obj).unwrap(),
             FetchEntry::EndOfRange(r) => w.write_end_of_range(&mut out, r).unwrap(),
