@@ -124,9 +124,10 @@ async fn drive(data: &[u8]) -> Outcome {
         _ => return Outcome::NoSession,
     };
     settle(256).await;
-    let outcome = match peer.close_reason() {
-        Some((code, _)) => Outcome::Closed(code),
-        None => Outcome::Open,
+    // The server decides the close at once (and closes the transport a moment later, after its streams).
+    let outcome = match tokio::time::timeout(std::time::Duration::ZERO, session.closed()).await {
+        Ok(e) => Outcome::Closed(e.session_code().to_u64() as u32),
+        Err(_) => Outcome::Open,
     };
     drop(session);
     outcome

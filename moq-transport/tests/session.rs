@@ -215,6 +215,8 @@ async fn missing_setup_times_out() {
     // No SETUP ever arrives: the server gives up with CONTROL_MESSAGE_TIMEOUT (time is paused and auto-advances).
     let err = server.await.unwrap().unwrap_err();
     assert!(matches!(err, Error::Timeout), "{err}");
+    // The transport closes just after the streams are reset.
+    let _ = timeout(T, raw.closed()).await.unwrap();
     assert_eq!(raw.close_reason().unwrap().0, SessionCode::ControlMessageTimeout.to_u64() as u32);
 }
 

@@ -48,9 +48,11 @@ pub(super) async fn serve_fetch<S: WtSession>(
     let mut data = Writer::new(stream);
     let (priority, priorities) = watch::channel(m.params.subscriber_priority.unwrap_or(128));
     let send = send_entries(&mut data, (m.request_id, order, v), answer, priorities);
+    let mut session = inner.closed.subscribe();
     let outcome = tokio::select! {
         sent = send => Some(sent),
         _ = fetch_updates(inner, writer, reader, &priority) => None,
+        _ = session.wait_for(|c| c.is_some()) => None,
     };
     match outcome {
         Some(Ok(())) => {

@@ -84,6 +84,9 @@ use rules::*;
 use serve::*;
 use tracks::*;
 
+/// How long after resetting its streams a session closes the transport.
+const CLOSE_AFTER_STREAMS: Duration = Duration::from_millis(100);
+
 /// How long to wait for the peer's SETUP.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -312,7 +315,24 @@ impl<S: WtSession> Inner<S> {
             if code != SessionCode::NoError {
                 tracing::warn!(error = %e, code = %code, "closing session");
             }
-            self.transport.close(code.to_u64() as u32, &e.to_string());
+            // Our unidirectional streams end first and the session a moment later: a peer with a read pending on
+            // one of them when the session closes can fail badly (Chromium's page process crashes, docs/web.md).
+            // Data tasks see `closed` and reset their streams; the control stream is reset here.
+            if let Ok(mut control) = self.control.try_lock()
+                && let Some(writer) = control.as_mut()
+            {
+                writer.reset(StreamCode::SessionClosed.to_u64() as u32);
+            }
+            let (transport, code, reason) = (self.transport.clone(), code.to_u64() as u32, e.to_string());
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move {
+                        tokio::time::sleep(CLOSE_AFTER_STREAMS).await;
+                        transport.close(code, &reason);
+                    });
+                }
+                Err(_) => transport.close(code, &reason),
+            }
         }
     }
 

@@ -545,16 +545,23 @@ pub(super) async fn serve_subgroup<S: WtSession>(
         Stop,
         PeerStopped,
         Reprioritise,
+        SessionClosed,
     }
+    let mut session = inner.closed.subscribe();
     loop {
         let step = tokio::select! {
             n = sub.next_timed() => Step::Next(n),
             _ = stopped.wait_for(|s| *s) => Step::Stop,
             _ = writer.closed() => Step::PeerStopped,
             Ok(()) = priority.changed() => Step::Reprioritise,
+            _ = session.wait_for(|c| c.is_some()) => Step::SessionClosed,
         };
         let next = match step {
             Step::Next(n) => n,
+            Step::SessionClosed => {
+                writer.reset(StreamCode::SessionClosed.to_u64() as u32);
+                return;
+            }
             Step::Reprioritise => {
                 writer.set_priority(send_order(*priority.borrow_and_update(), sub.priority(), group.0, state.order));
                 continue;
