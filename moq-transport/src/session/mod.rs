@@ -68,6 +68,7 @@ mod receive;
 mod request;
 mod rules;
 mod serve;
+mod subscribe;
 mod subscriber;
 mod tracks;
 
@@ -82,6 +83,7 @@ use receive::*;
 use request::*;
 use rules::*;
 use serve::*;
+use subscribe::*;
 use tracks::*;
 
 /// How long after resetting its streams a session closes the transport.

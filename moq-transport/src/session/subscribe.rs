@@ -1,0 +1,82 @@
+//! Answering the peer's SUBSCRIBE: find the track (waiting for a publisher when asked to), apply the filter,
+//! SUBSCRIBE_OK, then serve it (`serve`).
+
+use super::*;
+
+/// The longest a SUBSCRIBE is held for a publisher to appear, whatever RENDEZVOUS_TIMEOUT asks.
+pub(super) const MAX_RENDEZVOUS: Duration = Duration::from_secs(60);
+/// How often a held SUBSCRIBE looks again, besides whenever a namespace appears.
+const RENDEZVOUS_RETRY: Duration = Duration::from_millis(250);
+
+/// The track a SUBSCRIBE names: at once, or within `wait` once a publisher appears.
+//= draft-ietf-moq-transport-19#rendezvous-timeout
+//# If the RENDEZVOUS_TIMEOUT is present, the relay SHOULD hold the subscription
+//# and wait for a publisher to appear, up to the specified duration.
+async fn rendezvous(origin: &Origin, name: &FullTrackName, wait: Duration) -> Option<TrackProducer> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut events = origin.watch();
+    loop {
+        if let Some(track) = origin.resolve(name).await {
+            return Some(track);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::select! {
+            _ = events.recv() => {}
+            _ = tokio::time::sleep(RENDEZVOUS_RETRY) => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// Answers the peer's SUBSCRIBE from the origin and serves it until it ends or is cancelled.
+pub(super) async fn serve_subscribe<S: WtSession>(
+    inner: &Arc<Inner<S>>,
+    writer: &mut Writer<S::SendStream>,
+    reader: &mut Reader<S::RecvStream>,
+    m: Subscribe,
+) -> Result<(), Error> {
+    let v = inner.version;
+    let request_id = m.request_id;
+    let origin = &inner.config.origin;
+    let wait = Duration::from_millis(m.params.rendezvous_timeout.unwrap_or(0)).min(MAX_RENDEZVOUS);
+    let Some(track) = rendezvous(origin, &m.track, wait).await else {
+        //= draft-ietf-moq-transport-19#rendezvous-timeout
+        //# If the timeout expires without a publisher, the relay SHOULD respond
+        //# with REQUEST_ERROR with error code TIMEOUT.
+        return match wait.is_zero() {
+            true => reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await,
+            false => reject(writer, v, RequestErrorCode::Timeout, "no publisher appeared in time").await,
+        };
+    };
+    let alias = TrackAlias(inner.next_alias.fetch_add(1, Ordering::Relaxed));
+    let largest = track.largest();
+    let (start, end_group) = match subscription_window(m.params.location_filter, largest) {
+        Ok(w) => w,
+        Err((code, reason)) => return reject(writer, v, code, reason).await,
+    };
+    // The consumer is taken now, with LARGEST_OBJECT, so that what we send starts where SUBSCRIBE_OK
+    // says (objects written while SUBSCRIBE_OK is on its way are not skipped).
+    let consumer = match start {
+        Start::Cached(_) => track.consume_from_start(),
+        _ => track.consume(),
+    };
+    let ok = SubscribeOk {
+        track_alias: alias,
+        params: Parameters { largest_object: largest, ..Default::default() },
+        track_properties: track_properties(track.info()),
+    };
+    // Registered before SUBSCRIBE_OK goes out, so a joining FETCH right behind it finds the subscription.
+    let state = SubState::new(&m.params);
+    if *state.forward.borrow() {
+        *lock(&state.joining) = largest;
+    }
+    lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
+    let result = writer.message(&ok.into(), v).await;
+    if result.is_ok() {
+        serve_subscription(inner, writer, reader, track, consumer, alias, start, end_group, &state).await;
+    }
+    lock(&inner.served).remove(&request_id.0);
+    result
+}
