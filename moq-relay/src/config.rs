@@ -72,6 +72,10 @@ pub struct Config {
     /// Namespace of the --demo broadcast.
     #[arg(long, default_value = "demo/clip")]
     pub demo_namespace: String,
+    /// Namespace prefix of the chat rooms: participants publish `PREFIX/<channel>/users/<id>`, the relay merges
+    /// them into `PREFIX/<channel>` track `room` (docs/web.md). Empty to disable.
+    #[arg(long, default_value = "chat")]
+    pub chat_prefix: String,
     /// Serve the browser player from this directory (e.g. `web/dist` after `cd web && npm run build`) instead of
     /// the pages built into the binary. Either way `/` lists the live broadcasts and `/watch?name=NS` plays one.
     #[arg(long)]

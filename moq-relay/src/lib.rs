@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub mod auth;
+pub mod chat;
 mod cluster;
 mod config;
 mod demo;
@@ -48,6 +49,8 @@ pub struct Relay {
     demo: Option<(TrackNamespace, String)>,
     /// The browser player's pages.
     pages: web::Pages,
+    /// The chat rooms, unless disabled.
+    chat: Option<Arc<chat::Chat>>,
 }
 
 impl Relay {
@@ -103,13 +106,27 @@ impl Relay {
             Some(tokio::net::TcpListener::bind(&config.http_bind).await.context("bind HTTP")?)
         };
         let router = Arc::new(Router::default());
+        let chat = match config.chat_prefix.as_str() {
+            "" => None,
+            p => {
+                let prefix = TrackNamespace::from_path(p).map_err(|e| anyhow::anyhow!("--chat-prefix {p:?}: {e}"))?;
+                Some(chat::Chat::new(prefix, chat::ChatLimits::default(), origin.clone(), metrics.clone()))
+            }
+        };
         let r = router.clone();
         let m = metrics.clone();
         let o = origin.clone();
+        let c = chat.clone();
         let linger = config.upstream_linger;
         origin.set_resolver(Arc::new(move |name: FullTrackName| {
             let (router, metrics, origin) = (r.clone(), m.clone(), o.clone());
-            Box::pin(async move { resolve(&router, &metrics, &origin, name, linger).await })
+            let room = c.as_ref().and_then(|c| c.room_track(&name));
+            Box::pin(async move {
+                match room {
+                    Some(room) => Some(room),
+                    None => resolve(&router, &metrics, &origin, name, linger).await,
+                }
+            })
         }));
         let cluster = match &config.cluster_root {
             Some(url) => {
@@ -148,6 +165,7 @@ impl Relay {
             link_config,
             demo,
             pages: web::Pages::new(config.web_dir.clone()),
+            chat,
         })
     }
 
@@ -217,6 +235,9 @@ impl Relay {
                  or record 10 s with\n  \
                  cargo run --release -p moq-sub -- {client_url} --namespace {path} --duration 10 -o demo.mp4 --stats"
             );
+        }
+        if let Some(chat) = self.chat.clone() {
+            tokio::spawn(chat.run());
         }
         if let Some((root, trust)) = self.cluster.clone() {
             tokio::spawn(cluster::run(root, trust, self.link_config.clone(), self.router.clone()));

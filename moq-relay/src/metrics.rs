@@ -21,6 +21,10 @@ pub struct Metrics {
     pub announcements: AtomicU64,
     /// Requests refused as unauthorized.
     pub auth_failures: AtomicU64,
+    /// Chat messages added to a room.
+    pub chat_messages: AtomicU64,
+    /// Chat messages refused (malformed, too long, over the rate limit).
+    pub chat_rejected: AtomicU64,
     /// Data-plane counters of every session (objects and bytes in/out, skips, delivery timeouts).
     pub data: Arc<moq_transport::Stats>,
 }
@@ -35,6 +39,8 @@ impl Metrics {
             ("moq_relay_upstream_subscriptions_total", "Upstream subscriptions", &self.upstream_subscriptions),
             ("moq_relay_announcements_total", "Namespaces announced", &self.announcements),
             ("moq_relay_auth_failures_total", "Requests refused as unauthorized", &self.auth_failures),
+            ("moq_relay_chat_messages_total", "Chat messages added to a room", &self.chat_messages),
+            ("moq_relay_chat_rejected_total", "Chat messages refused", &self.chat_rejected),
             ("moq_relay_objects_in_total", "Objects received", &self.data.objects_in),
             ("moq_relay_bytes_in_total", "Payload bytes received", &self.data.bytes_in),
             ("moq_relay_objects_out_total", "Objects sent", &self.data.objects_out),
