@@ -63,7 +63,7 @@ pub(crate) async fn run(root: Url, trust: Trust, config: SessionConfig, router: 
     }
 }
 
-async fn serve(session: &Session, origin: &Origin, router: &Router) -> Result<(), moq_transport::Error> {
+async fn serve(session: &Session, origin: &Origin, router: &Arc<Router>) -> Result<(), moq_transport::Error> {
     let mut watch = origin.watch();
     let mut learned = session.subscribe_namespace(TrackNamespace::empty()).await?;
     let mut announced: HashMap<TrackNamespace, Announcement> = HashMap::new();

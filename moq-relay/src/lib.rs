@@ -1,9 +1,10 @@
 //! `moq-relay`: a Media over QUIC relay.
 //!
 //! Publishers announce namespaces (PUBLISH_NAMESPACE) or push tracks (PUBLISH); subscribers SUBSCRIBE to any
-//! track under an announced namespace (longest prefix wins). The relay holds one upstream subscription per track
-//! however many subscribers it has, and fans objects out from its own copy of the track as they arrive: every
-//! subscriber reads the shared track at its own pace, so a slow one never slows the publisher or the others.
+//! track under an announced namespace. The relay subscribes once per track to every publisher of it, however
+//! many subscribers it has, merges what they send into its own copy of the track, and fans objects out from that
+//! copy as they arrive: every subscriber reads the shared track at its own pace, so a slow one never slows the
+//! publisher or the others.
 //! SUBSCRIBE_NAMESPACE discovers what is published; TRACK_STATUS and FETCH are answered from the relay's copy.
 
 use std::future::Future;
@@ -16,6 +17,7 @@ pub mod chat;
 mod cluster;
 mod config;
 mod demo;
+mod merge;
 mod metrics;
 mod router;
 mod upstream;
@@ -105,7 +107,7 @@ impl Relay {
         } else {
             Some(tokio::net::TcpListener::bind(&config.http_bind).await.context("bind HTTP")?)
         };
-        let router = Arc::new(Router::default());
+        let router = Arc::new(Router::new(config.cache_groups, config.cache_bytes));
         let chat = match config.chat_prefix.as_str() {
             "" => None,
             p => {

@@ -9,38 +9,81 @@ use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
 use moq_transport::{Event, Origin, Session, Subscription, TrackProducer};
 
 use crate::Metrics;
+use crate::merge::Merged;
+
+/// A track the relay subscribed to upstream: its merged copy and a subscription per publisher feeding it.
+pub(crate) struct Upstream {
+    pub(crate) merged: Arc<Merged>,
+    /// The publishing session's router id and the subscription to it.
+    pub(crate) sources: Vec<(u64, Subscription)>,
+}
 
 /// Who publishes what: announced namespaces and the sessions that announced them.
-#[derive(Default)]
 pub(crate) struct Router {
     pub(crate) sessions: Mutex<HashMap<u64, Session>>,
     pub(crate) publishers: Mutex<Vec<(TrackNamespace, u64, Session)>>,
-    pub(crate) upstream: Mutex<HashMap<FullTrackName, Subscription>>,
+    pub(crate) upstream: Mutex<HashMap<FullTrackName, Upstream>>,
     pub(crate) resolving: Mutex<HashMap<FullTrackName, Arc<tokio::sync::Mutex<()>>>>,
+    /// The cache limits of the relay's copies of tracks: groups and bytes.
+    pub(crate) cache: (usize, u64),
 }
 
 impl Router {
-    /// The session that published the longest namespace prefix of `ns`.
-    /// Records that session `id` publishes `ns` and makes it known, under the lock that orders every namespace
-    /// change (so a concurrent withdraw cannot undo it).
-    pub(crate) fn announce(&self, ns: TrackNamespace, id: u64, session: &Session, origin: &Origin) {
-        let mut publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
-        publishers.push((ns.clone(), id, session.clone()));
-        origin.publish_namespace(ns);
+    /// An empty table; the relay's track copies keep `window` groups and `max_bytes` payload bytes.
+    pub(crate) fn new(window: usize, max_bytes: u64) -> Router {
+        Router {
+            sessions: Mutex::default(),
+            publishers: Mutex::default(),
+            upstream: Mutex::default(),
+            resolving: Mutex::default(),
+            cache: (window, max_bytes),
+        }
     }
 
+    /// Records that session `id` publishes `ns` and makes it known, under the lock that orders every namespace
+    /// change (so a concurrent withdraw cannot undo it). Tracks under `ns` the relay already subscribed to
+    /// elsewhere are subscribed from this publisher too.
+    pub(crate) fn announce(self: &Arc<Self>, ns: TrackNamespace, id: u64, session: &Session, origin: &Origin) {
+        let mut publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
+        publishers.push((ns.clone(), id, session.clone()));
+        origin.publish_namespace(ns.clone());
+        drop(publishers);
+        let live: Vec<FullTrackName> = {
+            let upstream = self.upstream.lock().unwrap_or_else(|e| e.into_inner());
+            upstream
+                .iter()
+                .filter(|(name, u)| name.namespace.starts_with(&ns) && u.sources.iter().all(|(sid, _)| *sid != id))
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        for name in live {
+            crate::upstream::add_publisher(self.clone(), name, id, session.clone());
+        }
+    }
+
+    /// The session that published the longest namespace prefix of `ns`.
     pub(crate) fn route(&self, ns: &TrackNamespace) -> Option<Session> {
+        self.routes(ns).into_iter().next().map(|(_, s)| s)
+    }
+
+    /// Every session publishing a namespace prefix of `ns`, once each, the longest prefix first.
+    pub(crate) fn routes(&self, ns: &TrackNamespace) -> Vec<(u64, Session)> {
         let publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
-        publishers
-            .iter()
-            .filter(|(p, _, _)| ns.starts_with(p))
-            .max_by_key(|(p, _, _)| p.len())
-            .map(|(_, _, s)| s.clone())
+        let mut matching: Vec<&(TrackNamespace, u64, Session)> =
+            publishers.iter().filter(|(p, _, _)| ns.starts_with(p)).collect();
+        matching.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.len()));
+        let mut out: Vec<(u64, Session)> = Vec::new();
+        for (_, id, s) in matching {
+            if out.iter().all(|(seen, _)| seen != id) {
+                out.push((*id, s.clone()));
+            }
+        }
+        out
     }
 }
 
 /// Follows one session's events until it closes, keeping the routing table in step.
-pub(crate) async fn serve_session(id: u64, session: Session, router: &Router, origin: &Origin, metrics: &Metrics) {
+pub(crate) async fn serve_session(id: u64, session: Session, router: &Arc<Router>, origin: &Origin, metrics: &Metrics) {
     let mut pushed: Vec<TrackProducer> = Vec::new();
     while let Some(event) = session.next_event().await {
         match event {
@@ -53,7 +96,14 @@ pub(crate) async fn serve_session(id: u64, session: Session, router: &Router, or
             Event::Published(track) => {
                 tracing::info!(session = id, track = %track.info().name, "track pushed");
                 pushed.push(track.clone());
-                origin.publish_track(track);
+                // Subscribers already reading the relay's copy get the pushed objects too.
+                let merged = {
+                    let upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
+                    upstream.get(&track.info().name).map(|u| u.merged.clone())
+                };
+                if !merged.is_some_and(|m| m.add_source(track.consume_from_start())) {
+                    origin.publish_track(track);
+                }
             }
             Event::GoAway { .. } => {}
         }

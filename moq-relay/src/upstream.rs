@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use moq_transport::wire::namespace::FullTrackName;
-use moq_transport::{Origin, SubscribeOptions, TrackProducer};
+use moq_transport::{Origin, Session, SubscribeOptions, TrackProducer};
 
 use crate::Metrics;
-use crate::router::Router;
+use crate::merge::Merged;
+use crate::router::{Router, Upstream};
 
-/// Finds a track for a subscriber: one upstream subscription per track, shared by everyone.
+/// Finds a track for a subscriber: one copy per track, shared by everyone, fed by a subscription to every
+/// publisher of it. The longest-prefix publisher that accepts is waited for; the others join in the background.
 pub(crate) async fn resolve(
     router: &Arc<Router>,
     metrics: &Metrics,
@@ -26,26 +28,53 @@ pub(crate) async fn resolve(
     {
         return Some(t);
     }
-    let upstream = router.route(&name.namespace)?;
-    let sub = match upstream.subscribe(name.clone(), SubscribeOptions::default()).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::debug!(track = %name, error = %e, "upstream subscribe failed");
-            return None;
+    let mut routes = router.routes(&name.namespace).into_iter();
+    let (first_id, first) = loop {
+        let (id, upstream) = routes.next()?;
+        match upstream.subscribe(name.clone(), SubscribeOptions::default()).await {
+            Ok(s) => break (id, s),
+            Err(e) => tracing::debug!(track = %name, error = %e, "upstream subscribe failed"),
         }
     };
     metrics.upstream_subscriptions.fetch_add(1, Ordering::Relaxed);
     tracing::info!(track = %name, "subscribed upstream");
-    let track = sub.track();
+    let (window, max_bytes) = router.cache;
+    let track = TrackProducer::with_limits(first.track().info().clone(), window, max_bytes);
+    let merged = Merged::new(track.clone());
+    merged.add_source(first.track().consume_from_start());
     let ended = track.consume();
     // What the relay itself holds; every served subscription or FETCH adds one more.
     let own_consumers = track.consumer_count();
-    router.upstream.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone(), sub);
+    router
+        .upstream
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name.clone(), Upstream { merged, sources: vec![(first_id, first)] });
+    for (id, session) in routes {
+        add_publisher(router.clone(), name.clone(), id, session);
+    }
     let (router, origin, watched) = (router.clone(), origin.clone(), track.clone());
     tokio::spawn(async move {
         watch_upstream(&router, &origin, &name, watched, ended, own_consumers, linger).await;
     });
     Some(track)
+}
+
+/// Subscribes to one more publisher of a track the relay holds, and feeds its objects into the relay's copy.
+pub(crate) fn add_publisher(router: Arc<Router>, name: FullTrackName, id: u64, session: Session) {
+    tokio::spawn(async move {
+        let sub = match session.subscribe(name.clone(), SubscribeOptions::default()).await {
+            Ok(s) => s,
+            Err(e) => return tracing::debug!(track = %name, error = %e, "subscribe to another publisher failed"),
+        };
+        let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(u) = upstream.get_mut(&name) else { return };
+        if u.sources.iter().any(|(sid, _)| *sid == id) || !u.merged.add_source(sub.track().consume_from_start()) {
+            return;
+        }
+        tracing::info!(track = %name, publishers = u.sources.len() + 1, "subscribed to another publisher");
+        u.sources.push((id, sub));
+    });
 }
 
 /// Keeps an upstream subscription while anyone uses its track, cancels it once nobody has for `linger`, and
@@ -82,7 +111,7 @@ pub(crate) async fn watch_upstream(
         let sub = {
             let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
             match upstream.get(name) {
-                Some(s) if s.track().is_same(&track) => upstream.remove(name),
+                Some(u) if u.merged.track().is_same(&track) => upstream.remove(name),
                 _ => None,
             }
         };
@@ -98,7 +127,7 @@ pub(crate) async fn watch_upstream(
 pub(crate) fn forget_ended(router: &Router, origin: &Origin, name: &FullTrackName) {
     {
         let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
-        if upstream.get(name).is_some_and(|s| s.track().consume().ended().is_some()) {
+        if upstream.get(name).is_some_and(|u| u.merged.track().consume().ended().is_some()) {
             upstream.remove(name);
         }
     }

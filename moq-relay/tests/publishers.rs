@@ -1,0 +1,96 @@
+//! Several publishers of one track: the relay subscribes to every matching publisher, PUBLISHed copies join the
+//! track subscribers already read, and objects are merged (each group once).
+
+mod common;
+
+use common::*;
+use moq_transport::*;
+use tokio::time::timeout;
+
+/// The next group's id and first payload.
+async fn next(c: &mut TrackConsumer) -> (u64, String) {
+    let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
+    let mut s = timeout(T, g.next_subgroup()).await.unwrap().unwrap();
+    let o = timeout(T, s.next()).await.unwrap().unwrap();
+    (g.id().0, String::from_utf8(o.payload.to_vec()).unwrap())
+}
+
+async fn wait_consumers(track: &TrackProducer, n: usize) {
+    timeout(T, async {
+        while track.consumer_count() < n {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the relay never subscribed to this publisher");
+}
+
+/// Two publishers announce the same namespace (say, a primary and a backup encoder): the relay subscribes to
+/// both, the viewer gets each group once, and keeps getting groups when one publisher leaves.
+#[tokio::test]
+async fn every_matching_publisher_is_subscribed_and_merged() {
+    let relay = start().await;
+    let (a_session, a, a_ann) = relay.publisher("live/twin").await;
+    let (_b_session, b, _b_ann) = relay.publisher("live/twin").await;
+    let viewer = relay.connect(true, Origin::new()).await;
+    let sub = viewer.subscribe(name("live/twin", "video"), SubscribeOptions::default()).await.unwrap();
+    wait_consumers(&a, 1).await;
+    wait_consumers(&b, 1).await;
+    let mut c = sub.consumer();
+    a.write_group(0, [Object::new(0, "a0")]).unwrap();
+    assert_eq!(next(&mut c).await, (0, "a0".into()));
+    b.write_group(0, [Object::new(0, "b0")]).unwrap();
+    b.write_group(1, [Object::new(0, "b1")]).unwrap();
+    assert_eq!(next(&mut c).await, (1, "b1".into()), "group 0 only once");
+    // The first publisher leaves; the second carries on in the same subscription.
+    drop((a_ann, a_session));
+    b.write_group(2, [Object::new(0, "b2")]).unwrap();
+    assert_eq!(next(&mut c).await, (2, "b2".into()));
+}
+
+/// A publisher that announces after the relay subscribed elsewhere is subscribed too.
+#[tokio::test]
+async fn a_later_publisher_of_a_subscribed_track_is_subscribed() {
+    let relay = start().await;
+    let (a_session, a, a_ann) = relay.publisher("live/later").await;
+    let viewer = relay.connect(false, Origin::new()).await;
+    let sub = viewer.subscribe(name("live/later", "video"), SubscribeOptions::default()).await.unwrap();
+    let mut c = sub.consumer();
+    wait_consumers(&a, 1).await;
+    a.write_group(0, [Object::new(0, "a0")]).unwrap();
+    assert_eq!(next(&mut c).await, (0, "a0".into()));
+    let (_b_session, b, _b_ann) = relay.publisher("live/later").await;
+    wait_consumers(&b, 1).await;
+    drop((a_ann, a_session));
+    b.write_group(1, [Object::new(0, "b1")]).unwrap();
+    assert_eq!(next(&mut c).await, (1, "b1".into()));
+}
+
+/// A PUBLISH of a track that subscribers already read through the relay reaches them.
+#[tokio::test]
+async fn a_publish_reaches_existing_subscribers() {
+    let relay = start().await;
+    let (_a_session, a, _a_ann) = relay.publisher("live/pushed").await;
+    let viewer = relay.connect(true, Origin::new()).await;
+    let sub = viewer.subscribe(name("live/pushed", "video"), SubscribeOptions::default()).await.unwrap();
+    let mut c = sub.consumer();
+    wait_consumers(&a, 1).await;
+    a.write_group(0, [Object::new(0, "a0")]).unwrap();
+    assert_eq!(next(&mut c).await, (0, "a0".into()));
+    let pusher = relay.connect(false, Origin::new()).await;
+    let pushed = TrackProducer::new(TrackInfo::new(name("live/pushed", "video")));
+    let _published = timeout(T, pusher.publish(pushed.clone())).await.unwrap().unwrap();
+    pushed.write_group(1, [Object::new(0, "p1")]).unwrap();
+    assert_eq!(next(&mut c).await, (1, "p1".into()));
+    // A new viewer reads the same merged copy.
+    let late = relay.connect(false, Origin::new()).await;
+    let sub2 = late.subscribe(name("live/pushed", "video"), SubscribeOptions::default()).await.unwrap();
+    let mut c2 = sub2.consumer();
+    pushed.write_group(2, [Object::new(0, "p2")]).unwrap();
+    let mut late_groups = vec![next(&mut c2).await.0];
+    if late_groups[0] != 2 {
+        late_groups.push(next(&mut c2).await.0);
+    }
+    assert_eq!(late_groups.last(), Some(&2), "{late_groups:?}");
+    assert_eq!(next(&mut c).await, (2, "p2".into()));
+}
