@@ -53,6 +53,10 @@ pub(crate) async fn resolve(
     for (id, session) in routes {
         add_publisher(router.clone(), name.clone(), id, session);
     }
+    if track.dynamic_groups() {
+        let requests = track.new_group_requests();
+        tokio::spawn(forward_new_group_requests(router.clone(), name.clone(), track.clone(), requests));
+    }
     let (router, origin, watched) = (router.clone(), origin.clone(), track.clone());
     tokio::spawn(async move {
         watch_upstream(&router, &origin, &name, watched, ended, own_consumers, linger).await;
@@ -75,6 +79,57 @@ pub(crate) fn add_publisher(router: Arc<Router>, name: FullTrackName, id: u64, s
         tracing::info!(track = %name, publishers = u.sources.len() + 1, "subscribed to another publisher");
         u.sources.push((id, sub));
     });
+}
+
+/// Passes subscribers' NEW_GROUP_REQUESTs for the relay's copy on to every publisher of the track, as the draft's
+/// relay rules say: only for a value of 0 or above the largest group, and not while a request of at least that
+/// value is outstanding (until the largest group grows).
+async fn forward_new_group_requests(
+    router: Arc<Router>,
+    name: FullTrackName,
+    track: TrackProducer,
+    mut requests: tokio::sync::watch::Receiver<moq_transport::NewGroupRequest>,
+) {
+    let mut outstanding: Option<(u64, Option<u64>)> = None; // (value, largest group when sent)
+    let mut ended = track.consume();
+    loop {
+        tokio::select! {
+            changed = requests.changed() => if changed.is_err() { return },
+            _ = ended.closed() => return,
+        }
+        let value = requests.borrow_and_update().value;
+        let largest = track.largest().map(|l| l.group.0);
+        if let Some((_, at)) = outstanding
+            && largest > at
+        {
+            outstanding = None;
+        }
+        let Some(forward) = new_group_to_forward(value, largest, outstanding.map(|o| o.0)) else { continue };
+        outstanding = Some((forward, largest));
+        let upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(u) = upstream.get(&name) else { return };
+        tracing::debug!(track = %name, value = forward, publishers = u.sources.len(), "NEW_GROUP_REQUEST forwarded");
+        for (_, sub) in &u.sources {
+            sub.request_new_group(forward);
+        }
+    }
+}
+
+/// The value a relay forwards for a subscriber's NEW_GROUP_REQUEST of `value`, given the largest group it holds
+/// and the value of a request it already sent that is still outstanding; `None` when it forwards nothing.
+//= draft-ietf-moq-transport-19#new-group-request
+//# If a relay receives a NEW_GROUP_REQUEST with a non-zero value less than or equal
+//# to the Largest Group, it does not send a NEW_GROUP_REQUEST upstream.
+fn new_group_to_forward(value: u64, largest: Option<u64>, outstanding: Option<u64>) -> Option<u64> {
+    if value != 0 && largest.is_some_and(|l| value <= l) {
+        return None;
+    }
+    // What the request stands for: a group after the largest one.
+    let wanted = if value == 0 { largest.map_or(0, |l| l + 1) } else { value };
+    match outstanding {
+        Some(o) if o >= wanted => None,
+        _ => Some(wanted),
+    }
 }
 
 /// Keeps an upstream subscription while anyone uses its track, cancels it once nobody has for `linger`, and
@@ -180,4 +235,21 @@ pub(crate) async fn fetch_upstream(
         tracing::debug!(track = %name, entries = forwarded, "FETCH forwarded upstream");
     });
     Some(source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_group_to_forward;
+
+    #[test]
+    fn new_group_requests_are_forwarded_as_the_draft_says() {
+        assert_eq!(new_group_to_forward(0, None, None), Some(0), "nothing held: ask for any new group");
+        assert_eq!(new_group_to_forward(0, Some(4), None), Some(5));
+        assert_eq!(new_group_to_forward(5, Some(4), None), Some(5));
+        assert_eq!(new_group_to_forward(4, Some(4), None), None, "the subscriber has not seen group 4 yet");
+        assert_eq!(new_group_to_forward(2, Some(4), None), None);
+        assert_eq!(new_group_to_forward(5, Some(4), Some(5)), None, "already asked for 5");
+        assert_eq!(new_group_to_forward(0, Some(4), Some(5)), None);
+        assert_eq!(new_group_to_forward(7, Some(4), Some(5)), Some(7));
+    }
 }

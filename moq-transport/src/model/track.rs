@@ -59,6 +59,16 @@ pub struct TrackProducer {
     pub(super) max_bytes: u64,
     pub(super) bytes: Arc<AtomicU64>,
     pub(super) largest: Arc<Mutex<Option<Location>>>,
+    pub(super) new_group_requests: Arc<watch::Sender<NewGroupRequest>>,
+}
+
+/// Subscribers' requests for a new group (NEW_GROUP_REQUEST), as the publisher of a track sees them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NewGroupRequest {
+    /// Requests so far; a change means a new one.
+    pub count: u64,
+    /// The last request's value: the largest group the subscriber knew of plus one, or 0 if it knew none.
+    pub value: u64,
 }
 
 impl TrackProducer {
@@ -84,7 +94,30 @@ impl TrackProducer {
             max_bytes,
             bytes: Arc::default(),
             largest: Arc::new(Mutex::new(None)),
+            new_group_requests: Arc::new(watch::Sender::new(NewGroupRequest::default())),
         }
+    }
+
+    /// Whether subscribers may ask for new groups: the DYNAMIC_GROUPS Track Property is 1.
+    pub fn dynamic_groups(&self) -> bool {
+        self.info.properties.get_int(moq_wire::kvp::property::DYNAMIC_GROUPS) == Some(1)
+    }
+
+    /// Records a subscriber's NEW_GROUP_REQUEST (ignored unless the track has dynamic groups): the track's
+    /// publisher sees it in [`TrackProducer::new_group_requests`] and should start a new group soon.
+    pub fn request_new_group(&self, value: u64) {
+        if !self.dynamic_groups() {
+            return;
+        }
+        self.new_group_requests.send_modify(|r| {
+            r.count += 1;
+            r.value = value;
+        });
+    }
+
+    /// Follows subscribers' requests for a new group.
+    pub fn new_group_requests(&self) -> watch::Receiver<NewGroupRequest> {
+        self.new_group_requests.subscribe()
     }
 
     /// Payload bytes of the groups the track holds.

@@ -39,6 +39,9 @@ pub struct SubscribeOptions {
     /// RENDEZVOUS_TIMEOUT: how long a relay may hold the SUBSCRIBE for a publisher to appear (none: answer at
     /// once).
     pub rendezvous: Option<Duration>,
+    /// NEW_GROUP_REQUEST: ask the publisher to start a new group (0: we know no group yet), honoured by tracks
+    /// with dynamic groups.
+    pub new_group_request: Option<u64>,
 }
 
 impl Default for SubscribeOptions {
@@ -51,6 +54,7 @@ impl Default for SubscribeOptions {
             forward: true,
             auth_tokens: Vec::new(),
             rendezvous: None,
+            new_group_request: None,
         }
     }
 }
@@ -88,6 +92,14 @@ impl Subscription {
         let (tx, rx) = oneshot::channel();
         self.updates.send((params, tx)).map_err(|_| Error::Cancelled)?;
         rx.await.map_err(|_| Error::Cancelled)?
+    }
+
+    /// Asks the publisher for a new group (REQUEST_UPDATE with NEW_GROUP_REQUEST = `value`, the largest group we
+    /// know plus one, or 0), without waiting for the answer. Only for tracks with DYNAMIC_GROUPS.
+    pub fn request_new_group(&self, value: u64) {
+        let (tx, _) = oneshot::channel();
+        let params = Parameters { new_group_request: Some(value), ..Default::default() };
+        let _ = self.updates.send((params, tx));
     }
 }
 

@@ -36,6 +36,9 @@ impl<S: WtSession> Session<S> {
         let (cancel, cancelled) = oneshot::channel::<()>();
         let inner = self.inner.clone();
         let params = ok.params;
+        if let Some(value) = params.new_group_request {
+            track.request_new_group(value);
+        }
         tokio::spawn(async move {
             let state = SubState::new(&params);
             *lock(&state.joining) = track.largest();

@@ -135,13 +135,13 @@ pub(super) fn check_range_filters(params: &Parameters, max_ranges: u64) -> Resul
 }
 
 /// Whether a subscriber's REQUEST_UPDATE of a subscription can be applied: FORWARD, SUBSCRIBER_PRIORITY and the
-/// delivery timeouts are; a new location filter, range filters, a group order (which cannot change) and
-/// NEW_GROUP_REQUEST (our tracks do not offer dynamic groups) are refused.
+/// delivery timeouts are, and NEW_GROUP_REQUEST when the track has DYNAMIC_GROUPS; a new location filter, range
+/// filters, a group order (which cannot change) and NEW_GROUP_REQUEST without DYNAMIC_GROUPS are refused.
 //= draft-ietf-moq-transport-19#message-request-update
 //# When a REQUEST_UPDATE is unsuccessful, the publisher MUST also terminate
 //# the subscription by sending a
 //# PUBLISH_DONE with error code `UPDATE_FAILED`.
-pub(super) fn subscription_update(params: &Parameters, max_ranges: u64) -> Result<(), Refusal> {
+pub(super) fn subscription_update(params: &Parameters, max_ranges: u64, dynamic_groups: bool) -> Result<(), Refusal> {
     check_range_filters(params, max_ranges)?;
     if params.location_filter.is_some() {
         return Err((RequestErrorCode::NotSupported, "changing a subscription's filter is not supported"));
@@ -149,7 +149,11 @@ pub(super) fn subscription_update(params: &Parameters, max_ranges: u64) -> Resul
     if params.group_order.is_some() {
         return Err((RequestErrorCode::InvalidRange, "the group order of a subscription cannot change"));
     }
-    if params.new_group_request.is_some() {
+    //= draft-ietf-moq-transport-19#new-group-request
+    //# A subscriber MUST NOT send
+    //# this parameter in PUBLISH_OK or REQUEST_UPDATE if the Track did not
+    //# include the DYNAMIC_GROUPS Property with value 1.
+    if params.new_group_request.is_some() && !dynamic_groups {
         return Err((RequestErrorCode::NotSupported, "the track has no dynamic groups"));
     }
     Ok(())
@@ -240,13 +244,14 @@ mod tests {
     #[test]
     fn subscription_updates_apply_or_are_refused() {
         let ok = Parameters { forward: Some(false), subscriber_priority: Some(3), ..Default::default() };
-        assert!(subscription_update(&ok, 0).is_ok());
+        assert!(subscription_update(&ok, 0, false).is_ok());
         let filter = Parameters { location_filter: Some(LocationFilter::NextGroupStart), ..Default::default() };
-        assert_eq!(subscription_update(&filter, 0).unwrap_err().0, RequestErrorCode::NotSupported);
+        assert_eq!(subscription_update(&filter, 0, false).unwrap_err().0, RequestErrorCode::NotSupported);
         let order = Parameters { group_order: Some(GroupOrder::Descending), ..Default::default() };
-        assert!(subscription_update(&order, 0).is_err());
+        assert!(subscription_update(&order, 0, true).is_err());
         let new_group = Parameters { new_group_request: Some(0), ..Default::default() };
-        assert!(subscription_update(&new_group, 0).is_err());
+        assert!(subscription_update(&new_group, 0, false).is_err(), "no DYNAMIC_GROUPS on the track");
+        assert!(subscription_update(&new_group, 0, true).is_ok());
     }
 
     #[test]

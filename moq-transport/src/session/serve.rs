@@ -118,11 +118,14 @@ pub(super) async fn read_updates<S: WtSession>(
                     inner.close(e);
                     return None;
                 }
-                if let Err((code, reason)) = subscription_update(&u.params, MAX_FILTER_RANGES) {
+                if let Err((code, reason)) = subscription_update(&u.params, MAX_FILTER_RANGES, track.dynamic_groups()) {
                     return match writer.message(&RequestError::new(code, reason).into(), v).await {
                         Ok(()) => Some(PublishDoneCode::UpdateFailed),
                         Err(_) => None,
                     };
+                }
+                if let Some(value) = u.params.new_group_request {
+                    track.request_new_group(value);
                 }
                 if let Some(f) = u.params.forward {
                     let was = state.forward.send_replace(f);

@@ -73,6 +73,12 @@ pub(super) async fn serve_subscribe<S: WtSession>(
         *lock(&state.joining) = largest;
     }
     lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
+    //= draft-ietf-moq-transport-19#new-group-request
+    //# A subscriber MAY
+    //# include this parameter in SUBSCRIBE without foreknowledge of support.
+    if let Some(value) = m.params.new_group_request {
+        track.request_new_group(value);
+    }
     let result = writer.message(&ok.into(), v).await;
     if result.is_ok() {
         serve_subscription(inner, writer, reader, track, consumer, alias, start, end_group, &state).await;

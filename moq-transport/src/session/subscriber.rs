@@ -15,6 +15,7 @@ impl<S: WtSession> Session<S> {
             auth_tokens: options.auth_tokens.clone(),
             object_delivery_timeout: options.delivery_timeout.map(|d| d.as_millis() as u64),
             rendezvous_timeout: options.rendezvous.map(|d| d.as_millis() as u64),
+            new_group_request: options.new_group_request,
             ..Default::default()
         };
         let msg = Subscribe { request_id, track: track.clone(), params };
