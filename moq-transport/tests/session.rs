@@ -1,89 +1,10 @@
-//! Session state machines driven over the in-memory transport: no sockets, no TLS. These cover every request
-//! type end to end and the error paths where a misbehaving peer must lose its session, with the draft's code,
-//! while other sessions carry on.
+//! Session state machines driven over the in-memory transport, no sockets, no TLS: every request type end to end,
+//! data streams, datagrams, delivery timeouts, priorities, FETCH, rendezvous and live SUBSCRIBE_TRACKS.
+//! (The error paths of a misbehaving peer are in `session_errors.rs`.)
 
-use std::time::Duration;
+mod common;
 
-use bytes::{Bytes, BytesMut};
-use moq_transport::memory::{self, MemorySession};
-use moq_transport::wire::codes::{RequestErrorCode, SessionCode};
-use moq_transport::wire::control::*;
-use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
-use moq_transport::wire::params::Parameters;
-use moq_transport::wire::setup::SetupOptions;
-use moq_transport::wire::{Decode, GroupId, RequestId, Version};
-use moq_transport::*;
-use tokio::time::timeout;
-use web_transport_trait::{RecvStream as _, SendStream as _, Session as _};
-
-const V: Version = Version::Draft19;
-const T: Duration = Duration::from_secs(5);
-
-fn name(ns: &str, track: &str) -> FullTrackName {
-    FullTrackName::new(TrackNamespace::from_path(ns).unwrap(), track)
-}
-
-async fn sessions(origin: Origin) -> (Session<MemorySession>, Session<MemorySession>) {
-    let (a, b) = memory::pair(None);
-    let (client, server) = tokio::join!(
-        Session::establish(a, V, Role::Client, SessionConfig::default()),
-        Session::establish(b, V, Role::Server, SessionConfig { origin, ..Default::default() }),
-    );
-    (client.unwrap(), server.unwrap())
-}
-
-fn frame(msg: ControlMessage) -> Bytes {
-    let mut buf = BytesMut::new();
-    msg.encode(&mut buf, V).unwrap();
-    buf.freeze()
-}
-
-/// A hand-driven client: completes SETUP, then lets the test write whatever bytes it likes.
-struct RawPeer {
-    transport: MemorySession,
-    server: tokio::task::JoinHandle<Result<Session<MemorySession>, Error>>,
-}
-
-impl RawPeer {
-    async fn connect(origin: Origin) -> (RawPeer, Session<MemorySession>) {
-        let (raw, b) = memory::pair(None);
-        let server =
-            tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig { origin, ..Default::default() }));
-        let mut control = raw.open_uni().await.unwrap();
-        control.write_all(&frame(Setup { options: SetupOptions::default() }.into())).await.unwrap();
-        std::mem::forget(control); // keep our control stream open for the whole test
-        let mut peer = RawPeer { transport: raw, server };
-        let session = (&mut peer.server).await.unwrap().unwrap();
-        // Take the server's control stream off the accept queue, so that tests see only data streams there.
-        let control = timeout(T, peer.transport.accept_uni()).await.unwrap().unwrap();
-        std::mem::forget(control);
-        (peer, session)
-    }
-
-    /// A server publishing `live--v` and a raw peer that has sent SUBSCRIBE for it (the reply not yet read).
-    async fn subscribed() -> (TrackProducer, RawPeer, Session<MemorySession>, memory::MemorySend, memory::MemoryRecv) {
-        let origin = Origin::new();
-        let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-        origin.publish_track(track.clone());
-        let (peer, server) = RawPeer::connect(origin).await;
-        let sub = Subscribe { request_id: RequestId(0), track: name("live", "v"), params: Parameters::default() };
-        let (send, recv) = peer.request(&frame(sub.into())).await;
-        (track, peer, server, send, recv)
-    }
-
-    /// Opens a request stream and writes `bytes` on it.
-    async fn request(&self, bytes: &[u8]) -> (memory::MemorySend, memory::MemoryRecv) {
-        let (mut send, recv) = self.transport.open_bi().await.unwrap();
-        send.write_all(bytes).await.unwrap();
-        (send, recv)
-    }
-
-    /// Waits for the server to close the session; returns the code.
-    async fn close_code(&self) -> u32 {
-        let _ = timeout(T, self.transport.closed()).await.expect("session should close");
-        self.transport.close_reason().unwrap().0
-    }
-}
+use common::*;
 
 #[tokio::test]
 async fn subscribe_objects_publish_done() {
@@ -156,157 +77,6 @@ async fn every_request_type_over_memory() {
     }
 }
 
-#[tokio::test]
-async fn malformed_request_closes_with_protocol_violation() {
-    let (peer, server) = RawPeer::connect(Origin::new()).await;
-    // SUBSCRIBE whose length says 3 but whose fields need more: truncated body.
-    let _s = peer.request(&[0x03, 0x00, 0x03, 0x00, 0x01, 0x01]).await;
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
-    assert_eq!(server.closed().await.session_code(), SessionCode::ProtocolViolation);
-}
-
-#[tokio::test]
-async fn unknown_message_type_closes() {
-    let (peer, _server) = RawPeer::connect(Origin::new()).await;
-    let _s = peer.request(&[0x3f, 0x00, 0x00]).await;
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
-}
-
-#[tokio::test]
-async fn response_as_first_message_closes() {
-    let (peer, _server) = RawPeer::connect(Origin::new()).await;
-    let _s = peer.request(&frame(RequestOk::default().into())).await;
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
-}
-
-#[tokio::test]
-async fn wrong_parity_request_id_closes() {
-    let (peer, _server) = RawPeer::connect(Origin::new()).await;
-    // A client must use even ids.
-    let ts = TrackStatus { request_id: RequestId(1), track: name("a", "b"), params: Parameters::default() };
-    let _s = peer.request(&frame(ts.into())).await;
-    assert_eq!(peer.close_code().await, SessionCode::InvalidRequestId.to_u64() as u32);
-}
-
-#[tokio::test]
-async fn duplicate_request_id_closes() {
-    let (peer, _server) = RawPeer::connect(Origin::new()).await;
-    let ts = TrackStatus { request_id: RequestId(2), track: name("a", "b"), params: Parameters::default() };
-    let (_s1, mut r1) = peer.request(&frame(ts.clone().into())).await;
-    // The first is answered (DOES_NOT_EXIST); the second with the same id kills the session.
-    let answer = r1.read_chunk(1024).await.unwrap().unwrap();
-    assert_eq!(answer[0], 0x05, "REQUEST_ERROR");
-    let _s2 = peer.request(&frame(ts.into())).await;
-    assert_eq!(peer.close_code().await, SessionCode::InvalidRequestId.to_u64() as u32);
-}
-
-#[tokio::test]
-async fn unknown_stream_type_closes() {
-    let (peer, _server) = RawPeer::connect(Origin::new()).await;
-    let mut s = peer.transport.open_uni().await.unwrap();
-    s.write_all(&[0x04, 0x00]).await.unwrap();
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
-}
-
-#[tokio::test(start_paused = true)]
-async fn missing_setup_times_out() {
-    let (raw, b) = memory::pair(None);
-    let server = tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig::default()));
-    // No SETUP ever arrives: the server gives up with CONTROL_MESSAGE_TIMEOUT (time is paused and auto-advances).
-    let err = server.await.unwrap().unwrap_err();
-    assert!(matches!(err, Error::Timeout), "{err}");
-    // The transport closes just after the streams are reset.
-    let _ = timeout(T, raw.closed()).await.unwrap();
-    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ControlMessageTimeout.to_u64() as u32);
-}
-
-#[tokio::test]
-async fn second_control_stream_closes() {
-    let (peer, _server) = RawPeer::connect(Origin::new()).await;
-    let mut again = peer.transport.open_uni().await.unwrap();
-    again.write_all(&frame(Setup::default().into())).await.unwrap();
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
-}
-
-#[tokio::test]
-async fn fin_inside_a_message_closes() {
-    let (peer, _server) = RawPeer::connect(Origin::new()).await;
-    let (mut s, _r) = peer.request(&[0x03, 0x00, 0x10, 0x00]).await;
-    s.finish().unwrap();
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
-}
-
-#[tokio::test]
-async fn second_goaway_and_client_uri_close() {
-    let (raw, b) = memory::pair(None);
-    let server = tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig::default()));
-    let mut control = raw.open_uni().await.unwrap();
-    control.write_all(&frame(Setup::default().into())).await.unwrap();
-    let server = server.await.unwrap().unwrap();
-    control.write_all(&frame(GoAway::default().into())).await.unwrap();
-    match timeout(T, server.next_event()).await.unwrap() {
-        Some(Event::GoAway { uri, .. }) => assert!(uri.is_empty()),
-        other => panic!("{other:?}"),
-    }
-    control.write_all(&frame(GoAway::default().into())).await.unwrap();
-    let _ = timeout(T, raw.closed()).await.unwrap();
-    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ProtocolViolation.to_u64() as u32);
-
-    // A GOAWAY with a URI from a client.
-    let (raw, b) = memory::pair(None);
-    let server = tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig::default()));
-    let mut control = raw.open_uni().await.unwrap();
-    control.write_all(&frame(Setup::default().into())).await.unwrap();
-    let _server = server.await.unwrap().unwrap();
-    let g = GoAway { new_session_uri: Bytes::from_static(b"moqt://x/"), ..Default::default() };
-    control.write_all(&frame(g.into())).await.unwrap();
-    let _ = timeout(T, raw.closed()).await.unwrap();
-    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ProtocolViolation.to_u64() as u32);
-}
-
-#[tokio::test]
-async fn closing_the_control_stream_closes() {
-    let (raw, b) = memory::pair(None);
-    let server = tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig::default()));
-    let mut control = raw.open_uni().await.unwrap();
-    control.write_all(&frame(Setup::default().into())).await.unwrap();
-    let _server = server.await.unwrap().unwrap();
-    control.finish().unwrap();
-    let _ = timeout(T, raw.closed()).await.unwrap();
-    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ProtocolViolation.to_u64() as u32);
-}
-
-#[tokio::test]
-async fn a_bad_peer_does_not_affect_other_sessions() {
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
-    let (good, _server) = sessions(origin.clone()).await;
-    let sub = good.subscribe(name("live", "v"), SubscribeOptions::default()).await.unwrap();
-    let mut c = sub.consumer();
-
-    let (bad, _bad_server) = RawPeer::connect(origin.clone()).await;
-    let _s = bad.request(&[0x3f, 0xff, 0xff]).await; // garbage: no such message type
-    track.write_group(0, [Object::new(0, "still here")]).unwrap();
-    assert_eq!(bad.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
-    let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
-    assert_eq!(g.id(), GroupId(0));
-    let mut sg = g.next_subgroup().await.unwrap();
-    assert_eq!(&sg.next().await.unwrap().payload[..], b"still here");
-}
-
-#[tokio::test]
-async fn rejected_requests_leave_the_session_open() {
-    let (client, _server) = sessions(Origin::new()).await;
-    for _ in 0..3 {
-        let e = client.subscribe(name("x", "y"), SubscribeOptions::default()).await.unwrap_err();
-        assert!(matches!(e, Error::Rejected { code: RequestErrorCode::DoesNotExist, .. }));
-    }
-    // Request ids keep their parity and advance.
-    let e = client.track_status(name("x", "y")).await.unwrap_err();
-    assert!(matches!(e, Error::Rejected { .. }));
-}
-
 #[tokio::test(start_paused = true)]
 async fn late_objects_are_reset_with_delivery_timeout() {
     let origin = Origin::new();
@@ -354,19 +124,6 @@ async fn datagram_tracks_arrive_as_datagrams() {
     }
 }
 
-/// Reads from a raw stream until it ends; returns the bytes and how it ended (`Ok` = FIN, `Err(code)` = reset).
-async fn drain(recv: &mut memory::MemoryRecv) -> (Vec<u8>, Result<(), u32>) {
-    let mut out = Vec::new();
-    loop {
-        match timeout(T, recv.read_chunk(64 * 1024)).await.expect("stream should end") {
-            Ok(Some(chunk)) => out.extend_from_slice(&chunk),
-            Ok(None) => return (out, Ok(())),
-            Err(memory::MemoryError::Reset(code)) => return (out, Err(code)),
-            Err(e) => panic!("{e}"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn fin_is_not_cancel_but_stop_sending_is() {
     let (track, peer, _server, mut send, mut recv) = RawPeer::subscribed().await;
@@ -403,33 +160,6 @@ async fn cancelled_subscriptions_reset_their_data_streams() {
     // The truncated subgroup must not look complete: it is reset, not FINished.
     let (_, end) = drain(&mut data).await;
     assert!(end.is_err(), "expected a reset, got {end:?}");
-}
-
-#[tokio::test]
-async fn range_filters_are_refused_with_invalid_filter() {
-    use moq_transport::wire::params::{RangeDelta, RangeFilter, RangeFilterKind};
-    let origin = Origin::new();
-    origin.publish_track(TrackProducer::new(TrackInfo::new(name("live", "v"))));
-    let (peer, _server) = RawPeer::connect(origin).await;
-    // We advertise no MAX_FILTER_RANGES, so the peer may send none: refused, and the session stays open.
-    let mut params = Parameters::default();
-    params.range_filters.push(RangeFilter {
-        kind: RangeFilterKind::ObjectId,
-        set_id: Some(0),
-        ranges: vec![RangeDelta { start: 0, end: Some(3) }],
-    });
-    let sub = Subscribe { request_id: RequestId(0), track: name("live", "v"), params };
-    let (_send, mut recv) = peer.request(&frame(sub.into())).await;
-    let (bytes, _) = drain(&mut recv).await;
-    let mut buf = BytesMut::from(&bytes[..]);
-    let answer = ControlMessage::decode_from(&mut buf, V).unwrap();
-    let ControlMessage::RequestError(e) = answer else { panic!("expected REQUEST_ERROR, got {answer:?}") };
-    assert_eq!(e.code, RequestErrorCode::InvalidFilter);
-    let plain = Subscribe { request_id: RequestId(2), track: name("live", "v"), params: Parameters::default() };
-    let (_send, mut recv) = peer.request(&frame(plain.into())).await;
-    let ok = timeout(T, recv.read_chunk(1024)).await.unwrap().unwrap().unwrap();
-    let answer = ControlMessage::decode_from(&mut BytesMut::from(&ok[..]), V).unwrap();
-    assert!(matches!(answer, ControlMessage::SubscribeOk(_)), "{answer:?}");
 }
 
 #[tokio::test]
@@ -471,19 +201,6 @@ async fn fetch_answers_carry_track_properties() {
     };
     let f = client.fetch(range, moq_transport::wire::GroupOrder::Ascending).await.unwrap();
     assert_eq!(f.track_properties.get_int(0x02), Some(250));
-}
-
-/// Reads one control message from a request stream's receive side.
-async fn next_message(recv: &mut memory::MemoryRecv, buf: &mut BytesMut) -> ControlMessage {
-    loop {
-        match ControlMessage::decode_from(buf, V) {
-            Ok(m) => return m,
-            Err(e) if e.is_short() => {}
-            Err(e) => panic!("{e}"),
-        }
-        let chunk = timeout(T, recv.read_chunk(64 * 1024)).await.expect("a message").unwrap().expect("not FIN");
-        buf.extend_from_slice(&chunk);
-    }
 }
 
 #[tokio::test]
@@ -565,32 +282,6 @@ async fn request_update_on_a_fetch_is_answered_and_applied() {
     .expect("the FETCH stream's priority did not change");
 }
 
-#[tokio::test]
-async fn a_publisher_may_update_its_publish_and_send_one_goaway_per_request() {
-    let (peer, _server) = RawPeer::connect(Origin::new()).await;
-    let publish = Publish {
-        request_id: RequestId(0),
-        track: name("pushed", "v"),
-        track_alias: moq_transport::wire::TrackAlias(1),
-        params: Parameters::default(),
-        track_properties: Default::default(),
-    };
-    let (mut send, mut recv) = peer.request(&frame(publish.into())).await;
-    let mut buf = BytesMut::new();
-    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::RequestOk(_)));
-    // A GOAWAY on a request stream migrates that request: the session carries on.
-    let goaway = GoAway { new_session_uri: Bytes::new(), timeout_ms: 0, request_id: None };
-    send.write_all(&frame(goaway.clone().into())).await.unwrap();
-    let update =
-        RequestUpdate { request_id: RequestId(2), params: Parameters { forward: Some(true), ..Default::default() } };
-    send.write_all(&frame(update.into())).await.unwrap();
-    let answer = next_message(&mut recv, &mut buf).await;
-    assert!(matches!(answer, ControlMessage::RequestOk(_)), "{answer:?}");
-    // A second GOAWAY on the same request stream closes the session.
-    send.write_all(&frame(goaway.into())).await.unwrap();
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_subscribe_waits_for_its_publisher_up_to_the_rendezvous_timeout() {
     let origin = Origin::new();
@@ -642,22 +333,4 @@ async fn subscribe_tracks_follows_tracks_published_later() {
     // Another SUBSCRIBE_TRACKS overlapping the first is refused.
     let e = client.subscribe_tracks(TrackNamespace::from_path("room/b").unwrap()).await.unwrap_err();
     assert!(matches!(e, Error::Rejected { code: RequestErrorCode::PrefixOverlap, .. }), "{e}");
-}
-
-#[tokio::test]
-async fn an_update_that_cannot_be_applied_ends_the_subscription_with_update_failed() {
-    let (_track, _peer, _server, mut send, mut recv) = RawPeer::subscribed().await;
-    let mut buf = BytesMut::new();
-    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::SubscribeOk(_)));
-    // A new location filter is not something we apply to a live subscription: refused, not ignored.
-    let params = Parameters {
-        location_filter: Some(moq_transport::wire::params::LocationFilter::NextGroupStart),
-        ..Default::default()
-    };
-    send.write_all(&frame(RequestUpdate { request_id: RequestId(2), params }.into())).await.unwrap();
-    let answer = next_message(&mut recv, &mut buf).await;
-    assert!(matches!(answer, ControlMessage::RequestError(_)), "{answer:?}");
-    let done = next_message(&mut recv, &mut buf).await;
-    let ControlMessage::PublishDone(done) = done else { panic!("expected PUBLISH_DONE, got {done:?}") };
-    assert_eq!(done.status, moq_transport::wire::codes::PublishDoneCode::UpdateFailed);
 }

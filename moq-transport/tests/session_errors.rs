@@ -1,0 +1,228 @@
+//! A misbehaving peer loses its session with the draft's code while other sessions carry on; requests that cannot
+//! be served are refused with REQUEST_ERROR and leave the session open. Over the in-memory transport.
+
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn malformed_request_closes_with_protocol_violation() {
+    let (peer, server) = RawPeer::connect(Origin::new()).await;
+    // SUBSCRIBE whose length says 3 but whose fields need more: truncated body.
+    let _s = peer.request(&[0x03, 0x00, 0x03, 0x00, 0x01, 0x01]).await;
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(server.closed().await.session_code(), SessionCode::ProtocolViolation);
+}
+
+#[tokio::test]
+async fn unknown_message_type_closes() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let _s = peer.request(&[0x3f, 0x00, 0x00]).await;
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+}
+
+#[tokio::test]
+async fn response_as_first_message_closes() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let _s = peer.request(&frame(RequestOk::default().into())).await;
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+}
+
+#[tokio::test]
+async fn wrong_parity_request_id_closes() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    // A client must use even ids.
+    let ts = TrackStatus { request_id: RequestId(1), track: name("a", "b"), params: Parameters::default() };
+    let _s = peer.request(&frame(ts.into())).await;
+    assert_eq!(peer.close_code().await, SessionCode::InvalidRequestId.to_u64() as u32);
+}
+
+#[tokio::test]
+async fn duplicate_request_id_closes() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let ts = TrackStatus { request_id: RequestId(2), track: name("a", "b"), params: Parameters::default() };
+    let (_s1, mut r1) = peer.request(&frame(ts.clone().into())).await;
+    // The first is answered (DOES_NOT_EXIST); the second with the same id kills the session.
+    let answer = r1.read_chunk(1024).await.unwrap().unwrap();
+    assert_eq!(answer[0], 0x05, "REQUEST_ERROR");
+    let _s2 = peer.request(&frame(ts.into())).await;
+    assert_eq!(peer.close_code().await, SessionCode::InvalidRequestId.to_u64() as u32);
+}
+
+#[tokio::test]
+async fn unknown_stream_type_closes() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let mut s = peer.transport.open_uni().await.unwrap();
+    s.write_all(&[0x04, 0x00]).await.unwrap();
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+}
+
+#[tokio::test(start_paused = true)]
+async fn missing_setup_times_out() {
+    let (raw, b) = memory::pair(None);
+    let server = tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig::default()));
+    // No SETUP ever arrives: the server gives up with CONTROL_MESSAGE_TIMEOUT (time is paused and auto-advances).
+    let err = server.await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err}");
+    // The transport closes just after the streams are reset.
+    let _ = timeout(T, raw.closed()).await.unwrap();
+    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ControlMessageTimeout.to_u64() as u32);
+}
+
+#[tokio::test]
+async fn second_control_stream_closes() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let mut again = peer.transport.open_uni().await.unwrap();
+    again.write_all(&frame(Setup::default().into())).await.unwrap();
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+}
+
+#[tokio::test]
+async fn fin_inside_a_message_closes() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let (mut s, _r) = peer.request(&[0x03, 0x00, 0x10, 0x00]).await;
+    s.finish().unwrap();
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+}
+
+#[tokio::test]
+async fn second_goaway_and_client_uri_close() {
+    let (raw, b) = memory::pair(None);
+    let server = tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig::default()));
+    let mut control = raw.open_uni().await.unwrap();
+    control.write_all(&frame(Setup::default().into())).await.unwrap();
+    let server = server.await.unwrap().unwrap();
+    control.write_all(&frame(GoAway::default().into())).await.unwrap();
+    match timeout(T, server.next_event()).await.unwrap() {
+        Some(Event::GoAway { uri, .. }) => assert!(uri.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    control.write_all(&frame(GoAway::default().into())).await.unwrap();
+    let _ = timeout(T, raw.closed()).await.unwrap();
+    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ProtocolViolation.to_u64() as u32);
+
+    // A GOAWAY with a URI from a client.
+    let (raw, b) = memory::pair(None);
+    let server = tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig::default()));
+    let mut control = raw.open_uni().await.unwrap();
+    control.write_all(&frame(Setup::default().into())).await.unwrap();
+    let _server = server.await.unwrap().unwrap();
+    let g = GoAway { new_session_uri: Bytes::from_static(b"moqt://x/"), ..Default::default() };
+    control.write_all(&frame(g.into())).await.unwrap();
+    let _ = timeout(T, raw.closed()).await.unwrap();
+    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ProtocolViolation.to_u64() as u32);
+}
+
+#[tokio::test]
+async fn closing_the_control_stream_closes() {
+    let (raw, b) = memory::pair(None);
+    let server = tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig::default()));
+    let mut control = raw.open_uni().await.unwrap();
+    control.write_all(&frame(Setup::default().into())).await.unwrap();
+    let _server = server.await.unwrap().unwrap();
+    control.finish().unwrap();
+    let _ = timeout(T, raw.closed()).await.unwrap();
+    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ProtocolViolation.to_u64() as u32);
+}
+
+#[tokio::test]
+async fn a_bad_peer_does_not_affect_other_sessions() {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    let (good, _server) = sessions(origin.clone()).await;
+    let sub = good.subscribe(name("live", "v"), SubscribeOptions::default()).await.unwrap();
+    let mut c = sub.consumer();
+
+    let (bad, _bad_server) = RawPeer::connect(origin.clone()).await;
+    let _s = bad.request(&[0x3f, 0xff, 0xff]).await; // garbage: no such message type
+    track.write_group(0, [Object::new(0, "still here")]).unwrap();
+    assert_eq!(bad.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
+    assert_eq!(g.id(), GroupId(0));
+    let mut sg = g.next_subgroup().await.unwrap();
+    assert_eq!(&sg.next().await.unwrap().payload[..], b"still here");
+}
+
+#[tokio::test]
+async fn rejected_requests_leave_the_session_open() {
+    let (client, _server) = sessions(Origin::new()).await;
+    for _ in 0..3 {
+        let e = client.subscribe(name("x", "y"), SubscribeOptions::default()).await.unwrap_err();
+        assert!(matches!(e, Error::Rejected { code: RequestErrorCode::DoesNotExist, .. }));
+    }
+    // Request ids keep their parity and advance.
+    let e = client.track_status(name("x", "y")).await.unwrap_err();
+    assert!(matches!(e, Error::Rejected { .. }));
+}
+
+#[tokio::test]
+async fn range_filters_are_refused_with_invalid_filter() {
+    use moq_transport::wire::params::{RangeDelta, RangeFilter, RangeFilterKind};
+    let origin = Origin::new();
+    origin.publish_track(TrackProducer::new(TrackInfo::new(name("live", "v"))));
+    let (peer, _server) = RawPeer::connect(origin).await;
+    // We advertise no MAX_FILTER_RANGES, so the peer may send none: refused, and the session stays open.
+    let mut params = Parameters::default();
+    params.range_filters.push(RangeFilter {
+        kind: RangeFilterKind::ObjectId,
+        set_id: Some(0),
+        ranges: vec![RangeDelta { start: 0, end: Some(3) }],
+    });
+    let sub = Subscribe { request_id: RequestId(0), track: name("live", "v"), params };
+    let (_send, mut recv) = peer.request(&frame(sub.into())).await;
+    let (bytes, _) = drain(&mut recv).await;
+    let mut buf = BytesMut::from(&bytes[..]);
+    let answer = ControlMessage::decode_from(&mut buf, V).unwrap();
+    let ControlMessage::RequestError(e) = answer else { panic!("expected REQUEST_ERROR, got {answer:?}") };
+    assert_eq!(e.code, RequestErrorCode::InvalidFilter);
+    let plain = Subscribe { request_id: RequestId(2), track: name("live", "v"), params: Parameters::default() };
+    let (_send, mut recv) = peer.request(&frame(plain.into())).await;
+    let ok = timeout(T, recv.read_chunk(1024)).await.unwrap().unwrap().unwrap();
+    let answer = ControlMessage::decode_from(&mut BytesMut::from(&ok[..]), V).unwrap();
+    assert!(matches!(answer, ControlMessage::SubscribeOk(_)), "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_publisher_may_update_its_publish_and_send_one_goaway_per_request() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let publish = Publish {
+        request_id: RequestId(0),
+        track: name("pushed", "v"),
+        track_alias: moq_transport::wire::TrackAlias(1),
+        params: Parameters::default(),
+        track_properties: Default::default(),
+    };
+    let (mut send, mut recv) = peer.request(&frame(publish.into())).await;
+    let mut buf = BytesMut::new();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::RequestOk(_)));
+    // A GOAWAY on a request stream migrates that request: the session carries on.
+    let goaway = GoAway { new_session_uri: Bytes::new(), timeout_ms: 0, request_id: None };
+    send.write_all(&frame(goaway.clone().into())).await.unwrap();
+    let update =
+        RequestUpdate { request_id: RequestId(2), params: Parameters { forward: Some(true), ..Default::default() } };
+    send.write_all(&frame(update.into())).await.unwrap();
+    let answer = next_message(&mut recv, &mut buf).await;
+    assert!(matches!(answer, ControlMessage::RequestOk(_)), "{answer:?}");
+    // A second GOAWAY on the same request stream closes the session.
+    send.write_all(&frame(goaway.into())).await.unwrap();
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+}
+
+#[tokio::test]
+async fn an_update_that_cannot_be_applied_ends_the_subscription_with_update_failed() {
+    let (_track, _peer, _server, mut send, mut recv) = RawPeer::subscribed().await;
+    let mut buf = BytesMut::new();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::SubscribeOk(_)));
+    // A new location filter is not something we apply to a live subscription: refused, not ignored.
+    let params = Parameters {
+        location_filter: Some(moq_transport::wire::params::LocationFilter::NextGroupStart),
+        ..Default::default()
+    };
+    send.write_all(&frame(RequestUpdate { request_id: RequestId(2), params }.into())).await.unwrap();
+    let answer = next_message(&mut recv, &mut buf).await;
+    assert!(matches!(answer, ControlMessage::RequestError(_)), "{answer:?}");
+    let done = next_message(&mut recv, &mut buf).await;
+    let ControlMessage::PublishDone(done) = done else { panic!("expected PUBLISH_DONE, got {done:?}") };
+    assert_eq!(done.status, moq_transport::wire::codes::PublishDoneCode::UpdateFailed);
+}
