@@ -62,13 +62,3 @@ async fn a_room_orders_everyones_messages_and_a_late_joiner_fetches_history() {
     }
     assert_eq!(texts, ["hello", "<b>hi</b>", "third"]);
 }
-
-async fn wait_consumers(track: &TrackProducer, n: usize) {
-    timeout(T, async {
-        while track.consumer_count() < n {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the relay never subscribed to the participant");
-}

@@ -15,16 +15,6 @@ async fn next(c: &mut TrackConsumer) -> (u64, String) {
     (g.id().0, String::from_utf8(o.payload.to_vec()).unwrap())
 }
 
-async fn wait_consumers(track: &TrackProducer, n: usize) {
-    timeout(T, async {
-        while track.consumer_count() < n {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the relay never subscribed to this publisher");
-}
-
 /// Two publishers announce the same namespace (say, a primary and a backup encoder): the relay subscribes to
 /// both, the viewer gets each group once, and keeps getting groups when one publisher leaves.
 #[tokio::test]

@@ -470,17 +470,6 @@ async fn pushed_tracks_are_served_and_withdrawn_when_the_publisher_leaves() {
     assert!(matches!(err, Error::Rejected { .. }), "{err}");
 }
 
-/// Polls until `track` has `n` consumers (the relay's served subscriptions of it).
-async fn wait_consumers(track: &TrackProducer, n: usize) {
-    timeout(T, async {
-        while track.consumer_count() != n {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("the track has {} consumers, not {n}", track.consumer_count()));
-}
-
 #[tokio::test]
 async fn upstream_is_cancelled_once_the_last_subscriber_and_status_request_left() {
     let relay = start_with(Config { upstream_linger: Duration::from_millis(100), ..test_config() }).await;

@@ -86,3 +86,14 @@ impl Running {
         out
     }
 }
+
+/// Polls until `track` has `n` consumers (the relay's served subscriptions of it).
+pub async fn wait_consumers(track: &TrackProducer, n: usize) {
+    timeout(T, async {
+        while track.consumer_count() != n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the track has {} consumers, not {n}", track.consumer_count()));
+}
