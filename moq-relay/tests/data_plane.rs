@@ -229,6 +229,27 @@ async fn fifty_sessions_resetting_their_control_streams_at_once_all_close() {
     }
 }
 
+/// Sessions that reset their control stream right behind SETUP, before the relay answered: over WebTransport
+/// the reset can land while web-transport-quinn still reads the stream's header, which drops the stream unseen.
+/// Each must still be closed at once with PROTOCOL_VIOLATION, not left to the 10 s setup timeout.
+#[tokio::test]
+async fn sessions_resetting_their_control_stream_before_setup_is_answered_close_at_once() {
+    let relay = start().await;
+    let mut closing = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let session = RawPeer::setup_and_reset(&relay, i % 5 != 0).await;
+        closing.spawn(async move {
+            let closed = timeout(std::time::Duration::from_secs(2), session.closed()).await;
+            let code = closed.as_ref().ok().and_then(web_transport_trait::Error::session_error).map(|(c, _)| c);
+            (i, code, format!("{closed:?}"))
+        });
+    }
+    while let Some(outcome) = closing.join_next().await {
+        let (i, code, how) = outcome.unwrap();
+        assert_eq!(code, Some(SessionCode::ProtocolViolation.to_u64() as u32), "session {i}: {how}");
+    }
+}
+
 #[tokio::test]
 async fn an_upstream_fetch_that_fails_midway_is_not_passed_on_as_complete() {
     let relay = start().await;

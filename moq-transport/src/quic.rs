@@ -106,6 +106,7 @@ impl Incoming {
             .and_then(|h| h.protocol)
             .unwrap_or_default();
         if alpn == web_transport_quinn::ALPN.as_bytes() {
+            let quic = conn.clone();
             let request = web_transport_quinn::Request::accept(conn).await.map_err(Error::transport)?;
             // The client lists the versions it speaks in WT-Available-Protocols; pick our most preferred.
             let version = Version::ALL.into_iter().find(|v| request.protocols.iter().any(|p| p == v.alpn()));
@@ -122,7 +123,7 @@ impl Incoming {
                 request.respond(ConnectResponse::OK.with_protocol(version.alpn())).await.map_err(Error::transport)?;
             let mut config = self.config;
             config.connect_path = Some(path.clone());
-            let session = Session::establish(session, version, Role::Server, config).await?;
+            let session = establish_server(&quic, session, version, config).await?;
             //= draft-ietf-moq-transport-19#path
             //# When a PATH parameter is received ... while WebTransport is used ... the session MUST be closed
             //# with `INVALID_PATH`.
@@ -143,8 +144,8 @@ impl Incoming {
                 conn.close(0x15u32.into(), b"unsupported ALPN");
                 return Err(Error::VersionNegotiation);
             };
-            let session = web_transport_quinn::Session::raw(conn);
-            let session = Session::establish(session, version, Role::Server, self.config).await?;
+            let session = web_transport_quinn::Session::raw(conn.clone());
+            let session = establish_server(&conn, session, version, self.config).await?;
             let path = session
                 .peer_setup()
                 .path
@@ -153,6 +154,34 @@ impl Incoming {
                 .unwrap_or_else(|| "/".to_string());
             Ok((session, Accepted { version, webtransport: false, path, remote }))
         }
+    }
+}
+
+/// The SETUP exchange of a server session, closed with PROTOCOL_VIOLATION if the peer resets a stream first.
+async fn establish_server(
+    quic: &quinn::Connection,
+    session: web_transport_quinn::Session,
+    version: Version,
+    config: SessionConfig,
+) -> Result<Session, Error> {
+    let transport = session.clone();
+    tokio::select! {
+        s = Session::establish(session, version, Role::Server, config) => s,
+        _ = reset_before_setup(quic) => {
+            let e = Error::ProtocolViolation("a stream was reset before SETUP was read");
+            transport.close(e.session_code().to_u64() as u32, e.to_string().as_bytes());
+            Err(e)
+        }
+    }
+}
+
+/// Resolves once the peer has reset any stream of this (new) connection: before SETUP is read, that can only be the
+/// control stream. The session cannot tell: a unidirectional stream reset before its type arrived looks like a
+/// data stream cut short (normal), and web-transport-quinn drops a stream reset before its WebTransport header
+/// was read. Unseen, the session would wait for the setup timeout; QUIC's frame counters see it.
+async fn reset_before_setup(conn: &quinn::Connection) {
+    while conn.stats().frame_rx.reset_stream == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

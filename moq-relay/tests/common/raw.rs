@@ -201,6 +201,24 @@ impl RawPeer {
     }
 
     /// Resets our control stream, which the draft makes a PROTOCOL_VIOLATION.
+    /// A session that sends SETUP and resets its control stream at once, without waiting for the answer.
+    pub async fn setup_and_reset(relay: &Running, webtransport: bool) -> web_transport_quinn::Session {
+        let version = Version::Draft19;
+        let client = Client::new(relay.trust.clone(), SessionConfig::default()).unwrap().with_versions(&[version]);
+        let url = relay.url(webtransport);
+        let (session, version) = timeout(T, client.connect_transport(&url)).await.unwrap().unwrap();
+        let mut control = session.open_uni().await.unwrap();
+        let mut options = SetupOptions::default();
+        if !webtransport {
+            let (path, authority) = path_and_authority(&url);
+            options.path = Some(Bytes::from(path));
+            options.authority = Some(Bytes::from(authority));
+        }
+        control.write_all(&frame(Setup { options }.into(), version)).await.unwrap();
+        let _ = control.reset(0);
+        session
+    }
+
     pub fn reset_control(&mut self) {
         let _ = self.control.reset(0);
     }
