@@ -19,18 +19,24 @@ use url::Url;
 
 use crate::router::{Router, withdraw};
 
+/// The first wait before reconnecting to the root, doubled after each failure up to [`RETRY_MAX`].
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
 /// The router id of namespaces learned from the cluster root.
 pub(crate) const CLUSTER_ID: u64 = u64::MAX;
 
-/// Whether `ns` was announced by a local publisher (not learned from the root).
+/// Whether `ns` was announced by a local publisher or is the relay's own (not learned from the root).
 fn is_local(router: &Router, ns: &TrackNamespace) -> bool {
-    router.publishers.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(p, id, _)| *id != CLUSTER_ID && p == ns)
+    local_namespaces(router).contains(ns)
 }
 
 fn local_namespaces(router: &Router) -> Vec<TrackNamespace> {
     let publishers = router.publishers.lock().unwrap_or_else(|e| e.into_inner());
     let mut out: Vec<TrackNamespace> =
         publishers.iter().filter(|(_, id, _)| *id != CLUSTER_ID).map(|(p, _, _)| p.clone()).collect();
+    out.extend(router.own.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+    out.sort();
     out.dedup();
     out
 }
@@ -41,6 +47,8 @@ fn local_namespaces(router: &Router) -> Vec<TrackNamespace> {
 /// any other session of this relay.
 pub(crate) async fn run(root: Url, trust: Trust, config: SessionConfig, router: Arc<Router>) {
     let origin = config.origin.clone();
+    // Retry at once after a link was up (a restarted root is usually back within milliseconds), then back off.
+    let mut backoff = RETRY_MIN;
     loop {
         let client = match Client::new(trust.clone(), config.clone()) {
             Ok(c) => c,
@@ -51,6 +59,7 @@ pub(crate) async fn run(root: Url, trust: Trust, config: SessionConfig, router: 
         };
         match client.connect(&root).await {
             Ok(session) => {
+                backoff = RETRY_MIN;
                 tracing::info!(%root, "joined the cluster");
                 if let Err(e) = serve(&session, &origin, &router).await {
                     tracing::warn!(error = %e, "cluster link failed");
@@ -59,18 +68,25 @@ pub(crate) async fn run(root: Url, trust: Trust, config: SessionConfig, router: 
             }
             Err(e) => tracing::warn!(%root, error = %e, "cannot reach the cluster root"),
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(RETRY_MAX);
     }
 }
 
 async fn serve(session: &Session, origin: &Origin, router: &Arc<Router>) -> Result<(), moq_transport::Error> {
-    let mut watch = origin.watch();
     let mut learned = session.subscribe_namespace(TrackNamespace::empty()).await?;
+    let mut changed = router.changed.subscribe();
+    // What we announced to the root: kept equal to the local namespaces (local publishers and our own).
     let mut announced: HashMap<TrackNamespace, Announcement> = HashMap::new();
-    for ns in local_namespaces(router) {
-        announced.insert(ns.clone(), session.publish_namespace(ns).await?);
-    }
     loop {
+        let local = local_namespaces(router);
+        announced.retain(|ns, _| local.contains(ns));
+        for ns in local {
+            if !announced.contains_key(&ns) {
+                tracing::info!(namespace = %ns, "announced to the cluster");
+                announced.insert(ns.clone(), session.publish_namespace(ns).await?);
+            }
+        }
         tokio::select! {
             event = learned.next() => match event {
                 Some(NamespaceEvent::Added(ns)) => {
@@ -82,24 +98,7 @@ async fn serve(session: &Session, origin: &Origin, router: &Arc<Router>) -> Resu
                 Some(NamespaceEvent::Removed(ns)) => withdraw(CLUSTER_ID, Some(&ns), router, origin),
                 None => return Ok(()),
             },
-            event = watch.recv() => match event {
-                Ok(NamespaceEvent::Added(ns)) => {
-                    if is_local(router, &ns) && !announced.contains_key(&ns) {
-                        announced.insert(ns.clone(), session.publish_namespace(ns).await?);
-                    }
-                }
-                Ok(NamespaceEvent::Removed(ns)) => {
-                    announced.remove(&ns);
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    for ns in local_namespaces(router) {
-                        if !announced.contains_key(&ns) {
-                            announced.insert(ns.clone(), session.publish_namespace(ns).await?);
-                        }
-                    }
-                }
-                Err(_) => return Ok(()),
-            },
+            c = changed.changed() => if c.is_err() { return Ok(()) },
             e = session.closed() => return Err(e),
         }
     }

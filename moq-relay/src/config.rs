@@ -59,6 +59,18 @@ pub struct Config {
     /// SHA-256 of the root's certificate (hex), to pin it; see its /certificate.sha256.
     #[arg(long)]
     pub cluster_fingerprint: Option<String>,
+    /// Keep-alive on the link to the cluster root (a PING when nothing else was sent this long).
+    #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+    pub cluster_keepalive: std::time::Duration,
+    /// Idle timeout of the link to the cluster root: both ends declare the other dead after this much silence
+    /// (QUIC uses the smaller offer, so the root follows the leaf's), and re-route.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub cluster_idle_timeout: std::time::Duration,
+    /// When every publisher of a track is lost (its session or relay died, not a clean end), how long the
+    /// relay's copy waits for one to come back (the publisher reconnecting here or anywhere in the cluster), so
+    /// that subscribers carry on without resubscribing. 0 ends such tracks at once.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub reroute_grace: std::time::Duration,
     /// How long an upstream subscription stays after its last subscriber (or FETCH or TRACK_STATUS) left, in case
     /// another comes back; then it is cancelled, so that the publisher stops sending.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]

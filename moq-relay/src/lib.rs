@@ -99,15 +99,22 @@ impl Relay {
             ..Default::default()
         };
         // One connection per node carries every track the node relays: allow it many more requests and streams.
-        let link_config =
-            SessionConfig { authorizer: None, max_bidi_streams: 4096, max_uni_streams: 4096, ..session_config.clone() };
+        // It must notice a dead peer within about a second, so that tracks re-route.
+        let link_config = SessionConfig {
+            authorizer: None,
+            max_bidi_streams: 4096,
+            max_uni_streams: 4096,
+            keep_alive: config.cluster_keepalive,
+            idle_timeout: config.cluster_idle_timeout,
+            ..session_config.clone()
+        };
         let server = Server::bind(config.bind, cert, session_config).context("bind UDP")?;
         let http = if config.http_bind.is_empty() {
             None
         } else {
             Some(tokio::net::TcpListener::bind(&config.http_bind).await.context("bind HTTP")?)
         };
-        let router = Arc::new(Router::new(config.cache_groups, config.cache_bytes));
+        let router = Arc::new(Router::new(config.cache_groups, config.cache_bytes, config.reroute_grace));
         let chat = match config.chat_prefix.as_str() {
             "" => None,
             p => {
@@ -225,6 +232,7 @@ impl Relay {
             });
         }
         if let Some((namespace, path)) = self.demo.clone() {
+            self.router.publish_own(namespace.clone(), &self.origin);
             tokio::spawn(demo::demo(self.origin.clone(), namespace));
             if let Some(port) = http_port {
                 eprintln!(
@@ -319,7 +327,12 @@ mod tests {
         use moq_transport::{Object, SubscribeOptions, TrackInfo, TrackProducer};
         use std::time::Duration;
 
-        let config = Config { bind: "127.0.0.1:0".parse().unwrap(), http_bind: String::new(), ..Config::default() };
+        let config = Config {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            http_bind: String::new(),
+            reroute_grace: Duration::from_millis(100),
+            ..Config::default()
+        };
         let relay = Relay::bind(&config).await.unwrap();
         let url = url::Url::parse(&format!("moqt://localhost:{}/", relay.local_addr().unwrap().port())).unwrap();
         let trust = Trust::Fingerprints(vec![parse_fingerprint(relay.fingerprint()).unwrap()]);

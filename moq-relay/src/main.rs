@@ -64,6 +64,9 @@ async fn main() -> anyhow::Result<()> {
         }
         None => {
             let relay = moq_relay::Relay::bind(&cli.config).await?;
+            // One line for scripts and supervisors (and the cluster tests) to learn where it listens.
+            let http = relay.http_addr().map_or("off".to_string(), |a| a.to_string());
+            eprintln!("moq-relay ready: quic={} http={http} fingerprint={}", relay.local_addr()?, relay.fingerprint());
             relay.run(moq_relay::shutdown_signal()).await
         }
     }

@@ -3,11 +3,16 @@
 //! "Relays MUST send SUBSCRIBE messages to all matching publishers" (draft-19 § Relays): each upstream
 //! subscription (and each PUBLISHed copy of the track) is a source; their groups are copied into one track as
 //! they arrive, the first copy of a group wins and later copies of it are skipped, so subscribers see each group
-//! once. The track ends when its last source ends.
+//! once. The track ends when its last source ends: at once if the publisher ended it, or after a grace period if
+//! the source was lost (a relay or publisher died), so that a publisher reconnecting elsewhere in the cluster
+//! takes over the same track and its subscribers carry on from the next group.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use moq_transport::{Closed, GroupConsumer, SubgroupConsumer, SubgroupProducer, TrackConsumer, TrackProducer};
+use moq_transport::{
+    Closed, GroupConsumer, SubgroupConsumer, SubgroupProducer, TrackConsumer, TrackEnd, TrackProducer,
+};
 
 /// One track fed by any number of sources.
 #[derive(Debug)]
@@ -15,12 +20,15 @@ pub(crate) struct Merged {
     track: TrackProducer,
     /// Sources still feeding; the track ends when the last one does.
     live: Mutex<usize>,
+    /// How long the track waits for a new source after the last one was lost.
+    grace: Duration,
 }
 
 impl Merged {
-    /// A merged track writing into `track` (empty, not fed yet).
-    pub(crate) fn new(track: TrackProducer) -> Arc<Merged> {
-        Arc::new(Merged { track, live: Mutex::new(0) })
+    /// A merged track writing into `track` (empty, not fed yet), waiting `grace` for a new source when the last
+    /// one is lost.
+    pub(crate) fn new(track: TrackProducer, grace: Duration) -> Arc<Merged> {
+        Arc::new(Merged { track, live: Mutex::new(0), grace })
     }
 
     /// The track subscribers read.
@@ -54,8 +62,19 @@ impl Merged {
                 Err(end) => break end,
             }
         };
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        *live = live.saturating_sub(1);
+        {
+            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            *live = live.saturating_sub(1);
+            if *live > 0 {
+                return;
+            }
+            if end == TrackEnd::Ended || self.grace.is_zero() {
+                return self.track.end(end);
+            }
+        }
+        // Lost, not ended: wait for another publisher to take over.
+        tokio::time::sleep(self.grace).await;
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         if *live == 0 {
             self.track.end(end);
         }
@@ -95,10 +114,8 @@ async fn copy_subgroup(mut from: SubgroupConsumer, to: SubgroupProducer) {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
-    use moq_transport::{Object, TrackEnd, TrackInfo};
+    use moq_transport::{Object, TrackInfo};
     use tokio::time::timeout;
 
     use super::*;
@@ -120,7 +137,7 @@ mod tests {
     #[tokio::test]
     async fn groups_of_every_source_arrive_once_and_the_last_source_ends_it() {
         let (a, b) = (track(), track());
-        let merged = Merged::new(track());
+        let merged = Merged::new(track(), Duration::ZERO);
         let mut reader = merged.track().consume_from_start();
         assert!(merged.add_source(a.consume_from_start()));
         assert!(merged.add_source(b.consume_from_start()));
@@ -137,10 +154,29 @@ mod tests {
         assert!(!merged.add_source(track().consume()), "an ended merge takes no source");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_source_is_replaced_within_the_grace_period() {
+        let (a, b) = (track(), track());
+        let merged = Merged::new(track(), Duration::from_secs(5));
+        let mut reader = merged.track().consume_from_start();
+        merged.add_source(a.consume_from_start());
+        a.write_group(0, [Object::new(0, "a0")]).unwrap();
+        assert_eq!(read(&mut reader).await.0, 0);
+        a.end(TrackEnd::Error(0x3)); // its relay died
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(reader.ended(), None, "still waiting for another publisher");
+        assert!(merged.add_source(b.consume_from_start()));
+        b.write_group(1, [Object::new(0, "b1")]).unwrap();
+        assert_eq!(read(&mut reader).await, (1, vec!["b1".to_string()]));
+        b.end(TrackEnd::Error(0x3));
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert_eq!(reader.ended(), Some(TrackEnd::Error(0x3)), "nobody came within the grace period");
+    }
+
     #[tokio::test]
     async fn a_reset_subgroup_stays_reset() {
         let a = track();
-        let merged = Merged::new(track());
+        let merged = Merged::new(track(), Duration::ZERO);
         let mut reader = merged.track().consume_from_start();
         merged.add_source(a.consume_from_start());
         let g = a.create_group(0).unwrap();

@@ -18,6 +18,15 @@ pub(crate) struct Upstream {
     pub(crate) sources: Vec<(u64, Subscription)>,
 }
 
+impl Upstream {
+    /// Whether session `id` feeds the track now; sources whose subscription ended (their session died) are
+    /// dropped first, so that a session reusing the id (the cluster link after a reconnect) subscribes again.
+    pub(crate) fn feeds_from(&mut self, id: u64) -> bool {
+        self.sources.retain(|(_, sub)| sub.track().consume().ended().is_none());
+        self.sources.iter().any(|(sid, _)| *sid == id)
+    }
+}
+
 /// Who publishes what: announced namespaces and the sessions that announced them.
 pub(crate) struct Router {
     pub(crate) sessions: Mutex<HashMap<u64, Session>>,
@@ -26,18 +35,36 @@ pub(crate) struct Router {
     pub(crate) resolving: Mutex<HashMap<FullTrackName, Arc<tokio::sync::Mutex<()>>>>,
     /// The cache limits of the relay's copies of tracks: groups and bytes.
     pub(crate) cache: (usize, u64),
+    /// How long a track whose publishers were all lost waits for one to come back (see [`Merged`]).
+    pub(crate) grace: std::time::Duration,
+    /// Namespaces the relay publishes itself (`--demo`), announced to the cluster like a local publisher's.
+    pub(crate) own: Mutex<Vec<TrackNamespace>>,
+    /// Bumped whenever the publishers change, so that the cluster link re-announces what is local.
+    pub(crate) changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Router {
-    /// An empty table; the relay's track copies keep `window` groups and `max_bytes` payload bytes.
-    pub(crate) fn new(window: usize, max_bytes: u64) -> Router {
+    /// An empty table; the relay's track copies keep `window` groups and `max_bytes` payload bytes, and wait
+    /// `grace` for a lost publisher to be replaced.
+    pub(crate) fn new(window: usize, max_bytes: u64, grace: std::time::Duration) -> Router {
         Router {
             sessions: Mutex::default(),
             publishers: Mutex::default(),
             upstream: Mutex::default(),
             resolving: Mutex::default(),
             cache: (window, max_bytes),
+            grace,
+            own: Mutex::default(),
+            changed: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Publishes `ns` as the relay's own (its tracks are in the origin), so the cluster learns it too.
+    pub(crate) fn publish_own(&self, ns: TrackNamespace, origin: &Origin) {
+        let _publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
+        self.own.lock().unwrap_or_else(|e| e.into_inner()).push(ns.clone());
+        origin.publish_namespace(ns);
+        self.changed.send_modify(|n| *n += 1);
     }
 
     /// Records that session `id` publishes `ns` and makes it known, under the lock that orders every namespace
@@ -48,12 +75,13 @@ impl Router {
         publishers.push((ns.clone(), id, session.clone()));
         origin.publish_namespace(ns.clone());
         drop(publishers);
+        self.changed.send_modify(|n| *n += 1);
         let live: Vec<FullTrackName> = {
-            let upstream = self.upstream.lock().unwrap_or_else(|e| e.into_inner());
+            let mut upstream = self.upstream.lock().unwrap_or_else(|e| e.into_inner());
             upstream
-                .iter()
-                .filter(|(name, u)| name.namespace.starts_with(&ns) && u.sources.iter().all(|(sid, _)| *sid != id))
-                .map(|(name, _)| name.clone())
+                .iter_mut()
+                .filter(|(name, _)| name.namespace.starts_with(&ns))
+                .filter_map(|(name, u)| (!u.feeds_from(id)).then(|| name.clone()))
                 .collect()
         };
         for name in live {
@@ -66,11 +94,16 @@ impl Router {
         self.routes(ns).into_iter().next().map(|(_, s)| s)
     }
 
-    /// Every session publishing a namespace prefix of `ns`, once each, the longest prefix first.
+    /// Every session publishing a namespace prefix of `ns`, once each, the longest prefix first. The cluster
+    /// root is a route only when no local publisher matches: a leaf serving the root from a local publisher must
+    /// not ask the root back (which would loop the track root → leaf → root).
     pub(crate) fn routes(&self, ns: &TrackNamespace) -> Vec<(u64, Session)> {
         let publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
         let mut matching: Vec<&(TrackNamespace, u64, Session)> =
             publishers.iter().filter(|(p, _, _)| ns.starts_with(p)).collect();
+        if matching.iter().any(|(_, id, _)| *id != crate::cluster::CLUSTER_ID) {
+            matching.retain(|(_, id, _)| *id != crate::cluster::CLUSTER_ID);
+        }
         matching.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.len()));
         let mut out: Vec<(u64, Session)> = Vec::new();
         for (_, id, s) in matching {
@@ -154,4 +187,6 @@ pub(crate) fn withdraw(id: u64, ns: Option<&TrackNamespace>, router: &Router, or
             origin.remove_namespace(&ns);
         }
     }
+    drop(publishers);
+    router.changed.send_modify(|n| *n += 1);
 }

@@ -40,7 +40,7 @@ pub(crate) async fn resolve(
     tracing::info!(track = %name, "subscribed upstream");
     let (window, max_bytes) = router.cache;
     let track = TrackProducer::with_limits(first.track().info().clone(), window, max_bytes);
-    let merged = Merged::new(track.clone());
+    let merged = Merged::new(track.clone(), router.grace);
     merged.add_source(first.track().consume_from_start());
     let ended = track.consume();
     // What the relay itself holds; every served subscription or FETCH adds one more.
@@ -73,7 +73,7 @@ pub(crate) fn add_publisher(router: Arc<Router>, name: FullTrackName, id: u64, s
         };
         let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
         let Some(u) = upstream.get_mut(&name) else { return };
-        if u.sources.iter().any(|(sid, _)| *sid == id) || !u.merged.add_source(sub.track().consume_from_start()) {
+        if u.feeds_from(id) || !u.merged.add_source(sub.track().consume_from_start()) {
             return;
         }
         tracing::info!(track = %name, publishers = u.sources.len() + 1, "subscribed to another publisher");

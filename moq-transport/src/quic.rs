@@ -26,10 +26,9 @@ pub fn transport_config(config: &SessionConfig) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(config.max_bidi_streams.into());
     t.max_concurrent_uni_streams(config.max_uni_streams.into());
-    t.keep_alive_interval(Some(Duration::from_secs(4)));
-    t.max_idle_timeout(Some(
-        Duration::from_secs(30).try_into().unwrap_or(quinn::IdleTimeout::from(quinn::VarInt::from_u32(30_000))),
-    ));
+    t.keep_alive_interval(Some(config.keep_alive));
+    let idle = config.idle_timeout.try_into().unwrap_or(quinn::IdleTimeout::from(quinn::VarInt::from_u32(30_000)));
+    t.max_idle_timeout(Some(idle));
     t
 }
 

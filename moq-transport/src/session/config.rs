@@ -40,7 +40,18 @@ pub struct SessionConfig {
     pub max_bidi_streams: u32,
     /// Unidirectional streams the peer may have open at once (one per subgroup in flight). QUIC transports only.
     pub max_uni_streams: u32,
+    /// QUIC keep-alive: how often to send a PING when nothing else is sent. QUIC transports only.
+    pub keep_alive: Duration,
+    /// QUIC idle timeout we offer: a connection silent this long is dead. Both ends use the smaller of the two
+    /// offers, so a client (say a relay's cluster link) that offers a short one gets fast failure detection on
+    /// both sides. Keep it a few keep-alive intervals long. QUIC transports only.
+    pub idle_timeout: Duration,
 }
+
+/// The default [`SessionConfig::keep_alive`].
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(4);
+/// The default [`SessionConfig::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The default [`SessionConfig::max_bidi_streams`].
 pub const DEFAULT_MAX_BIDI_STREAMS: u32 = 128;
@@ -120,6 +131,8 @@ impl Default for SessionConfig {
             max_cache_bytes: u64::MAX,
             max_bidi_streams: DEFAULT_MAX_BIDI_STREAMS,
             max_uni_streams: DEFAULT_MAX_UNI_STREAMS,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }

@@ -1,0 +1,213 @@
+//! A cluster of real `moq-relay` processes on loopback, killed abruptly (SIGKILL) to show that the stream
+//! carries on: subscribers keep their subscription and data resumes, without reconnecting by hand.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::T;
+use moq_transport::quic::Client;
+use moq_transport::tls::{Trust, parse_fingerprint};
+use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
+use moq_transport::*;
+use tokio::io::AsyncBufReadExt;
+use tokio::time::timeout;
+use url::Url;
+
+/// One relay process.
+struct Node {
+    child: tokio::process::Child,
+    quic: SocketAddr,
+    fingerprint: String,
+    args: Vec<String>,
+}
+
+impl Node {
+    /// Starts `moq-relay` with `args` and waits for its ready line.
+    async fn spawn(args: Vec<String>) -> Node {
+        // CLUSTER_LOG=debug (or any RUST_LOG filter) shows the relays' logs.
+        let log = std::env::var("CLUSTER_LOG").ok();
+        let stdout = if log.is_some() { Stdio::inherit() } else { Stdio::null() };
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_moq-relay"))
+            .args(&args)
+            .env("RUST_LOG", log.as_deref().unwrap_or("warn"))
+            .env("NO_COLOR", "1")
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start moq-relay");
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let ready = timeout(T, async {
+            loop {
+                let line = lines.next_line().await.unwrap().expect("moq-relay exited before it was ready");
+                if let Some(rest) = line.strip_prefix("moq-relay ready: ") {
+                    break rest.to_string();
+                }
+            }
+        })
+        .await
+        .expect("moq-relay never became ready");
+        // Keep draining its stderr, so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let field = |key: &str| {
+            ready.split(' ').find_map(|kv| kv.strip_prefix(key)).map(str::to_string).expect("a field of the ready line")
+        };
+        Node { child, quic: field("quic=").parse().unwrap(), fingerprint: field("fingerprint="), args }
+    }
+
+    /// A root on one port for both QUIC and HTTP, so that leaves can join it by `http://` and fetch its
+    /// certificate fingerprint again after it restarts with a new one.
+    async fn root() -> Node {
+        let port = free_port();
+        Node::spawn(vec![
+            "--bind".into(),
+            format!("127.0.0.1:{port}"),
+            "--http-bind".into(),
+            format!("127.0.0.1:{port}"),
+        ])
+        .await
+    }
+
+    async fn leaf(root: &Node) -> Node {
+        Node::spawn(vec![
+            "--bind".into(),
+            "127.0.0.1:0".into(),
+            "--http-bind".into(),
+            String::new(),
+            "--cluster-root".into(),
+            format!("http://localhost:{}/", root.quic.port()),
+        ])
+        .await
+    }
+
+    /// SIGKILL: no CONNECTION_CLOSE, no GOAWAY; peers find out from silence.
+    async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Starts the same relay again on the same addresses (with a newly generated certificate).
+    async fn restart(&mut self) {
+        self.kill().await;
+        *self = Node::spawn(self.args.clone()).await;
+    }
+
+    async fn connect(&self, origin: Origin) -> Session {
+        let trust = Trust::Fingerprints(vec![parse_fingerprint(&self.fingerprint).unwrap()]);
+        let client = Client::new(trust, SessionConfig { origin, ..Default::default() }).unwrap();
+        let url = Url::parse(&format!("moqt://localhost:{}/", self.quic.port())).unwrap();
+        timeout(T, client.connect(&url)).await.unwrap().unwrap()
+    }
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1.
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn track_name() -> FullTrackName {
+    FullTrackName::new(TrackNamespace::from_path("live/failover").unwrap(), "video")
+}
+
+/// A publisher that writes a new group every 50 ms into `track`, numbering on from wherever it is.
+fn keep_publishing(track: TrackProducer) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut next = track.largest().map_or(0, |l| l.group.0 + 1);
+        loop {
+            let _ = track.write_group(next, [Object::new(0, format!("g{next}"))]);
+            next += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+async fn announce(node: &Node, track: &TrackProducer) -> (Session, Announcement) {
+    let origin = Origin::new();
+    origin.publish_track(track.clone());
+    let session = node.connect(origin).await;
+    let ann = session.publish_namespace(track.info().name.namespace.clone()).await.unwrap();
+    (session, ann)
+}
+
+async fn subscribe_eventually(session: &Session) -> Subscription {
+    timeout(T, async {
+        loop {
+            match session.subscribe(track_name(), SubscribeOptions::default()).await {
+                Ok(s) => break s,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await
+    .expect("the track never became reachable through the cluster")
+}
+
+/// Reads groups until one at or after `group` arrives.
+async fn receives_from(c: &mut TrackConsumer, group: u64, what: &str) {
+    let got = timeout(Duration::from_secs(15), async {
+        loop {
+            match c.next_group().await {
+                Ok(g) if g.id().0 >= group => break Ok(g.id().0),
+                Ok(_) => {}
+                Err(end) => break Err(end),
+            }
+        }
+    })
+    .await;
+    match got {
+        Ok(Ok(_)) => {}
+        Ok(Err(end)) => panic!("{what}: the subscription ended ({end:?}) instead of resuming"),
+        Err(_) => panic!("{what}: no group from {group} on within 15 s"),
+    }
+}
+
+/// The publisher's leaf dies; the publisher reconnects to another leaf at once (before the cluster noticed).
+/// The viewer on a third leaf keeps its subscription and gets the new groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_moving_to_another_leaf_keeps_its_viewers() {
+    let root = Node::root().await;
+    let (mut a, b, c) = (Node::leaf(&root).await, Node::leaf(&root).await, Node::leaf(&root).await);
+    let track = TrackProducer::new(TrackInfo::new(track_name()));
+    let (_pub_a, _ann_a) = announce(&a, &track).await;
+    let writer = keep_publishing(track.clone());
+    let viewer = b.connect(Origin::new()).await;
+    let sub = subscribe_eventually(&viewer).await;
+    let mut groups = sub.consumer();
+    receives_from(&mut groups, 0, "before the crash").await;
+
+    a.kill().await;
+    let (_pub_c, _ann_c) = announce(&c, &track).await;
+    let after = track.largest().map_or(0, |l| l.group.0 + 1);
+    receives_from(&mut groups, after, "after the publisher moved to leaf C").await;
+    writer.abort();
+}
+
+/// The root dies and comes straight back with a new certificate: leaves rejoin it (fetching the new
+/// fingerprint), and the viewer's subscription on one leaf resumes with the publisher's groups on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_crash_and_restart_costs_viewers_a_blink() {
+    let mut root = Node::root().await;
+    let (a, b) = (Node::leaf(&root).await, Node::leaf(&root).await);
+    let track = TrackProducer::new(TrackInfo::new(track_name()));
+    let (_pub_a, _ann_a) = announce(&a, &track).await;
+    let writer = keep_publishing(track.clone());
+    let viewer = b.connect(Origin::new()).await;
+    let sub = subscribe_eventually(&viewer).await;
+    let mut groups = sub.consumer();
+    receives_from(&mut groups, 0, "before the crash").await;
+
+    let old = root.fingerprint.clone();
+    root.restart().await;
+    assert_ne!(root.fingerprint, old, "a new certificate");
+    let after = track.largest().map_or(0, |l| l.group.0 + 1);
+    receives_from(&mut groups, after, "after the root restarted").await;
+    writer.abort();
+}
