@@ -72,15 +72,20 @@ impl Node {
     }
 
     async fn leaf(root: &Node) -> Node {
-        Node::spawn(vec![
-            "--bind".into(),
+        Node::leaf_with(root, &[]).await
+    }
+
+    async fn leaf_with(root: &Node, extra: &[&str]) -> Node {
+        let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        args.extend([
+            "--bind".to_string(),
             "127.0.0.1:0".into(),
             "--http-bind".into(),
             String::new(),
             "--cluster-root".into(),
             format!("http://localhost:{}/", root.quic.port()),
-        ])
-        .await
+        ]);
+        Node::spawn(args).await
     }
 
     /// SIGKILL: no CONNECTION_CLOSE, no GOAWAY; peers find out from silence.
@@ -210,4 +215,25 @@ async fn a_root_crash_and_restart_costs_viewers_a_blink() {
     let after = track.largest().map_or(0, |l| l.group.0 + 1);
     receives_from(&mut groups, after, "after the root restarted").await;
     writer.abort();
+}
+
+/// A leaf's `--demo` broadcast reaches viewers on other leaves like any publisher's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leafs_demo_is_shared_with_the_cluster() {
+    let root = Node::root().await;
+    let (_a, b) = (Node::leaf_with(&root, &["--demo"]).await, Node::leaf(&root).await);
+    let viewer = b.connect(Origin::new()).await;
+    let catalog = FullTrackName::new(TrackNamespace::from_path("demo/clip").unwrap(), "catalog");
+    let sub = timeout(T, async {
+        loop {
+            match viewer.subscribe(catalog.clone(), SubscribeOptions::default()).await {
+                Ok(s) => break s,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await
+    .expect("the demo never became reachable from another leaf");
+    let mut c = sub.consumer();
+    timeout(T, c.next_group()).await.expect("no catalog group").expect("the catalog track ended");
 }
