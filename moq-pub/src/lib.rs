@@ -103,7 +103,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             return publish(&args, namespace, &mut input, true).await;
         }
         let tracks = input.tracks().await.with_context(|| format!("read {}", args.input))?;
-        let (session, mut broadcast, _announcement) = connect(&args, namespace, true).await?;
+        let (_client, session, mut broadcast, _announcement) = connect(&args, namespace, true).await?;
         broadcast.set_tracks(&tracks)?;
         loop {
             tokio::select! {
@@ -130,7 +130,7 @@ pub async fn publish<R: AsyncRead + Unpin>(
             t.id, t.config.codec, t.config.width, t.config.height, t.config.sample_rate
         );
     }
-    let (session, mut broadcast, announcement) = connect(args, namespace, file).await?;
+    let (client, session, mut broadcast, announcement) = connect(args, namespace, file).await?;
     let result = tokio::select! {
         r = broadcast.publish(input) => r.context("read input"),
         e = session.closed() => return Err(e).context("session closed"),
@@ -140,7 +140,8 @@ pub async fn publish<R: AsyncRead + Unpin>(
     // Let the relay read the last objects and PUBLISH_DONE before the connection closes.
     tokio::time::sleep(Duration::from_millis(500)).await;
     drop(announcement);
-    session.close(moq_transport::wire::codes::SessionCode::NoError, "end of input");
+    session.close_and_wait(moq_transport::wire::codes::SessionCode::NoError, "end of input").await;
+    client.wait_idle(Duration::from_millis(500)).await;
     result
 }
 
@@ -148,12 +149,12 @@ async fn connect(
     args: &Args,
     namespace: TrackNamespace,
     file: bool,
-) -> anyhow::Result<(moq_transport::Session, Broadcast, moq_transport::Announcement)> {
+) -> anyhow::Result<(moq_transport::quic::Client, moq_transport::Session, Broadcast, moq_transport::Announcement)> {
     let origin = Origin::new();
     let broadcast = Broadcast::new(origin.clone(), namespace.clone(), args.options(file));
     let client = args.client.client(SessionConfig { origin, ..Default::default() })?;
     let session = client.connect(&args.url).await.with_context(|| format!("connect {}", args.url))?;
     let announcement = session.publish_namespace(namespace.clone()).await.context("PUBLISH_NAMESPACE")?;
     eprintln!("publishing {} to {} ({})", args.namespace, args.url, session.version());
-    Ok((session, broadcast, announcement))
+    Ok((client, session, broadcast, announcement))
 }

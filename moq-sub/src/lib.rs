@@ -104,16 +104,18 @@ pub async fn watch<W: AsyncWrite + Unpin>(args: &Args, out: W) -> anyhow::Result
     if args.catalog {
         let catalog = moq_media::read_catalog(&session, &namespace).await?;
         println!("{}", catalog.to_json());
-        return Ok(());
-    }
-    match moq_media::watch(&session, &namespace, &args.watch_options(), out).await {
-        Ok(stats) => tracing::info!(tracks = stats.len(), "broadcast ended"),
-        // The reader went away (`| ffprobe -`, `| head`, a closed player): a normal way to stop watching.
-        Err(moq_media::Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-            tracing::info!("output closed");
+    } else {
+        match moq_media::watch(&session, &namespace, &args.watch_options(), out).await {
+            Ok(stats) => tracing::info!(tracks = stats.len(), "broadcast ended"),
+            // The reader went away (`| ffprobe -`, `| head`, a closed player): a normal way to stop watching.
+            Err(moq_media::Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                tracing::info!("output closed");
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
     }
-    session.close(moq_transport::wire::codes::SessionCode::NoError, "done");
+    // Closed and flushed before the process exits, so that the relay lets go of the session at once.
+    session.close_and_wait(moq_transport::wire::codes::SessionCode::NoError, "done").await;
+    client.wait_idle(Duration::from_millis(500)).await;
     Ok(())
 }

@@ -203,6 +203,12 @@ impl Client {
         Ok(Client { endpoint, trust, config, versions: Version::ALL.to_vec() })
     }
 
+    /// Waits (at most `limit`) until every connection of this client has finished closing, so that the
+    /// CONNECTION_CLOSE frames went out: call it before the process exits.
+    pub async fn wait_idle(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.endpoint.wait_idle()).await;
+    }
+
     /// Offers only these versions, in this order of preference (default: every supported version, newest
     /// first).
     pub fn with_versions(mut self, versions: &[Version]) -> Client {

@@ -401,3 +401,33 @@ async fn payload_sizes_raw_quic() {
 async fn payload_sizes_webtransport() {
     payloads_of_every_size_arrive_intact(true).await;
 }
+
+/// A client that closes and exits at once (its runtime shut down, as a process exiting) still tells the server:
+/// the server sees the session end with NO_ERROR, not a reset control stream and then 30 s of silence.
+#[test]
+fn a_client_that_closes_and_exits_tells_the_server() {
+    let server_rt = tokio::runtime::Runtime::new().unwrap();
+    let cert = Certificate::self_signed(&["localhost"]).unwrap();
+    let fp = cert.sha256();
+    let server =
+        server_rt.block_on(async { Server::bind("127.0.0.1:0".parse().unwrap(), cert, SessionConfig::default()) });
+    let server = server.unwrap();
+    let port = server.local_addr().unwrap().port();
+    let accepted = server_rt.spawn(async move {
+        let (session, _) = server.accept().await.unwrap().establish().await.unwrap();
+        let why = timeout(Duration::from_secs(2), session.closed()).await;
+        (why.map(|e| e.session_code()), server)
+    });
+    // The client lives in its own runtime, dropped right after closing: nothing it spawned runs after that.
+    let client_rt = tokio::runtime::Runtime::new().unwrap();
+    client_rt.block_on(async {
+        let client = Client::new(Trust::Fingerprints(vec![fp]), SessionConfig::default()).unwrap();
+        let url = Url::parse(&format!("moqt://localhost:{port}/")).unwrap();
+        let session = client.connect(&url).await.unwrap();
+        session.close_and_wait(moq_transport::wire::codes::SessionCode::NoError, "bye").await;
+        client.wait_idle(Duration::from_millis(500)).await;
+    });
+    drop(client_rt);
+    let (why, _server) = server_rt.block_on(accepted).unwrap();
+    assert_eq!(why.ok(), Some(moq_transport::wire::codes::SessionCode::NoError), "the server never heard the close");
+}

@@ -93,12 +93,18 @@ pub(super) async fn run_control<S: WtSession>(
                 return;
             }
             Err(e) => {
-                if inner.closed.borrow().is_none() {
-                    inner.close(if e.is_session_error() {
-                        e
-                    } else {
-                        Error::ProtocolViolation("control stream reset")
-                    });
+                if inner.closed.borrow().is_some() {
+                    return;
+                }
+                if e.is_session_error() {
+                    return inner.close(e);
+                }
+                // A peer closing the session resets its control stream a moment before it closes the transport
+                // (ours does the same): wait for that close and take its reason, rather than answering a clean
+                // exit with PROTOCOL_VIOLATION. A reset with no close behind it is a violation.
+                match tokio::time::timeout(CLOSE_AFTER_STREAMS * 3, inner.transport.closed()).await {
+                    Ok(closed) => inner.record_closed(from_wt(closed)),
+                    Err(_) => inner.close(Error::ProtocolViolation("control stream reset")),
                 }
                 return;
             }

@@ -262,6 +262,15 @@ impl<S: WtSession> Session<S> {
         self.inner.close(Error::Closed { code, reason: reason.to_string() });
     }
 
+    /// Closes the session and waits until the transport is closed too, so that the peer is told before the
+    /// process exits. [`Session::close`] closes the transport a moment after resetting the streams, from a task
+    /// that a runtime shutting down would never run: the peer would see only the reset control stream and keep
+    /// the connection until its idle timeout. Call this (and [`crate::quic::Client::wait_idle`]) before exiting.
+    pub async fn close_and_wait(&self, code: SessionCode, reason: &str) {
+        self.close(code, reason);
+        let _ = tokio::time::timeout(CLOSE_AFTER_STREAMS * 3, self.inner.transport.closed()).await;
+    }
+
     /// Waits until the session is closed and returns why.
     pub async fn closed(&self) -> Error {
         let mut rx = self.inner.closed.subscribe();
