@@ -32,7 +32,12 @@ pub struct Claims {
 pub struct Auth {
     key: Option<DecodingKey>,
     public: Vec<TrackNamespace>,
+    /// Seconds a token is still accepted after its `exp` (clock skew between the issuer and the relay).
+    leeway: u64,
 }
+
+/// The default [`Auth::with_leeway`]: a few seconds of clock skew, not jsonwebtoken's 60.
+pub const DEFAULT_LEEWAY: u64 = 5;
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,7 +79,13 @@ pub fn now() -> u64 {
 impl Auth {
     /// A policy: tokens signed with `key` (none: allow everything), plus anonymous access under `public`.
     pub fn new(key: Option<&[u8]>, public: Vec<TrackNamespace>) -> Auth {
-        Auth { key: key.map(DecodingKey::from_secret), public }
+        Auth { key: key.map(DecodingKey::from_secret), public, leeway: DEFAULT_LEEWAY }
+    }
+
+    /// Accepts tokens up to `seconds` after they expired.
+    pub fn with_leeway(mut self, seconds: u64) -> Auth {
+        self.leeway = seconds;
+        self
     }
 
     /// Whether the request is allowed.
@@ -85,6 +96,7 @@ impl Auth {
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.required_spec_claims = ["exp".to_string()].into_iter().collect();
+        validation.leeway = self.leeway;
         candidates(ctx).into_iter().any(|jwt| match jsonwebtoken::decode::<Claims>(&jwt, key, &validation) {
             Ok(data) => {
                 let prefixes = match action {
@@ -169,6 +181,13 @@ mod tests {
             Action::Subscribe,
             &ns("live")
         ));
+        // Expired 30 s ago: refused with the default leeway (5 s), accepted with a minute's.
+        let recent = sign(key, &Claims { publish: vec![], subscribe: vec!["live".into()], exp: now() - 30 }).unwrap();
+        let tokens = [AuthToken::value(recent.into_bytes())];
+        let ctx = AuthContext { path: None, setup_tokens: &tokens, request_tokens: &[] };
+        assert!(!auth.authorize(&ctx, Action::Subscribe, &ns("live")));
+        let lenient = Auth::new(Some(key), vec![]).with_leeway(60);
+        assert!(lenient.authorize(&ctx, Action::Subscribe, &ns("live")));
         // No key: open.
         assert!(Auth::default().authorize(&anon, Action::Publish, &ns("anything")));
     }

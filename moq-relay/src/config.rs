@@ -22,6 +22,13 @@ pub struct Config {
     /// TCP address for HTTP: /certificate.sha256, /health, /metrics. Empty to disable.
     #[arg(long, default_value = "[::]:4443")]
     pub http_bind: String,
+    /// HTTP connections open at once; more are closed on accept.
+    #[arg(long, default_value_t = 1024)]
+    pub http_max_connections: usize,
+    /// An HTTP client must send its request headers within this time (and may idle this long between
+    /// keep-alive requests).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub http_header_timeout: std::time::Duration,
     /// PEM certificate chain; without it a self-signed certificate is generated.
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -50,6 +57,9 @@ pub struct Config {
     /// Namespace prefix open to anonymous publish and subscribe when --auth-key is set (repeatable; "" = all).
     #[arg(long)]
     pub auth_public: Vec<String>,
+    /// How long after its expiry a token is still accepted (clock skew between the token issuer and the relay).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub auth_leeway: std::time::Duration,
     /// Join the cluster whose root relay is at this URL (moqt:// or https://); the root itself leaves it unset.
     #[arg(long)]
     pub cluster_root: Option<url::Url>,

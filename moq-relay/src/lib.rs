@@ -17,6 +17,7 @@ pub mod chat;
 mod cluster;
 mod config;
 mod demo;
+pub mod http;
 mod merge;
 mod metrics;
 mod router;
@@ -53,6 +54,7 @@ pub struct Relay {
     pages: web::Pages,
     /// The chat rooms, unless disabled.
     chat: Option<Arc<chat::Chat>>,
+    http_limits: http::HttpLimits,
 }
 
 impl Relay {
@@ -73,7 +75,7 @@ impl Relay {
             .iter()
             .map(|p| TrackNamespace::from_path(p).map_err(|e| anyhow::anyhow!("--auth-public {p:?}: {e}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let policy = auth::Auth::new(key.as_deref(), public);
+        let policy = auth::Auth::new(key.as_deref(), public).with_leeway(config.auth_leeway.as_secs());
         let metrics = Arc::new(Metrics::default());
         let m = metrics.clone();
         let authorizer: moq_transport::Authorizer = Arc::new(move |ctx, action, ns| {
@@ -175,6 +177,11 @@ impl Relay {
             demo,
             pages: web::Pages::new(config.web_dir.clone()),
             chat,
+            http_limits: http::HttpLimits {
+                max_connections: config.http_max_connections.max(1),
+                header_timeout: config.http_header_timeout,
+                ..Default::default()
+            },
         })
     }
 
@@ -225,11 +232,7 @@ impl Relay {
                 tracing::warn!(pages = ?self.pages, "no browser player there: cd web && npm ci && npm run build");
             }
             tracing::info!(addr = ?listener.local_addr().ok(), "http listening");
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).await {
-                    tracing::warn!(error = %e, "http server stopped");
-                }
-            });
+            tokio::spawn(http::serve(listener, app, self.http_limits, self.metrics.clone()));
         }
         if let Some((namespace, path)) = self.demo.clone() {
             self.router.publish_own(namespace.clone(), &self.origin);

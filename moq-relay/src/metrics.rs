@@ -21,6 +21,8 @@ pub struct Metrics {
     pub announcements: AtomicU64,
     /// Requests refused as unauthorized.
     pub auth_failures: AtomicU64,
+    /// HTTP connections closed at once because --http-max-connections were open.
+    pub http_refused: AtomicU64,
     /// Chat messages added to a room.
     pub chat_messages: AtomicU64,
     /// Chat messages refused (malformed, too long, over the rate limit).
@@ -39,6 +41,7 @@ impl Metrics {
             ("moq_relay_upstream_subscriptions_total", "Upstream subscriptions", &self.upstream_subscriptions),
             ("moq_relay_announcements_total", "Namespaces announced", &self.announcements),
             ("moq_relay_auth_failures_total", "Requests refused as unauthorized", &self.auth_failures),
+            ("moq_relay_http_refused_total", "HTTP connections refused at the connection cap", &self.http_refused),
             ("moq_relay_chat_messages_total", "Chat messages added to a room", &self.chat_messages),
             ("moq_relay_chat_rejected_total", "Chat messages refused", &self.chat_rejected),
             ("moq_relay_objects_in_total", "Objects received", &self.data.objects_in),
