@@ -1,7 +1,7 @@
 //! Serves the browser player (the built `web/dist`) on the relay's HTTP port.
 //!
-//! `/` lists the live broadcasts, `/watch?name=demo/clip` plays one, and every other path is a file of the
-//! directory. Pages are served cross-origin isolated (COOP/COEP), which the player needs for its shared audio
+//! `/` lists the live channels, `/watch?name=demo/clip` plays one (with its chat), `/studio` goes live from the
+//! browser, and every other path is a file of the directory. Pages are served cross-origin isolated (COOP/COEP), which the player needs for its shared audio
 //! buffer and precise clocks; the page fetches the certificate hash from `/certificate.sha256` on the same origin.
 //!
 //! The pages are the committed `web/dist`, compiled into the binary, so building and running the relay never needs
@@ -23,6 +23,9 @@ const EMBEDDED: &[(&str, &[u8])] = &[
     ("decoder-worker.js", include_bytes!("../../web/dist/decoder-worker.js")),
     ("index.html", include_bytes!("../../web/dist/index.html")),
     ("moq.js", include_bytes!("../../web/dist/moq.js")),
+    ("studio-worker.js", include_bytes!("../../web/dist/studio-worker.js")),
+    ("studio.html", include_bytes!("../../web/dist/studio.html")),
+    ("studio.js", include_bytes!("../../web/dist/studio.js")),
     ("style.css", include_bytes!("../../web/dist/style.css")),
     ("test.html", include_bytes!("../../web/dist/test.html")),
     ("watch.html", include_bytes!("../../web/dist/watch.html")),

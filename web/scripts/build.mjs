@@ -21,6 +21,8 @@ await build({
     "decoder-worker": "src/player/decoder-worker.ts",
     "audio-worklet": "src/player/audio-worklet.ts",
     app: "src/app.ts",
+    studio: "src/studio/page.ts",
+    "studio-worker": "src/studio/encoder-worker.ts",
   },
   outdir: "dist",
 });

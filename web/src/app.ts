@@ -1,58 +1,44 @@
-// The pages served with the player: index.html lists the live broadcasts (SUBSCRIBE_NAMESPACE), watch.html
-// plays one (`?name=demo/clip`, optional `&url=`, `&latency=`, `&stats=0`, `&versions=18`, `&fingerprint-url=`).
+// The pages served with the player: index.html lists the live channels and other broadcasts
+// (SUBSCRIBE_NAMESPACE), watch.html plays one (`?name=live/alice`, optional `&url=`, `&latency=`, `&stats=0`,
+// `&versions=18`, `&fingerprint-url=`) with the channel's chat beside it for `live/…` names.
 
-import { errorText, Session } from "./client/session.ts";
+import { ChannelList } from "./channels.ts";
+import { mountChat } from "./chat/ui.ts";
 import "./player/player.ts";
-import { namespaceToPath } from "./wire/index.ts";
 
 const params = new URLSearchParams(location.search);
 const relay = params.get("url") ?? location.origin;
+const fingerprintUrl = params.get("fingerprint-url") ?? undefined;
 
-function watchLink(name: string): string {
-  const q = new URLSearchParams({ name });
+/** The relay parameters every page passes on to the next. */
+function carried(extra: Record<string, string> = {}): URLSearchParams {
+  const q = new URLSearchParams(extra);
   for (const k of ["url", "fingerprint-url"]) {
     const v = params.get(k);
     if (v) q.set(k, v);
   }
-  return `watch.html?${q}`;
+  return q;
 }
 
-async function listBroadcasts(list: HTMLElement, status: HTMLElement): Promise<void> {
-  for (;;) {
-    try {
-      const fingerprintUrl = params.get("fingerprint-url");
-      const session = await Session.connect(relay, fingerprintUrl ? { fingerprintUrl } : {});
-      status.textContent = `connected to ${session.describe()}`;
-      const watch = await session.subscribeNamespace("");
-      const items = new Map<string, HTMLElement>();
-      for (;;) {
-        const e = await watch.next();
-        if (!e) break;
-        const name = namespaceToPath(e.namespace);
-        if (e.active && !items.has(name)) {
-          const li = document.createElement("li");
-          const a = document.createElement("a");
-          a.href = watchLink(name);
-          a.textContent = name;
-          li.append(a);
-          list.append(li);
-          items.set(name, li);
-        } else if (!e.active) {
-          items.get(name)?.remove();
-          items.delete(name);
-        }
-      }
-      session.close();
-    } catch (e) {
-      status.textContent = `${errorText(e)} — retrying`;
-    }
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-}
+const watchLink = (name: string) => `watch?${carried({ name })}`;
 
-const list = document.querySelector<HTMLElement>("#broadcasts");
+const channels = document.querySelector<HTMLElement>("#channels");
+const others = document.querySelector<HTMLElement>("#broadcasts");
 const status = document.querySelector<HTMLElement>("#status");
-if (list && status) listBroadcasts(list, status);
+if (channels && others && status) {
+  const studio = document.querySelector<HTMLAnchorElement>("#studio-link");
+  const q = carried().toString();
+  if (studio && q) studio.href = `studio?${q}`;
+  const list = new ChannelList({
+    relay,
+    link: watchLink,
+    channels,
+    others,
+    status,
+    ...(fingerprintUrl ? { fingerprintUrl } : {}),
+  });
+  list.run();
+}
 
 const player = document.querySelector("moq-player");
 if (player) {
@@ -68,4 +54,13 @@ if (player) {
   }
   const title = document.querySelector("#title");
   if (title && name) title.textContent = name;
+  const chat = document.querySelector<HTMLElement>("#chat");
+  if (chat && name?.startsWith("live/") && params.get("chat") !== "0") {
+    mountChat(chat, {
+      relay,
+      channel: name.slice("live/".length),
+      ...(fingerprintUrl ? { fingerprintUrl } : {}),
+      ...(params.get("token") ? { token: params.get("token") as string } : {}),
+    });
+  }
 }

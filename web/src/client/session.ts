@@ -18,6 +18,7 @@ import {
   type Location,
   type Namespace,
   namespaceFromPath,
+  namespaceToPath,
   type Parameters,
   type Properties,
   protocolOf,
@@ -32,6 +33,7 @@ import {
   type Version,
   versionOf,
 } from "../wire/index.ts";
+import { answerRequest, type PublishTransport, type TrackPublisher } from "./publish.ts";
 import {
   FetchResponse,
   fetchHeaderRequestId,
@@ -58,8 +60,13 @@ export interface ConnectOptions {
   fingerprintUrl?: string;
   /** Versions to offer, preferred first. */
   versions?: Version[];
+  /** A JWT for a relay that requires one: sent as `?jwt=` on the WebTransport URL, as moq-relay reads it. */
+  token?: string;
   signal?: AbortSignal;
 }
+
+/** The tracks of a published namespace, by name. */
+export type TrackLookup = (name: string) => TrackPublisher | undefined;
 
 export interface CloseInfo {
   code: number;
@@ -91,6 +98,9 @@ export class Session {
   private subscriptions = new Map<bigint, Subscription>();
   private fetches = new Map<number, FetchResponse>();
   private waitingStreams = new Map<bigint, (() => void)[]>();
+  /** Namespaces this client publishes (by path), and where their tracks are. */
+  private published = new Map<string, TrackLookup>();
+  private nextAlias = 1n;
   private resolveSetup!: () => void;
   private rejectSetup!: (e: Error) => void;
   private readonly setupDone: Promise<void>;
@@ -114,6 +124,11 @@ export class Session {
   /** Connects, exchanges SETUP, and returns the established session. */
   static async connect(url: string, opts: ConnectOptions = {}): Promise<Session> {
     const target = await resolve(url, opts.fingerprint, opts.fingerprintUrl);
+    if (opts.token) {
+      const u = new URL(target.url);
+      u.searchParams.set("jwt", opts.token);
+      target.url = u.href;
+    }
     const versions = opts.versions ?? [...VERSIONS];
     const options: WebTransportOptions = {
       protocols: versions.map(protocolOf),
@@ -345,7 +360,10 @@ export class Session {
     }
   }
 
-  /** This client publishes nothing: it refuses the relay's requests. */
+  /**
+   * The relay's requests: SUBSCRIBE and TRACK_STATUS for tracks we publish are answered, everything else is
+   * refused (PUBLISH with UNINTERESTED, other track requests with DOES_NOT_EXIST).
+   */
   private async answerPeerRequest(bidi: WebTransportBidirectionalStream): Promise<void> {
     const stream = new RequestStream(
       new StreamReader(bidi.readable),
@@ -355,25 +373,19 @@ export class Session {
     );
     const m = await stream.next();
     if (!m) return;
-    let code: number;
-    if (m.type === "PUBLISH") code = RequestErrorCode.UNINTERESTED;
-    else if (m.type === "SUBSCRIBE" || m.type === "FETCH" || m.type === "TRACK_STATUS")
-      code = RequestErrorCode.DOES_NOT_EXIST;
-    else if (
-      m.type === "PUBLISH_NAMESPACE" ||
-      m.type === "SUBSCRIBE_NAMESPACE" ||
-      m.type === "SUBSCRIBE_TRACKS"
-    ) {
-      code = RequestErrorCode.NOT_SUPPORTED;
-    } else throw new DecodeError(`${m.type} opened a request stream`);
-    await stream.writer.write(
-      encodeControl(
-        { type: "REQUEST_ERROR", code: BigInt(code), retryInterval: 0, reason: "" },
-        this.version,
-      ),
-    );
-    await stream.writer.finish();
-    stream.reader.cancel(0);
+    const track =
+      m.type === "SUBSCRIBE" || m.type === "TRACK_STATUS"
+        ? this.published.get(namespaceToPath(m.namespace))?.(text(m.name))
+        : undefined;
+    await answerRequest(stream, m, track, this.publishTransport, () => this.nextAlias++);
+  }
+
+  private get publishTransport(): PublishTransport {
+    return {
+      version: this.version,
+      openUni: (sendOrder) =>
+        this.wt.createUnidirectionalStream({ sendOrder } as WebTransportSendStreamOptions),
+    };
   }
 
   private async readDatagrams(): Promise<void> {
@@ -406,7 +418,8 @@ export class Session {
 
   // ---- requests ----
 
-  private async openRequest(m: ControlMessage): Promise<RequestStream> {
+  /** Opens a request stream and sends `m`; `opened` runs before `m` goes out (to register for its answer). */
+  private async openRequest(m: ControlMessage, opened?: (s: RequestStream) => void): Promise<RequestStream> {
     if (this.closeInfo) throw new RequestError(RequestErrorCode.INTERNAL_ERROR, "session closed");
     if (this.goingAway) throw new RequestError(RequestErrorCode.GOING_AWAY, "the relay is going away");
     const bidi = await this.wt.createBidirectionalStream();
@@ -416,6 +429,7 @@ export class Session {
       this.version,
       () => {},
     );
+    opened?.(stream);
     await stream.writer.write(encodeControl(m, this.version));
     return stream;
   }
@@ -543,9 +557,16 @@ export class Session {
             end: req.end,
             params,
           };
-    const stream = await this.openRequest(m);
-    const f = new FetchResponse(requestId, opts.groupOrder ?? 1, stream);
-    this.fetches.set(requestId, f);
+    // Registered before the FETCH goes out: its data stream can arrive before our write completes.
+    let f: FetchResponse | undefined;
+    const stream = await this.openRequest(m, (s) => {
+      f = new FetchResponse(requestId, opts.groupOrder ?? 1, s);
+      this.fetches.set(requestId, f);
+    }).catch((e) => {
+      this.fetches.delete(requestId);
+      throw e;
+    });
+    if (!f) throw new RequestError(RequestErrorCode.INTERNAL_ERROR, "FETCH: no request stream");
     try {
       await stream.writer.finish();
       const ok = await this.response(stream, "FETCH");
@@ -576,18 +597,40 @@ export class Session {
     return watch;
   }
 
-  /** Announces a namespace (PUBLISH_NAMESPACE). This client serves no tracks, so it is mostly for tests. */
-  async publishNamespace(namespace: Namespace | string): Promise<{ cancel(): void }> {
+  /**
+   * Announces a namespace (PUBLISH_NAMESPACE) and serves its tracks from `tracks`: the relay's SUBSCRIBEs for
+   * them are answered (see publish.ts). `cancel` withdraws it.
+   */
+  async publishNamespace(
+    namespace: Namespace | string,
+    tracks: TrackLookup = () => undefined,
+  ): Promise<{ cancel(): void }> {
     const ns = typeof namespace === "string" ? namespaceFromPath(namespace) : namespace;
-    const stream = await this.openRequest({
-      type: "PUBLISH_NAMESPACE",
-      requestId: this.requestId(),
-      namespace: ns,
-      params: {},
-    });
-    const m = await this.response(stream, "PUBLISH_NAMESPACE");
-    if (m.type !== "REQUEST_OK") throw this.violation(`${m.type} in answer to PUBLISH_NAMESPACE`);
-    return { cancel: () => stream.cancel() };
+    const key = namespaceToPath(ns);
+    // Registered first: the relay may subscribe as soon as it has read the request.
+    this.published.set(key, tracks);
+    const forget = () => {
+      if (this.published.get(key) === tracks) this.published.delete(key);
+    };
+    try {
+      const stream = await this.openRequest({
+        type: "PUBLISH_NAMESPACE",
+        requestId: this.requestId(),
+        namespace: ns,
+        params: {},
+      });
+      const m = await this.response(stream, "PUBLISH_NAMESPACE");
+      if (m.type !== "REQUEST_OK") throw this.violation(`${m.type} in answer to PUBLISH_NAMESPACE`);
+      return {
+        cancel: () => {
+          forget();
+          stream.cancel();
+        },
+      };
+    } catch (e) {
+      forget();
+      throw e;
+    }
   }
 
   private violation(why: string): Error {

@@ -25,7 +25,12 @@ export interface Catalog {
   tracks: CatalogTrack[];
   /** The broadcast has ended. */
   complete: boolean;
+  /** Video frames carry the glass-to-glass stamp (media/stamp.ts); from the studio's channel field. */
+  stamped: boolean;
 }
+
+/** The root field the studio adds for the channel list (title, streamer, stamp); MSF players ignore it. */
+export const CHANNEL_FIELD = "com.moq-web.channel";
 
 export class CatalogError extends Error {
   override name = "CatalogError";
@@ -95,7 +100,8 @@ export function parseCatalog(bytes: Uint8Array): Catalog {
     else if (inline) track.init = base64(inline);
     tracks.push(track);
   }
-  return { tracks, complete: root.isComplete === true };
+  const channel = root[CHANNEL_FIELD] as Record<string, unknown> | undefined;
+  return { tracks, complete: root.isComplete === true, stamped: channel?.stamp === true };
 }
 
 /** Video renditions, largest first. */

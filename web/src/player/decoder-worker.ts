@@ -5,6 +5,7 @@
 // arrival delay plus a margin). Anchoring to the wall clock means no drift; when audio plays, video follows the
 // audio clock instead (the timestamp being heard, from the worklet), which rests on the same anchor.
 
+import { StampReader } from "../media/stamp.ts";
 import type { FromWorker, ToWorker, WorkerStats } from "./protocol.ts";
 import { AudioRing, clockAt } from "./ring.ts";
 
@@ -38,7 +39,7 @@ function audioClock(t: number): number | undefined {
 let targetMs = 50;
 let delayMs = 50;
 let lateBoostMs = 0;
-const arrivals: { at: number; delay: number }[] = [];
+const arrivals: { at: number; delay: number; audio: boolean }[] = [];
 
 interface Pending {
   frame: VideoFrame;
@@ -77,7 +78,14 @@ const stats = {
   recent: [] as number[],
   latency: undefined as number | undefined,
   glass: undefined as number | undefined,
+  stamp: undefined as number | undefined,
+  stamps: [] as number[],
+  stampRecent: [] as number[],
+  stampErrors: 0,
 };
+
+/** Reads the glass-to-glass stamp of each drawn frame, when the catalog says there is one. */
+let stampReader: StampReader | undefined;
 
 function fail(kind: "video" | "audio", message: string): void {
   stats.decodeErrors++;
@@ -171,7 +179,7 @@ async function configureAudio(m: Extract<ToWorker, { type: "audio-config" }>): P
 
 function onChunk(m: Extract<ToWorker, { type: "chunk" }>): void {
   const delay = m.arrival - m.timestamp / 1000;
-  arrivals.push({ at: m.arrival, delay });
+  arrivals.push({ at: m.arrival, delay, audio: m.kind === "audio" });
   if (m.kind === "audio") {
     const d = audio.decoder;
     if (d?.state !== "configured") return;
@@ -217,6 +225,7 @@ function draw(p: Pending, t: number): void {
   video.width = f.displayWidth;
   video.height = f.displayHeight;
   ctx?.drawImage(f, 0, 0, f.displayWidth, f.displayHeight);
+  if (stampReader) readStamp(stampReader, f, t);
   stats.rendered++;
   stats.renderTimes.push(t);
   if (p.publishTime !== undefined) {
@@ -231,6 +240,19 @@ function draw(p: Pending, t: number): void {
     video.announced = true;
     post({ type: "first-frame", track: video.track });
   }
+}
+
+function readStamp(reader: StampReader, f: VideoFrame, t: number): void {
+  const s = reader.read(f, t);
+  if (!s) {
+    stats.stampErrors++;
+    return;
+  }
+  stats.stamp = t - s.timeMs;
+  stats.stamps.push(stats.stamp);
+  stats.stampRecent.push(stats.stamp);
+  if (stats.stamps.length > 100) stats.stamps.shift();
+  if (stats.stampRecent.length > 10_000) stats.stampRecent.shift();
 }
 
 /** Shows the newest due frame; frames it passes over, and stale ones, are dropped. */
@@ -257,7 +279,14 @@ function control(): void {
   const t = now();
   while (arrivals.length > 0 && (arrivals[0] as { at: number }).at < t - WINDOW_MS) arrivals.shift();
   let base: number | undefined;
-  for (const a of arrivals) base = base === undefined ? a.delay : Math.min(base, a.delay);
+  // The floor of each kind; the later of the two, so that both audio and video are in time (a publisher's audio
+  // may trail its video by an encoder's frame or more).
+  const floor = { video: undefined as number | undefined, audio: undefined as number | undefined };
+  for (const a of arrivals) {
+    const k = a.audio ? "audio" : "video";
+    floor[k] = Math.min(floor[k] ?? a.delay, a.delay);
+  }
+  for (const f of [floor.video, floor.audio]) if (f !== undefined) base = Math.max(base ?? f, f);
   lateBoostMs = Math.max(0, lateBoostMs - 1);
   const needed = base === undefined ? targetMs : base + MARGIN_MS + lateBoostMs;
   const goal = Math.max(targetMs, needed);
@@ -290,7 +319,12 @@ function report(t: number, base: number | undefined): void {
     audioClock: audioClock(t) !== undefined,
     decodeErrors: stats.decodeErrors,
     recent: stats.recent.splice(0),
+    stampRecent: stats.stampRecent.splice(0),
+    stampErrors: stats.stampErrors,
   };
+  if (stats.stamp !== undefined) s.stampMs = stats.stamp;
+  if (stats.stamps.length > 0)
+    s.stampP50Ms = [...stats.stamps].sort((a, b) => a - b)[Math.floor(stats.stamps.length / 2)];
   if (base !== undefined) s.baseMs = base;
   if (stats.latency !== undefined) s.latencyMs = stats.latency;
   if (sorted.length > 0) s.latencyP50Ms = sorted[Math.floor(sorted.length / 2)];
@@ -340,6 +374,10 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
     case "chunk":
       if (configuring > 0 && pendingChunks.length < 600) pendingChunks.push(m);
       else onChunk(m);
+      break;
+    case "stamp":
+      if (m.enabled) stampReader ??= new StampReader();
+      else stampReader = undefined;
       break;
     case "reset":
       reset();

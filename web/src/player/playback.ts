@@ -124,6 +124,7 @@ export class Playback {
 
   private apply(c: Catalog): void {
     this.catalog = c;
+    this.post({ type: "stamp", enabled: c.stamped });
     const videos = videoTracks(c);
     if (videos.length === 0 && !audioTrack(c))
       throw new BroadcastError(`${this.broadcast} has no playable tracks`);

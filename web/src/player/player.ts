@@ -32,7 +32,7 @@ button.unmute[hidden] { display: none; }
 label { display: flex; gap: 4px; align-items: center; }
 `;
 
-export interface PlayerStats extends Partial<Omit<WorkerStats, "type" | "recent">> {
+export interface PlayerStats extends Partial<Omit<WorkerStats, "type" | "recent" | "stampRecent">> {
   state: string;
   /** From the element's start (or restart) to its first frame, ms. */
   startupMs?: number;
@@ -69,6 +69,8 @@ export class MoqPlayer extends HTMLElement {
 
   /** Every publish-to-display latency (ms), oldest first, up to 100 000 (for measurements). */
   readonly latencyLog: number[] = [];
+  /** Every glass-to-glass latency read from stamped frames (ms), oldest first, up to 100 000. */
+  readonly stampLog: number[] = [];
   private startedAt = performance.now();
   private worker: Worker | undefined;
   private ring: AudioRing | undefined;
@@ -180,10 +182,15 @@ export class MoqPlayer extends HTMLElement {
 
   private onWorker(m: FromWorker): void {
     if (m.type === "stats") {
-      const { type: _, recent, ...rest } = m;
+      const { type: _, recent, stampRecent, ...rest } = m;
       Object.assign(this.stats, rest);
-      this.latencyLog.push(...recent);
-      if (this.latencyLog.length > 100_000) this.latencyLog.splice(0, this.latencyLog.length - 100_000);
+      for (const [log, add] of [
+        [this.latencyLog, recent],
+        [this.stampLog, stampRecent],
+      ] as const) {
+        log.push(...add);
+        if (log.length > 100_000) log.splice(0, log.length - 100_000);
+      }
       this.delayMs = m.delayMs;
     } else if (m.type === "error") {
       this.setError(m.message);
@@ -386,6 +393,7 @@ function overlayText(s: PlayerStats): string {
   return [
     `${s.state}${s.version ? `  draft-${s.version}` : ""}${s.rttMs !== undefined ? `  rtt ${s.rttMs.toFixed(1)} ms` : ""}`,
     `latency ${ms(s.latencyMs)} (p50 ${ms(s.latencyP50Ms)})  glass ${ms(s.glassMs)}`,
+    ...(s.stampMs !== undefined ? [`glass-to-glass ${ms(s.stampMs)} (p50 ${ms(s.stampP50Ms)}, stamp)`] : []),
     `delay ${ms(s.delayMs)}  base ${ms(s.baseMs)}  audio buf ${ms(s.audioBufferedMs)}`,
     `${s.rendition ?? "–"}  ${s.width ?? 0}x${s.height ?? 0}  ${s.fps ?? 0} fps  ${Math.round(s.bitrateKbps)} kb/s`,
     `decoded ${s.framesDecoded ?? 0}  dropped ${s.framesDropped ?? 0}  groups skipped ${s.groupsSkipped}`,

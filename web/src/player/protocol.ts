@@ -35,6 +35,8 @@ export type ToWorker =
       /** Objects were skipped before this one (a jump to a newer group). */
       discontinuity: boolean;
     }
+  /** Read the glass-to-glass stamp from decoded frames (the catalog says they carry one). */
+  | { type: "stamp"; enabled: boolean }
   | { type: "reset" };
 
 export interface WorkerStats {
@@ -50,6 +52,13 @@ export interface WorkerStats {
   recent: number[];
   /** Capture (LOC TIMESTAMP) to display, ms. */
   glassMs?: number;
+  /** Glass to glass from the stamp drawn into the frame: the latest and the median of the last 100, ms. */
+  stampMs?: number;
+  stampP50Ms?: number;
+  /** Every stamp reading since the previous report, ms. */
+  stampRecent: number[];
+  /** Stamped frames whose stamp could not be read. */
+  stampErrors: number;
   /** The playout delay in force and the smallest observed arrival delay, ms. */
   delayMs: number;
   baseMs?: number;

@@ -6,6 +6,10 @@ import { DecodeError, EncodeError } from "./errors.ts";
 import { Properties } from "./kvp.ts";
 import type { Location } from "./params.ts";
 
+/** An End of Range entry's object id meaning "the rest of the group" (2^62 - 1 on the wire). */
+export const LAST_OBJECT = Number.MAX_SAFE_INTEGER;
+const LARGEST_VARINT = (1n << 62n) - 1n;
+
 export const STREAM_FETCH = 0x05;
 export const STREAM_SETUP = 0x2f00;
 export const STREAM_PADDING = 0x132b3e28;
@@ -190,7 +194,11 @@ export class FetchReader {
     const r = new Reader(data);
     const flags = r.varint();
     if (flags === END_OF_NON_EXISTENT_RANGE || flags === END_OF_UNKNOWN_RANGE) {
-      const end = { group: r.varint(), object: r.varint() };
+      // The object may be the largest varint, 2^62 - 1, for "the rest of the group" (what moq-relay sends for
+      // history it never held): it reads as LAST_OBJECT and is written back as 2^62 - 1.
+      const group = r.varint();
+      const object = r.varintBig();
+      const end = { group, object: object > BigInt(LAST_OBJECT) ? LAST_OBJECT : Number(object) };
       this.location = end;
       return { entry: { endOfRange: true, unknown: flags === END_OF_UNKNOWN_RANGE, end }, used: r.pos };
     }
@@ -252,7 +260,7 @@ export class FetchWriter {
     if ("endOfRange" in e) {
       w.varint(e.unknown ? END_OF_UNKNOWN_RANGE : END_OF_NON_EXISTENT_RANGE)
         .varint(e.end.group)
-        .varint(e.end.object);
+        .varint(e.end.object === LAST_OBJECT ? LARGEST_VARINT : e.end.object);
       this.location = e.end;
       return;
     }

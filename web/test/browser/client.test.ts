@@ -166,7 +166,7 @@ test("the index page lists the demo and plays it on click", async () => {
           .framesRendered ?? 0) > 10,
     ),
   );
-  assert.match(b.page.url(), /watch\.html\?name=demo%2Fclip/);
+  assert.match(b.page.url(), /\/watch\?name=demo%2Fclip/);
   assert.deepEqual(b.errors, []);
   await b.page.goto(`${site.url}/test.html`);
 });

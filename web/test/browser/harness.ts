@@ -271,3 +271,25 @@ export async function openBrowser(): Promise<Browsing> {
     },
   };
 }
+
+/** The query that points a page served by serveDist at `relay`. */
+export function relayQuery(relay: Relay): string {
+  return `url=${encodeURIComponent(relay.url)}&fingerprint-url=/relay/certificate.sha256`;
+}
+
+/** Opens /studio in a new tab of `context` and goes live on `channel`; resolves once LIVE shows. */
+export async function goLive(
+  context: BrowserContext,
+  site: string,
+  relay: Relay,
+  channel: string,
+  title: string,
+  extra = "",
+): Promise<Page> {
+  const page = await context.newPage();
+  const q = `${relayQuery(relay)}&channel=${channel}&title=${encodeURIComponent(title)}${extra}`;
+  await page.goto(`${site}/studio?${q}`);
+  await page.locator("#go-live").click();
+  await page.locator("#live:not([hidden])").waitFor({ timeout: 10_000 });
+  return page;
+}
