@@ -334,3 +334,40 @@ async fn subscribe_tracks_follows_tracks_published_later() {
     let e = client.subscribe_tracks(TrackNamespace::from_path("room/b").unwrap()).await.unwrap_err();
     assert!(matches!(e, Error::Rejected { code: RequestErrorCode::PrefixOverlap, .. }), "{e}");
 }
+
+/// REQUEST_UPDATE with TRACK_NAMESPACE_PREFIX moves a SUBSCRIBE_NAMESPACE: what follows is relative to the new
+/// prefix, and a prefix overlapping another SUBSCRIBE_NAMESPACE of the session is refused with PREFIX_OVERLAP.
+#[tokio::test]
+async fn a_namespace_subscription_moves_to_a_new_prefix() {
+    let origin = Origin::new();
+    for ns in ["a/x", "b/z"] {
+        origin.publish_namespace(TrackNamespace::from_path(ns).unwrap());
+    }
+    let (peer, _server) = RawPeer::connect(origin.clone()).await;
+    let ns = |p: &str| TrackNamespace::from_path(p).unwrap();
+    let sub = SubscribeNamespace { request_id: RequestId(0), prefix: ns("a"), params: Parameters::default() };
+    let (mut send, mut recv) = peer.request(&frame(sub.into())).await;
+    let mut buf = BytesMut::new();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::RequestOk(_)));
+    assert_eq!(next_message(&mut recv, &mut buf).await, ControlMessage::Namespace(Namespace { suffix: ns("x") }));
+    // Another subscription holds `c`.
+    let other = SubscribeNamespace { request_id: RequestId(2), prefix: ns("c"), params: Parameters::default() };
+    let (_s2, mut r2) = peer.request(&frame(other.into())).await;
+    assert!(matches!(next_message(&mut r2, &mut BytesMut::new()).await, ControlMessage::RequestOk(_)));
+
+    let onto = |id: u64, p: &str| {
+        let params = Parameters { track_namespace_prefix: Some(ns(p)), ..Default::default() };
+        frame(RequestUpdate { request_id: RequestId(id), params }.into())
+    };
+    send.write_all(&onto(4, "c/d")).await.unwrap();
+    match next_message(&mut recv, &mut buf).await {
+        ControlMessage::RequestError(e) => assert_eq!(e.code, RequestErrorCode::PrefixOverlap),
+        m => panic!("expected PREFIX_OVERLAP, got {m:?}"),
+    }
+    send.write_all(&onto(6, "b")).await.unwrap();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::RequestOk(_)));
+    assert_eq!(next_message(&mut recv, &mut buf).await, ControlMessage::Namespace(Namespace { suffix: ns("z") }));
+    origin.publish_namespace(ns("a/later"));
+    origin.publish_namespace(ns("b/w"));
+    assert_eq!(next_message(&mut recv, &mut buf).await, ControlMessage::Namespace(Namespace { suffix: ns("w") }));
+}

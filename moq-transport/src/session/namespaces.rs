@@ -6,7 +6,7 @@ pub(super) async fn serve_namespaces<S: WtSession>(
     inner: &Arc<Inner<S>>,
     writer: &mut Writer<S::SendStream>,
     reader: &mut Reader<S::RecvStream>,
-    prefix: &TrackNamespace,
+    mut claim: PrefixClaim<'_>,
 ) -> Result<(), Error> {
     let v = inner.version;
     let origin = inner.config.origin.clone();
@@ -14,13 +14,10 @@ pub(super) async fn serve_namespaces<S: WtSession>(
     writer.message(&RequestOk::default().into(), v).await?;
     let mut sent = HashSet::new();
     let mut fin = false;
-    for ns in origin.namespaces(prefix) {
-        if let Some(suffix) = ns.strip_prefix(prefix) {
-            writer.message(&Namespace { suffix }.into(), v).await?;
-            sent.insert(ns);
-        }
-    }
+    announce_all(writer, v, &origin, claim.prefix(), &mut sent).await?;
     loop {
+        let prefix_now = claim.prefix().clone();
+        let prefix = &prefix_now;
         tokio::select! {
             ev = watch.recv() => match ev {
                 Ok(NamespaceEvent::Added(ns)) if ns.starts_with(prefix) && sent.insert(ns.clone()) => {
@@ -54,7 +51,23 @@ pub(super) async fn serve_namespaces<S: WtSession>(
             msg = reader.request_message(v), if !fin => match msg {
                 Ok(Some(ControlMessage::RequestUpdate(u))) => {
                     inner.check_peer_request(u.request_id)?;
-                    writer.message(&RequestOk::default().into(), v).await?
+                    match u.params.track_namespace_prefix {
+                        //= draft-ietf-moq-transport-19#updating-namespace-subscriptions
+                        //# If the update is
+                        //# accepted, NAMESPACE and NAMESPACE_DONE messages following the
+                        //# REQUEST_OK will contain Track Namespace suffixes relative to the
+                        //# updated prefix.
+                        Some(new) if claim.replace(&new) => {
+                            writer.message(&RequestOk::default().into(), v).await?;
+                            sent.clear();
+                            announce_all(writer, v, &origin, &new, &mut sent).await?;
+                        }
+                        Some(_) => {
+                            let e = RequestError::new(RequestErrorCode::PrefixOverlap, "prefix overlaps");
+                            writer.message(&e.into(), v).await?
+                        }
+                        None => writer.message(&RequestOk::default().into(), v).await?,
+                    }
                 }
                 Ok(Some(_)) => return Err(Error::ProtocolViolation("unexpected message on SUBSCRIBE_NAMESPACE")),
                 // A FIN from the subscriber is not a cancel: keep sending until STOP_SENDING or a reset.
@@ -68,4 +81,22 @@ pub(super) async fn serve_namespaces<S: WtSession>(
             _ = writer.closed() => return Ok(()),
         }
     }
+}
+
+/// Sends NAMESPACE for every published namespace under `prefix` not sent yet.
+async fn announce_all<W: web_transport_trait::SendStream>(
+    writer: &mut Writer<W>,
+    v: Version,
+    origin: &Origin,
+    prefix: &TrackNamespace,
+    sent: &mut HashSet<TrackNamespace>,
+) -> Result<(), Error> {
+    for ns in origin.namespaces(prefix) {
+        if let Some(suffix) = ns.strip_prefix(prefix)
+            && sent.insert(ns.clone())
+        {
+            writer.message(&Namespace { suffix }.into(), v).await?;
+        }
+    }
+    Ok(())
 }

@@ -143,17 +143,17 @@ pub(super) async fn handle_request<S: WtSession>(
         ControlMessage::SubscribeNamespace(m) => {
             //= draft-ietf-moq-transport-19#message-subscribe-ns
             //# PREFIX_OVERLAP: a prefix that overlaps another active SUBSCRIBE_NAMESPACE of this session is refused.
-            let Some(_claim) = PrefixClaim::new(&inner.namespace_prefixes, &m.prefix) else {
+            let Some(claim) = PrefixClaim::new(&inner.namespace_prefixes, &m.prefix) else {
                 return reject(writer, v, RequestErrorCode::PrefixOverlap, "prefix overlaps").await;
             };
-            serve_namespaces(inner, writer, reader, &m.prefix).await
+            serve_namespaces(inner, writer, reader, claim).await
         }
         ControlMessage::SubscribeTracks(m) => {
             // The overlap rule applies to SUBSCRIBE_TRACKS on its own.
-            let Some(_claim) = PrefixClaim::new(&inner.tracks_prefixes, &m.prefix) else {
+            let Some(claim) = PrefixClaim::new(&inner.tracks_prefixes, &m.prefix) else {
                 return reject(writer, v, RequestErrorCode::PrefixOverlap, "prefix overlaps").await;
             };
-            serve_tracks(inner, writer, reader, &m.prefix).await
+            serve_tracks(inner, writer, reader, claim).await
         }
         ControlMessage::Publish(m) => accept_publish(inner, writer, reader, m).await,
         _ => Err(Error::ProtocolViolation("not a request")),
@@ -175,6 +175,26 @@ impl<'a> PrefixClaim<'a> {
         }
         prefixes.push(prefix.clone());
         Some(PrefixClaim { list, prefix: prefix.clone() })
+    }
+
+    /// The claimed prefix.
+    pub(super) fn prefix(&self) -> &TrackNamespace {
+        &self.prefix
+    }
+
+    /// Moves the claim to `prefix` (a REQUEST_UPDATE's TRACK_NAMESPACE_PREFIX); `false`, keeping the old one, if
+    /// the new one overlaps another claim.
+    pub(super) fn replace(&mut self, prefix: &TrackNamespace) -> bool {
+        let mut prefixes = lock(self.list);
+        let others = prefixes.iter().filter(|p| **p != self.prefix);
+        if others.clone().any(|p| p.starts_with(prefix) || prefix.starts_with(p)) {
+            return false;
+        }
+        if let Some(slot) = prefixes.iter_mut().find(|p| **p == self.prefix) {
+            *slot = prefix.clone();
+        }
+        self.prefix = prefix.clone();
+        true
     }
 }
 

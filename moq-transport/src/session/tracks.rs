@@ -7,7 +7,7 @@ pub(super) async fn serve_tracks<S: WtSession>(
     inner: &Arc<Inner<S>>,
     writer: &mut Writer<S::SendStream>,
     reader: &mut Reader<S::RecvStream>,
-    prefix: &TrackNamespace,
+    mut claim: PrefixClaim<'_>,
 ) -> Result<(), Error> {
     let v = inner.version;
     let origin = inner.config.origin.clone();
@@ -17,11 +17,13 @@ pub(super) async fn serve_tracks<S: WtSession>(
     // An internal handle: it must not close the session when dropped.
     let session = Session { inner: inner.clone(), _handle: None };
     let mut published: HashMap<FullTrackName, (TrackProducer, Published)> = HashMap::new();
-    for track in origin.tracks(prefix) {
-        offer(&session, writer, prefix, track, &mut published).await?;
+    for track in origin.tracks(claim.prefix()) {
+        offer(&session, writer, claim.prefix(), track, &mut published).await?;
     }
     let mut fin = false;
     loop {
+        let prefix_now = claim.prefix().clone();
+        let prefix = &prefix_now;
         tokio::select! {
             name = later.recv() => match name {
                 Ok(name) if name.namespace.starts_with(prefix) => {
@@ -41,7 +43,22 @@ pub(super) async fn serve_tracks<S: WtSession>(
             msg = reader.request_message(v), if !fin => match msg {
                 Ok(Some(ControlMessage::RequestUpdate(u))) => {
                     inner.check_peer_request(u.request_id)?;
-                    writer.message(&RequestOk::default().into(), v).await?;
+                    match u.params.track_namespace_prefix {
+                        //= draft-ietf-moq-transport-19#updating-namespace-subscriptions
+                        //# Updating the prefix of a SUBSCRIBE_TRACKS has
+                        //# no effect on existing subscriptions.
+                        Some(new) if claim.replace(&new) => {
+                            writer.message(&RequestOk::default().into(), v).await?;
+                            for track in origin.tracks(&new) {
+                                offer(&session, writer, &new, track, &mut published).await?;
+                            }
+                        }
+                        Some(_) => {
+                            let e = RequestError::new(RequestErrorCode::PrefixOverlap, "prefix overlaps");
+                            writer.message(&e.into(), v).await?
+                        }
+                        None => writer.message(&RequestOk::default().into(), v).await?,
+                    }
                 }
                 Ok(Some(m)) => return Err(Error::ProtocolViolation(unexpected(&m))),
                 // A FIN is not a cancel: keep publishing until STOP_SENDING or a reset.
