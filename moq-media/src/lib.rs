@@ -12,11 +12,14 @@
 pub mod catalog;
 pub mod loc;
 pub mod mp4;
+mod mux;
 mod publish;
 mod subscribe;
 
 pub use publish::{Broadcast, BroadcastOptions, Input, Packaging};
-pub use subscribe::{DEFAULT_MAX_LATENCY, LATENCY_SAMPLES, Selection, TrackStats, WatchOptions, read_catalog, watch};
+pub use subscribe::{
+    DEFAULT_MAX_LATENCY, LATENCY_SAMPLES, Selection, TrackStats, Watch, WatchEnd, WatchOptions, read_catalog, watch,
+};
 
 /// A 4-second synthetic clip (640x360 H.264 at 30 fps with a keyframe per second, 48 kHz mono Opus),
 /// fragmented per frame: what `moq-relay --demo` loops. Made with ffmpeg's `testsrc` and `sine` sources; the

@@ -3,16 +3,16 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
-use moq_transport::{Session, SubscribeOptions, TrackConsumer};
+use moq_transport::{Session, SubscribeOptions, TrackConsumer, TrackEnd};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use web_transport_trait::Session as WtSession;
 
 use crate::catalog::{CATALOG_TRACK, Catalog, Track};
 use crate::loc::{Frame, PUBLISH_TIME};
-use crate::mp4::{Demuxer, Event, Kind, Sample, TrackConfig, fragment, init_segment, trak};
+use crate::mp4::{Demuxer, Event, Kind, Sample, TrackConfig, init_segment, trak};
+use crate::mux::{Unit, Writer};
 use crate::publish::{AUDIO_PRIORITY, CATALOG_PRIORITY, VIDEO_PRIORITY};
 use crate::{Error, now_micros, rescale};
 
@@ -178,17 +178,6 @@ impl TrackStats {
     }
 }
 
-/// A frame on its way from a track reader to the writer, times in microseconds.
-#[derive(Debug)]
-struct Unit {
-    track: usize,
-    dts_us: i64,
-    pts_us: i64,
-    duration_us: Option<u64>,
-    keyframe: bool,
-    data: Bytes,
-}
-
 /// How a watched track's objects become frames.
 enum Unpack {
     /// LOC: the object is the frame.
@@ -197,140 +186,251 @@ enum Unpack {
     Cmaf(Box<Demuxer>, Vec<u8>),
 }
 
-/// Watches the broadcast under `namespace`: reads its catalog, subscribes to the selected tracks and writes
-/// them to `out` as fragmented MP4 (an init segment, then a fragment per frame) until the tracks end or
-/// [`WatchOptions::duration`] passes. Returns what each track received.
+/// Watches the broadcast under `namespace` over one session: reads its catalog, subscribes to the selected tracks
+/// and writes them to `out` as fragmented MP4 (an init segment, then a fragment per frame) until the tracks end or
+/// [`WatchOptions::duration`] passes. Returns what each track received. A lost session is an error; use
+/// [`Watch`] to carry on over a new one.
 pub async fn watch<S: WtSession, W: AsyncWrite + Unpin>(
     session: &Session<S>,
     namespace: &TrackNamespace,
     options: &WatchOptions,
-    mut out: W,
+    out: W,
 ) -> Result<Vec<TrackStats>, Error> {
-    let catalog = read_catalog(session, namespace).await?;
-    if catalog.is_complete && catalog.tracks.is_empty() {
-        return Err(Error::Broadcast(format!("broadcast {namespace} has ended")));
+    let mut watch = Watch::new(namespace.clone(), options.clone(), out);
+    let end = watch.run(session).await;
+    let stats = watch.finish().await?;
+    match end? {
+        WatchEnd::Ended => Ok(stats),
+        WatchEnd::Lost(e) => Err(Error::Transport(e)),
     }
-    let chosen = options.selection.choose(&catalog)?;
-    // Small, so that a slow output shows up as lag the readers can see (and skip), not as a hidden queue.
-    let (tx, mut rx) = mpsc::channel::<Unit>(16);
-    let mut stats = Vec::new();
-    let mut traks = Vec::new();
-    let mut configs = Vec::new();
-    let mut readers = Vec::new();
-    for (i, track) in chosen.iter().enumerate() {
-        let init = catalog.init_data(track)?;
-        let (config, trak, unpack) = match track.packaging.as_str() {
-            "cmaf" => {
-                let init =
-                    init.ok_or_else(|| Error::Broadcast(format!("CMAF track `{}` without init data", track.name)))?;
-                let mut demuxer = Demuxer::new();
-                let tracks = demuxer.push(&init)?.into_iter().find_map(|e| match e {
-                    Event::Init(t) => Some(t),
-                    Event::Sample(_) => None,
-                });
-                let media = tracks
-                    .and_then(|t| t.into_iter().next())
-                    .ok_or_else(|| Error::Broadcast(format!("track `{}`: init data has no track", track.name)))?;
-                let mut trak = media.trak.clone();
-                trak.tkhd.track_id = i as u32 + 1;
-                (media.config, trak, Unpack::Cmaf(Box::new(demuxer), init))
-            }
-            "loc" => {
-                let config = track.config(init).ok_or_else(|| {
-                    Error::Broadcast(format!("track `{}` is neither video nor audio, or has no codec", track.name))
-                })?;
-                let trak = trak(i as u32 + 1, &config)?;
-                (config, trak, Unpack::Loc)
-            }
-            other => return Err(Error::Broadcast(format!("track `{}`: unsupported packaging `{other}`", track.name))),
-        };
-        let name = FullTrackName::new(namespace.clone(), track.name.as_str());
-        // Subscriber priorities mirror the publisher's: catalog, then audio, then video.
-        let priority = if config.kind == Kind::Audio { AUDIO_PRIORITY } else { VIDEO_PRIORITY };
-        let subscription = session.subscribe(name, SubscribeOptions { priority, ..Default::default() }).await?;
-        tracing::info!(track = %track.name, codec = %config.codec, packaging = %track.packaging, "subscribed");
-        let track_stats = Arc::new(Mutex::new(TrackStats { name: track.name.clone(), ..Default::default() }));
-        stats.push(track_stats.clone());
-        let reader = TrackReader {
-            index: i,
-            kind: config.kind,
-            timescale: config.timescale.max(1),
-            unpack,
-            stats: track_stats,
-            max_latency: options.max_latency,
-        };
-        let tx = tx.clone();
-        readers.push(tokio::spawn(async move {
-            let consumer = subscription.consumer();
-            reader.run(consumer, tx).await;
-            drop(subscription);
-        }));
-        traks.push(trak);
-        configs.push(config);
-    }
-    drop(tx);
-    let snapshot =
-        || -> Vec<TrackStats> { stats.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect() };
+}
 
-    out.write_all(&init_segment(traks)?).await?;
-    let mut writer = Writer::new(configs);
-    let align_until = tokio::time::Instant::now() + options.align;
-    let mut ticker = options.stats.map(tokio::time::interval);
-    let mut deadline: Option<tokio::time::Instant> = None;
-    let result = loop {
-        let tick = async {
-            match ticker.as_mut() {
-                Some(t) => t.tick().await,
-                None => std::future::pending().await,
-            }
-        };
-        let stop = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        let align = async {
-            if writer.base_us.is_none() && !writer.pending.is_empty() {
-                tokio::time::sleep_until(align_until).await
-            } else {
-                std::future::pending().await
-            }
-        };
-        tokio::select! {
-            unit = rx.recv() => match unit {
-                Some(unit) => {
-                    writer.push(unit);
-                    if let Err(e) = writer.flush(&mut out, false).await {
-                        break Err(e);
-                    }
-                    if deadline.is_none() && writer.base_us.is_some() {
-                        deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
-                    }
-                }
-                None => break writer.flush(&mut out, true).await,
-            },
-            _ = align => if let Err(e) = writer.flush(&mut out, true).await { break Err(e) },
-            _ = tick => for s in snapshot() {
+/// How watching over one session ended.
+#[derive(Debug)]
+pub enum WatchEnd {
+    /// The broadcast ended (every track ended cleanly) or the duration passed.
+    Ended,
+    /// The session was lost (closed, GOAWAY, or a track ended with an error): connect again and
+    /// [`Watch::run`] again to carry on.
+    Lost(moq_transport::Error),
+}
+
+/// One output fed by one or more sessions in turn: after a reconnection the same tracks continue in the same
+/// file, video from its next keyframe, on a timeline that never goes back.
+pub struct Watch<W> {
+    namespace: TrackNamespace,
+    options: WatchOptions,
+    out: W,
+    /// The tracks chosen from the first session's catalog, with their output configuration.
+    chosen: Vec<(Track, TrackConfig)>,
+    writer: Option<Writer>,
+    stats: Vec<Arc<Mutex<TrackStats>>>,
+    deadline: Option<tokio::time::Instant>,
+    /// When the latest [`Watch::run`] wrote its first frame.
+    first_write: Option<std::time::Instant>,
+}
+
+impl<W: AsyncWrite + Unpin> Watch<W> {
+    /// A watch of `namespace` into `out`; nothing happens until [`Watch::run`].
+    pub fn new(namespace: TrackNamespace, options: WatchOptions, out: W) -> Watch<W> {
+        let (chosen, stats) = (Vec::new(), Vec::new());
+        Watch { namespace, options, out, chosen, writer: None, stats, deadline: None, first_write: None }
+    }
+
+    /// When the latest [`Watch::run`] wrote its first frame (`None` if it wrote none): where an outage ended.
+    pub fn first_write(&self) -> Option<std::time::Instant> {
+        self.first_write
+    }
+
+    /// What each track received so far.
+    pub fn stats(&self) -> Vec<TrackStats> {
+        self.stats.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect()
+    }
+
+    /// Flushes the output and prints the final statistics (with `--stats`); returns them.
+    pub async fn finish(mut self) -> Result<Vec<TrackStats>, Error> {
+        if let Some(writer) = self.writer.as_mut() {
+            writer.flush(&mut self.out, true).await?;
+        }
+        self.out.flush().await?;
+        let stats = self.stats();
+        if self.options.stats.is_some() {
+            for s in &stats {
                 eprintln!("{}", s.summary());
-            },
-            _ = stop => break writer.flush(&mut out, true).await,
+            }
         }
-    };
-    out.flush().await?;
-    for r in &readers {
-        r.abort();
+        Ok(stats)
     }
-    for r in readers {
-        let _ = r.await;
-    }
-    let stats = snapshot();
-    if options.stats.is_some() {
-        for s in &stats {
-            eprintln!("{}", s.summary());
+
+    /// Watches over `session` until the broadcast ends, the duration passes, or the session is lost.
+    pub async fn run<S: WtSession>(&mut self, session: &Session<S>) -> Result<WatchEnd, Error> {
+        let catalog = read_catalog(session, &self.namespace).await?;
+        if catalog.is_complete && catalog.tracks.is_empty() {
+            return Err(Error::Broadcast(format!("broadcast {} has ended", self.namespace)));
+        }
+        let chosen = self.options.selection.choose(&catalog)?;
+        // Small, so that a slow output shows up as lag the readers can see (and skip), not as a hidden queue.
+        let (tx, mut rx) = mpsc::channel::<Unit>(16);
+        let mut traks = Vec::new();
+        let mut configs = Vec::new();
+        let mut readers = Vec::new();
+        let resuming = self.writer.is_some();
+        self.first_write = None;
+        for (i, track) in chosen.iter().enumerate() {
+            let (config, trak, unpack) = unpacking(&catalog, track, i)?;
+            if resuming && self.chosen.get(i).is_none_or(|(t, c)| t.name != track.name || *c != config) {
+                return Err(Error::Broadcast("the broadcast's tracks changed while reconnecting".into()));
+            }
+            let name = FullTrackName::new(self.namespace.clone(), track.name.as_str());
+            // Subscriber priorities mirror the publisher's: catalog, then audio, then video.
+            let priority = if config.kind == Kind::Audio { AUDIO_PRIORITY } else { VIDEO_PRIORITY };
+            let subscription = session.subscribe(name, SubscribeOptions { priority, ..Default::default() }).await?;
+            tracing::info!(track = %track.name, codec = %config.codec, packaging = %track.packaging, "subscribed");
+            if !resuming {
+                self.stats.push(Arc::new(Mutex::new(TrackStats { name: track.name.clone(), ..Default::default() })));
+            }
+            let reader = TrackReader {
+                index: i,
+                kind: config.kind,
+                timescale: config.timescale.max(1),
+                unpack,
+                stats: self.stats[i].clone(),
+                max_latency: self.options.max_latency,
+            };
+            let tx = tx.clone();
+            readers.push(tokio::spawn(async move {
+                let consumer = subscription.consumer();
+                let end = reader.run(consumer, tx).await;
+                drop(subscription);
+                end
+            }));
+            traks.push(trak);
+            configs.push(config);
+        }
+        drop(tx);
+        match self.writer.as_mut() {
+            Some(writer) => writer.resume(),
+            None => {
+                self.out.write_all(&init_segment(traks)?).await?;
+                self.chosen = chosen.into_iter().zip(configs.iter().cloned()).collect();
+                self.writer = Some(Writer::new(configs));
+            }
+        }
+        let result = self.pump(session, &mut rx).await;
+        for r in &readers {
+            r.abort();
+        }
+        // A track that ended with an error (its relay or publisher was lost) is a lost session, not the end.
+        let mut failed = None;
+        for r in readers {
+            if let Ok(TrackEnd::Error(code)) = r.await {
+                failed = Some(code);
+            }
+        }
+        match (result?, failed) {
+            (WatchEnd::Ended, Some(code)) if !self.deadline_passed() => {
+                Ok(WatchEnd::Lost(moq_transport::Error::Transport(format!("a track ended with error {code:#x}"))))
+            }
+            (end, _) => Ok(end),
         }
     }
-    result.map(|()| stats)
+
+    fn deadline_passed(&self) -> bool {
+        self.deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
+    }
+
+    /// Moves frames from the readers to the output until they all end, the duration passes or the session ends.
+    async fn pump<S: WtSession>(
+        &mut self,
+        session: &Session<S>,
+        rx: &mut mpsc::Receiver<Unit>,
+    ) -> Result<WatchEnd, Error> {
+        let Some(writer) = self.writer.as_mut() else { return Ok(WatchEnd::Ended) };
+        let align_until = tokio::time::Instant::now() + self.options.align;
+        let mut ticker = self.options.stats.map(tokio::time::interval);
+        let stats = &self.stats;
+        let snapshot = || -> Vec<TrackStats> {
+            stats.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect()
+        };
+        loop {
+            let tick = async {
+                match ticker.as_mut() {
+                    Some(t) => t.tick().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let deadline = self.deadline;
+            let stop = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let align = async {
+                if writer.waiting_for_tracks() {
+                    tokio::time::sleep_until(align_until).await
+                } else {
+                    std::future::pending().await
+                }
+            };
+            tokio::select! {
+                unit = rx.recv() => match unit {
+                    Some(unit) => {
+                        writer.push(unit);
+                        let before = writer.written();
+                        writer.flush(&mut self.out, false).await?;
+                        if self.first_write.is_none() && writer.written() > before {
+                            self.first_write = Some(std::time::Instant::now());
+                        }
+                        if self.deadline.is_none() && writer.base_us.is_some() {
+                            self.deadline = self.options.duration.map(|d| tokio::time::Instant::now() + d);
+                        }
+                    }
+                    None => return Ok(WatchEnd::Ended),
+                },
+                _ = align => writer.flush(&mut self.out, true).await?,
+                _ = tick => for s in snapshot() {
+                    eprintln!("{}", s.summary());
+                },
+                _ = stop => return Ok(WatchEnd::Ended),
+                e = session.closed() => return Ok(WatchEnd::Lost(e)),
+                event = session.next_event() => if let Some(moq_transport::Event::GoAway { .. }) = event {
+                    // The relay is going away: move to a new session now rather than at its drain deadline.
+                    return Ok(WatchEnd::Lost(moq_transport::Error::GoingAway));
+                },
+            }
+        }
+    }
+}
+
+/// How track `i` of the output is described and how its objects become frames.
+fn unpacking(catalog: &Catalog, track: &Track, i: usize) -> Result<(TrackConfig, mp4_atom::Trak, Unpack), Error> {
+    let init = catalog.init_data(track)?;
+    match track.packaging.as_str() {
+        "cmaf" => {
+            let init =
+                init.ok_or_else(|| Error::Broadcast(format!("CMAF track `{}` without init data", track.name)))?;
+            let mut demuxer = Demuxer::new();
+            let tracks = demuxer.push(&init)?.into_iter().find_map(|e| match e {
+                Event::Init(t) => Some(t),
+                Event::Sample(_) => None,
+            });
+            let media = tracks
+                .and_then(|t| t.into_iter().next())
+                .ok_or_else(|| Error::Broadcast(format!("track `{}`: init data has no track", track.name)))?;
+            let mut trak = media.trak.clone();
+            trak.tkhd.track_id = i as u32 + 1;
+            Ok((media.config, trak, Unpack::Cmaf(Box::new(demuxer), init)))
+        }
+        "loc" => {
+            let config = track.config(init).ok_or_else(|| {
+                Error::Broadcast(format!("track `{}` is neither video nor audio, or has no codec", track.name))
+            })?;
+            let trak = trak(i as u32 + 1, &config)?;
+            Ok((config, trak, Unpack::Loc))
+        }
+        other => Err(Error::Broadcast(format!("track `{}`: unsupported packaging `{other}`", track.name))),
+    }
 }
 
 /// Reads the current complete catalog of the broadcast under `namespace`.
@@ -367,8 +467,13 @@ impl TrackReader {
         self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn run(mut self, mut consumer: TrackConsumer, tx: mpsc::Sender<Unit>) {
-        'groups: while let Ok(mut group) = consumer.next_group().await {
+    /// Reads until the track ends (returning how) or the writer goes away.
+    async fn run(mut self, mut consumer: TrackConsumer, tx: mpsc::Sender<Unit>) -> TrackEnd {
+        let end = 'groups: loop {
+            let mut group = match consumer.next_group().await {
+                Ok(g) => g,
+                Err(end) => break 'groups end,
+            };
             let group_id = group.id().0;
             {
                 let mut stats = self.stats();
@@ -406,13 +511,14 @@ impl TrackReader {
                     };
                     for unit in units {
                         if tx.send(unit).await.is_err() {
-                            break 'groups;
+                            break 'groups TrackEnd::Ended;
                         }
                     }
                 }
             }
-        }
+        };
         self.stats().skipped = consumer.skipped();
+        end
     }
 
     /// Whether an object of group `group_id`, read `latency_us` after it was published (when it says), is too
@@ -482,96 +588,5 @@ impl TrackReader {
                 Ok(units)
             }
         }
-    }
-}
-
-/// Muxes frames of several tracks into fragments, on a timeline starting at the earliest first frame.
-struct Writer {
-    configs: Vec<TrackConfig>,
-    /// Per track: started (a keyframe seen), last dts written (output units).
-    started: Vec<bool>,
-    last_dts: Vec<Option<u64>>,
-    base_us: Option<i64>,
-    pending: Vec<Unit>,
-    sequence: u32,
-    written: u64,
-}
-
-impl Writer {
-    fn new(configs: Vec<TrackConfig>) -> Writer {
-        let n = configs.len();
-        Writer {
-            configs,
-            started: vec![false; n],
-            last_dts: vec![None; n],
-            base_us: None,
-            pending: Vec::new(),
-            sequence: 0,
-            written: 0,
-        }
-    }
-
-    fn push(&mut self, unit: Unit) {
-        // Video starts at a keyframe.
-        if !self.started[unit.track] {
-            if self.configs[unit.track].kind == Kind::Video && !unit.keyframe {
-                return;
-            }
-            self.started[unit.track] = true;
-        }
-        self.pending.push(unit);
-    }
-
-    /// Writes what is pending once the timeline's origin is known: when every track has a frame, or `force`.
-    async fn flush<W: AsyncWrite + Unpin>(&mut self, out: &mut W, force: bool) -> Result<(), Error> {
-        if self.base_us.is_none() {
-            if self.pending.is_empty() || !(force || self.started.iter().all(|s| *s)) {
-                return Ok(());
-            }
-            self.base_us = self.pending.iter().map(|u| u.dts_us.min(u.pts_us)).min();
-        }
-        let base = self.base_us.unwrap_or(0);
-        for unit in std::mem::take(&mut self.pending) {
-            if unit.dts_us.min(unit.pts_us) < base {
-                continue; // before the timeline's start: a track that began earlier than the others
-            }
-            let config = &self.configs[unit.track];
-            let scale = u64::from(config.timescale.max(1));
-            let to_units = |us: i64| {
-                let t = rescale(i128::from(us) - i128::from(base), 1_000_000, scale);
-                u64::try_from(t.max(0)).unwrap_or(u64::MAX)
-            };
-            let mut dts = to_units(unit.dts_us);
-            // Decode times must increase; LOC carries presentation times only.
-            if let Some(last) = self.last_dts[unit.track]
-                && dts <= last
-            {
-                dts = last.saturating_add(1);
-            }
-            let pts = i64::try_from(to_units(unit.pts_us)).unwrap_or(i64::MAX);
-            let duration = match (unit.duration_us, self.last_dts[unit.track]) {
-                (Some(d), _) => u32::try_from(rescale(d.into(), 1_000_000, scale)).unwrap_or(u32::MAX),
-                // Until the next frame tells us, assume this one lasts as long as the gap since the previous.
-                (None, Some(last)) => u32::try_from(dts.saturating_sub(last)).unwrap_or(u32::MAX),
-                (None, None) => match config.kind {
-                    Kind::Video => (config.timescale / 30).max(1),
-                    Kind::Audio => (config.timescale / 50).max(1),
-                },
-            };
-            self.last_dts[unit.track] = Some(dts);
-            self.sequence = self.sequence.wrapping_add(1);
-            let sample = Sample {
-                track_id: unit.track as u32 + 1,
-                dts,
-                // A B-frame's presentation time may precede its decode time: a negative composition offset.
-                pts,
-                duration,
-                keyframe: unit.keyframe,
-                data: unit.data,
-            };
-            out.write_all(&fragment(self.sequence, sample.track_id, &sample)?).await?;
-            self.written += 1;
-        }
-        Ok(())
     }
 }

@@ -219,6 +219,8 @@ impl Relay {
             Some(port) => format!("http://localhost:{port}/"),
             None => format!("moqt://localhost:{}/ --fingerprint {}", self.local_addr()?.port(), self.fingerprint),
         };
+        // The HTTP server, demo, chat and cluster link stop with the relay (an in-process restart rebinds).
+        let mut background: Vec<tokio::task::JoinHandle<()>> = Vec::new();
         if let Some(listener) = self.http {
             let fp = self.fingerprint.clone();
             let metrics = self.metrics.clone();
@@ -232,11 +234,11 @@ impl Relay {
                 tracing::warn!(pages = ?self.pages, "no browser player there: cd web && npm ci && npm run build");
             }
             tracing::info!(addr = ?listener.local_addr().ok(), "http listening");
-            tokio::spawn(http::serve(listener, app, self.http_limits, self.metrics.clone()));
+            background.push(tokio::spawn(http::serve(listener, app, self.http_limits, self.metrics.clone())));
         }
         if let Some((namespace, path)) = self.demo.clone() {
             self.router.publish_own(namespace.clone(), &self.origin);
-            tokio::spawn(demo::demo(self.origin.clone(), namespace));
+            background.push(tokio::spawn(demo::demo(self.origin.clone(), namespace)));
             if let Some(port) = http_port {
                 eprintln!(
                     "demo: watch it in a browser (Chromium, Chrome or Edge): http://localhost:{port}/watch?name={path}"
@@ -250,10 +252,10 @@ impl Relay {
             );
         }
         if let Some(chat) = self.chat.clone() {
-            tokio::spawn(chat.run());
+            background.push(tokio::spawn(chat.run()));
         }
         if let Some((root, trust)) = self.cluster.clone() {
-            tokio::spawn(cluster::run(root, trust, self.link_config.clone(), self.router.clone()));
+            background.push(tokio::spawn(cluster::run(root, trust, self.link_config.clone(), self.router.clone())));
         }
         let next_id = AtomicU64::new(0);
         tokio::pin!(shutdown);
@@ -295,6 +297,9 @@ impl Relay {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         self.server.close(SessionCode::NoError.to_u64() as u32, "relay shutting down");
+        for task in background {
+            task.abort();
+        }
         Ok(())
     }
 }

@@ -57,6 +57,15 @@ pub struct Args {
     /// Print the broadcast's catalog (JSON) and exit.
     #[arg(long)]
     pub catalog: bool,
+    /// Declare the relay lost after this much silence (keep-alives every quarter of it), and reconnect.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// Exit when the connection to the relay is lost, instead of reconnecting.
+    #[arg(long)]
+    pub no_reconnect: bool,
+    /// Give up reconnecting after this long without a working session (e.g. `30s`).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub reconnect_timeout: Duration,
     /// How to trust the relay and which draft to speak.
     #[command(flatten)]
     pub client: ClientArgs,
@@ -96,25 +105,102 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// Connects and writes the broadcast to `out`.
+/// Connects and writes the broadcast to `out`, reconnecting when the connection is lost (unless
+/// `--no-reconnect`): the output goes on in the same file, from the next keyframe.
 pub async fn watch<W: AsyncWrite + Unpin>(args: &Args, out: W) -> anyhow::Result<()> {
     let namespace = TrackNamespace::from_path(&args.namespace).context("--namespace")?;
-    let client = args.client.client(SessionConfig::default())?;
-    let session = client.connect(&args.url).await.with_context(|| format!("connect {}", args.url))?;
+    let config =
+        SessionConfig { keep_alive: args.idle_timeout / 4, idle_timeout: args.idle_timeout, ..Default::default() };
+    let client = args.client.client(config)?;
     if args.catalog {
+        let session = client.connect(&args.url).await.with_context(|| format!("connect {}", args.url))?;
         let catalog = moq_media::read_catalog(&session, &namespace).await?;
         println!("{}", catalog.to_json());
-    } else {
-        match moq_media::watch(&session, &namespace, &args.watch_options(), out).await {
-            Ok(stats) => tracing::info!(tracks = stats.len(), "broadcast ended"),
+        return close(&client, &session).await;
+    }
+    let mut watch = moq_media::Watch::new(namespace, args.watch_options(), out);
+    let mut outages = Outages::default();
+    let result = loop {
+        let session = match client.connect(&args.url).await {
+            Ok(s) => s,
+            Err(e) if outages.retry(args, &e.to_string()).await => continue,
+            Err(e) => break Err(anyhow::Error::from(e).context(format!("connect {}", args.url))),
+        };
+        match watch.run(&session).await {
+            Ok(moq_media::WatchEnd::Ended) => {
+                outages.recovered(watch.first_write());
+                tracing::info!("broadcast ended");
+                break close(&client, &session).await;
+            }
+            Ok(moq_media::WatchEnd::Lost(e)) => {
+                outages.recovered(watch.first_write());
+                if !outages.retry(args, &e.to_string()).await {
+                    break Err(anyhow::anyhow!("connection lost: {e}"));
+                }
+                session.close(moq_transport::wire::codes::SessionCode::NoError, "reconnecting");
+            }
             // The reader went away (`| ffprobe -`, `| head`, a closed player): a normal way to stop watching.
             Err(moq_media::Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                 tracing::info!("output closed");
+                break close(&client, &session).await;
             }
-            Err(e) => return Err(e.into()),
+            // After a reconnection the broadcast may not be back yet (its publisher is reconnecting too).
+            Err(e) if outages.in_outage() && outages.retry(args, &e.to_string()).await => {}
+            Err(e) => break Err(e.into()),
+        }
+    };
+    let stats = watch.finish().await;
+    if args.stats && outages.count > 0 {
+        eprintln!("outages: {} (longest {:.2} s)", outages.count, outages.longest.as_secs_f64());
+    }
+    result.and(stats.map(|_| ()).map_err(Into::into))
+}
+
+/// Connection losses and the reconnection backoff.
+#[derive(Debug, Default)]
+struct Outages {
+    count: u32,
+    longest: Duration,
+    /// When the current outage began, while in one.
+    since: Option<std::time::Instant>,
+    backoff: Duration,
+}
+
+impl Outages {
+    fn in_outage(&self) -> bool {
+        self.since.is_some()
+    }
+
+    /// Records a failure; waits and returns `true` if we should try again.
+    async fn retry(&mut self, args: &Args, why: &str) -> bool {
+        if args.no_reconnect {
+            return false;
+        }
+        let since = *self.since.get_or_insert_with(|| {
+            self.count += 1;
+            std::time::Instant::now()
+        });
+        if since.elapsed() > args.reconnect_timeout {
+            return false;
+        }
+        self.backoff = (self.backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(2));
+        eprintln!("connection lost ({why}); reconnecting in {} ms", self.backoff.as_millis());
+        tokio::time::sleep(self.backoff).await;
+        true
+    }
+
+    /// Ends the current outage if frames flowed again (from `first_write` on).
+    fn recovered(&mut self, first_write: Option<std::time::Instant>) {
+        if let (Some(since), Some(back)) = (self.since, first_write) {
+            self.longest = self.longest.max(back.saturating_duration_since(since));
+            self.since = None;
+            self.backoff = Duration::ZERO;
         }
     }
-    // Closed and flushed before the process exits, so that the relay lets go of the session at once.
+}
+
+/// Closes the session and lets the close reach the relay before the process exits.
+async fn close(client: &moq_transport::quic::Client, session: &moq_transport::Session) -> anyhow::Result<()> {
     session.close_and_wait(moq_transport::wire::codes::SessionCode::NoError, "done").await;
     client.wait_idle(Duration::from_millis(500)).await;
     Ok(())

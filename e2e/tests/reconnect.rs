@@ -1,0 +1,95 @@
+//! moq-sub survives its relay going away: it reconnects and carries on in the same output file, whose timeline
+//! stays monotonic although the restarted relay's demo clock starts again from zero.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// A port free for both UDP and TCP on 127.0.0.1 (the relay serves both on one, as `http://` URLs expect).
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A relay publishing its demo on `port`, until the returned sender is dropped.
+async fn demo_relay(port: u16) -> tokio::sync::oneshot::Sender<()> {
+    let config = moq_relay::Config {
+        bind: format!("127.0.0.1:{port}").parse().unwrap(),
+        http_bind: format!("127.0.0.1:{port}"),
+        demo: true,
+        drain_timeout: Duration::from_millis(200),
+        ..moq_relay::Config::default()
+    };
+    // The previous relay on this port may take a moment to let go of its sockets.
+    let mut tries = 0;
+    let relay = loop {
+        match moq_relay::Relay::bind(&config).await {
+            Ok(r) => break r,
+            Err(_) if tries < 50 => tries += 1,
+            Err(e) => panic!("bind {port}: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    stop
+}
+
+fn size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+async fn grows_past(path: &Path, bytes: u64, what: &str) {
+    for _ in 0..1000 {
+        if size(path) > bytes {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}: the output stopped at {} bytes", size(path));
+}
+
+/// The video decode timestamps ffprobe reads from `path`.
+fn video_dts(path: &Path) -> Vec<i64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=dts", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moq_sub_reconnects_and_continues_the_same_file() {
+    let port = free_port();
+    let first = demo_relay(port).await;
+    let output = std::env::temp_dir().join(format!("moq-e2e-reconnect-{}.mp4", std::process::id()));
+    let url = format!("http://localhost:{port}/");
+    let args = ["moq-sub", url.as_str(), "--namespace", "demo/clip", "--duration", "6", "--stats"];
+    let args = moq_sub::Args::try_parse_from(args).unwrap();
+    let out = tokio::fs::File::create(&output).await.unwrap();
+    let watcher = tokio::spawn(async move { moq_sub::watch(&args, out).await });
+
+    grows_past(&output, 100_000, "before the restart").await;
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let at_restart = size(&output);
+    let _second = demo_relay(port).await;
+    grows_past(&output, at_restart + 100_000, "after the restart").await;
+    let watched = tokio::time::timeout(Duration::from_secs(20), watcher).await.expect("moq-sub finishes");
+    watched.unwrap().expect("moq-sub reconnected and ended cleanly");
+
+    let dts = video_dts(&output);
+    assert!(dts.len() > 60, "only {} video frames", dts.len());
+    assert!(dts.windows(2).all(|w| w[0] < w[1]), "decode times go back: {dts:?}");
+    let _ = std::fs::remove_file(&output);
+}
