@@ -20,10 +20,15 @@ fn free_port() -> u16 {
 
 /// A relay publishing its demo on `port`, until the returned sender is dropped.
 async fn demo_relay(port: u16) -> tokio::sync::oneshot::Sender<()> {
+    relay_on(port, true).await
+}
+
+/// A relay on `port` (QUIC and HTTP), with or without its demo, until the returned sender is dropped.
+async fn relay_on(port: u16, demo: bool) -> tokio::sync::oneshot::Sender<()> {
     let config = moq_relay::Config {
         bind: format!("127.0.0.1:{port}").parse().unwrap(),
         http_bind: format!("127.0.0.1:{port}"),
-        demo: true,
+        demo,
         drain_timeout: Duration::from_millis(200),
         ..moq_relay::Config::default()
     };
@@ -92,4 +97,73 @@ async fn moq_sub_reconnects_and_continues_the_same_file() {
     assert!(dts.len() > 60, "only {} video frames", dts.len());
     assert!(dts.windows(2).all(|w| w[0] < w[1]), "decode times go back: {dts:?}");
     let _ = std::fs::remove_file(&output);
+}
+
+/// Waits until the relay at `url` serves the catalog of `namespace`.
+async fn wait_for_broadcast(url: &str, namespace: &str) {
+    let client =
+        moq_transport::quic::Client::new(moq_transport::tls::Trust::System, moq_transport::SessionConfig::default())
+            .unwrap();
+    let url = url::Url::parse(url).unwrap();
+    let ns = moq_transport::wire::namespace::TrackNamespace::from_path(namespace).unwrap();
+    for _ in 0..200 {
+        if let Ok(session) = client.connect(&url).await
+            && moq_media::read_catalog(&session, &ns).await.is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the relay never served {namespace}");
+}
+
+/// Two seconds of 320x180 test pattern and tone as fragmented MP4, the way moq-pub reads it.
+fn clip(path: &Path) {
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=320x180:rate=30:duration=2"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p", "-bf", "0"])
+        .args(["-g", "30", "-c:a", "libopus", "-f", "mp4"])
+        .args(["-movflags", "cmaf+frag_every_frame+empty_moov+default_base_moof+skip_trailer"])
+        .arg(path)
+        .status()
+        .expect("ffmpeg must be installed (apt-get install -y ffmpeg)");
+    assert!(status.success(), "ffmpeg failed");
+}
+
+/// moq-pub and moq-sub both reconnect when the relay between them restarts: moq-pub announces its broadcast
+/// again, moq-sub subscribes again, and the file goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moq_pub_announces_again_after_the_relay_restarts() {
+    let port = free_port();
+    let input = std::env::temp_dir().join(format!("moq-e2e-reconnect-in-{}.mp4", std::process::id()));
+    let output = std::env::temp_dir().join(format!("moq-e2e-reconnect-pub-{}.mp4", std::process::id()));
+    clip(&input);
+    let first = relay_on(port, false).await;
+    let url = format!("http://localhost:{port}/");
+    let pub_args = ["moq-pub", url.as_str(), "--namespace", "live/pub", "--loop", "--input"];
+    let pub_args = moq_pub::Args::try_parse_from(pub_args.iter().copied().chain([input.to_str().unwrap()])).unwrap();
+    let publisher = tokio::spawn(moq_pub::run(pub_args));
+    wait_for_broadcast(&url, "live/pub").await;
+    let sub_args = ["moq-sub", url.as_str(), "--namespace", "live/pub", "--duration", "6"];
+    let sub_args = moq_sub::Args::try_parse_from(sub_args).unwrap();
+    let out = tokio::fs::File::create(&output).await.unwrap();
+    let watcher = tokio::spawn(async move { moq_sub::watch(&sub_args, out).await });
+
+    grows_past(&output, 20_000, "before the restart").await;
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let at_restart = size(&output);
+    let _second = relay_on(port, false).await;
+    grows_past(&output, at_restart + 20_000, "after the restart").await;
+    let watched = tokio::time::timeout(Duration::from_secs(20), watcher).await.expect("moq-sub finishes");
+    watched.unwrap().expect("moq-sub reconnected and ended cleanly");
+    assert!(!publisher.is_finished(), "moq-pub gave up: {:?}", publisher.await);
+    publisher.abort();
+
+    let dts = video_dts(&output);
+    assert!(dts.windows(2).all(|w| w[0] < w[1]), "decode times go back: {dts:?}");
+    let _ = std::fs::remove_file(&output);
+    let _ = std::fs::remove_file(&input);
 }

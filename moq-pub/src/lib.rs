@@ -63,6 +63,15 @@ pub struct Args {
     /// Groups each track keeps for late joiners.
     #[arg(long, default_value_t = moq_transport::DEFAULT_GROUP_WINDOW)]
     pub window: usize,
+    /// Declare the relay lost after this much silence (keep-alives every quarter of it), and reconnect.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// Exit when the connection to the relay is lost, instead of reconnecting and announcing again.
+    #[arg(long)]
+    pub no_reconnect: bool,
+    /// Give up reconnecting after this long without a session.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub reconnect_timeout: Duration,
     /// How to trust the relay and which draft to speak.
     #[command(flatten)]
     pub client: ClientArgs,
@@ -103,12 +112,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             return publish(&args, namespace, &mut input, true).await;
         }
         let tracks = input.tracks().await.with_context(|| format!("read {}", args.input))?;
-        let (_client, session, mut broadcast, _announcement) = connect(&args, namespace, true).await?;
+        let origin = Origin::new();
+        let mut broadcast = Broadcast::new(origin.clone(), namespace.clone(), args.options(true));
+        let mut link = Link::start(&args, origin, namespace).await?;
         broadcast.set_tracks(&tracks)?;
         loop {
             tokio::select! {
                 r = broadcast.publish(&mut input) => r.with_context(|| format!("read {}", args.input))?,
-                e = session.closed() => return Err(e).context("session closed"),
+                e = link.failed() => return Err(e),
             }
             broadcast.continue_timeline();
             input = open().await?;
@@ -130,31 +141,122 @@ pub async fn publish<R: AsyncRead + Unpin>(
             t.id, t.config.codec, t.config.width, t.config.height, t.config.sample_rate
         );
     }
-    let (client, session, mut broadcast, announcement) = connect(args, namespace, file).await?;
+    let origin = Origin::new();
+    let mut broadcast = Broadcast::new(origin.clone(), namespace.clone(), args.options(file));
+    let mut link = Link::start(args, origin, namespace).await?;
     let result = tokio::select! {
         r = broadcast.publish(input) => r.context("read input"),
-        e = session.closed() => return Err(e).context("session closed"),
+        e = link.failed() => return Err(e),
     };
     // Even after bad input (a killed encoder's truncated last box), end the broadcast properly.
     broadcast.finish();
     // Let the relay read the last objects and PUBLISH_DONE before the connection closes.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    drop(announcement);
-    session.close_and_wait(moq_transport::wire::codes::SessionCode::NoError, "end of input").await;
-    client.wait_idle(Duration::from_millis(500)).await;
+    link.stop().await;
     result
 }
 
-async fn connect(
+/// The connection to the relay, kept up while the broadcast runs: the broadcast is written into an origin
+/// whatever happens to the connection, and every new session announces it again, so a relay restart (or a
+/// failover to another relay of the cluster at the same URL) costs viewers only the outage.
+struct Link {
+    failed: tokio::sync::oneshot::Receiver<anyhow::Error>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    /// Connects and announces (an error if the first attempt fails), then keeps reconnecting in the background.
+    async fn start(args: &Args, origin: Origin, namespace: TrackNamespace) -> anyhow::Result<Link> {
+        let config = SessionConfig {
+            origin,
+            keep_alive: args.idle_timeout / 4,
+            idle_timeout: args.idle_timeout,
+            ..Default::default()
+        };
+        let client = args.client.client(config)?;
+        let first = announce(&client, args, &namespace).await?;
+        let (fail, failed) = tokio::sync::oneshot::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let args = args.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = keep(client, &args, &namespace, first, stopped).await {
+                let _ = fail.send(e);
+            }
+        });
+        Ok(Link { failed, stop: Some(stop), task })
+    }
+
+    /// Resolves if the connection is lost for good (`--no-reconnect`, or `--reconnect-timeout` passed).
+    async fn failed(&mut self) -> anyhow::Error {
+        match (&mut self.failed).await {
+            Ok(e) => e,
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Withdraws the broadcast, closes the session and waits for the close to go out.
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.task).await;
+    }
+}
+
+type Announced = (moq_transport::Session, moq_transport::Announcement);
+
+async fn announce(
+    client: &moq_transport::quic::Client,
     args: &Args,
-    namespace: TrackNamespace,
-    file: bool,
-) -> anyhow::Result<(moq_transport::quic::Client, moq_transport::Session, Broadcast, moq_transport::Announcement)> {
-    let origin = Origin::new();
-    let broadcast = Broadcast::new(origin.clone(), namespace.clone(), args.options(file));
-    let client = args.client.client(SessionConfig { origin, ..Default::default() })?;
+    namespace: &TrackNamespace,
+) -> anyhow::Result<Announced> {
     let session = client.connect(&args.url).await.with_context(|| format!("connect {}", args.url))?;
     let announcement = session.publish_namespace(namespace.clone()).await.context("PUBLISH_NAMESPACE")?;
     eprintln!("publishing {} to {} ({})", args.namespace, args.url, session.version());
-    Ok((client, session, broadcast, announcement))
+    Ok((session, announcement))
+}
+
+/// Holds the session until told to stop; after a loss, reconnects with backoff and announces again.
+async fn keep(
+    client: moq_transport::quic::Client,
+    args: &Args,
+    namespace: &TrackNamespace,
+    first: Announced,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) -> anyhow::Result<()> {
+    let mut current = Some(first);
+    let mut lost_since: Option<std::time::Instant> = None;
+    let mut backoff = Duration::ZERO;
+    loop {
+        if let Some((session, announcement)) = current.take() {
+            lost_since = None;
+            backoff = Duration::ZERO;
+            tokio::select! {
+                e = session.closed() => eprintln!("connection lost ({e}); reconnecting"),
+                _ = &mut stopped => {
+                    drop(announcement);
+                    session.close_and_wait(moq_transport::wire::codes::SessionCode::NoError, "end of input").await;
+                    client.wait_idle(Duration::from_millis(500)).await;
+                    return Ok(());
+                }
+            }
+            if args.no_reconnect {
+                anyhow::bail!("connection lost");
+            }
+        }
+        let since = *lost_since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() > args.reconnect_timeout {
+            anyhow::bail!("could not reconnect to {} within {:?}", args.url, args.reconnect_timeout);
+        }
+        backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(2));
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = &mut stopped => return Ok(()),
+        }
+        match announce(&client, args, namespace).await {
+            Ok(a) => current = Some(a),
+            Err(e) => eprintln!("reconnect failed ({e:#}); retrying"),
+        }
+    }
 }
