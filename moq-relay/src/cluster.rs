@@ -99,6 +99,13 @@ async fn serve(session: &Session, origin: &Origin, router: &Arc<Router>) -> Resu
                 None => return Ok(()),
             },
             c = changed.changed() => if c.is_err() { return Ok(()) },
+            event = session.next_event() => if let Some(moq_transport::Event::GoAway { .. }) | None = event {
+                // The root is shutting down: leave now (it drains only until its sessions are gone) and rejoin
+                // the one that replaces it, rather than holding on until the drain deadline.
+                tracing::info!("the cluster root is going away; reconnecting");
+                session.close(moq_transport::wire::codes::SessionCode::NoError, "root going away");
+                return Ok(());
+            },
             e = session.closed() => return Err(e),
         }
     }

@@ -99,9 +99,23 @@ impl Node {
         *self = Node::spawn(self.args.clone()).await;
     }
 
+    /// A viewer's session, offering a 1 s idle timeout like moq-sub, so that it notices a dead relay.
+    async fn connect_viewer(&self) -> Session {
+        let config = SessionConfig {
+            keep_alive: Duration::from_millis(250),
+            idle_timeout: Duration::from_secs(1),
+            ..Default::default()
+        };
+        self.connect_with(config).await
+    }
+
     async fn connect(&self, origin: Origin) -> Session {
+        self.connect_with(SessionConfig { origin, ..Default::default() }).await
+    }
+
+    async fn connect_with(&self, config: SessionConfig) -> Session {
         let trust = Trust::Fingerprints(vec![parse_fingerprint(&self.fingerprint).unwrap()]);
-        let client = Client::new(trust, SessionConfig { origin, ..Default::default() }).unwrap();
+        let client = Client::new(trust, config).unwrap();
         let url = Url::parse(&format!("moqt://localhost:{}/", self.quic.port())).unwrap();
         timeout(T, client.connect(&url)).await.unwrap().unwrap()
     }
@@ -236,4 +250,96 @@ async fn a_leafs_demo_is_shared_with_the_cluster() {
     .expect("the demo never became reachable from another leaf");
     let mut c = sub.consumer();
     timeout(T, c.next_group()).await.expect("no catalog group").expect("the catalog track ended");
+}
+
+/// How the viewer's stream fares when one relay fails.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    RootKilled,
+    RootStopped,
+    PublisherLeafKilled,
+    ViewerLeafKilled,
+}
+
+/// One try of `failure`: the longest gap between two groups the viewer received around it, in ms.
+async fn failover_gap(failure: Failure) -> f64 {
+    let mut root = Node::root().await;
+    let (mut a, mut b, c) = (Node::leaf(&root).await, Node::leaf(&root).await, Node::leaf(&root).await);
+    let track = TrackProducer::new(TrackInfo::new(track_name()));
+    let mut publisher = Some(announce(&a, &track).await);
+    let writer = tokio::spawn({
+        let track = track.clone();
+        async move {
+            for next in 0.. {
+                let _ = track.write_group(next, [Object::new(0, "x")]);
+                tokio::time::sleep(Duration::from_millis(33)).await;
+            }
+        }
+    });
+    // The viewer notices a dead relay within 1 s (as moq-sub does) and then reconnects to another leaf.
+    let viewer = b.connect_viewer().await;
+    let fallback = c.connect_viewer().await;
+    let (arrived, mut arrivals) = tokio::sync::mpsc::unbounded_channel::<(u64, std::time::Instant)>();
+    let receiver = tokio::spawn(async move {
+        for session in [viewer, fallback] {
+            let sub = subscribe_eventually(&session).await;
+            let mut groups = sub.consumer();
+            while let Ok(g) = groups.next_group().await {
+                if arrived.send((g.id().0, std::time::Instant::now())).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let warm = timeout(T, arrivals.recv()).await.expect("no group before the failure").unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    match failure {
+        Failure::RootKilled => root.restart().await,
+        Failure::RootStopped => {
+            let pid = root.child.id().unwrap_or_default();
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            let _ = root.child.wait().await;
+            root = Node::spawn(root.args.clone()).await;
+        }
+        Failure::PublisherLeafKilled => {
+            a.kill().await;
+            publisher = Some(announce(&c, &track).await);
+        }
+        Failure::ViewerLeafKilled => b.kill().await,
+    }
+    let resume_after = track.largest().map_or(0, |l| l.group.0) + 30;
+    let mut last = warm.1;
+    let mut longest = Duration::ZERO;
+    loop {
+        let (group, at) = timeout(Duration::from_secs(20), arrivals.recv())
+            .await
+            .expect("the stream never resumed")
+            .expect("the viewer gave up");
+        longest = longest.max(at.duration_since(last));
+        last = at;
+        if group > resume_after {
+            break;
+        }
+    }
+    receiver.abort();
+    writer.abort();
+    drop((publisher, root, a, b, c));
+    longest.as_secs_f64() * 1000.0
+}
+
+/// The failover benchmark: each failure of the table in docs/relay.md three times, with real relay processes,
+/// printing the viewer's longest gap per try as JSON. Not a test (it asserts nothing about timing); run with
+/// `cargo test --release -p moq-relay --test cluster failover_benchmark -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run by hand, see docs/relay.md"]
+async fn failover_benchmark() {
+    for failure in [Failure::RootKilled, Failure::RootStopped, Failure::PublisherLeafKilled, Failure::ViewerLeafKilled]
+    {
+        let mut gaps = Vec::new();
+        for _ in 0..3 {
+            gaps.push(failover_gap(failure).await);
+        }
+        let gaps: Vec<String> = gaps.iter().map(|g| format!("{g:.0}")).collect();
+        println!("{{\"failure\":\"{failure:?}\",\"gap_ms\":[{}]}}", gaps.join(","));
+    }
 }

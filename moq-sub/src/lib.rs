@@ -58,7 +58,7 @@ pub struct Args {
     #[arg(long)]
     pub catalog: bool,
     /// Declare the relay lost after this much silence (keep-alives every quarter of it), and reconnect.
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
     /// Exit when the connection to the relay is lost, instead of reconnecting.
     #[arg(long)]
