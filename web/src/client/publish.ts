@@ -10,6 +10,7 @@ import {
   DecodeError,
   encodeControl,
   type Location,
+  type Parameters,
   Properties,
   PublishDoneCode,
   RequestErrorCode,
@@ -33,6 +34,9 @@ export interface PublishedObject {
   properties?: Properties;
 }
 
+/** Track Property DYNAMIC_GROUPS (draft-19): 1 means subscribers' NEW_GROUP_REQUESTs are acted on. */
+export const DYNAMIC_GROUPS = 0x30;
+
 /** Publisher priority: lower is more important (the catalog 0, audio 64, video 128, as moq-pub). */
 export const Priority = { CATALOG: 0, AUDIO: 64, VIDEO: 128, CHAT: 32 } as const;
 
@@ -41,6 +45,12 @@ export class TrackPublisher {
   private group: { id: number; objects: PublishedObject[] } | undefined;
   private readonly subscribers = new Set<ServedSubscription>();
   ended = false;
+  /**
+   * DYNAMIC_GROUPS (Track Property 0x30 = 1 in SUBSCRIBE_OK): subscribers may ask for a new group with
+   * NEW_GROUP_REQUEST, and `onnewgroup` is called when one should start (the publisher decides when).
+   */
+  dynamicGroups = false;
+  onnewgroup: (() => void) | undefined;
   /** Objects and payload bytes written so far. */
   objects = 0;
   bytes = 0;
@@ -100,13 +110,28 @@ export class TrackPublisher {
     this.subscribers.clear();
   }
 
+  /**
+   * @internal A subscriber's NEW_GROUP_REQUEST (in SUBSCRIBE or REQUEST_UPDATE): 0 or a value above our newest
+   * group asks for a new one (draft-19 §new-group-request); anything else is already there.
+   */
+  newGroupRequested(value: number): void {
+    if (!this.dynamicGroups || this.ended) return;
+    if (value !== 0 && this.group && value <= this.group.id) return;
+    this.onnewgroup?.();
+  }
+
   /** @internal Serves a SUBSCRIBE the session has accepted: sends SUBSCRIBE_OK, the newest group, then live. */
-  async serve(stream: RequestStream, alias: bigint, transport: PublishTransport): Promise<void> {
+  async serve(
+    stream: RequestStream,
+    alias: bigint,
+    transport: PublishTransport,
+    params: Parameters = {},
+  ): Promise<void> {
     const ok: ControlMessage = {
       type: "SUBSCRIBE_OK",
       trackAlias: alias,
       params: this.largest ? { largestObject: this.largest } : {},
-      trackProperties: new Properties(),
+      trackProperties: this.dynamicGroups ? new Properties().setInt(DYNAMIC_GROUPS, 1) : new Properties(),
     };
     await stream.writer.write(encodeControl(ok, transport.version));
     const sub = new ServedSubscription(this, stream, alias, transport);
@@ -117,6 +142,7 @@ export class TrackPublisher {
     this.subscribers.add(sub);
     const g = this.group;
     if (g) for (const [i, o] of g.objects.entries()) sub.send({ group: g.id, object: i }, o);
+    if (params.newGroupRequest !== undefined) this.newGroupRequested(params.newGroupRequest);
     await sub.watch();
     this.subscribers.delete(sub);
   }
@@ -236,6 +262,7 @@ class ServedSubscription {
         const m = await this.stream.next();
         if (!m || this.closed) break;
         if (m.type === "REQUEST_UPDATE") {
+          if (m.params.newGroupRequest !== undefined) this.track.newGroupRequested(m.params.newGroupRequest);
           const ok: ControlMessage = { type: "REQUEST_OK", params: {}, trackProperties: new Properties() };
           await this.stream.writer.write(encodeControl(ok, this.transport.version));
         }
@@ -289,7 +316,7 @@ export async function answerRequest(
 ): Promise<void> {
   const v = transport.version;
   if (track && m.type === "SUBSCRIBE") {
-    await track.serve(stream, alias(), transport);
+    await track.serve(stream, alias(), transport, m.params);
     return;
   }
   if (track && m.type === "TRACK_STATUS") {

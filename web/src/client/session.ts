@@ -12,8 +12,6 @@ import {
   type ControlMessage,
   DecodeError,
   decodeControl,
-  decodeDatagram,
-  decodeSubgroupHeader,
   encodeControl,
   type Location,
   type Namespace,
@@ -25,7 +23,6 @@ import {
   Reader,
   RequestErrorCode,
   SessionCode,
-  type SubgroupHeader,
   streamKind,
   text,
   utf8,
@@ -33,16 +30,9 @@ import {
   type Version,
   versionOf,
 } from "../wire/index.ts";
+import { DataRouter } from "./incoming.ts";
 import { answerRequest, type PublishTransport, type TrackPublisher } from "./publish.ts";
-import {
-  FetchResponse,
-  fetchHeaderRequestId,
-  Group,
-  NamespaceWatch,
-  RequestError,
-  RequestStream,
-  Subscription,
-} from "./requests.ts";
+import { FetchResponse, NamespaceWatch, RequestError, RequestStream, Subscription } from "./requests.ts";
 import { errorText, resolve } from "./resolve.ts";
 import { StreamReader, StreamWriter } from "./stream.ts";
 
@@ -50,8 +40,6 @@ export { errorText, resolve };
 
 export const IMPLEMENTATION = "moq-web/0.1";
 const SETUP_TIMEOUT_MS = 10_000;
-/** How long a data stream for an unknown Track Alias waits for its SUBSCRIBE_OK. */
-const UNKNOWN_ALIAS_WAIT_MS = 1_000;
 
 export interface ConnectOptions {
   /** SHA-256 of the server certificate (hex), for a self-signed one. `http://` URLs fetch it themselves. */
@@ -82,6 +70,8 @@ export interface SubscribeOptions {
   groupOrder?: 1 | 2;
   /** Location filter; absent: from the start of the current group (the relay's unfiltered behaviour). */
   filter?: Parameters["locationFilter"];
+  /** NEW_GROUP_REQUEST: 0 (or the largest group we have) asks a DYNAMIC_GROUPS publisher for a new group. */
+  newGroupRequest?: number;
 }
 
 export class Session {
@@ -95,9 +85,7 @@ export class Session {
   private goingAway = false;
   private closeInfo: CloseInfo | undefined;
   private control: StreamWriter | undefined;
-  private subscriptions = new Map<bigint, Subscription>();
-  private fetches = new Map<number, FetchResponse>();
-  private waitingStreams = new Map<bigint, (() => void)[]>();
+  private readonly data = new DataRouter((e) => this.fail(e));
   /** Namespaces this client publishes (by path), and where their tracks are. */
   private published = new Map<string, TrackLookup>();
   private nextAlias = 1n;
@@ -165,7 +153,7 @@ export class Session {
     );
     this.acceptUni().catch((e) => this.fail(e));
     this.acceptBidi().catch((e) => this.fail(e));
-    this.readDatagrams().catch((e) => this.fail(e));
+    this.data.readDatagrams(this.wt.datagrams.readable, () => !!this.closeInfo).catch((e) => this.fail(e));
     const timer = setTimeout(() => this.rejectSetup(new Error("no SETUP from the relay")), SETUP_TIMEOUT_MS);
     try {
       await Promise.race([this.setupDone, this.closed.then((c) => Promise.reject(new Error(c.reason)))]);
@@ -196,11 +184,7 @@ export class Session {
     if (!this.closeInfo) {
       this.closeInfo = info;
       this.rejectSetup(new Error(info.reason || "session closed"));
-      for (const s of this.subscriptions.values())
-        s.finish({ statusName: "SESSION_CLOSED", reason: info.reason });
-      for (const f of this.fetches.values()) f.entries.close();
-      this.subscriptions.clear();
-      this.fetches.clear();
+      this.data.endAll(info.reason);
     }
     return this.closeInfo;
   }
@@ -245,9 +229,9 @@ export class Session {
       this.sawControl = true;
       await this.readControl(stream);
     } else if (kind === "subgroup") {
-      await this.readSubgroup(stream);
+      await this.data.readSubgroup(stream);
     } else if (kind === "fetch") {
-      await this.readFetch(stream);
+      await this.data.readFetch(stream);
     } else {
       stream.cancel(0);
     }
@@ -302,54 +286,6 @@ export class Session {
     else this.close(SessionCode.NO_ERROR, "going away");
   }
 
-  private async readSubgroup(stream: StreamReader): Promise<void> {
-    let header: SubgroupHeader | undefined;
-    try {
-      header = await stream.decode((d) => {
-        const r = new Reader(d);
-        const value = decodeSubgroupHeader(r.varint(), r);
-        return { value, used: r.pos };
-      });
-    } catch (e) {
-      if (e instanceof DecodeError) throw e;
-      return; // reset inside the header
-    }
-    if (!header) return;
-    let sub = this.subscriptions.get(header.trackAlias);
-    if (!sub) {
-      // The stream may beat its SUBSCRIBE_OK; wait briefly (the draft allows buffering or dropping it).
-      const alias = header.trackAlias;
-      await new Promise<void>((wake) => {
-        const list = this.waitingStreams.get(alias) ?? [];
-        list.push(wake);
-        this.waitingStreams.set(alias, list);
-        setTimeout(wake, UNKNOWN_ALIAS_WAIT_MS);
-      });
-      sub = this.subscriptions.get(alias);
-    }
-    if (!sub) {
-      stream.cancel(0);
-      return;
-    }
-    sub.deliver(Group.fromStream(header, stream, (e) => this.fail(e)));
-  }
-
-  private async readFetch(stream: StreamReader): Promise<void> {
-    await stream.varint();
-    const requestId = await stream.decode(fetchHeaderRequestId);
-    if (requestId === undefined) return;
-    const f = this.fetches.get(requestId);
-    if (!f) {
-      stream.cancel(0);
-      return;
-    }
-    try {
-      await f.readData(stream);
-    } finally {
-      this.fetches.delete(requestId);
-    }
-  }
-
   private async acceptBidi(): Promise<void> {
     const reader =
       this.wt.incomingBidirectionalStreams.getReader() as ReadableStreamDefaultReader<WebTransportBidirectionalStream>;
@@ -386,34 +322,6 @@ export class Session {
       openUni: (sendOrder) =>
         this.wt.createUnidirectionalStream({ sendOrder } as WebTransportSendStreamOptions),
     };
-  }
-
-  private async readDatagrams(): Promise<void> {
-    const reader = this.wt.datagrams.readable.getReader() as ReadableStreamDefaultReader<Uint8Array>;
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done || this.closeInfo) return;
-      const d = decodeDatagram(value);
-      if (!d) continue;
-      const sub = this.subscriptions.get(d.trackAlias);
-      if (!sub) continue; // unknown or cancelled: the draft allows dropping it
-      const header = {
-        trackAlias: d.trackAlias,
-        groupId: d.groupId,
-        subgroupMode: 0 as const,
-        hasProperties: d.properties.size > 0,
-        endOfGroup: d.endOfGroup,
-        firstObject: false,
-        ...(d.publisherPriority !== undefined ? { publisherPriority: d.publisherPriority } : {}),
-      };
-      const object = {
-        objectId: d.objectId,
-        properties: d.properties,
-        status: d.status ?? 0,
-        payload: d.payload ?? new Uint8Array(),
-      };
-      sub.deliver(Group.fromObject(header, object));
-    }
   }
 
   // ---- requests ----
@@ -464,6 +372,7 @@ export class Session {
     if (opts.priority !== undefined) params.subscriberPriority = opts.priority;
     if (opts.filter) params.locationFilter = opts.filter;
     if (opts.groupOrder) params.groupOrder = opts.groupOrder;
+    if (opts.newGroupRequest !== undefined) params.newGroupRequest = opts.newGroupRequest;
     const stream = await this.openRequest({
       type: "SUBSCRIBE",
       requestId,
@@ -473,7 +382,7 @@ export class Session {
     });
     const m = await this.response(stream, "SUBSCRIBE");
     if (m.type !== "SUBSCRIBE_OK") throw this.violation(`${m.type} in answer to SUBSCRIBE`);
-    if (this.subscriptions.has(m.trackAlias)) {
+    if (this.data.subscriptions.has(m.trackAlias)) {
       const e = new DecodeError(
         `track alias ${m.trackAlias} already in use`,
         SessionCode.DUPLICATE_TRACK_ALIAS,
@@ -491,12 +400,10 @@ export class Session {
       m.trackProperties,
       stream,
       () => {
-        if (this.subscriptions.get(alias) === sub) this.subscriptions.delete(alias);
+        if (this.data.subscriptions.get(alias) === sub) this.data.subscriptions.delete(alias);
       },
     );
-    this.subscriptions.set(alias, sub);
-    for (const wake of this.waitingStreams.get(alias) ?? []) wake();
-    this.waitingStreams.delete(alias);
+    this.data.add(alias, sub);
     sub.run().catch(() => {});
     return sub;
   }
@@ -561,9 +468,9 @@ export class Session {
     let f: FetchResponse | undefined;
     const stream = await this.openRequest(m, (s) => {
       f = new FetchResponse(requestId, opts.groupOrder ?? 1, s);
-      this.fetches.set(requestId, f);
+      this.data.fetches.set(requestId, f);
     }).catch((e) => {
-      this.fetches.delete(requestId);
+      this.data.fetches.delete(requestId);
       throw e;
     });
     if (!f) throw new RequestError(RequestErrorCode.INTERNAL_ERROR, "FETCH: no request stream");
@@ -574,7 +481,7 @@ export class Session {
       f.endLocation = ok.endLocation;
       f.endOfTrack = ok.endOfTrack;
     } catch (e) {
-      this.fetches.delete(requestId);
+      this.data.fetches.delete(requestId);
       f.entries.close();
       throw e;
     }

@@ -5,6 +5,7 @@ import type { Group, Subscription } from "../client/requests.ts";
 import { RequestError } from "../client/requests.ts";
 import type { Session } from "../client/session.ts";
 import { type Properties, RequestErrorCode } from "../wire/index.ts";
+import { AbrPolicy, ThroughputMeter } from "./abr.ts";
 import { audioTrack, type Catalog, type CatalogTrack, parseCatalog, videoTracks } from "./catalog.ts";
 import { CmafError, parseFragment, parseInit } from "./cmaf.ts";
 import { readLoc } from "./loc.ts";
@@ -157,28 +158,39 @@ export class Playback {
       this.switchVideo(target).catch((e) => this.report(e));
   }
 
-  private switchedAt = 0;
+  private readonly meter = new ThroughputMeter();
+  private readonly policy = new AbrPolicy();
+  /** A cap on the throughput estimate, bits per second (the `throughput-cap` attribute: tests, diagnostics). */
+  capBps: number | undefined;
+  /** The video delivery throughput estimate in force, bits per second (capped), if known. */
+  estimateBps: number | undefined;
 
   /**
-   * Automatic step down / up, called every 250 ms with whether frames were skipped or dropped. Nothing is judged
-   * in the first 5 s after a start or switch (catching up to the live edge drops frames by design).
+   * Automatic choice, called every 250 ms with whether groups were skipped or frames dropped since the last call:
+   * down when the throughput estimate no longer carries the rendition or on trouble, up after sustained room
+   * (abr.ts).
    */
-  adapt(troubled: boolean, calmSeconds: number): void {
+  adapt(troubled: boolean): void {
+    const now = performance.now();
+    const measured = this.meter.estimate(now);
+    const cap = this.capBps;
+    this.estimateBps = cap === undefined ? measured : Math.min(measured ?? cap, cap);
     if (this.manual || this.switching || !this.video) return;
-    if (performance.now() - this.switchedAt < 5000) return;
     const list = this.renditions;
-    const at = list.findIndex((v) => v.name === this.video?.track.name);
-    if (troubled && at >= 0 && at < list.length - 1)
-      this.switchVideo(list[at + 1] as CatalogTrack).catch(() => {});
-    else if (!troubled && calmSeconds > 15 && at > 0)
-      this.switchVideo(list[at - 1] as CatalogTrack).catch(() => {});
+    const current = list.findIndex((v) => v.name === this.video?.track.name);
+    const to = this.policy.decide({ renditions: list, current, estimate: this.estimateBps, troubled, now });
+    if (to !== undefined && to !== current) this.switchVideo(list[to] as CatalogTrack).catch(() => {});
   }
 
   private async switchVideo(track: CatalogTrack): Promise<void> {
     if (this.switching === track.name) return;
     this.switching = track.name;
     // A switch starts at the new track's next group (its next keyframe): no stale frames to decode and drop.
-    const opts = this.video ? { priority: 2, filter: { type: 1 as const } } : { priority: 2 };
+    // NEW_GROUP_REQUEST 0 asks a DYNAMIC_GROUPS publisher (the studio) for that group now, not at its next
+    // scheduled keyframe; other publishers ignore it (it needs no foreknowledge in SUBSCRIBE).
+    const opts = this.video
+      ? { priority: 2, filter: { type: 1 as const }, newGroupRequest: 0 }
+      : { priority: 2, newGroupRequest: 0 };
     const sub = await this.session.subscribe(this.broadcast, track.name, opts);
     const first = await sub.nextGroup();
     if (!first || this.closed || this.switching !== track.name) {
@@ -192,7 +204,8 @@ export class Playback {
     if (decoder.timescale) reading.timescale = decoder.timescale;
     this.video = reading;
     this.switching = undefined;
-    this.switchedAt = performance.now();
+    this.policy.switched(performance.now());
+    this.meter.reset();
     const config: ToWorker = { type: "video-config", track: track.name, codec: track.codec };
     if (decoder.description) config.description = decoder.description;
     if (track.width) config.width = track.width;
@@ -274,6 +287,7 @@ export class Playback {
         this.post(chunk, [data]);
         discontinuity = false;
         if (kind === "video") {
+          this.meter.add(o.payload.length, chunk.arrival, f.timestamp / 1000);
           this.stats.videoBytes += o.payload.length;
           this.stats.videoObjects++;
         } else {

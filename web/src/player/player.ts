@@ -42,6 +42,8 @@ export interface PlayerStats extends Partial<Omit<WorkerStats, "type" | "recent"
   rendition?: string;
   groupsSkipped: number;
   bitrateKbps: number;
+  /** The video delivery throughput estimate the automatic choice uses (capped by `throughput-cap`), kb/s. */
+  throughputKbps?: number;
   rttMs?: number;
   audioSamplesPlayed: number;
   audioUnderruns: number;
@@ -50,10 +52,14 @@ export interface PlayerStats extends Partial<Omit<WorkerStats, "type" | "recent"
   /** Audio goes through a shared ring (cross-origin isolated page) rather than messages. */
   audioShared?: boolean;
   reconnects: number;
+  /** GOAWAY handovers (make before break): the latest one's state, and how many started and completed. */
+  handover?: "connecting" | "done" | "failed";
+  handoversStarted: number;
+  handoversDone: number;
 }
 
 export class MoqPlayer extends HTMLElement {
-  static observedAttributes = ["target-latency", "stats"];
+  static observedAttributes = ["target-latency", "stats", "throughput-cap"];
 
   /** The latest statistics (also sent as a "stats" event every 250 ms). */
   stats: PlayerStats = {
@@ -65,6 +71,8 @@ export class MoqPlayer extends HTMLElement {
     audioSkipped: 0,
     audioState: "muted",
     reconnects: 0,
+    handoversStarted: 0,
+    handoversDone: 0,
   };
 
   /** Every publish-to-display latency (ms), oldest first, up to 100 000 (for measurements). */
@@ -81,7 +89,6 @@ export class MoqPlayer extends HTMLElement {
   private delayMs = DEFAULT_TARGET_MS;
   private lastBytes = 0;
   private lastStatsAt = 0;
-  private calmSince = performance.now();
   private lastTrouble = { dropped: 0, skipped: 0 };
   private timer: ReturnType<typeof setInterval> | undefined;
   private lastObjects = 0;
@@ -138,6 +145,13 @@ export class MoqPlayer extends HTMLElement {
       this.send({ type: "target", ms: this.targetLatency });
     }
     if (name === "stats") this.ui.overlay.hidden = !this.hasAttribute("stats");
+    if (name === "throughput-cap" && this.playback) this.playback.capBps = this.throughputCap;
+  }
+
+  /** The `throughput-cap` attribute (kb/s) as bits per second: the estimate never exceeds it. */
+  get throughputCap(): number | undefined {
+    const v = Number(this.getAttribute("throughput-cap") ?? Number.NaN);
+    return Number.isFinite(v) && v > 0 ? v * 1000 : undefined;
   }
 
   connectedCallback(): void {
@@ -248,55 +262,176 @@ export class MoqPlayer extends HTMLElement {
     console.warn(`moq player: ${message}`);
   }
 
+  private connect(url: string, signal?: AbortSignal): Promise<Session> {
+    const versions = (this.getAttribute("versions") ?? "19,18").split(",").map(Number) as Version[];
+    const opts: Parameters<typeof Session.connect>[1] = { versions };
+    const fp = this.getAttribute("fingerprint");
+    const fpUrl = this.getAttribute("fingerprint-url");
+    if (fp) opts.fingerprint = fp;
+    if (fpUrl) opts.fingerprintUrl = fpUrl;
+    if (signal) opts.signal = signal;
+    return Session.connect(url, opts);
+  }
+
+  /**
+   * Plays the broadcast over `session`. `post` is where the playback's worker messages go (held back during a
+   * handover). `ended` rejects when the playback or the session ends; `moved` resolves with the next attachment
+   * when a GOAWAY handed playback over to a new session.
+   */
+  private attach(session: Session, post: (m: ToWorker, t?: Transferable[]) => void): Attachment {
+    const playback = new Playback(
+      session,
+      this.getAttribute("broadcast") ?? "",
+      post,
+      () => this.delayMs,
+      !this.hasAttribute("no-audio"),
+    );
+    playback.capBps = this.throughputCap;
+    playback.onchange = () => this.renderMenu();
+    playback.onerror = (message) => this.setError(message);
+    let moved: (a: Attachment) => void = () => {};
+    let moving: Promise<boolean> | undefined;
+    const a: Attachment = {
+      session,
+      playback,
+      ended: Promise.race([
+        playback.run(),
+        session.closed.then((c) => {
+          throw new Error(
+            c.remote ? `relay closed the session${c.reason ? `: ${c.reason}` : ""}` : "session closed",
+          );
+        }),
+      ]),
+      moved: new Promise<Attachment>((r) => {
+        moved = r;
+      }),
+      move: (uri, timeoutMs) => {
+        moving ??= this.handover(a, uri, timeoutMs, moved);
+        return moving;
+      },
+    };
+    a.ended.catch(() => {});
+    // GOAWAY: make before break (handover below), to the new URI if one was given.
+    session.ongoaway = (uri, timeoutMs) => {
+      a.move(uri, timeoutMs).catch(() => {});
+    };
+    return a;
+  }
+
+  /**
+   * Moves playback to a new session, as a GOAWAY does: the new session subscribes while the old one keeps
+   * playing, and the old one closes when the new one delivers its first video object. `url` defaults to the
+   * current relay. Returns whether the move was made (false: it fell back to a reconnect).
+   */
+  moveSession(url?: string): Promise<boolean> {
+    const a = this.current;
+    if (!a) return Promise.resolve(false);
+    a.session.ongoaway = undefined;
+    return a.move(url ?? a.session.url, 0);
+  }
+
+  private current: Attachment | undefined;
+
+  private async handover(
+    old: Attachment,
+    uri: string,
+    timeoutMs: number,
+    moved: (a: Attachment) => void,
+  ): Promise<boolean> {
+    if (uri !== (this.getAttribute("url") ?? location.origin)) this.setAttribute("url", uri);
+    this.stats.handover = "connecting";
+    this.stats.handoversStarted++;
+    // Leave before the relay has to close us: give up (and reconnect the old way) a little before its deadline.
+    const budget = Math.max(500, (timeoutMs > 0 ? timeoutMs : 5000) - 300);
+    let next: Attachment | undefined;
+    const attempt = new AbortController();
+    const tried = (async () => {
+      const session = await this.connect(uri, attempt.signal);
+      if (!this.running || old.session.isClosed) {
+        session.close(0, "");
+        return false;
+      }
+      const held: [ToWorker, Transferable[]][] = [];
+      let live = false;
+      let delivered: () => void = () => {};
+      const first = new Promise<void>((r) => {
+        delivered = r;
+      });
+      next = this.attach(session, (m, t = []) => {
+        if (live) return this.send(m, t);
+        if (old.session.isClosed) {
+          // Too late: the old session is gone and the player is reconnecting; this one is not wanted.
+          next?.playback.close();
+          next?.session.close(0, "");
+          return;
+        }
+        if (m.type === "chunk" && m.kind === "video") {
+          // The new session delivers: stop the old playback, then hand its place in the worker to the new one.
+          live = true;
+          old.next = next;
+          old.playback.close();
+          for (const [hm, ht] of held.splice(0)) this.send(hm, ht);
+          this.send(m, t);
+          delivered();
+          return;
+        }
+        held.push([m, t]);
+        if (held.length > 600) held.shift();
+      });
+      await Promise.race([first, next.ended]);
+      return live;
+    })();
+    const timeout = new Promise<false>((r) => setTimeout(() => r(false), budget));
+    const ok = await Promise.race([tried, timeout]).catch(() => false);
+    if (!ok || !next) {
+      this.stats.handover = "failed";
+      attempt.abort();
+      (next as Attachment | undefined)?.playback.close();
+      (next as Attachment | undefined)?.session.close(0, "handover failed");
+      old.session.close(0, "going away");
+      return false;
+    }
+    this.stats.handover = "done";
+    this.stats.handoversDone++;
+    this.stats.version = next.session.version;
+    this.stats.relay = next.session.describe();
+    moved(next);
+    old.session.close(0, "moved to a new session");
+    return true;
+  }
+
   /** Connect, play, and reconnect with backoff until removed from the page. */
   private async loop(): Promise<void> {
     let backoff = 250;
     while (this.running) {
       const url = this.getAttribute("url") ?? location.origin;
-      const broadcast = this.getAttribute("broadcast") ?? "";
       try {
         this.setState("connecting", `connecting to ${url}`);
-        const versions = (this.getAttribute("versions") ?? "19,18").split(",").map(Number) as Version[];
-        const opts: Parameters<typeof Session.connect>[1] = { versions };
-        const fp = this.getAttribute("fingerprint");
-        const fpUrl = this.getAttribute("fingerprint-url");
-        if (fp) opts.fingerprint = fp;
-        if (fpUrl) opts.fingerprintUrl = fpUrl;
-        const session = await Session.connect(url, opts);
-        this.session = session;
-        this.stats.version = session.version;
-        this.stats.relay = session.describe();
+        const session = await this.connect(url);
         this.stats.error = undefined;
-        // GOAWAY: leave at once (a page-side close) and reconnect, to the new URI if one was given.
-        session.ongoaway = (uri) => {
-          if (uri !== url) this.setAttribute("url", uri);
-          session.close(0, "going away");
-        };
         this.send({ type: "reset" });
-        const playback = new Playback(
-          session,
-          broadcast,
-          (m, t) => this.send(m, t),
-          () => this.delayMs,
-          !this.hasAttribute("no-audio"),
-        );
-        playback.onchange = () => this.renderMenu();
-        playback.onerror = (message) => this.setError(message);
-        this.playback = playback;
+        let a = this.attach(session, (m, t) => this.send(m, t));
         this.setState("playing", "waiting for video");
         backoff = 250;
-        const closed = session.closed.then((c) => {
-          throw new Error(
-            c.remote ? `relay closed the session${c.reason ? `: ${c.reason}` : ""}` : "session closed",
-          );
-        });
-        await Promise.race([playback.run(), closed]);
+        for (;;) {
+          this.current = a;
+          this.session = a.session;
+          this.playback = a.playback;
+          this.stats.version = a.session.version;
+          this.stats.relay = a.session.describe();
+          // The old playback ends as the new one takes over: that is a move, not an end.
+          const next = (await Promise.race([a.ended.then(() => undefined), a.moved])) ?? a.next;
+          if (!next) break;
+          a.playback.close();
+          a = next;
+        }
       } catch (e) {
         if (!this.running) return;
         this.setError(e instanceof BroadcastError ? e.message : `${errorText(e)}`);
         // A missing or ended broadcast may (re)appear at any moment: look again soon.
         if (e instanceof BroadcastError) backoff = Math.min(backoff, 1000);
       }
+      this.current = undefined;
       this.playback?.close();
       this.playback = undefined;
       this.session?.close(0, "");
@@ -365,9 +500,8 @@ export class MoqPlayer extends HTMLElement {
       this.stats.groupsSkipped = p.stats.groupsSkipped;
       const dropped = (this.stats.framesDropped ?? 0) - this.lastTrouble.dropped;
       const skipped = p.stats.groupsSkipped - this.lastTrouble.skipped;
-      const troubled = skipped > 0 || dropped > 5;
-      if (troubled) this.calmSince = t;
-      if (t - this.lastStatsAt > 0) p.adapt(troubled, (t - this.calmSince) / 1000);
+      if (t - this.lastStatsAt > 0) p.adapt(skipped > 0 || dropped > 5);
+      this.stats.throughputKbps = p.estimateBps === undefined ? undefined : p.estimateBps / 1000;
       this.lastTrouble = { dropped: this.stats.framesDropped ?? 0, skipped: p.stats.groupsSkipped };
       this.stats.rendition = p.video ? renditionLabel(p.video.track) : undefined;
     } else {
@@ -384,6 +518,17 @@ export class MoqPlayer extends HTMLElement {
   }
 }
 
+interface Attachment {
+  session: Session;
+  playback: Playback;
+  ended: Promise<void>;
+  moved: Promise<Attachment>;
+  /** The attachment that took over (set as the handover happens). */
+  next?: Attachment;
+  /** Hands over to a new session at `uri` (once; later calls get the first one's result). */
+  move: (uri: string, timeoutMs: number) => Promise<boolean>;
+}
+
 /** Silence after which the player asks the relay whether it is still there. */
 const SILENCE_MS = 2000;
 
@@ -396,6 +541,7 @@ function overlayText(s: PlayerStats): string {
     ...(s.stampMs !== undefined ? [`glass-to-glass ${ms(s.stampMs)} (p50 ${ms(s.stampP50Ms)}, stamp)`] : []),
     `delay ${ms(s.delayMs)}  base ${ms(s.baseMs)}  audio buf ${ms(s.audioBufferedMs)}`,
     `${s.rendition ?? "–"}  ${s.width ?? 0}x${s.height ?? 0}  ${s.fps ?? 0} fps  ${Math.round(s.bitrateKbps)} kb/s`,
+    `throughput ${s.throughputKbps === undefined ? "–" : `${Math.round(s.throughputKbps)} kb/s`}`,
     `decoded ${s.framesDecoded ?? 0}  dropped ${s.framesDropped ?? 0}  groups skipped ${s.groupsSkipped}`,
     `audio ${s.audioState}  played ${s.audioSamplesPlayed}  underruns ${s.audioUnderruns}`,
   ].join("\n");

@@ -59,6 +59,8 @@ export class LiveBroadcast {
   private cutAudio = false;
   private expected: Set<string>;
   finished = false;
+  /** A subscriber asked a video track for a new group: the encoders should make a keyframe soon. */
+  onkeyframewanted: (() => void) | undefined;
 
   constructor(
     readonly namespace: string,
@@ -84,10 +86,16 @@ export class LiveBroadcast {
       known.config = config;
     } else {
       const priority = config.kind === "audio" ? Priority.AUDIO : Priority.VIDEO;
+      // A subscriber more than a group behind loses the old group rather than falling further behind.
+      const publisher = new TrackPublisher(config.track, priority, 1);
+      if (config.kind === "video") {
+        // A joining viewer may ask for a new group (NEW_GROUP_REQUEST) rather than wait for the next keyframe.
+        publisher.dynamicGroups = true;
+        publisher.onnewgroup = () => this.onkeyframewanted?.();
+      }
       this.media.set(config.track, {
         config,
-        // A subscriber more than a group behind loses the old group rather than falling further behind.
-        publisher: new TrackPublisher(config.track, priority, 1),
+        publisher,
         started: config.kind === "audio",
         groupStartUs: 0,
       });

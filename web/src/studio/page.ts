@@ -132,6 +132,9 @@ form.addEventListener("submit", (e) => {
     preview,
     video: camera,
   };
+  // &keyint=10: a keyframe every 10 s (default 2); viewers joining ask for one sooner (NEW_GROUP_REQUEST).
+  const keyint = Number(params.get("keyint"));
+  if (Number.isFinite(keyint) && keyint > 0) opts.keyframeIntervalMs = Math.min(keyint, 60) * 1000;
   const size = /^(\d{2,4})x(\d{2,4})$/.exec(params.get("size") ?? "");
   if (size) {
     opts.width = Number(size[1]);

@@ -37,6 +37,9 @@ export interface StudioOptions {
   video?: HTMLVideoElement;
 }
 
+/** Forced keyframes (viewers' NEW_GROUP_REQUESTs) are at most this frequent, ms. */
+const FORCED_KEYFRAME_MS = 500;
+
 export type StudioState = "offline" | "starting" | "connecting" | "live" | "reconnecting" | "refused";
 
 export interface StudioStats {
@@ -102,6 +105,7 @@ export class Studio {
       ...renditions.map((r) => r.track),
       ...(audio ? ["audio0"] : []),
     ]);
+    this.broadcast.onkeyframewanted = () => this.keyframeWanted();
     const common = { codec: o.codec, keyframeIntervalMs: o.keyframeIntervalMs ?? 2000 };
     // Video: every rendition, and the pattern's preview.
     const video: ToEncoder = { type: "start", ...common, source, renditions, audio: false };
@@ -267,6 +271,19 @@ export class Studio {
 
   requestKeyframe(): void {
     this.videoWorker?.postMessage({ type: "keyframe" } satisfies ToEncoder);
+  }
+
+  private lastForcedKeyframe = -Infinity;
+  /** Keyframes forced by viewers' NEW_GROUP_REQUESTs (at most one per FORCED_KEYFRAME_MS). */
+  forcedKeyframes = 0;
+
+  /** A viewer asked for a new group: a keyframe now, unless one was forced less than 500 ms ago. */
+  private keyframeWanted(): void {
+    const now = performance.now();
+    if (now - this.lastForcedKeyframe < FORCED_KEYFRAME_MS) return;
+    this.lastForcedKeyframe = now;
+    this.forcedKeyframes++;
+    this.requestKeyframe();
   }
 
   /**

@@ -127,6 +127,8 @@ export class Relay {
   constructor(
     readonly port: number,
     private readonly args: string[] = ["--demo"],
+    /** How long a SIGTERM'd relay waits for its sessions to leave after GOAWAY. */
+    private readonly drain = "1s",
   ) {}
 
   get url(): string {
@@ -138,7 +140,7 @@ export class Relay {
     const proc = spawn(
       relayBinary(),
       // --web-dir: the pages just built, not the ones compiled into the binary.
-      ["--bind", addr, "--http-bind", addr, "--drain-timeout", "1s", "--web-dir", DIST, ...this.args],
+      ["--bind", addr, "--http-bind", addr, "--drain-timeout", this.drain, "--web-dir", DIST, ...this.args],
       {
         stdio: ["ignore", "pipe", "pipe"],
         env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "info", NO_COLOR: "1" },
@@ -155,6 +157,11 @@ export class Relay {
       const r = await fetch(`http://${addr}/health`).catch(() => undefined);
       return r?.ok;
     });
+  }
+
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the relay process: a network stall as the player sees it. */
+  pause(on: boolean): void {
+    this.proc?.kill(on ? "SIGSTOP" : "SIGCONT");
   }
 
   /** Stops the relay: SIGTERM (GOAWAY, drain, close) or SIGKILL (vanishes). */

@@ -4,7 +4,12 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { answerRequest, type PublishTransport, TrackPublisher } from "../../src/client/publish.ts";
+import {
+  answerRequest,
+  DYNAMIC_GROUPS,
+  type PublishTransport,
+  TrackPublisher,
+} from "../../src/client/publish.ts";
 import { RequestStream } from "../../src/client/requests.ts";
 import { StreamReader, StreamWriter } from "../../src/client/stream.ts";
 import {
@@ -12,6 +17,7 @@ import {
   concat,
   decodeControl,
   decodeSubgroupHeader,
+  encodeControl,
   Properties,
   Reader,
   type SubgroupHeader,
@@ -217,4 +223,47 @@ test("requests for tracks we do not publish are refused", async () => {
   const [ok] = relay.messages();
   assert.equal(ok?.type, "REQUEST_OK");
   assert.deepEqual(ok?.type === "REQUEST_OK" && ok.params.largestObject, { group: 0, object: 0 });
+});
+
+test("DYNAMIC_GROUPS: SUBSCRIBE_OK says so, and NEW_GROUP_REQUESTs for a newer group are passed on", async () => {
+  const track = new TrackPublisher("video0", 128);
+  track.dynamicGroups = true;
+  const asked: number[] = [];
+  track.onnewgroup = () => asked.push(track.largest?.group ?? -1);
+  track.newGroup(10);
+  track.write(obj("a"));
+  const relay = relaySide();
+  const served = track.serve(relay.stream, 1n, relay.transport, { newGroupRequest: 0 });
+  await tick();
+  const [ok] = relay.messages();
+  assert.equal(ok?.type === "SUBSCRIBE_OK" && ok.trackProperties.getInt(DYNAMIC_GROUPS), 1);
+  assert.deepEqual(asked, [10], "0: a new group, whatever we have");
+  const update = (v: number) =>
+    relay.push(encodeControl({ type: "REQUEST_UPDATE", requestId: 0, params: { newGroupRequest: v } }, V));
+  update(10);
+  await tick();
+  assert.deepEqual(asked, [10], "group 10 is already there");
+  update(11);
+  await tick();
+  assert.deepEqual(asked, [10, 10], "11 is newer than what we have");
+  assert.equal(relay.messages().filter((m) => m.type === "REQUEST_OK").length, 2);
+  track.end();
+  relay.fail(new FakeError("gone"));
+  await served;
+});
+
+test("without DYNAMIC_GROUPS a NEW_GROUP_REQUEST is ignored", async () => {
+  const track = new TrackPublisher("video0", 128);
+  let asked = 0;
+  track.onnewgroup = () => asked++;
+  track.newGroup(1);
+  const relay = relaySide();
+  const served = track.serve(relay.stream, 1n, relay.transport, { newGroupRequest: 0 });
+  await tick();
+  const [ok] = relay.messages();
+  assert.equal(ok?.type === "SUBSCRIBE_OK" && ok.trackProperties.size, 0);
+  assert.equal(asked, 0);
+  track.end();
+  relay.fail(new FakeError("gone"));
+  await served;
 });
