@@ -114,8 +114,10 @@ test("a channel leaves the list when the studio's tab closes", async () => {
 });
 
 test("moq-sub reads the browser's broadcast", async () => {
+  // Found first: a missing binary must not leave a studio page running into the next tests.
+  const moqSub = binary("moq-sub");
   const studio = await live("carol", "Carol", "&codec=h264");
-  const sub = spawn(binary("moq-sub"), [relay.url, "--namespace", "live/carol"], {
+  const sub = spawn(moqSub, [relay.url, "--namespace", "live/carol"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let bytes = 0;
