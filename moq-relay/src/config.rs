@@ -81,6 +81,16 @@ pub struct Config {
     /// that subscribers carry on without resubscribing. 0 ends such tracks at once.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub reroute_grace: std::time::Duration,
+    /// Load shedding: an object that waited this long to go out to a subscriber, while a newer group exists,
+    /// ends its group for that subscriber (counted in moq_relay_groups_shed_total), so that subscribers the
+    /// relay or their network cannot keep up with stay near the live edge instead of queueing. 0 disables.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub max_latency: std::time::Duration,
+    /// Bytes QUIC may hold unacknowledged per subscriber connection: what a slow subscriber's backlog inside
+    /// QUIC can be, out of --max-latency's reach (256 KiB is 0.4 s at 5 Mb/s). It also caps one connection at
+    /// this much per round trip (40 Mb/s at 50 ms).
+    #[arg(long, default_value_t = 256 * 1024)]
+    pub send_window: u64,
     /// How long an upstream subscription stays after its last subscriber (or FETCH or TRACK_STATUS) left, in case
     /// another comes back; then it is cancelled, so that the publisher stops sending.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]

@@ -98,6 +98,8 @@ impl Relay {
             max_cache_bytes: config.cache_bytes,
             max_bidi_streams: config.max_bidi_streams,
             max_uni_streams: config.max_uni_streams,
+            send_window: config.send_window,
+            max_latency: (!config.max_latency.is_zero()).then_some(config.max_latency),
             ..Default::default()
         };
         // One connection per node carries every track the node relays: allow it many more requests and streams.
@@ -108,6 +110,9 @@ impl Relay {
             max_uni_streams: 4096,
             keep_alive: config.cluster_keepalive,
             idle_timeout: config.cluster_idle_timeout,
+            // A link carries every track between two relays: room for all of them, and nothing shed on it.
+            send_window: moq_transport::DEFAULT_SEND_WINDOW.max(config.send_window),
+            max_latency: None,
             ..session_config.clone()
         };
         let server = Server::bind(config.bind, cert, session_config).context("bind UDP")?;

@@ -54,6 +54,11 @@ impl Metrics {
                 &self.data.groups_skipped,
             ),
             (
+                "moq_relay_groups_shed_total",
+                "Groups a subscriber lost because the relay could not send them within --max-latency",
+                &self.data.groups_shed,
+            ),
+            (
                 "moq_relay_delivery_timeouts_total",
                 "Subgroup streams reset by delivery timeouts",
                 &self.data.delivery_timeouts,

@@ -29,6 +29,7 @@ pub fn transport_config(config: &SessionConfig) -> quinn::TransportConfig {
     t.keep_alive_interval(Some(config.keep_alive));
     let idle = config.idle_timeout.try_into().unwrap_or(quinn::IdleTimeout::from(quinn::VarInt::from_u32(30_000)));
     t.max_idle_timeout(Some(idle));
+    t.send_window(config.send_window);
     t
 }
 

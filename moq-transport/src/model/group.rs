@@ -150,6 +150,11 @@ impl GroupConsumer {
         self.state.borrow().closed
     }
 
+    /// Whether a newer group has started on the track.
+    pub fn is_superseded(&self) -> bool {
+        self.edge.borrow().newest.is_some_and(|n| n > self.id.0)
+    }
+
     /// Resolves once a newer group has started on the track (or the track is gone).
     pub async fn superseded(&self) {
         let mut edge = self.edge.clone();

@@ -46,7 +46,19 @@ pub struct SessionConfig {
     /// offers, so a client (say a relay's cluster link) that offers a short one gets fast failure detection on
     /// both sides. Keep it a few keep-alive intervals long. QUIC transports only.
     pub idle_timeout: Duration,
+    /// Bytes QUIC may hold for sending per connection, written but not yet acknowledged (quinn's
+    /// `send_window`). Small enough, it keeps a subscriber's backlog where [`SessionConfig::max_latency`] can see
+    /// and drop it, rather than queued inside QUIC. QUIC transports only.
+    pub send_window: u64,
+    /// Load shedding for live subscriptions (those that start at the live edge): an object that has waited this
+    /// long to be sent, while a newer group exists, ends its group for that subscriber (the stream is reset
+    /// with TOO_FAR_BEHIND and counted in `groups_shed`), so that a subscriber the relay cannot keep up with
+    /// stays near the live edge. Lower-priority streams wait first, so they are shed first. `None`: never.
+    pub max_latency: Option<Duration>,
 }
+
+/// The default [`SessionConfig::send_window`]: quinn's own (10 MB).
+pub const DEFAULT_SEND_WINDOW: u64 = 10_000_000;
 
 /// The default [`SessionConfig::keep_alive`].
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(4);
@@ -73,6 +85,8 @@ pub struct Stats {
     pub groups_skipped: AtomicU64,
     /// Subgroup streams reset because an object outlived its delivery timeout.
     pub delivery_timeouts: AtomicU64,
+    /// Groups a subscriber lost to load shedding ([`SessionConfig::max_latency`]).
+    pub groups_shed: AtomicU64,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -133,6 +147,8 @@ impl Default for SessionConfig {
             max_uni_streams: DEFAULT_MAX_UNI_STREAMS,
             keep_alive: DEFAULT_KEEP_ALIVE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            send_window: DEFAULT_SEND_WINDOW,
+            max_latency: None,
         }
     }
 }

@@ -28,6 +28,10 @@ pub(super) struct SubState {
     pub(super) skipped: Arc<AtomicU64>,
     /// The Joining Location: the largest location when Forward last went to 1.
     pub(super) joining: Arc<Mutex<Option<Location>>>,
+    /// Whether load shedding applies: the subscription follows the live edge (no absolute start in the past).
+    pub(super) live: bool,
+    /// When the subscription began.
+    pub(super) since: tokio::time::Instant,
 }
 
 impl SubState {
@@ -44,6 +48,11 @@ impl SubState {
             streams: Arc::default(),
             skipped: Arc::default(),
             joining: Arc::default(),
+            live: !matches!(
+                params.location_filter,
+                Some(LocationFilter::AbsoluteStart { .. }) | Some(LocationFilter::AbsoluteRange { .. })
+            ),
+            since: tokio::time::Instant::now(),
         }
     }
 }
@@ -335,7 +344,7 @@ pub(super) async fn serve_group<S: WtSession>(
                 inner.clone(),
                 Job { group: group.id(), alias, first_object, timeouts },
                 sub,
-                state.clone(),
+                Shed { state: state.clone(), group: group.clone() },
                 stopped.clone(),
                 ActiveStream::new(&active),
             )),
@@ -429,14 +438,30 @@ pub(super) async fn serve_datagrams<S: WtSession>(
     }
 }
 
+/// What a subgroup stream needs to know to shed load: its subscription and whether its group is superseded.
+pub(super) struct Shed {
+    pub(super) state: SubState,
+    pub(super) group: GroupConsumer,
+}
+
+impl Shed {
+    /// Whether an object that became available at `at` is too late to send: it waited longer than the budget
+    /// and a newer group exists (which the subscriber will get instead).
+    fn too_late<S: WtSession>(&self, inner: &Inner<S>, at: tokio::time::Instant) -> bool {
+        let Some(budget) = inner.config.max_latency else { return false };
+        self.state.live && at.elapsed() > budget && self.group.is_superseded()
+    }
+}
+
 pub(super) async fn serve_subgroup<S: WtSession>(
     inner: Arc<Inner<S>>,
     job: Job,
     mut sub: SubgroupConsumer,
-    state: SubState,
+    shed: Shed,
     mut stopped: watch::Receiver<bool>,
     _active: ActiveStream,
 ) {
+    let state = &shed.state;
     let Job { group, alias, first_object, timeouts } = job;
     let v = inner.version;
     let Ok(stream) = inner.transport.open_uni().await else {
@@ -508,6 +533,13 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                 if timeouts.object.is_some_and(|t| at.elapsed() > t) {
                     inner.config.stats.delivery_timeouts.fetch_add(1, Ordering::Relaxed);
                     writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
+                    return;
+                }
+                // Objects cached before the subscription began count from its start, not from their arrival.
+                if shed.too_late(&inner, at.max(state.since)) {
+                    inner.config.stats.groups_shed.fetch_add(1, Ordering::Relaxed);
+                    state.skipped.fetch_add(1, Ordering::Relaxed);
+                    writer.reset(StreamCode::TooFarBehind.to_u64() as u32);
                     return;
                 }
                 let h = ObjectHeader {
