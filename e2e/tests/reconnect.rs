@@ -167,3 +167,26 @@ async fn moq_pub_announces_again_after_the_relay_restarts() {
     let _ = std::fs::remove_file(&output);
     let _ = std::fs::remove_file(&input);
 }
+
+/// `moq-sub ... | ffprobe -`: the reader closes the pipe once it has seen enough, and moq-sub ends cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moq_sub_ends_cleanly_when_its_reader_goes_away() {
+    use tokio::io::AsyncReadExt;
+    let port = free_port();
+    let _relay = demo_relay(port).await;
+    let url = format!("http://localhost:{port}/");
+    let args = moq_sub::Args::try_parse_from(["moq-sub", url.as_str(), "--namespace", "demo/clip"]).unwrap();
+    // A socket pair, like a pipe: writing after the reader closed fails with EPIPE (a broken pipe).
+    let (out, mut reader) = tokio::net::UnixStream::pair().unwrap();
+    let watcher = tokio::spawn(async move { moq_sub::watch(&args, out).await });
+    let mut seen = 0;
+    let mut buf = vec![0u8; 16 * 1024];
+    while seen < 50_000 {
+        let n = tokio::time::timeout(Duration::from_secs(10), reader.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "moq-sub stopped writing");
+        seen += n;
+    }
+    drop(reader);
+    let watched = tokio::time::timeout(Duration::from_secs(10), watcher).await.expect("moq-sub finishes");
+    watched.unwrap().expect("a closed output is a clean end");
+}

@@ -140,7 +140,7 @@ pub async fn watch<W: AsyncWrite + Unpin>(args: &Args, out: W) -> anyhow::Result
                 session.close(moq_transport::wire::codes::SessionCode::NoError, "reconnecting");
             }
             // The reader went away (`| ffprobe -`, `| head`, a closed player): a normal way to stop watching.
-            Err(moq_media::Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            Err(e) if output_closed(&e) => {
                 tracing::info!("output closed");
                 break close(&client, &session).await;
             }
@@ -149,11 +149,20 @@ pub async fn watch<W: AsyncWrite + Unpin>(args: &Args, out: W) -> anyhow::Result
             Err(e) => break Err(e.into()),
         }
     };
-    let stats = watch.finish().await;
+    // The last flush may find the reader gone too.
+    let stats = match watch.finish().await {
+        Err(e) if output_closed(&e) => Ok(Vec::new()),
+        other => other,
+    };
     if args.stats && outages.count > 0 {
         eprintln!("outages: {} (longest {:.2} s)", outages.count, outages.longest.as_secs_f64());
     }
     result.and(stats.map(|_| ()).map_err(Into::into))
+}
+
+/// Whether `e` says the output's reader went away.
+fn output_closed(e: &moq_media::Error) -> bool {
+    matches!(e, moq_media::Error::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// Connection losses and the reconnection backoff.
