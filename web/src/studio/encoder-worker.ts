@@ -289,40 +289,37 @@ async function startAudio(channels: number, sampleRate = SAMPLE_RATE): Promise<v
   audioEncoder.configure(config);
 }
 
+/** Passes each frame of `stream` to `take` until the stream ends or the studio stops. */
+async function readFrames<F extends VideoFrame | AudioData>(
+  stream: ReadableStream<F>,
+  take: (frame: F) => void,
+) {
+  const reader = stream.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done || !running) {
+      value?.close();
+      return;
+    }
+    observeCaptureClock(value.timestamp);
+    take(value);
+  }
+}
+
 /** Reads frames from the page's MediaStreamTrackProcessors until stopped. */
 async function pumpMedia(source: Extract<Source, { kind: "media" }>): Promise<void> {
-  const readVideo = async (stream: ReadableStream<VideoFrame>) => {
-    const video = stream.getReader();
-    for (;;) {
-      const { value, done } = await video.read();
-      if (done || !running) {
-        value?.close();
-        return;
-      }
-      observeCaptureClock(value.timestamp);
-      encodeFrame(value);
-    }
-  };
-  const readAudio = async (audio: ReadableStream<AudioData>) => {
-    const reader = audio.getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done || !running) {
-        value?.close();
-        return;
-      }
-      observeCaptureClock(value.timestamp);
-      // The encoder takes the microphone's channel count and rate, known from its first buffer.
-      if (!audioStarted) {
-        audioStarted = true; // buffers are dropped until the encoder is configured
-        startAudio(value.numberOfChannels, value.sampleRate).catch((e) => fail(e, "audio0"));
-      }
-      encodeAudio(value);
-    }
-  };
   await Promise.all([
-    source.video ? readVideo(source.video) : undefined,
-    source.audio ? readAudio(source.audio) : undefined,
+    source.video ? readFrames(source.video, encodeFrame) : undefined,
+    source.audio
+      ? readFrames(source.audio, (value) => {
+          // The encoder takes the microphone's channel count and rate, known from its first buffer.
+          if (!audioStarted) {
+            audioStarted = true; // buffers are dropped until the encoder is configured
+            startAudio(value.numberOfChannels, value.sampleRate).catch((e) => fail(e, "audio0"));
+          }
+          encodeAudio(value);
+        })
+      : undefined,
   ]);
 }
 

@@ -6,13 +6,10 @@ import { createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { after, before, test } from "node:test";
+import { after, test } from "node:test";
 import type { Page } from "playwright-core";
-import { type Browsing, freePort, openBrowser, Relay, relayQuery, serveDist } from "./harness.ts";
+import { relayQuery, stage } from "./harness.ts";
 
-let relay: Relay;
-let site: Awaited<ReturnType<typeof serveDist>>;
-let b: Browsing;
 const dir = mkdtempSync(path.join(tmpdir(), "moq-auth-"));
 const key = randomBytes(32);
 
@@ -23,26 +20,18 @@ function token(claims: { publish?: string[]; subscribe?: string[] }): string {
   return `${body}.${createHmac("sha256", key).update(body).digest("base64url")}`;
 }
 
-before(async () => {
-  const keyFile = path.join(dir, "key.hex");
-  writeFileSync(keyFile, key.toString("hex"));
-  relay = new Relay(await freePort(), ["--auth-key", keyFile]);
-  await relay.start();
-  site = await serveDist(() => relay.port);
-  b = await openBrowser();
-});
+const keyFile = path.join(dir, "key.hex");
+writeFileSync(keyFile, key.toString("hex"));
+const env = stage({ args: ["--auth-key", keyFile] });
 
 after(async () => {
-  await b?.close();
-  await site?.close();
-  await relay?.stop("SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
 
 async function tryToGoLive(channel: string, jwt?: string): Promise<Page> {
-  const page = await b.context.newPage();
+  const page = await env.browser.context.newPage();
   const t = jwt ? `&token=${encodeURIComponent(jwt)}` : "";
-  await page.goto(`${site.url}/studio?${relayQuery(relay)}&channel=${channel}&size=320x180${t}`);
+  await page.goto(`${env.site.url}/studio?${relayQuery(env.relay)}&channel=${channel}&size=320x180${t}`);
   await page.locator("#go-live").click();
   return page;
 }

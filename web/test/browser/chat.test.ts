@@ -3,40 +3,16 @@
 // its burst and told so, while the others' messages still arrive.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { Page } from "playwright-core";
-import {
-  type Browsing,
-  freePort,
-  goLive,
-  openBrowser,
-  Relay,
-  relayQuery,
-  serveDist,
-  until,
-} from "./harness.ts";
+import { goLive, relayQuery, stage, until } from "./harness.ts";
 
-let relay: Relay;
-let site: Awaited<ReturnType<typeof serveDist>>;
-let b: Browsing;
-
-before(async () => {
-  relay = new Relay(await freePort(), []);
-  await relay.start();
-  site = await serveDist(() => relay.port);
-  b = await openBrowser();
-});
-
-after(async () => {
-  await b?.close();
-  await site?.close();
-  await relay?.stop("SIGKILL");
-});
+const env = stage({ args: [] });
 
 /** A viewer's watch page, its chat joined under `name`. */
 async function viewer(name: string): Promise<Page> {
-  const page = await b.context.newPage();
-  await page.goto(`${site.url}/watch?name=live/room&${relayQuery(relay)}`);
+  const page = await env.browser.context.newPage();
+  await page.goto(`${env.site.url}/watch?name=live/room&${relayQuery(env.relay)}`);
   await page.locator("#chat .chat-status", { hasText: "in chat/room" }).waitFor({ timeout: 8_000 });
   await page.locator("#chat input[name=name]").fill(name);
   return page;
@@ -61,7 +37,14 @@ const shown = (page: Page) =>
 const texts = (lines: string[]) => lines.map((l) => l.slice(l.indexOf(" ") + 1));
 
 test("three viewers and the streamer see every message in one order; a late joiner sees the history; a flood is cut", async () => {
-  const studio = await goLive(b.context, site.url, relay, "room", "Chat room", "&size=320x180");
+  const studio = await goLive(
+    env.browser.context,
+    env.site.url,
+    env.relay,
+    "room",
+    "Chat room",
+    "&size=320x180",
+  );
   await studio.locator("#chat .chat-status", { hasText: "in chat/room" }).waitFor({ timeout: 8_000 });
   const viewers = [await viewer("ann"), await viewer("ben"), await viewer("cat")];
   const everyone = [studio, ...viewers];
@@ -92,8 +75,8 @@ test("three viewers and the streamer see every message in one order; a late join
   // Text, never markup.
   assert.equal(await studio.locator("#chat ol.messages b").count(), 0);
 
-  const late = await b.context.newPage();
-  await late.goto(`${site.url}/watch?name=live/room&${relayQuery(relay)}`);
+  const late = await env.browser.context.newPage();
+  await late.goto(`${env.site.url}/watch?name=live/room&${relayQuery(env.relay)}`);
   await until("the history", async () => ((await shown(late)).length === 4 ? true : undefined), 8_000);
   assert.deepEqual(await shown(late), orders[0]);
 
@@ -112,7 +95,7 @@ test("three viewers and the streamer see every message in one order; a late join
   assert.ok(floods.length >= 5 && floods.length <= 7, `flood messages in the room: ${floods.length}`);
   console.log(JSON.stringify({ test: "chat", participants: 5, floodSent: 12, floodAccepted: floods.length }));
   for (const p of [...everyone, late]) await p.close();
-  assert.deepEqual(b.errors, []);
+  assert.deepEqual(env.browser.errors, []);
 });
 
 test("an oversized message is refused in the page", async () => {

@@ -2,30 +2,14 @@
 // track status, fetch, and a session that survives the relay going away.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { type Browsing, freePort, openBrowser, Relay, serveDist, until } from "./harness.ts";
+import { test } from "node:test";
+import { stage, until } from "./harness.ts";
 
-let relay: Relay;
-let site: Awaited<ReturnType<typeof serveDist>>;
-let b: Browsing;
-
-before(async () => {
-  relay = new Relay(await freePort());
-  await relay.start();
-  site = await serveDist(() => relay.port);
-  b = await openBrowser();
-  await b.page.goto(`${site.url}/test.html`);
-});
-
-after(async () => {
-  await b?.close();
-  await site?.close();
-  await relay?.stop("SIGKILL");
-});
+const env = stage({ open: "/test.html" });
 
 for (const version of [19, 18] as const) {
   test(`draft-${version}: setup, catalog and video objects`, async () => {
-    const out = await b.page.evaluate(
+    const out = await env.browser.page.evaluate(
       async ({ url, version }) => {
         const moq = await import("/moq.js");
         const s = await moq.Session.connect(url, {
@@ -60,19 +44,19 @@ for (const version of [19, 18] as const) {
           group: vg?.groupId,
         };
       },
-      { url: relay.url, version },
+      { url: env.relay.url, version },
     );
     assert.equal(out.v, version);
     assert.deepEqual(out.tracks.sort(), ["audio0", "video0"]);
     assert.equal(out.objects.length, 5);
     assert.equal(out.objects[0]?.id, 0, "a subscription starts at the group's first object");
     assert.ok(out.objects.every((o: { ts?: number; pub?: number }) => o.ts && o.pub));
-    assert.deepEqual(b.errors, []);
+    assert.deepEqual(env.browser.errors, []);
   });
 }
 
 test("namespaces, track status, fetch and refusals", async () => {
-  const out = await b.page.evaluate(async (url) => {
+  const out = await env.browser.page.evaluate(async (url) => {
     const moq = await import("/moq.js");
     const s = await moq.Session.connect(url, { fingerprintUrl: "/relay/certificate.sha256" });
     const watch = await s.subscribeNamespace("");
@@ -105,7 +89,7 @@ test("namespaces, track status, fetch and refusals", async () => {
       entries,
       end: f.endLocation,
     };
-  }, relay.url);
+  }, env.relay.url);
   assert.deepEqual(out.first, { active: true, ns: "demo/clip" });
   assert.ok(out.status.largest && out.status.largest.group > 0, "TRACK_STATUS gives the largest location");
   assert.match(out.missing, /DOES_NOT_EXIST/);
@@ -117,11 +101,11 @@ test("namespaces, track status, fetch and refusals", async () => {
   }[];
   assert.ok(objects.every((e) => e.len > 0));
   assert.equal(objects[0]?.o, 0, "a fetched group starts at its first object");
-  assert.deepEqual(b.errors, []);
+  assert.deepEqual(env.browser.errors, []);
 });
 
 test("PUBLISH_NAMESPACE: announced, listed, and the relay's SUBSCRIBE refused", async () => {
-  const out = await b.page.evaluate(async (url) => {
+  const out = await env.browser.page.evaluate(async (url) => {
     const moq = await import("/moq.js");
     const opts = { fingerprintUrl: "/relay/certificate.sha256" };
     const publisher = await moq.Session.connect(url, opts);
@@ -144,7 +128,7 @@ test("PUBLISH_NAMESPACE: announced, listed, and the relay's SUBSCRIBE refused", 
       gone: gone && { active: gone.active, ns: moq.wire.namespaceToPath(gone.namespace) },
       refused,
     };
-  }, relay.url);
+  }, env.relay.url);
   assert.deepEqual(out.seen, { active: true, ns: "test/web" });
   assert.match(
     out.refused,
@@ -152,21 +136,21 @@ test("PUBLISH_NAMESPACE: announced, listed, and the relay's SUBSCRIBE refused", 
     "the relay forwarded the SUBSCRIBE and our publisher refused it",
   );
   assert.deepEqual(out.gone, { active: false, ns: "test/web" });
-  assert.deepEqual(b.errors, []);
+  assert.deepEqual(env.browser.errors, []);
 });
 
 test("the index page lists the demo and plays it on click", async () => {
-  const q = `url=${encodeURIComponent(relay.url)}&fingerprint-url=/relay/certificate.sha256`;
-  await b.page.goto(`${site.url}/index.html?${q}`);
-  await b.page.getByRole("link", { name: "demo/clip" }).click();
+  const q = `url=${encodeURIComponent(env.relay.url)}&fingerprint-url=/relay/certificate.sha256`;
+  await env.browser.page.goto(`${env.site.url}/index.html?${q}`);
+  await env.browser.page.getByRole("link", { name: "demo/clip" }).click();
   await until("frames", () =>
-    b.page.evaluate(
+    env.browser.page.evaluate(
       () =>
         ((document.querySelector("moq-player") as unknown as { stats: { framesRendered?: number } }).stats
           .framesRendered ?? 0) > 10,
     ),
   );
-  assert.match(b.page.url(), /\/watch\?name=demo%2Fclip/);
-  assert.deepEqual(b.errors, []);
-  await b.page.goto(`${site.url}/test.html`);
+  assert.match(env.browser.page.url(), /\/watch\?name=demo%2Fclip/);
+  assert.deepEqual(env.browser.errors, []);
+  await env.browser.page.goto(`${env.site.url}/test.html`);
 });

@@ -4,41 +4,12 @@
 // scheduled keyframe.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { Page } from "playwright-core";
-import {
-  type Browsing,
-  freePort,
-  goLive,
-  openBrowser,
-  Relay,
-  relayQuery,
-  serveDist,
-  until,
-} from "./harness.ts";
+import { goLive, num, playerStats, relayQuery, stage, until } from "./harness.ts";
 
-let relay: Relay;
-let site: Awaited<ReturnType<typeof serveDist>>;
-let b: Browsing;
+const env = stage({ args: [] });
 
-before(async () => {
-  relay = new Relay(await freePort(), []);
-  await relay.start();
-  site = await serveDist(() => relay.port);
-  b = await openBrowser();
-});
-
-after(async () => {
-  await b?.close();
-  await site?.close();
-  await relay?.stop("SIGKILL");
-});
-
-type Stats = Record<string, number | string | boolean | undefined>;
-const playerStats = (page: Page) =>
-  page.evaluate(() => ({
-    ...(document.querySelector("moq-player") as unknown as { stats: object }).stats,
-  })) as Promise<Stats>;
 const studioStats = (page: Page) =>
   page.evaluate(() => {
     const s = (
@@ -46,20 +17,28 @@ const studioStats = (page: Page) =>
     ).moqStudio;
     return { forced: s.forcedKeyframes, video: s.stats.video as { frames?: number }[] };
   });
-const num = (v: unknown) => (typeof v === "number" ? v : 0);
 
 async function watch(page: Page, channel: string): Promise<void> {
-  await page.goto(`${site.url}/watch.html?name=live/${channel}&${relayQuery(relay)}&chat=0&no-audio=1`);
+  await page.goto(
+    `${env.site.url}/watch.html?name=live/${channel}&${relayQuery(env.relay)}&chat=0&no-audio=1`,
+  );
 }
 
 test("joining and switching renditions get a group started for them", async () => {
-  const studio = await goLive(b.context, site.url, relay, "slow-keys", "Slow keys", "&keyint=10");
+  const studio = await goLive(
+    env.browser.context,
+    env.site.url,
+    env.relay,
+    "slow-keys",
+    "Slow keys",
+    "&keyint=10",
+  );
   const forcedAtStart = (await studioStats(studio)).forced;
-  await watch(b.page, "slow-keys");
+  await watch(env.browser.page, "slow-keys");
   const joined = await until(
     "the viewer's first frames",
     async () => {
-      const s = await playerStats(b.page);
+      const s = await playerStats(env.browser.page);
       return num(s.framesRendered) > 10 && s.width === 1280 ? s : undefined;
     },
     15_000,
@@ -69,11 +48,11 @@ test("joining and switching renditions get a group started for them", async () =
   // A switch subscribes with Next Group Start: without a forced group it would wait for the next scheduled
   // keyframe, up to 10 s away (the last one was forced at the join, about a second ago).
   const t0 = Date.now();
-  await b.page.locator("moq-player select.renditions").selectOption("video1");
+  await env.browser.page.locator("moq-player select.renditions").selectOption("video1");
   const switched = await until(
     "the 360p rendition",
     async () => {
-      const s = await playerStats(b.page);
+      const s = await playerStats(env.browser.page);
       return s.width === 640 ? s : undefined;
     },
     8_000,
@@ -87,5 +66,5 @@ test("joining and switching renditions get a group started for them", async () =
   assert.ok(switchMs < 4000, `switched after ${switchMs} ms`);
   assert.equal(switched.decodeErrors, 0);
   await studio.close();
-  assert.deepEqual(b.errors, []);
+  assert.deepEqual(env.browser.errors, []);
 });

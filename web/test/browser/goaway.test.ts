@@ -2,45 +2,31 @@
 // plays, and closes the old one only when the new one delivers video.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { Page } from "playwright-core";
-import { type Browsing, freePort, openBrowser, Relay, serveDist, until } from "./harness.ts";
+import {
+  errorsBesidesReconnecting,
+  num,
+  playerStats,
+  playingAgain,
+  type Stats,
+  stage,
+  until,
+} from "./harness.ts";
 
-let relay: Relay;
-let site: Awaited<ReturnType<typeof serveDist>>;
-let b: Browsing;
-
-before(async () => {
-  relay = new Relay(await freePort(), ["--demo"], "5s");
-  await relay.start();
-  site = await serveDist(() => relay.port);
-  b = await openBrowser();
-});
-
-after(async () => {
-  await b?.close();
-  await site?.close();
-  await relay?.stop("SIGKILL");
-});
-
-type Stats = Record<string, number | string | boolean | undefined>;
-const stats = (page: Page) =>
-  page.evaluate(() => ({
-    ...(document.querySelector("moq-player") as unknown as { stats: object }).stats,
-  })) as Promise<Stats>;
-const num = (v: unknown) => (typeof v === "number" ? v : 0);
+const env = stage({ args: ["--demo"], drain: "5s" });
 
 async function watch(page: Page): Promise<void> {
-  const q = `name=demo/clip&url=${encodeURIComponent(relay.url)}&fingerprint-url=/relay/certificate.sha256`;
-  await page.goto(`${site.url}/watch.html?${q}`);
-  await until("video", async () => num((await stats(page)).framesRendered) > 30);
+  const q = `name=demo/clip&url=${encodeURIComponent(env.relay.url)}&fingerprint-url=/relay/certificate.sha256`;
+  await page.goto(`${env.site.url}/watch.html?${q}`);
+  await until("video", async () => num((await playerStats(page)).framesRendered) > 30);
 }
 
 test("moves to a new session without a reconnect", async () => {
-  await watch(b.page);
-  const before = await stats(b.page);
+  await watch(env.browser.page);
+  const before = await playerStats(env.browser.page);
   // What a GOAWAY to the same relay does, without stopping it.
-  const moved = await b.page.evaluate(() =>
+  const moved = await env.browser.page.evaluate(() =>
     (document.querySelector("moq-player") as unknown as { moveSession(): Promise<boolean> }).moveSession(),
   );
   assert.equal(moved, true);
@@ -48,7 +34,7 @@ test("moves to a new session without a reconnect", async () => {
   let longestGapMs = 0;
   let last = { at: Date.now(), frames: num(before.framesRendered) };
   const s = await until("frames from the new session", async () => {
-    const s = await stats(b.page);
+    const s = await playerStats(env.browser.page);
     const now = Date.now();
     if (num(s.framesRendered) > last.frames) last = { at: now, frames: num(s.framesRendered) };
     longestGapMs = Math.max(longestGapMs, now - last.at);
@@ -62,23 +48,23 @@ test("moves to a new session without a reconnect", async () => {
   assert.equal(s.reconnects, before.reconnects, "no reconnect");
   assert.equal(s.state, "playing");
   assert.equal(s.decodeErrors, 0);
-  assert.ok(/session accepted[\s\S]*session accepted/.test(relay.log), "the relay saw a second session");
-  assert.deepEqual(b.errors, []);
+  assert.ok(/session accepted[\s\S]*session accepted/.test(env.relay.log), "the relay saw a second session");
+  assert.deepEqual(env.browser.errors, []);
 });
 
 test("on a relay's GOAWAY, tries the new session while the old one still plays", async () => {
-  await watch(b.page);
-  const started = num((await stats(b.page)).handoversStarted);
-  const stopping = relay.stop("SIGTERM");
+  await watch(env.browser.page);
+  const started = num((await playerStats(env.browser.page)).handoversStarted);
+  const stopping = env.relay.stop("SIGTERM");
   const during = await until("a handover under way", async () => {
-    const s = await stats(b.page);
+    const s = await playerStats(env.browser.page);
     return num(s.handoversStarted) > started ? s : undefined;
   });
   const log: Stats[] = [during];
   const settled = await until(
     "the handover settles",
     async () => {
-      const s = await stats(b.page);
+      const s = await playerStats(env.browser.page);
       log.push(s);
       return s.handover !== "connecting" ? s : undefined;
     },
@@ -95,22 +81,8 @@ test("on a relay's GOAWAY, tries the new session while the old one still plays",
       framesWhileConnecting,
     }),
   );
-  await relay.start();
-  const rendered = num((await stats(b.page)).framesRendered);
-  await until(
-    "playing again",
-    async () => {
-      const s = await stats(b.page);
-      return s.state === "playing" && num(s.framesRendered) > rendered + 30 ? s : undefined;
-    },
-    15_000,
-  );
-  assert.ok(!b.crashed(), "the tab is alive");
-  const unexpected = b.errors.filter(
-    (e) =>
-      !/certificate\.sha256|WebTransport|Failed to establish a connection|ERR_CONNECTION_REFUSED|Failed to load resource|502/.test(
-        e,
-      ),
-  );
-  assert.deepEqual(unexpected, []);
+  await env.relay.start();
+  await playingAgain(env.browser.page);
+  assert.ok(!env.browser.crashed(), "the tab is alive");
+  assert.deepEqual(errorsBesidesReconnecting(env.browser.errors), []);
 });

@@ -1,13 +1,14 @@
 // Test harness: a real moq-relay on free loopback ports, a static server for dist/ with COOP/COEP headers, and
 // Debian's Chromium through playwright-core. Every wait is for a condition, with a deadline.
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import dgram from "node:dgram";
 import { createReadStream, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 
@@ -299,4 +300,90 @@ export async function goLive(
   await page.locator("#go-live").click();
   await page.locator("#live:not([hidden])").waitFor({ timeout: 10_000 });
   return page;
+}
+
+export type Site = Awaited<ReturnType<typeof serveDist>>;
+
+/** Whether ffmpeg is on PATH (the tests that publish with moq-pub skip without it). */
+export const hasFfmpeg = (() => {
+  try {
+    execFileSync("ffmpeg", ["-version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** What a browser test file runs against; filled in by the `before` hook that `stage` registers. */
+export interface Stage {
+  relay: Relay;
+  site: Site;
+  browser: Browsing;
+  publishers: Publisher[];
+}
+
+/**
+ * Registers the file's `before` and `after` hooks: a relay with `args` on a free port, moq-pub publishers of
+ * ffmpeg's test source (`publish`: namespace and packaging; none without ffmpeg), the site and Chromium, its
+ * first tab on the site's `open` page if given. (A file's own `before` hook may run before this one ends.)
+ */
+export function stage(
+  options: { args?: string[]; drain?: string; publish?: [string, "loc" | "cmaf"][]; open?: string } = {},
+): Stage {
+  const s = { publishers: [] as Publisher[] } as Stage;
+  before(async () => {
+    s.relay = new Relay(await freePort(), options.args, options.drain);
+    await s.relay.start();
+    if (hasFfmpeg) {
+      for (const [namespace, packaging] of options.publish ?? []) {
+        const pub = new Publisher(s.relay.url, namespace, packaging);
+        pub.start();
+        s.publishers.push(pub);
+      }
+    }
+    s.site = await serveDist(() => s.relay.port);
+    s.browser = await openBrowser();
+    if (options.open) await s.browser.page.goto(`${s.site.url}${options.open}`);
+  });
+  after(async () => {
+    for (const pub of s.publishers) pub.stop();
+    await s.browser?.close();
+    await s.site?.close();
+    await s.relay?.stop("SIGKILL");
+  });
+  return s;
+}
+
+export type Stats = Record<string, number | string | boolean | undefined>;
+
+/** The `stats` of the page's `<moq-player>`. */
+export const playerStats = (page: Page) =>
+  page.evaluate(() => ({
+    ...(document.querySelector("moq-player") as unknown as { stats: object }).stats,
+  })) as Promise<Stats>;
+
+/** A stat as a number (0 when absent). */
+export const num = (v: unknown) => (typeof v === "number" ? v : 0);
+
+/** Waits until the page's player plays again and has rendered 30 frames more than now. */
+export async function playingAgain(page: Page, timeoutMs = 15_000): Promise<Stats> {
+  const rendered = num((await playerStats(page)).framesRendered);
+  return until(
+    "playing again",
+    async () => {
+      const s = await playerStats(page);
+      return s.state === "playing" && num(s.framesRendered) > rendered + 30 ? s : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/**
+ * The page errors other than those a relay that went away makes the browser log: failed connection attempts, and
+ * a handshake with a restarted relay under the old certificate hash.
+ */
+export function errorsBesidesReconnecting(errors: string[]): string[] {
+  const reconnecting =
+    /certificate\.sha256|WebTransport|Failed to establish a connection|ERR_CONNECTION_REFUSED|Failed to load resource|502/;
+  return errors.filter((e) => !reconnecting.test(e));
 }

@@ -2,49 +2,33 @@
 // click, it keeps the live edge after a stall, and it survives the relay going away and coming back.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { Page } from "playwright-core";
-import { type Browsing, freePort, openBrowser, Relay, serveDist, until } from "./harness.ts";
+import {
+  errorsBesidesReconnecting,
+  num,
+  playerStats,
+  playingAgain,
+  serveDist,
+  stage,
+  until,
+} from "./harness.ts";
 
-let relay: Relay;
-let site: Awaited<ReturnType<typeof serveDist>>;
-let b: Browsing;
-
-before(async () => {
-  relay = new Relay(await freePort());
-  await relay.start();
-  site = await serveDist(() => relay.port);
-  b = await openBrowser();
-});
-
-after(async () => {
-  await b?.close();
-  await site?.close();
-  await relay?.stop("SIGKILL");
-});
-
-type Stats = Record<string, number | string | boolean | undefined>;
-
-const stats = (page: Page) =>
-  page.evaluate(() => ({
-    ...(document.querySelector("moq-player") as unknown as { stats: object }).stats,
-  })) as Promise<Stats>;
+const env = stage();
 
 async function watch(page: Page, extra = ""): Promise<void> {
-  const q = `name=demo/clip&url=${encodeURIComponent(relay.url)}&fingerprint-url=/relay/certificate.sha256${extra}`;
-  await page.goto(`${site.url}/watch.html?${q}`);
+  const q = `name=demo/clip&url=${encodeURIComponent(env.relay.url)}&fingerprint-url=/relay/certificate.sha256${extra}`;
+  await page.goto(`${env.site.url}/watch.html?${q}`);
 }
-
-const num = (v: unknown) => (typeof v === "number" ? v : 0);
 
 for (const version of [19, 18]) {
   test(`plays the demo at draft-${version}`, async () => {
     const t0 = Date.now();
-    await watch(b.page, `&versions=${version}`);
+    await watch(env.browser.page, `&versions=${version}`);
     const s = await until(
       "60 rendered frames",
       async () => {
-        const s = await stats(b.page);
+        const s = await playerStats(env.browser.page);
         return num(s.framesRendered) >= 60 ? s : undefined;
       },
       15_000,
@@ -67,54 +51,54 @@ for (const version of [19, 18]) {
         dropped: s.framesDropped,
       }),
     );
-    assert.deepEqual(b.errors, []);
+    assert.deepEqual(env.browser.errors, []);
   });
 }
 
 test("audio reaches the worklet after a click", async () => {
-  await watch(b.page);
-  await until("video", async () => num((await stats(b.page)).framesRendered) > 10);
-  const before = await stats(b.page);
+  await watch(env.browser.page);
+  await until("video", async () => num((await playerStats(env.browser.page)).framesRendered) > 10);
+  const before = await playerStats(env.browser.page);
   assert.equal(before.audioState, "muted");
   assert.equal(before.audioSamplesPlayed, 0);
-  await b.page.locator("moq-player .unmute").click();
+  await env.browser.page.locator("moq-player .unmute").click();
   const s = await until("a second of audio", async () => {
-    const s = await stats(b.page);
+    const s = await playerStats(env.browser.page);
     return num(s.audioSamplesPlayed) > 48_000 ? s : undefined;
   });
   assert.equal(s.audioState, "running");
   assert.equal(s.audioClock, true, "video follows the audio clock");
-  assert.ok(await b.page.locator("moq-player .unmute").isHidden());
-  assert.deepEqual(b.errors, []);
+  assert.ok(await env.browser.page.locator("moq-player .unmute").isHidden());
+  assert.deepEqual(env.browser.errors, []);
 });
 
 test("audio without cross-origin isolation goes over a MessagePort", async () => {
-  const plain = await serveDist(() => relay.port, false);
+  const plain = await serveDist(() => env.relay.port, false);
   try {
-    const q = `name=demo/clip&url=${encodeURIComponent(relay.url)}&fingerprint-url=/relay/certificate.sha256`;
-    await b.page.goto(`${plain.url}/watch.html?${q}`);
-    assert.equal(await b.page.evaluate(() => crossOriginIsolated), false);
-    await until("video", async () => num((await stats(b.page)).framesRendered) > 10);
-    await b.page.locator("moq-player .unmute").click();
+    const q = `name=demo/clip&url=${encodeURIComponent(env.relay.url)}&fingerprint-url=/relay/certificate.sha256`;
+    await env.browser.page.goto(`${plain.url}/watch.html?${q}`);
+    assert.equal(await env.browser.page.evaluate(() => crossOriginIsolated), false);
+    await until("video", async () => num((await playerStats(env.browser.page)).framesRendered) > 10);
+    await env.browser.page.locator("moq-player .unmute").click();
     const s = await until("a second of audio", async () => {
-      const s = await stats(b.page);
+      const s = await playerStats(env.browser.page);
       return num(s.audioSamplesPlayed) > 48_000 ? s : undefined;
     });
     assert.equal(s.audioShared, false);
     assert.equal(s.audioClock, true, "video follows the audio clock");
-    assert.deepEqual(b.errors, []);
+    assert.deepEqual(env.browser.errors, []);
   } finally {
-    await b.page.goto(`${site.url}/test.html`);
+    await env.browser.page.goto(`${env.site.url}/test.html`);
     await plain.close();
   }
 });
 
 test("returns to the live edge after a 2 s stall", async () => {
-  await watch(b.page, "&latency=100");
-  await until("video", async () => num((await stats(b.page)).framesRendered) > 30);
-  const before = await stats(b.page);
+  await watch(env.browser.page, "&latency=100");
+  await until("video", async () => num((await playerStats(env.browser.page)).framesRendered) > 30);
+  const before = await playerStats(env.browser.page);
   // Block the page's main thread (where the transport reads) for 2 s: objects pile up in the network.
-  await b.page.evaluate(() => {
+  await env.browser.page.evaluate(() => {
     const end = Date.now() + 2000;
     while (Date.now() < end) {
       // busy
@@ -124,7 +108,7 @@ test("returns to the live edge after a 2 s stall", async () => {
   const s = await until(
     "stale media skipped and latency back near the target",
     async () => {
-      const s = await stats(b.page);
+      const s = await playerStats(env.browser.page);
       const skipped = num(s.groupsSkipped) + num(s.framesDropped) - skippedBefore;
       const fresh = num(s.framesRendered) > num(before.framesRendered) + 30;
       return skipped >= 10 && fresh && num(s.latencyMs) < 400 ? s : undefined;
@@ -139,29 +123,29 @@ test("returns to the live edge after a 2 s stall", async () => {
       latencyMs: s.latencyMs,
     }),
   );
-  assert.deepEqual(b.errors, []);
+  assert.deepEqual(env.browser.errors, []);
 });
 
 test("skips forward after the relay freezes for 2 s", async () => {
   const target = 100;
-  await watch(b.page, `&latency=${target}`);
-  await until("video", async () => num((await stats(b.page)).framesRendered) > 30);
-  const before = await stats(b.page);
+  await watch(env.browser.page, `&latency=${target}`);
+  await until("video", async () => num((await playerStats(env.browser.page)).framesRendered) > 30);
+  const before = await playerStats(env.browser.page);
   // The relay stops forwarding for 2 s (the stimulus, not an assertion); the publisher's media queues behind it.
-  relay.pause(true);
+  env.relay.pause(true);
   await new Promise((r) => setTimeout(r, 2000));
-  relay.pause(false);
+  env.relay.pause(false);
   const s = await until(
     "groups skipped and latency back under target + 150 ms",
     async () => {
-      const s = await stats(b.page);
+      const s = await playerStats(env.browser.page);
       const skipped = num(s.groupsSkipped) > num(before.groupsSkipped);
       const fresh = num(s.framesRendered) > num(before.framesRendered) + 30;
       return skipped && fresh && num(s.latencyMs) < target + 150 ? s : undefined;
     },
     8_000,
   ).catch(async (e) => {
-    console.log(JSON.stringify(await stats(b.page)));
+    console.log(JSON.stringify(await playerStats(env.browser.page)));
     throw e;
   });
   assert.equal(s.reconnects, before.reconnects, "the same session carried on");
@@ -173,37 +157,23 @@ test("skips forward after the relay freezes for 2 s", async () => {
       latencyMs: s.latencyMs,
     }),
   );
-  assert.deepEqual(b.errors, []);
+  assert.deepEqual(env.browser.errors, []);
 });
 
 for (const signal of ["SIGTERM", "SIGKILL"] as const) {
   test(`survives the relay stopping (${signal}) and reconnects when it returns`, async () => {
-    await watch(b.page);
-    await until("video", async () => num((await stats(b.page)).framesRendered) > 30);
-    const reconnects = num((await stats(b.page)).reconnects);
-    await relay.stop(signal);
-    await until("the player notices", async () => (await stats(b.page)).state !== "playing");
-    await relay.start();
-    const rendered = num((await stats(b.page)).framesRendered);
-    const s = await until(
-      "playing again",
-      async () => {
-        const s = await stats(b.page);
-        return s.state === "playing" && num(s.framesRendered) > rendered + 30 ? s : undefined;
-      },
-      15_000,
-    );
-    assert.ok(!b.crashed(), "the tab is alive");
+    await watch(env.browser.page);
+    await until("video", async () => num((await playerStats(env.browser.page)).framesRendered) > 30);
+    const reconnects = num((await playerStats(env.browser.page)).reconnects);
+    await env.relay.stop(signal);
+    await until("the player notices", async () => (await playerStats(env.browser.page)).state !== "playing");
+    await env.relay.start();
+    const s = await playingAgain(env.browser.page);
+    assert.ok(!env.browser.crashed(), "the tab is alive");
     assert.ok(num(s.reconnects) > reconnects);
     // A relay that vanished makes the browser log failed connection attempts (one that reaches the restarted
     // relay with the old one's certificate hash fails its handshake); nothing else may be logged.
-    const unexpected = b.errors.filter(
-      (e) =>
-        !/certificate\.sha256|WebTransport|Failed to establish a connection|ERR_CONNECTION_REFUSED|Failed to load resource|502/.test(
-          e,
-        ),
-    );
-    assert.deepEqual(unexpected, []);
-    b.errors.length = 0;
+    assert.deepEqual(errorsBesidesReconnecting(env.browser.errors), []);
+    env.browser.errors.length = 0;
   });
 }

@@ -4,55 +4,23 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { Page } from "playwright-core";
-import {
-  type Browsing,
-  binary,
-  freePort,
-  goLive,
-  openBrowser,
-  Relay,
-  relayQuery,
-  serveDist,
-  until,
-} from "./harness.ts";
+import { binary, goLive, num, playerStats, relayQuery, stage, until } from "./harness.ts";
 
-let relay: Relay;
-let site: Awaited<ReturnType<typeof serveDist>>;
-let b: Browsing;
+const env = stage();
 
-before(async () => {
-  relay = new Relay(await freePort());
-  await relay.start();
-  site = await serveDist(() => relay.port);
-  b = await openBrowser();
-});
-
-after(async () => {
-  await b?.close();
-  await site?.close();
-  await relay?.stop("SIGKILL");
-});
-
-const query = () => relayQuery(relay);
-
-type Stats = Record<string, number | string | boolean | undefined>;
-const playerStats = (page: Page) =>
-  page.evaluate(() => ({
-    ...(document.querySelector("moq-player") as unknown as { stats: object }).stats,
-  })) as Promise<Stats>;
-const num = (v: unknown) => (typeof v === "number" ? v : 0);
+const query = () => relayQuery(env.relay);
 
 const live = (channel: string, title: string, extra = "") =>
-  goLive(b.context, site.url, relay, channel, title, extra);
+  goLive(env.browser.context, env.site.url, env.relay, channel, title, extra);
 
 const channelItem = (page: Page, channel: string) => page.locator(`li.channel[data-name="live/${channel}"]`);
 
 test("a studio goes live; the list shows it; a viewer plays it with audio and the stamp", async () => {
   const studio = await live("alice", "Alice's test pattern");
-  const viewer = b.page;
-  await viewer.goto(`${site.url}/?${query()}`);
+  const viewer = env.browser.page;
+  await viewer.goto(`${env.site.url}/?${query()}`);
   const item = channelItem(viewer, "alice");
   await item.locator(".title", { hasText: "Alice's test pattern" }).waitFor({ timeout: 5_000 });
   assert.match((await item.locator(".details").textContent()) ?? "", /720p · 360p · H\.264 · audio/);
@@ -93,23 +61,25 @@ test("a studio goes live; the list shows it; a viewer plays it with audio and th
     }),
   );
   // Stop: the channel leaves the list.
-  await viewer.goto(`${site.url}/?${query()}`);
+  await viewer.goto(`${env.site.url}/?${query()}`);
   await channelItem(viewer, "alice").waitFor({ timeout: 5_000 });
   const t0 = Date.now();
   await studio.locator("#stop").click();
   await channelItem(viewer, "alice").waitFor({ state: "detached", timeout: 5_000 });
   console.log(JSON.stringify({ test: "stop leaves the list", ms: Date.now() - t0 }));
   await studio.close();
-  assert.deepEqual(b.errors, []);
+  assert.deepEqual(env.browser.errors, []);
 });
 
 test("a channel leaves the list when the studio's tab closes", async () => {
   const studio = await live("bob", "Bob");
-  await b.page.goto(`${site.url}/?${query()}`);
-  await channelItem(b.page, "bob").locator(".title", { hasText: "Bob" }).waitFor({ timeout: 5_000 });
+  await env.browser.page.goto(`${env.site.url}/?${query()}`);
+  await channelItem(env.browser.page, "bob")
+    .locator(".title", { hasText: "Bob" })
+    .waitFor({ timeout: 5_000 });
   const t0 = Date.now();
   await studio.close();
-  await channelItem(b.page, "bob").waitFor({ state: "detached", timeout: 8_000 });
+  await channelItem(env.browser.page, "bob").waitFor({ state: "detached", timeout: 8_000 });
   console.log(JSON.stringify({ test: "closed tab leaves the list", ms: Date.now() - t0 }));
 });
 
@@ -117,7 +87,7 @@ test("moq-sub reads the browser's broadcast", async () => {
   // Found first: a missing binary must not leave a studio page running into the next tests.
   const moqSub = binary("moq-sub");
   const studio = await live("carol", "Carol", "&codec=h264");
-  const sub = spawn(moqSub, [relay.url, "--namespace", "live/carol"], {
+  const sub = spawn(moqSub, [env.relay.url, "--namespace", "live/carol"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let bytes = 0;
@@ -137,16 +107,16 @@ test("moq-sub reads the browser's broadcast", async () => {
 
 test("the studio republishes after the relay restarts; the viewer plays again", async () => {
   const studio = await live("dave", "Dave", "&size=640x360");
-  const viewer = b.page;
-  await viewer.goto(`${site.url}/watch?name=live/dave&${query()}`);
+  const viewer = env.browser.page;
+  await viewer.goto(`${env.site.url}/watch?name=live/dave&${query()}`);
   await until(
     "frames before the restart",
     async () => num((await playerStats(viewer)).framesRendered) > 10,
     10_000,
   );
-  await relay.stop("SIGKILL");
+  await env.relay.stop("SIGKILL");
   await studio.locator("body:not([data-state=live])").waitFor({ timeout: 8_000 });
-  await relay.start();
+  await env.relay.start();
   await studio.locator("body[data-state=live]").waitFor({ timeout: 10_000 });
   const before = num((await playerStats(viewer)).framesRendered);
   await until(
@@ -159,13 +129,13 @@ test("the studio republishes after the relay restarts; the viewer plays again", 
     JSON.stringify({ test: "relay restart", reconnects: s.reconnects, decodeErrors: s.decodeErrors }),
   );
   await studio.close();
-  await viewer.goto(`${site.url}/test.html`);
+  await viewer.goto(`${env.site.url}/test.html`);
 });
 
 test("the fake camera and microphone go live and play", async () => {
   const studio = await live("erin", "Erin's camera", "&source=camera&size=640x360");
-  const viewer = b.page;
-  await viewer.goto(`${site.url}/watch?name=live/erin&${query()}`);
+  const viewer = env.browser.page;
+  await viewer.goto(`${env.site.url}/watch?name=live/erin&${query()}`);
   const s = await until(
     "30 camera frames",
     async () => {
@@ -185,7 +155,7 @@ test("the fake camera and microphone go live and play", async () => {
     JSON.stringify({ test: "camera", size: `${s.width}x${s.height}`, latencyP50Ms: s.latencyP50Ms }),
   );
   await studio.close();
-  await viewer.goto(`${site.url}/test.html`);
+  await viewer.goto(`${env.site.url}/test.html`);
 });
 
 for (const [codec, prefix] of [
@@ -194,8 +164,8 @@ for (const [codec, prefix] of [
 ] as const) {
   test(`the studio publishes ${codec.toUpperCase()} that the player decodes`, async () => {
     const studio = await live(`codec-${codec}`, codec, `&codec=${codec}&size=320x180`);
-    const viewer = b.page;
-    await viewer.goto(`${site.url}/watch?name=live/codec-${codec}&${query()}`);
+    const viewer = env.browser.page;
+    await viewer.goto(`${env.site.url}/watch?name=live/codec-${codec}&${query()}`);
     const s = await until(
       `20 ${codec} frames`,
       async () => {
@@ -220,6 +190,6 @@ for (const [codec, prefix] of [
       `catalog codecs ${codecs}`,
     );
     await studio.close();
-    await viewer.goto(`${site.url}/test.html`);
+    await viewer.goto(`${env.site.url}/test.html`);
   });
 }

@@ -25,18 +25,11 @@ import {
   text,
   utf8,
 } from "../../src/wire/index.ts";
+import { FakeError } from "./fake-error.ts";
 
 const V = 19;
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
-class FakeError extends Error {
-  override name = "WebTransportError";
-  streamErrorCode: number | null;
-  constructor(message = "", options: { streamErrorCode?: number } = {}) {
-    super(message);
-    this.streamErrorCode = options.streamErrorCode ?? null;
-  }
-}
 (globalThis as Record<string, unknown>).WebTransportError = FakeError;
 
 /** A writable that records its bytes, FIN and reset code; a slow one takes 50 ms per write (backpressure). */

@@ -15,15 +15,7 @@ import {
   type Version,
   Writer,
 } from "../../src/wire/index.ts";
-
-class FakeError extends Error {
-  override name = "WebTransportError";
-  streamErrorCode: number | null;
-  constructor(message = "", options: { streamErrorCode?: number } = {}) {
-    super(message);
-    this.streamErrorCode = options.streamErrorCode ?? null;
-  }
-}
+import { FakeError } from "./fake-error.ts";
 
 /** A readable the test feeds. */
 function source<T>() {
