@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use moq_media::{Broadcast, BroadcastOptions, Input, Packaging};
-use moq_transport::cli::ClientArgs;
+use moq_transport::Origin;
+use moq_transport::cli::{ClientArgs, ReconnectArgs};
 use moq_transport::wire::namespace::TrackNamespace;
-use moq_transport::{Origin, SessionConfig};
 use tokio::io::AsyncRead;
 
 /// Packaging of the media tracks.
@@ -63,15 +63,9 @@ pub struct Args {
     /// Groups each track keeps for late joiners.
     #[arg(long, default_value_t = moq_transport::DEFAULT_GROUP_WINDOW)]
     pub window: usize,
-    /// Declare the relay lost after this much silence (keep-alives every quarter of it), and reconnect.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-    pub idle_timeout: Duration,
-    /// Exit when the connection to the relay is lost, instead of reconnecting and announcing again.
-    #[arg(long)]
-    pub no_reconnect: bool,
-    /// Give up reconnecting after this long without a session.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    pub reconnect_timeout: Duration,
+    /// How a lost relay is noticed and reconnected to (the broadcast is announced again on each new session).
+    #[command(flatten)]
+    pub reconnect: ReconnectArgs,
     /// How to trust the relay and which draft to speak.
     #[command(flatten)]
     pub client: ClientArgs,
@@ -168,13 +162,7 @@ struct Link {
 impl Link {
     /// Connects and announces (an error if the first attempt fails), then keeps reconnecting in the background.
     async fn start(args: &Args, origin: Origin, namespace: TrackNamespace) -> anyhow::Result<Link> {
-        let config = SessionConfig {
-            origin,
-            keep_alive: args.idle_timeout / 4,
-            idle_timeout: args.idle_timeout,
-            ..Default::default()
-        };
-        let client = args.client.client(config)?;
+        let client = args.client.client(args.reconnect.session_config(origin))?;
         let first = announce(&client, args, &namespace).await?;
         let (fail, failed) = tokio::sync::oneshot::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -226,12 +214,10 @@ async fn keep(
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) -> anyhow::Result<()> {
     let mut current = Some(first);
-    let mut lost_since: Option<std::time::Instant> = None;
-    let mut backoff = Duration::ZERO;
+    let mut backoff = args.reconnect.backoff();
     loop {
         if let Some((session, announcement)) = current.take() {
-            lost_since = None;
-            backoff = Duration::ZERO;
+            backoff.reset();
             tokio::select! {
                 e = session.closed() => eprintln!("connection lost ({e}); reconnecting"),
                 _ = &mut stopped => {
@@ -241,17 +227,15 @@ async fn keep(
                     return Ok(());
                 }
             }
-            if args.no_reconnect {
+            if args.reconnect.no_reconnect {
                 anyhow::bail!("connection lost");
             }
         }
-        let since = *lost_since.get_or_insert_with(std::time::Instant::now);
-        if since.elapsed() > args.reconnect_timeout {
-            anyhow::bail!("could not reconnect to {} within {:?}", args.url, args.reconnect_timeout);
-        }
-        backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(2));
+        let Some(wait) = backoff.next_wait() else {
+            anyhow::bail!("could not reconnect to {} within {:?}", args.url, args.reconnect.reconnect_timeout);
+        };
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = &mut stopped => return Ok(()),
         }
         match announce(&client, args, namespace).await {

@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use moq_media::{Selection, WatchOptions};
-use moq_transport::SessionConfig;
-use moq_transport::cli::ClientArgs;
+use moq_transport::cli::{Backoff, ClientArgs, ReconnectArgs};
 use moq_transport::wire::namespace::TrackNamespace;
 use tokio::io::AsyncWrite;
 
@@ -57,15 +56,9 @@ pub struct Args {
     /// Print the broadcast's catalog (JSON) and exit.
     #[arg(long)]
     pub catalog: bool,
-    /// Declare the relay lost after this much silence (keep-alives every quarter of it), and reconnect.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-    pub idle_timeout: Duration,
-    /// Exit when the connection to the relay is lost, instead of reconnecting.
-    #[arg(long)]
-    pub no_reconnect: bool,
-    /// Give up reconnecting after this long without a working session (e.g. `30s`).
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    pub reconnect_timeout: Duration,
+    /// How a lost relay is noticed and reconnected to (the output goes on from the next keyframe).
+    #[command(flatten)]
+    pub reconnect: ReconnectArgs,
     /// How to trust the relay and which draft to speak.
     #[command(flatten)]
     pub client: ClientArgs,
@@ -109,9 +102,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 /// `--no-reconnect`): the output goes on in the same file, from the next keyframe.
 pub async fn watch<W: AsyncWrite + Unpin>(args: &Args, out: W) -> anyhow::Result<()> {
     let namespace = TrackNamespace::from_path(&args.namespace).context("--namespace")?;
-    let config =
-        SessionConfig { keep_alive: args.idle_timeout / 4, idle_timeout: args.idle_timeout, ..Default::default() };
-    let client = args.client.client(config)?;
+    let client = args.client.client(args.reconnect.session_config(Default::default()))?;
     if args.catalog {
         let session = client.connect(&args.url).await.with_context(|| format!("connect {}", args.url))?;
         let catalog = moq_media::read_catalog(&session, &namespace).await?;
@@ -119,11 +110,11 @@ pub async fn watch<W: AsyncWrite + Unpin>(args: &Args, out: W) -> anyhow::Result
         return close(&client, &session).await;
     }
     let mut watch = moq_media::Watch::new(namespace, args.watch_options(), out);
-    let mut outages = Outages::default();
+    let mut outages = Outages::new(args.reconnect.backoff());
     let result = loop {
         let session = match client.connect(&args.url).await {
             Ok(s) => s,
-            Err(e) if outages.retry(args, &e.to_string()).await => continue,
+            Err(e) if outages.retry(&e.to_string()).await => continue,
             Err(e) => break Err(anyhow::Error::from(e).context(format!("connect {}", args.url))),
         };
         match watch.run(&session).await {
@@ -134,7 +125,7 @@ pub async fn watch<W: AsyncWrite + Unpin>(args: &Args, out: W) -> anyhow::Result
             }
             Ok(moq_media::WatchEnd::Lost(e)) => {
                 outages.recovered(watch.first_write());
-                if !outages.retry(args, &e.to_string()).await {
+                if !outages.retry(&e.to_string()).await {
                     break Err(anyhow::anyhow!("connection lost: {e}"));
                 }
                 session.close(moq_transport::wire::codes::SessionCode::NoError, "reconnecting");
@@ -145,7 +136,7 @@ pub async fn watch<W: AsyncWrite + Unpin>(args: &Args, out: W) -> anyhow::Result
                 break close(&client, &session).await;
             }
             // After a reconnection the broadcast may not be back yet (its publisher is reconnecting too).
-            Err(e) if outages.in_outage() && outages.retry(args, &e.to_string()).await => {}
+            Err(e) if outages.in_outage() && outages.retry(&e.to_string()).await => {}
             Err(e) => break Err(e.into()),
         }
     };
@@ -166,44 +157,39 @@ fn output_closed(e: &moq_media::Error) -> bool {
 }
 
 /// Connection losses and the reconnection backoff.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Outages {
     count: u32,
     longest: Duration,
-    /// When the current outage began, while in one.
-    since: Option<std::time::Instant>,
-    backoff: Duration,
+    backoff: Backoff,
 }
 
 impl Outages {
+    fn new(backoff: Backoff) -> Self {
+        Self { count: 0, longest: Duration::ZERO, backoff }
+    }
+
     fn in_outage(&self) -> bool {
-        self.since.is_some()
+        self.backoff.outage_since().is_some()
     }
 
     /// Records a failure; waits and returns `true` if we should try again.
-    async fn retry(&mut self, args: &Args, why: &str) -> bool {
-        if args.no_reconnect {
-            return false;
-        }
-        let since = *self.since.get_or_insert_with(|| {
+    async fn retry(&mut self, why: &str) -> bool {
+        let starts = !self.in_outage();
+        let Some(wait) = self.backoff.next_wait() else { return false };
+        if starts {
             self.count += 1;
-            std::time::Instant::now()
-        });
-        if since.elapsed() > args.reconnect_timeout {
-            return false;
         }
-        self.backoff = (self.backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(2));
-        eprintln!("connection lost ({why}); reconnecting in {} ms", self.backoff.as_millis());
-        tokio::time::sleep(self.backoff).await;
+        eprintln!("connection lost ({why}); reconnecting in {} ms", wait.as_millis());
+        tokio::time::sleep(wait).await;
         true
     }
 
     /// Ends the current outage if frames flowed again (from `first_write` on).
     fn recovered(&mut self, first_write: Option<std::time::Instant>) {
-        if let (Some(since), Some(back)) = (self.since, first_write) {
+        if let (Some(since), Some(back)) = (self.backoff.outage_since(), first_write) {
             self.longest = self.longest.max(back.saturating_duration_since(since));
-            self.since = None;
-            self.backoff = Duration::ZERO;
+            self.backoff.reset();
         }
     }
 }

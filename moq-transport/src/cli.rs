@@ -1,5 +1,9 @@
-//! What the command-line apps share (feature `cli`): client endpoint options, logging, and exit handling.
+//! What the command-line apps share (feature `cli`): client endpoint and reconnection options, logging, and exit
+//! handling.
 
+use std::time::{Duration, Instant};
+
+use crate::origin::Origin;
 use crate::quic::Client;
 use crate::tls::{Trust, parse_fingerprint};
 use crate::wire::Version;
@@ -36,6 +40,74 @@ impl ClientArgs {
     }
 }
 
+/// How a client notices a lost relay and comes back: `--idle-timeout`, `--no-reconnect`, `--reconnect-timeout`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReconnectArgs {
+    /// Declare the relay lost after this much silence (keep-alives every quarter of it), and reconnect.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// Exit when the connection to the relay is lost, instead of reconnecting.
+    #[arg(long)]
+    pub no_reconnect: bool,
+    /// Give up reconnecting after this long without a working session.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub reconnect_timeout: Duration,
+}
+
+impl ReconnectArgs {
+    /// Session settings that detect a silent relay within `--idle-timeout`.
+    pub fn session_config(&self, origin: Origin) -> SessionConfig {
+        SessionConfig {
+            origin,
+            keep_alive: self.idle_timeout / 4,
+            idle_timeout: self.idle_timeout,
+            ..Default::default()
+        }
+    }
+
+    /// The waits between reconnection attempts these options allow.
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            give_up_after: (!self.no_reconnect).then_some(self.reconnect_timeout),
+            since: None,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// Reconnection backoff over one outage: 100 ms, doubling up to 2 s, until the outage has lasted too long.
+#[derive(Debug)]
+pub struct Backoff {
+    /// `None`: never retry.
+    give_up_after: Option<Duration>,
+    since: Option<Instant>,
+    delay: Duration,
+}
+
+impl Backoff {
+    /// The wait before the next attempt, or `None` to give up. The first call starts the outage.
+    pub fn next_wait(&mut self) -> Option<Duration> {
+        let limit = self.give_up_after?;
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if since.elapsed() > limit {
+            return None;
+        }
+        self.delay = (self.delay * 2).clamp(Duration::from_millis(100), Duration::from_secs(2));
+        Some(self.delay)
+    }
+
+    /// When the current outage began, while in one.
+    pub fn outage_since(&self) -> Option<Instant> {
+        self.since
+    }
+
+    /// Ends the outage: the next failure starts a new one from the shortest wait.
+    pub fn reset(&mut self) {
+        self.since = None;
+        self.delay = Duration::ZERO;
+    }
+}
+
 /// Logs to stderr, filtered by `RUST_LOG` or else `default` (e.g. `"warn"`), so that stdout stays free for data.
 pub fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
@@ -50,5 +122,34 @@ pub fn exit<E: std::fmt::Display>(name: &str, result: Result<(), E>) -> std::pro
             eprintln!("{name}: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(no_reconnect: bool) -> ReconnectArgs {
+        ReconnectArgs { idle_timeout: Duration::from_secs(1), no_reconnect, reconnect_timeout: Duration::from_secs(30) }
+    }
+
+    #[test]
+    fn backoff_doubles_to_two_seconds_and_restarts_after_reset() {
+        let mut b = args(false).backoff();
+        let waits: Vec<_> = (0..7).map(|_| b.next_wait().map(|d| d.as_millis())).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 2000, 2000].map(Some));
+        assert!(b.outage_since().is_some());
+        b.reset();
+        assert_eq!(b.outage_since(), None);
+        assert_eq!(b.next_wait(), Some(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn backoff_gives_up_at_once_without_reconnect_and_after_the_timeout() {
+        assert_eq!(args(true).backoff().next_wait(), None);
+        let mut b = ReconnectArgs { reconnect_timeout: Duration::from_millis(50), ..args(false) }.backoff();
+        assert!(b.next_wait().is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(b.next_wait(), None);
     }
 }

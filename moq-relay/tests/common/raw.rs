@@ -70,17 +70,7 @@ impl RawPeer {
 
     /// A raw QUIC or WebTransport session.
     pub async fn connect_over(relay: &Running, version: Version, webtransport: bool) -> RawPeer {
-        let client = Client::new(relay.trust.clone(), SessionConfig::default()).unwrap().with_versions(&[version]);
-        let url = relay.url(webtransport);
-        let (session, version) = timeout(T, client.connect_transport(&url)).await.unwrap().unwrap();
-        let mut control = session.open_uni().await.unwrap();
-        let mut options = SetupOptions::default();
-        if !webtransport {
-            let (path, authority) = path_and_authority(&url);
-            options.path = Some(Bytes::from(path));
-            options.authority = Some(Bytes::from(authority));
-        }
-        control.write_all(&frame(Setup { options }.into(), version)).await.unwrap();
+        let (session, version, control) = send_setup(relay, version, webtransport).await;
         let mut peer_control = MessageReader::new(timeout(T, session.accept_uni()).await.unwrap().unwrap(), version);
         // The relay's control stream starts with its stream type, which is SETUP's message type.
         assert!(matches!(peer_control.next().await, Some(ControlMessage::Setup(_))));
@@ -200,28 +190,37 @@ impl RawPeer {
         self.session.send_datagram(Bytes::from(d.encode_to_vec(self.version).unwrap())).unwrap();
     }
 
-    /// Resets our control stream, which the draft makes a PROTOCOL_VIOLATION.
     /// A session that sends SETUP and resets its control stream at once, without waiting for the answer.
     pub async fn setup_and_reset(relay: &Running, webtransport: bool) -> web_transport_quinn::Session {
-        let version = Version::Draft19;
-        let client = Client::new(relay.trust.clone(), SessionConfig::default()).unwrap().with_versions(&[version]);
-        let url = relay.url(webtransport);
-        let (session, version) = timeout(T, client.connect_transport(&url)).await.unwrap().unwrap();
-        let mut control = session.open_uni().await.unwrap();
-        let mut options = SetupOptions::default();
-        if !webtransport {
-            let (path, authority) = path_and_authority(&url);
-            options.path = Some(Bytes::from(path));
-            options.authority = Some(Bytes::from(authority));
-        }
-        control.write_all(&frame(Setup { options }.into(), version)).await.unwrap();
+        let (session, _, mut control) = send_setup(relay, Version::Draft19, webtransport).await;
         let _ = control.reset(0);
         session
     }
 
+    /// Resets our control stream, which the draft makes a PROTOCOL_VIOLATION.
     pub fn reset_control(&mut self) {
         let _ = self.control.reset(0);
     }
+}
+
+/// Connects and opens the control stream with our SETUP (with path and authority over raw QUIC).
+async fn send_setup(
+    relay: &Running,
+    version: Version,
+    webtransport: bool,
+) -> (web_transport_quinn::Session, Version, SendStream) {
+    let client = Client::new(relay.trust.clone(), SessionConfig::default()).unwrap().with_versions(&[version]);
+    let url = relay.url(webtransport);
+    let (session, version) = timeout(T, client.connect_transport(&url)).await.unwrap().unwrap();
+    let mut control = session.open_uni().await.unwrap();
+    let mut options = SetupOptions::default();
+    if !webtransport {
+        let (path, authority) = path_and_authority(&url);
+        options.path = Some(Bytes::from(path));
+        options.authority = Some(Bytes::from(authority));
+    }
+    control.write_all(&frame(Setup { options }.into(), version)).await.unwrap();
+    (session, version, control)
 }
 
 /// One subgroup stream being written.
