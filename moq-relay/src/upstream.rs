@@ -43,6 +43,8 @@ pub(crate) async fn resolve(
     let merged = Merged::new(track.clone(), router.grace);
     merged.add_source(first.track().consume_from_start());
     let ended = track.consume();
+    // The NEW_GROUP_REQUEST forwarder watches for the end too: its consumer is the relay's, not a viewer's.
+    let forwarder_ended = track.dynamic_groups().then(|| track.consume());
     // What the relay itself holds; every served subscription or FETCH adds one more.
     let own_consumers = track.consumer_count();
     router
@@ -53,9 +55,9 @@ pub(crate) async fn resolve(
     for (id, session) in routes {
         add_publisher(router.clone(), name.clone(), id, session);
     }
-    if track.dynamic_groups() {
+    if let Some(ended) = forwarder_ended {
         let requests = track.new_group_requests();
-        tokio::spawn(forward_new_group_requests(router.clone(), name.clone(), track.clone(), requests));
+        tokio::spawn(forward_new_group_requests(router.clone(), name.clone(), track.clone(), requests, ended));
     }
     let (router, origin, watched) = (router.clone(), origin.clone(), track.clone());
     tokio::spawn(async move {
@@ -89,9 +91,9 @@ async fn forward_new_group_requests(
     name: FullTrackName,
     track: TrackProducer,
     mut requests: tokio::sync::watch::Receiver<moq_transport::NewGroupRequest>,
+    mut ended: moq_transport::TrackConsumer,
 ) {
     let mut outstanding: Option<(u64, Option<u64>)> = None; // (value, largest group when sent)
-    let mut ended = track.consume();
     loop {
         tokio::select! {
             changed = requests.changed() => if changed.is_err() { return },

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use moq_relay::Config;
 use moq_transport::wire::kvp::{Properties, property};
 use moq_transport::wire::namespace::TrackNamespace;
 use moq_transport::*;
@@ -68,4 +69,17 @@ async fn tracks_without_dynamic_groups_ignore_it_in_subscribe_and_refuse_it_in_u
     let params = moq_transport::wire::params::Parameters { new_group_request: Some(1), ..Default::default() };
     assert!(timeout(T, sub.update(params)).await.unwrap().is_err(), "refused: no DYNAMIC_GROUPS");
     assert!(!requests.has_changed().unwrap());
+}
+
+/// The relay's upstream subscription to a track with dynamic groups ends once its last viewer has left, as for
+/// any track (the part that forwards NEW_GROUP_REQUESTs must not count as a viewer).
+#[tokio::test]
+async fn the_upstream_subscription_of_a_dynamic_track_ends_after_its_last_viewer() {
+    let relay = start_with(Config { upstream_linger: Duration::from_millis(100), ..test_config() }).await;
+    let (_p, track, _ann) = dynamic_publisher(&relay, "live/dyn-linger").await;
+    let viewer = relay.connect(false, Origin::new()).await;
+    let sub = viewer.subscribe(name("live/dyn-linger", "video"), SubscribeOptions::default()).await.unwrap();
+    wait_consumers(&track, 1).await;
+    drop(sub);
+    wait_consumers(&track, 0).await;
 }

@@ -64,23 +64,22 @@ impl SubgroupProducer {
 
     /// Appends an object. Object ids must increase.
     pub fn write(&self, object: Object) -> Result<(), crate::Error> {
-        let mut ok = true;
-        self.state.send_if_modified(|s| {
-            if s.closed.is_some() || s.objects.last().is_some_and(|last| last.id >= object.id) {
-                ok = false;
+        let (id, len) = (object.id, object.payload.len() as u64);
+        let accepted = self.state.send_if_modified(|s| {
+            if s.closed.is_some() || s.objects.last().is_some_and(|last| last.id >= id) {
                 return false;
             }
-            s.objects.push(object.clone());
+            s.objects.push(object);
             s.arrivals.push(tokio::time::Instant::now());
             true
         });
-        if !ok {
-            return Err(crate::Error::InvalidObject(object.id));
+        if !accepted {
+            return Err(crate::Error::InvalidObject(id));
         }
         for b in &self.bytes {
-            b.fetch_add(object.payload.len() as u64, Ordering::Relaxed);
+            b.fetch_add(len, Ordering::Relaxed);
         }
-        let loc = Location { group: self.group, object: object.id };
+        let loc = Location { group: self.group, object: id };
         let mut largest = self.largest.lock().unwrap_or_else(|e| e.into_inner());
         if largest.is_none_or(|l| l < loc) {
             *largest = Some(loc);
