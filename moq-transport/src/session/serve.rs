@@ -344,7 +344,7 @@ pub(super) async fn serve_group<S: WtSession>(
                 inner.clone(),
                 Job { group: group.id(), alias, first_object, timeouts },
                 sub,
-                Shed { state: state.clone(), group: group.clone() },
+                Shed::new(&inner, &state, &group),
                 stopped.clone(),
                 ActiveStream::new(&active),
             )),
@@ -438,19 +438,37 @@ pub(super) async fn serve_datagrams<S: WtSession>(
     }
 }
 
-/// What a subgroup stream needs to know to shed load: its subscription and whether its group is superseded.
+/// What a subgroup stream needs to know to shed load: its subscription, its budget at the default priority (`None`:
+/// no shedding) and its group, to see whether a newer one exists.
 pub(super) struct Shed {
     pub(super) state: SubState,
+    pub(super) base_budget: Option<Duration>,
     pub(super) group: GroupConsumer,
 }
 
 impl Shed {
-    /// Whether an object that became available at `at` is too late to send: it waited longer than the budget
-    /// and a newer group exists (which the subscriber will get instead).
-    fn too_late<S: WtSession>(&self, inner: &Inner<S>, at: tokio::time::Instant) -> bool {
-        let Some(budget) = inner.config.max_latency else { return false };
-        self.state.live && at.elapsed() > budget && self.group.is_superseded()
+    fn new<S: WtSession>(inner: &Inner<S>, state: &SubState, group: &GroupConsumer) -> Shed {
+        let base_budget = inner.config.max_latency.filter(|_| state.live);
+        Shed { state: state.clone(), base_budget, group: group.clone() }
     }
+
+    /// The budget at SUBSCRIBER_PRIORITY `priority`.
+    fn budget(&self, priority: u8) -> Option<Duration> {
+        self.base_budget.map(|b| shed_budget(b, priority))
+    }
+
+    /// Whether an object that waited `waited` is too late to send: longer than the budget, and a newer group
+    /// exists (which the subscriber will get instead).
+    fn too_late(&self, budget: Option<Duration>, waited: Duration) -> bool {
+        budget.is_some_and(|b| waited > b) && self.group.is_superseded()
+    }
+}
+
+/// The latency budget of a subscription at SUBSCRIBER_PRIORITY `priority`: `base` at the default 128, doubling for
+/// every 32 steps more important and halving for every 32 less (16x at 0, about 1/16 at 255), so that under
+/// overload the least important subscribers lose groups first.
+pub(super) fn shed_budget(base: Duration, priority: u8) -> Duration {
+    base.mul_f64(2f64.powf((128.0 - f64::from(priority)) / 32.0))
 }
 
 pub(super) async fn serve_subgroup<S: WtSession>(
@@ -470,7 +488,9 @@ pub(super) async fn serve_subgroup<S: WtSession>(
     state.streams.fetch_add(1, Ordering::Relaxed);
     let mut writer = Writer::new(stream);
     let mut priority = state.priority.subscribe();
-    writer.set_priority(send_order(*priority.borrow_and_update(), sub.priority(), group.0, state.order));
+    let mut subscriber_priority = *priority.borrow_and_update();
+    let mut budget = shed.budget(subscriber_priority);
+    writer.set_priority(send_order(subscriber_priority, sub.priority(), group.0, state.order));
     let header = SubgroupHeader {
         track_alias: alias,
         group_id: group,
@@ -513,7 +533,9 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                 return;
             }
             Step::Reprioritise => {
-                writer.set_priority(send_order(*priority.borrow_and_update(), sub.priority(), group.0, state.order));
+                subscriber_priority = *priority.borrow_and_update();
+                budget = shed.budget(subscriber_priority);
+                writer.set_priority(send_order(subscriber_priority, sub.priority(), group.0, state.order));
                 continue;
             }
             Step::Stop => {
@@ -530,13 +552,14 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                 //= draft-ietf-moq-transport-19#delivery-timeouts
                 //# if the time elapsed exceeds OBJECT_DELIVERY_TIMEOUT, it MUST reset the underlying transport stream
                 //# with the reset stream code DELIVERY_TIMEOUT
-                if timeouts.object.is_some_and(|t| at.elapsed() > t) {
+                let waited = at.elapsed();
+                if timeouts.object.is_some_and(|t| waited > t) {
                     inner.config.stats.delivery_timeouts.fetch_add(1, Ordering::Relaxed);
                     writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
                     return;
                 }
                 // Objects cached before the subscription began count from its start, not from their arrival.
-                if shed.too_late(&inner, at.max(state.since)) {
+                if shed.too_late(budget, waited.min(state.since.elapsed())) {
                     inner.config.stats.groups_shed.fetch_add(1, Ordering::Relaxed);
                     state.skipped.fetch_add(1, Ordering::Relaxed);
                     writer.reset(StreamCode::TooFarBehind.to_u64() as u32);
@@ -580,5 +603,20 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shedding_budget_doubles_per_32_priority_steps() {
+        let base = Duration::from_millis(1000);
+        assert_eq!(shed_budget(base, 128), base);
+        assert_eq!(shed_budget(base, 96), base * 2);
+        assert_eq!(shed_budget(base, 0), base * 16);
+        assert_eq!(shed_budget(base, 160), base / 2);
+        assert!(shed_budget(base, 255) < Duration::from_millis(70));
     }
 }
