@@ -226,3 +226,46 @@ async fn an_update_that_cannot_be_applied_ends_the_subscription_with_update_fail
     let ControlMessage::PublishDone(done) = done else { panic!("expected PUBLISH_DONE, got {done:?}") };
     assert_eq!(done.status, moq_transport::wire::codes::PublishDoneCode::UpdateFailed);
 }
+
+/// `Session::closed` must not read the session's close state twice under one lock: with other tasks closing the
+/// session at the same moment (each close takes the write lock), a second read waits behind the writer, which
+/// waits for the first read: a deadlock that stopped a relay's whole runtime under churn.
+#[test]
+fn closed_waiters_and_concurrent_closes_never_deadlock() {
+    let work = async {
+        for _ in 0..300 {
+            let (a, _b) = sessions(Origin::new()).await;
+            let waiters: Vec<_> = (0..4)
+                .map(|_| {
+                    let a = a.clone();
+                    tokio::spawn(async move { a.closed().await })
+                })
+                .collect();
+            let closers: Vec<_> = (0..4)
+                .map(|_| {
+                    let a = a.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..200 {
+                            a.close(SessionCode::NoError, "bye");
+                            tokio::task::yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for t in waiters {
+                t.await.unwrap();
+            }
+            for t in closers {
+                t.await.unwrap();
+            }
+        }
+    };
+    // A deadlock stops every worker, timers included: watch from a plain thread.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+        runtime.block_on(work);
+        let _ = done.send(());
+    });
+    assert!(finished.recv_timeout(Duration::from_secs(60)).is_ok(), "a closed() waiter deadlocked");
+}

@@ -78,6 +78,7 @@ use control::*;
 use fetch::*;
 pub use handles::*;
 use namespaces::*;
+pub use overload::Overload;
 use publisher::*;
 use receive::*;
 use request::*;
@@ -274,13 +275,18 @@ impl<S: WtSession> Session<S> {
     /// Waits until the session is closed and returns why.
     pub async fn closed(&self) -> Error {
         let mut rx = self.inner.closed.subscribe();
+        // `wait_for` returns a read guard; it must be gone before `closed_error` reads again. (A second read of a
+        // lock whose writer is waiting blocks behind it, and the writer waits for the first read: a deadlock.)
+        let closed = async move {
+            let _ = rx.wait_for(|c| c.is_some()).await;
+        };
         tokio::select! {
             e = self.inner.transport.closed() => {
                 let e = from_wt(e);
                 self.inner.record_closed(e);
                 self.closed_error()
             }
-            _ = rx.wait_for(|c| c.is_some()) => self.closed_error(),
+            () = closed => self.closed_error(),
         }
     }
 
