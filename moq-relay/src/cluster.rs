@@ -1,6 +1,6 @@
 //! Clustering: several relays form one service by talking MoQT to a root relay.
 //!
-//! Every node keeps one session to the root (`--cluster-root`). Over it the node announces the namespaces its own
+//! Every node keeps one session to the root (`--cluster-root`; further ones are standby roots, tried in order). Over it the node announces the namespaces its own
 //! publishers announced (PUBLISH_NAMESPACE) and learns everything the cluster publishes (SUBSCRIBE_NAMESPACE on
 //! the root). A subscriber on node B asking for a track published on node A is routed B → root → A: each relay
 //! holds at most one upstream subscription per track, so each link carries one copy. A node never re-announces
@@ -41,11 +41,12 @@ fn local_namespaces(router: &Router) -> Vec<TrackNamespace> {
     out
 }
 
-/// Keeps a session to the root, reconnecting after failures.
+/// Keeps a session to a root, reconnecting after failures: each time to the first of `roots` that answers, so that
+/// a node on a standby root returns to the first one only when its link is lost again.
 ///
 /// `config` carries the relay's origin, cache limits, counters and implementation name, so the link behaves like
 /// any other session of this relay.
-pub(crate) async fn run(root: Url, trust: Trust, config: SessionConfig, router: Arc<Router>) {
+pub(crate) async fn run(roots: Vec<Url>, trust: Trust, config: SessionConfig, router: Arc<Router>) {
     let origin = config.origin.clone();
     // Retry at once after a link was up (a restarted root is usually back within milliseconds), then back off.
     let mut backoff = RETRY_MIN;
@@ -57,16 +58,19 @@ pub(crate) async fn run(root: Url, trust: Trust, config: SessionConfig, router: 
                 return;
             }
         };
-        match client.connect(&root).await {
-            Ok(session) => {
-                backoff = RETRY_MIN;
-                tracing::info!(%root, "joined the cluster");
-                if let Err(e) = serve(&session, &origin, &router).await {
-                    tracing::warn!(error = %e, "cluster link failed");
+        for root in &roots {
+            match client.connect(root).await {
+                Ok(session) => {
+                    backoff = RETRY_MIN;
+                    tracing::info!(%root, "joined the cluster");
+                    if let Err(e) = serve(&session, &origin, &router).await {
+                        tracing::warn!(%root, error = %e, "cluster link failed");
+                    }
+                    withdraw(CLUSTER_ID, None, &router, &origin);
+                    break;
                 }
-                withdraw(CLUSTER_ID, None, &router, &origin);
+                Err(e) => tracing::warn!(%root, error = %e, "cannot reach the cluster root"),
             }
-            Err(e) => tracing::warn!(%root, error = %e, "cannot reach the cluster root"),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(RETRY_MAX);

@@ -60,9 +60,12 @@ pub struct Config {
     /// How long after its expiry a token is still accepted (clock skew between the token issuer and the relay).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub auth_leeway: std::time::Duration,
-    /// Join the cluster whose root relay is at this URL (moqt:// or https://); the root itself leaves it unset.
+    /// Join the cluster whose root relay is at this URL (moqt://, https://, or http:// to fetch its fingerprint
+    /// on every connect); the root itself leaves it unset. Repeat it to name standby roots, tried in order when
+    /// the link is lost: a standby root is itself a node of the first (`--cluster-root <first>`), so the
+    /// cluster stays one tree while the first root is down.
     #[arg(long)]
-    pub cluster_root: Option<url::Url>,
+    pub cluster_root: Vec<url::Url>,
     /// This node's own URL as other relays and clients should reach it (reported in logs and SETUP).
     #[arg(long)]
     pub cluster_node: Option<url::Url>,
@@ -86,6 +89,11 @@ pub struct Config {
     /// relay or their network cannot keep up with stay near the live edge instead of queueing. 0 disables.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub max_latency: std::time::Duration,
+    /// Overload control: while the runtime's timers fire this late (smoothed), the relay is short of CPU and
+    /// skips a growing share of new groups for live subscribers, least important SUBSCRIBER_PRIORITY first
+    /// (counted in moq_relay_groups_shed_total), until they fire on time again. 0 disables.
+    #[arg(long, default_value = "10ms", value_parser = parse_duration)]
+    pub overload_lag: std::time::Duration,
     /// Bytes QUIC may hold unacknowledged per subscriber connection: what a slow subscriber's backlog inside
     /// QUIC can be, out of --max-latency's reach (256 KiB is 0.4 s at 5 Mb/s). It also caps one connection at
     /// this much per round trip (40 Mb/s at 50 ms).

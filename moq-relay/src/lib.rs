@@ -29,7 +29,7 @@ use moq_transport::quic::Server;
 use moq_transport::tls::Certificate;
 use moq_transport::wire::codes::SessionCode;
 use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
-use moq_transport::{Origin, Session, SessionConfig};
+use moq_transport::{Origin, Overload, Session, SessionConfig};
 
 pub use config::{Config, file_args};
 pub use metrics::Metrics;
@@ -45,7 +45,8 @@ pub struct Relay {
     fingerprint: String,
     http: Option<tokio::net::TcpListener>,
     drain: std::time::Duration,
-    cluster: Option<(url::Url, moq_transport::tls::Trust)>,
+    /// The cluster roots, in order of preference, and how to trust them.
+    cluster: Option<(Vec<url::Url>, moq_transport::tls::Trust)>,
     /// Settings for the link to the cluster root: those of our own sessions, minus the authorizer.
     link_config: SessionConfig,
     /// The --demo broadcast's namespace, when enabled.
@@ -76,7 +77,8 @@ impl Relay {
             .map(|p| TrackNamespace::from_path(p).map_err(|e| anyhow::anyhow!("--auth-public {p:?}: {e}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let policy = auth::Auth::new(key.as_deref(), public).with_leeway(config.auth_leeway.as_secs());
-        let metrics = Arc::new(Metrics::default());
+        let overload = (!config.overload_lag.is_zero()).then(|| Arc::new(Overload::new(config.overload_lag)));
+        let metrics = Arc::new(Metrics { overload: overload.clone(), ..Metrics::default() });
         let m = metrics.clone();
         let authorizer: moq_transport::Authorizer = Arc::new(move |ctx, action, ns| {
             let ok = policy.authorize(ctx, action, ns);
@@ -100,6 +102,7 @@ impl Relay {
             max_uni_streams: config.max_uni_streams,
             send_window: config.send_window,
             max_latency: (!config.max_latency.is_zero()).then_some(config.max_latency),
+            overload,
             ..Default::default()
         };
         // One connection per node carries every track the node relays: allow it many more requests and streams.
@@ -113,6 +116,7 @@ impl Relay {
             // A link carries every track between two relays: room for all of them, and nothing shed on it.
             send_window: moq_transport::DEFAULT_SEND_WINDOW.max(config.send_window),
             max_latency: None,
+            overload: None,
             ..session_config.clone()
         };
         let server = Server::bind(config.bind, cert, session_config).context("bind UDP")?;
@@ -144,17 +148,17 @@ impl Relay {
                 }
             })
         }));
-        let cluster = match &config.cluster_root {
-            Some(url) => {
+        let cluster = match config.cluster_root.is_empty() {
+            false => {
                 let trust = match &config.cluster_fingerprint {
                     Some(fp) => {
                         moq_transport::tls::Trust::Fingerprints(vec![moq_transport::tls::parse_fingerprint(fp)?])
                     }
                     None => moq_transport::tls::Trust::System,
                 };
-                Some((url.clone(), trust))
+                Some((config.cluster_root.clone(), trust))
             }
-            None => None,
+            true => None,
         };
         let r = router.clone();
         origin.set_fetcher(Arc::new(move |name, start, end, order| {
@@ -259,8 +263,11 @@ impl Relay {
         if let Some(chat) = self.chat.clone() {
             background.push(tokio::spawn(chat.run()));
         }
-        if let Some((root, trust)) = self.cluster.clone() {
-            background.push(tokio::spawn(cluster::run(root, trust, self.link_config.clone(), self.router.clone())));
+        if let Some(overload) = self.metrics.overload.clone() {
+            background.push(tokio::spawn(async move { overload.run().await }));
+        }
+        if let Some((roots, trust)) = self.cluster.clone() {
+            background.push(tokio::spawn(cluster::run(roots, trust, self.link_config.clone(), self.router.clone())));
         }
         let next_id = AtomicU64::new(0);
         tokio::pin!(shutdown);

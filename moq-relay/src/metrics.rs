@@ -29,6 +29,8 @@ pub struct Metrics {
     pub chat_rejected: AtomicU64,
     /// Data-plane counters of every session (objects and bytes in/out, skips, delivery timeouts).
     pub data: Arc<moq_transport::Stats>,
+    /// Overload control, when enabled: its level and lag are gauges.
+    pub overload: Option<Arc<moq_transport::Overload>>,
 }
 
 impl Metrics {
@@ -55,7 +57,7 @@ impl Metrics {
             ),
             (
                 "moq_relay_groups_shed_total",
-                "Groups a subscriber lost because the relay could not send them within --max-latency",
+                "Groups a subscriber lost to load shedding (--max-latency, or skipped while short of CPU)",
                 &self.data.groups_shed,
             ),
             (
@@ -77,6 +79,16 @@ impl Metrics {
             ("moq_relay_sessions_active", "Sessions open", self.sessions_active.load(Ordering::Relaxed) as i64),
             ("moq_relay_tracks", "Tracks held (live)", live as i64),
             ("moq_relay_cache_bytes", "Payload bytes held in track caches", cache as i64),
+            (
+                "moq_relay_overload_level_permille",
+                "Share of new groups skipped at the default priority while short of CPU, in thousandths",
+                self.overload.as_ref().map_or(0, |o| (o.level() * 1000.0) as i64),
+            ),
+            (
+                "moq_relay_overload_lag_us",
+                "Smoothed lag of the runtime's timers, microseconds (the overload probe)",
+                self.overload.as_ref().map_or(0, |o| o.lag().as_micros() as i64),
+            ),
         ] {
             if let Ok(g) = prometheus::IntGauge::new(name, help) {
                 g.set(value);

@@ -242,7 +242,7 @@ async fn start_node(cluster_root: Option<(u16, String)>) -> Running {
     let mut config = test_config();
     config.drain_timeout = Duration::ZERO;
     if let Some((port, fp)) = cluster_root {
-        config.cluster_root = Some(Url::parse(&format!("moqt://localhost:{port}/")).unwrap());
+        config.cluster_root = vec![Url::parse(&format!("moqt://localhost:{port}/")).unwrap()];
         config.cluster_fingerprint = Some(fp);
     }
     start_with(config).await

@@ -55,6 +55,9 @@ pub struct SessionConfig {
     /// with TOO_FAR_BEHIND and counted in `groups_shed`), so that a subscriber the relay cannot keep up with
     /// stays near the live edge. Lower-priority streams wait first, so they are shed first. `None`: never.
     pub max_latency: Option<Duration>,
+    /// Overload control shared by the sessions of a relay: while it reports the runtime short of CPU, live
+    /// subscriptions skip a share of new groups, least important first (counted in `groups_shed`). `None`: never.
+    pub overload: Option<Arc<Overload>>,
 }
 
 /// The default [`SessionConfig::send_window`]: quinn's own (10 MB).
@@ -149,6 +152,7 @@ impl Default for SessionConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             send_window: DEFAULT_SEND_WINDOW,
             max_latency: None,
+            overload: None,
         }
     }
 }

@@ -63,6 +63,7 @@ mod control;
 mod fetch;
 mod handles;
 mod namespaces;
+mod overload;
 mod publisher;
 mod receive;
 mod request;

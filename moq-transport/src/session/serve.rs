@@ -32,7 +32,12 @@ pub(super) struct SubState {
     pub(super) live: bool,
     /// When the subscription began.
     pub(super) since: tokio::time::Instant,
+    /// Picks which groups overload control skips for this subscription (different ones for each).
+    pub(super) key: u64,
 }
+
+/// Hands out [`SubState::key`]s.
+static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
 
 impl SubState {
     pub(super) fn new(params: &Parameters) -> SubState {
@@ -53,6 +58,7 @@ impl SubState {
                 Some(LocationFilter::AbsoluteStart { .. }) | Some(LocationFilter::AbsoluteRange { .. })
             ),
             since: tokio::time::Instant::now(),
+            key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
         }
     }
 }
@@ -199,6 +205,7 @@ pub(super) async fn serve_track<S: WtSession>(
     let mut in_flight: std::collections::VecDeque<InFlight> = Default::default();
     let mut cancel = state.cancel.subscribe();
     let mut forward = state.forward.subscribe();
+    let mut served_any = false;
     let status = loop {
         let group = tokio::select! {
             g = consumer.next_group() => g,
@@ -230,6 +237,18 @@ pub(super) async fn serve_track<S: WtSession>(
         if !*state.forward.borrow() {
             continue;
         }
+        // A relay short of CPU skips whole groups, least important subscriptions first; never a subscription's
+        // first group, so that a new viewer starts at once.
+        if state.live
+            && served_any
+            && let Some(overload) = &inner.config.overload
+            && overload.skips(state.key, *state.priority.borrow(), gid)
+        {
+            state.skipped.fetch_add(1, Ordering::Relaxed);
+            inner.config.stats.groups_shed.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        served_any = true;
         // Forget groups whose tasks are done.
         while tasks.try_join_next().is_some() {}
         in_flight.retain(|g| !g.stop.is_closed());

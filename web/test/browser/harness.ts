@@ -141,7 +141,21 @@ export class Relay {
     const proc = spawn(
       relayBinary(),
       // --web-dir: the pages just built, not the ones compiled into the binary.
-      ["--bind", addr, "--http-bind", addr, "--drain-timeout", this.drain, "--web-dir", DIST, ...this.args],
+      // --overload-lag 0s: Chromium loads the machine enough that the relay's timers run late; overload control
+      // would then skip groups.
+      [
+        "--bind",
+        addr,
+        "--http-bind",
+        addr,
+        "--drain-timeout",
+        this.drain,
+        "--web-dir",
+        DIST,
+        "--overload-lag",
+        "0s",
+        ...this.args,
+      ],
       {
         stdio: ["ignore", "pipe", "pipe"],
         env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "info", NO_COLOR: "1" },
