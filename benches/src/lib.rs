@@ -2,6 +2,7 @@
 //! all over loopback QUIC, plus a receive loop that reports every object that arrives.
 
 pub mod load;
+pub mod process;
 
 use std::sync::Arc;
 
@@ -132,7 +133,13 @@ pub async fn direct(n: usize) -> anyhow::Result<Fanout> {
 
 /// A publisher and `n` subscribers connected through an in-process `moq-relay`, over raw QUIC on loopback.
 pub async fn via_relay(n: usize) -> anyhow::Result<Fanout> {
-    let config = Config { bind: "127.0.0.1:0".parse()?, http_bind: String::new(), ..Config::default() };
+    // Overload control off: a saturated bench would otherwise measure skipped groups.
+    let config = Config {
+        bind: "127.0.0.1:0".parse()?,
+        http_bind: String::new(),
+        overload_lag: std::time::Duration::ZERO,
+        ..Config::default()
+    };
     let relay = Relay::bind(&config).await?;
     let url = Url::parse(&format!("moqt://localhost:{}/", relay.local_addr()?.port()))?;
     let trust = Trust::Fingerprints(vec![parse_fingerprint(relay.fingerprint())?]);
