@@ -51,22 +51,14 @@ pub(super) async fn serve_namespaces<S: WtSession>(
             msg = reader.request_message(v), if !fin => match msg {
                 Ok(Some(ControlMessage::RequestUpdate(u))) => {
                     inner.check_peer_request(u.request_id)?;
-                    match u.params.track_namespace_prefix {
-                        //= draft-ietf-moq-transport-19#updating-namespace-subscriptions
-                        //# If the update is
-                        //# accepted, NAMESPACE and NAMESPACE_DONE messages following the
-                        //# REQUEST_OK will contain Track Namespace suffixes relative to the
-                        //# updated prefix.
-                        Some(new) if claim.replace(&new) => {
-                            writer.message(&RequestOk::default().into(), v).await?;
-                            sent.clear();
-                            announce_all(writer, v, &origin, &new, &mut sent).await?;
-                        }
-                        Some(_) => {
-                            let e = RequestError::new(RequestErrorCode::PrefixOverlap, "prefix overlaps");
-                            writer.message(&e.into(), v).await?
-                        }
-                        None => writer.message(&RequestOk::default().into(), v).await?,
+                    //= draft-ietf-moq-transport-19#updating-namespace-subscriptions
+                    //# If the update is
+                    //# accepted, NAMESPACE and NAMESPACE_DONE messages following the
+                    //# REQUEST_OK will contain Track Namespace suffixes relative to the
+                    //# updated prefix.
+                    if let Some(new) = claim.answer_update(writer, v, u.params.track_namespace_prefix).await? {
+                        sent.clear();
+                        announce_all(writer, v, &origin, &new, &mut sent).await?;
                     }
                 }
                 Ok(Some(_)) => return Err(Error::ProtocolViolation("unexpected message on SUBSCRIBE_NAMESPACE")),

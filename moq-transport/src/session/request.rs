@@ -170,7 +170,7 @@ impl<'a> PrefixClaim<'a> {
     /// Claims `prefix`, or `None` if it overlaps (one is a prefix of the other) a prefix already claimed.
     pub(super) fn new(list: &'a Mutex<Vec<TrackNamespace>>, prefix: &TrackNamespace) -> Option<PrefixClaim<'a>> {
         let mut prefixes = lock(list);
-        if prefixes.iter().any(|p| p.starts_with(prefix) || prefix.starts_with(p)) {
+        if prefixes.iter().any(|p| overlaps(p, prefix)) {
             return None;
         }
         prefixes.push(prefix.clone());
@@ -186,8 +186,7 @@ impl<'a> PrefixClaim<'a> {
     /// the new one overlaps another claim.
     pub(super) fn replace(&mut self, prefix: &TrackNamespace) -> bool {
         let mut prefixes = lock(self.list);
-        let others = prefixes.iter().filter(|p| **p != self.prefix);
-        if others.clone().any(|p| p.starts_with(prefix) || prefix.starts_with(p)) {
+        if prefixes.iter().any(|p| *p != self.prefix && overlaps(p, prefix)) {
             return false;
         }
         if let Some(slot) = prefixes.iter_mut().find(|p| **p == self.prefix) {
@@ -196,6 +195,36 @@ impl<'a> PrefixClaim<'a> {
         self.prefix = prefix.clone();
         true
     }
+
+    /// Answers a REQUEST_UPDATE's TRACK_NAMESPACE_PREFIX: REQUEST_OK, moving the claim if one is given, or
+    /// REQUEST_ERROR PREFIX_OVERLAP, keeping the old one. Returns the new prefix when it moved.
+    pub(super) async fn answer_update<W: web_transport_trait::SendStream>(
+        &mut self,
+        writer: &mut Writer<W>,
+        v: Version,
+        new: Option<TrackNamespace>,
+    ) -> Result<Option<TrackNamespace>, Error> {
+        match new {
+            Some(new) if self.replace(&new) => {
+                writer.message(&RequestOk::default().into(), v).await?;
+                Ok(Some(new))
+            }
+            Some(_) => {
+                let e = RequestError::new(RequestErrorCode::PrefixOverlap, "prefix overlaps");
+                writer.message(&e.into(), v).await?;
+                Ok(None)
+            }
+            None => {
+                writer.message(&RequestOk::default().into(), v).await?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Whether one prefix is a prefix of the other (the draft's overlap).
+fn overlaps(a: &TrackNamespace, b: &TrackNamespace) -> bool {
+    a.starts_with(b) || b.starts_with(a)
 }
 
 impl Drop for PrefixClaim<'_> {

@@ -17,9 +17,7 @@ pub(super) async fn serve_tracks<S: WtSession>(
     // An internal handle: it must not close the session when dropped.
     let session = Session { inner: inner.clone(), _handle: None };
     let mut published: HashMap<FullTrackName, (TrackProducer, Published)> = HashMap::new();
-    for track in origin.tracks(claim.prefix()) {
-        offer(&session, writer, claim.prefix(), track, &mut published).await?;
-    }
+    offer_all(&session, writer, &origin, claim.prefix(), &mut published).await?;
     let mut fin = false;
     loop {
         let prefix_now = claim.prefix().clone();
@@ -34,30 +32,18 @@ pub(super) async fn serve_tracks<S: WtSession>(
                 Ok(_) => {}
                 // Missed some: offer whatever is there that was not offered yet.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    for track in origin.tracks(prefix) {
-                        offer(&session, writer, prefix, track, &mut published).await?;
-                    }
+                    offer_all(&session, writer, &origin, prefix, &mut published).await?;
                 }
                 Err(_) => return Ok(()),
             },
             msg = reader.request_message(v), if !fin => match msg {
                 Ok(Some(ControlMessage::RequestUpdate(u))) => {
                     inner.check_peer_request(u.request_id)?;
-                    match u.params.track_namespace_prefix {
-                        //= draft-ietf-moq-transport-19#updating-namespace-subscriptions
-                        //# Updating the prefix of a SUBSCRIBE_TRACKS has
-                        //# no effect on existing subscriptions.
-                        Some(new) if claim.replace(&new) => {
-                            writer.message(&RequestOk::default().into(), v).await?;
-                            for track in origin.tracks(&new) {
-                                offer(&session, writer, &new, track, &mut published).await?;
-                            }
-                        }
-                        Some(_) => {
-                            let e = RequestError::new(RequestErrorCode::PrefixOverlap, "prefix overlaps");
-                            writer.message(&e.into(), v).await?
-                        }
-                        None => writer.message(&RequestOk::default().into(), v).await?,
+                    //= draft-ietf-moq-transport-19#updating-namespace-subscriptions
+                    //# Updating the prefix of a SUBSCRIBE_TRACKS has
+                    //# no effect on existing subscriptions.
+                    if let Some(new) = claim.answer_update(writer, v, u.params.track_namespace_prefix).await? {
+                        offer_all(&session, writer, &origin, &new, &mut published).await?;
                     }
                 }
                 Ok(Some(m)) => return Err(Error::ProtocolViolation(unexpected(&m))),
@@ -69,6 +55,20 @@ pub(super) async fn serve_tracks<S: WtSession>(
             _ = writer.closed() => return Ok(()),
         }
     }
+}
+
+/// Offers every track under `prefix` (see [`offer`]).
+async fn offer_all<S: WtSession>(
+    session: &Session<S>,
+    writer: &mut Writer<S::SendStream>,
+    origin: &Origin,
+    prefix: &TrackNamespace,
+    published: &mut HashMap<FullTrackName, (TrackProducer, Published)>,
+) -> Result<(), Error> {
+    for track in origin.tracks(prefix) {
+        offer(session, writer, prefix, track, published).await?;
+    }
+    Ok(())
 }
 
 /// PUBLISHes `track` unless it was already (the same track), or says PUBLISH_SKIPPED if that fails.
