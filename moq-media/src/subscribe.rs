@@ -244,7 +244,7 @@ impl<W: AsyncWrite + Unpin> Watch<W> {
 
     /// What each track received so far.
     pub fn stats(&self) -> Vec<TrackStats> {
-        self.stats.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect()
+        snapshot(&self.stats)
     }
 
     /// Flushes the output and prints the final statistics (with `--stats`); returns them.
@@ -349,9 +349,6 @@ impl<W: AsyncWrite + Unpin> Watch<W> {
         let align_until = tokio::time::Instant::now() + self.options.align;
         let mut ticker = self.options.stats.map(tokio::time::interval);
         let stats = &self.stats;
-        let snapshot = || -> Vec<TrackStats> {
-            stats.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect()
-        };
         loop {
             let tick = async {
                 match ticker.as_mut() {
@@ -389,7 +386,7 @@ impl<W: AsyncWrite + Unpin> Watch<W> {
                     None => return Ok(WatchEnd::Ended),
                 },
                 _ = align => writer.flush(&mut self.out, true).await?,
-                _ = tick => for s in snapshot() {
+                _ = tick => for s in snapshot(stats) {
                     eprintln!("{}", s.summary());
                 },
                 _ = stop => return Ok(WatchEnd::Ended),
@@ -589,4 +586,9 @@ impl TrackReader {
             }
         }
     }
+}
+
+/// A copy of each track's statistics.
+fn snapshot(stats: &[Arc<Mutex<TrackStats>>]) -> Vec<TrackStats> {
+    stats.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect()
 }

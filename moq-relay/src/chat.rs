@@ -100,14 +100,14 @@ impl Chat {
         if !name.namespace.starts_with(&self.prefix) {
             return None;
         }
-        self.room(&name.namespace).map(|r| r.0)
+        self.room(&name.namespace)
     }
 
-    /// The room of channel namespace `ns`, created if new: its track and whether it was created.
-    fn room(&self, ns: &TrackNamespace) -> Option<(TrackProducer, bool)> {
+    /// The room track of channel namespace `ns`, created if new (`None` beyond the room limit).
+    fn room(&self, ns: &TrackNamespace) -> Option<TrackProducer> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(room) = rooms.get(ns) {
-            return Some((room.track.clone(), false));
+            return Some(room.track.clone());
         }
         if rooms.len() >= self.limits.max_rooms {
             tracing::warn!(room = %ns, "too many chat rooms");
@@ -122,7 +122,7 @@ impl Chat {
         self.origin.publish_track(track.clone());
         self.origin.publish_namespace(ns.clone());
         tracing::info!(room = %ns, "chat room opened");
-        Some((track, true))
+        Some(track)
     }
 
     /// The channel namespace and participant id of a participant namespace `<prefix>/<channel>/users/<id>`.

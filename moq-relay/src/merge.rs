@@ -41,7 +41,7 @@ impl Merged {
     pub(crate) fn add_source(self: &Arc<Merged>, source: TrackConsumer) -> bool {
         {
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-            if self.track.consume().ended().is_some() {
+            if self.track.ended().is_some() {
                 return false;
             }
             *live += 1;

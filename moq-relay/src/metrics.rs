@@ -73,7 +73,7 @@ impl Metrics {
             }
         }
         let tracks = origin.tracks(&TrackNamespace::empty());
-        let live = tracks.iter().filter(|t| t.consume().ended().is_none()).count();
+        let live = tracks.iter().filter(|t| t.ended().is_none()).count();
         let cache: u64 = tracks.iter().map(|t| t.cached_bytes()).sum();
         for (name, help, value) in [
             ("moq_relay_sessions_active", "Sessions open", self.sessions_active.load(Ordering::Relaxed) as i64),

@@ -22,7 +22,7 @@ impl Upstream {
     /// Whether session `id` feeds the track now; sources whose subscription ended (their session died) are
     /// dropped first, so that a session reusing the id (the cluster link after a reconnect) subscribes again.
     pub(crate) fn feeds_from(&mut self, id: u64) -> bool {
-        self.sources.retain(|(_, sub)| sub.track().consume().ended().is_none());
+        self.sources.retain(|(_, sub)| sub.track().ended().is_none());
         self.sources.iter().any(|(sid, _)| *sid == id)
     }
 }

@@ -24,7 +24,7 @@ pub(crate) async fn resolve(
     let _guard = lock.lock().await;
     // Someone may have subscribed upstream while we waited.
     if let Some(t) = origin.track(&name)
-        && t.consume().ended().is_none()
+        && t.ended().is_none()
     {
         return Some(t);
     }
@@ -184,7 +184,7 @@ pub(crate) async fn watch_upstream(
 pub(crate) fn forget_ended(router: &Router, origin: &Origin, name: &FullTrackName) {
     {
         let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
-        if upstream.get(name).is_some_and(|u| u.merged.track().consume().ended().is_some()) {
+        if upstream.get(name).is_some_and(|u| u.merged.track().ended().is_some()) {
             upstream.remove(name);
         }
     }
@@ -194,7 +194,7 @@ pub(crate) fn forget_ended(router: &Router, origin: &Origin, name: &FullTrackNam
             resolving.remove(name);
         }
     }
-    if origin.track(name).is_some_and(|t| t.consume().ended().is_some()) {
+    if origin.track(name).is_some_and(|t| t.ended().is_some()) {
         origin.remove_track(name);
     }
     tracing::debug!(track = %name, "upstream track ended; forgotten");

@@ -139,7 +139,7 @@ impl Origin {
         let resolver = {
             let s = self.lock();
             if let Some(t) = s.tracks.get(name)
-                && t.consume().ended().is_none()
+                && t.ended().is_none()
             {
                 return Some(t.clone());
             }
@@ -149,7 +149,7 @@ impl Origin {
         let mut s = self.lock();
         // Another request may have resolved it meanwhile: keep the first live one.
         if let Some(existing) = s.tracks.get(name)
-            && existing.consume().ended().is_none()
+            && existing.ended().is_none()
         {
             return Some(existing.clone());
         }

@@ -216,6 +216,11 @@ impl TrackProducer {
         self.edge.send_if_modified(|e| !std::mem::replace(&mut e.ended, true));
     }
 
+    /// How the track ended, if it has (without making a consumer).
+    pub fn ended(&self) -> Option<TrackEnd> {
+        self.state.borrow().ended
+    }
+
     /// The largest location written so far.
     pub fn largest(&self) -> Option<Location> {
         *self.largest.lock().unwrap_or_else(|e| e.into_inner())

@@ -268,7 +268,7 @@ pub(super) async fn serve_track<S: WtSession>(
         let first_object = from.filter(|f| f.group.0 == gid).map(|f| f.object);
         tasks.spawn(serve_group(
             inner.clone(),
-            consumer.info().clone(),
+            Timeouts::new(consumer.info(), &state),
             group,
             alias,
             first_object,
@@ -329,7 +329,7 @@ impl Drop for ActiveStream {
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn serve_group<S: WtSession>(
     inner: Arc<Inner<S>>,
-    info: TrackInfo,
+    timeouts: Timeouts,
     mut group: GroupConsumer,
     alias: TrackAlias,
     first_object: Option<ObjectId>,
@@ -339,7 +339,6 @@ pub(super) async fn serve_group<S: WtSession>(
 ) {
     let mut subgroups = JoinSet::new();
     let mut stop = stopped.clone();
-    let timeouts = Timeouts::new(&info, &state);
     // Late subgroups are awaited for a while after a newer group started, then the task ends (it would otherwise
     // live until the group leaves the cache, one per group and subscriber).
     let watched = group.clone();

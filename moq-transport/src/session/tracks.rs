@@ -80,7 +80,7 @@ async fn offer<S: WtSession>(
     published: &mut HashMap<FullTrackName, (TrackProducer, Published)>,
 ) -> Result<(), Error> {
     let name = track.info().name.clone();
-    if published.get(&name).is_some_and(|(t, _)| t.is_same(&track)) || track.consume().ended().is_some() {
+    if published.get(&name).is_some_and(|(t, _)| t.is_same(&track)) || track.ended().is_some() {
         return Ok(());
     }
     match session.publish(track.clone()).await {

@@ -6,6 +6,7 @@ import { RequestError } from "../client/requests.ts";
 import { errorText, Session } from "../client/session.ts";
 import { RequestErrorCode } from "../wire/index.ts";
 import { type ChannelInfo, LiveBroadcast } from "./broadcast.ts";
+import { KeyframeLimiter } from "./keyframes.ts";
 import {
   type FromEncoder,
   type RenditionStats,
@@ -273,17 +274,16 @@ export class Studio {
     this.videoWorker?.postMessage({ type: "keyframe" } satisfies ToEncoder);
   }
 
-  private lastForcedKeyframe = -Infinity;
-  /** Keyframes forced by viewers' NEW_GROUP_REQUESTs (at most one per FORCED_KEYFRAME_MS). */
-  forcedKeyframes = 0;
+  private readonly keyframes = new KeyframeLimiter(() => this.requestKeyframe(), FORCED_KEYFRAME_MS);
 
-  /** A viewer asked for a new group: a keyframe now, unless one was forced less than 500 ms ago. */
+  /** Keyframes forced by viewers' NEW_GROUP_REQUESTs (at most one per FORCED_KEYFRAME_MS). */
+  get forcedKeyframes(): number {
+    return this.keyframes.forced;
+  }
+
+  /** A viewer asked for a new group: a keyframe now, or as soon as FORCED_KEYFRAME_MS since the last allows. */
   private keyframeWanted(): void {
-    const now = performance.now();
-    if (now - this.lastForcedKeyframe < FORCED_KEYFRAME_MS) return;
-    this.lastForcedKeyframe = now;
-    this.forcedKeyframes++;
-    this.requestKeyframe();
+    this.keyframes.request();
   }
 
   /**
@@ -293,6 +293,7 @@ export class Studio {
   async stop(): Promise<void> {
     const wasRunning = this.running;
     this.running = false;
+    this.keyframes.stop();
     this.wake?.();
     for (const w of [this.videoWorker, this.audioWorker])
       w?.postMessage({ type: "stop" } satisfies ToEncoder);
