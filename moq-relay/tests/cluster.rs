@@ -198,25 +198,49 @@ async fn receives_from(c: &mut TrackConsumer, group: u64, what: &str) {
     }
 }
 
+/// A publisher on one leaf writing a group every 50 ms, and a viewer on another that has received its first.
+struct Watched {
+    track: TrackProducer,
+    groups: TrackConsumer,
+    writer: tokio::task::JoinHandle<()>,
+    _held: (Session, Announcement, Session, Subscription),
+}
+
+impl Watched {
+    async fn start(publisher_leaf: &Node, viewer_leaf: &Node) -> Watched {
+        let track = TrackProducer::new(TrackInfo::new(track_name()));
+        let (publisher, announcement) = announce(publisher_leaf, &track).await;
+        let writer = keep_publishing(track.clone());
+        let viewer = viewer_leaf.connect(Origin::new()).await;
+        let sub = subscribe_eventually(&viewer, track_name()).await;
+        let mut groups = sub.consumer();
+        receives_from(&mut groups, 0, "before the failure").await;
+        Watched { track, groups, writer, _held: (publisher, announcement, viewer, sub) }
+    }
+
+    /// The viewer gets a group written after now.
+    async fn resumes(&mut self, what: &str) {
+        let after = self.track.largest().map_or(0, |l| l.group.0 + 1);
+        receives_from(&mut self.groups, after, what).await;
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.writer.abort();
+    }
+}
+
 /// The publisher's leaf dies; the publisher reconnects to another leaf at once (before the cluster noticed).
 /// The viewer on a third leaf keeps its subscription and gets the new groups.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_moving_to_another_leaf_keeps_its_viewers() {
     let root = Node::root().await;
     let (mut a, b, c) = (Node::leaf(&root).await, Node::leaf(&root).await, Node::leaf(&root).await);
-    let track = TrackProducer::new(TrackInfo::new(track_name()));
-    let (_pub_a, _ann_a) = announce(&a, &track).await;
-    let writer = keep_publishing(track.clone());
-    let viewer = b.connect(Origin::new()).await;
-    let sub = subscribe_eventually(&viewer, track_name()).await;
-    let mut groups = sub.consumer();
-    receives_from(&mut groups, 0, "before the crash").await;
-
+    let mut watched = Watched::start(&a, &b).await;
     a.kill().await;
-    let (_pub_c, _ann_c) = announce(&c, &track).await;
-    let after = track.largest().map_or(0, |l| l.group.0 + 1);
-    receives_from(&mut groups, after, "after the publisher moved to leaf C").await;
-    writer.abort();
+    let _moved = announce(&c, &watched.track).await;
+    watched.resumes("after the publisher moved to leaf C").await;
 }
 
 /// The root dies and comes straight back with a new certificate: leaves rejoin it (fetching the new
@@ -225,20 +249,11 @@ async fn a_publisher_moving_to_another_leaf_keeps_its_viewers() {
 async fn a_root_crash_and_restart_costs_viewers_a_blink() {
     let mut root = Node::root().await;
     let (a, b) = (Node::leaf(&root).await, Node::leaf(&root).await);
-    let track = TrackProducer::new(TrackInfo::new(track_name()));
-    let (_pub_a, _ann_a) = announce(&a, &track).await;
-    let writer = keep_publishing(track.clone());
-    let viewer = b.connect(Origin::new()).await;
-    let sub = subscribe_eventually(&viewer, track_name()).await;
-    let mut groups = sub.consumer();
-    receives_from(&mut groups, 0, "before the crash").await;
-
+    let mut watched = Watched::start(&a, &b).await;
     let old = root.fingerprint.clone();
     root.restart().await;
     assert_ne!(root.fingerprint, old, "a new certificate");
-    let after = track.largest().map_or(0, |l| l.group.0 + 1);
-    receives_from(&mut groups, after, "after the root restarted").await;
-    writer.abort();
+    watched.resumes("after the root restarted").await;
 }
 
 /// The root dies for good: the leaves move to the standby root (itself a node of the first root), and the
@@ -249,18 +264,9 @@ async fn a_standby_root_takes_over_when_the_root_dies_for_good() {
     let standby = Node::root_of(&[&root]).await;
     let roots = [&root, &standby];
     let (a, b) = (Node::leaf_of(&roots, &[]).await, Node::leaf_of(&roots, &[]).await);
-    let track = TrackProducer::new(TrackInfo::new(track_name()));
-    let (_pub_a, _ann_a) = announce(&a, &track).await;
-    let writer = keep_publishing(track.clone());
-    let viewer = b.connect(Origin::new()).await;
-    let sub = subscribe_eventually(&viewer, track_name()).await;
-    let mut groups = sub.consumer();
-    receives_from(&mut groups, 0, "before the crash").await;
-
+    let mut watched = Watched::start(&a, &b).await;
     root.kill().await;
-    let after = track.largest().map_or(0, |l| l.group.0 + 1);
-    receives_from(&mut groups, after, "after the root died and the standby took over").await;
-    writer.abort();
+    watched.resumes("after the root died and the standby took over").await;
     drop(standby);
 }
 
