@@ -1,8 +1,8 @@
 //! Clustering: several relays form one service by talking MoQT to a root relay.
 //!
-//! Every node keeps one session to the root (`--cluster-root`; further ones are standby roots, tried in order). Over it the node announces the namespaces its own
-//! publishers announced (PUBLISH_NAMESPACE) and learns everything the cluster publishes (SUBSCRIBE_NAMESPACE on
-//! the root). A subscriber on node B asking for a track published on node A is routed B → root → A: each relay
+//! Every node keeps one session to the root (`--cluster-root`; further ones are standby roots, tried in order).
+//! Over it the node announces the namespaces its own publishers announced (PUBLISH_NAMESPACE) and learns
+//! everything the cluster publishes (SUBSCRIBE_NAMESPACE on the root). A subscriber on node B asking for a track published on node A is routed B → root → A: each relay
 //! holds at most one upstream subscription per track, so each link carries one copy. A node never re-announces
 //! what it learned from the root, which keeps the star free of loops. When a node dies, the root withdraws its
 //! namespaces and the other nodes follow; when the publisher reconnects elsewhere, the new route is learned.

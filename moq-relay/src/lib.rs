@@ -148,17 +148,14 @@ impl Relay {
                 }
             })
         }));
-        let cluster = match config.cluster_root.is_empty() {
-            false => {
-                let trust = match &config.cluster_fingerprint {
-                    Some(fp) => {
-                        moq_transport::tls::Trust::Fingerprints(vec![moq_transport::tls::parse_fingerprint(fp)?])
-                    }
-                    None => moq_transport::tls::Trust::System,
-                };
-                Some((config.cluster_root.clone(), trust))
-            }
-            true => None,
+        let cluster = if config.cluster_root.is_empty() {
+            None
+        } else {
+            let trust = match &config.cluster_fingerprint {
+                Some(fp) => moq_transport::tls::Trust::Fingerprints(vec![moq_transport::tls::parse_fingerprint(fp)?]),
+                None => moq_transport::tls::Trust::System,
+            };
+            Some((config.cluster_root.clone(), trust))
         };
         let r = router.clone();
         origin.set_fetcher(Arc::new(move |name, start, end, order| {

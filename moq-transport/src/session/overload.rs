@@ -72,7 +72,14 @@ impl Overload {
 
 /// The share of groups a subscription at `priority` skips at `level`.
 fn skip_share(level: f64, priority: u8) -> f64 {
-    level * 2f64.powf((f64::from(priority) - 128.0) / 32.0)
+    level / importance(priority)
+}
+
+/// How much load shedding spares a subscription at SUBSCRIBER_PRIORITY `priority`: 1 at the default 128, doubling
+/// for every 32 steps more important and halving for every 32 less (16 at 0, about 1/16 at 255). The shedding
+/// budget is multiplied by it and overload control's share of skipped groups divided by it.
+pub(super) fn importance(priority: u8) -> f64 {
+    2f64.powf((128.0 - f64::from(priority)) / 32.0)
 }
 
 /// A number in [0, 1) spread evenly over (key, group) pairs (splitmix64).

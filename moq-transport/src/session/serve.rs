@@ -475,18 +475,18 @@ impl Shed {
         self.base_budget.map(|b| shed_budget(b, priority))
     }
 
-    /// Whether an object that waited `waited` is too late to send: longer than the budget, and a newer group
-    /// exists (which the subscriber will get instead).
+    /// Whether an object that waited `waited` is too late to send: longer than the budget (counting objects
+    /// cached before the subscription began from its start), and a newer group exists (which the subscriber will
+    /// get instead). The clock is read again only for an object already past the budget.
     fn too_late(&self, budget: Option<Duration>, waited: Duration) -> bool {
-        budget.is_some_and(|b| waited > b) && self.group.is_superseded()
+        budget.is_some_and(|b| waited > b && self.state.since.elapsed() > b) && self.group.is_superseded()
     }
 }
 
-/// The latency budget of a subscription at SUBSCRIBER_PRIORITY `priority`: `base` at the default 128, doubling for
-/// every 32 steps more important and halving for every 32 less (16x at 0, about 1/16 at 255), so that under
-/// overload the least important subscribers lose groups first.
+/// The latency budget of a subscription at SUBSCRIBER_PRIORITY `priority`: `base` scaled by its
+/// [`importance`](super::overload::importance), so that the least important subscribers lose groups first.
 pub(super) fn shed_budget(base: Duration, priority: u8) -> Duration {
-    base.mul_f64(2f64.powf((128.0 - f64::from(priority)) / 32.0))
+    base.mul_f64(super::overload::importance(priority))
 }
 
 pub(super) async fn serve_subgroup<S: WtSession>(
@@ -576,8 +576,7 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                     writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
                     return;
                 }
-                // Objects cached before the subscription began count from its start, not from their arrival.
-                if shed.too_late(budget, waited.min(state.since.elapsed())) {
+                if shed.too_late(budget, waited) {
                     inner.config.stats.groups_shed.fetch_add(1, Ordering::Relaxed);
                     state.skipped.fetch_add(1, Ordering::Relaxed);
                     writer.reset(StreamCode::TooFarBehind.to_u64() as u32);
