@@ -31,13 +31,15 @@ pub(crate) struct Writer {
     /// After a reconnection: the next frames start a new stretch of the timeline, placed right after the last
     /// frame written (the publisher's clock may have restarted, or jumped by the outage).
     rebase: bool,
+    /// Write the publisher's timestamps as they are (the output's timeline is the publisher's).
+    keep_timestamps: bool,
 }
 
 /// The gap left on the output timeline where a reconnection happened.
 const RESUME_GAP_US: i64 = 40_000;
 
 impl Writer {
-    pub(crate) fn new(configs: Vec<TrackConfig>) -> Writer {
+    pub(crate) fn new(configs: Vec<TrackConfig>, keep_timestamps: bool) -> Writer {
         let n = configs.len();
         Writer {
             configs,
@@ -48,6 +50,7 @@ impl Writer {
             sequence: 0,
             written: 0,
             rebase: false,
+            keep_timestamps,
         }
     }
 
@@ -96,6 +99,7 @@ impl Writer {
             }
             let first = self.pending.iter().map(|u| u.dts_us.min(u.pts_us)).min();
             self.base_us = match (self.rebase, first) {
+                _ if self.keep_timestamps => Some(0),
                 (true, Some(first)) => Some(first - self.last_written_us() - RESUME_GAP_US),
                 _ => first,
             };
@@ -144,5 +148,47 @@ impl Writer {
             self.written += 1;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mp4::{Demuxer, Event};
+
+    fn video() -> TrackConfig {
+        TrackConfig {
+            kind: Kind::Video,
+            codec: "avc1.42c01f".into(),
+            description: Some(Bytes::from_static(&[1, 0x42, 0xc0, 0x1f, 0xff, 0xe0, 0x00])),
+            timescale: 90_000,
+            width: 320,
+            height: 180,
+            sample_rate: 0,
+            channels: 0,
+            bitrate: None,
+        }
+    }
+
+    /// Decode times written for frames stamped 2 s and 2.1 s.
+    async fn written_dts(keep_timestamps: bool) -> Vec<u64> {
+        let mut w = Writer::new(vec![video()], keep_timestamps);
+        for (i, us) in [2_000_000i64, 2_100_000].into_iter().enumerate() {
+            let data = Bytes::from_static(b"frame");
+            w.push(Unit { track: 0, dts_us: us, pts_us: us, duration_us: None, keyframe: i == 0, data });
+        }
+        let mut out = Vec::new();
+        w.flush(&mut out, true).await.unwrap();
+        let init = crate::mp4::init_segment(vec![crate::mp4::trak(1, &video()).unwrap()]).unwrap();
+        let mut d = Demuxer::new();
+        let mut events = d.push(&init).unwrap();
+        events.extend(d.push(&out).unwrap());
+        events.into_iter().filter_map(|e| if let Event::Sample(s) = e { Some(s.dts) } else { None }).collect()
+    }
+
+    #[tokio::test]
+    async fn the_timeline_starts_at_zero_unless_told_to_keep_timestamps() {
+        assert_eq!(written_dts(false).await, [0, 9_000]);
+        assert_eq!(written_dts(true).await, [180_000, 189_000]);
     }
 }

@@ -92,6 +92,9 @@ pub struct WatchOptions {
     /// (by their PUBLISH_TIME) and a newer group exists, skip to the newest group. Objects without a publish time
     /// skip when two or more groups behind. `None`: never skip (only the track buffer's window bounds the lag).
     pub max_latency: Option<Duration>,
+    /// Write the publisher's timestamps unchanged instead of starting the output at zero (CMAF keeps the
+    /// source's media timeline, LOC the publisher's wall clock).
+    pub keep_timestamps: bool,
 }
 
 /// The default [`WatchOptions::max_latency`].
@@ -105,6 +108,7 @@ impl Default for WatchOptions {
             duration: None,
             align: Duration::from_secs(1),
             max_latency: Some(DEFAULT_MAX_LATENCY),
+            keep_timestamps: false,
         }
     }
 }
@@ -313,7 +317,7 @@ impl<W: AsyncWrite + Unpin> Watch<W> {
             None => {
                 self.out.write_all(&init_segment(traks)?).await?;
                 self.chosen = chosen.into_iter().zip(configs.iter().cloned()).collect();
-                self.writer = Some(Writer::new(configs));
+                self.writer = Some(Writer::new(configs, self.options.keep_timestamps));
             }
         }
         let result = self.pump(session, &mut rx).await;

@@ -53,6 +53,10 @@ pub struct Args {
     /// disk) skips to its newest group. 0 never skips.
     #[arg(long, default_value_t = moq_media::DEFAULT_MAX_LATENCY.as_millis() as u64)]
     pub max_latency: u64,
+    /// Write the publisher's timestamps unchanged instead of starting the output at zero (with CMAF
+    /// packaging: the source's own media timeline).
+    #[arg(long)]
+    pub keep_timestamps: bool,
     /// Print the broadcast's catalog (JSON) and exit.
     #[arg(long)]
     pub catalog: bool,
@@ -77,6 +81,7 @@ impl Args {
             stats: self.stats.then_some(Duration::from_secs(1)),
             duration: self.duration,
             max_latency: (self.max_latency > 0).then(|| Duration::from_millis(self.max_latency)),
+            keep_timestamps: self.keep_timestamps,
             ..Default::default()
         }
     }
