@@ -1,4 +1,5 @@
-// Bundles the library, the player's worker and audio worklet, and copies the pages into dist/.
+// Bundles the library, the player's worker and audio worklet, the evaluation's hls.js page, and copies the pages
+// into dist/.
 import { copyFileSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { build } from "esbuild";
 
@@ -23,6 +24,7 @@ await build({
     app: "src/app.ts",
     studio: "src/studio/page.ts",
     "studio-worker": "src/studio/encoder-worker.ts",
+    "eval-hls": "src/eval/hls-page.ts",
   },
   outdir: "dist",
 });

@@ -1,6 +1,7 @@
 // The pages served with the player: index.html lists the live channels and other broadcasts
 // (SUBSCRIBE_NAMESPACE), watch.html plays one (`?name=live/alice`, optional `&url=`, `&latency=`, `&stats=0`,
-// `&versions=18`, `&fingerprint-url=`) with the channel's chat beside it for `live/…` names.
+// `&versions=18`, `&fingerprint-url=`, `&frames=1`: the player's frame log, for measurements) with the channel's chat
+// beside it for `live/…` names.
 
 import { ChannelList } from "./channels.ts";
 import { mountChat } from "./chat/ui.ts";
@@ -48,6 +49,7 @@ if (player) {
   const latency = params.get("latency");
   if (latency) player.setAttribute("target-latency", latency);
   if (params.get("stats") !== "0") player.setAttribute("stats", "");
+  if (params.get("frames") === "1") player.setAttribute("frame-log", "");
   for (const a of ["fingerprint-url", "versions"]) {
     const v = params.get(a);
     if (v) player.setAttribute(a, v);

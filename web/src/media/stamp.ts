@@ -84,30 +84,55 @@ export function drawStamp(ctx: Context2D, width: number, s: Stamp): void {
   }
 }
 
-/** Reads stamps from decoded frames: the corner is drawn at 4 px per block and each block's centre sampled. */
+/**
+ * Reads the 64 bits back from the stamp's corner scaled to 4 px per block (`COLUMNS * 4` x `ROWS * 4` RGBA
+ * pixels, row-major): each block's centre pixel, white when its luma is at least half.
+ */
+export function sampleBits(rgba: ArrayLike<number>): boolean[] {
+  const bits: boolean[] = [];
+  for (let r = 0; r < ROWS; r++) {
+    for (let c = 0; c < COLUMNS; c++) {
+      const at = ((r * 4 + 2) * COLUMNS * 4 + c * 4 + 2) * 4;
+      const luma = 0.299 * (rgba[at] ?? 0) + 0.587 * (rgba[at + 1] ?? 0) + 0.114 * (rgba[at + 2] ?? 0);
+      bits.push(luma >= 128);
+    }
+  }
+  return bits;
+}
+
+/**
+ * The size of what `source` shows, and the factors from those pixels to drawImage's source coordinates (a
+ * VideoFrame's coded size may differ from its display size; a <video> draws in its intrinsic size).
+ */
+export function sourceSize(
+  source: CanvasImageSource,
+): { width: number; height: number; sx: number; sy: number } | undefined {
+  if ("displayWidth" in source) {
+    const { displayWidth: width, displayHeight: height } = source;
+    return { width, height, sx: source.codedWidth / width, sy: source.codedHeight / height };
+  }
+  if ("videoWidth" in source) return { width: source.videoWidth, height: source.videoHeight, sx: 1, sy: 1 };
+  const { width, height } = source as { width: unknown; height: unknown };
+  return typeof width === "number" && typeof height === "number"
+    ? { width, height, sx: 1, sy: 1 }
+    : undefined;
+}
+
+/**
+ * Reads stamps from decoded frames, or from anything drawable (a <video> in its requestVideoFrameCallback, a
+ * canvas): the corner is drawn at 4 px per block and each block's centre sampled.
+ */
 export class StampReader {
   private readonly canvas = new OffscreenCanvas(COLUMNS * 4, ROWS * 4);
   private readonly ctx = this.canvas.getContext("2d", { willReadFrequently: true });
 
-  read(frame: VideoFrame, nowMs: number): Stamp | undefined {
+  read(source: CanvasImageSource, nowMs: number): Stamp | undefined {
     const ctx = this.ctx;
-    if (!ctx) return undefined;
-    const { width, height } = stampSize(frame.displayWidth);
-    if (height > frame.displayHeight) return undefined;
-    // Coded and display sizes match for the streams we stamp; scale from display to coded just in case.
-    const sx = frame.codedWidth / frame.displayWidth;
-    const sy = frame.codedHeight / frame.displayHeight;
-    ctx.drawImage(frame, 0, 0, width * sx, height * sy, 0, 0, COLUMNS * 4, ROWS * 4);
-    const pixels = ctx.getImageData(0, 0, COLUMNS * 4, ROWS * 4).data;
-    const bits: boolean[] = [];
-    for (let r = 0; r < ROWS; r++) {
-      for (let c = 0; c < COLUMNS; c++) {
-        const at = ((r * 4 + 2) * COLUMNS * 4 + c * 4 + 2) * 4;
-        const luma =
-          0.299 * (pixels[at] ?? 0) + 0.587 * (pixels[at + 1] ?? 0) + 0.114 * (pixels[at + 2] ?? 0);
-        bits.push(luma >= 128);
-      }
-    }
-    return readBits(bits, nowMs);
+    const size = sourceSize(source);
+    if (!ctx || !size || size.width === 0) return undefined;
+    const { width, height } = stampSize(size.width);
+    if (height > size.height) return undefined;
+    ctx.drawImage(source, 0, 0, width * size.sx, height * size.sy, 0, 0, COLUMNS * 4, ROWS * 4);
+    return readBits(sampleBits(ctx.getImageData(0, 0, COLUMNS * 4, ROWS * 4).data), nowMs);
   }
 }

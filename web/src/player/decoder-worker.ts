@@ -82,10 +82,16 @@ const stats = {
   stamps: [] as number[],
   stampRecent: [] as number[],
   stampErrors: 0,
+  frameRecent: [] as [number, number][],
 };
 
-/** Reads the glass-to-glass stamp of each drawn frame, when the catalog says there is one. */
+/**
+ * Reads the stamp of each drawn frame: for glass to glass when the catalog says frames carry one (`stamped`), for
+ * the frame log (`frameLog`, the player's `frame-log` attribute) whatever the catalog says.
+ */
 let stampReader: StampReader | undefined;
+let stamped = false;
+let frameLog = false;
 
 function fail(kind: "video" | "audio", message: string): void {
   stats.decodeErrors++;
@@ -225,7 +231,7 @@ function draw(p: Pending, t: number): void {
   video.width = f.displayWidth;
   video.height = f.displayHeight;
   ctx?.drawImage(f, 0, 0, f.displayWidth, f.displayHeight);
-  if (stampReader) readStamp(stampReader, f, t);
+  if (stampReader && (stamped || frameLog)) readStamp(stampReader, f, t);
   stats.rendered++;
   stats.renderTimes.push(t);
   if (p.publishTime !== undefined) {
@@ -248,6 +254,11 @@ function readStamp(reader: StampReader, f: VideoFrame, t: number): void {
     stats.stampErrors++;
     return;
   }
+  if (frameLog) {
+    stats.frameRecent.push([s.frame, t]);
+    if (stats.frameRecent.length > 10_000) stats.frameRecent.shift();
+  }
+  if (!stamped) return;
   stats.stamp = t - s.timeMs;
   stats.stamps.push(stats.stamp);
   stats.stampRecent.push(stats.stamp);
@@ -321,6 +332,7 @@ function report(t: number, base: number | undefined): void {
     recent: stats.recent.splice(0),
     stampRecent: stats.stampRecent.splice(0),
     stampErrors: stats.stampErrors,
+    frameRecent: stats.frameRecent.splice(0),
   };
   if (stats.stamp !== undefined) s.stampMs = stats.stamp;
   if (stats.stamps.length > 0)
@@ -376,8 +388,10 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       else onChunk(m);
       break;
     case "stamp":
-      if (m.enabled) stampReader ??= new StampReader();
-      else stampReader = undefined;
+    case "frame-log":
+      if (m.type === "stamp") stamped = m.enabled;
+      else frameLog = m.enabled;
+      if (stamped || frameLog) stampReader ??= new StampReader();
       break;
     case "reset":
       reset();

@@ -2,7 +2,8 @@
 //
 // Attributes: url (relay; default: this page's origin), broadcast (namespace), target-latency (ms, default 50),
 // fingerprint / fingerprint-url (certificate hash, or where to fetch it), versions ("19,18"), no-audio, stats
-// (show the overlay). Reconnects by itself when the relay goes away.
+// (show the overlay), frame-log (fill `frameLog` from the stamp of every drawn frame). Reconnects by itself when the
+// relay goes away.
 
 import { errorText, Session } from "../client/session.ts";
 import type { Version } from "../wire/index.ts";
@@ -32,7 +33,8 @@ button.unmute[hidden] { display: none; }
 label { display: flex; gap: 4px; align-items: center; }
 `;
 
-export interface PlayerStats extends Partial<Omit<WorkerStats, "type" | "recent" | "stampRecent">> {
+export interface PlayerStats
+  extends Partial<Omit<WorkerStats, "type" | "recent" | "stampRecent" | "frameRecent">> {
   state: string;
   /** From the element's start (or restart) to its first frame, ms. */
   startupMs?: number;
@@ -59,7 +61,7 @@ export interface PlayerStats extends Partial<Omit<WorkerStats, "type" | "recent"
 }
 
 export class MoqPlayer extends HTMLElement {
-  static observedAttributes = ["target-latency", "stats", "throughput-cap"];
+  static observedAttributes = ["target-latency", "stats", "throughput-cap", "frame-log"];
 
   /** The latest statistics (also sent as a "stats" event every 250 ms). */
   stats: PlayerStats = {
@@ -79,6 +81,11 @@ export class MoqPlayer extends HTMLElement {
   readonly latencyLog: number[] = [];
   /** Every glass-to-glass latency read from stamped frames (ms), oldest first, up to 100 000. */
   readonly stampLog: number[] = [];
+  /**
+   * With the `frame-log` attribute: every drawn video frame as [the frame number read from its stamp, when it was
+   * drawn (ms since the Unix epoch)], oldest first, up to 200 000. A reader may take entries out (splice).
+   */
+  readonly frameLog: [number, number][] = [];
   private startedAt = performance.now();
   private worker: Worker | undefined;
   private ring: AudioRing | undefined;
@@ -146,6 +153,7 @@ export class MoqPlayer extends HTMLElement {
     }
     if (name === "stats") this.ui.overlay.hidden = !this.hasAttribute("stats");
     if (name === "throughput-cap" && this.playback) this.playback.capBps = this.throughputCap;
+    if (name === "frame-log") this.send({ type: "frame-log", enabled: this.hasAttribute("frame-log") });
   }
 
   /** The `throughput-cap` attribute (kb/s) as bits per second: the estimate never exceeds it. */
@@ -192,11 +200,12 @@ export class MoqPlayer extends HTMLElement {
       init.ring = this.ring.layout;
     }
     this.send(init, [canvas]);
+    this.send({ type: "frame-log", enabled: this.hasAttribute("frame-log") });
   }
 
   private onWorker(m: FromWorker): void {
     if (m.type === "stats") {
-      const { type: _, recent, stampRecent, ...rest } = m;
+      const { type: _, recent, stampRecent, frameRecent, ...rest } = m;
       Object.assign(this.stats, rest);
       for (const [log, add] of [
         [this.latencyLog, recent],
@@ -205,6 +214,8 @@ export class MoqPlayer extends HTMLElement {
         log.push(...add);
         if (log.length > 100_000) log.splice(0, log.length - 100_000);
       }
+      for (const e of frameRecent) this.frameLog.push(e);
+      if (this.frameLog.length > 200_000) this.frameLog.splice(0, this.frameLog.length - 200_000);
       this.delayMs = m.delayMs;
     } else if (m.type === "error") {
       this.setError(m.message);

@@ -37,6 +37,8 @@ export type ToWorker =
     }
   /** Read the glass-to-glass stamp from decoded frames (the catalog says they carry one). */
   | { type: "stamp"; enabled: boolean }
+  /** Log the stamp's frame number and the draw time of every drawn frame, stamped or not by the catalog. */
+  | { type: "frame-log"; enabled: boolean }
   | { type: "reset" };
 
 export interface WorkerStats {
@@ -57,7 +59,12 @@ export interface WorkerStats {
   stampP50Ms?: number;
   /** Every stamp reading since the previous report, ms. */
   stampRecent: number[];
-  /** Stamped frames whose stamp could not be read. */
+  /**
+   * Every drawn frame since the previous report when the frame log is on: [the stamp's frame number, the draw
+   * time in ms since the Unix epoch].
+   */
+  frameRecent: [number, number][];
+  /** Stamped (or frame-logged) frames whose stamp could not be read. */
   stampErrors: number;
   /** The playout delay in force and the smallest observed arrival delay, ms. */
   delayMs: number;
