@@ -20,6 +20,8 @@ one full segment; HLS until it lists three (hls.js starts three target durations
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,7 +141,9 @@ def relay_argv(b: Bins, bind: str, tls_generate: str | None = None) -> list[str]
     argv = [b("moq-relay"), "--bind", bind, "--http-bind", bind]
     if tls_generate:
         argv += ["--tls-generate", tls_generate]
-    return argv + ["--overload-lag", "0s"]
+    # Overload control off: the relay shares two cores with Chromium and the emulator, whose load would read as
+    # the relay's own overload. EVAL_RELAY_ARGS adds flags (e.g. "--congestion bbr") for experiments.
+    return argv + ["--overload-lag", "0s"] + os.environ.get("EVAL_RELAY_ARGS", "").split()
 
 
 def pacer_argv(b: Bins, clip: Path, source_out: Path, seconds: float | None) -> list[str]:

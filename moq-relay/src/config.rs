@@ -99,6 +99,9 @@ pub struct Config {
     /// this much per round trip (40 Mb/s at 50 ms).
     #[arg(long, default_value_t = 256 * 1024)]
     pub send_window: u64,
+    /// QUIC congestion controller toward subscribers and other relays: bbr, cubic or newreno.
+    #[arg(long, default_value_t = moq_transport::Congestion::default())]
+    pub congestion: moq_transport::Congestion,
     /// How long an upstream subscription stays after its last subscriber (or FETCH or TRACK_STATUS) left, in case
     /// another comes back; then it is cancelled, so that the publisher stops sending.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]

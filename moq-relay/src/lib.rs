@@ -101,6 +101,7 @@ impl Relay {
             max_bidi_streams: config.max_bidi_streams,
             max_uni_streams: config.max_uni_streams,
             send_window: config.send_window,
+            congestion: config.congestion,
             max_latency: (!config.max_latency.is_zero()).then_some(config.max_latency),
             overload,
             ..Default::default()

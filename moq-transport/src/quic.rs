@@ -30,6 +30,15 @@ pub fn transport_config(config: &SessionConfig) -> quinn::TransportConfig {
     let idle = config.idle_timeout.try_into().unwrap_or(quinn::IdleTimeout::from(quinn::VarInt::from_u32(30_000)));
     t.max_idle_timeout(Some(idle));
     t.send_window(config.send_window);
+    match config.congestion {
+        crate::Congestion::Cubic => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::CubicConfig::default()))
+        }
+        crate::Congestion::NewReno => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::NewRenoConfig::default()))
+        }
+        crate::Congestion::Bbr => t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default())),
+    };
     t
 }
 

@@ -434,3 +434,38 @@ fn a_client_that_closes_and_exits_tells_the_server() {
     let (why, _server) = server_rt.block_on(accepted).unwrap();
     assert_eq!(why.ok(), Some(moq_transport::wire::codes::SessionCode::NoError), "the server never heard the close");
 }
+
+/// The controller a client connects with, read back from its quinn connection.
+async fn congestion_of(congestion: Option<Congestion>) -> Box<dyn std::any::Any> {
+    let cert = Certificate::self_signed(&["localhost"]).unwrap();
+    let fp = cert.sha256();
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), cert, SessionConfig::default()).unwrap();
+    let port = server.local_addr().unwrap().port();
+    let mut config = SessionConfig::default();
+    if let Some(c) = congestion {
+        config.congestion = c;
+    }
+    let client = Client::new(Trust::Fingerprints(vec![fp]), config).unwrap();
+    let url = Url::parse(&format!("moqt://localhost:{port}/")).unwrap();
+    let accept = async {
+        let incoming = server.accept().await.unwrap();
+        let _ = incoming.establish().await;
+    };
+    let connect = async {
+        let (transport, _) = client.connect_transport(&url).await.unwrap();
+        transport.congestion_state().into_any()
+    };
+    tokio::select! {
+        state = connect => state,
+        _ = accept => panic!("the server side ended first"),
+    }
+}
+
+#[tokio::test]
+async fn bbr_is_the_default_congestion_controller_and_others_can_be_chosen() {
+    assert!(congestion_of(None).await.downcast::<quinn::congestion::Bbr>().is_ok());
+    assert!(congestion_of(Some(Congestion::Cubic)).await.downcast::<quinn::congestion::Cubic>().is_ok());
+    assert!(congestion_of(Some(Congestion::NewReno)).await.downcast::<quinn::congestion::NewReno>().is_ok());
+    assert_eq!("BBR".parse::<Congestion>(), Ok(Congestion::Bbr));
+    assert!("vegas".parse::<Congestion>().is_err());
+}

@@ -58,6 +58,44 @@ pub struct SessionConfig {
     /// Overload control shared by the sessions of a relay: while it reports the runtime short of CPU, live
     /// subscriptions skip a share of new groups, least important first (counted in `groups_shed`). `None`: never.
     pub overload: Option<Arc<Overload>>,
+    /// QUIC's congestion controller. QUIC transports only.
+    pub congestion: Congestion,
+}
+
+/// A QUIC congestion controller (quinn's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Congestion {
+    /// CUBIC (RFC 9438), quinn's own default: every loss is taken for congestion. At 1 % random loss and 50 ms
+    /// RTT it cannot carry a 2.6 Mb/s stream (docs/evaluation.md).
+    Cubic,
+    /// NewReno (RFC 9002).
+    NewReno,
+    /// BBR, our default: paces at the measured bottleneck rate, so random loss does not cut the rate.
+    #[default]
+    Bbr,
+}
+
+impl std::str::FromStr for Congestion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "cubic" => Ok(Congestion::Cubic),
+            "newreno" | "new-reno" => Ok(Congestion::NewReno),
+            "bbr" => Ok(Congestion::Bbr),
+            other => Err(format!("unknown congestion controller `{other}` (cubic, newreno, bbr)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Congestion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Congestion::Cubic => "cubic",
+            Congestion::NewReno => "newreno",
+            Congestion::Bbr => "bbr",
+        })
+    }
 }
 
 /// The default [`SessionConfig::send_window`]: quinn's own (10 MB).
@@ -153,6 +191,7 @@ impl Default for SessionConfig {
             send_window: DEFAULT_SEND_WINDOW,
             max_latency: None,
             overload: None,
+            congestion: Congestion::default(),
         }
     }
 }
