@@ -38,7 +38,7 @@ struct Args {
     /// Where to write the counters (JSON).
     #[arg(long)]
     stats: Option<PathBuf>,
-    /// Device name prefix (the devices are <prefix>a and <prefix>b); default from the process id.
+    /// Device name prefix (the devices are PREFIXa and PREFIXb); default from the process id.
     #[arg(long)]
     prefix: Option<String>,
 }
