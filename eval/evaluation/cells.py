@@ -106,6 +106,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="seeds per (profile, system), 1..N")
     p.add_argument("--seconds", type=_positive, help="viewing time of a cell")
     p.add_argument("--drift-seconds", type=float, help="viewing time of the drift cell per system on lan (0: none)")
+    p.add_argument("--drift-systems", type=_names(systems.SYSTEMS, "system"),
+                   help="the systems that get a drift cell (default: every system of the run)")
     p.add_argument("--out", type=Path, help="run directory (default eval/results/<UTC date>-<short git sha>/)")
     p.add_argument("--no-install", action="store_true", help="do not apt-get / npm ci what is missing")
     p.add_argument("--no-build", action="store_true", help="do not cargo build / npm run build")
@@ -126,6 +128,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, key, list(value) if isinstance(value, list) else value)
     if args.viewers is None:
         args.viewers = list(DEFAULT_VIEWERS)
+    if args.drift_systems is None:
+        args.drift_systems = list(args.systems)
     if args.seeds < 1:
         p.error("--seeds must be at least 1")
     if args.drift_seconds < 0:
@@ -158,15 +162,16 @@ class Cell:
 
 def plan(args: argparse.Namespace) -> list[Cell]:
     """The cells of a run, in the order they run: per seed, per profile, every system side by side (the machine
-    is noisy: systems compared are measured close in time); the drift cells last."""
+    is noisy: systems compared are measured close in time); the drift cells last. A cell views for ``--seconds``
+    or its profile's min_seconds, whichever is longer (a long-haul cell must hold the whole rate dip)."""
     cells = [
-        Cell(system, profile, seed, float(args.seconds))
+        Cell(system, profile, seed, max(float(args.seconds), profiles.get(profile).min_seconds))
         for seed in range(1, args.seeds + 1)
         for profile in args.profiles
         for system in args.systems
     ]
     if args.drift_seconds and args.drift_seconds > 0:
-        cells += [Cell(system, "lan", 1, float(args.drift_seconds), drift=True) for system in args.systems]
+        cells += [Cell(system, "lan", 1, float(args.drift_seconds), drift=True) for system in args.drift_systems]
     return cells
 
 

@@ -121,6 +121,16 @@ class Profile:
     up: Link = field(default_factory=Link)
 
     @property
+    def min_seconds(self) -> float:
+        """The shortest cell that sees the whole profile: past the end of a dip (plus 10 s of recovery), else 0."""
+        ends = [
+            (link.dip_start_s or 0) + (link.dip_len_s or 0) + 10
+            for link in (self.down, self.up)
+            if link.dip_mbit is not None
+        ]
+        return max(ends, default=0.0)
+
+    @property
     def rtt_ms(self) -> float:
         return self.down.delay_ms + self.up.delay_ms
 
@@ -141,6 +151,7 @@ class Profile:
             "name": self.name,
             "summary": self.summary,
             "rtt_ms": self.rtt_ms,
+            "min_seconds": self.min_seconds,
             "stream_mbit": STREAM_MBIT,
             "down": asdict(self.down) | {"spec": down},
             "up": asdict(self.up) | {"spec": up},

@@ -72,6 +72,23 @@ class PlanTest(unittest.TestCase):
         a = parse_args(["--smoke", "--no-install", "--no-build"])
         self.assertTrue(a.no_install and a.no_build)
 
+    def test_drift_systems(self):
+        a = parse_args(["--full", "--drift-systems", "moq-browser,ll-hls-tuned"])
+        drift = [c for c in plan(a) if c.drift]
+        self.assertEqual([(c.system, c.seconds) for c in drift], [("moq-browser", 600), ("ll-hls-tuned", 600)])
+        bad_args(["--drift-systems", "dash"])
+
+    def test_a_long_haul_cell_holds_the_whole_dip(self):
+        a = parse_args(["--full", "--seeds", "1", "--seconds", "20", "--drift-seconds", "0"])
+        by_profile = {c.profile: c.seconds for c in plan(a)}
+        # The dip runs from 20 s for 60 s; 10 s of recovery after it.
+        self.assertEqual(by_profile["long-haul-small"], 90)
+        self.assertEqual(by_profile["long-haul-bloated"], 90)
+        self.assertEqual(by_profile["lan"], 20)
+        self.assertEqual(by_profile["bursty"], 20)
+        # Longer cells than the dip need are left alone.
+        self.assertTrue(all(c.seconds == 120 for c in plan(parse_args(["--full"])) if not c.drift))
+
     def test_bad_arguments(self):
         bad_args(["--profiles", "moon"])
         bad_args(["--systems", "moq-cli,dash"])
