@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import synth  # noqa: E402
-from evaluation import summary  # noqa: E402
+from evaluation import brief, summary  # noqa: E402
 
 FRAMES = 50  # 2 s at 25 fps
 
@@ -93,6 +93,22 @@ class SummaryTest(unittest.TestCase):
             # ll-hls failed: no samples, no ratio
             self.assertIsNone(ratios[("ll-hls", "moq-cli", metric)]["ratio"])
         self.assertNotIn(("moq-cli", "hls", "latency_p50_ms"), ratios)
+
+    def test_brief_tables_carry_the_summary_numbers(self):
+        s, _ = self.summarise()
+        text = brief.render(s)
+        self.assertIn("#### lossy", text)
+        self.assertIn("#### clean", text)
+        # lossy hls: median of 2000 and 3000 ms; its p50 cell shows the value and then the CI.
+        lossy = text.split("#### lossy")[1].split("####")[0]
+        lossy_hls = [line for line in lossy.splitlines() if line.startswith("| hls |")][0]
+        self.assertIn("| 2.50 s [", lossy_hls)
+        self.assertIn("| lossy | hls | moq-cli | 10.0x [", text)
+        self.assertIn("| clean | hls | moq-cli | 9.0x | 9.0x |", text)
+        self.assertIn("| lossy | 250 ms / 250 ms | 2.50 s / 2.50 s | – / – |", text)
+        # CPU: moq-relay at 100 viewers, 15 CPU-s over 20 s = 0.0075 CPU-s per viewer-second = 7.50 ms.
+        self.assertIn("| 100 | – | – | 7.50 | 0.75 |", text)
+        self.assertIn("| ll-hls | 0 | – | – | – | – | – | – | – | – | – |", text)
 
     def test_one_seed_has_no_ci(self):
         s, _ = self.summarise()
