@@ -6,7 +6,6 @@
 // audio clock instead (the timestamp being heard, from the worklet), which rests on the same anchor.
 
 import { StampReader } from "../media/stamp.ts";
-import { PlayoutDelay } from "./playout.ts";
 import type { FromWorker, ToWorker, WorkerStats } from "./protocol.ts";
 import { AudioRing, clockAt } from "./ring.ts";
 
@@ -14,8 +13,12 @@ const scope = self as unknown as DedicatedWorkerGlobalScope;
 const post = (m: FromWorker) => scope.postMessage(m);
 const now = () => performance.timeOrigin + performance.now();
 
+/** Decode + render margin on top of the smallest arrival delay, ms. */
+const MARGIN_MS = 20;
 /** A decoded frame more than this far behind the clock is stale: dropped, never shown. */
 const STALE_MS = 80;
+/** How far the delay moves down per control tick (100 ms) when above its target: a 5% catch-up. */
+const CATCH_UP_MS = 5;
 const WINDOW_MS = 3000;
 /** Chunks queued in the video decoder beyond which it skips to the next keyframe. */
 const MAX_DECODE_QUEUE = 30;
@@ -33,7 +36,9 @@ function audioClock(t: number): number | undefined {
   if (ring) return ring.clock(t);
   return feedClock ? clockAt(feedClock.pts, feedClock.wall, t) : undefined;
 }
-const playout = new PlayoutDelay(50);
+let targetMs = 50;
+let delayMs = 50;
+let lateBoostMs = 0;
 const arrivals: { at: number; delay: number; audio: boolean }[] = [];
 
 interface Pending {
@@ -264,7 +269,7 @@ function readStamp(reader: StampReader, f: VideoFrame, t: number): void {
 /** Shows the newest due frame; frames it passes over, and stale ones, are dropped. */
 function render(): void {
   const t = now();
-  const clock = audioClock(t) ?? (t - playout.delayMs) * 1000;
+  const clock = audioClock(t) ?? (t - delayMs) * 1000;
   const q = video.queue;
   while (q.length > 1 && (q[1] as Pending).frame.timestamp <= clock) dropFrame();
   const head = q[0];
@@ -273,7 +278,7 @@ function render(): void {
     if (head.frame.timestamp < clock - STALE_MS * 1000) {
       head.frame.close();
       stats.dropped++;
-      playout.stale(video.announced);
+      lateBoostMs = Math.min(lateBoostMs + 10, 500);
     } else {
       draw(head, t);
     }
@@ -293,7 +298,11 @@ function control(): void {
     floor[k] = Math.min(floor[k] ?? a.delay, a.delay);
   }
   for (const f of [floor.video, floor.audio]) if (f !== undefined) base = Math.max(base ?? f, f);
-  const delayMs = playout.tick(base);
+  lateBoostMs = Math.max(0, lateBoostMs - 1);
+  const needed = base === undefined ? targetMs : base + MARGIN_MS + lateBoostMs;
+  const goal = Math.max(targetMs, needed);
+  if (delayMs < goal) delayMs = goal;
+  else delayMs -= Math.min(delayMs - goal, CATCH_UP_MS);
   if (ring) ring.delayMs = delayMs;
   feed?.postMessage({ delayMs });
   report(t, base);
@@ -313,7 +322,7 @@ function report(t: number, base: number | undefined): void {
     framesRendered: stats.rendered,
     framesDropped: stats.dropped,
     fps: stats.renderTimes.length,
-    delayMs: playout.delayMs,
+    delayMs,
     width: video.width,
     height: video.height,
     audioBufferedMs: ring ? (ring.buffered / ring.layout.sampleRate) * 1000 : (feedBuffered / 48000) * 1000,
@@ -352,10 +361,10 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       canvas = m.canvas;
       ctx = canvas.getContext("2d");
       if (m.ring) ring = new AudioRing(m.ring);
-      playout.reset(m.targetMs);
+      targetMs = delayMs = m.targetMs;
       break;
     case "target":
-      playout.targetMs = m.ms;
+      targetMs = m.ms;
       break;
     case "audio-port":
       feed = m.port;
@@ -363,7 +372,7 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
         if (e.data.clock) feedClock = e.data.clock;
         if (e.data.buffered !== undefined) feedBuffered = e.data.buffered;
       };
-      feed.postMessage({ delayMs: playout.delayMs, outputLatencyMs: m.outputLatencyMs });
+      feed.postMessage({ delayMs, outputLatencyMs: m.outputLatencyMs });
       break;
     case "video-config":
     case "audio-config":
