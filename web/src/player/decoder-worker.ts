@@ -6,6 +6,7 @@
 // audio clock instead (the timestamp being heard, from the worklet), which rests on the same anchor.
 
 import { StampReader } from "../media/stamp.ts";
+import { PlayoutDelay } from "./playout.ts";
 import type { FromWorker, ToWorker, WorkerStats } from "./protocol.ts";
 import { AudioRing, clockAt } from "./ring.ts";
 
@@ -13,12 +14,8 @@ const scope = self as unknown as DedicatedWorkerGlobalScope;
 const post = (m: FromWorker) => scope.postMessage(m);
 const now = () => performance.timeOrigin + performance.now();
 
-/** Decode + render margin on top of the smallest arrival delay, ms. */
-const MARGIN_MS = 20;
 /** A decoded frame more than this far behind the clock is stale: dropped, never shown. */
 const STALE_MS = 80;
-/** How far the delay moves down per control tick (100 ms) when above its target: a 5% catch-up. */
-const CATCH_UP_MS = 5;
 const WINDOW_MS = 3000;
 /** Chunks queued in the video decoder beyond which it skips to the next keyframe. */
 const MAX_DECODE_QUEUE = 30;
@@ -36,9 +33,7 @@ function audioClock(t: number): number | undefined {
   if (ring) return ring.clock(t);
   return feedClock ? clockAt(feedClock.pts, feedClock.wall, t) : undefined;
 }
-let targetMs = 50;
-let delayMs = 50;
-let lateBoostMs = 0;
+const playout = new PlayoutDelay(50);
 const arrivals: { at: number; delay: number; audio: boolean }[] = [];
 
 interface Pending {
@@ -269,7 +264,7 @@ function readStamp(reader: StampReader, f: VideoFrame, t: number): void {
 /** Shows the newest due frame; frames it passes over, and stale ones, are dropped. */
 function render(): void {
   const t = now();
-  const clock = audioClock(t) ?? (t - delayMs) * 1000;
+  const clock = audioClock(t) ?? (t - playout.delayMs) * 1000;
   const q = video.queue;
   while (q.length > 1 && (q[1] as Pending).frame.timestamp <= clock) dropFrame();
   const head = q[0];
@@ -278,7 +273,7 @@ function render(): void {
     if (head.frame.timestamp < clock - STALE_MS * 1000) {
       head.frame.close();
       stats.dropped++;
-      lateBoostMs = Math.min(lateBoostMs + 10, 500);
+      playout.stale(video.announced);
     } else {
       draw(head, t);
     }
@@ -298,11 +293,7 @@ function control(): void {
     floor[k] = Math.min(floor[k] ?? a.delay, a.delay);
   }
   for (const f of [floor.video, floor.audio]) if (f !== undefined) base = Math.max(base ?? f, f);
-  lateBoostMs = Math.max(0, lateBoostMs - 1);
-  const needed = base === undefined ? targetMs : base + MARGIN_MS + lateBoostMs;
-  const goal = Math.max(targetMs, needed);
-  if (delayMs < goal) delayMs = goal;
-  else delayMs -= Math.min(delayMs - goal, CATCH_UP_MS);
+  const delayMs = playout.tick(base);
   if (ring) ring.delayMs = delayMs;
   feed?.postMessage({ delayMs });
   report(t, base);
@@ -322,7 +313,7 @@ function report(t: number, base: number | undefined): void {
     framesRendered: stats.rendered,
     framesDropped: stats.dropped,
     fps: stats.renderTimes.length,
-    delayMs,
+    delayMs: playout.delayMs,
     width: video.width,
     height: video.height,
     audioBufferedMs: ring ? (ring.buffered / ring.layout.sampleRate) * 1000 : (feedBuffered / 48000) * 1000,
@@ -361,10 +352,10 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       canvas = m.canvas;
       ctx = canvas.getContext("2d");
       if (m.ring) ring = new AudioRing(m.ring);
-      targetMs = delayMs = m.targetMs;
+      playout.reset(m.targetMs);
       break;
     case "target":
-      targetMs = m.ms;
+      playout.targetMs = m.ms;
       break;
     case "audio-port":
       feed = m.port;
@@ -372,7 +363,7 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
         if (e.data.clock) feedClock = e.data.clock;
         if (e.data.buffered !== undefined) feedBuffered = e.data.buffered;
       };
-      feed.postMessage({ delayMs, outputLatencyMs: m.outputLatencyMs });
+      feed.postMessage({ delayMs: playout.delayMs, outputLatencyMs: m.outputLatencyMs });
       break;
     case "video-config":
     case "audio-config":
