@@ -1,9 +1,9 @@
 """The compact tables of docs/evaluation.md, from a run's summary.json (summary.py writes it).
 
 ``python3 -m evaluation.brief <run>`` prints Markdown: p50 / p99 of every system per profile side by side, one
-latency table per profile (every system, median over
-seeds with the bootstrap CI), the headline ratios (each non-MoQ system over each MoQ system, p50 and p99) and the
-CPU sweep. summary.md holds every number and parameter; this is the part a reader compares.
+latency table per profile (every system, median over seeds with the bootstrap CI), the headline ratios (each
+non-MoQ system over each MoQ system, p50 and p99) and the CPU sweep. summary.md holds every number and parameter;
+this is the part a reader compares.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ def _ms(x: float | None) -> str:
     return f"{x / 1000:.2f} s" if x >= 1000 else f"{x:.0f} ms"
 
 
-def _with_ci(agg: dict[str, Any], fmt=_ms) -> str:
-    s = fmt(agg.get("median"))
+def _with_ci(agg: dict[str, Any]) -> str:
+    s = _ms(agg.get("median"))
     ci = agg.get("ci")
     if ci:
-        s += f" [{fmt(ci[0])}, {fmt(ci[1])}]"
+        s += f" [{_ms(ci[0])}, {_ms(ci[1])}]"
     return s
 
 
