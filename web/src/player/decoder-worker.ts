@@ -6,6 +6,7 @@
 // audio clock instead (the timestamp being heard, from the worklet), which rests on the same anchor.
 
 import { StampReader } from "../media/stamp.ts";
+import { pickFrame } from "./frame-pick.ts";
 import { PlayoutDelay } from "./playout.ts";
 import type { FromWorker, ToWorker, WorkerStats } from "./protocol.ts";
 import { AudioRing, clockAt } from "./ring.ts";
@@ -53,6 +54,8 @@ const video = {
   queue: [] as Pending[],
   publishTimes: new Map<number, number | undefined>(),
   announced: false,
+  /** The timestamp of the frame on screen, µs. */
+  shownUs: undefined as number | undefined,
   width: 0,
   height: 0,
 };
@@ -261,22 +264,25 @@ function readStamp(reader: StampReader, f: VideoFrame, t: number): void {
   if (stats.stampRecent.length > 10_000) stats.stampRecent.shift();
 }
 
-/** Shows the newest due frame; frames it passes over, and stale ones, are dropped. */
+/** Shows the newest due frame; frames it passes over, stale ones, and ones not after the frame on screen are dropped. */
 function render(): void {
   const t = now();
   const clock = audioClock(t) ?? (t - playout.delayMs) * 1000;
   const q = video.queue;
-  while (q.length > 1 && (q[1] as Pending).frame.timestamp <= clock) dropFrame();
-  const head = q[0];
-  if (head && head.frame.timestamp <= clock) {
-    q.shift();
-    if (head.frame.timestamp < clock - STALE_MS * 1000) {
-      head.frame.close();
-      stats.dropped++;
-      playout.stale(video.announced);
-    } else {
-      draw(head, t);
-    }
+  const pick = pickFrame(
+    q.map((p) => p.frame.timestamp),
+    clock,
+    video.shownUs,
+    STALE_MS * 1000,
+  );
+  for (let i = 0; i < pick.skip; i++) dropFrame();
+  if (pick.next === "stale") {
+    dropFrame();
+    playout.stale(video.announced);
+  } else if (pick.next === "show") {
+    const head = q.shift() as Pending;
+    video.shownUs = head.frame.timestamp;
+    draw(head, t);
   }
 }
 

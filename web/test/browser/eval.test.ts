@@ -23,13 +23,23 @@ const frameLog = () =>
     (document.querySelector("moq-player") as unknown as { frameLog: [number, number][] }).frameLog.slice(),
   );
 
-/** Each logged frame is later than the one before, in frame number and in time. */
-function assertIncreasing(log: Log): void {
+/**
+ * Each logged frame is later than the one before, in time and in frame number. With `repeats`, a frame number may
+ * repeat the one before (the video presented the same picture again: the analysis counts such rows as duplicates);
+ * returns how many rows did.
+ */
+function assertIncreasing(log: Log, repeats = false): number {
+  let repeated = 0;
   for (let i = 1; i < log.length; i++) {
     const [f0, t0] = log[i - 1] as [number, number];
     const [f1, t1] = log[i] as [number, number];
-    assert.ok(f1 > f0 && t1 > t0, `entry ${i}: #${f0} at ${t0} then #${f1} at ${t1}`);
+    if (repeats && f1 === f0) repeated++;
+    assert.ok(
+      (f1 > f0 || (repeats && f1 === f0)) && t1 > t0,
+      `entry ${i}: #${f0} at ${t0} then #${f1} at ${t1}`,
+    );
   }
+  return repeated;
 }
 
 /** Runs eval-watch to its end (it measures for `seconds`); its exit code, stderr, and what it wrote. */
@@ -216,8 +226,18 @@ test("eval-watch: hls.js on eval-hls.html logs every shown frame", {
     const r = await evalWatch(`${site.url}/eval-hls.html?src=/hls/index.m3u8&mode=ll-tuned`, 5);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.header, "frame,display_unix_ms");
-    assertIncreasing(r.frames);
-    assert.ok(r.frames.length >= 60, `${r.frames.length} of 90 frames`);
+    // hls.js may show a picture twice (a nudge over a gap, a rate change); the CI run of b06b934 saw one repeat.
+    const repeated = assertIncreasing(r.frames, true);
+    assert.ok(repeated <= 3, `${repeated} repeated frames`);
+    // Every frame of the video is logged, or presented without a callback, or dropped by the video (both counted;
+    // a busy machine makes some): at least half are logged, and all 90 are accounted for.
+    const logged = r.frames.length - repeated;
+    const { missed_callbacks: missed, video } = r.viewer.player;
+    assert.ok(logged >= 45, `${logged} of 90 frames`);
+    assert.ok(
+      logged + missed + video.dropped_frames >= video.total_frames - 1 && video.total_frames >= 88,
+      `${logged} logged, ${missed} missed, ${video.dropped_frames} dropped of ${video.total_frames}`,
+    );
     assert.ok((r.frames[0] as [number, number])[0] <= 5, `starts at #${r.frames[0]?.[0]}`);
     assert.equal(r.viewer.kind, "hls");
     assert.deepEqual(r.viewer.errors, []);
@@ -228,6 +248,7 @@ test("eval-watch: hls.js on eval-hls.html logs every shown frame", {
       JSON.stringify({
         test: "eval-hls",
         frames: r.frames.length,
+        repeated,
         missed: r.viewer.player.missed_callbacks,
         video: r.viewer.player.video,
       }),

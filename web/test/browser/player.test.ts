@@ -136,10 +136,14 @@ test("skips forward after the relay freezes for 2 s", async () => {
   await new Promise((r) => setTimeout(r, 2000));
   env.relay.pause(false);
   const s = await until(
-    "groups skipped and latency back under target + 150 ms",
+    "skipped forward and latency back under target + 150 ms",
     async () => {
       const s = await playerStats(env.browser.page);
-      const skipped = num(s.groupsSkipped) > num(before.groupsSkipped);
+      // Skipping forward is either whole groups left unread, or the decoder's backlog dropped at the next
+      // keyframe (which of the two depends on how much of the backlog had arrived when the relay resumed).
+      const skipped =
+        num(s.groupsSkipped) > num(before.groupsSkipped) ||
+        num(s.framesDropped) > num(before.framesDropped) + 30;
       const fresh = num(s.framesRendered) > num(before.framesRendered) + 30;
       return skipped && fresh && num(s.latencyMs) < target + 150 ? s : undefined;
     },

@@ -1,0 +1,37 @@
+// Which decoded video frame to show now. The queue holds frames sorted by timestamp, possibly from two renditions
+// (after a switch the old one's frames stay until the new decoder has output): a frame is never shown when it is
+// not later than the one on screen, so the picture neither repeats nor steps back.
+
+/** A frame this far or further behind the one on screen belongs to a restarted timeline and is shown, µs. */
+export const RESTART_US = 1_000_000;
+
+export interface Pick {
+  /** Frames at the queue's head to drop: passed over by a later due frame, or not after the one on screen. */
+  skip: number;
+  /** The frame after those: due and shown, due but too late (dropped as stale), not due yet, or none queued. */
+  next: "show" | "stale" | "wait" | "none";
+}
+
+/**
+ * `queue`: the queued frames' timestamps (µs, ascending); `clockUs`: the media time being shown now;
+ * `shownUs`: the timestamp of the frame on screen (undefined: none yet); `staleUs`: how late a frame may be.
+ */
+export function pickFrame(
+  queue: readonly number[],
+  clockUs: number,
+  shownUs: number | undefined,
+  staleUs: number,
+): Pick {
+  let skip = 0;
+  const behindShown = (ts: number) => shownUs !== undefined && ts <= shownUs && shownUs - ts < RESTART_US;
+  while (skip < queue.length) {
+    const ts = queue[skip] as number;
+    const nextTs = queue[skip + 1];
+    if (behindShown(ts) || (nextTs !== undefined && nextTs <= clockUs)) skip++;
+    else break;
+  }
+  const head = queue[skip];
+  if (head === undefined) return { skip, next: "none" };
+  if (head > clockUs) return { skip, next: "wait" };
+  return { skip, next: head < clockUs - staleUs ? "stale" : "show" };
+}
