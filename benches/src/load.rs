@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
+use moq_transport::quic::QuicCounters;
 
 /// The traffic and the measurement window.
 #[derive(Debug, Clone, clap::Args)]
@@ -40,12 +41,19 @@ fn secs(s: &str) -> Result<Duration, String> {
 
 /// (utime + stime) seconds and peak RSS bytes of a process.
 pub fn proc_stats(pid: u32) -> Option<(f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let (user, system) = proc_cpu(pid)?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.split_whitespace().next()?.parse::<u64>().ok()?;
-    Some((ticks / 100.0, hwm * 1024))
+    Some((user + system, hwm * 1024))
+}
+
+/// (utime, stime) seconds of a process: CPU in user space and in the kernel (system calls, and on loopback the
+/// receiving side of every packet sent).
+pub fn proc_cpu(pid: u32) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i)?.parse::<f64>().ok().map(|t| t / 100.0);
+    Some((tick(11)?, tick(12)?))
 }
 
 fn own_cpu() -> f64 {
@@ -108,6 +116,7 @@ pub struct Clock {
     end: Instant,
     started: Option<Instant>,
     server_before: Option<(f64, u64)>,
+    server_split_before: Option<(f64, f64)>,
     own_before: f64,
     /// Frames made so far.
     pub frame: u64,
@@ -128,6 +137,7 @@ impl Clock {
             end: warm_until + shape.duration,
             started: None,
             server_before: None,
+            server_split_before: None,
             own_before: 0.0,
             frame: 0,
             sent: 0,
@@ -145,6 +155,7 @@ impl Clock {
             self.started = Some(now);
             self.meter.measuring.store(true, Ordering::Relaxed);
             self.server_before = self.shape.relay_pid.and_then(proc_stats);
+            self.server_split_before = self.shape.relay_pid.and_then(proc_cpu);
             self.own_before = own_cpu();
         }
         if self.started.is_some() {
@@ -156,12 +167,22 @@ impl Clock {
     }
 
     /// Waits for the last frames to land, then prints the report: a JSON line on stdout, a summary on stderr.
-    pub async fn report(self, mut latencies: tokio::sync::mpsc::UnboundedReceiver<u64>) {
+    /// `subscribers`: the summed QUIC counters of the subscriber connections, read at the end.
+    pub async fn report(
+        self,
+        mut latencies: tokio::sync::mpsc::UnboundedReceiver<u64>,
+        subscribers: impl FnOnce() -> QuicCounters,
+    ) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         self.meter.measuring.store(false, Ordering::Relaxed);
         let elapsed = self.started.map(|s| s.elapsed()).unwrap_or_default().as_secs_f64();
         let server_after = self.shape.relay_pid.and_then(proc_stats);
+        let server_split = match (self.server_split_before, self.shape.relay_pid.and_then(proc_cpu)) {
+            (Some((u0, s0)), Some((u1, s1))) => Some((u1 - u0, s1 - s0)),
+            _ => None,
+        };
         let own_cpu_used = own_cpu() - self.own_before;
+        let quic = subscribers();
         let mut lat = Vec::new();
         while let Ok(l) = latencies.try_recv() {
             lat.push(l);
@@ -179,29 +200,33 @@ impl Clock {
             _ => (None, None),
         };
         let gbit = bytes as f64 * 8.0 / 1e9;
-        let null = || "null".to_string();
-        println!(
-            "{{\"subscribers\":{},\"fps\":{},\"frame_size\":{},\"seconds\":{:.2},\"objects_sent\":{},\"objects_expected\":{},\"objects_received\":{},\"loss\":{:.6},\"skipped_groups\":{},\"egress_mbps\":{:.1},\"latency_ms\":{{\"p50\":{:.3},\"p90\":{:.3},\"p99\":{:.3},\"max\":{:.3}}},\"relay_cpu_s\":{},\"relay_cpu_s_per_gbit\":{},\"relay_peak_rss_bytes\":{},\"load_cpu_s\":{:.3},\"load_cpu_s_per_gbit\":{:.4}}}",
-            shape.subscribers,
-            shape.fps,
-            shape.frame_size,
-            elapsed,
-            self.sent,
-            expected,
-            received,
-            if expected > 0 { 1.0 - received as f64 / expected as f64 } else { 0.0 },
-            self.meter.skipped.load(Ordering::Relaxed),
-            egress_mbps,
-            ms(pct(0.5)),
-            ms(pct(0.9)),
-            ms(pct(0.99)),
-            ms(lat.last().copied().unwrap_or(0)),
-            server_cpu.map(|c| format!("{c:.3}")).unwrap_or_else(null),
-            server_cpu.map(|c| format!("{:.4}", c / gbit.max(1e-9))).unwrap_or_else(null),
-            server_rss.map(|r| r.to_string()).unwrap_or_else(null),
-            own_cpu_used,
-            own_cpu_used / gbit.max(1e-9),
-        );
+        let report = serde_json::json!({
+            "subscribers": shape.subscribers,
+            "fps": shape.fps,
+            "frame_size": shape.frame_size,
+            "seconds": elapsed,
+            "objects_sent": self.sent,
+            "objects_expected": expected,
+            "objects_received": received,
+            "loss": if expected > 0 { 1.0 - received as f64 / expected as f64 } else { 0.0 },
+            "skipped_groups": self.meter.skipped.load(Ordering::Relaxed),
+            "egress_mbps": egress_mbps,
+            "latency_ms": {"p50": ms(pct(0.5)), "p90": ms(pct(0.9)), "p99": ms(pct(0.99)),
+                           "max": ms(lat.last().copied().unwrap_or(0))},
+            "relay_cpu_s": server_cpu,
+            "relay_cpu_s_per_gbit": server_cpu.map(|c| c / gbit.max(1e-9)),
+            "relay_user_cpu_s": server_split.map(|s| s.0),
+            "relay_system_cpu_s": server_split.map(|s| s.1),
+            "relay_peak_rss_bytes": server_rss,
+            "load_cpu_s": own_cpu_used,
+            "load_cpu_s_per_gbit": own_cpu_used / gbit.max(1e-9),
+            // Whole run (warm-up included), seen from the subscribers: what the server sent them and the ACKs
+            // it had to process.
+            "subscriber_datagrams_received": quic.datagrams_received,
+            "subscriber_acks_sent": quic.acks_sent,
+            "datagrams_per_ack": quic.datagrams_received as f64 / quic.acks_sent.max(1) as f64,
+        });
+        println!("{report}");
         eprintln!(
             "{} subscribers: {received}/{expected} objects, {egress_mbps:.1} Mb/s egress, latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms{}",
             shape.subscribers,

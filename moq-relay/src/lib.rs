@@ -102,6 +102,10 @@ impl Relay {
             max_uni_streams: config.max_uni_streams,
             send_window: config.send_window,
             congestion: config.congestion,
+            ack_frequency: (config.ack_threshold > 0).then_some(moq_transport::AckFrequency {
+                threshold: config.ack_threshold,
+                max_delay: config.max_ack_delay,
+            }),
             max_latency: (!config.max_latency.is_zero()).then_some(config.max_latency),
             overload,
             ..Default::default()
@@ -232,10 +236,21 @@ impl Relay {
             let fp = self.fingerprint.clone();
             let metrics = self.metrics.clone();
             let origin = self.origin.clone();
+            let router = self.router.clone();
+            let render = move || {
+                let open: Vec<_> = router
+                    .sessions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .values()
+                    .map(|s| s.quic_counters())
+                    .collect();
+                std::future::ready(metrics.render(&origin, open))
+            };
             let app = axum::Router::new()
                 .route("/certificate.sha256", axum::routing::get(move || std::future::ready(fp.clone())))
                 .route("/health", axum::routing::get(|| std::future::ready("ok\n")))
-                .route("/metrics", axum::routing::get(move || std::future::ready(metrics.render(&origin))))
+                .route("/metrics", axum::routing::get(render))
                 .merge(web::router(self.pages.clone()));
             if !self.pages.is_built() {
                 tracing::warn!(pages = ?self.pages, "no browser player there: cd web && npm ci && npm run build");
@@ -290,8 +305,11 @@ impl Relay {
                 let span = tracing::info_span!("session", id, remote = %info.remote, version = %info.version, wt = info.webtransport);
                 span.in_scope(|| tracing::info!(path = %info.path, "session accepted"));
                 router.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(id, session.clone());
+                let ended = session.clone();
                 tracing::Instrument::instrument(serve_session(id, session, &router, &origin, &metrics), span).await;
                 router.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                metrics.session_ended(&ended.quic_counters());
+                drop(ended);
                 metrics.sessions_active.fetch_sub(1, Ordering::Relaxed);
             });
         }

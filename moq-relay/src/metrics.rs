@@ -1,9 +1,10 @@
 //! Counters and gauges, exposed on /metrics in the Prometheus text format.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use moq_transport::Origin;
+use moq_transport::quic::QuicCounters;
 use moq_transport::wire::namespace::TrackNamespace;
 
 /// Counters exposed on /metrics.
@@ -31,12 +32,41 @@ pub struct Metrics {
     pub data: Arc<moq_transport::Stats>,
     /// Overload control, when enabled: its level and lag are gauges.
     pub overload: Option<Arc<moq_transport::Overload>>,
+    /// QUIC counters of the sessions that have ended (those of open sessions are added when rendering).
+    pub quic_ended: Mutex<QuicCounters>,
 }
 
 impl Metrics {
-    /// The Prometheus text exposition of every counter, and gauges of what `origin` holds.
-    pub fn render(&self, origin: &Origin) -> String {
+    /// Adds an ended session's QUIC counters.
+    pub fn session_ended(&self, quic: &QuicCounters) {
+        self.quic_ended.lock().unwrap_or_else(|e| e.into_inner()).add(quic);
+    }
+
+    /// The Prometheus text exposition of every counter, and gauges of what `origin` holds. `open`: the QUIC
+    /// counters of the sessions open now.
+    pub fn render(&self, origin: &Origin, open: impl IntoIterator<Item = QuicCounters>) -> String {
         let registry = prometheus::Registry::new();
+        let mut quic = *self.quic_ended.lock().unwrap_or_else(|e| e.into_inner());
+        for c in open {
+            quic.add(&c);
+        }
+        for (name, help, value) in [
+            ("moq_relay_quic_datagrams_sent_total", "UDP datagrams sent", quic.datagrams_sent),
+            (
+                "moq_relay_quic_send_calls_total",
+                "UDP send system calls (datagrams per call: the GSO batch achieved)",
+                quic.send_calls,
+            ),
+            ("moq_relay_quic_udp_bytes_sent_total", "UDP payload bytes sent", quic.udp_bytes_sent),
+            ("moq_relay_quic_datagrams_received_total", "UDP datagrams received", quic.datagrams_received),
+            ("moq_relay_quic_acks_received_total", "QUIC ACK frames received", quic.acks_received),
+            ("moq_relay_quic_acks_sent_total", "QUIC ACK frames sent", quic.acks_sent),
+        ] {
+            if let Ok(c) = prometheus::IntCounter::new(name, help) {
+                c.inc_by(value);
+                let _ = registry.register(Box::new(c));
+            }
+        }
         for (name, help, v) in [
             ("moq_relay_sessions_total", "Sessions accepted", &self.sessions_total),
             ("moq_relay_handshake_failures_total", "Failed handshakes", &self.handshake_failures),

@@ -7,7 +7,7 @@ use crate::origin::Origin;
 use crate::quic::Client;
 use crate::tls::{Trust, parse_fingerprint};
 use crate::wire::Version;
-use crate::{Error, SessionConfig};
+use crate::{AckFrequency, DEFAULT_ACK_FREQUENCY, Error, SessionConfig};
 
 /// How to reach and trust a relay: `--fingerprint`, `--insecure`, `--draft`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -37,6 +37,27 @@ impl ClientArgs {
             Some(d) => vec![Version::from_draft(d).ok_or_else(|| Error::Config(format!("unsupported draft {d}")))?],
         };
         Ok(Client::new(trust, config)?.with_versions(&versions))
+    }
+}
+
+/// How often the peer should acknowledge what we send: `--ack-threshold`, `--max-ack-delay` (see
+/// [`AckFrequency`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AckArgs {
+    /// QUIC ACK frequency: ask the peer for an ACK once more than this many packets arrived (0: QUIC's default,
+    /// an ACK every second packet, with no ACK_FREQUENCY request).
+    #[arg(long, default_value_t = DEFAULT_ACK_FREQUENCY.threshold)]
+    pub ack_threshold: u32,
+    /// QUIC ACK frequency: how long the peer may hold an ACK back (quinn caps it at max(RTT, 25 ms)).
+    #[arg(long, default_value = "10ms", value_parser = humantime::parse_duration)]
+    pub max_ack_delay: Duration,
+}
+
+impl AckArgs {
+    /// What to put in [`SessionConfig::ack_frequency`].
+    pub fn ack_frequency(&self) -> Option<AckFrequency> {
+        (self.ack_threshold > 0)
+            .then_some(AckFrequency { threshold: self.ack_threshold, max_delay: self.max_ack_delay })
     }
 }
 
@@ -131,6 +152,23 @@ mod tests {
 
     fn args(no_reconnect: bool) -> ReconnectArgs {
         ReconnectArgs { idle_timeout: Duration::from_secs(1), no_reconnect, reconnect_timeout: Duration::from_secs(30) }
+    }
+
+    #[derive(clap::Parser)]
+    struct AckCli {
+        #[command(flatten)]
+        ack: AckArgs,
+    }
+
+    #[test]
+    fn ack_flags_default_to_the_library_default_and_zero_turns_it_off() {
+        use clap::Parser;
+        let default = AckCli::parse_from(["x"]).ack.ack_frequency();
+        assert_eq!(default, SessionConfig::default().ack_frequency);
+        assert_eq!(default, Some(DEFAULT_ACK_FREQUENCY));
+        let set = AckCli::parse_from(["x", "--ack-threshold", "32", "--max-ack-delay", "5ms"]).ack.ack_frequency();
+        assert_eq!(set, Some(AckFrequency { threshold: 32, max_delay: Duration::from_millis(5) }));
+        assert_eq!(AckCli::parse_from(["x", "--ack-threshold", "0"]).ack.ack_frequency(), None);
     }
 
     #[test]

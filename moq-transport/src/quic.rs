@@ -20,7 +20,8 @@ fn server_alpns() -> Vec<Vec<u8>> {
     alpns
 }
 
-/// The QUIC transport settings of our endpoints: stream limits from `config`, keep-alive and idle timeout. Public
+/// The QUIC transport settings of our endpoints: stream limits from `config`, keep-alive, idle timeout, send
+/// window, congestion controller and ACK frequency. Public
 /// so that tools comparing against plain QUIC (the `quic-fanout` bench) run with exactly the same settings.
 pub fn transport_config(config: &SessionConfig) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
@@ -39,6 +40,11 @@ pub fn transport_config(config: &SessionConfig) -> quinn::TransportConfig {
         }
         crate::Congestion::Bbr => t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default())),
     };
+    t.ack_frequency_config(config.ack_frequency.map(|a| {
+        let mut f = quinn::AckFrequencyConfig::default();
+        f.ack_eliciting_threshold(quinn::VarInt::from_u32(a.threshold)).max_ack_delay(Some(a.max_delay));
+        f
+    }));
     t
 }
 
@@ -355,4 +361,62 @@ pub fn path_and_authority(url: &Url) -> (String, String) {
         None => url.host_str().unwrap_or_default().to_string(),
     };
     (path, authority)
+}
+
+/// A QUIC connection's packet counters, from quinn's statistics: what a sender's cost per byte depends on
+/// (datagrams per send call is the GSO batch achieved; every ACK received is a packet to decrypt and process).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QuicCounters {
+    /// UDP datagrams sent.
+    pub datagrams_sent: u64,
+    /// Send system calls (one per GSO batch).
+    pub send_calls: u64,
+    /// UDP payload bytes sent.
+    pub udp_bytes_sent: u64,
+    /// UDP datagrams received.
+    pub datagrams_received: u64,
+    /// ACK frames received.
+    pub acks_received: u64,
+    /// ACK frames sent.
+    pub acks_sent: u64,
+    /// ACK_FREQUENCY frames sent (our requests to the peer).
+    pub ack_frequency_sent: u64,
+    /// ACK_FREQUENCY frames received (the peer's requests to us).
+    pub ack_frequency_received: u64,
+}
+
+impl QuicCounters {
+    /// The counters of `conn` so far.
+    pub fn of(conn: &quinn::Connection) -> QuicCounters {
+        let s = conn.stats();
+        QuicCounters {
+            datagrams_sent: s.udp_tx.datagrams,
+            send_calls: s.udp_tx.ios,
+            udp_bytes_sent: s.udp_tx.bytes,
+            datagrams_received: s.udp_rx.datagrams,
+            acks_received: s.frame_rx.acks,
+            acks_sent: s.frame_tx.acks,
+            ack_frequency_sent: s.frame_tx.ack_frequency,
+            ack_frequency_received: s.frame_rx.ack_frequency,
+        }
+    }
+
+    /// Adds `other` to these.
+    pub fn add(&mut self, other: &QuicCounters) {
+        self.datagrams_sent += other.datagrams_sent;
+        self.send_calls += other.send_calls;
+        self.udp_bytes_sent += other.udp_bytes_sent;
+        self.datagrams_received += other.datagrams_received;
+        self.acks_received += other.acks_received;
+        self.acks_sent += other.acks_sent;
+        self.ack_frequency_sent += other.ack_frequency_sent;
+        self.ack_frequency_received += other.ack_frequency_received;
+    }
+}
+
+impl Session {
+    /// This session's QUIC counters.
+    pub fn quic_counters(&self) -> QuicCounters {
+        QuicCounters::of(self.transport())
+    }
 }

@@ -13,7 +13,8 @@
 use anyhow::Context;
 use clap::Parser;
 use moq_bench::load::{Clock, Meter, Shape};
-use moq_transport::cli::ClientArgs;
+use moq_transport::cli::{AckArgs, ClientArgs};
+use moq_transport::quic::QuicCounters;
 use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
 use moq_transport::*;
 
@@ -30,6 +31,9 @@ struct Args {
     /// Namespace to publish under.
     #[arg(long, default_value = "load")]
     namespace: String,
+    /// The ACK frequency this tool's connections ask the relay for.
+    #[command(flatten)]
+    ack: AckArgs,
 }
 
 #[tokio::main]
@@ -45,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
     origin.publish_track(track.clone());
     let publisher = args
         .client
-        .client(SessionConfig { origin, ..Default::default() })?
+        .client(SessionConfig { origin, ack_frequency: args.ack.ack_frequency(), ..Default::default() })?
         .connect(&args.relay)
         .await
         .context("publisher connect")?;
@@ -55,7 +59,8 @@ async fn main() -> anyhow::Result<()> {
     let (meter, latencies) = Meter::new();
     let mut keep = Vec::new();
     for _ in 0..shape.subscribers {
-        let session = args.client.client(SessionConfig::default())?.connect(&args.relay).await.context("subscriber")?;
+        let config = SessionConfig { ack_frequency: args.ack.ack_frequency(), ..Default::default() };
+        let session = args.client.client(config)?.connect(&args.relay).await.context("subscriber")?;
         let sub = session.subscribe(name.clone(), SubscribeOptions::default()).await.context("SUBSCRIBE")?;
         let mut consumer = sub.consumer();
         let meter = meter.clone();
@@ -90,7 +95,15 @@ async fn main() -> anyhow::Result<()> {
             s.write(Object::new(frame % group_size, meter.frame(shape.frame_size)))?;
         }
     }
-    clock.report(latencies).await;
+    clock
+        .report(latencies, || {
+            let mut total = QuicCounters::default();
+            for (session, _) in &keep {
+                total.add(&session.quic_counters());
+            }
+            total
+        })
+        .await;
     drop(keep);
     Ok(())
 }

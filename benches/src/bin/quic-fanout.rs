@@ -20,6 +20,8 @@ use anyhow::Context;
 use bytes::{Buf, Bytes};
 use clap::{Parser, Subcommand};
 use moq_bench::load::{Clock, Meter, Shape};
+use moq_transport::cli::AckArgs;
+use moq_transport::quic::QuicCounters;
 use moq_transport::tls::{Certificate, Trust, client_config, parse_fingerprint};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 
@@ -39,6 +41,12 @@ enum Command {
         /// UDP address to listen on.
         #[arg(long, default_value = "127.0.0.1:14444")]
         listen: SocketAddr,
+        /// Bytes QUIC may hold unacknowledged per connection (moq-relay's default --send-window).
+        #[arg(long, default_value_t = 256 * 1024)]
+        send_window: u64,
+        /// The ACK frequency the forwarder asks its peers for (as moq-relay's flags).
+        #[command(flatten)]
+        ack: AckArgs,
     },
     /// Run the publisher and subscribers against a forwarder.
     Load {
@@ -50,32 +58,38 @@ enum Command {
         fingerprint: String,
         #[command(flatten)]
         shape: Shape,
+        /// The ACK frequency the load's connections ask the forwarder for.
+        #[command(flatten)]
+        ack: AckArgs,
     },
 }
 
-/// The transport settings moq-transport's sessions use by default.
-fn transport() -> Arc<quinn::TransportConfig> {
-    Arc::new(moq_transport::quic::transport_config(&moq_transport::SessionConfig::default()))
+/// The transport settings of moq-transport's sessions, with this send window and ACK frequency.
+fn transport(send_window: u64, ack: &AckArgs) -> Arc<quinn::TransportConfig> {
+    let config = moq_transport::SessionConfig { send_window, ack_frequency: ack.ack_frequency(), ..Default::default() };
+    Arc::new(moq_transport::quic::transport_config(&config))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Args::parse().command {
-        Command::Forward { listen } => forward(listen).await,
-        Command::Load { forwarder, fingerprint, shape } => load(forwarder, &fingerprint, shape).await,
+        Command::Forward { listen, send_window, ack } => forward(listen, transport(send_window, &ack)).await,
+        Command::Load { forwarder, fingerprint, shape, ack } => {
+            load(forwarder, &fingerprint, shape, transport(moq_transport::DEFAULT_SEND_WINDOW, &ack)).await
+        }
     }
 }
 
 /// Subscriber connections; each incoming publisher stream is copied to all of them.
 type Subscribers = Arc<Mutex<Vec<quinn::Connection>>>;
 
-async fn forward(listen: SocketAddr) -> anyhow::Result<()> {
+async fn forward(listen: SocketAddr, transport: Arc<quinn::TransportConfig>) -> anyhow::Result<()> {
     let cert = Certificate::self_signed(&["localhost"])?;
     println!("fingerprint {}", cert.sha256_hex());
     let mut tls = moq_transport::tls::server_config(cert)?;
     tls.alpn_protocols = vec![ALPN_PUB.to_vec(), ALPN_SUB.to_vec()];
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(tls)?));
-    server.transport_config(transport());
+    server.transport_config(transport);
     let endpoint = quinn::Endpoint::server(server, listen)?;
     println!("listening {}", endpoint.local_addr()?);
     let subscribers: Subscribers = Arc::default();
@@ -93,6 +107,21 @@ async fn forward(listen: SocketAddr) -> anyhow::Result<()> {
                     while let Ok(stream) = conn.accept_uni().await {
                         tokio::spawn(fan_out(stream, subscribers.clone()));
                     }
+                    // The run is over: what the subscriber connections cost in packets.
+                    let mut total = QuicCounters::default();
+                    for c in subscribers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                        total.add(&QuicCounters::of(c));
+                    }
+                    println!(
+                        "{}",
+                        serde_json::json!({ "forwarder_to_subscribers": {
+                            "datagrams_sent": total.datagrams_sent,
+                            "send_calls": total.send_calls,
+                            "datagrams_per_send_call": total.datagrams_sent as f64 / total.send_calls.max(1) as f64,
+                            "acks_received": total.acks_received,
+                            "ack_frequency_sent": total.ack_frequency_sent,
+                        }})
+                    );
                 }
                 _ => conn.close(1u32.into(), b"unknown ALPN"),
             }
@@ -143,16 +172,21 @@ async fn fan_out(mut stream: quinn::RecvStream, subscribers: Subscribers) {
     tx.send_modify(|s| s.1 = true);
 }
 
-async fn load(forwarder: SocketAddr, fingerprint: &str, shape: Shape) -> anyhow::Result<()> {
+async fn load(
+    forwarder: SocketAddr,
+    fingerprint: &str,
+    shape: Shape,
+    transport: Arc<quinn::TransportConfig>,
+) -> anyhow::Result<()> {
     anyhow::ensure!(shape.frame_size >= 8, "--frame-size must be at least 8");
     let trust = Trust::Fingerprints(vec![parse_fingerprint(fingerprint)?]);
     let connect = |alpn: &'static [u8]| {
-        let trust = trust.clone();
+        let (trust, transport) = (trust.clone(), transport.clone());
         async move {
             let mut tls = client_config(&trust)?;
             tls.alpn_protocols = vec![alpn.to_vec()];
             let mut config = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls)?));
-            config.transport_config(transport());
+            config.transport_config(transport);
             // Each connection its own endpoint (UDP socket), as moq-load's sessions are.
             let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
             let conn = endpoint.connect_with(config, forwarder, "localhost")?.await.context("connect")?;
@@ -174,7 +208,7 @@ async fn load(forwarder: SocketAddr, fingerprint: &str, shape: Shape) -> anyhow:
     }
     // Let the forwarder register every subscriber before the first group.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (_endpoint, publisher) = connect(ALPN_PUB).await?;
+    let (publisher_endpoint, publisher) = connect(ALPN_PUB).await?;
     let mut clock = Clock::new(&shape, meter.clone());
     let mut group: Option<quinn::SendStream> = None;
     let group_size = shape.group_size.max(1);
@@ -191,7 +225,18 @@ async fn load(forwarder: SocketAddr, fingerprint: &str, shape: Shape) -> anyhow:
             s.write_chunk(payload).await?;
         }
     }
-    clock.report(latencies).await;
+    clock
+        .report(latencies, || {
+            let mut total = QuicCounters::default();
+            for (_, conn) in &keep {
+                total.add(&QuicCounters::of(conn));
+            }
+            total
+        })
+        .await;
+    // The forwarder reports its counters when the publisher leaves: tell it now, not at the idle timeout.
+    publisher.close(0u32.into(), b"done");
+    let _ = tokio::time::timeout(Duration::from_secs(1), publisher_endpoint.wait_idle()).await;
     drop(keep);
     Ok(())
 }
