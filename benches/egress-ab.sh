@@ -4,17 +4,19 @@
 #   {"arm":..., "round":..., "n":..., "load":<moq-load / quic-fanout load report>, "server":<server counters>}
 # The arms alternate within each round, so slow drifts of the machine hit every arm alike.
 #
-#   benches/egress-ab.sh [--arms "relay-noack relay fanout-noack fanout"] [--n "1 10 50 100 150 200"]
+#   benches/egress-ab.sh [--arms "relay fanout relay-ack fanout-ack"] [--n "1 10 50 100 150 200"]
 #                        [--rounds 3] [--frame-size 40000] [--warmup 2] [--duration 10] > runs.jsonl
 #   python3 benches/egress-summary.py runs.jsonl
 #
-# Arms: relay / fanout (our defaults), relay-noack / fanout-noack (--ack-threshold 0: QUIC's ACK every second
-# packet), moq-dev (moq-dev's relay at $MOQ_DEV/target/release/moq-relay, docs/performance.md says how to build
-# it). RELAY_FLAGS and FANOUT_FLAGS add flags to every relay / forwarder (and LOAD_FLAGS to every load) to try a
+# Arms: relay / fanout (moq-relay and quic-fanout with our defaults), relay-ack / fanout-ack (both ends ask for
+# QUIC ACK frequency: --ack-threshold 16 --max-ack-delay 2ms), relay-before / fanout-before (the binaries in
+# $BEFORE_BIN, with --ack-threshold 0: an older build to compare against), relay-gso / fanout-gso (the binaries in
+# $GSO_BIN: built by benches/quinn-gso.sh against quinn with larger GSO batches), moq-dev (moq-dev's relay at $MOQ_DEV/target/release/moq-relay, docs/performance.md says how
+# to build it). RELAY_FLAGS and FANOUT_FLAGS add flags to every relay / forwarder (and LOAD_FLAGS to every load) to try a
 # variant. Binaries come from target/release (cargo build --release -p moq-relay -p moq-bench).
 set -euo pipefail
 
-ARMS="relay-noack relay fanout-noack fanout"
+ARMS="relay fanout relay-ack fanout-ack"
 NS="1 10 50 100 150 200"
 ROUNDS=3
 FRAME=40000
@@ -68,17 +70,19 @@ relay_counters() {
 }
 
 run_arm() { # arm n round
-  local arm="$1" n="$2" round="$3" port http out load server="null" ack=()
+  local arm="$1" n="$2" round="$3" port http out load server="null" ack=() bin="$BIN"
   port="$(free_port)"
   out="$WORK/server.out"
   : > "$out"
-  case "$arm" in *-noack) ack=(--ack-threshold 0) ;; esac
+  case "$arm" in *-ack) ack=(--ack-threshold 16 --max-ack-delay 2ms) ;; esac
+  case "$arm" in *-before) ack=(--ack-threshold 0); bin="${BEFORE_BIN:?set BEFORE_BIN for a -before arm}" ;; esac
+  case "$arm" in *-gso) bin="${GSO_BIN:?set GSO_BIN for a -gso arm (benches/quinn-gso.sh builds it)}" ;; esac
   local shape=(--subscribers "$n" --frame-size "$FRAME" --warmup "$WARMUP" --duration "$DURATION")
   case "$arm" in
-    relay | relay-noack)
+    relay | relay-ack | relay-before | relay-gso)
       http="$(free_port)"
       # shellcheck disable=SC2086
-      taskset -c 0 "$BIN/moq-relay" --bind "127.0.0.1:$port" --http-bind "127.0.0.1:$http" --chat-prefix "" \
+      taskset -c 0 "$bin/moq-relay" --bind "127.0.0.1:$port" --http-bind "127.0.0.1:$http" --chat-prefix "" \
         "${ack[@]}" ${RELAY_FLAGS:-} > "$out" 2>&1 & SRV=$!
       wait_for "$out" "relay listening"
       # shellcheck disable=SC2086
@@ -86,9 +90,9 @@ run_arm() { # arm n round
         --relay-pid "$SRV" "${ack[@]}" ${LOAD_FLAGS:-} 2>/dev/null)"
       server="$(relay_counters "$http")"
       ;;
-    fanout | fanout-noack)
+    fanout | fanout-ack | fanout-before | fanout-gso)
       # shellcheck disable=SC2086
-      taskset -c 0 "$BIN/quic-fanout" forward --listen "127.0.0.1:$port" "${ack[@]}" ${FANOUT_FLAGS:-} \
+      taskset -c 0 "$bin/quic-fanout" forward --listen "127.0.0.1:$port" "${ack[@]}" ${FANOUT_FLAGS:-} \
         > "$out" 2>&1 & SRV=$!
       wait_for "$out" "listening"
       # shellcheck disable=SC2086

@@ -24,7 +24,7 @@ CATEGORIES = [
      r"|space_can_send|can_send|frame::"),
     ("receive and decode", r"handle_decode|handle_packet|process_payload|process_decrypted|Endpoint::handle|decode"
      r"|PartialDecode|read_frames|Iter::"),
-    ("timers and clocks", r"Timer|timer|Timespec|Instant|clock_gettime|vdso|time::"),
+    ("timers and clocks", r"Timer|timer|Timespec|Instant|clock_gettime|vdso|\btime::"),
     ("allocation", r"malloc|free|realloc|_int_|unlink_chunk|alloc::|cfree|tcache|btree"),
     ("memory copies", r"memmove|memcpy|memset"),
     ("async runtime and wake-ups", r"tokio|mio|futures|waker|Waker|Notify|notify|epoll|park|wake"),

@@ -102,13 +102,13 @@ pub struct Config {
     /// QUIC congestion controller toward subscribers and other relays: bbr, cubic or newreno.
     #[arg(long, default_value_t = moq_transport::Congestion::default())]
     pub congestion: moq_transport::Congestion,
-    /// QUIC ACK frequency: ask each peer for an ACK once more than this many packets arrived (0: QUIC's
-    /// default, an ACK every second packet). Fewer ACKs are less CPU per subscriber (docs/performance.md);
-    /// browsers ignore the request and keep their own ACK decimation.
-    #[arg(long, default_value_t = moq_transport::DEFAULT_ACK_FREQUENCY.threshold)]
+    /// QUIC ACK frequency: ask each peer for an ACK once more than this many packets arrived (0, the default:
+    /// QUIC's own, an ACK every second packet). 16 saved about 10 % of the relay's CPU at 100 subscribers, but
+    /// some connections then stalled now and then (docs/performance.md). Browsers ignore the request.
+    #[arg(long, default_value_t = 0)]
     pub ack_threshold: u32,
     /// QUIC ACK frequency: how long a peer may hold an ACK back (quinn caps it at max(RTT, 25 ms)).
-    #[arg(long, default_value = "10ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "2ms", value_parser = parse_duration)]
     pub max_ack_delay: std::time::Duration,
     /// How long an upstream subscription stays after its last subscriber (or FETCH or TRACK_STATUS) left, in case
     /// another comes back; then it is cancelled, so that the publisher stops sending.

@@ -7,7 +7,7 @@ use crate::origin::Origin;
 use crate::quic::Client;
 use crate::tls::{Trust, parse_fingerprint};
 use crate::wire::Version;
-use crate::{AckFrequency, DEFAULT_ACK_FREQUENCY, Error, SessionConfig};
+use crate::{AckFrequency, Error, SessionConfig};
 
 /// How to reach and trust a relay: `--fingerprint`, `--insecure`, `--draft`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -44,12 +44,12 @@ impl ClientArgs {
 /// [`AckFrequency`]).
 #[derive(Debug, Clone, clap::Args)]
 pub struct AckArgs {
-    /// QUIC ACK frequency: ask the peer for an ACK once more than this many packets arrived (0: QUIC's default,
-    /// an ACK every second packet, with no ACK_FREQUENCY request).
-    #[arg(long, default_value_t = DEFAULT_ACK_FREQUENCY.threshold)]
+    /// QUIC ACK frequency: ask the peer for an ACK once more than this many packets arrived (0, the default:
+    /// QUIC's own, an ACK every second packet, and no ACK_FREQUENCY request).
+    #[arg(long, default_value_t = 0)]
     pub ack_threshold: u32,
     /// QUIC ACK frequency: how long the peer may hold an ACK back (quinn caps it at max(RTT, 25 ms)).
-    #[arg(long, default_value = "10ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "2ms", value_parser = humantime::parse_duration)]
     pub max_ack_delay: Duration,
 }
 
@@ -161,14 +161,15 @@ mod tests {
     }
 
     #[test]
-    fn ack_flags_default_to_the_library_default_and_zero_turns_it_off() {
+    fn ack_flags_default_to_the_library_default_off_and_turn_it_on() {
         use clap::Parser;
         let default = AckCli::parse_from(["x"]).ack.ack_frequency();
         assert_eq!(default, SessionConfig::default().ack_frequency);
-        assert_eq!(default, Some(DEFAULT_ACK_FREQUENCY));
+        assert_eq!(default, None);
+        let set = AckCli::parse_from(["x", "--ack-threshold", "16"]).ack.ack_frequency();
+        assert_eq!(set, Some(AckFrequency { threshold: 16, max_delay: Duration::from_millis(2) }));
         let set = AckCli::parse_from(["x", "--ack-threshold", "32", "--max-ack-delay", "5ms"]).ack.ack_frequency();
         assert_eq!(set, Some(AckFrequency { threshold: 32, max_delay: Duration::from_millis(5) }));
-        assert_eq!(AckCli::parse_from(["x", "--ack-threshold", "0"]).ack.ack_frequency(), None);
     }
 
     #[test]
