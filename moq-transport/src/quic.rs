@@ -21,8 +21,8 @@ fn server_alpns() -> Vec<Vec<u8>> {
 }
 
 /// The QUIC transport settings of our endpoints: stream limits from `config`, keep-alive, idle timeout, send
-/// window, congestion controller and ACK frequency. Public
-/// so that tools comparing against plain QUIC (the `quic-fanout` bench) run with exactly the same settings.
+/// window, congestion controller and ACK frequency. Public so that tools comparing against plain QUIC (the
+/// `quic-fanout` bench) run with exactly the same settings.
 pub fn transport_config(config: &SessionConfig) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(config.max_bidi_streams.into());
