@@ -102,10 +102,7 @@ impl Relay {
             max_uni_streams: config.max_uni_streams,
             send_window: config.send_window,
             congestion: config.congestion,
-            ack_frequency: (config.ack_threshold > 0).then_some(moq_transport::AckFrequency {
-                threshold: config.ack_threshold,
-                max_delay: config.max_ack_delay,
-            }),
+            ack_frequency: moq_transport::AckFrequency::from_flags(config.ack_threshold, config.max_ack_delay),
             max_latency: (!config.max_latency.is_zero()).then_some(config.max_latency),
             overload,
             ..Default::default()

@@ -46,10 +46,8 @@ impl Metrics {
     /// counters of the sessions open now.
     pub fn render(&self, origin: &Origin, open: impl IntoIterator<Item = QuicCounters>) -> String {
         let registry = prometheus::Registry::new();
-        let mut quic = *self.quic_ended.lock().unwrap_or_else(|e| e.into_inner());
-        for c in open {
-            quic.add(&c);
-        }
+        let ended = *self.quic_ended.lock().unwrap_or_else(|e| e.into_inner());
+        let quic: QuicCounters = std::iter::once(ended).chain(open).sum();
         for (name, help, value) in [
             ("moq_relay_quic_datagrams_sent_total", "UDP datagrams sent", quic.datagrams_sent),
             (

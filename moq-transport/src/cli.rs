@@ -56,8 +56,7 @@ pub struct AckArgs {
 impl AckArgs {
     /// What to put in [`SessionConfig::ack_frequency`].
     pub fn ack_frequency(&self) -> Option<AckFrequency> {
-        (self.ack_threshold > 0)
-            .then_some(AckFrequency { threshold: self.ack_threshold, max_delay: self.max_ack_delay })
+        AckFrequency::from_flags(self.ack_threshold, self.max_ack_delay)
     }
 }
 

@@ -414,6 +414,15 @@ impl QuicCounters {
     }
 }
 
+impl std::iter::Sum for QuicCounters {
+    fn sum<I: Iterator<Item = QuicCounters>>(iter: I) -> QuicCounters {
+        iter.fold(QuicCounters::default(), |mut total, c| {
+            total.add(&c);
+            total
+        })
+    }
+}
+
 impl Session {
     /// This session's QUIC counters.
     pub fn quic_counters(&self) -> QuicCounters {

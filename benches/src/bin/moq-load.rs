@@ -14,7 +14,6 @@ use anyhow::Context;
 use clap::Parser;
 use moq_bench::load::{Clock, Meter, Shape};
 use moq_transport::cli::{AckArgs, ClientArgs};
-use moq_transport::quic::QuicCounters;
 use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
 use moq_transport::*;
 
@@ -95,15 +94,7 @@ async fn main() -> anyhow::Result<()> {
             s.write(Object::new(frame % group_size, meter.frame(shape.frame_size)))?;
         }
     }
-    clock
-        .report(latencies, || {
-            let mut total = QuicCounters::default();
-            for (session, _) in &keep {
-                total.add(&session.quic_counters());
-            }
-            total
-        })
-        .await;
+    clock.report(latencies, || keep.iter().map(|(session, _)| session.quic_counters()).sum()).await;
     drop(keep);
     Ok(())
 }

@@ -108,10 +108,8 @@ async fn forward(listen: SocketAddr, transport: Arc<quinn::TransportConfig>) -> 
                         tokio::spawn(fan_out(stream, subscribers.clone()));
                     }
                     // The run is over: what the subscriber connections cost in packets.
-                    let mut total = QuicCounters::default();
-                    for c in subscribers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-                        total.add(&QuicCounters::of(c));
-                    }
+                    let total: QuicCounters =
+                        subscribers.lock().unwrap_or_else(|e| e.into_inner()).iter().map(QuicCounters::of).sum();
                     println!(
                         "{}",
                         serde_json::json!({ "forwarder_to_subscribers": {
@@ -225,15 +223,7 @@ async fn load(
             s.write_chunk(payload).await?;
         }
     }
-    clock
-        .report(latencies, || {
-            let mut total = QuicCounters::default();
-            for (_, conn) in &keep {
-                total.add(&QuicCounters::of(conn));
-            }
-            total
-        })
-        .await;
+    clock.report(latencies, || keep.iter().map(|(_, conn)| QuicCounters::of(conn)).sum()).await;
     // The forwarder reports its counters when the publisher leaves: tell it now, not at the idle timeout.
     publisher.close(0u32.into(), b"done");
     let _ = tokio::time::timeout(Duration::from_secs(1), publisher_endpoint.wait_idle()).await;

@@ -81,6 +81,13 @@ pub struct AckFrequency {
     pub max_delay: Duration,
 }
 
+impl AckFrequency {
+    /// What command-line flags ask for: `threshold` 0 means none (QUIC's default).
+    pub fn from_flags(threshold: u32, max_delay: Duration) -> Option<AckFrequency> {
+        (threshold > 0).then_some(AckFrequency { threshold, max_delay })
+    }
+}
+
 /// A QUIC congestion controller (quinn's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Congestion {
