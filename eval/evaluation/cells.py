@@ -108,6 +108,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--drift-seconds", type=float, help="viewing time of the drift cell per system on lan (0: none)")
     p.add_argument("--drift-systems", type=_names(systems.SYSTEMS, "system"),
                    help="the systems that get a drift cell (default: every system of the run)")
+    p.add_argument("--drift-only", action="store_true",
+                   help="only the drift cells (a part of a run made in parts: eval/run-in-parts)")
     p.add_argument("--out", type=Path, help="run directory (default eval/results/<UTC date>-<short git sha>/)")
     p.add_argument("--no-install", action="store_true", help="do not apt-get / npm ci what is missing")
     p.add_argument("--no-build", action="store_true", help="do not cargo build / npm run build")
@@ -115,6 +117,11 @@ def parser() -> argparse.ArgumentParser:
                    help="the CPU sweep on loopback (default: on with --full)")
     p.add_argument("--viewers", type=_ints, default=None, help="viewer counts of the CPU sweep (1,10,50,100,150,200)")
     p.add_argument("--cpu-seconds", type=_positive, default=20.0, help="measured window of each CPU point")
+    p.add_argument("--min-clip-seconds", type=_positive, default=None,
+                   help="make (or take from eval/.cache) a clip at least this long: a run in parts makes its "
+                   "longest clip once, in its first part")
+    p.add_argument("--no-analyse", action="store_true",
+                   help="do not run the analysis at the end (a part of a run made in parts: eval/run-in-parts)")
     p.add_argument("--dry-run", action="store_true", help="print the cells and exit (no root needed)")
     return p
 
@@ -134,6 +141,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--seeds must be at least 1")
     if args.drift_seconds < 0:
         p.error("--drift-seconds must not be negative")
+    if args.drift_only and not args.drift_seconds:
+        p.error("--drift-only needs --drift-seconds above 0 (or --full)")
     return args
 
 
@@ -163,8 +172,9 @@ class Cell:
 def plan(args: argparse.Namespace) -> list[Cell]:
     """The cells of a run, in the order they run: per seed, per profile, every system side by side (the machine
     is noisy: systems compared are measured close in time); the drift cells last. A cell views for ``--seconds``
-    or its profile's min_seconds, whichever is longer (a long-haul cell must hold the whole rate dip)."""
-    cells = [
+    or its profile's min_seconds, whichever is longer (a long-haul cell must hold the whole rate dip). With
+    ``--drift-only``, just the drift cells."""
+    cells = [] if getattr(args, "drift_only", False) else [
         Cell(system, profile, seed, max(float(args.seconds), profiles.get(profile).min_seconds))
         for seed in range(1, args.seeds + 1)
         for profile in args.profiles

@@ -78,6 +78,18 @@ class PlanTest(unittest.TestCase):
         self.assertEqual([(c.system, c.seconds) for c in drift], [("moq-browser", 600), ("ll-hls-tuned", 600)])
         bad_args(["--drift-systems", "dash"])
 
+    def test_drift_only(self):
+        a = parse_args(["--full", "--drift-only", "--drift-systems", "moq-cli,hls-6s", "--no-analyse"])
+        self.assertEqual([(c.label, c.seconds) for c in plan(a)],
+                         [("lan-drift/moq-cli/seed1", 600), ("lan-drift/hls-6s/seed1", 600)])
+        self.assertTrue(a.no_analyse)
+        self.assertFalse(parse_args(["--full"]).no_analyse)
+        self.assertEqual(parse_args(["--min-clip-seconds", "700"]).min_clip_seconds, 700)
+        bad_args(["--min-clip-seconds", "0"])
+        # Drift cells are what --drift-only keeps: without any it is a mistake.
+        bad_args(["--quick", "--drift-only"])
+        bad_args(["--full", "--drift-only", "--drift-seconds", "0"])
+
     def test_a_long_haul_cell_holds_the_whole_dip(self):
         a = parse_args(["--full", "--seeds", "1", "--seconds", "20", "--drift-seconds", "0"])
         by_profile = {c.profile: c.seconds for c in plan(a)}
