@@ -14,6 +14,7 @@ use moq_transport::wire::kvp::Properties;
 use moq_transport::wire::namespace::TrackNamespace;
 use moq_transport::wire::params::Parameters;
 use moq_transport::wire::setup::SetupOptions;
+use moq_transport::wire::token::AuthToken;
 use moq_transport::wire::{
     Decode, Encode, GroupId, GroupOrder, Location, ObjectId, RequestId, SubgroupId, TrackAlias, Version,
 };
@@ -70,7 +71,17 @@ impl RawPeer {
 
     /// A raw QUIC or WebTransport session.
     pub async fn connect_over(relay: &Running, version: Version, webtransport: bool) -> RawPeer {
-        let (session, version, control) = send_setup(relay, version, webtransport).await;
+        RawPeer::connect_with_tokens(relay, version, webtransport, Vec::new()).await
+    }
+
+    /// A session whose SETUP carries these AUTHORIZATION_TOKEN options.
+    pub async fn connect_with_tokens(
+        relay: &Running,
+        version: Version,
+        webtransport: bool,
+        tokens: Vec<AuthToken>,
+    ) -> RawPeer {
+        let (session, version, control) = send_setup(relay, version, webtransport, tokens).await;
         let mut peer_control = MessageReader::new(timeout(T, session.accept_uni()).await.unwrap().unwrap(), version);
         // The relay's control stream starts with its stream type, which is SETUP's message type.
         assert!(matches!(peer_control.next().await, Some(ControlMessage::Setup(_))));
@@ -192,7 +203,7 @@ impl RawPeer {
 
     /// A session that sends SETUP and resets its control stream at once, without waiting for the answer.
     pub async fn setup_and_reset(relay: &Running, webtransport: bool) -> web_transport_quinn::Session {
-        let (session, _, mut control) = send_setup(relay, Version::Draft19, webtransport).await;
+        let (session, _, mut control) = send_setup(relay, Version::Draft19, webtransport, Vec::new()).await;
         let _ = control.reset(0);
         session
     }
@@ -204,16 +215,17 @@ impl RawPeer {
 }
 
 /// Connects and opens the control stream with our SETUP (with path and authority over raw QUIC).
-async fn send_setup(
+pub async fn send_setup(
     relay: &Running,
     version: Version,
     webtransport: bool,
+    auth_tokens: Vec<AuthToken>,
 ) -> (web_transport_quinn::Session, Version, SendStream) {
     let client = Client::new(relay.trust.clone(), SessionConfig::default()).unwrap().with_versions(&[version]);
     let url = relay.url(webtransport);
     let (session, version) = timeout(T, client.connect_transport(&url)).await.unwrap().unwrap();
     let mut control = session.open_uni().await.unwrap();
-    let mut options = SetupOptions::default();
+    let mut options = SetupOptions { auth_tokens, ..Default::default() };
     if !webtransport {
         let (path, authority) = path_and_authority(&url);
         options.path = Some(Bytes::from(path));

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The default [`SessionConfig::max_auth_token_cache`]: room for a few JWTs.
+pub const DEFAULT_MAX_AUTH_TOKEN_CACHE: u64 = 8 * 1024;
+
 /// Which end of the connection we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -24,6 +27,9 @@ pub struct SessionConfig {
     pub authority: Option<String>,
     /// Session-level AUTHORIZATION_TOKEN options to send in SETUP.
     pub auth_tokens: Vec<AuthToken>,
+    /// MAX_AUTH_TOKEN_CACHE_SIZE we announce: bytes of AUTHORIZATION_TOKEN aliases the peer may register
+    /// (16 per token plus its value). 0 allows no aliases.
+    pub max_auth_token_cache: u64,
     /// Groups kept per received track.
     pub window: usize,
     /// Decides whether the peer may make each request (none: everything is allowed).
@@ -208,6 +214,7 @@ impl Default for SessionConfig {
             path: None,
             authority: None,
             auth_tokens: Vec::new(),
+            max_auth_token_cache: DEFAULT_MAX_AUTH_TOKEN_CACHE,
             window: DEFAULT_GROUP_WINDOW,
             authorizer: None,
             connect_path: None,

@@ -265,8 +265,14 @@ async fn fetch_updates<S: WtSession>(
                 if let Err(e) = inner.check_peer_request(u.request_id) {
                     return inner.close(e);
                 }
-                let Parameters { subscriber_priority, .. } = u.params;
-                let only_priority = Parameters { subscriber_priority, ..Default::default() } == u.params;
+                if let Err((code, reason)) = inner.resolve_tokens(&u.params.auth_tokens) {
+                    let _ = writer.message(&RequestError::new(code, reason).into(), v).await;
+                    return;
+                }
+                let Parameters { subscriber_priority, ref auth_tokens, .. } = u.params;
+                let only_priority =
+                    Parameters { subscriber_priority, auth_tokens: auth_tokens.clone(), ..Default::default() }
+                        == u.params;
                 if !only_priority {
                     let refusal = RequestError::new(RequestErrorCode::NotSupported, "a FETCH takes only a priority");
                     let _ = writer.message(&refusal.into(), v).await;

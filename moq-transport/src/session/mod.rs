@@ -58,6 +58,7 @@ use crate::model::*;
 use crate::origin::{NamespaceEvent, Origin};
 
 mod answer;
+mod authority;
 mod config;
 mod control;
 mod fetch;
@@ -74,6 +75,7 @@ mod subscriber;
 mod tracks;
 
 use answer::*;
+use authority::*;
 pub use config::*;
 use control::*;
 use fetch::*;
@@ -112,6 +114,8 @@ struct Inner<S: WtSession> {
     events: mpsc::UnboundedSender<Event>,
     events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
     peer_setup: OnceLock<SetupOptions>,
+    /// The peer's registered AUTHORIZATION_TOKEN aliases.
+    tokens: Mutex<TokenCache>,
     goaway_received: AtomicBool,
     goaway_sent: AtomicBool,
     closed: watch::Sender<Option<Error>>,
@@ -154,6 +158,7 @@ impl<S: WtSession> Session<S> {
     /// Runs the SETUP exchange on an established transport and starts the session's tasks.
     pub async fn establish(transport: S, version: Version, role: Role, config: SessionConfig) -> Result<Self, Error> {
         let (events, events_rx) = mpsc::unbounded_channel();
+        let tokens = Mutex::new(TokenCache::new(config.max_auth_token_cache));
         let inner = Arc::new(Inner {
             transport,
             version,
@@ -172,6 +177,7 @@ impl<S: WtSession> Session<S> {
             events,
             events_rx: tokio::sync::Mutex::new(events_rx),
             peer_setup: OnceLock::new(),
+            tokens,
             goaway_received: AtomicBool::new(false),
             goaway_sent: AtomicBool::new(false),
             closed: watch::Sender::new(None),
@@ -188,6 +194,8 @@ impl<S: WtSession> Session<S> {
         let mut options = SetupOptions {
             implementation: Some(inner.config.implementation.clone()),
             auth_tokens: inner.config.auth_tokens.clone(),
+            max_auth_token_cache_size: (inner.config.max_auth_token_cache > 0)
+                .then_some(inner.config.max_auth_token_cache),
             ..Default::default()
         };
         if role == Role::Client {
@@ -216,6 +224,9 @@ impl<S: WtSession> Session<S> {
         }
         if role == Role::Client && peer.authority.is_some() {
             return Err(session.fail(Error::InvalidAuthority("AUTHORITY from the server")));
+        }
+        if let Err(e) = lock(&inner.tokens).take_setup(&peer.auth_tokens, role == Role::Server) {
+            return Err(session.fail(e));
         }
         let _ = inner.peer_setup.set(peer);
         tokio::spawn(run_bi(inner.clone()));

@@ -7,6 +7,7 @@ pub(super) async fn serve_namespaces<S: WtSession>(
     writer: &mut Writer<S::SendStream>,
     reader: &mut Reader<S::RecvStream>,
     mut claim: PrefixClaim<'_>,
+    grant: &Grant,
 ) -> Result<(), Error> {
     let v = inner.version;
     let origin = inner.config.origin.clone();
@@ -56,7 +57,7 @@ pub(super) async fn serve_namespaces<S: WtSession>(
                     //# accepted, NAMESPACE and NAMESPACE_DONE messages following the
                     //# REQUEST_OK will contain Track Namespace suffixes relative to the
                     //# updated prefix.
-                    if let Some(new) = claim.answer_update(writer, v, u.params.track_namespace_prefix).await? {
+                    if let Some(new) = claim.answer_update(inner, grant, writer, &u).await? {
                         sent.clear();
                         announce_all(writer, v, &origin, &new, &mut sent).await?;
                     }

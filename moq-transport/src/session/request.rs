@@ -2,8 +2,6 @@
 
 use super::*;
 
-static EMPTY_NAMESPACE: TrackNamespace = TrackNamespace::empty();
-
 /// The MAX_FILTER_RANGES we allow (we send no such setup option, so the peer's limit is its default, 0).
 pub(super) const MAX_FILTER_RANGES: u64 = 0;
 
@@ -74,39 +72,18 @@ pub(super) async fn handle_request<S: WtSession>(
     if inner.goaway_sent.load(Ordering::Relaxed) {
         return reject(writer, v, RequestErrorCode::GoingAway, "going away").await;
     }
-    if let Some(authorize) = &inner.config.authorizer {
-        let (action, namespace, tokens) = match &first {
-            ControlMessage::Subscribe(m) => (Action::Subscribe, &m.track.namespace, &m.params.auth_tokens),
-            ControlMessage::TrackStatus(m) => (Action::Subscribe, &m.track.namespace, &m.params.auth_tokens),
-            ControlMessage::SubscribeNamespace(m) => (Action::Subscribe, &m.prefix, &m.params.auth_tokens),
-            ControlMessage::SubscribeTracks(m) => (Action::Subscribe, &m.prefix, &m.params.auth_tokens),
-            ControlMessage::PublishNamespace(m) => (Action::Publish, &m.namespace, &m.params.auth_tokens),
-            ControlMessage::Publish(m) => (Action::Publish, &m.track.namespace, &m.params.auth_tokens),
-            ControlMessage::Fetch(m) => match &m.fetch_type {
-                FetchType::Standalone { track, .. } => (Action::Subscribe, &track.namespace, &m.params.auth_tokens),
-                // A joining fetch rides on a subscription that was authorized already.
-                _ => (Action::Subscribe, &EMPTY_NAMESPACE, &m.params.auth_tokens),
-            },
-            _ => return Err(Error::ProtocolViolation("not a request")),
-        };
-        let setup = inner.peer_setup.get();
-        let path = inner
-            .config
-            .connect_path
-            .clone()
-            .or_else(|| setup.and_then(|s| s.path.as_ref()).map(|p| String::from_utf8_lossy(p).into_owned()));
-        let ctx = AuthContext {
-            path: path.as_deref(),
-            setup_tokens: setup.map(|s| s.auth_tokens.as_slice()).unwrap_or_default(),
-            request_tokens: tokens,
-        };
-        let joining =
-            matches!(&first, ControlMessage::Fetch(m) if !matches!(m.fetch_type, FetchType::Standalone { .. }));
-        if !joining && !authorize(&ctx, action, namespace) {
-            tracing::info!(?action, %namespace, "unauthorized request");
-            return reject(writer, v, RequestErrorCode::Unauthorized, "unauthorized").await;
-        }
+    // Tokens go through the alias cache first: a REGISTER stands even if the request is refused.
+    let tokens = match inner.resolve_tokens(request_tokens(&first)) {
+        Ok(t) => t,
+        Err((code, reason)) => return reject(writer, v, code, reason).await,
+    };
+    let scope = request_scope(&first);
+    if let Some((action, namespace)) = scope
+        && !inner.authorize(action, namespace, &tokens)
+    {
+        return reject(writer, v, RequestErrorCode::Unauthorized, "unauthorized").await;
     }
+    let grant = Grant { action: scope.map_or(Action::Subscribe, |(a, _)| a), tokens };
     let filters = match &first {
         ControlMessage::Subscribe(m) => Some(&m.params),
         ControlMessage::Fetch(m) => Some(&m.params),
@@ -146,14 +123,14 @@ pub(super) async fn handle_request<S: WtSession>(
             let Some(claim) = PrefixClaim::new(&inner.namespace_prefixes, &m.prefix) else {
                 return reject(writer, v, RequestErrorCode::PrefixOverlap, "prefix overlaps").await;
             };
-            serve_namespaces(inner, writer, reader, claim).await
+            serve_namespaces(inner, writer, reader, claim, &grant).await
         }
         ControlMessage::SubscribeTracks(m) => {
             // The overlap rule applies to SUBSCRIBE_TRACKS on its own.
             let Some(claim) = PrefixClaim::new(&inner.tracks_prefixes, &m.prefix) else {
                 return reject(writer, v, RequestErrorCode::PrefixOverlap, "prefix overlaps").await;
             };
-            serve_tracks(inner, writer, reader, claim).await
+            serve_tracks(inner, writer, reader, claim, &grant).await
         }
         ControlMessage::Publish(m) => accept_publish(inner, writer, reader, m).await,
         _ => Err(Error::ProtocolViolation("not a request")),
@@ -196,29 +173,31 @@ impl<'a> PrefixClaim<'a> {
         true
     }
 
-    /// Answers a REQUEST_UPDATE's TRACK_NAMESPACE_PREFIX: REQUEST_OK, moving the claim if one is given, or
-    /// REQUEST_ERROR PREFIX_OVERLAP, keeping the old one. Returns the new prefix when it moved.
-    pub(super) async fn answer_update<W: web_transport_trait::SendStream>(
+    /// Answers a REQUEST_UPDATE of the request holding this claim: REQUEST_OK, moving the claim to its
+    /// TRACK_NAMESPACE_PREFIX if it has one, or REQUEST_ERROR (UNAUTHORIZED beyond the grant, PREFIX_OVERLAP),
+    /// keeping the old claim. Returns the new prefix when it moved.
+    pub(super) async fn answer_update<S: WtSession>(
         &mut self,
-        writer: &mut Writer<W>,
-        v: Version,
-        new: Option<TrackNamespace>,
+        inner: &Inner<S>,
+        grant: &Grant,
+        writer: &mut Writer<S::SendStream>,
+        update: &RequestUpdate,
     ) -> Result<Option<TrackNamespace>, Error> {
-        match new {
-            Some(new) if self.replace(&new) => {
-                writer.message(&RequestOk::default().into(), v).await?;
-                Ok(Some(new))
-            }
-            Some(_) => {
-                let e = RequestError::new(RequestErrorCode::PrefixOverlap, "prefix overlaps");
-                writer.message(&e.into(), v).await?;
-                Ok(None)
-            }
-            None => {
-                writer.message(&RequestOk::default().into(), v).await?;
-                Ok(None)
-            }
+        let v = inner.version;
+        let new = update.params.track_namespace_prefix.as_ref();
+        let refusal = match inner.authorize_update(grant, update, new) {
+            Err(refusal) => Some(refusal),
+            Ok(()) => match new {
+                Some(new) if !self.replace(new) => Some((RequestErrorCode::PrefixOverlap, "prefix overlaps")),
+                _ => None,
+            },
+        };
+        if let Some((code, reason)) = refusal {
+            writer.message(&RequestError::new(code, reason).into(), v).await?;
+            return Ok(None);
         }
+        writer.message(&RequestOk::default().into(), v).await?;
+        Ok(new.cloned())
     }
 }
 
@@ -252,7 +231,11 @@ pub(super) async fn hold_request<S: WtSession>(
         match msg {
             Ok(Some(ControlMessage::RequestUpdate(u))) => {
                 inner.check_peer_request(u.request_id)?;
-                writer.message(&RequestOk::default().into(), v).await?;
+                let answer = match inner.resolve_tokens(&u.params.auth_tokens) {
+                    Ok(_) => RequestOk::default().into(),
+                    Err((code, reason)) => RequestError::new(code, reason).into(),
+                };
+                writer.message(&answer, v).await?;
             }
             Ok(Some(m)) => return Err(Error::ProtocolViolation(unexpected(&m))),
             Ok(None) => {

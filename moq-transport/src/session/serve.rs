@@ -133,7 +133,10 @@ pub(super) async fn read_updates<S: WtSession>(
                     inner.close(e);
                     return None;
                 }
-                if let Err((code, reason)) = subscription_update(&u.params, MAX_FILTER_RANGES, track.dynamic_groups()) {
+                let checked = inner
+                    .resolve_tokens(&u.params.auth_tokens)
+                    .and_then(|_| subscription_update(&u.params, MAX_FILTER_RANGES, track.dynamic_groups()));
+                if let Err((code, reason)) = checked {
                     return match writer.message(&RequestError::new(code, reason).into(), v).await {
                         Ok(()) => Some(PublishDoneCode::UpdateFailed),
                         Err(_) => None,

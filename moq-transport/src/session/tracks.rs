@@ -8,6 +8,7 @@ pub(super) async fn serve_tracks<S: WtSession>(
     writer: &mut Writer<S::SendStream>,
     reader: &mut Reader<S::RecvStream>,
     mut claim: PrefixClaim<'_>,
+    grant: &Grant,
 ) -> Result<(), Error> {
     let v = inner.version;
     let origin = inner.config.origin.clone();
@@ -17,7 +18,7 @@ pub(super) async fn serve_tracks<S: WtSession>(
     // An internal handle: it must not close the session when dropped.
     let session = Session { inner: inner.clone(), _handle: None };
     let mut published: HashMap<FullTrackName, (TrackProducer, Published)> = HashMap::new();
-    offer_all(&session, writer, &origin, claim.prefix(), &mut published).await?;
+    offer_all(&session, grant, writer, &origin, claim.prefix(), &mut published).await?;
     let mut fin = false;
     loop {
         let prefix_now = claim.prefix().clone();
@@ -26,13 +27,13 @@ pub(super) async fn serve_tracks<S: WtSession>(
             name = later.recv() => match name {
                 Ok(name) if name.namespace.starts_with(prefix) => {
                     if let Some(track) = origin.track(&name) {
-                        offer(&session, writer, prefix, track, &mut published).await?;
+                        offer(&session, grant, writer, prefix, track, &mut published).await?;
                     }
                 }
                 Ok(_) => {}
                 // Missed some: offer whatever is there that was not offered yet.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    offer_all(&session, writer, &origin, prefix, &mut published).await?;
+                    offer_all(&session, grant, writer, &origin, prefix, &mut published).await?;
                 }
                 Err(_) => return Ok(()),
             },
@@ -42,8 +43,8 @@ pub(super) async fn serve_tracks<S: WtSession>(
                     //= draft-ietf-moq-transport-19#updating-namespace-subscriptions
                     //# Updating the prefix of a SUBSCRIBE_TRACKS has
                     //# no effect on existing subscriptions.
-                    if let Some(new) = claim.answer_update(writer, v, u.params.track_namespace_prefix).await? {
-                        offer_all(&session, writer, &origin, &new, &mut published).await?;
+                    if let Some(new) = claim.answer_update(inner, grant, writer, &u).await? {
+                        offer_all(&session, grant, writer, &origin, &new, &mut published).await?;
                     }
                 }
                 Ok(Some(m)) => return Err(Error::ProtocolViolation(unexpected(&m))),
@@ -60,20 +61,23 @@ pub(super) async fn serve_tracks<S: WtSession>(
 /// Offers every track under `prefix` (see [`offer`]).
 async fn offer_all<S: WtSession>(
     session: &Session<S>,
+    grant: &Grant,
     writer: &mut Writer<S::SendStream>,
     origin: &Origin,
     prefix: &TrackNamespace,
     published: &mut HashMap<FullTrackName, (TrackProducer, Published)>,
 ) -> Result<(), Error> {
     for track in origin.tracks(prefix) {
-        offer(session, writer, prefix, track, published).await?;
+        offer(session, grant, writer, prefix, track, published).await?;
     }
     Ok(())
 }
 
-/// PUBLISHes `track` unless it was already (the same track), or says PUBLISH_SKIPPED if that fails.
+/// PUBLISHes `track` unless it was already (the same track) or the subscriber may not read it, or says
+/// PUBLISH_SKIPPED if that fails.
 async fn offer<S: WtSession>(
     session: &Session<S>,
+    grant: &Grant,
     writer: &mut Writer<S::SendStream>,
     prefix: &TrackNamespace,
     track: TrackProducer,
@@ -81,6 +85,14 @@ async fn offer<S: WtSession>(
 ) -> Result<(), Error> {
     let name = track.info().name.clone();
     if published.get(&name).is_some_and(|(t, _)| t.is_same(&track)) || track.ended().is_some() {
+        return Ok(());
+    }
+    //= draft-ietf-moq-transport-19#subscriptions
+    //# Relays MUST NOT send any PUBLISH messages
+    //# without knowing the client is interested in and authorized to receive the
+    //# content.
+    // Not even its name in a PUBLISH_SKIPPED.
+    if !session.inner.authorize(grant.action, &name.namespace, &grant.tokens) {
         return Ok(());
     }
     match session.publish(track.clone()).await {
