@@ -29,6 +29,9 @@ pub enum CatalogError {
     /// Init data that is not base64.
     #[error("track `{0}`: init data is not valid base64")]
     InitData(String),
+    /// A field beyond the bounds of `catalog_limits`.
+    #[error("catalog refused: {0}")]
+    Limit(String),
 }
 
 /// A complete catalog.
@@ -167,12 +170,21 @@ impl Catalog {
 
     /// A complete catalog from JSON.
     pub fn from_json(json: &[u8]) -> Result<Catalog, CatalogError> {
-        Ok(serde_json::from_slice(json)?)
+        Catalog::apply(None, json)
     }
 
     /// Applies one catalog object to the current catalog: a complete catalog replaces it, a delta
     /// (`deltaUpdate`) updates it. Returns the result.
     pub fn apply(current: Option<&Catalog>, json: &[u8]) -> Result<Catalog, CatalogError> {
+        if json.len() > crate::catalog_limits::MAX_CATALOG_BYTES {
+            return Err(CatalogError::Limit("larger than 4 MiB".into()));
+        }
+        let catalog = Catalog::apply_unchecked(current, json)?;
+        crate::catalog_limits::check(&catalog)?;
+        Ok(catalog)
+    }
+
+    fn apply_unchecked(current: Option<&Catalog>, json: &[u8]) -> Result<Catalog, CatalogError> {
         let value: serde_json::Value = serde_json::from_slice(json)?;
         if value.get("deltaUpdate").is_none() {
             return Ok(serde_json::from_value(value)?);

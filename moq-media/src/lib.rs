@@ -10,6 +10,7 @@
 //! The track layout is documented in `docs/media.md`.
 
 pub mod catalog;
+pub mod catalog_limits;
 pub mod loc;
 pub mod mp4;
 mod mux;

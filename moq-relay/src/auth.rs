@@ -82,6 +82,11 @@ impl Auth {
         Auth { key: key.map(DecodingKey::from_secret), public, leeway: DEFAULT_LEEWAY }
     }
 
+    /// Whether tokens are checked (a key is configured); without one everything is allowed.
+    pub fn checks_tokens(&self) -> bool {
+        self.key.is_some()
+    }
+
     /// Accepts tokens up to `seconds` after they expired.
     pub fn with_leeway(mut self, seconds: u64) -> Auth {
         self.leeway = seconds;

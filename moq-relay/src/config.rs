@@ -127,10 +127,66 @@ pub struct Config {
     /// them into `PREFIX/<channel>` track `room` (docs/web.md). Empty to disable.
     #[arg(long, default_value = "chat")]
     pub chat_prefix: String,
+    /// Chat posts per second one session may send in the long run (beyond: refused, the page is told).
+    #[arg(long, default_value_t = 1.0)]
+    pub chat_rate: f64,
+    /// Chat posts one session may send at once before --chat-rate applies.
+    #[arg(long, default_value_t = 5)]
+    pub chat_burst: u32,
+    /// Chat posts per second all the sessions of one IP address may send in the long run.
+    #[arg(long, default_value_t = 5.0)]
+    pub chat_address_rate: f64,
+    /// Chat posts all the sessions of one IP address may send at once.
+    #[arg(long, default_value_t = 20)]
+    pub chat_address_burst: u32,
+    /// Chat rooms held at once (a room nobody has been in for 10 minutes is dropped).
+    #[arg(long, default_value_t = 1024)]
+    pub chat_max_rooms: usize,
+    /// Chat participants followed at once over all rooms.
+    #[arg(long, default_value_t = 10_000)]
+    pub chat_max_participants: usize,
+    /// Bytes of AUTHORIZATION_TOKEN aliases a session may register (MAX_AUTH_TOKEN_CACHE_SIZE: 16 per token plus
+    /// its value; beyond it the session is closed with AUTH_TOKEN_CACHE_OVERFLOW). 0: no aliases.
+    #[arg(long, default_value_t = 8192)]
+    pub max_auth_token_cache: u64,
     /// Serve the browser player from this directory (e.g. `web/dist` after `cd web && npm run build`) instead of
     /// the pages built into the binary. Either way `/` lists the live broadcasts and `/watch?name=NS` plays one.
     #[arg(long)]
     pub web_dir: Option<PathBuf>,
+    /// Sites that may embed the pages in a frame: the Content-Security-Policy `frame-ancestors` sources, e.g.
+    /// `https://example.com https://*.example.org` (docs/security.md). `'none'`: no site may.
+    #[arg(long, default_value = "'none'")]
+    pub frame_ancestors: String,
+    /// Requests of any kind one session may have open at once (beyond: REQUEST_ERROR EXCESSIVE_LOAD).
+    #[arg(long, default_value_t = 100)]
+    pub max_requests: usize,
+    /// SUBSCRIBEs and PUBLISHes one session may have open at once.
+    #[arg(long, default_value_t = 64)]
+    pub max_subscriptions: usize,
+    /// PUBLISH_NAMESPACEs one session may have open at once.
+    #[arg(long, default_value_t = 16)]
+    pub max_namespaces: usize,
+    /// SUBSCRIBE_NAMESPACE and SUBSCRIBE_TRACKS prefixes one session may have open at once.
+    #[arg(long, default_value_t = 8)]
+    pub max_prefixes: usize,
+    /// REQUEST_UPDATEs per second one session may send in the long run (twice as many at once).
+    #[arg(long, default_value_t = 10.0)]
+    pub max_updates_per_second: f64,
+    /// Sessions one IP address may have open at once (beyond: the connection is refused).
+    #[arg(long, default_value_t = 64)]
+    pub max_sessions_per_address: usize,
+    /// SUBSCRIBEs and PUBLISHes open at once over all the sessions of one IP address.
+    #[arg(long, default_value_t = 256)]
+    pub max_subscriptions_per_address: usize,
+    /// Handshakes per second one IP address may start in the long run (twice as many at once).
+    #[arg(long, default_value_t = 20.0)]
+    pub handshakes_per_second: f64,
+    /// Handshakes per second over all addresses beyond which clients must first prove their address (QUIC Retry).
+    #[arg(long, default_value_t = 200.0)]
+    pub retry_above: f64,
+    /// Apply the per-address limits to loopback clients too (off: local tools and benchmarks are not limited).
+    #[arg(long)]
+    pub limit_loopback: bool,
 }
 
 impl Config {

@@ -12,11 +12,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod admission;
 pub mod auth;
 pub mod chat;
 mod cluster;
 mod config;
 mod demo;
+pub mod headers;
 pub mod http;
 mod merge;
 mod metrics;
@@ -56,6 +58,12 @@ pub struct Relay {
     /// The chat rooms, unless disabled.
     chat: Option<Arc<chat::Chat>>,
     http_limits: http::HttpLimits,
+    headers: headers::SecurityHeaders,
+    admission: admission::Admission,
+    /// Every session's request limits (the address's subscription budget is added per session).
+    limits: moq_transport::RequestLimits,
+    /// The authorization policy, for the chat's streamer checks.
+    policy: auth::Auth,
 }
 
 impl Relay {
@@ -80,8 +88,9 @@ impl Relay {
         let overload = (!config.overload_lag.is_zero()).then(|| Arc::new(Overload::new(config.overload_lag)));
         let metrics = Arc::new(Metrics { overload: overload.clone(), ..Metrics::default() });
         let m = metrics.clone();
+        let checker = policy.clone();
         let authorizer: moq_transport::Authorizer = Arc::new(move |ctx, action, ns| {
-            let ok = policy.authorize(ctx, action, ns);
+            let ok = checker.authorize(ctx, action, ns);
             if !ok {
                 m.auth_failures.fetch_add(1, Ordering::Relaxed);
             }
@@ -90,6 +99,15 @@ impl Relay {
         let implementation = match &config.cluster_node {
             Some(node) => format!("moq-relay/{} ({node})", env!("CARGO_PKG_VERSION")),
             None => format!("moq-relay/{}", env!("CARGO_PKG_VERSION")),
+        };
+        let limits = moq_transport::RequestLimits {
+            max_requests: config.max_requests,
+            max_subscriptions: config.max_subscriptions,
+            max_namespaces: config.max_namespaces,
+            max_prefixes: config.max_prefixes,
+            updates_per_second: config.max_updates_per_second,
+            update_burst: (config.max_updates_per_second * 2.0).clamp(1.0, u32::MAX as f64) as u32,
+            shared_subscriptions: None,
         };
         let session_config = SessionConfig {
             implementation,
@@ -105,6 +123,8 @@ impl Relay {
             ack_frequency: moq_transport::AckFrequency::from_flags(config.ack_threshold, config.max_ack_delay),
             max_latency: (!config.max_latency.is_zero()).then_some(config.max_latency),
             overload,
+            limits: limits.clone(),
+            max_auth_token_cache: config.max_auth_token_cache,
             ..Default::default()
         };
         // One connection per node carries every track the node relays: allow it many more requests and streams.
@@ -119,6 +139,7 @@ impl Relay {
             send_window: moq_transport::DEFAULT_SEND_WINDOW.max(config.send_window),
             max_latency: None,
             overload: None,
+            limits: moq_transport::RequestLimits::UNLIMITED,
             ..session_config.clone()
         };
         let server = Server::bind(config.bind, cert, session_config).context("bind UDP")?;
@@ -132,7 +153,16 @@ impl Relay {
             "" => None,
             p => {
                 let prefix = TrackNamespace::from_path(p).map_err(|e| anyhow::anyhow!("--chat-prefix {p:?}: {e}"))?;
-                Some(chat::Chat::new(prefix, chat::ChatLimits::default(), origin.clone(), metrics.clone()))
+                let limits = chat::ChatLimits {
+                    burst: config.chat_burst,
+                    per_second: config.chat_rate,
+                    address_burst: config.chat_address_burst,
+                    address_per_second: config.chat_address_rate,
+                    max_rooms: config.chat_max_rooms.max(1),
+                    max_participants: config.chat_max_participants.max(1),
+                    ..Default::default()
+                };
+                Some(chat::Chat::new(prefix, limits, origin.clone(), metrics.clone()))
             }
         };
         let r = router.clone();
@@ -172,7 +202,22 @@ impl Relay {
             )),
             false => None,
         };
+        let headers = headers::SecurityHeaders::new(&config.frame_ancestors)?;
+        let admission = admission::Admission::new(
+            admission::AdmissionLimits {
+                sessions_per_address: config.max_sessions_per_address,
+                handshakes_per_second: config.handshakes_per_second,
+                subscriptions_per_address: config.max_subscriptions_per_address,
+                retry_above: config.retry_above,
+                limit_loopback: config.limit_loopback,
+            },
+            metrics.clone(),
+        );
         Ok(Relay {
+            headers,
+            admission,
+            limits,
+            policy,
             server,
             origin,
             router,
@@ -248,7 +293,8 @@ impl Relay {
                 .route("/certificate.sha256", axum::routing::get(move || std::future::ready(fp.clone())))
                 .route("/health", axum::routing::get(|| std::future::ready("ok\n")))
                 .route("/metrics", axum::routing::get(render))
-                .merge(web::router(self.pages.clone()));
+                .merge(web::router(self.pages.clone()))
+                .layer(axum::middleware::from_fn_with_state(self.headers.clone(), headers::SecurityHeaders::layer));
             if !self.pages.is_built() {
                 tracing::warn!(pages = ?self.pages, "no browser player there: cd web && npm ci && npm run build");
             }
@@ -286,9 +332,27 @@ impl Relay {
                 i = self.server.accept() => match i { Some(i) => i, None => break },
                 _ = &mut shutdown => break,
             };
+            let remote = incoming.remote_address();
+            let ticket = match self.admission.admit(remote.ip(), incoming.remote_address_validated()) {
+                admission::Verdict::Admit(ticket) => ticket,
+                admission::Verdict::Retry => {
+                    incoming.retry();
+                    continue;
+                }
+                admission::Verdict::Refuse(why) => {
+                    tracing::debug!(%remote, why, "connection refused");
+                    incoming.refuse();
+                    continue;
+                }
+            };
+            let limits =
+                moq_transport::RequestLimits { shared_subscriptions: ticket.subscriptions(), ..self.limits.clone() };
+            let incoming = incoming.with_limits(limits);
             let id = next_id.fetch_add(1, Ordering::Relaxed);
             let (router, origin, metrics) = (self.router.clone(), self.origin.clone(), self.metrics.clone());
+            let (chat, policy) = (self.chat.clone(), self.policy.clone());
             tokio::spawn(async move {
+                let _ticket = ticket;
                 let (session, info) = match incoming.establish().await {
                     Ok(s) => s,
                     Err(e) => {
@@ -303,7 +367,9 @@ impl Relay {
                 span.in_scope(|| tracing::info!(path = %info.path, "session accepted"));
                 router.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(id, session.clone());
                 let ended = session.clone();
-                tracing::Instrument::instrument(serve_session(id, session, &router, &origin, &metrics), span).await;
+                let chat = chat.map(|chat| (chat, chat_owner(id, &info, &session, policy, router.clone())));
+                let served = serve_session(id, session, &router, &origin, &metrics, chat);
+                tracing::Instrument::instrument(served, span).await;
                 router.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                 metrics.session_ended(&ended.quic_counters());
                 drop(ended);
@@ -327,6 +393,29 @@ impl Relay {
         }
         Ok(())
     }
+}
+
+/// Who a session is to the chat: its id, address, and whether it is a broadcast's streamer. With `--auth-key`
+/// that is a token (SETUP or URL) granting publish on the broadcast; on a relay without one (anyone may publish)
+/// it is a session from an address that publishes the broadcast here now.
+fn chat_owner(
+    id: u64,
+    info: &moq_transport::quic::Accepted,
+    session: &Session,
+    policy: auth::Auth,
+    router: Arc<Router>,
+) -> chat::Owner {
+    let (path, ip) = (info.path.clone(), info.remote.ip());
+    let tokens = session.peer_setup().auth_tokens.clone();
+    let publishes: Arc<dyn Fn(&TrackNamespace) -> bool + Send + Sync> = if policy.checks_tokens() {
+        Arc::new(move |ns| {
+            let ctx = moq_transport::AuthContext { path: Some(&path), setup_tokens: &tokens, request_tokens: &[] };
+            policy.authorize(&ctx, moq_transport::Action::Publish, ns)
+        })
+    } else {
+        Arc::new(move |ns| router.published_from(ns, ip))
+    };
+    chat::Owner { session: id, ip, publishes }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -97,6 +97,14 @@ impl Router {
     /// Every session publishing a namespace prefix of `ns`, once each, the longest prefix first. The cluster
     /// root is a route only when no local publisher matches: a leaf serving the root from a local publisher must
     /// not ask the root back (which would loop the track root → leaf → root).
+    /// Whether a session from `ip` publishes `ns` (or a prefix of it) here now.
+    pub(crate) fn published_from(&self, ns: &TrackNamespace, ip: std::net::IpAddr) -> bool {
+        let publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
+        publishers
+            .iter()
+            .any(|(p, id, s)| *id != crate::cluster::CLUSTER_ID && ns.starts_with(p) && s.remote_address().ip() == ip)
+    }
+
     pub(crate) fn routes(&self, ns: &TrackNamespace) -> Vec<(u64, Session)> {
         let publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
         let mut matching: Vec<&(TrackNamespace, u64, Session)> =
@@ -115,14 +123,27 @@ impl Router {
     }
 }
 
-/// Follows one session's events until it closes, keeping the routing table in step.
-pub(crate) async fn serve_session(id: u64, session: Session, router: &Arc<Router>, origin: &Origin, metrics: &Metrics) {
+/// The chat rooms and who this session is to them.
+pub(crate) type ChatOwner = Option<(Arc<crate::chat::Chat>, crate::chat::Owner)>;
+
+/// Follows one session's events until it closes, keeping the routing table (and the chat's owners) in step.
+pub(crate) async fn serve_session(
+    id: u64,
+    session: Session,
+    router: &Arc<Router>,
+    origin: &Origin,
+    metrics: &Metrics,
+    chat: ChatOwner,
+) {
     let mut pushed: Vec<TrackProducer> = Vec::new();
     while let Some(event) = session.next_event().await {
         match event {
             Event::Announced(ns) => {
                 metrics.announcements.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(session = id, namespace = %ns, "namespace published");
+                if let Some((chat, owner)) = &chat {
+                    chat.set_owner(&ns, owner.clone());
+                }
                 router.announce(ns, id, &session, origin);
             }
             Event::Unannounced(ns) => withdraw(id, Some(&ns), router, origin),
@@ -143,8 +164,12 @@ pub(crate) async fn serve_session(id: u64, session: Session, router: &Arc<Router
     }
     let e = session.closed().await;
     tracing::info!(session = id, reason = %e, "session closed");
+    metrics.session_closed(e.session_code());
     withdraw(id, None, router, origin);
     withdraw_pushed(id, pushed, router, origin);
+    if let Some((chat, _)) = chat {
+        chat.session_ended(id);
+    }
 }
 
 /// Removes the tracks a closed session pushed with PUBLISH (unless another session has replaced them since), and

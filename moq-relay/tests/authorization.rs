@@ -266,6 +266,43 @@ async fn tokens_work_as_setup_options_and_aliases() {
     }
 }
 
+/// `--max-auth-token-cache` bounds what a session may register; beyond it the session is closed with
+/// AUTH_TOKEN_CACHE_OVERFLOW, counted on /metrics.
+#[tokio::test]
+async fn the_token_cache_is_bounded() {
+    let relay = start_with(moq_relay::Config { max_auth_token_cache: 40, ..test_config() }).await;
+    let mut peer = RawPeer::connect(&relay, Version::Draft19).await;
+    // 16 + 20 bytes fit in 40; a second token does not.
+    let register =
+        |alias| AuthToken::Register { alias, token_type: 0, value: Bytes::from_static(b"01234567890123456789") };
+    for alias in [1, 2] {
+        let msg = SubscribeNamespace {
+            request_id: peer.request_id(),
+            prefix: ns(&format!("p{alias}")),
+            params: Parameters { auth_tokens: vec![register(alias)], ..Default::default() },
+        };
+        let (mut send, recv) = peer.session.open_bi().await.unwrap();
+        send.write_all(&common::raw::frame(msg.into(), Version::Draft19)).await.unwrap();
+        let mut reader = MessageReader::new(recv, Version::Draft19);
+        if alias == 1 {
+            assert!(matches!(reader.next().await, Some(ControlMessage::RequestOk(_))));
+        }
+    }
+    use moq_transport::wire::codes::SessionCode;
+    assert_eq!(close_code(&peer.session).await as u64, SessionCode::AuthTokenCacheOverflow.to_u64());
+    let metrics = timeout(T, async {
+        loop {
+            let m = relay.http_get("/metrics").await;
+            if m.contains(r#"moq_relay_sessions_closed_total{code="AUTH_TOKEN_CACHE_OVERFLOW"} 1"#) {
+                break m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(metrics.is_ok(), "the close is counted by code");
+}
+
 /// The alias cache's session errors: DELETE or USE_ALIAS in SETUP, an unknown alias, a second REGISTER of one.
 #[tokio::test]
 async fn alias_misuse_closes_the_session_with_the_drafts_code() {

@@ -37,18 +37,29 @@ async fn a_room_orders_everyones_messages_and_a_late_joiner_fetches_history() {
     let viewer = relay.connect(true, Origin::new()).await;
     let room = viewer.subscribe(name("chat/tv", "room"), SubscribeOptions::default()).await.unwrap();
     let mut reader = room.consumer();
-    let (_a, ann, _aa) = participant(&relay, "tv", "a1").await;
+    let (ann_session, ann, _aa) = participant(&relay, "tv", "a1").await;
     let (_b, bob, _ba) = participant(&relay, "tv", "b2").await;
     wait_consumers(&ann, 1).await;
     wait_consumers(&bob, 1).await;
+    // The relay tells each participant the id it shows for it, on the participant's notices track.
+    let told = ann_session.subscribe(name("chat/tv/users/a1", "notices"), SubscribeOptions::default()).await.unwrap();
+    let ann_id = next_message(&mut told.consumer()).await["you"].as_str().unwrap().to_string();
+    assert!(ann_id.starts_with('s'), "{ann_id}");
     post(&ann, 0, "ann", "hello");
     let m = next_message(&mut reader).await;
-    assert_eq!((m["seq"].as_u64(), m["id"].as_str(), m["name"].as_str()), (Some(0), Some("a1"), Some("ann")));
+    assert_eq!(
+        (m["seq"].as_u64(), m["id"].as_str(), m["name"].as_str()),
+        (Some(0), Some(ann_id.as_str()), Some("ann"))
+    );
     post(&bob, 0, "bob", "<b>hi</b>");
     let m = next_message(&mut reader).await;
     assert_eq!((m["seq"].as_u64(), m["text"].as_str()), (Some(1), Some("<b>hi</b>")), "text passes as text");
+    assert_ne!(m["id"].as_str(), Some(ann_id.as_str()), "bob's session has another id");
     post(&ann, 1, "ann", "third");
     assert_eq!(next_message(&mut reader).await["seq"], 2);
+    let metrics = relay.http_get("/metrics").await;
+    assert!(metrics.contains("moq_relay_chat_rooms 1\n"), "{metrics}");
+    assert!(metrics.contains("moq_relay_chat_participants 2\n"), "{metrics}");
 
     // A late joiner FETCHes what the room holds.
     let late = relay.connect(false, Origin::new()).await;

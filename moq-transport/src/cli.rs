@@ -9,7 +9,8 @@ use crate::tls::{Trust, parse_fingerprint};
 use crate::wire::Version;
 use crate::{AckFrequency, Error, SessionConfig};
 
-/// How to reach and trust a relay: `--fingerprint`, `--insecure`, `--draft`.
+/// How to reach and trust a relay, and what to show it: `--fingerprint`, `--insecure`, `--draft`, `--token-file`
+/// (or `MOQ_TOKEN`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ClientArgs {
     /// Trust the server certificate with this SHA-256 (hex). Not needed for http:// URLs, whose fingerprint is
@@ -22,11 +23,34 @@ pub struct ClientArgs {
     /// Offer only this draft version (18 or 19) when connecting; default: both, newest first.
     #[arg(long)]
     pub draft: Option<u32>,
+    /// A file holding the token (e.g. a JWT from `moq-relay token`), sent in SETUP as an AUTHORIZATION_TOKEN:
+    /// never in the URL, so not in logs or shell history. The environment variable `MOQ_TOKEN` works too.
+    #[arg(long)]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 impl ClientArgs {
+    /// The token to present: `--token-file`'s contents (trimmed), else `MOQ_TOKEN`.
+    pub fn token(&self) -> Result<Option<String>, Error> {
+        if let Some(path) = &self.token_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::Config(format!("--token-file {}: {e}", path.display())))?;
+            return Ok(Some(text.trim().to_string()));
+        }
+        Ok(std::env::var("MOQ_TOKEN").ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
+    }
+
+    /// `config` with the token (if any) added to its SETUP.
+    pub fn session_config(&self, mut config: SessionConfig) -> Result<SessionConfig, Error> {
+        if let Some(token) = self.token()? {
+            config.auth_tokens.push(crate::wire::token::AuthToken::value(token.into_bytes()));
+        }
+        Ok(config)
+    }
+
     /// A client endpoint with these settings.
     pub fn client(&self, config: SessionConfig) -> Result<Client, Error> {
+        let config = self.session_config(config)?;
         let trust = match (&self.fingerprint, self.insecure) {
             (Some(fp), _) => Trust::Fingerprints(vec![parse_fingerprint(fp)?]),
             (None, true) => Trust::Insecure,
@@ -147,6 +171,19 @@ pub fn exit<E: std::fmt::Display>(name: &str, result: Result<(), E>) -> std::pro
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_token_file_goes_into_setup() {
+        let path = std::env::temp_dir().join(format!("moq-token-{}", std::process::id()));
+        std::fs::write(&path, "abc.def.ghi\n").unwrap();
+        let args = ClientArgs { token_file: Some(path.clone()), ..Default::default() };
+        let config = args.session_config(SessionConfig::default()).unwrap();
+        assert_eq!(config.auth_tokens, vec![crate::wire::token::AuthToken::value("abc.def.ghi")]);
+        std::fs::remove_file(&path).unwrap();
+        let missing = ClientArgs { token_file: Some(path), ..Default::default() };
+        assert!(matches!(missing.session_config(SessionConfig::default()), Err(Error::Config(_))));
+    }
+
     use super::*;
 
     fn args(no_reconnect: bool) -> ReconnectArgs {

@@ -111,6 +111,35 @@ pub struct Accepted {
 }
 
 impl Incoming {
+    /// The peer's address, as its first packet claims it.
+    pub fn remote_address(&self) -> SocketAddr {
+        self.incoming.remote_address()
+    }
+
+    /// Whether the peer has proven it can receive at its address (it echoed a QUIC Retry token).
+    pub fn remote_address_validated(&self) -> bool {
+        self.incoming.remote_address_validated()
+    }
+
+    /// Answers with a QUIC Retry: the peer must prove its address before we spend a handshake on it. A peer
+    /// that was validated already is refused instead.
+    pub fn retry(self) {
+        if let Err(e) = self.incoming.retry() {
+            e.into_incoming().refuse();
+        }
+    }
+
+    /// Refuses the connection (QUIC CONNECTION_REFUSED) before any handshake work.
+    pub fn refuse(self) {
+        self.incoming.refuse();
+    }
+
+    /// Gives this session its own [`crate::RequestLimits`] instead of the server's.
+    pub fn with_limits(mut self, limits: crate::RequestLimits) -> Incoming {
+        self.config.limits = limits;
+        self
+    }
+
     /// Completes the QUIC handshake, the WebTransport CONNECT if any, and the MoQT SETUP exchange.
     pub async fn establish(self) -> Result<(Session, Accepted), Error> {
         let conn = self.incoming.await.map_err(Error::transport)?;
@@ -220,10 +249,15 @@ pub struct Client {
 impl Client {
     /// A client bound to an ephemeral local port.
     pub fn new(trust: Trust, config: SessionConfig) -> Result<Client, Error> {
-        let bind: SocketAddr = "[::]:0".parse().map_err(Error::transport)?;
-        let endpoint = quinn::Endpoint::client(bind)
+        let endpoint = quinn::Endpoint::client(SocketAddr::from(([0u16; 8], 0)))
             .or_else(|_| quinn::Endpoint::client(SocketAddr::from(([0, 0, 0, 0], 0))))
             .map_err(Error::transport)?;
+        Ok(Client { endpoint, trust, config, versions: Version::ALL.to_vec() })
+    }
+
+    /// A client bound to `addr` (a port of 0 picks one).
+    pub fn bind(addr: SocketAddr, trust: Trust, config: SessionConfig) -> Result<Client, Error> {
+        let endpoint = quinn::Endpoint::client(addr).map_err(Error::transport)?;
         Ok(Client { endpoint, trust, config, versions: Version::ALL.to_vec() })
     }
 
@@ -427,5 +461,10 @@ impl Session {
     /// This session's QUIC counters.
     pub fn quic_counters(&self) -> QuicCounters {
         QuicCounters::of(self.transport())
+    }
+
+    /// The peer's address.
+    pub fn remote_address(&self) -> SocketAddr {
+        std::ops::Deref::deref(self.transport()).remote_address()
     }
 }

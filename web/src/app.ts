@@ -1,12 +1,16 @@
 // The pages served with the player: index.html lists the live channels and other broadcasts
 // (SUBSCRIBE_NAMESPACE), watch.html plays one (`?name=live/alice`, optional `&url=`, `&latency=`, `&stats=0`,
 // `&versions=18`, `&fingerprint-url=`, `&frames=1`: the player's frame log, for measurements) with the channel's chat
-// beside it for `live/…` names.
+// beside it for `live/…` names. A relay that requires a token gets it from `#token=` (never the query: see
+// client/token.ts); a relay on another origin than the page gets it only once the viewer ticks the box naming it.
 
 import { ChannelList } from "./channels.ts";
 import { mountChat } from "./chat/ui.ts";
+import { consentBox, originOf, rememberToken, sameOrigin, takePageToken } from "./client/token.ts";
 import "./player/player.ts";
 
+// First: the token leaves the address bar before any session starts.
+const pageToken = takePageToken();
 const params = new URLSearchParams(location.search);
 const relay = params.get("url") ?? location.origin;
 const fingerprintUrl = params.get("fingerprint-url") ?? undefined;
@@ -23,6 +27,23 @@ function carried(extra: Record<string, string> = {}): URLSearchParams {
 
 const watchLink = (name: string) => `watch?${carried({ name })}`;
 
+/** The token for the relay, once allowed: at once for the page's own origin, else after the box is ticked. */
+function withToken(use: (token: string | undefined) => void): void {
+  if (!pageToken || sameOrigin(relay)) {
+    rememberToken(relay, pageToken);
+    use(pageToken);
+    return;
+  }
+  use(undefined);
+  const { element, checkbox } = consentBox(originOf(relay));
+  document.querySelector("main")?.prepend(element);
+  checkbox.addEventListener("change", () => {
+    const token = checkbox.checked ? pageToken : undefined;
+    rememberToken(relay, token);
+    use(token);
+  });
+}
+
 const channels = document.querySelector<HTMLElement>("#channels");
 const others = document.querySelector<HTMLElement>("#broadcasts");
 const status = document.querySelector<HTMLElement>("#status");
@@ -30,6 +51,7 @@ if (channels && others && status) {
   const studio = document.querySelector<HTMLAnchorElement>("#studio-link");
   const q = carried().toString();
   if (studio && q) studio.href = `studio?${q}`;
+  withToken(() => {}); // the list's sessions use the remembered token
   const list = new ChannelList({
     relay,
     link: watchLink,
@@ -57,12 +79,15 @@ if (player) {
   const title = document.querySelector("#title");
   if (title && name) title.textContent = name;
   const chat = document.querySelector<HTMLElement>("#chat");
-  if (chat && name?.startsWith("live/") && params.get("chat") !== "0") {
-    mountChat(chat, {
-      relay,
-      channel: name.slice("live/".length),
-      ...(fingerprintUrl ? { fingerprintUrl } : {}),
-      ...(params.get("token") ? { token: params.get("token") as string } : {}),
-    });
-  }
+  // The player's sessions use the remembered token (client/token.ts); the chat is mounted again with it.
+  withToken((token) => {
+    if (chat && name?.startsWith("live/") && params.get("chat") !== "0") {
+      mountChat(chat, {
+        relay,
+        channel: name.slice("live/".length),
+        ...(fingerprintUrl ? { fingerprintUrl } : {}),
+        ...(token ? { token } : {}),
+      });
+    }
+  });
 }

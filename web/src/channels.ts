@@ -1,12 +1,20 @@
-// The home page's list: live channels (`live/<channel>`, with the title and renditions from their catalogs) and
-// every other broadcast, from one SUBSCRIBE_NAMESPACE on the whole tree. Chat namespaces (`chat/…`) are not
-// broadcasts and are left out. A channel leaves the list on NAMESPACE_DONE or when its catalog says it is
-// complete; the list reconnects every 2 s when the relay goes away.
+// The home page's list: live channels (`live/<channel>`, with the title and renditions from their checked
+// catalogs) and the demo broadcasts, from two SUBSCRIBE_NAMESPACE requests, for the prefixes `live` and `demo`
+// (not the whole tree: chat participants' namespaces stay out of it). At most MAX_ENTRIES are shown; namespaces
+// with unprintable or overlong parts are left out; every piece of text goes in with textContent. A channel leaves
+// the list on NAMESPACE_DONE or when its catalog says it is complete; the list reconnects every 2 s when the
+// relay goes away.
 
-import type { Subscription } from "./client/requests.ts";
+import type { NamespaceWatch, Subscription } from "./client/requests.ts";
 import { errorText, Session } from "./client/session.ts";
-import { CHANNEL_FIELD, parseCatalog } from "./player/catalog.ts";
-import { namespaceToPath, text } from "./wire/index.ts";
+import { parseCatalog } from "./player/catalog.ts";
+import { checkName } from "./player/catalog-check.ts";
+import type { Namespace } from "./wire/index.ts";
+
+/** The namespace prefixes listed. */
+export const PREFIXES = ["live", "demo"] as const;
+/** The most entries the page shows; later ones are counted, not shown. */
+export const MAX_ENTRIES = 500;
 
 export interface ListOptions {
   relay: string;
@@ -23,17 +31,27 @@ interface Entry {
   catalog?: Subscription;
 }
 
-/** What a catalog says about a channel, for its card. */
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A namespace as the `/`-separated name the page shows, or undefined if a part is not a valid name. */
+export function listedName(ns: Namespace): string | undefined {
+  const parts: string[] = [];
+  for (const f of ns) {
+    let part: string | undefined;
+    try {
+      part = checkName(utf8.decode(f));
+    } catch {
+      return undefined;
+    }
+    if (part === undefined || part.includes("/")) return undefined;
+    parts.push(part);
+  }
+  return parts.length > 0 ? parts.join("/") : undefined;
+}
+
+/** What a catalog says about a channel, for its card. Throws a CatalogError for a refused catalog. */
 export function describeChannel(payload: Uint8Array): { title?: string; details: string; complete: boolean } {
   const catalog = parseCatalog(payload);
-  let title: string | undefined;
-  try {
-    const root = JSON.parse(text(payload)) as Record<string, unknown>;
-    const info = root[CHANNEL_FIELD] as Record<string, unknown> | undefined;
-    if (typeof info?.title === "string") title = info.title.slice(0, 100);
-  } catch {
-    // parseCatalog has already accepted it as JSON.
-  }
   const videos = catalog.tracks
     .filter((t) => t.role === "video")
     .sort((a, b) => (b.height ?? 0) - (a.height ?? 0));
@@ -45,20 +63,28 @@ export function describeChannel(payload: Uint8Array): { title?: string; details:
     av01: "AV1",
     vp8: "VP8",
   };
-  const parts = [videos.map((v) => `${v.height}p`).join(" · ")];
-  if (codec) parts.push(names[codec] ?? codec);
+  const parts = [
+    videos
+      .filter((v) => v.height)
+      .map((v) => `${v.height}p`)
+      .join(" · "),
+  ];
+  if (codec) parts.push(Object.hasOwn(names, codec) ? (names[codec] as string) : codec);
   if (catalog.tracks.some((t) => t.role === "audio")) parts.push("audio");
   const out: { title?: string; details: string; complete: boolean } = {
     details: parts.filter((p) => p).join(" · "),
     complete: catalog.complete,
   };
-  if (title) out.title = title;
+  if (catalog.title) out.title = catalog.title;
   return out;
 }
 
 export class ChannelList {
   private readonly entries = new Map<string, Entry>();
   private session: Session | undefined;
+  private connected = "";
+  /** Broadcasts not shown because the list was full. */
+  private unlisted = 0;
 
   constructor(private readonly o: ListOptions) {}
 
@@ -69,16 +95,16 @@ export class ChannelList {
         const opts = this.o.fingerprintUrl ? { fingerprintUrl: this.o.fingerprintUrl } : {};
         const session = await Session.connect(this.o.relay, opts);
         this.session = session;
-        this.o.status.textContent = `connected to ${session.describe()}`;
-        const watch = await session.subscribeNamespace("");
-        for (;;) {
-          const e = await watch.next();
-          if (!e) break;
-          const name = namespaceToPath(e.namespace);
-          if (name.startsWith("chat/")) continue;
-          if (e.active) this.add(name);
-          else this.remove(name);
-        }
+        this.connected = `connected to ${session.describe()}`;
+        this.unlisted = 0;
+        this.showStatus();
+        const asked = await Promise.allSettled(PREFIXES.map((p) => session.subscribeNamespace(p)));
+        const watches = asked.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+        const refused = asked.find((r) => r.status === "rejected");
+        if (watches.length === 0 && refused) throw refused.reason;
+        // Until one of them ends: the session has gone.
+        await Promise.race(watches.map((w) => this.follow(w)));
+        for (const w of watches) w.cancel();
         session.close();
       } catch (e) {
         this.o.status.textContent = `${errorText(e)} — retrying`;
@@ -88,8 +114,27 @@ export class ChannelList {
     }
   }
 
+  private async follow(watch: NamespaceWatch): Promise<void> {
+    for (let e = await watch.next(); e; e = await watch.next()) {
+      const name = listedName(e.namespace);
+      if (name === undefined) continue;
+      if (e.active) this.add(name);
+      else this.remove(name);
+    }
+  }
+
+  private showStatus(): void {
+    const more = this.unlisted ? ` (${this.unlisted} more not shown: the list shows ${MAX_ENTRIES})` : "";
+    this.o.status.textContent = `${this.connected}${more}`;
+  }
+
   private add(name: string): void {
     if (this.entries.has(name)) return;
+    if (this.entries.size >= MAX_ENTRIES) {
+      this.unlisted++;
+      this.showStatus();
+      return;
+    }
     const channel = name.startsWith("live/");
     const item = document.createElement("li");
     const a = document.createElement("a");
@@ -152,7 +197,8 @@ export class ChannelList {
         title.textContent = d.title ?? "";
         details.textContent = d.details;
       } catch {
-        details.textContent = "(unreadable catalog)";
+        title.textContent = "";
+        details.textContent = "(invalid catalog)";
       }
     }
   }

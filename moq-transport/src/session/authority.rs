@@ -220,7 +220,13 @@ impl<S: WtSession> Inner<S> {
         update: &RequestUpdate,
         new: Option<&TrackNamespace>,
     ) -> Result<(), Refusal> {
-        let mut tokens = self.resolve_tokens(&update.params.auth_tokens)?;
+        let mut tokens = match self.check_update(update) {
+            Ok(checked) => checked?,
+            Err(e) => {
+                self.close(e);
+                return Err((RequestErrorCode::InternalError, "invalid request id"));
+            }
+        };
         if let Some(new) = new {
             tokens.extend(grant.tokens.iter().cloned());
             if !self.authorize(grant.action, new, &tokens) {

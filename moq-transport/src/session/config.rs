@@ -30,6 +30,8 @@ pub struct SessionConfig {
     /// MAX_AUTH_TOKEN_CACHE_SIZE we announce: bytes of AUTHORIZATION_TOKEN aliases the peer may register
     /// (16 per token plus its value). 0 allows no aliases.
     pub max_auth_token_cache: u64,
+    /// What the peer may make this session hold (requests by kind, updates per second).
+    pub limits: RequestLimits,
     /// Groups kept per received track.
     pub window: usize,
     /// Decides whether the peer may make each request (none: everything is allowed).
@@ -160,6 +162,16 @@ pub struct Stats {
     pub delivery_timeouts: AtomicU64,
     /// Groups a subscriber lost to load shedding ([`SessionConfig::max_latency`]).
     pub groups_shed: AtomicU64,
+    /// Requests refused at [`RequestLimits::max_requests`].
+    pub refused_requests: AtomicU64,
+    /// SUBSCRIBEs and PUBLISHes refused at [`RequestLimits::max_subscriptions`].
+    pub refused_subscriptions: AtomicU64,
+    /// PUBLISH_NAMESPACEs refused at [`RequestLimits::max_namespaces`].
+    pub refused_namespaces: AtomicU64,
+    /// SUBSCRIBE_NAMESPACE and SUBSCRIBE_TRACKS refused at [`RequestLimits::max_prefixes`].
+    pub refused_prefixes: AtomicU64,
+    /// REQUEST_UPDATEs refused beyond [`RequestLimits::updates_per_second`].
+    pub refused_updates: AtomicU64,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -215,6 +227,7 @@ impl Default for SessionConfig {
             authority: None,
             auth_tokens: Vec::new(),
             max_auth_token_cache: DEFAULT_MAX_AUTH_TOKEN_CACHE,
+            limits: RequestLimits::default(),
             window: DEFAULT_GROUP_WINDOW,
             authorizer: None,
             connect_path: None,

@@ -262,10 +262,11 @@ async fn fetch_updates<S: WtSession>(
     loop {
         match reader.request_message(v).await {
             Ok(Some(ControlMessage::RequestUpdate(u))) => {
-                if let Err(e) = inner.check_peer_request(u.request_id) {
-                    return inner.close(e);
-                }
-                if let Err((code, reason)) = inner.resolve_tokens(&u.params.auth_tokens) {
+                let checked = match inner.check_update(&u) {
+                    Ok(checked) => checked,
+                    Err(e) => return inner.close(e),
+                };
+                if let Err((code, reason)) = checked {
                     let _ = writer.message(&RequestError::new(code, reason).into(), v).await;
                     return;
                 }

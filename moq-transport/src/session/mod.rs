@@ -63,6 +63,7 @@ mod config;
 mod control;
 mod fetch;
 mod handles;
+mod limits;
 mod namespaces;
 mod overload;
 mod publisher;
@@ -80,6 +81,8 @@ pub use config::*;
 use control::*;
 use fetch::*;
 pub use handles::*;
+use limits::*;
+pub use limits::{RequestLimits, SharedBudget};
 use namespaces::*;
 pub use overload::Overload;
 use publisher::*;
@@ -116,6 +119,8 @@ struct Inner<S: WtSession> {
     peer_setup: OnceLock<SetupOptions>,
     /// The peer's registered AUTHORIZATION_TOKEN aliases.
     tokens: Mutex<TokenCache>,
+    /// What the peer's open requests hold, against [`SessionConfig::limits`].
+    held: Mutex<Held>,
     goaway_received: AtomicBool,
     goaway_sent: AtomicBool,
     closed: watch::Sender<Option<Error>>,
@@ -159,6 +164,7 @@ impl<S: WtSession> Session<S> {
     pub async fn establish(transport: S, version: Version, role: Role, config: SessionConfig) -> Result<Self, Error> {
         let (events, events_rx) = mpsc::unbounded_channel();
         let tokens = Mutex::new(TokenCache::new(config.max_auth_token_cache));
+        let held = Mutex::new(Held::new(&config.limits));
         let inner = Arc::new(Inner {
             transport,
             version,
@@ -178,6 +184,7 @@ impl<S: WtSession> Session<S> {
             events_rx: tokio::sync::Mutex::new(events_rx),
             peer_setup: OnceLock::new(),
             tokens,
+            held,
             goaway_received: AtomicBool::new(false),
             goaway_sent: AtomicBool::new(false),
             closed: watch::Sender::new(None),

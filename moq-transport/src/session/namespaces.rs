@@ -51,7 +51,6 @@ pub(super) async fn serve_namespaces<S: WtSession>(
             },
             msg = reader.request_message(v), if !fin => match msg {
                 Ok(Some(ControlMessage::RequestUpdate(u))) => {
-                    inner.check_peer_request(u.request_id)?;
                     //= draft-ietf-moq-transport-19#updating-namespace-subscriptions
                     //# If the update is
                     //# accepted, NAMESPACE and NAMESPACE_DONE messages following the

@@ -263,8 +263,7 @@ pub(super) async fn accept_publish<S: WtSession>(
             //# SUBSCRIBE_NAMESPACE, SUBSCRIBE_TRACKS) can later send a REQUEST_UPDATE on the
             //# same bidi stream as the request to modify it.
             Ok(Some(ControlMessage::RequestUpdate(u))) => {
-                inner.check_peer_request(u.request_id)?;
-                let answer = match inner.resolve_tokens(&u.params.auth_tokens).and_then(|_| publish_update(&u.params)) {
+                let answer = match inner.check_update(&u)?.and_then(|_| publish_update(&u.params)) {
                     Ok(()) => RequestOk::default().into(),
                     Err((code, reason)) => RequestError::new(code, reason).into(),
                 };

@@ -84,6 +84,14 @@ pub(super) async fn handle_request<S: WtSession>(
         return reject(writer, v, RequestErrorCode::Unauthorized, "unauthorized").await;
     }
     let grant = Grant { action: scope.map_or(Action::Subscribe, |(a, _)| a), tokens };
+    //= draft-ietf-moq-transport-19#subscription-amplification
+    //# Relays
+    //# SHOULD implement rate limiting on subscription requests and MAY reject
+    //# excessive subscriptions with REQUEST_ERROR using the EXCESSIVE_LOAD error code.
+    let Some(_slot) = inner.open_request(Kind::of(&first)) else {
+        tracing::info!(request = first.name(), "request refused at a session limit");
+        return reject(writer, v, RequestErrorCode::ExcessiveLoad, "too many requests of this kind").await;
+    };
     let filters = match &first {
         ControlMessage::Subscribe(m) => Some(&m.params),
         ControlMessage::Fetch(m) => Some(&m.params),
@@ -230,8 +238,7 @@ pub(super) async fn hold_request<S: WtSession>(
         };
         match msg {
             Ok(Some(ControlMessage::RequestUpdate(u))) => {
-                inner.check_peer_request(u.request_id)?;
-                let answer = match inner.resolve_tokens(&u.params.auth_tokens) {
+                let answer = match inner.check_update(&u)? {
                     Ok(_) => RequestOk::default().into(),
                     Err((code, reason)) => RequestError::new(code, reason).into(),
                 };

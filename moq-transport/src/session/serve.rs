@@ -129,13 +129,15 @@ pub(super) async fn read_updates<S: WtSession>(
         };
         match msg {
             Ok(Some(ControlMessage::RequestUpdate(u))) => {
-                if let Err(e) = inner.check_peer_request(u.request_id) {
-                    inner.close(e);
-                    return None;
-                }
-                let checked = inner
-                    .resolve_tokens(&u.params.auth_tokens)
-                    .and_then(|_| subscription_update(&u.params, MAX_FILTER_RANGES, track.dynamic_groups()));
+                let checked = match inner.check_update(&u) {
+                    Ok(checked) => checked,
+                    Err(e) => {
+                        inner.close(e);
+                        return None;
+                    }
+                };
+                let checked =
+                    checked.and_then(|_| subscription_update(&u.params, MAX_FILTER_RANGES, track.dynamic_groups()));
                 if let Err((code, reason)) = checked {
                     return match writer.message(&RequestError::new(code, reason).into(), v).await {
                         Ok(()) => Some(PublishDoneCode::UpdateFailed),

@@ -39,7 +39,6 @@ pub(super) async fn serve_tracks<S: WtSession>(
             },
             msg = reader.request_message(v), if !fin => match msg {
                 Ok(Some(ControlMessage::RequestUpdate(u))) => {
-                    inner.check_peer_request(u.request_id)?;
                     //= draft-ietf-moq-transport-19#updating-namespace-subscriptions
                     //# Updating the prefix of a SUBSCRIBE_TRACKS has
                     //# no effect on existing subscriptions.

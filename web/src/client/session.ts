@@ -23,6 +23,7 @@ import {
   Reader,
   RequestErrorCode,
   SessionCode,
+  type SetupOptions,
   streamKind,
   text,
   utf8,
@@ -35,11 +36,24 @@ import { answerRequest, type PublishTransport, type TrackPublisher } from "./pub
 import { FetchResponse, NamespaceWatch, RequestError, RequestStream, Subscription } from "./requests.ts";
 import { errorText, resolve } from "./resolve.ts";
 import { StreamReader, StreamWriter } from "./stream.ts";
+import { rememberedToken } from "./token.ts";
 
 export { errorText, resolve };
 
 export const IMPLEMENTATION = "moq-web/0.1";
 const SETUP_TIMEOUT_MS = 10_000;
+
+/** AUTHORIZATION TOKEN Alias Type USE_VALUE, and Token Type 0 (negotiated out of band: a JWT). */
+const USE_VALUE = 3;
+const TOKEN_TYPE_JWT = 0;
+
+/** The client's Setup Options: our implementation and, with a token, one AUTHORIZATION TOKEN (USE_VALUE). */
+export function setupOptions(token?: string): SetupOptions {
+  const options: SetupOptions = { implementation: IMPLEMENTATION };
+  if (token)
+    options.authTokens = [{ aliasType: USE_VALUE, tokenType: TOKEN_TYPE_JWT, value: utf8.encode(token) }];
+  return options;
+}
 
 export interface ConnectOptions {
   /** SHA-256 of the server certificate (hex), for a self-signed one. `http://` URLs fetch it themselves. */
@@ -48,8 +62,17 @@ export interface ConnectOptions {
   fingerprintUrl?: string;
   /** Versions to offer, preferred first. */
   versions?: Version[];
-  /** A JWT for a relay that requires one: sent as `?jwt=` on the WebTransport URL, as moq-relay reads it. */
+  /**
+   * A JWT for a relay that requires one, sent in SETUP as an AUTHORIZATION TOKEN option (Alias Type USE_VALUE,
+   * Token Type 0, the JWT's UTF-8 bytes), never in a URL. Default: the one remembered for the URL's origin
+   * (token.ts), if any.
+   */
   token?: string;
+  /**
+   * Fallback for a relay that reads tokens only from the URL: also send the token as `?jwt=` on the WebTransport
+   * URL. Off by default: URLs end up in logs.
+   */
+  tokenInUrl?: boolean;
   signal?: AbortSignal;
 }
 
@@ -111,13 +134,17 @@ export class Session {
 
   /** Connects, exchanges SETUP, and returns the established session. */
   static async connect(url: string, opts: ConnectOptions = {}): Promise<Session> {
+    const token = opts.token ?? rememberedToken(url);
+    const versions = opts.versions ?? [...VERSIONS];
+    // Encoded once before connecting: a token too long for SETUP fails here, not after the handshake.
+    const setup: ControlMessage = { type: "SETUP", options: setupOptions(token) };
+    encodeControl(setup, versions[0] ?? 19);
     const target = await resolve(url, opts.fingerprint, opts.fingerprintUrl);
-    if (opts.token) {
+    if (token && opts.tokenInUrl) {
       const u = new URL(target.url);
-      u.searchParams.set("jwt", opts.token);
+      u.searchParams.set("jwt", token);
       target.url = u.href;
     }
-    const versions = opts.versions ?? [...VERSIONS];
     const options: WebTransportOptions = {
       protocols: versions.map(protocolOf),
       congestionControl: "low-latency",
@@ -130,7 +157,8 @@ export class Session {
     try {
       await wt.ready;
     } catch (e) {
-      throw new Error(`relay unreachable at ${target.url}: ${errorText(e)}`);
+      // `url`, not the WebTransport URL: that one may carry the token.
+      throw new Error(`relay unreachable at ${url}: ${errorText(e)}`);
     }
     // Browsers without protocol negotiation report ""; then only the first offered version can work.
     const protocol = (wt as WebTransport & { protocol?: string }).protocol ?? "";
@@ -140,17 +168,15 @@ export class Session {
       throw new Error(`relay chose ${protocol}, which this client does not speak`);
     }
     const s = new Session(wt, version, url);
-    await s.start();
+    await s.start(setup);
     opts.signal?.removeEventListener("abort", abort);
     return s;
   }
 
-  private async start(): Promise<void> {
+  private async start(setup: ControlMessage): Promise<void> {
     const uni = await this.wt.createUnidirectionalStream();
     this.control = new StreamWriter(uni);
-    await this.control.write(
-      encodeControl({ type: "SETUP", options: { implementation: IMPLEMENTATION } }, this.version),
-    );
+    await this.control.write(encodeControl(setup, this.version));
     this.acceptUni().catch((e) => this.fail(e));
     this.acceptBidi().catch((e) => this.fail(e));
     this.data.readDatagrams(this.wt.datagrams.readable, () => !!this.closeInfo).catch((e) => this.fail(e));

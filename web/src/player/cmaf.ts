@@ -1,6 +1,10 @@
 // CMAF objects (draft-ietf-moq-cmsf): each object is one moof + mdat holding one sample; the catalog's init data
 // is the track's init segment (ftyp + moov). Only what the decoder needs is read: the sample entry's codec
-// configuration, the timescale, and per fragment the sample's bytes, time and sync flag.
+// configuration, the timescale, and per fragment the sample's bytes, time and sync flag. A publisher may be
+// hostile: an init segment over 1 MiB, a visual sample entry wider or taller than 8192, and a sample time beyond
+// 2^53 are refused.
+
+import { MAX_CODED_SIZE, MAX_CONFIG_BYTES } from "./loc.ts";
 
 export class CmafError extends Error {
   override name = "CmafError";
@@ -59,6 +63,9 @@ export interface CmafInit {
   format: string;
   /** The WebCodecs description: avcC / hvcC / av1C contents, or AAC's AudioSpecificConfig. */
   description?: Uint8Array;
+  /** A visual sample entry's width and height, unless 0 (which says nothing). */
+  width?: number;
+  height?: number;
 }
 
 /** Runs a parser, turning out-of-bounds reads of a malformed box into a CmafError. */
@@ -82,6 +89,8 @@ export function parseFragment(obj: Uint8Array): CmafSample {
 }
 
 function readInit(init: Uint8Array): CmafInit {
+  if (init.length > MAX_CONFIG_BYTES)
+    throw new CmafError(`init segment of ${init.length} bytes, over ${MAX_CONFIG_BYTES} (1 MiB)`);
   const moov = boxes(init, 0, init.length).find((b) => b.type === "moov");
   const trak = moov && child(init, moov, "trak");
   const mdia = trak && child(init, trak, "mdia");
@@ -95,6 +104,17 @@ function readInit(init: Uint8Array): CmafInit {
   if (!entry || timescale === 0) throw new CmafError("init segment without a sample entry or timescale");
   const out: CmafInit = { timescale, format: entry.type };
   const visual = ["avc1", "avc3", "hvc1", "hev1", "av01", "vp08", "vp09"].includes(entry.type);
+  if (visual) {
+    // VisualSampleEntry: 6 reserved, data_reference_index, 16 bytes pre_defined/reserved, then width, height.
+    const width = v.getUint16(entry.body + 24);
+    const height = v.getUint16(entry.body + 26);
+    if (width > MAX_CODED_SIZE || height > MAX_CODED_SIZE)
+      throw new CmafError(`sample entry size ${width}x${height} is over ${MAX_CODED_SIZE}`);
+    if (width > 0 && height > 0) {
+      out.width = width;
+      out.height = height;
+    }
+  }
   // VisualSampleEntry fields take 78 bytes, AudioSampleEntry (v0) 28, before the child boxes.
   const inner = boxes(init, entry.body + (visual ? 78 : 28), entry.end);
   const config = inner.find((b) => ["avcC", "hvcC", "av1C"].includes(b.type));
@@ -148,6 +168,7 @@ function readFragment(obj: Uint8Array): CmafSample {
   let decodeTime = 0;
   if (tfdt)
     decodeTime = obj[tfdt.body] === 1 ? Number(v.getBigUint64(tfdt.body + 4)) : v.getUint32(tfdt.body + 4);
+  if (!Number.isSafeInteger(decodeTime)) throw new CmafError("decode time beyond 2^53");
   // tfhd: flags, track id, then optional fields in flag order.
   const hf = v.getUint32(tfhd.body) & 0xffffff;
   let at = tfhd.body + 8;

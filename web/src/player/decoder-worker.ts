@@ -3,11 +3,14 @@
 // Timing: every LOC timestamp is the publisher's wall clock in µs. A frame is due at timestamp + delay, where the
 // delay is the larger of the viewer's target latency and what delivery actually needs (the smallest recent
 // arrival delay plus a margin). Anchoring to the wall clock means no drift; when audio plays, video follows the
-// audio clock instead (the timestamp being heard, from the worklet), which rests on the same anchor.
+// audio clock instead (the timestamp being heard, from the worklet), which rests on the same anchor. A publisher's
+// timestamps that stop making sense (far in the future, or persistently far in the past) re-anchor that kind's
+// timeline (playout.ts) with an error shown, rather than dragging the delay after them.
 
 import { StampReader } from "../media/stamp.ts";
 import { pickFrame } from "./frame-pick.ts";
-import { PlayoutDelay } from "./playout.ts";
+import { checkDecoderInput, checkSupport, drawableSize } from "./loc.ts";
+import { PlayoutDelay, Timeline } from "./playout.ts";
 import type { FromWorker, ToWorker, WorkerStats } from "./protocol.ts";
 import { AudioRing, clockAt } from "./ring.ts";
 
@@ -35,6 +38,7 @@ function audioClock(t: number): number | undefined {
   return feedClock ? clockAt(feedClock.pts, feedClock.wall, t) : undefined;
 }
 const playout = new PlayoutDelay(50);
+const timelines = { video: new Timeline(), audio: new Timeline() };
 const arrivals: { at: number; delay: number; audio: boolean }[] = [];
 
 interface Pending {
@@ -49,6 +53,7 @@ let configuring = 0;
 const video = {
   decoder: undefined as VideoDecoder | undefined,
   configKey: "",
+  configBytes: undefined as Uint8Array | undefined,
   track: undefined as string | undefined,
   waitingKey: true,
   queue: [] as Pending[],
@@ -63,6 +68,7 @@ const video = {
 const audio = {
   decoder: undefined as AudioDecoder | undefined,
   configKey: "",
+  configBytes: undefined as Uint8Array | undefined,
   written: 0,
 };
 
@@ -96,19 +102,39 @@ function fail(kind: "video" | "audio", message: string): void {
   post({ type: "error", kind, message });
 }
 
+const noticed = new Map<string, number>();
+
+/** Shows `message` (not a decode error), the same kind of notice at most every 2 s. */
+function notice(kind: "video" | "audio", what: string, message: string): void {
+  const t = performance.now();
+  const key = `${kind}|${what}`;
+  if (t - (noticed.get(key) ?? Number.NEGATIVE_INFINITY) < 2000) return;
+  noticed.set(key, t);
+  post({ type: "error", kind, message });
+}
+
+const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
+  a === b || (!!a && !!b && a.length === b.length && a.every((x, i) => x === b[i]));
+
 async function configureVideo(m: Extract<ToWorker, { type: "video-config" }>): Promise<void> {
-  const key = `${m.track}|${m.codec}|${m.description?.join(",") ?? ""}`;
-  if (key === video.configKey) return;
+  const key = `${m.track}|${m.codec}|${m.width}x${m.height}`;
+  if (key === video.configKey && sameBytes(m.description, video.configBytes)) return;
   video.configKey = key;
+  video.configBytes = m.description;
+  const problem = checkDecoderInput("video", m);
+  if (problem) {
+    fail("video", problem);
+    return;
+  }
   const config: VideoDecoderConfig = { codec: m.codec, optimizeForLatency: true };
   if (m.description) config.description = m.description as BufferSource;
   if (m.width && m.height) {
     config.codedWidth = m.width;
     config.codedHeight = m.height;
   }
-  const support = await VideoDecoder.isConfigSupported(config).catch(() => ({ supported: false }));
-  if (!support.supported) {
-    fail("video", `unsupported video codec ${m.codec}`);
+  const refused = await checkSupport("video", config, (c) => VideoDecoder.isConfigSupported(c));
+  if (refused) {
+    fail("video", refused);
     return;
   }
   // A new decoder per configuration: frames of the old rendition stay queued until the new one has a frame.
@@ -129,6 +155,7 @@ async function configureVideo(m: Extract<ToWorker, { type: "video-config" }>): P
     error: (e) => {
       fail("video", `video decoder: ${e.message}`);
       video.configKey = ""; // reconfigure on the next config message
+      video.configBytes = undefined;
       video.waitingKey = true;
     },
   });
@@ -142,17 +169,23 @@ async function configureVideo(m: Extract<ToWorker, { type: "video-config" }>): P
 
 async function configureAudio(m: Extract<ToWorker, { type: "audio-config" }>): Promise<void> {
   const key = `${m.track}|${m.codec}|${m.sampleRate}|${m.channels}`;
-  if (key === audio.configKey) return;
+  if (key === audio.configKey && sameBytes(m.description, audio.configBytes)) return;
   audio.configKey = key;
+  audio.configBytes = m.description;
+  const problem = checkDecoderInput("audio", { ...m, sampleRate: m.sampleRate, channels: m.channels });
+  if (problem) {
+    fail("audio", problem);
+    return;
+  }
   const config: AudioDecoderConfig = {
     codec: m.codec,
     sampleRate: m.sampleRate,
     numberOfChannels: m.channels,
   };
   if (m.description && m.codec !== "opus") config.description = m.description as BufferSource;
-  const support = await AudioDecoder.isConfigSupported(config).catch(() => ({ supported: false }));
-  if (!support.supported) {
-    fail("audio", `unsupported audio codec ${m.codec}`);
+  const refused = await checkSupport("audio", config, (c) => AudioDecoder.isConfigSupported(c));
+  if (refused) {
+    fail("audio", refused);
     return;
   }
   audio.decoder?.close();
@@ -181,13 +214,39 @@ async function configureAudio(m: Extract<ToWorker, { type: "audio-config" }>): P
   audio.decoder.configure(config);
 }
 
+/** Maps a chunk's timestamp onto its kind's timeline; false when the chunk is unusable. */
+function anchor(m: Extract<ToWorker, { type: "chunk" }>): boolean {
+  const mapped = timelines[m.kind].map(m.timestamp, m.arrival);
+  if (!mapped) {
+    notice(m.kind, "timestamp", `${m.kind} objects skipped: unusable timestamps`);
+    return false;
+  }
+  if (mapped.jumpMs !== 0) {
+    // The old anchor's arrival delays say nothing about the new one.
+    for (let i = arrivals.length - 1; i >= 0; i--)
+      if ((arrivals[i] as { audio: boolean }).audio === (m.kind === "audio")) arrivals.splice(i, 1);
+    if (m.kind === "video") video.shownUs = undefined;
+    const s = Math.abs(mapped.jumpMs / 1000);
+    const away = s >= 86_400 ? `${Math.round(s / 86_400)} days` : `${s.toFixed(1)} s`;
+    notice(m.kind, "jump", `${m.kind} timestamps jumped ${away}: the clock was re-anchored`);
+  }
+  m.timestamp = mapped.ts;
+  return true;
+}
+
 function onChunk(m: Extract<ToWorker, { type: "chunk" }>): void {
+  if (!anchor(m)) return;
   const delay = m.arrival - m.timestamp / 1000;
   arrivals.push({ at: m.arrival, delay, audio: m.kind === "audio" });
   if (m.kind === "audio") {
     const d = audio.decoder;
     if (d?.state !== "configured") return;
-    d.decode(new EncodedAudioChunk({ type: "key", timestamp: m.timestamp, data: m.data }));
+    try {
+      d.decode(new EncodedAudioChunk({ type: "key", timestamp: m.timestamp, data: m.data }));
+    } catch (e) {
+      stats.decodeErrors++;
+      notice("audio", "decode", `audio decode: ${e instanceof Error ? e.message : e}`);
+    }
     return;
   }
   const d = video.decoder;
@@ -222,6 +281,16 @@ function dropFrame(): void {
 
 function draw(p: Pending, t: number): void {
   const f = p.frame;
+  if (!drawableSize(f.displayWidth, f.displayHeight)) {
+    notice(
+      "video",
+      "size",
+      `video frames of ${f.displayWidth}x${f.displayHeight} are not drawn (outside 1-8192)`,
+    );
+    f.close();
+    stats.dropped++;
+    return;
+  }
   if (canvas && (canvas.width !== f.displayWidth || canvas.height !== f.displayHeight)) {
     canvas.width = f.displayWidth;
     canvas.height = f.displayHeight;
@@ -349,6 +418,8 @@ function reset(): void {
   video.waitingKey = true;
   video.publishTimes.clear();
   arrivals.length = 0;
+  timelines.video.reset();
+  timelines.audio.reset();
 }
 
 scope.onmessage = (e: MessageEvent<ToWorker>) => {

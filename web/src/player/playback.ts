@@ -8,7 +8,7 @@ import { type Properties, RequestErrorCode } from "../wire/index.ts";
 import { AbrPolicy, ThroughputMeter } from "./abr.ts";
 import { audioTrack, type Catalog, type CatalogTrack, parseCatalog, videoTracks } from "./catalog.ts";
 import { CmafError, parseFragment, parseInit } from "./cmaf.ts";
-import { readLoc } from "./loc.ts";
+import { checkDecoderInput, LocError, readLoc } from "./loc.ts";
 import type { ToWorker } from "./protocol.ts";
 
 /** An object later than the playout delay by this much, with a newer group waiting, abandons its group. */
@@ -44,17 +44,54 @@ interface Frame {
   config: Uint8Array | undefined;
 }
 
-/** The decoder configuration of a catalog track: LOC carries it directly, CMAF in its init segment. */
-function decoderConfig(track: CatalogTrack): { description?: Uint8Array; timescale?: number } {
-  if (track.packaging !== "cmaf") return track.init ? { description: track.init } : {};
-  if (!track.init) throw new BroadcastError(`${track.name}: a CMAF track without an init segment`);
-  const init = parseInit(track.init);
-  const out: { description?: Uint8Array; timescale?: number } = {
-    timescale: track.timescale ?? init.timescale,
-  };
-  if (init.description) out.description = init.description;
+interface DecoderSetup {
+  description?: Uint8Array;
+  timescale?: number;
+  width?: number;
+  height?: number;
+}
+
+/**
+ * The decoder configuration of a catalog track: LOC carries it directly, CMAF in its init segment. A track
+ * outside the decoder limits (loc.ts) is a BroadcastError, before anything is subscribed.
+ */
+export function decoderConfig(track: CatalogTrack, kind: "video" | "audio"): DecoderSetup {
+  let out: DecoderSetup = {};
+  if (track.packaging !== "cmaf") {
+    if (track.init) out.description = track.init;
+  } else {
+    if (!track.init) throw new BroadcastError(`${track.name}: a CMAF track without an init segment`);
+    let init: ReturnType<typeof parseInit>;
+    try {
+      init = parseInit(track.init);
+    } catch (e) {
+      throw new BroadcastError(`${track.name}: ${e instanceof Error ? e.message : e}`);
+    }
+    const timescale = track.timescale ?? init.timescale;
+    if (!Number.isInteger(timescale) || timescale < 1)
+      throw new BroadcastError(`${track.name}: timescale ${timescale}`);
+    out = { timescale };
+    if (init.description) out.description = init.description;
+    if (init.width && init.height) [out.width, out.height] = [init.width, init.height];
+  }
+  if (track.width !== undefined || track.height !== undefined)
+    [out.width, out.height] = [track.width, track.height];
+  const problem = checkDecoderInput(kind, {
+    codec: track.codec,
+    description: out.description,
+    ...(kind === "video"
+      ? { width: out.width, height: out.height }
+      : { sampleRate: track.samplerate ?? 48000, channels: audioChannels(track) }),
+  });
+  if (problem) throw new BroadcastError(`${track.name}: ${problem}`);
   return out;
 }
+
+/** An audio track's channel count (catalog `channelConfig`; 2 when absent). */
+const audioChannels = (track: CatalogTrack) => Number.parseInt(track.channelConfig ?? "2", 10) || 2;
+
+/** The same complaint about a track's objects is shown at most this often, ms. */
+const COMPLAINT_MS = 2000;
 
 export class Playback {
   catalog: Catalog | undefined;
@@ -184,6 +221,8 @@ export class Playback {
 
   private async switchVideo(track: CatalogTrack): Promise<void> {
     if (this.switching === track.name) return;
+    // Checked before subscribing: a track outside the limits is an error shown, and nothing is fetched.
+    const decoder = decoderConfig(track, "video");
     this.switching = track.name;
     // A switch starts at the new track's next group (its next keyframe): no stale frames to decode and drop.
     // NEW_GROUP_REQUEST 0 asks a DYNAMIC_GROUPS publisher (the studio) for that group now, not at its next
@@ -199,7 +238,6 @@ export class Playback {
     }
     // Switch at this group boundary: the old track stops, the new one starts with its keyframe.
     const old = this.video;
-    const decoder = decoderConfig(track);
     const reading: Reading = { track, sub, stopped: false };
     if (decoder.timescale) reading.timescale = decoder.timescale;
     this.video = reading;
@@ -208,8 +246,8 @@ export class Playback {
     this.meter.reset();
     const config: ToWorker = { type: "video-config", track: track.name, codec: track.codec };
     if (decoder.description) config.description = decoder.description;
-    if (track.width) config.width = track.width;
-    if (track.height) config.height = track.height;
+    if (decoder.width !== undefined) config.width = decoder.width;
+    if (decoder.height !== undefined) config.height = decoder.height;
     this.post(config);
     if (old) {
       old.stopped = true;
@@ -220,7 +258,7 @@ export class Playback {
   }
 
   private async startAudio(track: CatalogTrack): Promise<void> {
-    const decoder = decoderConfig(track);
+    const decoder = decoderConfig(track, "audio");
     const sub = await this.session.subscribe(this.broadcast, track.name, { priority: 1 });
     const old = this.audio;
     const reading: Reading = { track, sub, stopped: false };
@@ -230,7 +268,7 @@ export class Playback {
       old.stopped = true;
       old.sub.cancel();
     }
-    const channels = Number.parseInt(track.channelConfig ?? "2", 10) || 2;
+    const channels = audioChannels(track);
     const config: ToWorker = {
       type: "audio-config",
       track: track.name,
@@ -308,10 +346,30 @@ export class Playback {
     }
   }
 
-  /** One decodable frame from an object, or undefined for objects that are not media of this packaging. */
+  private readonly complained = new Map<string, number>();
+
+  /** Shows an error about a track's objects, the same one at most every COMPLAINT_MS. */
+  private complain(message: string): void {
+    const now = performance.now();
+    if (now - (this.complained.get(message) ?? Number.NEGATIVE_INFINITY) < COMPLAINT_MS) return;
+    this.complained.set(message, now);
+    this.report(new BroadcastError(message));
+  }
+
+  /**
+   * One decodable frame from an object, or undefined for objects that are not media of this packaging or cannot
+   * be used (skipped, with an error shown; the track carries on).
+   */
   private frame(r: Reading, objectId: number, props: Properties, payload: Uint8Array): Frame | undefined {
     if (r.track.packaging !== "cmaf") {
-      const loc = readLoc(props);
+      let loc: ReturnType<typeof readLoc>;
+      try {
+        loc = readLoc(props);
+      } catch (e) {
+        if (!(e instanceof LocError)) throw e;
+        this.complain(`${r.track.name}: objects skipped: ${e.message}`);
+        return undefined;
+      }
       if (!loc) return undefined;
       return {
         data: payload,
@@ -325,8 +383,9 @@ export class Playback {
     try {
       sample = parseFragment(payload);
     } catch (e) {
-      if (e instanceof CmafError) return undefined; // one bad object is skipped; the track carries on
-      throw e;
+      if (!(e instanceof CmafError)) throw e;
+      this.complain(`${r.track.name}: objects skipped: ${e.message}`);
+      return undefined;
     }
     // CMAF times are media times: tie them to the wall clock by the publish time (or the arrival time).
     const pts = (sample.pts / (r.timescale ?? 90_000)) * 1e6;

@@ -63,6 +63,12 @@ export interface PlayerStats
 export class MoqPlayer extends HTMLElement {
   static observedAttributes = ["target-latency", "stats", "throughput-cap", "frame-log"];
 
+  /**
+   * A token for a relay that requires one, sent in SETUP (never in a URL). A property, not an attribute, so that
+   * it never shows in the page's markup; set it before `src`.
+   */
+  token: string | undefined;
+
   /** The latest statistics (also sent as a "stats" event every 250 ms). */
   stats: PlayerStats = {
     state: "idle",
@@ -101,6 +107,7 @@ export class MoqPlayer extends HTMLElement {
   private lastObjects = 0;
   private lastObjectAt = performance.now();
   private probing = false;
+  private menuKey = "";
   private readonly ui: {
     canvas: HTMLCanvasElement;
     overlay: HTMLElement;
@@ -114,21 +121,31 @@ export class MoqPlayer extends HTMLElement {
   constructor() {
     super();
     const root = this.attachShadow({ mode: "open" });
-    root.innerHTML = `<style>${STYLE}</style><canvas></canvas><div class="state"></div>
-      <div class="overlay" hidden></div>
-      <div class="bar"><button class="unmute" type="button">Click to unmute</button><span class="grow"></span>
-      <label>latency <input class="latency" type="range" min="0" max="2000" step="10"><span class="lv"></span></label>
-      <select class="renditions" title="rendition"><option value="">auto</option></select></div>`;
-    const q = <T extends Element>(s: string) => root.querySelector(s) as T;
+    // A constructed stylesheet: pages served with `style-src 'self'` refuse an inline <style>.
+    root.adoptedStyleSheets = [playerSheet()];
+    const latency = el("input", "latency");
+    Object.assign(latency, { type: "range", min: "0", max: "2000", step: "10" });
+    const unmute = el("button", "unmute", "Click to unmute");
+    unmute.type = "button";
+    const renditions = el("select", "renditions");
+    renditions.title = "rendition";
+    renditions.append(option("", "auto"));
+    const latencyLabel = el("label", "", "latency ");
+    const latencyValue = el("span", "lv");
+    latencyLabel.append(latency, latencyValue);
+    const bar = el("div", "bar");
+    bar.append(unmute, el("span", "grow"), latencyLabel, renditions);
     this.ui = {
-      canvas: q("canvas"),
-      overlay: q(".overlay"),
-      state: q(".state"),
-      unmute: q(".unmute"),
-      renditions: q(".renditions"),
-      latency: q(".latency"),
-      latencyValue: q(".lv"),
+      canvas: el("canvas"),
+      overlay: el("div", "overlay"),
+      state: el("div", "state"),
+      unmute,
+      renditions,
+      latency,
+      latencyValue,
     };
+    this.ui.overlay.hidden = true;
+    root.append(this.ui.canvas, this.ui.state, this.ui.overlay, bar);
     this.ui.unmute.addEventListener("click", () => {
       this.unmute().catch((e) => this.setError(`audio: ${errorText(e)}`));
     });
@@ -281,6 +298,7 @@ export class MoqPlayer extends HTMLElement {
     if (fp) opts.fingerprint = fp;
     if (fpUrl) opts.fingerprintUrl = fpUrl;
     if (signal) opts.signal = signal;
+    if (this.token) opts.token = this.token;
     return Session.connect(url, opts);
   }
 
@@ -485,16 +503,16 @@ export class MoqPlayer extends HTMLElement {
       });
   }
 
+  /** The rendition menu: "auto" and at most MAX_MENU renditions, rebuilt only when they change. */
   private renderMenu(): void {
     const p = this.playback;
     if (!p) return;
     const sel = this.ui.renditions;
-    const options = ['<option value="">auto</option>'];
-    for (const t of p.renditions) options.push(`<option value="${t.name}">${renditionLabel(t)}</option>`);
-    const html = options.join("");
-    if (sel.dataset.html !== html) {
-      sel.innerHTML = html;
-      sel.dataset.html = html;
+    const shown = p.renditions.slice(0, MAX_MENU);
+    const key = JSON.stringify(shown.map((t) => [t.name, renditionLabel(t)]));
+    if (this.menuKey !== key) {
+      this.menuKey = key;
+      sel.replaceChildren(option("", "auto"), ...shown.map((t) => option(t.name, renditionLabel(t))));
     }
     sel.value = p.manual ?? "";
     this.stats.rendition = p.video ? renditionLabel(p.video.track) : undefined;
@@ -538,6 +556,33 @@ interface Attachment {
   next?: Attachment;
   /** Hands over to a new session at `uri` (once; later calls get the first one's result). */
   move: (uri: string, timeoutMs: number) => Promise<boolean>;
+}
+
+/** The most renditions the menu lists (the catalog has at most 64 tracks). */
+const MAX_MENU = 16;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls = "", text = ""): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text) e.textContent = text;
+  return e;
+}
+
+function option(value: string, text: string): HTMLOptionElement {
+  const o = el("option", "", text);
+  o.value = value;
+  return o;
+}
+
+let sheet: CSSStyleSheet | undefined;
+
+/** One stylesheet shared by every player on the page. */
+function playerSheet(): CSSStyleSheet {
+  if (!sheet) {
+    sheet = new CSSStyleSheet();
+    sheet.replaceSync(STYLE);
+  }
+  return sheet;
 }
 
 /** Silence after which the player asks the relay whether it is still there. */

@@ -1,13 +1,17 @@
-// The /studio page: a form to go live (`?channel=`, `&title=`, `&token=`, `&source=pattern|camera|screen`,
+// The /studio page: a form to go live (`?channel=`, `&title=`, `&source=pattern|camera|screen`,
 // `&codec=h264|vp9|av1`, `&url=`, `&fingerprint-url=` prefill it; `&size=640x360` sets the pattern's or the
 // camera's size, default 1280x720), the preview, the LIVE badge, per-rendition statistics, and the channel's
-// chat.
+// chat. The token comes from `#token=` (erased from the address bar at once) or the form; it goes to a relay on
+// another origin than the page only when the streamer ticks the box naming that origin.
 
 import { mountChat } from "../chat/ui.ts";
 import { errorText } from "../client/session.ts";
+import { consentBox, originOf, sameOrigin, takePageToken } from "../client/token.ts";
 import type { VideoCodecChoice } from "./protocol.ts";
 import { type SourceChoice, Studio } from "./studio.ts";
 
+// First: the token leaves the address bar before any session starts.
+const pageToken = takePageToken();
 const params = new URLSearchParams(location.search);
 const relay = params.get("url") ?? location.origin;
 const fingerprintUrl = params.get("fingerprint-url") ?? undefined;
@@ -31,7 +35,11 @@ const chat = $("chat");
 
 channel.value = params.get("channel") ?? `studio-${Math.random().toString(16).slice(2, 8)}`;
 title.value = params.get("title") ?? "";
-token.value = params.get("token") ?? "";
+token.value = pageToken ?? "";
+
+/** For a relay on another origin: the streamer's consent to send the token there (unchecked by default). */
+const consent = sameOrigin(relay) ? undefined : consentBox(originOf(relay));
+if (consent) (token.closest("label") ?? token).after(consent.element);
 source.value = params.get("source") ?? "pattern";
 codec.value = params.get("codec") ?? "h264";
 
@@ -86,6 +94,7 @@ function render(): void {
   stopButton.disabled = !running;
   keyframe.disabled = !running;
   for (const input of [channel, source, codec, token]) input.disabled = running;
+  if (consent) consent.checkbox.disabled = running;
   statsBody.replaceChildren();
   for (const r of s?.video ?? []) {
     const row = document.createElement("tr");
@@ -118,6 +127,13 @@ function freshPreview(): HTMLCanvasElement {
 form.addEventListener("submit", (e) => {
   e.preventDefault();
   if (studio && studio.stats.state !== "offline" && studio.stats.state !== "refused") return;
+  const jwt = token.value.trim();
+  if (jwt && consent && !consent.checkbox.checked) {
+    showError(
+      `The token would go to ${originOf(relay)}, another site than this page: tick the box to send it there, or clear the token.`,
+    );
+    return;
+  }
   const choice = source.value as SourceChoice;
   const camera = $<HTMLVideoElement>("camera");
   const preview = freshPreview();
@@ -141,7 +157,7 @@ form.addEventListener("submit", (e) => {
     opts.height = Number(size[2]);
   }
   if (fingerprintUrl) opts.fingerprintUrl = fingerprintUrl;
-  if (token.value.trim()) opts.token = token.value.trim();
+  if (jwt) opts.token = jwt;
   const s = new Studio(opts);
   studio = s;
   (globalThis as { moqStudio?: Studio }).moqStudio = s;
@@ -165,6 +181,7 @@ form.addEventListener("submit", (e) => {
     ...(fingerprintUrl ? { fingerprintUrl } : {}),
     ...(opts.token ? { token: opts.token } : {}),
     name: `streamer-${s.opts.channel}`.slice(0, 32),
+    moderate: true,
   });
   render();
 });

@@ -1,19 +1,20 @@
-// The chat room of a channel, against the relay's room (moq-relay/src/chat.rs): the streamer and three viewers
+// The chat room of a channel, against the relay's room (moq-relay/src/chat/): the streamer and three viewers
 // see each other's messages in the same order, a late joiner sees the history, and a flooding sender is cut to
-// its burst and told so, while the others' messages still arrive.
+// its burst and told why (the relay's notice), while the others' messages still arrive. Every page is on
+// 127.0.0.1, so the address's chat limit is raised: this file tests the session's.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Page } from "playwright-core";
 import { goLive, relayQuery, stage, until } from "./harness.ts";
 
-const env = stage({ args: [] });
+const env = stage({ args: ["--chat-address-burst", "100"] });
 
-/** A viewer's watch page, its chat joined under `name`. */
+/** A viewer's watch page, its chat joined (the relay has told it its id) under `name`. */
 async function viewer(name: string): Promise<Page> {
   const page = await env.browser.context.newPage();
   await page.goto(`${env.site.url}/watch?name=live/room&${relayQuery(env.relay)}`);
-  await page.locator("#chat .chat-status", { hasText: "in chat/room" }).waitFor({ timeout: 8_000 });
+  await page.locator("#chat .chat-status", { hasText: /in chat\/room as s\d+$/ }).waitFor({ timeout: 8_000 });
   await page.locator("#chat input[name=name]").fill(name);
   return page;
 }
@@ -45,7 +46,9 @@ test("three viewers and the streamer see every message in one order; a late join
     "Chat room",
     "&size=320x180",
   );
-  await studio.locator("#chat .chat-status", { hasText: "in chat/room" }).waitFor({ timeout: 8_000 });
+  await studio
+    .locator("#chat .chat-status", { hasText: /in chat\/room as s\d+$/ })
+    .waitFor({ timeout: 8_000 });
   const viewers = [await viewer("ann"), await viewer("ben"), await viewer("cat")];
   const everyone = [studio, ...viewers];
   await say(studio, "welcome <b>all</b>");
@@ -91,7 +94,9 @@ test("three viewers and the streamer see every message in one order; a late join
   await until("ben's message after the flood", async () =>
     (await shown(late)).some((l) => l.endsWith("ben: still here")) ? true : undefined,
   );
-  await flooder.locator("#chat .chat-error", { hasText: "Not delivered" }).waitFor({ timeout: 5_000 });
+  await flooder
+    .locator("#chat .chat-error", { hasText: "Not delivered: rate limit: wait a moment" })
+    .waitFor({ timeout: 5_000 });
   const floods = (await shown(late)).filter((l) => l.includes("ann: flood"));
   assert.ok(floods.length >= 4 && floods.length <= 7, `flood messages in the room: ${floods.length}`);
   console.log(JSON.stringify({ test: "chat", participants: 5, floodSent: 12, floodAccepted: floods.length }));

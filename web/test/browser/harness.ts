@@ -2,8 +2,9 @@
 // Debian's Chromium through playwright-core. Every wait is for a condition, with a deadline.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
 import dgram from "node:dgram";
-import { createReadStream, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -400,4 +401,28 @@ export function errorsBesidesReconnecting(errors: string[]): string[] {
   const reconnecting =
     /certificate\.sha256|WebTransport|Failed to establish a connection|ERR_CONNECTION_REFUSED|Failed to load resource|502/;
   return errors.filter((e) => !reconnecting.test(e));
+}
+
+/** A relay signing key (`--auth-key`), removed after the file's tests. */
+export interface SigningKey {
+  /** The key file for `--auth-key`. */
+  file: string;
+  /** A JWT as moq-relay's auth.rs checks it: HS256, `publish` / `subscribe` prefixes, `exp` in 10 minutes. */
+  token(claims: { publish?: string[]; subscribe?: string[] }): string;
+}
+
+export function signingKey(): SigningKey {
+  const dir = mkdtempSync(path.join(tmpdir(), "moq-key-"));
+  const key = randomBytes(32);
+  const file = path.join(dir, "key.hex");
+  writeFileSync(file, key.toString("hex"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const part = (v: object) => Buffer.from(JSON.stringify(v)).toString("base64url");
+  return {
+    file,
+    token(claims) {
+      const body = `${part({ alg: "HS256", typ: "JWT" })}.${part({ ...claims, exp: Math.floor(Date.now() / 1000) + 600 })}`;
+      return `${body}.${createHmac("sha256", key).update(body).digest("base64url")}`;
+    },
+  };
 }

@@ -1,5 +1,6 @@
 // The chat's rules (chat/messages.ts): ids and names, what a participant posts, what the room carries, the room
-// log's order and deduplication, and posts that never appear.
+// log's order, deduplication and removals, and posts refused or never seen. Hostile input and property tests
+// are in security-chat.test.ts.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -8,9 +9,12 @@ import {
   checkName,
   cleanText,
   DELIVERY_TIMEOUT_MS,
-  decodeRoomMessage,
+  decodeNotice,
+  decodeRoomEntry,
   defaultName,
+  encodeMute,
   encodePost,
+  encodeRemove,
   newParticipantId,
   PendingPosts,
   RoomLog,
@@ -18,7 +22,7 @@ import {
 } from "../../src/chat/messages.ts";
 import { text, utf8 } from "../../src/wire/index.ts";
 
-const msg = (seq: number, id = "0000000a", t = `m${seq}`): RoomMessage => ({
+const msg = (seq: number, id = "s1", t = `m${seq}`): RoomMessage => ({
   seq,
   id,
   name: "n",
@@ -26,7 +30,7 @@ const msg = (seq: number, id = "0000000a", t = `m${seq}`): RoomMessage => ({
   ts: 1,
 });
 
-test("participant ids are 8 lowercase hex characters; the default name follows", () => {
+test("namespace ids are 8 random lowercase hex characters; the default name follows", () => {
   const ids = new Set<string>();
   for (let i = 0; i < 100; i++) {
     const id = newParticipantId();
@@ -41,7 +45,7 @@ test("names are 1-32 characters, trimmed, without control characters", () => {
   assert.equal(checkName("  ann "), "ann");
   assert.equal(checkName("é".repeat(32)), "é".repeat(32));
   assert.equal(checkName("😀".repeat(32)), "😀".repeat(32), "characters, not UTF-16 units");
-  for (const bad of ["", "   ", "x".repeat(33), "a\u0007b", "a\nb"])
+  for (const bad of ["", "   ", "x".repeat(33), "a\u0007b", "a\nb", "a\u0085b", "a\ud800"])
     assert.throws(() => checkName(bad), ChatError);
 });
 
@@ -60,10 +64,37 @@ test("a post is JSON {name, text}; text is trimmed, cleaned, and at most 500 byt
   assert.throws(() => encodePost("", "hi"), ChatError);
 });
 
-test("room messages decode only when well formed", () => {
-  const good = { seq: 3, id: "0123abcd", name: "ann", text: "hi", ts: 1700000000000 };
-  assert.deepEqual(decodeRoomMessage(utf8.encode(JSON.stringify(good))), good);
-  assert.deepEqual(decodeRoomMessage(utf8.encode(JSON.stringify({ ...good, ts: undefined })))?.ts, 0);
+test("moderation requests are JSON {name, mod, seq|id}", () => {
+  assert.deepEqual(JSON.parse(text(encodeRemove(" streamer-tv ", 4))), {
+    name: "streamer-tv",
+    mod: "remove",
+    seq: 4,
+  });
+  assert.deepEqual(JSON.parse(text(encodeMute("streamer-tv", "s12"))), {
+    name: "streamer-tv",
+    mod: "mute",
+    id: "s12",
+  });
+  assert.throws(() => encodeRemove("s", -1), ChatError);
+  assert.throws(() => encodeRemove("s", 1.5), ChatError);
+  assert.throws(() => encodeMute("s", ""), ChatError);
+  assert.throws(() => encodeMute("s", "s 1"), ChatError);
+  assert.throws(() => encodeMute("s", "x".repeat(33)), ChatError);
+});
+
+test("room entries decode only when well formed: messages (with the streamer's role) and removals", () => {
+  const good = { seq: 3, id: "s12", name: "ann", text: "hi", ts: 1700000000000 };
+  const decode = (v: unknown) => decodeRoomEntry(utf8.encode(JSON.stringify(v)));
+  assert.deepEqual(decode(good), good);
+  assert.deepEqual(decode({ ...good, ts: undefined })?.ts, 0);
+  assert.deepEqual(decode({ ...good, role: "streamer" }), { ...good, role: "streamer" });
+  assert.deepEqual(decode({ ...good, role: "admin", extra: [1] }), good, "unknown role and fields ignored");
+  assert.deepEqual(decode({ seq: 5, kind: "remove", target: 3, ts: 9 }), {
+    seq: 5,
+    kind: "remove",
+    target: 3,
+    ts: 9,
+  });
   for (const bad of [
     "not json",
     "[]",
@@ -74,8 +105,28 @@ test("room messages decode only when well formed", () => {
     JSON.stringify({ ...good, text: 5 }),
     JSON.stringify({ ...good, name: undefined }),
     JSON.stringify({ ...good, id: null }),
+    JSON.stringify({ ...good, kind: "remove" }),
+    JSON.stringify({ ...good, kind: "ban" }),
+    JSON.stringify({ seq: 5, kind: "remove", target: 5 }),
+    JSON.stringify({ seq: 5, kind: "remove", target: "3" }),
   ])
-    assert.equal(decodeRoomMessage(utf8.encode(bad)), undefined, bad);
+    assert.equal(decodeRoomEntry(utf8.encode(bad)), undefined, bad);
+});
+
+test("notices decode: our id, or a refusal with the post's group (or null)", () => {
+  const decode = (v: unknown) => decodeNotice(utf8.encode(JSON.stringify(v)));
+  assert.deepEqual(decode({ you: "s12" }), { you: "s12" });
+  assert.deepEqual(decode({ refused: "rate limit: wait a moment", post: 3 }), {
+    refused: "rate limit: wait a moment",
+    post: 3,
+  });
+  assert.deepEqual(decode({ refused: "one chat participant per session and room", post: null }), {
+    refused: "one chat participant per session and room",
+    post: null,
+  });
+  assert.deepEqual(decode({ refused: "x" }), { refused: "x", post: null });
+  for (const bad of [{}, { you: "" }, { you: 12 }, { refused: "x", post: -1 }, { refused: "", post: 1 }])
+    assert.equal(decode(bad), undefined, JSON.stringify(bad));
 });
 
 test("the room log orders by seq and keeps each message once", () => {
@@ -86,6 +137,30 @@ test("the room log orders by seq and keeps each message once", () => {
     log.messages.map((m) => m.seq),
     [0, 3, 4, 5, 9],
   );
+});
+
+test("the room log hides removed messages, whether the removal comes first or last, and never shows a removal", () => {
+  const log = new RoomLog();
+  for (const s of [0, 1, 2]) log.add(msg(s));
+  assert.equal(log.add({ seq: 3, kind: "remove", target: 1, ts: 0 }), true);
+  assert.equal(
+    log.add({ seq: 3, kind: "remove", target: 1, ts: 0 }),
+    false,
+    "again (fetch and subscription)",
+  );
+  assert.equal(
+    log.add({ seq: 6, kind: "remove", target: 5, ts: 0 }),
+    false,
+    "before its target: nothing shown changes",
+  );
+  assert.equal(log.add(msg(5)), false, "the target, after its removal");
+  assert.equal(log.add(msg(1)), false, "a removed message delivered again");
+  assert.equal(log.add(msg(4)), true);
+  assert.deepEqual(
+    log.messages.map((m) => m.seq),
+    [0, 2, 4],
+  );
+  assert.ok(log.knows(1) && log.knows(5) && !log.knows(7));
 });
 
 test("the room log keeps the newest messages", () => {
@@ -102,6 +177,19 @@ test("the room log keeps the newest messages", () => {
     log.messages.map((m) => m.seq),
     [3, 4, 5],
   );
+});
+
+test("pending posts: refused by group on the current track only", () => {
+  const p = new PendingPosts();
+  const old = p.add("a", 0, 0, 0);
+  const a = p.add("a", 0, 0, 1);
+  const b = p.add("b", 0, 1, 1);
+  assert.equal(p.refuse(1, 1), b);
+  assert.equal(p.refuse(1, 1), undefined, "once");
+  assert.equal(p.refuse(1, 0), a, "the group of this track, not the old track's group 0");
+  assert.equal(p.refuse(2, 0), undefined);
+  assert.equal(p.size, 1);
+  assert.ok(old);
 });
 
 test("pending posts: confirmed in order by text; overdue after the delivery timeout", () => {
