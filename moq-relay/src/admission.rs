@@ -28,6 +28,11 @@ pub struct AdmissionLimits {
     pub limit_loopback: bool,
 }
 
+/// Addresses held to no limit at all, per-address or per-session: the other relays of a cluster, whose one
+/// session carries every track their viewers watch (`--trusted-address`).
+#[derive(Debug, Clone, Default)]
+pub struct Trusted(pub Vec<IpAddr>);
+
 impl Default for AdmissionLimits {
     fn default() -> Self {
         AdmissionLimits {
@@ -93,6 +98,7 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct Admission {
     limits: AdmissionLimits,
+    trusted: Trusted,
     state: Arc<Mutex<State>>,
     metrics: Arc<Metrics>,
 }
@@ -101,9 +107,9 @@ pub struct Admission {
 const PRUNE_ABOVE: usize = 4096;
 
 impl Admission {
-    pub fn new(limits: AdmissionLimits, metrics: Arc<Metrics>) -> Admission {
+    pub fn new(limits: AdmissionLimits, trusted: Trusted, metrics: Arc<Metrics>) -> Admission {
         let state = State { addresses: HashMap::new(), all: Bucket::full(limits.retry_above, Instant::now()) };
-        Admission { limits, state: Arc::new(Mutex::new(state)), metrics }
+        Admission { limits, trusted, state: Arc::new(Mutex::new(state)), metrics }
     }
 
     fn burst(&self) -> f64 {
@@ -112,8 +118,9 @@ impl Admission {
 
     /// Decides on a connection from `ip`; `validated`: it echoed a Retry token.
     pub fn admit(&self, ip: IpAddr, validated: bool) -> Verdict {
-        if ip.is_loopback() && !self.limits.limit_loopback {
-            return Verdict::Admit(Ticket { ip, state: None, subscriptions: None });
+        let trusted = self.trusted.0.contains(&ip);
+        if trusted || ip.is_loopback() && !self.limits.limit_loopback {
+            return Verdict::Admit(Ticket { ip, state: None, subscriptions: None, trusted });
         }
         let now = Instant::now();
         let burst = self.burst();
@@ -146,7 +153,7 @@ impl Admission {
         }
         address.sessions += 1;
         let subscriptions = Some(address.subscriptions.clone());
-        Verdict::Admit(Ticket { ip, state: Some(self.state.clone()), subscriptions })
+        Verdict::Admit(Ticket { ip, state: Some(self.state.clone()), subscriptions, trusted: false })
     }
 }
 
@@ -157,9 +164,15 @@ pub struct Ticket {
     /// `None` when the address is not counted.
     state: Option<Arc<Mutex<State>>>,
     subscriptions: Option<Arc<SharedBudget>>,
+    trusted: bool,
 }
 
 impl Ticket {
+    /// Whether the session is held to no limit at all (`--trusted-address`).
+    pub fn trusted(&self) -> bool {
+        self.trusted
+    }
+
     /// The subscription budget of the address, shared by its sessions (`None`: not limited).
     pub fn subscriptions(&self) -> Option<Arc<SharedBudget>> {
         self.subscriptions.clone()
@@ -182,7 +195,7 @@ mod tests {
 
     fn admission(limits: AdmissionLimits) -> (Admission, Arc<Metrics>) {
         let metrics = Arc::new(Metrics::default());
-        (Admission::new(limits, metrics.clone()), metrics)
+        (Admission::new(limits, Trusted(vec![T]), metrics.clone()), metrics)
     }
 
     fn open() -> AdmissionLimits {
@@ -204,6 +217,17 @@ mod tests {
         let (adm, _) = admission(AdmissionLimits { sessions_per_address: 1, limit_loopback: true, ..open() });
         let _held = adm.admit(lo, false);
         assert!(matches!(adm.admit(lo, false), Verdict::Refuse(_)));
+    }
+
+    const T: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 9));
+
+    #[tokio::test(start_paused = true)]
+    async fn trusted_addresses_are_not_limited() {
+        let (adm, _) = admission(AdmissionLimits { sessions_per_address: 1, handshakes_per_second: 0.001, ..open() });
+        let held: Vec<_> = (0..5).map(|_| adm.admit(T, false)).collect();
+        assert!(held.iter().all(|v| matches!(v, Verdict::Admit(t) if t.trusted())));
+        let _a = adm.admit(A, false);
+        assert!(matches!(adm.admit(A, false), Verdict::Refuse(_)));
     }
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));

@@ -187,6 +187,9 @@ pub struct Config {
     /// Apply the per-address limits to loopback clients too (off: local tools and benchmarks are not limited).
     #[arg(long)]
     pub limit_loopback: bool,
+    /// An address held to no limit, per-address or per-session: another relay of the cluster (repeatable).
+    #[arg(long)]
+    pub trusted_address: Vec<std::net::IpAddr>,
 }
 
 impl Config {

@@ -211,6 +211,7 @@ impl Relay {
                 retry_above: config.retry_above,
                 limit_loopback: config.limit_loopback,
             },
+            admission::Trusted(config.trusted_address.clone()),
             metrics.clone(),
         );
         Ok(Relay {
@@ -345,8 +346,12 @@ impl Relay {
                     continue;
                 }
             };
-            let limits =
-                moq_transport::RequestLimits { shared_subscriptions: ticket.subscriptions(), ..self.limits.clone() };
+            let limits = match ticket.trusted() {
+                true => moq_transport::RequestLimits::UNLIMITED,
+                false => {
+                    moq_transport::RequestLimits { shared_subscriptions: ticket.subscriptions(), ..self.limits.clone() }
+                }
+            };
             let incoming = incoming.with_limits(limits);
             let id = next_id.fetch_add(1, Ordering::Relaxed);
             let (router, origin, metrics) = (self.router.clone(), self.origin.clone(), self.metrics.clone());

@@ -286,3 +286,22 @@ async fn subscriptions_per_address() {
     assert!(excessive(&d), "the address's fourth subscription: {d:?}");
     assert_eq!(metric(&relay, "moq_relay_refused_subscriptions_total").await, 1);
 }
+
+/// `--trusted-address` (another relay of a cluster) is held to neither the per-address nor the per-session limits.
+#[tokio::test]
+async fn trusted_addresses_are_not_limited() {
+    let config = Config {
+        max_sessions_per_address: 1,
+        max_subscriptions: 1,
+        limit_loopback: true,
+        trusted_address: vec!["127.0.0.1".parse().unwrap()],
+        ..test_config()
+    };
+    let relay = start_with(config).await;
+    let (_p, _track, _ann) = relay.publisher("live/a").await;
+    let mut one = RawPeer::connect(&relay, Version::Draft19).await;
+    let _two = RawPeer::connect(&relay, Version::Draft19).await;
+    let (_a, _ra, a) = ask(&mut one, |id| subscribe(id, "video")).await;
+    let (_b, _rb, b) = ask(&mut one, |id| subscribe(id, "video")).await;
+    assert!(ok(&a) && ok(&b), "{a:?} {b:?}");
+}

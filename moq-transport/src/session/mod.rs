@@ -24,7 +24,9 @@
 //! | `control` | the control stream: SETUP, GOAWAY |
 //! | `subscriber` | requests we make: SUBSCRIBE, TRACK_STATUS, FETCH, SUBSCRIBE_NAMESPACE, SUBSCRIBE_TRACKS |
 //! | `publisher` | requests we make: PUBLISH_NAMESPACE, PUBLISH |
-//! | `request` | requests the peer makes: validation, authorization, dispatch |
+//! | `request` | requests the peer makes: validation, dispatch |
+//! | `authority` | the one authorization check, the peer's AUTHORIZATION_TOKEN alias cache |
+//! | `limits` | what one peer may make a session hold ([`RequestLimits`]) |
 //! | `serve` | serving a subscription: groups, subgroup streams, datagrams, REQUEST_UPDATE |
 //! | `fetch`, `namespaces` | serving the peer's FETCH and SUBSCRIBE_NAMESPACE |
 //! | `receive` | data we receive: subgroup streams, datagrams, fetch streams |

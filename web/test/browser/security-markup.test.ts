@@ -1,6 +1,6 @@
 // A hostile publisher gets no markup or script into a viewer's page, and the pages run under the relay's
-// Content-Security-Policy. Every page here comes through a proxy that adds the relay's security headers to the
-// test site's responses; an init script records every securitypolicyviolation and every <img>, <script>,
+// Content-Security-Policy. Every page here is the relay's own response, headers and all (moq-relay/src/headers.rs),
+// through a proxy that adds /hls/ for the hls.js page; an init script records every securitypolicyviolation and every <img>, <script>,
 // <iframe>, <svg>, <style>... or on…= attribute added to the document or to a shadow root, except the page's own
 // head and scripts.
 
@@ -16,20 +16,6 @@ import type { Page } from "playwright-core";
 import { goLive, hasFfmpeg, num, playerStats, relayQuery, stage, until } from "./harness.ts";
 
 const env = stage();
-
-/** What the relay sends with every page (moq-relay/src/headers.rs). */
-const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; " +
-  "connect-src 'self' https: wss:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; " +
-  "form-action 'self'; frame-ancestors 'none'";
-const headersFor = (pathname: string): Record<string, string> => ({
-  "content-security-policy": CSP,
-  "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
-  "permissions-policy": /^\/studio(\.html)?$/.test(pathname)
-    ? "camera=(self), microphone=(self), display-capture=(self), geolocation=(), fullscreen=(self)"
-    : "camera=(), microphone=(), display-capture=(), geolocation=(), fullscreen=(self)",
-});
 
 /** Markup that runs script if it ever becomes HTML (no `/`: it also serves as a namespace part). */
 const M = `x"><img src=x onerror="window.__pwned=1"><svg onload="window.__pwned=1">`;
@@ -156,7 +142,7 @@ async function assertClean(page: Page, errors: string[]) {
   );
 }
 
-/** Where the pages come from: the test site's responses with the relay's headers, and /hls/ from `hlsDir`. */
+/** Where the pages come from: the relay's responses as they are, and /hls/ from `hlsDir`. */
 let site: Promise<string> | undefined;
 let hlsDir: string | undefined;
 let server: http.Server | undefined;
@@ -175,15 +161,17 @@ function ready(): Promise<string> {
       if (pathname.startsWith("/hls/") && hlsDir) {
         const file = path.join(hlsDir, path.basename(pathname));
         const type = file.endsWith(".m3u8") ? "application/vnd.apple.mpegurl" : "video/mp2t";
-        res.writeHead(200, { "content-type": type, ...headersFor(pathname) }).end(readFileSync(file));
+        res.writeHead(200, { "content-type": type }).end(readFileSync(file));
         return;
       }
-      fetch(`${env.site.url}${req.url}`)
+      // `/relay/…` (relayQuery's fingerprint URL) is the relay's own path.
+      fetch(new URL((req.url ?? "/").replace(/^\/relay\//, "/"), env.relay.url))
         .then(async (r) => {
           const body = Buffer.from(await r.arrayBuffer());
-          const headers = headersFor(pathname);
+          const headers: Record<string, string> = {};
           for (const [k, v] of r.headers)
-            if (/^(content-type|cache-control|cross-origin-)/.test(k)) headers[k] = v;
+            if (!/^(connection|keep-alive|transfer-encoding|content-length)$/.test(k)) headers[k] = v;
+          assert.ok(headers["content-security-policy"], `the relay sent ${pathname} without a CSP`);
           res.writeHead(r.status, headers).end(body);
         })
         .catch(() => res.writeHead(502).end());
