@@ -21,11 +21,21 @@ export function streamError(code: number): unknown {
   }
 }
 
-/** Reads whole values from a byte stream, keeping what is left over for the next call. */
+/**
+ * Reads whole values from a byte stream, keeping what is left over for the next call. Chunks are kept as they
+ * arrive and joined once a decoder can use them: a decoder that says how many more bytes it needs (ShortError)
+ * is not called again before they are here, so a large object costs one copy and a few decode attempts, not a
+ * copy and a failed parse per chunk.
+ */
 export class StreamReader {
-  private buf: Uint8Array = new Uint8Array(0);
+  private chunks: Uint8Array[] = [];
+  private length = 0;
+  /** Bytes that must be buffered before the next decode attempt can succeed. */
+  private need = 0;
   private reader: ReadableStreamDefaultReader<Uint8Array>;
   private ended = false;
+  /** Decode attempts so far (for tests and diagnostics). */
+  attempts = 0;
 
   constructor(stream: ReadableStream<Uint8Array>) {
     this.reader = stream.getReader();
@@ -39,13 +49,30 @@ export class StreamReader {
       this.ended = true;
       return false;
     }
-    this.buf = this.buf.length === 0 ? value : concat([this.buf, value]);
+    if (value.length > 0) {
+      this.chunks.push(value);
+      this.length += value.length;
+    }
     return true;
+  }
+
+  /** Everything buffered, as one array (joined at most once per decode attempt). */
+  private buffered(): Uint8Array {
+    if (this.chunks.length > 1) this.chunks = [concat(this.chunks)];
+    return this.chunks[0] ?? new Uint8Array(0);
+  }
+
+  /** Drops the first `used` bytes of the (joined) buffer. */
+  private consume(buf: Uint8Array, used: number): void {
+    const rest = buf.subarray(used);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.length = rest.length;
+    this.need = 0;
   }
 
   /** Whether the stream ended with no bytes left over. */
   async atEnd(): Promise<boolean> {
-    while (this.buf.length === 0) if (!(await this.fill())) return true;
+    while (this.length === 0) if (!(await this.fill())) return true;
     return false;
   }
 
@@ -55,17 +82,20 @@ export class StreamReader {
    */
   async decode<T>(f: (data: Uint8Array) => { value: T; used: number }): Promise<T | undefined> {
     for (;;) {
-      if (this.buf.length > 0) {
+      if (this.length > 0 && this.length >= this.need) {
+        const buf = this.buffered();
+        this.attempts++;
         try {
-          const { value, used } = f(this.buf);
-          this.buf = this.buf.subarray(used);
+          const { value, used } = f(buf);
+          this.consume(buf, used);
           return value;
         } catch (e) {
           if (!isShort(e)) throw e;
+          this.need = buf.length + Math.max(1, e.needed);
         }
       }
       if (!(await this.fill())) {
-        if (this.buf.length === 0) return undefined;
+        if (this.length === 0) return undefined;
         throw new DecodeError("stream ended inside a message");
       }
     }

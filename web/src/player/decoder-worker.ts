@@ -63,6 +63,8 @@ const video = {
   shownUs: undefined as number | undefined,
   width: 0,
   height: 0,
+  /** Paused (not subscribed): decoded frames are discarded until the next chunk. */
+  paused: false,
 };
 
 const audio = {
@@ -141,7 +143,7 @@ async function configureVideo(m: Extract<ToWorker, { type: "video-config" }>): P
   const old = video.decoder;
   const decoder = new VideoDecoder({
     output: (frame) => {
-      if (decoder !== video.decoder) {
+      if (decoder !== video.decoder || video.paused) {
         frame.close();
         return;
       }
@@ -251,6 +253,7 @@ function onChunk(m: Extract<ToWorker, { type: "chunk" }>): void {
   }
   const d = video.decoder;
   if (d?.state !== "configured" || m.track !== video.track) return;
+  video.paused = false;
   if (m.discontinuity) video.waitingKey = true;
   // A decoder that falls a second behind catches up at the next keyframe rather than decoding a backlog (the
   // burst of a group's start on joining is far smaller).
@@ -411,6 +414,20 @@ function report(t: number, base: number | undefined): void {
   post(s);
 }
 
+/**
+ * Video unsubscribed: nothing queued is drawn, and on return the group's backlog is the start of a new track
+ * (not late frames that would raise the delay).
+ */
+function pauseVideo(): void {
+  video.paused = true;
+  for (const p of video.queue) p.frame.close();
+  video.queue = [];
+  video.waitingKey = true;
+  video.publishTimes.clear();
+  video.announced = false;
+  video.shownUs = undefined;
+}
+
 function reset(): void {
   pendingChunks.length = 0;
   for (const p of video.queue) p.frame.close();
@@ -460,6 +477,9 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
       if (m.type === "stamp") stamped = m.enabled;
       else frameLog = m.enabled;
       if (stamped || frameLog) stampReader ??= new StampReader();
+      break;
+    case "video-pause":
+      pauseVideo();
       break;
     case "reset":
       reset();

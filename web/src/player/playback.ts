@@ -8,6 +8,7 @@ import { type Properties, RequestErrorCode } from "../wire/index.ts";
 import { AbrPolicy, ThroughputMeter } from "./abr.ts";
 import { audioTrack, type Catalog, type CatalogTrack, parseCatalog, videoTracks } from "./catalog.ts";
 import { CmafError, parseFragment, parseInit } from "./cmaf.ts";
+import type { Wants } from "./demand.ts";
 import { checkDecoderInput, LocError, readLoc } from "./loc.ts";
 import type { ToWorker } from "./protocol.ts";
 
@@ -111,6 +112,12 @@ export class Playback {
   onerror: ((message: string) => void) | undefined;
   private closed = false;
   private switching: string | undefined;
+  /** Bumped when video or audio stops: a start still under way for the old generation gives up. */
+  private videoGen = 0;
+  private audioGen = 0;
+  private audioStarting: string | undefined;
+  /** The rendition before video was paused, to resume with. */
+  private lastVideo: CatalogTrack | undefined;
   private catalogSub: Subscription | undefined;
 
   constructor(
@@ -119,8 +126,59 @@ export class Playback {
     private readonly post: (m: ToWorker, transfer?: Transferable[]) => void,
     /** The worker's playout delay, ms (for the live-edge decision). */
     private readonly delayMs: () => number,
-    private readonly withAudio: boolean,
+    /** Which tracks to subscribe (demand.ts); `want` changes it. */
+    private wants: Wants,
   ) {}
+
+  /** Video is not subscribed (not wanted now). */
+  get videoPaused(): boolean {
+    return !this.wants.video;
+  }
+
+  /**
+   * Subscribes or cancels video and audio to match `w`. A track that comes back is subscribed without a filter:
+   * the relay starts it at the current group, so video starts with a keyframe at the live edge.
+   */
+  want(w: Wants): void {
+    this.wants = w;
+    this.sync();
+  }
+
+  private sync(): void {
+    const c = this.catalog;
+    if (!c || this.closed) return;
+    if (this.wants.video) {
+      const want = this.pick(videoTracks(c));
+      if (want && want.name !== this.video?.track.name) this.switchVideo(want).catch((e) => this.report(e));
+    } else this.stopVideo();
+    const a = audioTrack(c);
+    if (this.wants.audio && a) {
+      if (a.name !== this.audio?.track.name) this.startAudio(a).catch((e) => this.report(e));
+    } else this.stopAudio();
+  }
+
+  private stopVideo(): void {
+    this.videoGen++;
+    this.switching = undefined;
+    const r = this.video;
+    if (!r) return;
+    this.lastVideo = r.track;
+    r.stopped = true;
+    r.sub.cancel();
+    this.video = undefined;
+    this.post({ type: "video-pause" });
+    this.onchange?.();
+  }
+
+  private stopAudio(): void {
+    this.audioGen++;
+    this.audioStarting = undefined;
+    const r = this.audio;
+    if (!r) return;
+    r.stopped = true;
+    r.sub.cancel();
+    this.audio = undefined;
+  }
 
   get renditions(): CatalogTrack[] {
     return this.catalog ? videoTracks(this.catalog) : [];
@@ -166,11 +224,7 @@ export class Playback {
     const videos = videoTracks(c);
     if (videos.length === 0 && !audioTrack(c))
       throw new BroadcastError(`${this.broadcast} has no playable tracks`);
-    const want = this.pick(videos);
-    if (want && want.name !== this.video?.track.name) this.switchVideo(want).catch((e) => this.report(e));
-    const a = audioTrack(c);
-    if (this.withAudio && a && a.name !== this.audio?.track.name)
-      this.startAudio(a).catch((e) => this.report(e));
+    this.sync();
     this.onchange?.();
   }
 
@@ -184,14 +238,16 @@ export class Playback {
     const fits = videos.filter(
       (v) => (v.height ?? 0) <= Math.max(360, (globalThis.innerHeight ?? 720) * 1.25),
     );
-    return this.video ? this.video.track : (fits[0] ?? videos[videos.length - 1]);
+    const before = this.video?.track ?? videos.find((v) => v.name === this.lastVideo?.name);
+    return before ?? fits[0] ?? videos[videos.length - 1];
   }
 
   /** Chooses a rendition (undefined: automatic). The switch happens at the new track's next group. */
   choose(name: string | undefined): void {
     this.manual = name;
     const target = name ? this.renditions.find((v) => v.name === name) : this.pick(this.renditions);
-    if (target && target.name !== this.video?.track.name)
+    if (!this.wants.video) this.lastVideo = target;
+    else if (target && target.name !== this.video?.track.name)
       this.switchVideo(target).catch((e) => this.report(e));
   }
 
@@ -224,6 +280,7 @@ export class Playback {
     // Checked before subscribing: a track outside the limits is an error shown, and nothing is fetched.
     const decoder = decoderConfig(track, "video");
     this.switching = track.name;
+    const gen = this.videoGen;
     // A switch starts at the new track's next group (its next keyframe): no stale frames to decode and drop.
     // NEW_GROUP_REQUEST 0 asks a DYNAMIC_GROUPS publisher (the studio) for that group now, not at its next
     // scheduled keyframe; other publishers ignore it (it needs no foreknowledge in SUBSCRIBE).
@@ -232,7 +289,7 @@ export class Playback {
       : { priority: 2, newGroupRequest: 0 };
     const sub = await this.session.subscribe(this.broadcast, track.name, opts);
     const first = await sub.nextGroup();
-    if (!first || this.closed || this.switching !== track.name) {
+    if (!first || this.closed || this.switching !== track.name || gen !== this.videoGen) {
       sub.cancel();
       return;
     }
@@ -258,8 +315,20 @@ export class Playback {
   }
 
   private async startAudio(track: CatalogTrack): Promise<void> {
+    if (this.audioStarting === track.name) return;
     const decoder = decoderConfig(track, "audio");
-    const sub = await this.session.subscribe(this.broadcast, track.name, { priority: 1 });
+    this.audioStarting = track.name;
+    const gen = this.audioGen;
+    let sub: Subscription;
+    try {
+      sub = await this.session.subscribe(this.broadcast, track.name, { priority: 1 });
+    } finally {
+      if (gen === this.audioGen) this.audioStarting = undefined;
+    }
+    if (this.closed || gen !== this.audioGen) {
+      sub.cancel();
+      return;
+    }
     const old = this.audio;
     const reading: Reading = { track, sub, stopped: false };
     if (decoder.timescale) reading.timescale = decoder.timescale;

@@ -3,11 +3,12 @@
 // Attributes: url (relay; default: this page's origin), broadcast (namespace), target-latency (ms, default 50),
 // fingerprint / fingerprint-url (certificate hash, or where to fetch it), versions ("19,18"), no-audio, stats
 // (show the overlay), frame-log (fill `frameLog` from the stamp of every drawn frame). Reconnects by itself when the
-// relay goes away.
+// relay goes away. Subscribes video only while seen and audio only while unmuted (demand.ts).
 
 import { errorText, Session } from "../client/session.ts";
 import type { Version } from "../wire/index.ts";
 import { renditionLabel } from "./catalog.ts";
+import { type Wants, wanted } from "./demand.ts";
 import { BroadcastError, Playback } from "./playback.ts";
 import type { FromWorker, ToWorker, WorkerStats } from "./protocol.ts";
 import { AudioRing } from "./ring.ts";
@@ -28,7 +29,7 @@ canvas { width: 100%; height: 100%; object-fit: contain; display: block; }
   padding: 6px 8px; background: linear-gradient(transparent, rgba(0,0,0,.7)); }
 button, select, input { font: inherit; }
 button.unmute { background: #e33; color: #fff; border: 0; border-radius: 4px; padding: 4px 10px; cursor: pointer; }
-button.unmute[hidden] { display: none; }
+button[hidden] { display: none; }
 .grow { flex: 1; }
 label { display: flex; gap: 4px; align-items: center; }
 `;
@@ -58,6 +59,11 @@ export interface PlayerStats
   handover?: "connecting" | "done" | "failed";
   handoversStarted: number;
   handoversDone: number;
+  /** Objects received since the element started (every session), per kind. */
+  videoObjects: number;
+  audioObjects: number;
+  /** Video is not subscribed: the page is hidden or the element is out of view. */
+  videoPaused: boolean;
 }
 
 export class MoqPlayer extends HTMLElement {
@@ -81,6 +87,9 @@ export class MoqPlayer extends HTMLElement {
     reconnects: 0,
     handoversStarted: 0,
     handoversDone: 0,
+    videoObjects: 0,
+    audioObjects: 0,
+    videoPaused: false,
   };
 
   /** Every publish-to-display latency (ms), oldest first, up to 100 000 (for measurements). */
@@ -108,11 +117,23 @@ export class MoqPlayer extends HTMLElement {
   private lastObjectAt = performance.now();
   private probing = false;
   private menuKey = "";
+  /** What the tracks depend on (demand.ts): the viewer's unmute, the page's visibility, the element in view. */
+  private unmuted = false;
+  private inView = true;
+  private observer: IntersectionObserver | undefined;
+  private readonly onVisibility = () => this.demandChanged();
+  /** The playback whose objects were last counted, and its counts then. */
+  private counted: { p: Playback | undefined; video: number; audio: number } = {
+    p: undefined,
+    video: 0,
+    audio: 0,
+  };
   private readonly ui: {
     canvas: HTMLCanvasElement;
     overlay: HTMLElement;
     state: HTMLElement;
     unmute: HTMLButtonElement;
+    mute: HTMLButtonElement;
     renditions: HTMLSelectElement;
     latency: HTMLInputElement;
     latencyValue: HTMLElement;
@@ -127,6 +148,9 @@ export class MoqPlayer extends HTMLElement {
     Object.assign(latency, { type: "range", min: "0", max: "2000", step: "10" });
     const unmute = el("button", "unmute", "Click to unmute");
     unmute.type = "button";
+    const mute = el("button", "mute", "Mute");
+    mute.type = "button";
+    mute.hidden = true;
     const renditions = el("select", "renditions");
     renditions.title = "rendition";
     renditions.append(option("", "auto"));
@@ -134,12 +158,13 @@ export class MoqPlayer extends HTMLElement {
     const latencyValue = el("span", "lv");
     latencyLabel.append(latency, latencyValue);
     const bar = el("div", "bar");
-    bar.append(unmute, el("span", "grow"), latencyLabel, renditions);
+    bar.append(unmute, mute, el("span", "grow"), latencyLabel, renditions);
     this.ui = {
       canvas: el("canvas"),
       overlay: el("div", "overlay"),
       state: el("div", "state"),
       unmute,
+      mute,
       renditions,
       latency,
       latencyValue,
@@ -149,6 +174,7 @@ export class MoqPlayer extends HTMLElement {
     this.ui.unmute.addEventListener("click", () => {
       this.unmute().catch((e) => this.setError(`audio: ${errorText(e)}`));
     });
+    this.ui.mute.addEventListener("click", () => this.mute());
     this.ui.renditions.addEventListener("change", () =>
       this.playback?.choose(this.ui.renditions.value || undefined),
     );
@@ -187,6 +213,17 @@ export class MoqPlayer extends HTMLElement {
     this.ui.latencyValue.textContent = `${this.targetLatency} ms`;
     this.startWorker();
     this.timer = setInterval(() => this.tick(), 250);
+    document.addEventListener("visibilitychange", this.onVisibility);
+    if (typeof IntersectionObserver === "function") {
+      this.observer = new IntersectionObserver((entries) => {
+        const last = entries[entries.length - 1];
+        if (!last) return;
+        this.inView = last.isIntersecting;
+        this.demandChanged();
+      });
+      this.observer.observe(this);
+    }
+    this.stats.videoPaused = !this.wants().video;
     // Start after the current task, so a page script can still set attributes after the element upgrades.
     setTimeout(() => this.loop().catch((e) => this.setError(errorText(e))), 0);
   }
@@ -194,11 +231,31 @@ export class MoqPlayer extends HTMLElement {
   disconnectedCallback(): void {
     this.running = false;
     clearInterval(this.timer);
+    document.removeEventListener("visibilitychange", this.onVisibility);
+    this.observer?.disconnect();
+    this.observer = undefined;
     this.playback?.close();
     this.session?.close(0, "player removed");
     this.worker?.terminate();
     this.worker = undefined;
     this.audioCtx?.close().catch(() => {});
+  }
+
+  /** The tracks to subscribe now. */
+  private wants(): Wants {
+    return wanted({
+      audioAllowed: !this.hasAttribute("no-audio"),
+      unmuted: this.unmuted,
+      pageHidden: document.visibilityState === "hidden",
+      inView: this.inView,
+    });
+  }
+
+  /** Subscribes or cancels tracks when the page's visibility, the element's view or the mute changes. */
+  private demandChanged(): void {
+    const w = this.wants();
+    this.stats.videoPaused = !w.video;
+    this.playback?.want(w);
   }
 
   private send(m: ToWorker, transfer: Transferable[] = []): void {
@@ -273,9 +330,25 @@ export class MoqPlayer extends HTMLElement {
       }
     }
     await this.audioCtx.resume();
+    if (this.ring) this.ring.running = true;
     this.stats.audioState = this.audioCtx.state;
     this.stats.audioShared = this.ring !== undefined;
     this.ui.unmute.hidden = true;
+    this.ui.mute.hidden = false;
+    // Audio is subscribed only now, at the live edge; once it plays it is the clock video follows.
+    this.unmuted = true;
+    this.demandChanged();
+  }
+
+  /** Stops audio and cancels its subscription; video follows the wall clock again. */
+  mute(): void {
+    this.unmuted = false;
+    if (this.ring) this.ring.running = false;
+    this.audioCtx?.suspend().catch(() => {});
+    this.stats.audioState = "muted";
+    this.ui.unmute.hidden = false;
+    this.ui.mute.hidden = true;
+    this.demandChanged();
   }
 
   private setState(state: string, text = ""): void {
@@ -313,7 +386,7 @@ export class MoqPlayer extends HTMLElement {
       this.getAttribute("broadcast") ?? "",
       post,
       () => this.delayMs,
-      !this.hasAttribute("no-audio"),
+      this.wants(),
     );
     playback.capBps = this.throughputCap;
     playback.onchange = () => this.renderMenu();
@@ -394,7 +467,8 @@ export class MoqPlayer extends HTMLElement {
           next?.session.close(0, "");
           return;
         }
-        if (m.type === "chunk" && m.kind === "video") {
+        // Video paused (hidden): the first audio chunk proves the new session delivers.
+        if (m.type === "chunk" && (m.kind === "video" || next?.playback.videoPaused)) {
           // The new session delivers: stop the old playback, then hand its place in the worker to the new one.
           live = true;
           old.next = next;
@@ -446,6 +520,7 @@ export class MoqPlayer extends HTMLElement {
           this.current = a;
           this.session = a.session;
           this.playback = a.playback;
+          a.playback.want(this.wants());
           this.stats.version = a.session.version;
           this.stats.relay = a.session.describe();
           // The old playback ends as the new one takes over: that is a move, not an end.
@@ -533,6 +608,11 @@ export class MoqPlayer extends HTMLElement {
       this.stats.throughputKbps = p.estimateBps === undefined ? undefined : p.estimateBps / 1000;
       this.lastTrouble = { dropped: this.stats.framesDropped ?? 0, skipped: p.stats.groupsSkipped };
       this.stats.rendition = p.video ? renditionLabel(p.video.track) : undefined;
+      if (this.counted.p !== p) this.counted = { p, video: 0, audio: 0 };
+      this.stats.videoObjects += p.stats.videoObjects - this.counted.video;
+      this.stats.audioObjects += p.stats.audioObjects - this.counted.audio;
+      this.counted.video = p.stats.videoObjects;
+      this.counted.audio = p.stats.audioObjects;
     } else {
       this.lastBytes = 0;
     }
@@ -541,7 +621,7 @@ export class MoqPlayer extends HTMLElement {
     this.session?.rtt().then((rtt) => {
       if (rtt !== undefined) this.stats.rttMs = rtt;
     });
-    if (this.audioCtx) this.stats.audioState = this.audioCtx.state;
+    if (this.audioCtx && this.unmuted) this.stats.audioState = this.audioCtx.state;
     if (!this.ui.overlay.hidden) this.ui.overlay.textContent = overlayText(this.stats);
     this.dispatchEvent(new CustomEvent("stats", { detail: this.stats }));
   }

@@ -39,6 +39,8 @@ export type ToWorker =
   | { type: "stamp"; enabled: boolean }
   /** Log the stamp's frame number and the draw time of every drawn frame, stamped or not by the catalog. */
   | { type: "frame-log"; enabled: boolean }
+  /** Video is no longer subscribed: drop what is queued and wait for a keyframe when chunks come again. */
+  | { type: "video-pause" }
   | { type: "reset" };
 
 export interface WorkerStats {
