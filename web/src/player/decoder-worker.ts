@@ -481,6 +481,10 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
     case "video-pause":
       pauseVideo();
       break;
+    case "live":
+      playout.reset(playout.targetMs);
+      arrivals.length = 0;
+      break;
     case "reset":
       reset();
       break;

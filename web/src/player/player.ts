@@ -3,68 +3,25 @@
 // Attributes: url (relay; default: this page's origin), broadcast (namespace), target-latency (ms, default 50),
 // fingerprint / fingerprint-url (certificate hash, or where to fetch it), versions ("19,18"), no-audio, stats
 // (show the overlay), frame-log (fill `frameLog` from the stamp of every drawn frame). Reconnects by itself when the
-// relay goes away. Subscribes video only while seen and audio only while unmuted (demand.ts).
+// relay goes away. Subscribes video only while seen and audio only while unmuted, nothing while paused (demand.ts).
+// The controls and keyboard shortcuts are in controls.ts. This file is the element's lifecycle (connect, reconnect,
+// GOAWAY handover, worker and audio wiring); its pure parts already live in their own modules.
 
 import { errorText, Session } from "../client/session.ts";
 import type { Version } from "../wire/index.ts";
 import { renditionLabel } from "./catalog.ts";
+import { el, STYLE } from "./controls.ts";
 import { type Wants, wanted } from "./demand.ts";
 import { BroadcastError, Playback } from "./playback.ts";
-import type { FromWorker, ToWorker, WorkerStats } from "./protocol.ts";
+import { PlayerControls } from "./player-controls.ts";
+import type { FromWorker, ToWorker } from "./protocol.ts";
 import { AudioRing } from "./ring.ts";
+import { overlayText, type PlayerStats } from "./stats.ts";
+
+export type { PlayerStats } from "./stats.ts";
 
 /** The default target latency (publish to display), ms: low, with room for LAN jitter. */
 export const DEFAULT_TARGET_MS = 50;
-
-const STYLE = `
-:host { display: block; position: relative; background: #000; color: #eee; font: 13px system-ui, sans-serif;
-  aspect-ratio: 16 / 9; overflow: hidden; }
-canvas { width: 100%; height: 100%; object-fit: contain; display: block; }
-.overlay { position: absolute; top: 8px; left: 8px; background: rgba(0,0,0,.65); padding: 6px 8px;
-  border-radius: 4px; white-space: pre; font: 12px ui-monospace, monospace; pointer-events: none; }
-.state { position: absolute; inset: 0; display: flex; align-items: center; justify-content: center;
-  text-align: center; padding: 1em; pointer-events: none; }
-.state:empty { display: none; }
-.bar { position: absolute; left: 0; right: 0; bottom: 0; display: flex; gap: 8px; align-items: center;
-  padding: 6px 8px; background: linear-gradient(transparent, rgba(0,0,0,.7)); }
-button, select, input { font: inherit; }
-button.unmute { background: #e33; color: #fff; border: 0; border-radius: 4px; padding: 4px 10px; cursor: pointer; }
-button[hidden] { display: none; }
-.grow { flex: 1; }
-label { display: flex; gap: 4px; align-items: center; }
-`;
-
-export interface PlayerStats
-  extends Partial<Omit<WorkerStats, "type" | "recent" | "stampRecent" | "frameRecent">> {
-  state: string;
-  /** From the element's start (or restart) to its first frame, ms. */
-  startupMs?: number;
-  error?: string;
-  version?: Version;
-  relay?: string;
-  rendition?: string;
-  groupsSkipped: number;
-  bitrateKbps: number;
-  /** The video delivery throughput estimate the automatic choice uses (capped by `throughput-cap`), kb/s. */
-  throughputKbps?: number;
-  rttMs?: number;
-  audioSamplesPlayed: number;
-  audioUnderruns: number;
-  audioSkipped: number;
-  audioState: string;
-  /** Audio goes through a shared ring (cross-origin isolated page) rather than messages. */
-  audioShared?: boolean;
-  reconnects: number;
-  /** GOAWAY handovers (make before break): the latest one's state, and how many started and completed. */
-  handover?: "connecting" | "done" | "failed";
-  handoversStarted: number;
-  handoversDone: number;
-  /** Objects received since the element started (every session), per kind. */
-  videoObjects: number;
-  audioObjects: number;
-  /** Video is not subscribed: the page is hidden or the element is out of view. */
-  videoPaused: boolean;
-}
 
 export class MoqPlayer extends HTMLElement {
   static observedAttributes = ["target-latency", "stats", "throughput-cap", "frame-log"];
@@ -90,6 +47,10 @@ export class MoqPlayer extends HTMLElement {
     videoObjects: 0,
     audioObjects: 0,
     videoPaused: false,
+    paused: false,
+    buffering: false,
+    behindLive: false,
+    volume: 1,
   };
 
   /** Every publish-to-display latency (ms), oldest first, up to 100 000 (for measurements). */
@@ -128,15 +89,11 @@ export class MoqPlayer extends HTMLElement {
     video: 0,
     audio: 0,
   };
-  private readonly ui: {
+  private readonly controls: PlayerControls;
+  private readonly ui: PlayerControls["ui"] & {
     canvas: HTMLCanvasElement;
     overlay: HTMLElement;
     state: HTMLElement;
-    unmute: HTMLButtonElement;
-    mute: HTMLButtonElement;
-    renditions: HTMLSelectElement;
-    latency: HTMLInputElement;
-    latencyValue: HTMLElement;
   };
 
   constructor() {
@@ -144,37 +101,29 @@ export class MoqPlayer extends HTMLElement {
     const root = this.attachShadow({ mode: "open" });
     // A constructed stylesheet: pages served with `style-src 'self'` refuse an inline <style>.
     root.adoptedStyleSheets = [playerSheet()];
-    const latency = el("input", "latency");
-    Object.assign(latency, { type: "range", min: "0", max: "2000", step: "10" });
-    const unmute = el("button", "unmute", "Click to unmute");
-    unmute.type = "button";
-    const mute = el("button", "mute", "Mute");
-    mute.type = "button";
-    mute.hidden = true;
-    const renditions = el("select", "renditions");
-    renditions.title = "rendition";
-    renditions.append(option("", "auto"));
-    const latencyLabel = el("label", "", "latency ");
-    const latencyValue = el("span", "lv");
-    latencyLabel.append(latency, latencyValue);
-    const bar = el("div", "bar");
-    bar.append(unmute, mute, el("span", "grow"), latencyLabel, renditions);
-    this.ui = {
-      canvas: el("canvas"),
-      overlay: el("div", "overlay"),
-      state: el("div", "state"),
-      unmute,
-      mute,
-      renditions,
-      latency,
-      latencyValue,
-    };
-    this.ui.overlay.hidden = true;
-    root.append(this.ui.canvas, this.ui.state, this.ui.overlay, bar);
-    this.ui.unmute.addEventListener("click", () => {
-      this.unmute().catch((e) => this.setError(`audio: ${errorText(e)}`));
+    const canvas = el("canvas");
+    this.controls = new PlayerControls({
+      element: this,
+      canvas,
+      stats: this.stats,
+      targetLatency: () => this.targetLatency,
+      send: (m) => this.send(m),
+      unmuted: () => this.unmuted,
+      toggleMute: () => this.toggleMute(),
+      sound: (on) => this.sound(on),
+      demandChanged: () => this.demandChanged(),
+      videoWanted: () => this.wants().video,
+      resubscribeVideo: () => {
+        const w = this.wants();
+        this.playback?.want({ video: false, audio: w.audio });
+        this.playback?.want(w);
+      },
     });
-    this.ui.mute.addEventListener("click", () => this.mute());
+    this.ui = { ...this.controls.ui, canvas, overlay: el("div", "overlay"), state: el("div", "state") };
+    this.ui.renditions.append(option("", "auto"));
+    this.ui.overlay.hidden = true;
+    const ui = this.ui;
+    root.append(ui.canvas, ui.state, ui.overlay, ui.buffering, ui.message, ui.bar);
     this.ui.renditions.addEventListener("change", () =>
       this.playback?.choose(this.ui.renditions.value || undefined),
     );
@@ -208,6 +157,7 @@ export class MoqPlayer extends HTMLElement {
   connectedCallback(): void {
     if (this.running) return;
     this.running = true;
+    this.controls.connected();
     this.ui.overlay.hidden = !this.hasAttribute("stats");
     this.ui.latency.value = String(this.targetLatency);
     this.ui.latencyValue.textContent = `${this.targetLatency} ms`;
@@ -232,6 +182,7 @@ export class MoqPlayer extends HTMLElement {
     this.running = false;
     clearInterval(this.timer);
     document.removeEventListener("visibilitychange", this.onVisibility);
+    this.controls.disconnected();
     this.observer?.disconnect();
     this.observer = undefined;
     this.playback?.close();
@@ -248,6 +199,7 @@ export class MoqPlayer extends HTMLElement {
       unmuted: this.unmuted,
       pageHidden: document.visibilityState === "hidden",
       inView: this.inView,
+      paused: this.controls.paused,
     });
   }
 
@@ -316,7 +268,7 @@ export class MoqPlayer extends HTMLElement {
         this.stats.audioUnderruns = e.data.underruns;
         this.stats.audioSkipped = e.data.skipped;
       };
-      node.connect(ctx.destination);
+      node.connect(this.controls.gainNode(ctx)).connect(ctx.destination);
       await ctx.resume();
       const outputLatencyMs = ((ctx.outputLatency || 0) + (ctx.baseLatency || 0)) * 1000;
       if (this.ring) {
@@ -329,26 +281,85 @@ export class MoqPlayer extends HTMLElement {
         this.send({ type: "audio-port", port: channel.port2, outputLatencyMs }, [channel.port2]);
       }
     }
+    this.unmuted = true;
+    if (this.controls.paused) {
+      this.controls.render();
+      return;
+    }
     await this.audioCtx.resume();
     if (this.ring) this.ring.running = true;
     this.stats.audioState = this.audioCtx.state;
     this.stats.audioShared = this.ring !== undefined;
-    this.ui.unmute.hidden = true;
-    this.ui.mute.hidden = false;
+    this.controls.render();
     // Audio is subscribed only now, at the live edge; once it plays it is the clock video follows.
-    this.unmuted = true;
     this.demandChanged();
   }
 
   /** Stops audio and cancels its subscription; video follows the wall clock again. */
   mute(): void {
     this.unmuted = false;
-    if (this.ring) this.ring.running = false;
-    this.audioCtx?.suspend().catch(() => {});
+    this.sound(false);
     this.stats.audioState = "muted";
-    this.ui.unmute.hidden = false;
-    this.ui.mute.hidden = true;
+    this.controls.render();
     this.demandChanged();
+  }
+
+  /** Starts or stops the sound output (while unmuted; the subscription follows the demand). */
+  private sound(on: boolean): void {
+    if (!on) {
+      if (this.ring) this.ring.running = false;
+      this.audioCtx?.suspend().catch(() => {});
+      return;
+    }
+    this.audioCtx
+      ?.resume()
+      .then(() => {
+        if (this.ring && this.unmuted && !this.controls.paused) this.ring.running = true;
+      })
+      .catch(() => {});
+  }
+
+  /** Mutes, or unmutes (which must come from a user gesture: a click or a key). */
+  toggleMute(): void {
+    if (this.unmuted) this.mute();
+    else this.unmute().catch((e) => this.setError(`audio: ${errorText(e)}`));
+  }
+
+  /** Whether the viewer has paused. */
+  get paused(): boolean {
+    return this.controls.paused;
+  }
+
+  /** Stops showing frames and playing sound; nothing is subscribed until `play()`. */
+  pause(): void {
+    this.controls.pause();
+  }
+
+  /** Plays again, from the live edge (not from where it paused). */
+  play(): void {
+    this.controls.play();
+  }
+
+  /** Jumps to the live edge: the delay drops to the target, video is subscribed again from the current group. */
+  goLive(): void {
+    this.controls.goLive();
+  }
+
+  /** The audio gain, 0 to 1 (kept while muted). */
+  get volume(): number {
+    return this.stats.volume;
+  }
+
+  set volume(v: number) {
+    this.controls.setVolume(v);
+  }
+
+  toggleFullscreen(): void {
+    this.controls.toggleFullscreen();
+  }
+
+  togglePictureInPicture(): void {
+    this.controls.togglePictureInPicture();
   }
 
   private setState(state: string, text = ""): void {
@@ -622,6 +633,7 @@ export class MoqPlayer extends HTMLElement {
       if (rtt !== undefined) this.stats.rttMs = rtt;
     });
     if (this.audioCtx && this.unmuted) this.stats.audioState = this.audioCtx.state;
+    this.controls.tick(t);
     if (!this.ui.overlay.hidden) this.ui.overlay.textContent = overlayText(this.stats);
     this.dispatchEvent(new CustomEvent("stats", { detail: this.stats }));
   }
@@ -640,13 +652,6 @@ interface Attachment {
 
 /** The most renditions the menu lists (the catalog has at most 64 tracks). */
 const MAX_MENU = 16;
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls = "", text = ""): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text) e.textContent = text;
-  return e;
-}
 
 function option(value: string, text: string): HTMLOptionElement {
   const o = el("option", "", text);
@@ -667,20 +672,5 @@ function playerSheet(): CSSStyleSheet {
 
 /** Silence after which the player asks the relay whether it is still there. */
 const SILENCE_MS = 2000;
-
-const ms = (v: number | undefined) => (v === undefined ? "–" : `${Math.round(v)} ms`);
-
-function overlayText(s: PlayerStats): string {
-  return [
-    `${s.state}${s.version ? `  draft-${s.version}` : ""}${s.rttMs !== undefined ? `  rtt ${s.rttMs.toFixed(1)} ms` : ""}`,
-    `latency ${ms(s.latencyMs)} (p50 ${ms(s.latencyP50Ms)})  glass ${ms(s.glassMs)}`,
-    ...(s.stampMs !== undefined ? [`glass-to-glass ${ms(s.stampMs)} (p50 ${ms(s.stampP50Ms)}, stamp)`] : []),
-    `delay ${ms(s.delayMs)}  base ${ms(s.baseMs)}  audio buf ${ms(s.audioBufferedMs)}`,
-    `${s.rendition ?? "–"}  ${s.width ?? 0}x${s.height ?? 0}  ${s.fps ?? 0} fps  ${Math.round(s.bitrateKbps)} kb/s`,
-    `throughput ${s.throughputKbps === undefined ? "–" : `${Math.round(s.throughputKbps)} kb/s`}`,
-    `decoded ${s.framesDecoded ?? 0}  dropped ${s.framesDropped ?? 0}  groups skipped ${s.groupsSkipped}`,
-    `audio ${s.audioState}  played ${s.audioSamplesPlayed}  underruns ${s.audioUnderruns}`,
-  ].join("\n");
-}
 
 if (!customElements.get("moq-player")) customElements.define("moq-player", MoqPlayer);

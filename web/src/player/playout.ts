@@ -36,9 +36,10 @@ export class PlayoutDelay {
     this.delayMs = targetMs;
   }
 
-  /** A new target from the viewer: the delay jumps to it. */
+  /** A new target from the viewer, or a jump to the live edge: the delay jumps to it. */
   reset(targetMs: number): void {
     this.targetMs = this.delayMs = targetMs;
+    this.lateBoostMs = 0;
   }
 
   /**

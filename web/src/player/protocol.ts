@@ -41,6 +41,8 @@ export type ToWorker =
   | { type: "frame-log"; enabled: boolean }
   /** Video is no longer subscribed: drop what is queued and wait for a keyframe when chunks come again. */
   | { type: "video-pause" }
+  /** The viewer went (back) to the live edge: the delay drops to the target, past arrival delays are forgotten. */
+  | { type: "live" }
   | { type: "reset" };
 
 export interface WorkerStats {

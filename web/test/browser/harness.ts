@@ -141,7 +141,7 @@ export class Relay {
     const addr = `127.0.0.1:${this.port}`;
     const proc = spawn(
       relayBinary(),
-      // --web-dir: the pages just built, not the ones compiled into the binary.
+      // --web-dir: the pages just built (or $MOQ_WEB_DIR), not the ones compiled into the binary.
       // --overload-lag 0s: Chromium loads the machine enough that the relay's timers run late; overload control
       // would then skip groups.
       [
@@ -152,7 +152,7 @@ export class Relay {
         "--drain-timeout",
         this.drain,
         "--web-dir",
-        DIST,
+        process.env.MOQ_WEB_DIR ?? DIST,
         "--overload-lag",
         "0s",
         ...this.args,

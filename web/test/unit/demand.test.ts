@@ -26,11 +26,17 @@ test("demand: a hidden page or an element out of view wants no video, audio stay
   }
 });
 
-test("demand: every combination follows the two rules", () => {
-  for (let i = 0; i < 16; i++) {
-    const d = { audioAllowed: !!(i & 1), unmuted: !!(i & 2), pageHidden: !!(i & 4), inView: !!(i & 8) };
+test("demand: every combination follows the rules; paused wants nothing", () => {
+  for (let i = 0; i < 32; i++) {
+    const d = {
+      audioAllowed: !!(i & 1),
+      unmuted: !!(i & 2),
+      pageHidden: !!(i & 4),
+      inView: !!(i & 8),
+      paused: !!(i & 16),
+    };
     const w = wanted(d);
-    assert.equal(w.video, !d.pageHidden && d.inView, JSON.stringify(d));
-    assert.equal(w.audio, d.audioAllowed && d.unmuted, JSON.stringify(d));
+    assert.equal(w.video, !d.paused && !d.pageHidden && d.inView, JSON.stringify(d));
+    assert.equal(w.audio, !d.paused && d.audioAllowed && d.unmuted, JSON.stringify(d));
   }
 });
