@@ -110,7 +110,9 @@ test("full screen: the button and f enter and leave it", async () => {
     page.evaluate(() => document.fullscreenElement === document.querySelector("moq-player"));
   await page.locator("moq-player .fullscreen").click();
   await until("full screen", isFull, 5_000);
-  assert.equal(await page.locator("moq-player .fullscreen").textContent(), "Exit full screen");
+  // The label follows the fullscreenchange event, which may come after fullscreenElement is set.
+  const label = () => page.locator("moq-player .fullscreen").textContent();
+  await until("the button says so", async () => (await label()) === "Exit full screen", 5_000);
   await page.locator("moq-player").focus();
   await page.keyboard.press("f");
   await until("left full screen", async () => !(await isFull()), 5_000);
