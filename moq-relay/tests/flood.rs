@@ -15,14 +15,6 @@ use moq_transport::wire::{RequestId, Version};
 use moq_transport::*;
 use tokio::time::timeout;
 
-/// The value of a counter on /metrics.
-async fn metric(relay: &Running, name: &str) -> u64 {
-    let text = relay.http_get("/metrics").await;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
-}
-
 /// A thousand connection attempts from one address, the admitted ones each opening a hundred subscriptions they
 /// never read: a viewer elsewhere keeps receiving every group in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,7 +105,7 @@ async fn a_flood_leaves_a_viewer_playing() {
     // The newest few may still be on their way.
     let missing: Vec<u64> = (first..newest.saturating_sub(3)).filter(|g| !ids.contains(g)).collect();
     assert!(missing.is_empty(), "the viewer lost groups {missing:?}");
-    assert!(metric(&relay, "moq_relay_refused_subscriptions_total").await > 0);
+    assert!(relay.metric("moq_relay_refused_subscriptions_total").await > 0);
     writer.abort();
     reader.abort();
 }

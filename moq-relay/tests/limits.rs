@@ -30,14 +30,6 @@ fn ok(m: &ControlMessage) -> bool {
     matches!(m, ControlMessage::RequestOk(_) | ControlMessage::SubscribeOk(_))
 }
 
-/// The value of a counter on /metrics.
-async fn metric(relay: &Running, name: &str) -> u64 {
-    let text = relay.http_get("/metrics").await;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
-}
-
 fn subscribe(request_id: RequestId, track: &str) -> ControlMessage {
     Subscribe { request_id, track: name("live/a", track), params: Parameters::default() }.into()
 }
@@ -70,7 +62,7 @@ async fn subscriptions_namespaces_and_prefixes_per_session() {
     let (_s3, _r3, a3) = ask(&mut peer, |id| subscribe(id, "video")).await;
     assert!(ok(&a1) && ok(&a2), "{a1:?} {a2:?}");
     assert!(excessive(&a3), "the third subscription: {a3:?}");
-    assert_eq!(metric(&relay, "moq_relay_refused_subscriptions_total").await, 1);
+    assert_eq!(relay.metric("moq_relay_refused_subscriptions_total").await, 1);
     // Ending one frees its slot.
     drop((first, _r1));
     let again = timeout(T, async {
@@ -88,14 +80,14 @@ async fn subscriptions_namespaces_and_prefixes_per_session() {
     let (_n1, _rn1, n1) = ask(&mut peer, |id| announce(id, "live/b")).await;
     let (_n2, _rn2, n2) = ask(&mut peer, |id| announce(id, "live/c")).await;
     assert!(ok(&n1) && excessive(&n2), "{n1:?} {n2:?}");
-    assert_eq!(metric(&relay, "moq_relay_refused_namespaces_total").await, 1);
+    assert_eq!(relay.metric("moq_relay_refused_namespaces_total").await, 1);
 
     // Two subscriptions and a namespace are open: one more request of any kind reaches --max-requests (4).
     let (_p1, _rp1, p1) = ask(&mut peer, |id| prefix(id, "x")).await;
     assert!(ok(&p1), "{p1:?}");
     let (_p2, _rp2, p2) = ask(&mut peer, |id| prefix(id, "y")).await;
     assert!(excessive(&p2), "{p2:?}");
-    assert_eq!(metric(&relay, "moq_relay_refused_requests_total").await, 1);
+    assert_eq!(relay.metric("moq_relay_refused_requests_total").await, 1);
     drop(again);
 
     // The limits are per session: another session starts afresh.
@@ -114,7 +106,7 @@ async fn prefixes_per_session() {
     let (_a, _ra, a) = ask(&mut peer, |id| msg(id, "x")).await;
     let (_b, _rb, b) = ask(&mut peer, |id| msg(id, "y")).await;
     assert!(ok(&a) && excessive(&b), "{a:?} {b:?}");
-    assert_eq!(metric(&relay, "moq_relay_refused_prefixes_total").await, 1);
+    assert_eq!(relay.metric("moq_relay_refused_prefixes_total").await, 1);
 }
 
 #[tokio::test]
@@ -133,7 +125,7 @@ async fn updates_per_second_per_session() {
     }
     assert!(ok(&answers[0]) && ok(&answers[1]), "{answers:?}");
     assert!(excessive(&answers[2]), "{answers:?}");
-    assert_eq!(metric(&relay, "moq_relay_refused_updates_total").await, 1);
+    assert_eq!(relay.metric("moq_relay_refused_updates_total").await, 1);
     // Still subscribed: a namespace published now is announced on it.
     let (_p, _t, _ann) = relay.publisher("live/new").await;
     let next = timeout(T, reader.next()).await.unwrap();
@@ -152,7 +144,7 @@ async fn sessions_per_address() {
     let first = try_connect(&relay).await.unwrap();
     let _second = try_connect(&relay).await.unwrap();
     assert!(try_connect(&relay).await.is_err(), "a third session from the address is refused");
-    assert_eq!(metric(&relay, "moq_relay_refused_sessions_per_address_total").await, 1);
+    assert_eq!(relay.metric("moq_relay_refused_sessions_per_address_total").await, 1);
     first.close_and_wait(moq_transport::wire::codes::SessionCode::NoError, "bye").await;
     drop(first);
     timeout(T, async {
@@ -171,7 +163,7 @@ async fn handshakes_per_address() {
     let relay = start_with(config).await;
     let _first = try_connect(&relay).await.unwrap();
     assert!(try_connect(&relay).await.is_err());
-    assert_eq!(metric(&relay, "moq_relay_refused_handshakes_total").await, 1);
+    assert_eq!(relay.metric("moq_relay_refused_handshakes_total").await, 1);
 }
 
 #[tokio::test]
@@ -181,7 +173,7 @@ async fn retry_validates_addresses_under_a_flood() {
     let relay = start_with(config).await;
     let session = try_connect(&relay).await.expect("a client that answers the Retry connects");
     drop(session);
-    assert!(metric(&relay, "moq_relay_quic_retries_total").await >= 1);
+    assert!(relay.metric("moq_relay_quic_retries_total").await >= 1);
 }
 
 /// The sessions of one address share a subscription budget.
@@ -198,7 +190,7 @@ async fn subscriptions_per_address() {
     let (_d, _rd, d) = ask(&mut two, |id| subscribe(id, "video")).await;
     assert!(ok(&a) && ok(&b) && ok(&c), "{a:?} {b:?} {c:?}");
     assert!(excessive(&d), "the address's fourth subscription: {d:?}");
-    assert_eq!(metric(&relay, "moq_relay_refused_subscriptions_total").await, 1);
+    assert_eq!(relay.metric("moq_relay_refused_subscriptions_total").await, 1);
 }
 
 /// `--trusted-address` (another relay of a cluster) is held to neither the per-address nor the per-session limits.

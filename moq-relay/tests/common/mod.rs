@@ -85,6 +85,14 @@ impl Running {
         (session, track, ann)
     }
 
+    /// The value of a counter on /metrics.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self.http_get("/metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    }
+
     pub async fn http_get(&self, path: &str) -> String {
         let mut s = tokio::net::TcpStream::connect(self.http).await.unwrap();
         s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();

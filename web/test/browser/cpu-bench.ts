@@ -23,11 +23,10 @@ import {
   statSync,
 } from "node:fs";
 import http from "node:http";
-import type net from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import type { Page } from "playwright-core";
-import { binary, DIST, freePort, num, openBrowser, playerStats, Relay, until } from "./harness.ts";
+import { binary, DIST, freePort, listen, num, openBrowser, playerStats, Relay, until } from "./harness.ts";
 
 const ALL = [
   "moq-watch",
@@ -140,16 +139,7 @@ addEventListener("click", () => { v.muted = !location.search.includes("unmuted")
       res.writeHead(404).end();
     }
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  return listen(server);
 }
 
 /** Records `secs` seconds of the broadcast to `file` with moq-sub. */

@@ -234,6 +234,11 @@ export async function serveDist(
     res.writeHead(200, headers);
     createReadStream(file).pipe(res);
   });
+  return listen(server);
+}
+
+/** Listens on a free loopback port; `close` ends open connections too. */
+export async function listen(server: http.Server): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const port = (server.address() as net.AddressInfo).port;
   return {
