@@ -9,6 +9,9 @@ use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
+/// Groups each track keeps by default: about a minute of rewind at the usual 1 s groups.
+pub const DEFAULT_CACHE_GROUPS: usize = 64;
+
 /// Relay settings.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(about = "A Media over QUIC relay (draft-ietf-moq-transport-19/-18) over raw QUIC and WebTransport")]
@@ -38,8 +41,8 @@ pub struct Config {
     /// Host names for the generated self-signed certificate (valid 14 days).
     #[arg(long, default_value = "localhost")]
     pub tls_generate: Vec<String>,
-    /// Groups kept per track for late joiners and FETCH.
-    #[arg(long, default_value_t = moq_transport::DEFAULT_GROUP_WINDOW)]
+    /// Groups kept per track for late joiners, FETCH and the player's rewind (64: a minute at 1 s groups).
+    #[arg(long, default_value_t = DEFAULT_CACHE_GROUPS)]
     pub cache_groups: usize,
     /// Payload bytes kept per track beyond its newest group (older groups are dropped first).
     #[arg(long, default_value_t = 64 * 1024 * 1024)]

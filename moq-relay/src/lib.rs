@@ -53,6 +53,8 @@ pub struct Relay {
     link_config: SessionConfig,
     /// The --demo broadcast's namespace, when enabled.
     demo: Option<(TrackNamespace, String)>,
+    /// Groups and bytes each track keeps (`--cache-groups`, `--cache-bytes`).
+    cache: (usize, u64),
     /// The browser player's pages.
     pages: web::Pages,
     /// The chat rooms, unless disabled.
@@ -229,6 +231,7 @@ impl Relay {
             cluster,
             link_config,
             demo,
+            cache: (config.cache_groups, config.cache_bytes),
             pages: web::Pages::new(config.web_dir.clone()),
             chat,
             http_limits: http::HttpLimits {
@@ -304,7 +307,8 @@ impl Relay {
         }
         if let Some((namespace, path)) = self.demo.clone() {
             self.router.publish_own(namespace.clone(), &self.origin);
-            background.push(tokio::spawn(demo::demo(self.origin.clone(), namespace)));
+            let (window, bytes) = self.cache;
+            background.push(tokio::spawn(demo::demo(self.origin.clone(), namespace, window, bytes)));
             if let Some(port) = http_port {
                 eprintln!(
                     "demo: watch it in a browser (Chromium, Chrome or Edge): http://localhost:{port}/watch?name={path}"

@@ -1,12 +1,14 @@
 // The pages served with the player: index.html lists the live channels and other broadcasts
-// (SUBSCRIBE_NAMESPACE), watch.html plays one (`?name=live/alice`, optional `&url=`, `&latency=`, `&stats=0`,
-// `&versions=18`, `&fingerprint-url=`, `&frames=1`: the player's frame log, for measurements) with the channel's chat
-// beside it for `live/…` names. A relay that requires a token gets it from `#token=` (never the query: see
-// client/token.ts); a relay on another origin than the page gets it only once the viewer ticks the box naming it.
+// (SUBSCRIBE_NAMESPACE), watch.html plays one (`?name=live/alice`, optional `&url=`, `&latency=` (`realtime`, `2000`
+// or `100-500`: player/latency-mode.ts), `&stats=0`, `&versions=18`, `&fingerprint-url=`, `&frames=1`: the player's
+// frame log, for measurements) with the channel's chat beside it for `live/…` names. A relay that requires a token
+// gets it from `#token=` (never the query: see client/token.ts); a relay on another origin than the page gets it
+// only once the viewer ticks the box naming it.
 
 import { ChannelList } from "./channels.ts";
 import { mountChat } from "./chat/ui.ts";
 import { consentBox, originOf, rememberToken, sameOrigin, takePageToken } from "./client/token.ts";
+import { modeAttributes, parseLatencyParam } from "./player/latency-mode.ts";
 import "./player/player.ts";
 
 // First: the token leaves the address bar before any session starts.
@@ -68,11 +70,12 @@ if (player) {
   const name = params.get("name");
   if (name) player.setAttribute("broadcast", name);
   if (params.get("url")) player.setAttribute("url", relay);
-  const latency = params.get("latency");
-  if (latency) player.setAttribute("target-latency", latency);
+  // An invalid `latency` is ignored: the player keeps its default.
+  const latency = parseLatencyParam(params.get("latency"));
+  if (latency) for (const [a, v] of modeAttributes(latency)) player.setAttribute(a, v);
   if (params.get("stats") !== "0") player.setAttribute("stats", "");
   if (params.get("frames") === "1") player.setAttribute("frame-log", "");
-  for (const a of ["fingerprint-url", "versions"]) {
+  for (const a of ["fingerprint-url", "versions", "renderer"]) {
     const v = params.get(a);
     if (v) player.setAttribute(a, v);
   }

@@ -32,9 +32,16 @@ class MoqAudioProcessor extends AudioWorkletProcessor {
     this.ring = ring;
     this.feed = port;
     port.onmessage = (
-      e: MessageEvent<{ pts?: number; planes?: Float32Array[]; delayMs?: number; outputLatencyMs?: number }>,
+      e: MessageEvent<{
+        pts?: number;
+        planes?: Float32Array[];
+        delayMs?: number;
+        outputLatencyMs?: number;
+        flush?: boolean;
+      }>,
     ) => {
       const m = e.data;
+      if (m.flush) ring.flush();
       if (m.planes && m.pts !== undefined) ring.write(m.pts, m.planes);
       if (m.delayMs !== undefined) ring.delayMs = m.delayMs;
       if (m.outputLatencyMs !== undefined) ring.outputLatencyMs = m.outputLatencyMs;

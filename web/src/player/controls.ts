@@ -8,7 +8,8 @@ export type KeyAction =
   | "fullscreen"
   | "volume-up"
   | "volume-down"
-  | "go-live";
+  | "go-live"
+  | "rewind";
 
 export interface KeyPress {
   key: string;
@@ -40,10 +41,15 @@ export function keyAction(e: KeyPress, onControl = false): KeyAction | undefined
     case "l":
     case "End":
       return "go-live";
+    case "j":
+      return "rewind";
     default:
       return undefined;
   }
 }
+
+/** One rewind press (the button, or j) goes back this far, s. */
+export const REWIND_STEP_S = 10;
 
 /** One arrow press changes the volume by this much (of 1). */
 export const VOLUME_STEP = 0.1;
@@ -75,6 +81,11 @@ export function behindText(latencyMs: number, targetMs: number): string {
   return `Behind live by ${(Math.max(0, latencyMs - targetMs) / 1000).toFixed(1)} s`;
 }
 
+/** The "behind live" text while rewound by `rewindS` seconds. */
+export function rewoundText(rewindS: number): string {
+  return `Behind live by ${Math.max(0, rewindS).toFixed(1)} s (rewound)`;
+}
+
 /** A playing player that has drawn no frame for this long shows "Buffering", ms. */
 export const BUFFERING_MS = 1000;
 
@@ -100,8 +111,12 @@ export interface ControlsUi {
   behind: HTMLElement;
   behindText: HTMLElement;
   goLive: HTMLButtonElement;
+  /** Back REWIND_STEP_S (further on each press), from the relay's cache. */
+  rewind: HTMLButtonElement;
   latency: HTMLInputElement;
   latencyValue: HTMLElement;
+  /** The latency mode menu: realtime, fixed (the slider sets it), range. */
+  latencyMode: HTMLSelectElement;
   renditions: HTMLSelectElement;
   pip: HTMLButtonElement;
   fullscreen: HTMLButtonElement;
@@ -109,7 +124,10 @@ export interface ControlsUi {
   message: HTMLElement;
 }
 
-/** Builds the control bar, in focus order: play, sound, live, latency, rendition, picture-in-picture, fullscreen. */
+/**
+ * Builds the control bar, in focus order: play, sound, rewind, live, latency, rendition, picture-in-picture,
+ * fullscreen.
+ */
 export function buildControls(): ControlsUi {
   const play = button("play", "Pause");
   const unmute = button("unmute", "Click to unmute");
@@ -123,13 +141,30 @@ export function buildControls(): ControlsUi {
   const behindText = el("span", "behind-text");
   behindText.setAttribute("role", "status");
   const goLive = button("go-live", "Go live");
+  const rewind = button("rewind", `−${REWIND_STEP_S} s`);
+  // The accessible name contains the visible text (WCAG 2.5.3, label in name).
+  rewind.setAttribute("aria-label", `Rewind −${REWIND_STEP_S} s`);
+  rewind.title = `Rewind ${REWIND_STEP_S} s (j)`;
   behind.append(behindText, goLive);
   const latency = el("input", "latency");
   Object.assign(latency, { type: "range", min: "0", max: "2000", step: "10" });
   latency.setAttribute("aria-label", "Target latency");
   const latencyValue = el("span", "lv");
+  const latencyMode = el("select", "latency-mode");
+  latencyMode.title = "latency mode";
+  latencyMode.setAttribute("aria-label", "Latency mode");
+  const modes = [
+    ["realtime", "Real-time"],
+    ["fixed", "Fixed"],
+    ["range", "Range"],
+  ] as const;
+  for (const [value, text] of modes) {
+    const o = el("option", "", text);
+    o.value = value;
+    latencyMode.append(o);
+  }
   const latencyLabel = el("label", "latency-label", "latency ");
-  latencyLabel.append(latency, latencyValue);
+  latencyLabel.append(latencyMode, latency, latencyValue);
   const renditions = el("select", "renditions");
   renditions.title = "rendition";
   renditions.setAttribute("aria-label", "Rendition");
@@ -144,6 +179,7 @@ export function buildControls(): ControlsUi {
     unmute,
     mute,
     volume,
+    rewind,
     behind,
     el("span", "grow"),
     latencyLabel,
@@ -166,8 +202,10 @@ export function buildControls(): ControlsUi {
     behind,
     behindText,
     goLive,
+    rewind,
     latency,
     latencyValue,
+    latencyMode,
     renditions,
     pip,
     fullscreen,
@@ -198,7 +236,7 @@ export const STYLE = `
 :host { display: block; position: relative; background: #000; color: #eee; font: 13px system-ui, sans-serif;
   aspect-ratio: 16 / 9; overflow: hidden; }
 :host(:focus-visible) { outline: 3px solid #8cf; outline-offset: -3px; }
-canvas { width: 100%; height: 100%; object-fit: contain; display: block; }
+canvas, video.screen { width: 100%; height: 100%; object-fit: contain; display: block; }
 video.pip { position: absolute; width: 1px; height: 1px; opacity: 0; pointer-events: none; }
 .overlay { position: absolute; top: 8px; left: 8px; background: rgba(0,0,0,.65); padding: 6px 8px;
   border-radius: 4px; white-space: pre; font: 12px ui-monospace, monospace; pointer-events: none;

@@ -1,4 +1,6 @@
-// The player's worker: WebCodecs decoding, the playout clock, and drawing to the (transferred) canvas.
+// The player's worker: WebCodecs decoding, the playout clock, and handing each frame, when due, to the page: written
+// to a MediaStreamTrackGenerator's stream that a <video> shows (the browser's own video path), or drawn to the
+// transferred canvas where there is none. It sleeps until the next frame is due; nothing polls.
 //
 // Timing: every LOC timestamp is the publisher's wall clock in µs. A frame is due at timestamp + delay, where the
 // delay is the larger of the viewer's target latency and what delivery actually needs (the smallest recent
@@ -8,7 +10,8 @@
 // timeline (playout.ts) with an error shown, rather than dragging the delay after them.
 
 import { StampReader } from "../media/stamp.ts";
-import { pickFrame } from "./frame-pick.ts";
+import { ChunkHold } from "./chunk-hold.ts";
+import { type Joining, pickFrame } from "./frame-pick.ts";
 import { checkDecoderInput, checkSupport, drawableSize } from "./loc.ts";
 import { PlayoutDelay, Timeline } from "./playout.ts";
 import type { FromWorker, ToWorker, WorkerStats } from "./protocol.ts";
@@ -21,11 +24,15 @@ const now = () => performance.timeOrigin + performance.now();
 /** A decoded frame more than this far behind the clock is stale: dropped, never shown. */
 const STALE_MS = 80;
 const WINDOW_MS = 3000;
+/** Decoded audio due further ahead than this is dropped, ms (chunks reach the decoder 500 ms ahead at most). */
+const EARLY_AUDIO_MS = 1500;
 /** Chunks queued in the video decoder beyond which it skips to the next keyframe. */
 const MAX_DECODE_QUEUE = 30;
 
 let canvas: OffscreenCanvas | undefined;
 let ctx: OffscreenCanvasRenderingContext2D | null = null;
+/** The <video>'s track generator, when the page renders through one. */
+let frames: WritableStreamDefaultWriter<VideoFrame> | undefined;
 let ring: AudioRing | undefined;
 /** The worklet's port when there is no shared ring, and the last clock sample it sent. */
 let feed: MessagePort | undefined;
@@ -65,6 +72,9 @@ const video = {
   height: 0,
   /** Paused (not subscribed): decoded frames are discarded until the next chunk. */
   paused: false,
+  /** The newest timestamp sent to the decoder, and the one before it (for the frame interval), µs. */
+  newestUs: Number.NEGATIVE_INFINITY,
+  frameUs: 33_333,
 };
 
 const audio = {
@@ -153,6 +163,7 @@ async function configureVideo(m: Extract<ToWorker, { type: "video-config" }>): P
       video.queue.push({ frame, publishTime });
       video.queue.sort((a, b) => a.frame.timestamp - b.frame.timestamp);
       while (video.queue.length > 60) dropFrame();
+      schedule();
     },
     error: (e) => {
       fail("video", `video decoder: ${e.message}`);
@@ -193,6 +204,11 @@ async function configureAudio(m: Extract<ToWorker, { type: "audio-config" }>): P
   audio.decoder?.close();
   audio.decoder = new AudioDecoder({
     output: (data) => {
+      // Decoded before a jump of the timeline (a rewind): it would hold up the ring for seconds.
+      if (data.timestamp / 1000 > now() - playout.delayMs + EARLY_AUDIO_MS) {
+        data.close();
+        return;
+      }
       const planes: Float32Array[] = [];
       const channels = Math.min(data.numberOfChannels, ring?.layout.channels ?? 2);
       for (let c = 0; c < channels; c++) {
@@ -236,10 +252,33 @@ function anchor(m: Extract<ToWorker, { type: "chunk" }>): boolean {
   return true;
 }
 
-function onChunk(m: Extract<ToWorker, { type: "chunk" }>): void {
+type Chunk = Extract<ToWorker, { type: "chunk" }>;
+/** Chunks due later than the lookahead (a delay of seconds) wait here, encoded. */
+const hold = new ChunkHold<Chunk>();
+let holdWake: ReturnType<typeof setTimeout> | undefined;
+
+function onChunk(m: Chunk): void {
   if (!anchor(m)) return;
   const delay = m.arrival - m.timestamp / 1000;
   arrivals.push({ at: m.arrival, delay, audio: m.kind === "audio" });
+  for (const c of hold.push(m, now(), playout.delayMs)) decodeChunk(c);
+  scheduleHold();
+}
+
+/** Releases the held chunks that are due, then sleeps until the next one is. */
+function releaseHeld(): void {
+  for (const c of hold.release(now(), playout.delayMs)) decodeChunk(c);
+  scheduleHold();
+}
+
+function scheduleHold(): void {
+  clearTimeout(holdWake);
+  holdWake = undefined;
+  const at = hold.nextReleaseMs(playout.delayMs);
+  if (at !== undefined) holdWake = setTimeout(releaseHeld, Math.max(0, at - now()));
+}
+
+function decodeChunk(m: Chunk): void {
   if (m.kind === "audio") {
     const d = audio.decoder;
     if (d?.state !== "configured") return;
@@ -265,6 +304,9 @@ function onChunk(m: Extract<ToWorker, { type: "chunk" }>): void {
     }
     video.waitingKey = false;
   }
+  const gap = m.timestamp - video.newestUs;
+  if (gap > 0 && gap < 200_000) video.frameUs = Math.max(gap, 5_000);
+  video.newestUs = Math.max(video.newestUs, m.timestamp);
   video.publishTimes.set(m.timestamp, m.publishTime);
   if (video.publishTimes.size > 300) video.publishTimes.clear();
   try {
@@ -300,7 +342,6 @@ function draw(p: Pending, t: number): void {
   }
   video.width = f.displayWidth;
   video.height = f.displayHeight;
-  ctx?.drawImage(f, 0, 0, f.displayWidth, f.displayHeight);
   if (stampReader && (stamped || frameLog)) readStamp(stampReader, f, t);
   stats.rendered++;
   stats.renderTimes.push(t);
@@ -311,7 +352,16 @@ function draw(p: Pending, t: number): void {
     if (stats.latencies.length > 100) stats.latencies.shift();
   }
   stats.glass = t - f.timestamp / 1000;
-  f.close();
+  if (frames) {
+    // The generator takes the frame (and closes it once the track has it).
+    frames.write(f).catch((e) => {
+      f.close();
+      notice("video", "render", `video output: ${e instanceof Error ? e.message : e}`);
+    });
+  } else {
+    ctx?.drawImage(f, 0, 0, f.displayWidth, f.displayHeight);
+    f.close();
+  }
   if (!video.announced && video.track) {
     video.announced = true;
     post({ type: "first-frame", track: video.track });
@@ -336,16 +386,23 @@ function readStamp(reader: StampReader, f: VideoFrame, t: number): void {
   if (stats.stampRecent.length > 10_000) stats.stampRecent.shift();
 }
 
+/** The media time being shown at wall time `t`: the audio clock when audio plays, else the delayed wall clock. */
+const mediaTimeAt = (t: number) => audioClock(t) ?? (t - playout.delayMs) * 1000;
+
 /** Shows the newest due frame; frames it passes over, stale ones, and ones not after the frame on screen are dropped. */
 function render(): void {
   const t = now();
-  const clock = audioClock(t) ?? (t - playout.delayMs) * 1000;
+  const clock = mediaTimeAt(t);
   const q = video.queue;
+  const joining: Joining | undefined = video.announced
+    ? undefined
+    : { frameUs: video.frameUs, newestUs: video.newestUs };
   const pick = pickFrame(
     q.map((p) => p.frame.timestamp),
     clock,
     video.shownUs,
     STALE_MS * 1000,
+    joining,
   );
   for (let i = 0; i < pick.skip; i++) dropFrame();
   if (pick.next === "stale") {
@@ -356,6 +413,30 @@ function render(): void {
     video.shownUs = head.frame.timestamp;
     draw(head, t);
   }
+}
+
+let wake: ReturnType<typeof setTimeout> | undefined;
+/** When the pending wake-up fires (ms, wall clock). */
+let wakeAt = Number.POSITIVE_INFINITY;
+
+/**
+ * Sleeps until the first queued frame is due, then renders. Called when a frame is decoded and when the delay
+ * changes; with nothing queued it sleeps until the decoder's next output.
+ */
+function schedule(): void {
+  const head = video.queue[0];
+  if (!head) return;
+  const t = now();
+  const waitMs = Math.max(0, (head.frame.timestamp - mediaTimeAt(t)) / 1000);
+  if (wake !== undefined && wakeAt <= t + waitMs + 1) return;
+  clearTimeout(wake);
+  wakeAt = t + waitMs;
+  wake = setTimeout(() => {
+    wake = undefined;
+    wakeAt = Number.POSITIVE_INFINITY;
+    render();
+    schedule();
+  }, waitMs);
 }
 
 /** Every 100 ms: the playout delay follows the target, but never below what delivery needs. */
@@ -372,6 +453,8 @@ function control(): void {
   }
   for (const f of [floor.video, floor.audio]) if (f !== undefined) base = Math.max(base ?? f, f);
   const delayMs = playout.tick(base);
+  releaseHeld();
+  schedule();
   if (ring) ring.delayMs = delayMs;
   feed?.postMessage({ delayMs });
   report(t, base);
@@ -389,7 +472,7 @@ function report(t: number, base: number | undefined): void {
     type: "stats",
     framesDecoded: stats.decoded,
     framesRendered: stats.rendered,
-    framesDropped: stats.dropped,
+    framesDropped: stats.dropped + hold.dropped,
     fps: stats.renderTimes.length,
     delayMs: playout.delayMs,
     width: video.width,
@@ -420,20 +503,26 @@ function report(t: number, base: number | undefined): void {
  */
 function pauseVideo(): void {
   video.paused = true;
+  hold.clear("video");
   for (const p of video.queue) p.frame.close();
   video.queue = [];
   video.waitingKey = true;
   video.publishTimes.clear();
   video.announced = false;
   video.shownUs = undefined;
+  video.newestUs = Number.NEGATIVE_INFINITY;
 }
 
 function reset(): void {
   pendingChunks.length = 0;
+  hold.clear();
   for (const p of video.queue) p.frame.close();
   video.queue = [];
   video.waitingKey = true;
   video.publishTimes.clear();
+  video.announced = false;
+  video.shownUs = undefined;
+  video.newestUs = Number.NEGATIVE_INFINITY;
   arrivals.length = 0;
   timelines.video.reset();
   timelines.audio.reset();
@@ -443,13 +532,20 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
   const m = e.data;
   switch (m.type) {
     case "init":
-      canvas = m.canvas;
-      ctx = canvas.getContext("2d");
+      if (m.frames) frames = m.frames.getWriter();
+      else if (m.canvas) {
+        canvas = m.canvas;
+        ctx = canvas.getContext("2d");
+      }
       if (m.ring) ring = new AudioRing(m.ring);
       playout.reset(m.targetMs);
       break;
     case "target":
-      playout.targetMs = m.ms;
+      playout.mode = m.mode ?? { kind: "fixed", ms: m.ms };
+      // Frames as old as the viewer asked for are not a timestamp jump.
+      timelines.video.allowanceMs = playout.requestedMs;
+      timelines.audio.allowanceMs = playout.requestedMs;
+      releaseHeld();
       break;
     case "audio-port":
       feed = m.port;
@@ -484,6 +580,10 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
     case "live":
       playout.reset(playout.targetMs);
       arrivals.length = 0;
+      // The timeline jumped (back to live, or a rewind): buffered audio is from the wrong moment.
+      ring?.flush();
+      feed?.postMessage({ flush: true });
+      releaseHeld();
       break;
     case "reset":
       reset();
@@ -491,13 +591,4 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
   }
 };
 
-const raf = (scope as { requestAnimationFrame?: (cb: () => void) => number }).requestAnimationFrame;
-function tick(): void {
-  render();
-  if (raf) raf.call(scope, tick);
-}
-// requestAnimationFrame paces drawing to the display when the worker has one; a timer covers the rest (and
-// hidden tabs, where animation frames stop).
-if (raf) raf.call(scope, tick);
-setInterval(render, 5);
 setInterval(control, 100);

@@ -1,6 +1,8 @@
 // Which decoded video frame to show now. The queue holds frames sorted by timestamp, possibly from two renditions
 // (after a switch the old one's frames stay until the new decoder has output): a frame is never shown when it is
-// not later than the one on screen, so the picture neither repeats nor steps back.
+// not later than the one on screen, so the picture neither repeats nor steps back. Before the first frame of a
+// join, the joined group's backlog is decoded but not shown: only a frame within one frame interval of the clock
+// (or the newest one sent to the decoder) is, so playback starts at the live edge rather than catching up to it.
 
 /** A frame this far or further behind the one on screen belongs to a restarted timeline and is shown, µs. */
 export const RESTART_US = 1_000_000;
@@ -12,15 +14,23 @@ export interface Pick {
   next: "show" | "stale" | "wait" | "none";
 }
 
+/** While joining (nothing shown yet): the frame interval, and the newest timestamp sent to the decoder, µs. */
+export interface Joining {
+  frameUs: number;
+  newestUs: number;
+}
+
 /**
  * `queue`: the queued frames' timestamps (µs, ascending); `clockUs`: the media time being shown now;
- * `shownUs`: the timestamp of the frame on screen (undefined: none yet); `staleUs`: how late a frame may be.
+ * `shownUs`: the timestamp of the frame on screen (undefined: none yet); `staleUs`: how late a frame may be;
+ * `joining`: set until the first frame is shown.
  */
 export function pickFrame(
   queue: readonly number[],
   clockUs: number,
   shownUs: number | undefined,
   staleUs: number,
+  joining?: Joining,
 ): Pick {
   let skip = 0;
   const behindShown = (ts: number) => shownUs !== undefined && ts <= shownUs && shownUs - ts < RESTART_US;
@@ -33,5 +43,7 @@ export function pickFrame(
   const head = queue[skip];
   if (head === undefined) return { skip, next: "none" };
   if (head > clockUs) return { skip, next: "wait" };
+  // Backlog of a join: a newer frame is on its way from the decoder, and this one is over a frame late.
+  if (joining && head < joining.newestUs && head < clockUs - joining.frameUs) return { skip, next: "stale" };
   return { skip, next: head < clockUs - staleUs ? "stale" : "show" };
 }

@@ -1,5 +1,6 @@
 // One playback of a broadcast over one session: the catalog, the chosen tracks, the live edge at the transport
-// (skipping to the newest group when behind), rendition switches at group boundaries, and automatic choice.
+// (skipping to the newest group when behind), rendition switches at group boundaries, automatic choice, and
+// rewind (played from the relay's cache, rewind.ts).
 
 import type { Group, Subscription } from "../client/requests.ts";
 import { RequestError } from "../client/requests.ts";
@@ -11,6 +12,16 @@ import { CmafError, parseFragment, parseInit } from "./cmaf.ts";
 import type { Wants } from "./demand.ts";
 import { checkDecoderInput, LocError, readLoc } from "./loc.ts";
 import type { ToWorker } from "./protocol.ts";
+import {
+  type FetchObject,
+  GroupClock,
+  MAX_REWIND_S,
+  type Range,
+  Rewind,
+  type RewindHost,
+  type Rewound,
+  rewindPoint,
+} from "./rewind.ts";
 
 /** An object later than the playout delay by this much, with a newer group waiting, abandons its group. */
 const MAX_LAG_MS = 300;
@@ -88,6 +99,26 @@ export function decoderConfig(track: CatalogTrack, kind: "video" | "audio"): Dec
   return out;
 }
 
+/** The worker's decoder configuration message for a track. */
+function configMessage(kind: "video" | "audio", track: CatalogTrack, decoder: DecoderSetup): ToWorker {
+  if (kind === "video") {
+    const m: ToWorker = { type: "video-config", track: track.name, codec: track.codec };
+    if (decoder.description) m.description = decoder.description;
+    if (decoder.width !== undefined) m.width = decoder.width;
+    if (decoder.height !== undefined) m.height = decoder.height;
+    return m;
+  }
+  const m: ToWorker = {
+    type: "audio-config",
+    track: track.name,
+    codec: track.codec,
+    sampleRate: track.samplerate ?? 48000,
+    channels: audioChannels(track),
+  };
+  if (decoder.description) m.description = decoder.description;
+  return m;
+}
+
 /** An audio track's channel count (catalog `channelConfig`; 2 when absent). */
 const audioChannels = (track: CatalogTrack) => Number.parseInt(track.channelConfig ?? "2", 10) || 2;
 
@@ -119,6 +150,15 @@ export class Playback {
   /** The rendition before video was paused, to resume with. */
   private lastVideo: CatalogTrack | undefined;
   private catalogSub: Subscription | undefined;
+  /** CMAF: each track's media-time offset (Reading.offset), kept for its rewind. */
+  private readonly offsets = new Map<string, number>();
+  /** Where each catalog track's groups start, as seen (for rewind). */
+  private readonly clocks = new Map<string, GroupClock>();
+  /** Played from the relay's cache instead of live (rewind.ts), and its state once started. */
+  private rewinding: Rewind | undefined;
+  rewound: Rewound | undefined;
+  /** A rewind set the delay (`r`), or ended (undefined): the player sets the worker's target to match. */
+  onrewind: ((r: Rewound | undefined) => void) | undefined;
 
   constructor(
     private readonly session: Session,
@@ -147,6 +187,10 @@ export class Playback {
   private sync(): void {
     const c = this.catalog;
     if (!c || this.closed) return;
+    if (this.rewinding) {
+      this.syncRewind(c, this.rewinding);
+      return;
+    }
     if (this.wants.video) {
       const want = this.pick(videoTracks(c));
       if (want && want.name !== this.video?.track.name) this.switchVideo(want).catch((e) => this.report(e));
@@ -246,7 +290,11 @@ export class Playback {
   choose(name: string | undefined): void {
     this.manual = name;
     const target = name ? this.renditions.find((v) => v.name === name) : this.pick(this.renditions);
-    if (!this.wants.video) this.lastVideo = target;
+    if (this.rewinding) {
+      this.lastVideo = target;
+      if (this.catalog && target && target.name !== this.rewinding.track("video"))
+        this.syncRewind(this.catalog, this.rewinding);
+    } else if (!this.wants.video) this.lastVideo = target;
     else if (target && target.name !== this.video?.track.name)
       this.switchVideo(target).catch((e) => this.report(e));
   }
@@ -301,11 +349,7 @@ export class Playback {
     this.switching = undefined;
     this.policy.switched(performance.now());
     this.meter.reset();
-    const config: ToWorker = { type: "video-config", track: track.name, codec: track.codec };
-    if (decoder.description) config.description = decoder.description;
-    if (decoder.width !== undefined) config.width = decoder.width;
-    if (decoder.height !== undefined) config.height = decoder.height;
-    this.post(config);
+    this.post(configMessage("video", track, decoder));
     if (old) {
       old.stopped = true;
       old.sub.cancel();
@@ -337,16 +381,7 @@ export class Playback {
       old.stopped = true;
       old.sub.cancel();
     }
-    const channels = audioChannels(track);
-    const config: ToWorker = {
-      type: "audio-config",
-      track: track.name,
-      codec: track.codec,
-      sampleRate: track.samplerate ?? 48000,
-      channels,
-    };
-    if (decoder.description) config.description = decoder.description;
-    this.post(config);
+    this.post(configMessage("audio", track, decoder));
     await this.read(reading, "audio");
   }
 
@@ -367,40 +402,12 @@ export class Playback {
       for (;;) {
         const o = await group.next();
         if (!o || r.stopped) break;
-        if (o.payload.length === 0) continue;
-        const f = this.frame(r, o.objectId, o.properties, o.payload);
-        if (!f) continue;
-        if (kind === "video" && f.key && f.config) {
-          const m: ToWorker = {
-            type: "video-config",
-            track: r.track.name,
-            codec: r.track.codec,
-            description: f.config,
-          };
-          this.post(m);
-        }
-        const data = f.data.slice().buffer;
-        const chunk: ToWorker = {
-          type: "chunk",
-          kind,
-          track: r.track.name,
-          data,
-          timestamp: f.timestamp,
-          key: f.key,
-          arrival: performance.timeOrigin + performance.now(),
-          discontinuity,
-        };
-        if (f.publishTime !== undefined) chunk.publishTime = f.publishTime;
-        this.post(chunk, [data]);
+        const c = this.convert(r, kind, o.objectId, o.properties, o.payload);
+        if (!c) continue;
+        if (o.objectId === 0) this.clock(r.track.name).observe(group.groupId, c.timestampUs);
+        const f = c.send(discontinuity);
         discontinuity = false;
-        if (kind === "video") {
-          this.meter.add(o.payload.length, chunk.arrival, f.timestamp / 1000);
-          this.stats.videoBytes += o.payload.length;
-          this.stats.videoObjects++;
-        } else {
-          this.stats.audioBytes += o.payload.length;
-          this.stats.audioObjects++;
-        }
+        if (kind === "video") this.meter.add(o.payload.length, f.arrival, f.timestamp / 1000);
         const lag = Date.now() - f.timestamp / 1000 - this.delayMs();
         if (lag > MAX_LAG_MS && r.sub.groups.length > 0) {
           // Behind and something newer exists: drop the rest of this group (never play stale frames).
@@ -413,6 +420,200 @@ export class Playback {
       if (r.stopped) break;
       group = await r.sub.nextGroup();
     }
+  }
+
+  /**
+   * An object of `r`'s track made ready for the worker (undefined: not usable media): `send` posts it, a decoder
+   * configuration first when a keyframe carries one, and counts it.
+   */
+  private convert(
+    r: Reading,
+    kind: "video" | "audio",
+    objectId: number,
+    props: Properties,
+    payload: Uint8Array,
+  ): { timestampUs: number; send(discontinuity: boolean): Frame & { arrival: number } } | undefined {
+    if (payload.length === 0) return undefined;
+    const f = this.frame(r, objectId, props, payload);
+    if (!f) return undefined;
+    return {
+      timestampUs: f.timestamp,
+      send: (discontinuity) => {
+        if (kind === "video" && f.key && f.config) {
+          this.post({
+            type: "video-config",
+            track: r.track.name,
+            codec: r.track.codec,
+            description: f.config,
+          });
+        }
+        const data = f.data.slice().buffer;
+        const arrival = performance.timeOrigin + performance.now();
+        const chunk: ToWorker = {
+          type: "chunk",
+          kind,
+          track: r.track.name,
+          data,
+          timestamp: f.timestamp,
+          key: f.key,
+          arrival,
+          discontinuity,
+        };
+        if (f.publishTime !== undefined) chunk.publishTime = f.publishTime;
+        this.post(chunk, [data]);
+        if (kind === "video") {
+          this.stats.videoBytes += payload.length;
+          this.stats.videoObjects++;
+        } else {
+          this.stats.audioBytes += payload.length;
+          this.stats.audioObjects++;
+        }
+        return { ...f, arrival };
+      },
+    };
+  }
+
+  /** Where `track`'s groups start (one clock per catalog track; others are not remembered). */
+  private clock(track: string): GroupClock {
+    let c = this.clocks.get(track);
+    if (!c) {
+      c = new GroupClock();
+      if (this.catalog?.tracks.some((t) => t.name === track)) this.clocks.set(track, c);
+    }
+    return c;
+  }
+
+  /**
+   * Plays from `seconds` before what is shown now (further back when already rewound), from the relay's cache:
+   * the live subscriptions stop, and the tracks are fetched (rewind.ts). Resolves once the delay is set; rejects
+   * (back at live) when the relay has nothing there. `live` returns to the live edge.
+   */
+  async rewind(seconds: number): Promise<Rewound> {
+    const c = this.catalog;
+    if (!c || this.closed) throw new BroadcastError("nothing to rewind yet");
+    if (!(seconds > 0)) throw new RangeError(`rewind by ${seconds} s`);
+    const videos = videoTracks(c);
+    const video = videos.length > 0 ? (this.video?.track ?? this.pick(videos)) : undefined;
+    const a = audioTrack(c);
+    const audio = this.wants.audio ? a : undefined;
+    if (video) decoderConfig(video, "video");
+    if (audio) decoderConfig(audio, "audio");
+    const delay = this.rewound?.delayMs ?? this.delayMs();
+    const point = rewindPoint(Date.now(), delay, Math.min(seconds, MAX_REWIND_S));
+    if (video) this.lastVideo = video;
+    this.rewinding?.stop();
+    this.rewound = undefined;
+    const rw = new Rewind(this.rewindHost());
+    this.rewinding = rw;
+    // The live subscriptions stop; frames queued in the worker are dropped.
+    this.stopVideo();
+    this.stopAudio();
+    this.post({ type: "video-pause" });
+    const tracks: { video?: string; audio?: string } = {};
+    if (video) tracks.video = video.name;
+    if (audio) tracks.audio = audio.name;
+    try {
+      const r = await rw.start(point, tracks, (r) => {
+        if (this.rewinding !== rw) return;
+        this.rewound = r;
+        this.onrewind?.(r);
+      });
+      rw.failure.catch((e) => {
+        if (this.rewinding !== rw) return;
+        this.report(new BroadcastError(`rewind ended: ${e instanceof Error ? e.message : e}`));
+        this.live();
+      });
+      return r;
+    } catch (e) {
+      if (this.rewinding === rw) this.live();
+      throw e;
+    }
+  }
+
+  /** Back to the live edge after a rewind: the fetches stop, the tracks are subscribed from the current group. */
+  live(): void {
+    const rw = this.rewinding;
+    if (!rw) return;
+    rw.stop();
+    this.rewinding = undefined;
+    this.rewound = undefined;
+    this.post({ type: "video-pause" });
+    this.onrewind?.(undefined);
+    this.sync();
+    this.onchange?.();
+  }
+
+  /**
+   * While rewound: video stays the chosen rendition, audio follows the mute; the leading track (video, else audio)
+   * no longer wanted ends it.
+   */
+  private syncRewind(c: Catalog, rw: Rewind): void {
+    if (videoTracks(c).length > 0 ? !this.wants.video : !this.wants.audio) {
+      // Paused, hidden or out of view: nothing is fetched; playing again starts at the live edge.
+      this.live();
+      return;
+    }
+    const report = (e: unknown) => this.report(e);
+    const v = this.lastVideo && videoTracks(c).find((t) => t.name === this.lastVideo?.name);
+    if (v && v.name !== rw.track("video")) {
+      decoderConfig(v, "video");
+      rw.follow("video", v.name).catch(report);
+    }
+    const a = audioTrack(c);
+    if (this.wants.audio && a) {
+      if (a.name !== rw.track("audio")) rw.follow("audio", a.name).catch(report);
+    } else rw.drop("audio");
+  }
+
+  /** What a rewind asks of this playback: fetches over its session, conversions, the worker. */
+  private rewindHost(): RewindHost {
+    // The tracks being fetched, with CMAF's media-time offset carried over from their live playback.
+    const readings = new Map<string, Reading>();
+    const reading = (name: string, kind: "video" | "audio"): Reading | undefined => {
+      let r = readings.get(name);
+      if (r) return r;
+      const track = this.catalog?.tracks.find((t) => t.name === name);
+      if (!track) return undefined;
+      r = { track, stopped: false } as Reading;
+      const timescale = track.packaging === "cmaf" ? decoderConfig(track, kind).timescale : undefined;
+      if (timescale) r.timescale = timescale;
+      const offset = this.offsets.get(name);
+      if (offset !== undefined) r.offset = offset;
+      readings.set(name, r);
+      return r;
+    };
+    return {
+      fetch: async (name, start, end): Promise<Range> => {
+        const f = await this.session.fetch({ namespace: this.broadcast, name, start, end }, { priority: 2 });
+        let cancelled = false;
+        return {
+          next: () => (cancelled ? Promise.resolve(undefined) : f.next()),
+          // What arrived and was not read is let go at once.
+          cancel: () => {
+            cancelled = true;
+            f.cancel();
+            f.entries.drain();
+          },
+          get endLocation() {
+            return f.endLocation;
+          },
+          get complete() {
+            return f.entries.closed;
+          },
+        };
+      },
+      largest: async (name) => (await this.session.trackStatus(this.broadcast, name)).largest,
+      clock: (name) => this.clock(name),
+      configure: (kind, name) => {
+        const track = this.catalog?.tracks.find((t) => t.name === name);
+        if (track) this.post(configMessage(kind, track, decoderConfig(track, kind)));
+      },
+      convert: (kind, name, o: FetchObject) => {
+        const r = reading(name, kind);
+        return r && this.convert(r, kind, o.objectId, o.properties, o.payload);
+      },
+      now: () => Date.now(),
+    };
   }
 
   private readonly complained = new Map<string, number>();
@@ -461,11 +662,14 @@ export class Playback {
     const publishTime = props.getInt(0x3a10);
     const offset = (publishTime ?? Date.now() * 1000) - pts;
     r.offset = r.offset === undefined ? offset : Math.min(r.offset, offset);
+    if (this.offsets.size < 64 || this.offsets.has(r.track.name)) this.offsets.set(r.track.name, r.offset);
     return { data: sample.data, timestamp: pts + r.offset, key: sample.key, publishTime, config: undefined };
   }
 
   close(): void {
     this.closed = true;
+    this.rewinding?.stop();
+    this.rewinding = undefined;
     for (const r of [this.video, this.audio]) {
       if (!r) continue;
       r.stopped = true;

@@ -1,5 +1,6 @@
-// What <moq-player>'s controls do: play/pause (back to the live edge), volume, full screen, picture-in-picture,
-// the keyboard shortcuts, and the buffering and "behind live" indicators. The decisions are in controls.ts.
+// What <moq-player>'s controls do: play/pause (back to the live edge), rewind, volume, full screen,
+// picture-in-picture, the keyboard shortcuts, and the buffering and "behind live" indicators. The decisions are in
+// controls.ts.
 
 import { errorText } from "../client/session.ts";
 import {
@@ -10,6 +11,8 @@ import {
   type ControlsUi,
   el,
   keyAction,
+  REWIND_STEP_S,
+  rewoundText,
   stepVolume,
 } from "./controls.ts";
 import type { ToWorker } from "./protocol.ts";
@@ -18,8 +21,10 @@ import type { PlayerStats } from "./stats.ts";
 /** What the controls need from the player. */
 export interface ControlsHost {
   readonly element: HTMLElement;
-  readonly canvas: HTMLCanvasElement;
+  /** Where frames show: a <video> (the browser's video path) or the canvas fallback. */
+  screen(): HTMLVideoElement | HTMLCanvasElement | undefined;
   readonly stats: PlayerStats;
+  /** The latency the viewer's mode aims at, ms (latency-mode.ts `aimMs`): "behind live" counts from it. */
   targetLatency(): number;
   send(m: ToWorker): void;
   unmuted(): boolean;
@@ -32,6 +37,10 @@ export interface ControlsHost {
   videoWanted(): boolean;
   /** Subscribes video again, from the relay's current group. */
   resubscribeVideo(): void;
+  /** Plays from `seconds` further back, from the relay's cache (rewind.ts). */
+  rewind(seconds: number): void;
+  /** Ends a rewind (back to the live edge); false when not rewound. */
+  leaveRewind(): boolean;
 }
 
 export class PlayerControls {
@@ -52,6 +61,7 @@ export class PlayerControls {
     ui.mute.addEventListener("click", () => host.toggleMute());
     ui.volume.addEventListener("input", () => this.setVolume(Number(ui.volume.value)));
     ui.goLive.addEventListener("click", () => this.goLive());
+    ui.rewind.addEventListener("click", () => host.rewind(REWIND_STEP_S));
     ui.fullscreen.addEventListener("click", () => this.toggleFullscreen());
     ui.pip.addEventListener("click", () => this.togglePictureInPicture());
     ui.pip.hidden = !("requestPictureInPicture" in HTMLVideoElement.prototype);
@@ -105,10 +115,15 @@ export class PlayerControls {
     this.render();
   }
 
-  /** Jumps to the live edge (a paused player plays). */
+  /** Jumps to the live edge (a paused player plays; a rewound one stops fetching). */
   goLive(): void {
     if (this.paused) {
       this.play();
+      return;
+    }
+    if (this.host.leaveRewind()) {
+      this.host.stats.behindLive = false;
+      this.render();
       return;
     }
     this.host.send({ type: "live" });
@@ -133,8 +148,8 @@ export class PlayerControls {
   }
 
   /**
-   * Picture-in-picture: the canvas (drawn by the worker) captured into a hidden <video> that the browser floats.
-   * A refusal (no support, no user gesture, a headless browser) shows as a message.
+   * Picture-in-picture: the player's <video> itself, or with the canvas fallback the canvas captured into a hidden
+   * <video> that the browser floats. A refusal (no support, no user gesture, a headless browser) shows as a message.
    */
   togglePictureInPicture(): void {
     if (document.pictureInPictureElement) {
@@ -142,12 +157,18 @@ export class PlayerControls {
       return;
     }
     (async () => {
+      const screen = this.host.screen();
+      if (screen instanceof HTMLVideoElement) {
+        await screen.requestPictureInPicture();
+        return;
+      }
+      if (!screen) throw new Error("nothing to show yet");
       if (!this.pipVideo) {
         const v = el("video", "pip");
         v.muted = true;
         v.tabIndex = -1;
         v.setAttribute("aria-hidden", "true");
-        v.srcObject = this.host.canvas.captureStream();
+        v.srcObject = screen.captureStream();
         this.host.element.shadowRoot?.append(v);
         this.pipVideo = v;
       }
@@ -180,6 +201,7 @@ export class PlayerControls {
     else if (action === "toggle-mute") this.host.toggleMute();
     else if (action === "fullscreen") this.toggleFullscreen();
     else if (action === "go-live") this.goLive();
+    else if (action === "rewind") this.host.rewind(REWIND_STEP_S);
     else this.setVolume(stepVolume(this.host.stats.volume, action === "volume-up" ? 1 : -1));
   }
 
@@ -196,8 +218,10 @@ export class PlayerControls {
       videoWanted: this.host.videoWanted(),
       sinceFrameMs: t - this.lastFrameAt,
     });
+    // Rewound, it shows whatever the latency: "Go live" is the way back.
     s.behindLive =
-      !this.paused && !s.buffering && behindLive(s.behindLive, s.latencyMs, this.host.targetLatency());
+      !this.paused &&
+      (s.rewindS > 0 || (!s.buffering && behindLive(s.behindLive, s.latencyMs, this.host.targetLatency())));
     this.render();
   }
 
@@ -210,7 +234,9 @@ export class PlayerControls {
     ui.unmute.hidden = host.unmuted() || host.element.hasAttribute("no-audio");
     ui.mute.hidden = !host.unmuted();
     ui.behind.hidden = !s.behindLive;
-    if (s.behindLive) ui.behindText.textContent = behindText(s.latencyMs ?? 0, host.targetLatency());
+    if (s.behindLive)
+      ui.behindText.textContent =
+        s.rewindS > 0 ? rewoundText(s.rewindS) : behindText(s.latencyMs ?? 0, host.targetLatency());
     ui.buffering.hidden = !s.buffering;
     ui.fullscreen.textContent =
       document.fullscreenElement === host.element ? "Exit full screen" : "Full screen";

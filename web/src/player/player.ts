@@ -1,6 +1,8 @@
 // <moq-player url="http://relay:4443/" broadcast="demo/clip"> — a live player for MoQT broadcasts.
 //
-// Attributes: url (relay; default: this page's origin), broadcast (namespace), target-latency (ms, default 50),
+// Attributes: url (relay; default: this page's origin), broadcast (namespace), latency-mode (realtime, fixed or range;
+// default fixed) with target-latency (fixed, ms, default 50) or latency-min / latency-max (range, ms),
+// renderer ("canvas" to draw to a canvas instead of the <video> path; video-output.ts),
 // fingerprint / fingerprint-url (certificate hash, or where to fetch it), versions ("19,18"), no-audio, stats
 // (show the overlay), frame-log (fill `frameLog` from the stamp of every drawn frame). Reconnects by itself when the
 // relay goes away. Subscribes video only while seen and audio only while unmuted, nothing while paused (demand.ts).
@@ -12,19 +14,29 @@ import type { Version } from "../wire/index.ts";
 import { renditionLabel } from "./catalog.ts";
 import { el, STYLE } from "./controls.ts";
 import { type Wants, wanted } from "./demand.ts";
+import { aimMs, DEFAULT_TARGET_MS, modeAttributes, modeFromAttributes, parseDelay } from "./latency-mode.ts";
 import { BroadcastError, Playback } from "./playback.ts";
 import { PlayerControls } from "./player-controls.ts";
+import { type LatencyMode, startMs } from "./playout.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
+import { RewindStopped, type Rewound } from "./rewind.ts";
 import { AudioRing } from "./ring.ts";
 import { overlayText, type PlayerStats } from "./stats.ts";
+import { videoOutput } from "./video-output.ts";
 
+export { DEFAULT_TARGET_MS } from "./latency-mode.ts";
 export type { PlayerStats } from "./stats.ts";
 
-/** The default target latency (publish to display), ms: low, with room for LAN jitter. */
-export const DEFAULT_TARGET_MS = 50;
-
 export class MoqPlayer extends HTMLElement {
-  static observedAttributes = ["target-latency", "stats", "throughput-cap", "frame-log"];
+  static observedAttributes = [
+    "target-latency",
+    "latency-mode",
+    "latency-min",
+    "latency-max",
+    "stats",
+    "throughput-cap",
+    "frame-log",
+  ];
 
   /**
    * A token for a relay that requires one, sent in SETUP (never in a URL). A property, not an attribute, so that
@@ -51,6 +63,7 @@ export class MoqPlayer extends HTMLElement {
     buffering: false,
     behindLive: false,
     volume: 1,
+    rewindS: 0,
   };
 
   /** Every publish-to-display latency (ms), oldest first, up to 100 000 (for measurements). */
@@ -63,6 +76,8 @@ export class MoqPlayer extends HTMLElement {
    */
   readonly frameLog: [number, number][] = [];
   private startedAt = performance.now();
+  /** Connections to the page so far: a start deferred from an earlier one is dropped. */
+  private starts = 0;
   private worker: Worker | undefined;
   private ring: AudioRing | undefined;
   private audioCtx: AudioContext | undefined;
@@ -90,8 +105,9 @@ export class MoqPlayer extends HTMLElement {
     audio: 0,
   };
   private readonly controls: PlayerControls;
+  /** Where frames show (made per worker: a canvas can be handed to a worker once). */
+  private screen: HTMLVideoElement | HTMLCanvasElement | undefined;
   private readonly ui: PlayerControls["ui"] & {
-    canvas: HTMLCanvasElement;
     overlay: HTMLElement;
     state: HTMLElement;
   };
@@ -101,12 +117,11 @@ export class MoqPlayer extends HTMLElement {
     const root = this.attachShadow({ mode: "open" });
     // A constructed stylesheet: pages served with `style-src 'self'` refuse an inline <style>.
     root.adoptedStyleSheets = [playerSheet()];
-    const canvas = el("canvas");
     this.controls = new PlayerControls({
       element: this,
-      canvas,
+      screen: () => this.screen,
       stats: this.stats,
-      targetLatency: () => this.targetLatency,
+      targetLatency: () => aimMs(this.latencyMode, this.delayMs),
       send: (m) => this.send(m),
       unmuted: () => this.unmuted,
       toggleMute: () => this.toggleMute(),
@@ -118,31 +133,57 @@ export class MoqPlayer extends HTMLElement {
         this.playback?.want({ video: false, audio: w.audio });
         this.playback?.want(w);
       },
+      rewind: (seconds) => {
+        this.rewind(seconds).catch(() => {});
+      },
+      leaveRewind: () => this.leaveRewind(),
     });
-    this.ui = { ...this.controls.ui, canvas, overlay: el("div", "overlay"), state: el("div", "state") };
+    this.ui = { ...this.controls.ui, overlay: el("div", "overlay"), state: el("div", "state") };
     this.ui.renditions.append(option("", "auto"));
     this.ui.overlay.hidden = true;
     const ui = this.ui;
-    root.append(ui.canvas, ui.state, ui.overlay, ui.buffering, ui.message, ui.bar);
+    root.append(ui.state, ui.overlay, ui.buffering, ui.message, ui.bar);
     this.ui.renditions.addEventListener("change", () =>
       this.playback?.choose(this.ui.renditions.value || undefined),
     );
     this.ui.latency.addEventListener("input", () =>
       this.setAttribute("target-latency", this.ui.latency.value),
     );
+    this.ui.latencyMode.addEventListener("change", () =>
+      this.setAttribute("latency-mode", this.ui.latencyMode.value),
+    );
   }
 
+  /** The fixed mode's delay (`target-latency`), ms. */
   get targetLatency(): number {
-    const v = Number(this.getAttribute("target-latency") ?? DEFAULT_TARGET_MS);
-    return Number.isFinite(v) && v >= 0 ? v : DEFAULT_TARGET_MS;
+    return parseDelay(this.getAttribute("target-latency")) ?? DEFAULT_TARGET_MS;
+  }
+
+  /** The latency mode the attributes ask for (latency-mode.ts); setting it sets them. */
+  get latencyMode(): LatencyMode {
+    return modeFromAttributes((name) => this.getAttribute(name));
+  }
+
+  set latencyMode(mode: LatencyMode) {
+    for (const [name, value] of modeAttributes(mode)) this.setAttribute(name, value);
+  }
+
+  /** The latency attributes changed, or the worker started: the menu, the slider, the stats and the worker follow. */
+  private latencyChanged(): void {
+    const mode = this.latencyMode;
+    const ui = this.ui;
+    ui.latencyMode.value = mode.kind;
+    ui.latency.value = String(this.targetLatency);
+    ui.latency.hidden = mode.kind !== "fixed";
+    ui.latencyValue.textContent =
+      mode.kind === "fixed" ? `${mode.ms} ms` : mode.kind === "range" ? `${mode.minMs}–${mode.maxMs} ms` : "";
+    this.stats.latencyMode = mode;
+    // Rewound, the delay is the rewind's; the mode applies again at the live edge.
+    if (!this.playback?.rewound) this.send({ type: "target", ms: startMs(mode), mode });
   }
 
   attributeChangedCallback(name: string): void {
-    if (name === "target-latency") {
-      this.ui.latency.value = String(this.targetLatency);
-      this.ui.latencyValue.textContent = `${this.targetLatency} ms`;
-      this.send({ type: "target", ms: this.targetLatency });
-    }
+    if (name === "target-latency" || name.startsWith("latency-")) this.latencyChanged();
     if (name === "stats") this.ui.overlay.hidden = !this.hasAttribute("stats");
     if (name === "throughput-cap" && this.playback) this.playback.capBps = this.throughputCap;
     if (name === "frame-log") this.send({ type: "frame-log", enabled: this.hasAttribute("frame-log") });
@@ -159,9 +200,7 @@ export class MoqPlayer extends HTMLElement {
     this.running = true;
     this.controls.connected();
     this.ui.overlay.hidden = !this.hasAttribute("stats");
-    this.ui.latency.value = String(this.targetLatency);
-    this.ui.latencyValue.textContent = `${this.targetLatency} ms`;
-    this.startWorker();
+    this.latencyChanged();
     this.timer = setInterval(() => this.tick(), 250);
     document.addEventListener("visibilitychange", this.onVisibility);
     if (typeof IntersectionObserver === "function") {
@@ -175,7 +214,12 @@ export class MoqPlayer extends HTMLElement {
     }
     this.stats.videoPaused = !this.wants().video;
     // Start after the current task, so a page script can still set attributes after the element upgrades.
-    setTimeout(() => this.loop().catch((e) => this.setError(errorText(e))), 0);
+    const start = ++this.starts;
+    setTimeout(() => {
+      if (!this.running || start !== this.starts) return;
+      this.startWorker();
+      this.loop().catch((e) => this.setError(errorText(e)));
+    }, 0);
   }
 
   disconnectedCallback(): void {
@@ -189,6 +233,8 @@ export class MoqPlayer extends HTMLElement {
     this.session?.close(0, "player removed");
     this.worker?.terminate();
     this.worker = undefined;
+    this.screen?.remove();
+    this.screen = undefined;
     this.audioCtx?.close().catch(() => {});
   }
 
@@ -219,14 +265,21 @@ export class MoqPlayer extends HTMLElement {
     this.worker = new Worker(new URL("decoder-worker.js", base), { type: "module" });
     this.worker.onmessage = (e: MessageEvent<FromWorker>) => this.onWorker(e.data);
     this.worker.onerror = (e) => this.setError(`decoder worker: ${e.message}`);
-    const canvas = this.ui.canvas.transferControlToOffscreen();
-    const init: ToWorker = { type: "init", canvas, targetMs: this.targetLatency };
+    const init: ToWorker = { type: "init", targetMs: startMs(this.latencyMode) };
+    const output = videoOutput(this.getAttribute("renderer"));
+    this.screen = output.screen;
+    this.shadowRoot?.prepend(output.screen);
+    if (output.frames) init.frames = output.frames;
+    else init.canvas = (output.screen as HTMLCanvasElement).transferControlToOffscreen();
+    this.stats.renderer = output.frames ? "video" : "canvas";
     if (globalThis.crossOriginIsolated) {
       this.ring = AudioRing.create(2, 2, 48000);
       init.ring = this.ring.layout;
     }
-    this.send(init, [canvas]);
+    const handed = init.frames ?? init.canvas;
+    this.send(init, handed ? [handed] : []);
     this.send({ type: "frame-log", enabled: this.hasAttribute("frame-log") });
+    this.latencyChanged();
   }
 
   private onWorker(m: FromWorker): void {
@@ -340,9 +393,59 @@ export class MoqPlayer extends HTMLElement {
     this.controls.play();
   }
 
-  /** Jumps to the live edge: the delay drops to the target, video is subscribed again from the current group. */
+  /**
+   * Jumps to the live edge: the delay drops to the target, video is subscribed again from the current group (a
+   * rewind ends).
+   */
   goLive(): void {
     this.controls.goLive();
+  }
+
+  /** The worker's delay at the live edge before the rewind, ms (`stats.rewindS` counts from it). */
+  private liveDelayMs = 0;
+
+  /**
+   * Plays from `seconds` further back (from what is shown now), out of the relay's cache: its depth is the relay's
+   * `--cache-groups` groups. Resolves once the rewound playback has started; a refusal shows as a message and
+   * the player stays (or goes back) live. `goLive` returns to the live edge.
+   */
+  async rewind(seconds: number): Promise<void> {
+    const p = this.playback;
+    if (!p || !Number.isFinite(seconds) || seconds <= 0) return;
+    if (this.controls.paused) this.controls.play();
+    if (!p.rewound) this.liveDelayMs = this.delayMs;
+    try {
+      await p.rewind(seconds);
+    } catch (e) {
+      if (e instanceof RewindStopped || p !== this.playback) return;
+      this.controls.showMessage(`Rewind unavailable: ${errorText(e)}`);
+    }
+  }
+
+  /** Ends a rewind: back to the live edge. False when not rewound. */
+  private leaveRewind(): boolean {
+    const p = this.playback;
+    if (!p?.rewound) return false;
+    p.live();
+    return true;
+  }
+
+  /** A rewind set the delay (`r`) or ended (undefined): the worker's target and `stats.rewindS` follow. */
+  private rewound(r: Rewound | undefined): void {
+    if (r) {
+      this.stats.rewindS = Math.max(0, Math.round((r.delayMs - this.liveDelayMs) / 100) / 10);
+      // A fixed delay: the first fetched frame shows now, and everything after it as far behind.
+      this.send({ type: "target", ms: r.delayMs });
+      this.send({ type: "live" });
+      if (r.clamped)
+        this.controls.showMessage(`Rewound ${this.stats.rewindS.toFixed(0)} s: the relay holds no more`);
+    } else {
+      this.stats.rewindS = 0;
+      this.latencyChanged();
+      this.send({ type: "live" });
+    }
+    this.stats.behindLive = this.stats.rewindS > 0;
+    this.controls.render();
   }
 
   /** The audio gain, 0 to 1 (kept while muted). */
@@ -402,6 +505,9 @@ export class MoqPlayer extends HTMLElement {
     playback.capBps = this.throughputCap;
     playback.onchange = () => this.renderMenu();
     playback.onerror = (message) => this.setError(message);
+    playback.onrewind = (r) => {
+      if (playback === this.playback) this.rewound(r);
+    };
     let moved: (a: Attachment) => void = () => {};
     let moving: Promise<boolean> | undefined;
     const a: Attachment = {
@@ -454,6 +560,8 @@ export class MoqPlayer extends HTMLElement {
     if (uri !== (this.getAttribute("url") ?? location.origin)) this.setAttribute("url", uri);
     this.stats.handover = "connecting";
     this.stats.handoversStarted++;
+    // The new session starts at the live edge: so does the old one, rather than two positions meeting.
+    old.playback.live();
     // Leave before the relay has to close us: give up (and reconnect the old way) a little before its deadline.
     const budget = Math.max(500, (timeoutMs > 0 ? timeoutMs : 5000) - 300);
     let next: Attachment | undefined;
@@ -524,6 +632,8 @@ export class MoqPlayer extends HTMLElement {
         const session = await this.connect(url);
         this.stats.error = undefined;
         this.send({ type: "reset" });
+        // A new session plays live: a rewind did not survive the old one.
+        if (this.stats.rewindS > 0) this.rewound(undefined);
         let a = this.attach(session, (m, t) => this.send(m, t));
         this.setState("playing", "waiting for video");
         backoff = 250;

@@ -1,10 +1,20 @@
 // The playout clock. `Timeline` maps a track kind's timestamps onto the viewer's wall clock: LOC timestamps are the
 // publisher's wall clock, used as they are, until a publisher's timestamps stop making sense (far in the future,
-// or persistently far in the past: a jump or a wrong clock); then the timeline is re-anchored so that frames are
-// on time again. `PlayoutDelay` is how far behind that clock frames are shown: it follows the viewer's target, but
-// never below what delivery needs (the smallest recent arrival delay plus a margin), rises while shown frames keep
-// coming too late, and is bounded, so that it never chases a timestamp jump. The worker calls `tick` every 100 ms
-// and `stale` for each frame it drops as too late.
+// or persistently far in the past beyond the delay the viewer asked for: a jump or a wrong clock); then the
+// timeline is re-anchored so that frames are on time again. `PlayoutDelay` is how far behind that clock frames are
+// shown. What delivery needs is the smallest recent arrival delay plus a margin, raised while shown frames keep
+// coming too late, and bounded, so that it never chases a timestamp jump; the viewer's `LatencyMode` says how the
+// delay follows it. The worker calls `tick` every 100 ms and `stale` for each frame it drops as too late.
+
+/**
+ * The latency the viewer asked for. Real-time: what delivery needs, nothing more. Fixed: `ms`, higher only while
+ * delivery cannot make it. Range: what delivery needs within [minMs, maxMs]; past maxMs late frames are dropped
+ * rather than the delay raised.
+ */
+export type LatencyMode =
+  | { kind: "realtime" }
+  | { kind: "fixed"; ms: number }
+  | { kind: "range"; minMs: number; maxMs: number };
 
 /** Decode + render margin on top of the smallest arrival delay, ms. */
 export const MARGIN_MS = 20;
@@ -23,22 +33,51 @@ export const JUMP_MS = 3000;
 export const LATE_RUN_MS = 1000;
 /** A frame may claim to be from this far in the future (the publisher's clock ahead of ours), ms. */
 export const AHEAD_MS = 1000;
-/** The delay never rises above this (or the target, if larger), ms: more than the timeline lets a floor reach. */
+/**
+ * What delivery needs is capped at this, ms: more than the timeline lets a floor reach. A fixed delay or a range's
+ * minimum may be larger.
+ */
 export const MAX_DELAY_MS = JUMP_MS + LATE_MAX_MS + 500;
 /** A delay this far above its goal drops to it at once (a discontinuity passed), ms. */
 export const SNAP_MS = 1000;
 
+/** Where a mode's delay starts, at the start and after a jump to the live edge: its lowest, ms. */
+export function startMs(mode: LatencyMode): number {
+  if (mode.kind === "fixed") return mode.ms;
+  return mode.kind === "range" ? mode.minMs : MARGIN_MS;
+}
+
+/** The largest delay a mode asks for (real-time asks for none), ms. */
+export function requestedMs(mode: LatencyMode): number {
+  if (mode.kind === "fixed") return mode.ms;
+  return mode.kind === "range" ? mode.maxMs : 0;
+}
+
 export class PlayoutDelay {
   delayMs: number;
+  /** The viewer's mode; the delay moves to it from the next tick on. */
+  mode: LatencyMode;
   private lateBoostMs = 0;
 
-  constructor(public targetMs: number) {
+  /** Starts with a fixed delay of `targetMs`. */
+  constructor(targetMs: number) {
+    this.mode = { kind: "fixed", ms: targetMs };
     this.delayMs = targetMs;
   }
 
-  /** A new target from the viewer, or a jump to the live edge: the delay jumps to it. */
-  reset(targetMs: number): void {
-    this.targetMs = this.delayMs = targetMs;
+  /** Where the delay starts after a jump to the live edge (`startMs` of the mode), ms. */
+  get targetMs(): number {
+    return startMs(this.mode);
+  }
+
+  /** The largest delay the mode asks for (`requestedMs`), ms. */
+  get requestedMs(): number {
+    return requestedMs(this.mode);
+  }
+
+  /** A start, or a jump to the live edge: the delay jumps to `delayMs`, the mode stays. */
+  reset(delayMs: number): void {
+    this.delayMs = delayMs;
     this.lateBoostMs = 0;
   }
 
@@ -54,11 +93,21 @@ export class PlayoutDelay {
   tick(base: number | undefined): number {
     this.lateBoostMs = Math.max(0, this.lateBoostMs - LATE_DECAY_MS);
     const needed =
-      base === undefined || !Number.isFinite(base) ? this.targetMs : base + MARGIN_MS + this.lateBoostMs;
-    const goal = Math.max(this.targetMs, Math.min(needed, MAX_DELAY_MS));
+      base === undefined || !Number.isFinite(base)
+        ? undefined
+        : Math.min(base + MARGIN_MS + this.lateBoostMs, MAX_DELAY_MS);
+    const goal = this.goal(needed);
     if (this.delayMs < goal || this.delayMs - goal > SNAP_MS) this.delayMs = goal;
     else this.delayMs -= Math.min(this.delayMs - goal, CATCH_UP_MS);
     return this.delayMs;
+  }
+
+  /** The delay the mode wants when delivery needs `needed` ms (undefined: unknown, so a fixed delay, else hold). */
+  private goal(needed: number | undefined): number {
+    const m = this.mode;
+    if (m.kind === "fixed") return Math.max(m.ms, needed ?? m.ms);
+    const follow = needed ?? this.delayMs;
+    return m.kind === "range" ? Math.min(Math.max(follow, m.minMs), m.maxMs) : follow;
   }
 }
 
@@ -77,6 +126,12 @@ export interface Mapped {
  * joining mid-group starts with them, and a stalled network delivers them; only a run of LATE_RUN_MS is.
  */
 export class Timeline {
+  /**
+   * The delay the viewer asked for (`requestedMs`), ms: a frame is late by what it arrives after its timestamp
+   * beyond this, so that frames old only because the viewer wants them old (a large fixed delay) stay on the
+   * timeline.
+   */
+  allowanceMs = 0;
   private offsetUs = 0;
   /** The arrival time of the first of an unbroken run of frames more than JUMP_MS late, ms. */
   private lateSince: number | undefined;
@@ -88,7 +143,7 @@ export class Timeline {
     const mapped = Math.round(ts + this.offsetUs);
     const late = arrivalMs - mapped / 1000;
     let reanchor = late < -AHEAD_MS;
-    if (late > JUMP_MS) {
+    if (late - this.allowanceMs > JUMP_MS) {
       this.lateSince ??= arrivalMs;
       reanchor = arrivalMs - this.lateSince >= LATE_RUN_MS;
     } else {

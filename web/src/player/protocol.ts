@@ -1,10 +1,19 @@
 // Messages between the player (main thread) and its decoder worker.
 
+import type { LatencyMode } from "./playout.ts";
 import type { RingLayout } from "./ring.ts";
 
 export type ToWorker =
-  | { type: "init"; canvas: OffscreenCanvas; ring?: RingLayout; targetMs: number }
-  | { type: "target"; ms: number }
+  /** Frames go to `frames` (a MediaStreamTrackGenerator's stream, shown by a <video>), else to `canvas`. */
+  | {
+      type: "init";
+      frames?: WritableStream<VideoFrame>;
+      canvas?: OffscreenCanvas;
+      ring?: RingLayout;
+      targetMs: number;
+    }
+  /** The viewer's latency mode; without `mode`, a fixed delay of `ms`. */
+  | { type: "target"; ms: number; mode?: LatencyMode }
   /** Audio without shared memory: PCM goes to the worklet over this port, its clock comes back. */
   | { type: "audio-port"; port: MessagePort; outputLatencyMs: number }
   | {

@@ -3,7 +3,17 @@
 // reader publishes that "audio clock" back for video to follow. A page that is not cross-origin isolated has no
 // SharedArrayBuffer: then the worklet keeps a ring of its own, fed over a MessagePort (see audio-worklet.ts).
 
-const I = { WRITE: 0, READ: 1, UNDERRUNS: 2, SKIPPED: 3, RUNNING: 4, MARKS: 5, LENGTH: 8 };
+const I = {
+  WRITE: 0,
+  READ: 1,
+  UNDERRUNS: 2,
+  SKIPPED: 3,
+  RUNNING: 4,
+  MARKS: 5,
+  FLUSH_TO: 6,
+  FLUSHES: 7,
+  LENGTH: 8,
+};
 const F = { DELAY_MS: 0, CLOCK_PTS: 1, CLOCK_WALL: 2, OUTPUT_LATENCY_MS: 3, LENGTH: 4 };
 const MARKS = 64;
 
@@ -21,10 +31,13 @@ export class AudioRing {
   readonly floats: Float64Array;
   readonly marks: Float64Array;
   readonly samples: Float32Array;
+  /** Reader: the writer's flushes already applied. */
+  private flushesSeen: number;
 
   constructor(readonly layout: RingLayout) {
     const { sab, capacity, channels } = layout;
     this.ints = new Int32Array(sab, 0, I.LENGTH);
+    this.flushesSeen = Atomics.load(this.ints, I.FLUSHES);
     this.floats = new Float64Array(sab, 64, F.LENGTH);
     this.marks = new Float64Array(sab, 128, MARKS * 2);
     this.samples = new Float32Array(sab, 128 + MARKS * 16, capacity * channels);
@@ -105,6 +118,16 @@ export class AudioRing {
     return true;
   }
 
+  /**
+   * Writer: nothing written so far is to be played (a jump in the timeline: a rewind, or back to live). The reader
+   * skips it at its next read; what is written after this call plays. The clock stops until then.
+   */
+  flush(): void {
+    Atomics.store(this.ints, I.FLUSH_TO, Atomics.load(this.ints, I.WRITE));
+    Atomics.add(this.ints, I.FLUSHES, 1);
+    this.floats[F.CLOCK_WALL] = 0;
+  }
+
   /** The presentation time (µs) of frame index `r`, from the latest mark at or before it. */
   ptsAt(r: number): number | undefined {
     const m = Atomics.load(this.ints, I.MARKS);
@@ -126,6 +149,15 @@ export class AudioRing {
     const { capacity, channels, sampleRate } = this.layout;
     const frames = out[0]?.length ?? 0;
     let r = Atomics.load(this.ints, I.READ);
+    const flushes = Atomics.load(this.ints, I.FLUSHES);
+    if (flushes !== this.flushesSeen) {
+      this.flushesSeen = flushes;
+      const to = Atomics.load(this.ints, I.FLUSH_TO);
+      if (((to - r) | 0) > 0) {
+        r = to;
+        Atomics.store(this.ints, I.READ, r);
+      }
+    }
     let available = this.buffered;
     const silence = () => {
       for (const o of out) o.fill(0);

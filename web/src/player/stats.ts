@@ -1,6 +1,8 @@
 // What <moq-player> reports about itself (its `stats`), and the overlay's text.
 
 import type { Version } from "../wire/index.ts";
+import { modeText } from "./latency-mode.ts";
+import type { LatencyMode } from "./playout.ts";
 import type { WorkerStats } from "./protocol.ts";
 
 export interface PlayerStats
@@ -41,16 +43,23 @@ export interface PlayerStats
   behindLive: boolean;
   /** The volume (audio gain), 0 to 1. */
   volume: number;
+  /** How far behind live the viewer has rewound (played from the relay's cache), s; 0 at live. */
+  rewindS: number;
+  /** The viewer's latency mode (the latency attributes). */
+  latencyMode?: LatencyMode;
+  /** Where frames show: "video" (the browser's video path) or "canvas". */
+  renderer?: "video" | "canvas";
 }
 
 const ms = (v: number | undefined) => (v === undefined ? "–" : `${Math.round(v)} ms`);
+const mode = (m: LatencyMode | undefined) => (m === undefined ? "" : ` (${modeText(m)})`);
 
 export function overlayText(s: PlayerStats): string {
   return [
     `${s.state}${s.version ? `  draft-${s.version}` : ""}${s.rttMs !== undefined ? `  rtt ${s.rttMs.toFixed(1)} ms` : ""}`,
     `latency ${ms(s.latencyMs)} (p50 ${ms(s.latencyP50Ms)})  glass ${ms(s.glassMs)}`,
     ...(s.stampMs !== undefined ? [`glass-to-glass ${ms(s.stampMs)} (p50 ${ms(s.stampP50Ms)}, stamp)`] : []),
-    `delay ${ms(s.delayMs)}  base ${ms(s.baseMs)}  audio buf ${ms(s.audioBufferedMs)}`,
+    `delay ${ms(s.delayMs)}${mode(s.latencyMode)}  base ${ms(s.baseMs)}  audio buf ${ms(s.audioBufferedMs)}`,
     `${s.rendition ?? "–"}  ${s.width ?? 0}x${s.height ?? 0}  ${s.fps ?? 0} fps  ${Math.round(s.bitrateKbps)} kb/s`,
     `throughput ${s.throughputKbps === undefined ? "–" : `${Math.round(s.throughputKbps)} kb/s`}`,
     `decoded ${s.framesDecoded ?? 0}  dropped ${s.framesDropped ?? 0}  groups skipped ${s.groupsSkipped}`,

@@ -32,3 +32,15 @@ test("a timeline that restarts far behind the frame on screen plays on", () => {
   const shown = 10 * RESTART_US;
   assert.deepEqual(pickFrame([0, 33 * MS], 10 * MS, shown, STALE), { skip: 0, next: "show" });
 });
+
+test("joining: the backlog is not shown while a newer frame is on its way; the newest is, however late", () => {
+  const joining = { frameUs: 33 * MS, newestUs: 500 * MS };
+  // Frame 300 is 50 ms late (more than a frame) and 500 is still being decoded: dropped unseen.
+  assert.deepEqual(pickFrame([300 * MS], 350 * MS, undefined, STALE, joining), { skip: 0, next: "stale" });
+  // Within a frame of the clock: shown.
+  assert.deepEqual(pickFrame([330 * MS], 350 * MS, undefined, STALE, joining), { skip: 0, next: "show" });
+  // The newest frame sent to the decoder is shown even when late (nothing better is coming).
+  assert.deepEqual(pickFrame([500 * MS], 570 * MS, undefined, STALE, joining), { skip: 0, next: "show" });
+  // Without the joining rule, the same late backlog frame would have been shown (the bug: starting 50-130 ms late).
+  assert.deepEqual(pickFrame([300 * MS], 350 * MS, undefined, STALE), { skip: 0, next: "show" });
+});

@@ -106,6 +106,19 @@ test("audio ring: plays what is due, with its timestamp as the clock", () => {
   assert.equal(r.buffered, 40);
 });
 
+test("audio ring: a flush drops what was written before it, not what comes after", () => {
+  const r = ring();
+  const reader = new AudioRing(r.layout);
+  // Live audio due in 2 s: after a rewind it would block the ring (early audio waits with silence).
+  r.write(3_000_000, [new Float32Array(200).fill(1)]);
+  r.flush();
+  r.write(1_000_000, [new Float32Array(50).fill(2)]);
+  const out = [new Float32Array(10)];
+  assert.equal(reader.read(out, 1100), 10);
+  assert.deepEqual([...(out[0] as Float32Array)], Array(10).fill(2));
+  assert.equal(reader.buffered, 40);
+});
+
 test("audio ring: skips late audio, waits for early audio, counts underruns", () => {
   const r = ring();
   r.write(1_000_000, [new Float32Array(500).fill(1)]);
