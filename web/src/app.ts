@@ -73,7 +73,8 @@ if (player) {
   // An invalid `latency` is ignored: the player keeps its default.
   const latency = parseLatencyParam(params.get("latency"));
   if (latency) for (const [a, v] of modeAttributes(latency)) player.setAttribute(a, v);
-  if (params.get("stats") !== "0") player.setAttribute("stats", "");
+  // The statistics overlay is for whoever asks (`?stats=1`, or the i key), not every viewer.
+  if (params.get("stats") === "1") player.setAttribute("stats", "");
   if (params.get("frames") === "1") player.setAttribute("frame-log", "");
   for (const a of ["fingerprint-url", "versions", "renderer"]) {
     const v = params.get(a);

@@ -9,7 +9,8 @@ export type KeyAction =
   | "volume-up"
   | "volume-down"
   | "go-live"
-  | "rewind";
+  | "rewind"
+  | "toggle-stats";
 
 export interface KeyPress {
   key: string;
@@ -43,6 +44,8 @@ export function keyAction(e: KeyPress, onControl = false): KeyAction | undefined
       return "go-live";
     case "j":
       return "rewind";
+    case "i":
+      return "toggle-stats";
     default:
       return undefined;
   }

@@ -406,8 +406,11 @@ function render(): void {
   );
   for (let i = 0; i < pick.skip; i++) dropFrame();
   if (pick.next === "stale") {
+    // Only the newest frame sent to the decoder arriving late says the delay is too small; older ones are a
+    // backlog (a join, a burst after a stall) being worked through.
+    const newest = (q[0] as Pending).frame.timestamp >= video.newestUs;
     dropFrame();
-    playout.stale(video.announced);
+    playout.stale(video.announced && newest);
   } else if (pick.next === "show") {
     const head = q.shift() as Pending;
     video.shownUs = head.frame.timestamp;

@@ -201,6 +201,7 @@ export class PlayerControls {
     else if (action === "toggle-mute") this.host.toggleMute();
     else if (action === "fullscreen") this.toggleFullscreen();
     else if (action === "go-live") this.goLive();
+    else if (action === "toggle-stats") this.host.element.toggleAttribute("stats");
     else if (action === "rewind") this.host.rewind(REWIND_STEP_S);
     else this.setVolume(stepVolume(this.host.stats.volume, action === "volume-up" ? 1 : -1));
   }

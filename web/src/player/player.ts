@@ -6,23 +6,26 @@
 // fingerprint / fingerprint-url (certificate hash, or where to fetch it), versions ("19,18"), no-audio, stats
 // (show the overlay), frame-log (fill `frameLog` from the stamp of every drawn frame). Reconnects by itself when the
 // relay goes away. Subscribes video only while seen and audio only while unmuted, nothing while paused (demand.ts).
-// The controls and keyboard shortcuts are in controls.ts. This file is the element's lifecycle (connect, reconnect,
-// GOAWAY handover, worker and audio wiring); its pure parts already live in their own modules.
+// The controls and keyboard shortcuts are in controls.ts. This file is the element's lifecycle and public API
+// (connect and reconnect, the worker, latency modes, rewind, the stats tick); the handover (handover.ts), the
+// sound (audio-output.ts), the silence watchdog (watchdog.ts) and the pure rules live in their own modules.
 
 import { errorText, Session } from "../client/session.ts";
 import type { Version } from "../wire/index.ts";
+import { AudioOutput } from "./audio-output.ts";
 import { renditionLabel } from "./catalog.ts";
 import { el, STYLE } from "./controls.ts";
 import { type Wants, wanted } from "./demand.ts";
+import { type Attachment, type HandoverHost, handover } from "./handover.ts";
 import { aimMs, DEFAULT_TARGET_MS, modeAttributes, modeFromAttributes, parseDelay } from "./latency-mode.ts";
 import { BroadcastError, Playback } from "./playback.ts";
 import { PlayerControls } from "./player-controls.ts";
 import { type LatencyMode, startMs } from "./playout.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { RewindStopped, type Rewound } from "./rewind.ts";
-import { AudioRing } from "./ring.ts";
 import { overlayText, type PlayerStats } from "./stats.ts";
 import { videoOutput } from "./video-output.ts";
+import { SilenceWatchdog } from "./watchdog.ts";
 
 export { DEFAULT_TARGET_MS } from "./latency-mode.ts";
 export type { PlayerStats } from "./stats.ts";
@@ -79,8 +82,6 @@ export class MoqPlayer extends HTMLElement {
   /** Connections to the page so far: a start deferred from an earlier one is dropped. */
   private starts = 0;
   private worker: Worker | undefined;
-  private ring: AudioRing | undefined;
-  private audioCtx: AudioContext | undefined;
   private session: Session | undefined;
   private playback: Playback | undefined;
   private running = false;
@@ -89,9 +90,7 @@ export class MoqPlayer extends HTMLElement {
   private lastStatsAt = 0;
   private lastTrouble = { dropped: 0, skipped: 0 };
   private timer: ReturnType<typeof setInterval> | undefined;
-  private lastObjects = 0;
-  private lastObjectAt = performance.now();
-  private probing = false;
+  private readonly watchdog = new SilenceWatchdog();
   private menuKey = "";
   /** What the tracks depend on (demand.ts): the viewer's unmute, the page's visibility, the element in view. */
   private unmuted = false;
@@ -105,6 +104,7 @@ export class MoqPlayer extends HTMLElement {
     audio: 0,
   };
   private readonly controls: PlayerControls;
+  private readonly audio: AudioOutput;
   /** Where frames show (made per worker: a canvas can be handed to a worker once). */
   private screen: HTMLVideoElement | HTMLCanvasElement | undefined;
   private readonly ui: PlayerControls["ui"] & {
@@ -138,6 +138,12 @@ export class MoqPlayer extends HTMLElement {
       },
       leaveRewind: () => this.leaveRewind(),
     });
+    this.audio = new AudioOutput(
+      this.stats,
+      () => this.getAttribute("assets") ?? new URL(".", import.meta.url).href,
+      (ctx) => this.controls.gainNode(ctx),
+      (m, t) => this.send(m, t),
+    );
     this.ui = { ...this.controls.ui, overlay: el("div", "overlay"), state: el("div", "state") };
     this.ui.renditions.append(option("", "auto"));
     this.ui.overlay.hidden = true;
@@ -235,7 +241,7 @@ export class MoqPlayer extends HTMLElement {
     this.worker = undefined;
     this.screen?.remove();
     this.screen = undefined;
-    this.audioCtx?.close().catch(() => {});
+    this.audio.close();
   }
 
   /** The tracks to subscribe now. */
@@ -272,10 +278,7 @@ export class MoqPlayer extends HTMLElement {
     if (output.frames) init.frames = output.frames;
     else init.canvas = (output.screen as HTMLCanvasElement).transferControlToOffscreen();
     this.stats.renderer = output.frames ? "video" : "canvas";
-    if (globalThis.crossOriginIsolated) {
-      this.ring = AudioRing.create(2, 2, 48000);
-      init.ring = this.ring.layout;
-    }
+    if (this.audio.ring) init.ring = this.audio.ring.layout;
     const handed = init.frames ?? init.canvas;
     this.send(init, handed ? [handed] : []);
     this.send({ type: "frame-log", enabled: this.hasAttribute("frame-log") });
@@ -304,45 +307,16 @@ export class MoqPlayer extends HTMLElement {
     }
   }
 
-  /**
-   * Starts audio; browsers allow it only from a user gesture (the button). With cross-origin isolation the worker
-   * and the worklet share a ring buffer; without, PCM and the clock travel over a MessagePort between them.
-   */
+  /** Starts audio (from a user gesture: the button or a key); audio-output.ts. */
   async unmute(): Promise<void> {
-    const sampleRate = this.ring?.layout.sampleRate ?? 48000;
-    if (!this.audioCtx) {
-      const ctx = new AudioContext({ sampleRate, latencyHint: "interactive" });
-      this.audioCtx = ctx;
-      const base = this.getAttribute("assets") ?? new URL(".", import.meta.url).href;
-      await ctx.audioWorklet.addModule(new URL("audio-worklet.js", base));
-      const node = new AudioWorkletNode(ctx, "moq-audio", { outputChannelCount: [2] });
-      node.port.onmessage = (e: MessageEvent<{ played: number; underruns: number; skipped: number }>) => {
-        this.stats.audioSamplesPlayed = e.data.played;
-        this.stats.audioUnderruns = e.data.underruns;
-        this.stats.audioSkipped = e.data.skipped;
-      };
-      node.connect(this.controls.gainNode(ctx)).connect(ctx.destination);
-      await ctx.resume();
-      const outputLatencyMs = ((ctx.outputLatency || 0) + (ctx.baseLatency || 0)) * 1000;
-      if (this.ring) {
-        node.port.postMessage({ ring: this.ring.layout });
-        this.ring.outputLatencyMs = outputLatencyMs;
-        this.ring.running = true;
-      } else {
-        const channel = new MessageChannel();
-        node.port.postMessage({ feed: channel.port1, sampleRate }, [channel.port1]);
-        this.send({ type: "audio-port", port: channel.port2, outputLatencyMs }, [channel.port2]);
-      }
-    }
-    this.unmuted = true;
     if (this.controls.paused) {
+      await this.audio.prepare();
+      this.unmuted = true;
       this.controls.render();
       return;
     }
-    await this.audioCtx.resume();
-    if (this.ring) this.ring.running = true;
-    this.stats.audioState = this.audioCtx.state;
-    this.stats.audioShared = this.ring !== undefined;
+    await this.audio.start();
+    this.unmuted = true;
     this.controls.render();
     // Audio is subscribed only now, at the live edge; once it plays it is the clock video follows.
     this.demandChanged();
@@ -359,17 +333,7 @@ export class MoqPlayer extends HTMLElement {
 
   /** Starts or stops the sound output (while unmuted; the subscription follows the demand). */
   private sound(on: boolean): void {
-    if (!on) {
-      if (this.ring) this.ring.running = false;
-      this.audioCtx?.suspend().catch(() => {});
-      return;
-    }
-    this.audioCtx
-      ?.resume()
-      .then(() => {
-        if (this.ring && this.unmuted && !this.controls.paused) this.ring.running = true;
-      })
-      .catch(() => {});
+    this.audio.sound(on, () => this.unmuted && !this.controls.paused);
   }
 
   /** Mutes, or unmutes (which must come from a user gesture: a click or a key). */
@@ -525,7 +489,7 @@ export class MoqPlayer extends HTMLElement {
         moved = r;
       }),
       move: (uri, timeoutMs) => {
-        moving ??= this.handover(a, uri, timeoutMs, moved);
+        moving ??= handover(this.handoverHost, a, uri, timeoutMs, moved);
         return moving;
       },
     };
@@ -551,76 +515,16 @@ export class MoqPlayer extends HTMLElement {
 
   private current: Attachment | undefined;
 
-  private async handover(
-    old: Attachment,
-    uri: string,
-    timeoutMs: number,
-    moved: (a: Attachment) => void,
-  ): Promise<boolean> {
-    if (uri !== (this.getAttribute("url") ?? location.origin)) this.setAttribute("url", uri);
-    this.stats.handover = "connecting";
-    this.stats.handoversStarted++;
-    // The new session starts at the live edge: so does the old one, rather than two positions meeting.
-    old.playback.live();
-    // Leave before the relay has to close us: give up (and reconnect the old way) a little before its deadline.
-    const budget = Math.max(500, (timeoutMs > 0 ? timeoutMs : 5000) - 300);
-    let next: Attachment | undefined;
-    const attempt = new AbortController();
-    const tried = (async () => {
-      const session = await this.connect(uri, attempt.signal);
-      if (!this.running || old.session.isClosed) {
-        session.close(0, "");
-        return false;
-      }
-      const held: [ToWorker, Transferable[]][] = [];
-      let live = false;
-      let delivered: () => void = () => {};
-      const first = new Promise<void>((r) => {
-        delivered = r;
-      });
-      next = this.attach(session, (m, t = []) => {
-        if (live) return this.send(m, t);
-        if (old.session.isClosed) {
-          // Too late: the old session is gone and the player is reconnecting; this one is not wanted.
-          next?.playback.close();
-          next?.session.close(0, "");
-          return;
-        }
-        // Video paused (hidden): the first audio chunk proves the new session delivers.
-        if (m.type === "chunk" && (m.kind === "video" || next?.playback.videoPaused)) {
-          // The new session delivers: stop the old playback, then hand its place in the worker to the new one.
-          live = true;
-          old.next = next;
-          old.playback.close();
-          for (const [hm, ht] of held.splice(0)) this.send(hm, ht);
-          this.send(m, t);
-          delivered();
-          return;
-        }
-        held.push([m, t]);
-        if (held.length > 600) held.shift();
-      });
-      await Promise.race([first, next.ended]);
-      return live;
-    })();
-    const timeout = new Promise<false>((r) => setTimeout(() => r(false), budget));
-    const ok = await Promise.race([tried, timeout]).catch(() => false);
-    if (!ok || !next) {
-      this.stats.handover = "failed";
-      attempt.abort();
-      (next as Attachment | undefined)?.playback.close();
-      (next as Attachment | undefined)?.session.close(0, "handover failed");
-      old.session.close(0, "going away");
-      return false;
-    }
-    this.stats.handover = "done";
-    this.stats.handoversDone++;
-    this.stats.version = next.session.version;
-    this.stats.relay = next.session.describe();
-    moved(next);
-    old.session.close(0, "moved to a new session");
-    return true;
-  }
+  /** What a GOAWAY handover (handover.ts) needs of the element. */
+  private readonly handoverHost: HandoverHost = {
+    stats: this.stats,
+    running: () => this.running,
+    url: () => this.getAttribute("url") ?? location.origin,
+    setUrl: (url) => this.setAttribute("url", url),
+    connect: (url, signal) => this.connect(url, signal),
+    attach: (session, post) => this.attach(session, post),
+    send: (m, t) => this.send(m, t),
+  };
 
   /** Connect, play, and reconnect with backoff until removed from the page. */
   private async loop(): Promise<void> {
@@ -669,36 +573,6 @@ export class MoqPlayer extends HTMLElement {
     }
   }
 
-  /**
-   * A relay that vanished (killed, network gone) sends no close; the browser would notice only at its idle
-   * timeout. After SILENCE_MS without an object, a TRACK_STATUS probe must be answered within SILENCE_MS, or the
-   * player closes the session itself and reconnects.
-   */
-  private watchdog(t: number): void {
-    const p = this.playback;
-    const session = this.session;
-    if (!p || !session) {
-      this.lastObjectAt = t;
-      return;
-    }
-    const objects = p.stats.videoObjects + p.stats.audioObjects;
-    if (objects !== this.lastObjects) {
-      this.lastObjects = objects;
-      this.lastObjectAt = t;
-      return;
-    }
-    if (this.probing || t - this.lastObjectAt < SILENCE_MS) return;
-    this.probing = true;
-    const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), SILENCE_MS));
-    Promise.race([session.trackStatus(p.broadcast, "catalog").then(() => "ok" as const), timeout])
-      .catch(() => "ok" as const)
-      .then((result) => {
-        this.probing = false;
-        this.lastObjectAt = performance.now();
-        if (result === "timeout" && this.session === session) session.close(0, "relay not responding");
-      });
-  }
-
   /** The rendition menu: "auto" and at most MAX_MENU renditions, rebuilt only when they change. */
   private renderMenu(): void {
     const p = this.playback;
@@ -738,26 +612,16 @@ export class MoqPlayer extends HTMLElement {
       this.lastBytes = 0;
     }
     this.lastStatsAt = t;
-    this.watchdog(t);
+    this.watchdog.check(t, this.playback, this.session, () => this.session);
     this.session?.rtt().then((rtt) => {
       if (rtt !== undefined) this.stats.rttMs = rtt;
     });
-    if (this.audioCtx && this.unmuted) this.stats.audioState = this.audioCtx.state;
+    const audioState = this.audio.state;
+    if (audioState && this.unmuted) this.stats.audioState = audioState;
     this.controls.tick(t);
     if (!this.ui.overlay.hidden) this.ui.overlay.textContent = overlayText(this.stats);
     this.dispatchEvent(new CustomEvent("stats", { detail: this.stats }));
   }
-}
-
-interface Attachment {
-  session: Session;
-  playback: Playback;
-  ended: Promise<void>;
-  moved: Promise<Attachment>;
-  /** The attachment that took over (set as the handover happens). */
-  next?: Attachment;
-  /** Hands over to a new session at `uri` (once; later calls get the first one's result). */
-  move: (uri: string, timeoutMs: number) => Promise<boolean>;
 }
 
 /** The most renditions the menu lists (the catalog has at most 64 tracks). */
@@ -779,8 +643,5 @@ function playerSheet(): CSSStyleSheet {
   }
   return sheet;
 }
-
-/** Silence after which the player asks the relay whether it is still there. */
-const SILENCE_MS = 2000;
 
 if (!customElements.get("moq-player")) customElements.define("moq-player", MoqPlayer);

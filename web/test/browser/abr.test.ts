@@ -19,7 +19,7 @@ const cap = (page: Page, kbps: number | undefined) =>
 test("steps down when throughput is short and back up when it returns", {
   skip: !hasFfmpeg && "no ffmpeg",
 }, async () => {
-  const q = `name=test/auto&url=${encodeURIComponent(env.relay.url)}&fingerprint-url=/relay/certificate.sha256`;
+  const q = `name=test/auto&url=${encodeURIComponent(env.relay.url)}&fingerprint-url=/relay/certificate.sha256&stats=1`;
   await env.browser.page.goto(`${env.site.url}/watch.html?${q}`);
   const start = await until(
     "the large rendition with a throughput estimate",

@@ -245,10 +245,11 @@ test("a hostile catalog and namespace reach the list and the player only as text
   const watch = await open(`/watch?name=live/xss&${q()}`);
   const menu = () =>
     watch.page.evaluate(() =>
-      [...(document.querySelector("moq-player")?.shadowRoot?.querySelectorAll("option") ?? [])].map((o) => [
-        o.value,
-        o.textContent,
-      ]),
+      [
+        ...(document
+          .querySelector("moq-player")
+          ?.shadowRoot?.querySelectorAll<HTMLOptionElement>("select.renditions option") ?? []),
+      ].map((o) => [o.value, o.textContent]),
     );
   const options = await until("the menu with the hostile renditions", async () => {
     const m = await menu();

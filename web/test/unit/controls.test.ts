@@ -26,6 +26,8 @@ test("keys: the shortcuts, case-insensitive", () => {
     ["ArrowDown", "volume-down"],
     ["l", "go-live"],
     ["End", "go-live"],
+    ["i", "toggle-stats"],
+    ["I", "toggle-stats"],
     ["x", undefined],
     ["Enter", undefined],
     ["ArrowLeft", undefined],

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { CatalogTrack } from "../../src/player/catalog.ts";
 import { CmafError, parseFragment, parseInit } from "../../src/player/cmaf.ts";
+import { BroadcastError, decoderConfig } from "../../src/player/decoder-config.ts";
 import {
   CODEC_STRING,
   checkDecoderInput,
@@ -16,7 +17,6 @@ import {
   MAX_CONFIG_BYTES,
   readLoc,
 } from "../../src/player/loc.ts";
-import { BroadcastError, decoderConfig } from "../../src/player/playback.ts";
 import {
   AHEAD_MS,
   LATE_RUN_MS,
