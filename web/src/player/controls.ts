@@ -224,6 +224,15 @@ function button(cls: string, text: string): HTMLButtonElement {
   return b;
 }
 
+/**
+ * Sets an element's text and visibility only when they change: writing the same text again still replaces the
+ * text node, which costs a layout, a paint and a composite of the whole player every time.
+ */
+export function show(e: HTMLElement, visible: boolean, text?: string): void {
+  if (e.hidden === visible) e.hidden = !visible;
+  if (text !== undefined && e.textContent !== text) e.textContent = text;
+}
+
 export function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   cls = "",

@@ -13,6 +13,7 @@ import {
   keyAction,
   REWIND_STEP_S,
   rewoundText,
+  show,
   stepVolume,
 } from "./controls.ts";
 import type { ToWorker } from "./protocol.ts";
@@ -231,15 +232,21 @@ export class PlayerControls {
     const { ui, host } = this;
     const s = host.stats;
     s.paused = this.paused;
-    ui.play.textContent = this.paused ? "Play" : "Pause";
-    ui.unmute.hidden = host.unmuted() || host.element.hasAttribute("no-audio");
-    ui.mute.hidden = !host.unmuted();
-    ui.behind.hidden = !s.behindLive;
+    show(ui.play, true, this.paused ? "Play" : "Pause");
+    show(ui.unmute, !(host.unmuted() || host.element.hasAttribute("no-audio")));
+    show(ui.mute, host.unmuted());
+    show(ui.behind, s.behindLive);
     if (s.behindLive)
-      ui.behindText.textContent =
-        s.rewindS > 0 ? rewoundText(s.rewindS) : behindText(s.latencyMs ?? 0, host.targetLatency());
-    ui.buffering.hidden = !s.buffering;
-    ui.fullscreen.textContent =
-      document.fullscreenElement === host.element ? "Exit full screen" : "Full screen";
+      show(
+        ui.behindText,
+        true,
+        s.rewindS > 0 ? rewoundText(s.rewindS) : behindText(s.latencyMs ?? 0, host.targetLatency()),
+      );
+    show(ui.buffering, s.buffering);
+    show(
+      ui.fullscreen,
+      true,
+      document.fullscreenElement === host.element ? "Exit full screen" : "Full screen",
+    );
   }
 }

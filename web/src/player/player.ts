@@ -91,6 +91,7 @@ export class MoqPlayer extends HTMLElement {
   private lastTrouble = { dropped: 0, skipped: 0 };
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly watchdog = new SilenceWatchdog();
+  private ticks = 0;
   private menuKey = "";
   /** What the tracks depend on (demand.ts): the viewer's unmute, the page's visibility, the element in view. */
   private unmuted = false;
@@ -613,9 +614,11 @@ export class MoqPlayer extends HTMLElement {
     }
     this.lastStatsAt = t;
     this.watchdog.check(t, this.playback, this.session, () => this.session);
-    this.session?.rtt().then((rtt) => {
-      if (rtt !== undefined) this.stats.rttMs = rtt;
-    });
+    // WebTransport's getStats is a round trip to the network process: every tick only while the overlay shows.
+    if (!this.ui.overlay.hidden || ++this.ticks % RTT_EVERY_TICKS === 0)
+      this.session?.rtt().then((rtt) => {
+        if (rtt !== undefined) this.stats.rttMs = rtt;
+      });
     const audioState = this.audio.state;
     if (audioState && this.unmuted) this.stats.audioState = audioState;
     this.controls.tick(t);
@@ -623,6 +626,9 @@ export class MoqPlayer extends HTMLElement {
     this.dispatchEvent(new CustomEvent("stats", { detail: this.stats }));
   }
 }
+
+/** Without the overlay, the RTT is read every this many 250 ms ticks. */
+const RTT_EVERY_TICKS = 8;
 
 /** The most renditions the menu lists (the catalog has at most 64 tracks). */
 const MAX_MENU = 16;
