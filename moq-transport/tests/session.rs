@@ -125,6 +125,38 @@ async fn datagram_tracks_arrive_as_datagrams() {
 }
 
 #[tokio::test]
+async fn an_empty_last_datagram_object_keeps_its_end_of_group() {
+    let origin = Origin::new();
+    let mut info = TrackInfo::new(name("audio", "opus"));
+    info.delivery = Delivery::Datagrams;
+    let track = TrackProducer::new(info);
+    origin.publish_track(track.clone());
+    let (client, _server) = sessions(origin).await;
+    let sub = client.subscribe(name("audio", "opus"), SubscribeOptions::default()).await.unwrap();
+    let mut c = sub.consumer();
+    let group = track.create_group(0).unwrap();
+    let datagram =
+        |id, end_of_group| SubgroupInfo { delivery: Delivery::Datagrams, end_of_group, ..SubgroupInfo::new(id, 0) };
+    let first = group.create_subgroup_with(datagram(0, false));
+    first.write(Object::new(0, "frame")).unwrap();
+    first.finish();
+    // The group's last object: Normal, no payload, END_OF_GROUP. Forwarded as a status datagram it would need the
+    // STATUS and END_OF_GROUP bits together, which the draft forbids, and it was dropped.
+    let last = group.create_subgroup_with(datagram(1, true));
+    last.write(Object::new(1, "")).unwrap();
+    last.finish();
+    let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
+    let mut ends = Vec::new();
+    for _ in 0..2 {
+        let mut s = timeout(T, g.next_subgroup()).await.unwrap().unwrap();
+        let o = timeout(T, s.next()).await.unwrap().unwrap();
+        ends.push((o.id.0, o.payload.len(), o.status == ObjectStatus::Normal, s.info().end_of_group));
+    }
+    ends.sort();
+    assert_eq!(ends, vec![(0, 5, true, false), (1, 0, true, true)]);
+}
+
+#[tokio::test]
 async fn fin_is_not_cancel_but_stop_sending_is() {
     let (track, peer, _server, mut send, mut recv) = RawPeer::subscribed().await;
     // FIN right after the request: allowed, and not a cancellation.
@@ -280,6 +312,36 @@ async fn request_update_on_a_fetch_is_answered_and_applied() {
     })
     .await
     .expect("the FETCH stream's priority did not change");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_joining_fetch_right_behind_its_subscribe_waits_for_it() {
+    // A relay's track that takes a while to find (an upstream SUBSCRIBE): the SUBSCRIBE is pending when the
+    // joining FETCH pipelined behind it arrives.
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    track.write_group(0, [Object::new(0, "a")]).unwrap();
+    let found = track.clone();
+    origin.set_resolver(std::sync::Arc::new(move |_| {
+        let t = found.clone();
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Some(t)
+        })
+    }));
+    let (peer, _server) = RawPeer::connect(origin).await;
+    let sub = Subscribe { request_id: RequestId(0), track: name("live", "v"), params: Parameters::default() };
+    let (_s, mut sub_recv) = peer.request(&frame(sub.into())).await;
+    let fetch = Fetch {
+        request_id: RequestId(2),
+        fetch_type: FetchType::RelativeJoining { joining_request_id: RequestId(0), joining_start: 0 },
+        params: Parameters::default(),
+    };
+    let (_f, mut fetch_recv) = peer.request(&frame(fetch.into())).await;
+    let answer = next_message(&mut fetch_recv, &mut BytesMut::new()).await;
+    assert!(matches!(answer, ControlMessage::FetchOk(_)), "the joining FETCH was refused: {answer:?}");
+    let answer = next_message(&mut sub_recv, &mut BytesMut::new()).await;
+    assert!(matches!(answer, ControlMessage::SubscribeOk(_)), "{answer:?}");
 }
 
 #[tokio::test(start_paused = true)]

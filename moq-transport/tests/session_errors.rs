@@ -209,6 +209,59 @@ async fn a_publisher_may_update_its_publish_and_send_one_goaway_per_request() {
     assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
 }
 
+/// One subgroup stream of track alias 1: its header, then each (object id, payload or status), then FIN.
+async fn raw_subgroup(peer: &RawPeer, group: u64, objects: &[(u64, Result<&str, ObjectStatus>)]) {
+    use moq_transport::wire::data::{ObjectHeader, SubgroupHeader, SubgroupIdMode, SubgroupWriter};
+    let header = SubgroupHeader {
+        track_alias: moq_transport::wire::TrackAlias(1),
+        group_id: GroupId(group),
+        subgroup: SubgroupIdMode::Zero,
+        publisher_priority: Some(0),
+        has_properties: false,
+        end_of_group: false,
+        first_object: true,
+    };
+    let mut w = SubgroupWriter::new(header, V);
+    let mut buf = BytesMut::new();
+    w.write_header(&mut buf).unwrap();
+    for (id, o) in objects {
+        let id = moq_transport::wire::ObjectId(*id);
+        match o {
+            Ok(payload) => w.write_object(&mut buf, id, Default::default(), payload.as_bytes()).unwrap(),
+            Err(status) => {
+                let h = ObjectHeader { object_id: id, properties: Default::default(), payload_len: 0, status: *status };
+                w.write_object_header(&mut buf, &h).unwrap();
+            }
+        }
+    }
+    let mut stream = peer.transport.open_uni().await.unwrap();
+    stream.write_all(&buf).await.unwrap();
+    stream.finish().unwrap();
+}
+
+#[tokio::test]
+async fn groups_racing_an_end_of_track_object_are_still_taken() {
+    let (peer, server) = RawPeer::connect(Origin::new()).await;
+    let publish = Publish {
+        request_id: RequestId(0),
+        track: name("pushed", "v"),
+        track_alias: moq_transport::wire::TrackAlias(1),
+        params: Parameters::default(),
+        track_properties: Default::default(),
+    };
+    let (_send, mut recv) = peer.request(&frame(publish.into())).await;
+    assert!(matches!(next_message(&mut recv, &mut BytesMut::new()).await, ControlMessage::RequestOk(_)));
+    let Some(Event::Published(track)) = timeout(T, server.next_event()).await.unwrap() else { panic!("no PUBLISH") };
+    let mut c = track.consume_from_start();
+    // Group 1 ends the track; group 0, sent earlier on its own stream, lands after it (QUIC streams race).
+    raw_subgroup(&peer, 1, &[(0, Ok("last")), (1, Err(ObjectStatus::EndOfTrack))]).await;
+    assert_eq!(timeout(T, c.next_group()).await.unwrap().unwrap().id(), GroupId(1));
+    raw_subgroup(&peer, 0, &[(0, Ok("first"))]).await;
+    let g = timeout(T, c.next_group()).await.unwrap().expect("group 0 refused: the track had ended at once");
+    assert_eq!(g.id(), GroupId(0));
+    assert_eq!(timeout(T, c.next_group()).await.unwrap().unwrap_err(), TrackEnd::Ended);
+}
+
 #[tokio::test]
 async fn an_update_that_cannot_be_applied_ends_the_subscription_with_update_failed() {
     let (_track, _peer, _server, mut send, mut recv) = RawPeer::subscribed().await;

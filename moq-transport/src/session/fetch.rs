@@ -84,6 +84,7 @@ async fn accept_fetch<S: WtSession>(inner: &Arc<Inner<S>>, m: &Fetch, order: Gro
         FetchType::RelativeJoining { joining_request_id, joining_start }
         | FetchType::AbsoluteJoining { joining_request_id, joining_start } => {
             let relative = matches!(m.fetch_type, FetchType::RelativeJoining { .. });
+            super::subscribe::joining_wait(inner, joining_request_id.0).await;
             let served = lock(&inner.served)
                 .get(&joining_request_id.0)
                 .map(|s| (s.track.clone(), *lock(&s.state.joining), *s.state.forward.borrow()));

@@ -113,6 +113,8 @@ struct Inner<S: WtSession> {
     alias_added: tokio::sync::Notify,
     fetches: Mutex<HashMap<u64, oneshot::Sender<Reader<S::RecvStream>>>>,
     served: Mutex<HashMap<u64, Served>>,
+    /// SUBSCRIBEs still finding their track: a joining FETCH naming one waits for it (closed when it is answered).
+    pending_subscribes: Mutex<HashMap<u64, watch::Receiver<()>>>,
     peer_ids: Mutex<HashSet<u64>>,
     namespace_prefixes: Mutex<Vec<TrackNamespace>>,
     tracks_prefixes: Mutex<Vec<TrackNamespace>>,
@@ -179,6 +181,7 @@ impl<S: WtSession> Session<S> {
             alias_added: tokio::sync::Notify::new(),
             fetches: Mutex::default(),
             served: Mutex::default(),
+            pending_subscribes: Mutex::default(),
             peer_ids: Mutex::default(),
             namespace_prefixes: Mutex::default(),
             tracks_prefixes: Mutex::default(),

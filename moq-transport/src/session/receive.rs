@@ -97,6 +97,9 @@ pub(super) async fn run_uni<S: WtSession>(
     }
 }
 
+/// How long after an End of Track object the track ends: earlier groups racing it on other streams land first.
+const END_OF_TRACK_GRACE: Duration = Duration::from_millis(500);
+
 pub(super) async fn handle_data_stream<S: WtSession>(
     inner: &Arc<Inner<S>>,
     mut reader: Reader<S::RecvStream>,
@@ -156,7 +159,12 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                             let status = obj.status;
                             let _ = s.write(Object { id: obj.object_id, properties: obj.properties, payload, status });
                             if status == ObjectStatus::EndOfTrack {
-                                incoming.producer.end(TrackEnd::Ended);
+                                // Groups before it may still be on their way on other streams: end a little later.
+                                let producer = incoming.producer.clone();
+                                tokio::spawn(async move {
+                                    tokio::time::sleep(END_OF_TRACK_GRACE).await;
+                                    producer.end(TrackEnd::Ended);
+                                });
                             }
                         }
                     }

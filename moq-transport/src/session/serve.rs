@@ -438,17 +438,24 @@ pub(super) async fn serve_datagrams<S: WtSession>(
         if timeouts.object.is_some_and(|t| at.elapsed() > t) {
             continue;
         }
+        // A Normal object is a payload, even an empty one: only a status datagram has the STATUS bit, and that
+        // bit may not go with END_OF_GROUP (a zero-length last object of its group would have been dropped).
         let content = match o.status {
-            ObjectStatus::Normal if !o.payload.is_empty() => DatagramContent::Payload(o.payload),
+            ObjectStatus::Normal => DatagramContent::Payload(o.payload),
             status => DatagramContent::Status(status),
         };
+        //= draft-ietf-moq-transport-19#object-datagram
+        //# Type values with both the STATUS bit (0x20) and END_OF_GROUP bit (0x02) set: 0x22,
+        //# 0x23, 0x26, 0x27, 0x2A, 0x2B, 0x2E, 0x2F. An object status message cannot signal
+        //# end of group.
+        let end_of_group = sub.info().end_of_group && matches!(content, DatagramContent::Payload(_));
         let d = ObjectDatagram {
             track_alias: alias,
             group_id: group,
             object_id: o.id,
             publisher_priority: Some(sub.priority()),
             properties: o.properties,
-            end_of_group: sub.info().end_of_group,
+            end_of_group,
             content,
         };
         let Ok(bytes) = d.encode_to_vec(v) else { continue };

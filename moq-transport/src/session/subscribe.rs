@@ -30,6 +30,41 @@ async fn rendezvous(origin: &Origin, name: &FullTrackName, wait: Duration) -> Op
     }
 }
 
+/// A SUBSCRIBE not yet answered, for joining FETCHes pipelined behind it: while it lives, [`joining_wait`] waits.
+struct Pending<'a, S: WtSession> {
+    inner: &'a Inner<S>,
+    id: u64,
+    _tx: watch::Sender<()>,
+}
+
+impl<'a, S: WtSession> Pending<'a, S> {
+    fn register(inner: &'a Inner<S>, id: RequestId) -> Pending<'a, S> {
+        let (tx, rx) = watch::channel(());
+        lock(&inner.pending_subscribes).insert(id.0, rx);
+        Pending { inner, id: id.0, _tx: tx }
+    }
+}
+
+impl<S: WtSession> Drop for Pending<'_, S> {
+    fn drop(&mut self) {
+        lock(&self.inner.pending_subscribes).remove(&self.id);
+    }
+}
+
+/// Waits (up to the longest rendezvous) until the SUBSCRIBE `id` is answered, if it is still being decided.
+//= draft-ietf-moq-transport-19#joining-fetches
+//# Because Joining Fetch references an existing
+//# subscription, if that subscription has not yet been established, the Publisher
+//# receiving the Joining Fetch buffers the pending Joining Fetch until either
+//# the Subscription is established or the request times out.
+pub(super) async fn joining_wait<S: WtSession>(inner: &Inner<S>, id: u64) {
+    let pending = lock(&inner.pending_subscribes).get(&id).cloned();
+    if let Some(mut rx) = pending {
+        // The sender goes when the SUBSCRIBE is answered (or refused): `changed` then ends with an error.
+        let _ = tokio::time::timeout(MAX_RENDEZVOUS, rx.changed()).await;
+    }
+}
+
 /// Answers the peer's SUBSCRIBE from the origin and serves it until it ends or is cancelled.
 pub(super) async fn serve_subscribe<S: WtSession>(
     inner: &Arc<Inner<S>>,
@@ -40,6 +75,7 @@ pub(super) async fn serve_subscribe<S: WtSession>(
     let v = inner.version;
     let request_id = m.request_id;
     let origin = &inner.config.origin;
+    let pending = Pending::register(inner, request_id);
     let wait = Duration::from_millis(m.params.rendezvous_timeout.unwrap_or(0)).min(MAX_RENDEZVOUS);
     let Some(track) = rendezvous(origin, &m.track, wait).await else {
         //= draft-ietf-moq-transport-19#rendezvous-timeout
@@ -73,6 +109,7 @@ pub(super) async fn serve_subscribe<S: WtSession>(
         *lock(&state.joining) = largest;
     }
     lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
+    drop(pending);
     //= draft-ietf-moq-transport-19#new-group-request
     //# A subscriber MAY
     //# include this parameter in SUBSCRIBE without foreknowledge of support.

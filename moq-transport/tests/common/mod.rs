@@ -8,7 +8,7 @@ pub use moq_transport::wire::control::*;
 pub use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
 pub use moq_transport::wire::params::Parameters;
 pub use moq_transport::wire::setup::SetupOptions;
-pub use moq_transport::wire::{Decode, GroupId, RequestId, Version};
+pub use moq_transport::wire::{Decode, GroupId, ObjectStatus, RequestId, Version};
 pub use moq_transport::*;
 pub use std::time::Duration;
 pub use tokio::time::timeout;
