@@ -4,6 +4,7 @@
 export class Queue<T> {
   private items: T[] = [];
   private waiter: ((v: T | undefined) => void) | undefined;
+  private roomWaiters: (() => void)[] = [];
   closed = false;
 
   constructor(
@@ -32,7 +33,11 @@ export class Queue<T> {
 
   /** The next item; undefined once the queue is closed and drained. */
   next(): Promise<T | undefined> {
-    if (this.items.length > 0) return Promise.resolve(this.items.shift());
+    if (this.items.length > 0) {
+      const item = this.items.shift();
+      this.wakeProducers();
+      return Promise.resolve(item);
+    }
     if (this.closed) return Promise.resolve(undefined);
     return new Promise((r) => {
       this.waiter = r;
@@ -51,5 +56,19 @@ export class Queue<T> {
     const w = this.waiter;
     this.waiter = undefined;
     w?.(undefined);
+    this.wakeProducers();
+  }
+
+  /**
+   * For a producer that can wait (one reading a stream, whose flow control then holds the rest at the sender):
+   * resolves once fewer than `limit` items are queued, or the queue is closed.
+   */
+  async room(limit: number): Promise<void> {
+    while (this.items.length >= limit && !this.closed)
+      await new Promise<void>((r) => this.roomWaiters.push(r));
+  }
+
+  private wakeProducers(): void {
+    for (const w of this.roomWaiters.splice(0)) w();
   }
 }

@@ -205,6 +205,12 @@ export class Subscription {
   }
 }
 
+/**
+ * Entries a FETCH response holds before it stops reading its stream: the relay's data waits in QUIC's flow
+ * control rather than in the page, however much it sends.
+ */
+export const MAX_FETCH_BUFFERED = 256;
+
 /** A FETCH's response: entries from its data stream. */
 export class FetchResponse {
   readonly entries = new Queue<FetchEntry>(Number.POSITIVE_INFINITY);
@@ -233,6 +239,7 @@ export class FetchResponse {
         });
         if (!e) break;
         this.entries.push(e);
+        await this.entries.room(MAX_FETCH_BUFFERED);
       }
     } finally {
       this.entries.close();
