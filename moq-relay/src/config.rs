@@ -117,6 +117,10 @@ pub struct Config {
     /// another comes back; then it is cancelled, so that the publisher stops sending.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub upstream_linger: std::time::Duration,
+    /// How long a request to a publisher (the relay's upstream SUBSCRIBE, FETCH) waits for the publisher to allow
+    /// another stream; then the viewer gets TIMEOUT instead of waiting for ever.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub request_open_timeout: std::time::Duration,
     /// On shutdown: GOAWAY every session, then wait this long for them to leave before closing.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub drain_timeout: std::time::Duration,

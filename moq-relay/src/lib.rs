@@ -120,6 +120,7 @@ impl Relay {
             max_cache_bytes: config.cache_bytes,
             max_bidi_streams: config.max_bidi_streams,
             max_uni_streams: config.max_uni_streams,
+            request_open_timeout: config.request_open_timeout,
             send_window: config.send_window,
             congestion: config.congestion,
             ack_frequency: moq_transport::AckFrequency::from_flags(config.ack_threshold, config.max_ack_delay),
@@ -177,7 +178,7 @@ impl Relay {
             let room = c.as_ref().and_then(|c| c.room_track(&name));
             Box::pin(async move {
                 match room {
-                    Some(room) => Some(room),
+                    Some(room) => Ok(room),
                     None => resolve(&router, &metrics, &origin, name, linger).await,
                 }
             })

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use moq_transport::wire::namespace::FullTrackName;
-use moq_transport::{Origin, Session, SubscribeOptions, TrackProducer};
+use moq_transport::{Origin, Session, SubscribeOptions, TrackProducer, Unresolved};
 
 use crate::Metrics;
 use crate::merge::Merged;
@@ -13,27 +13,33 @@ use crate::router::{Router, Upstream};
 
 /// Finds a track for a subscriber: one copy per track, shared by everyone, fed by a subscription to every
 /// publisher of it. The longest-prefix publisher that accepts is waited for; the others join in the background.
+/// When none accepts, the subscriber gets the last publisher's answer (its refusal, or TIMEOUT when it never
+/// let us open the request: its stream credit used up).
 pub(crate) async fn resolve(
     router: &Arc<Router>,
     metrics: &Metrics,
     origin: &Origin,
     name: FullTrackName,
     linger: std::time::Duration,
-) -> Option<TrackProducer> {
+) -> Result<TrackProducer, Unresolved> {
     let lock = router.resolving.lock().unwrap_or_else(|e| e.into_inner()).entry(name.clone()).or_default().clone();
     let _guard = lock.lock().await;
     // Someone may have subscribed upstream while we waited.
     if let Some(t) = origin.track(&name)
         && t.ended().is_none()
     {
-        return Some(t);
+        return Ok(t);
     }
     let mut routes = router.routes(&name.namespace).into_iter();
+    let mut refused = Unresolved::not_found();
     let (first_id, first) = loop {
-        let (id, upstream) = routes.next()?;
+        let Some((id, upstream)) = routes.next() else { return Err(refused) };
         match upstream.subscribe(name.clone(), SubscribeOptions::default()).await {
             Ok(s) => break (id, s),
-            Err(e) => tracing::debug!(track = %name, error = %e, "upstream subscribe failed"),
+            Err(e) => {
+                tracing::debug!(track = %name, error = %e, "upstream subscribe failed");
+                refused = upstream_refusal(&e);
+            }
         }
     };
     metrics.upstream_subscriptions.fetch_add(1, Ordering::Relaxed);
@@ -63,7 +69,21 @@ pub(crate) async fn resolve(
     tokio::spawn(async move {
         watch_upstream(&router, &origin, &name, watched, ended, own_consumers, linger).await;
     });
-    Some(track)
+    Ok(track)
+}
+
+/// What a subscriber hears when the publisher's SUBSCRIBE failed: the publisher's own code, TIMEOUT when the
+/// request could not even be opened in time, INTERNAL_ERROR for a session that failed.
+fn upstream_refusal(e: &moq_transport::Error) -> Unresolved {
+    use moq_transport::wire::codes::RequestErrorCode;
+    match e {
+        moq_transport::Error::Rejected { code, reason } => Unresolved { code: *code, reason: reason.clone() },
+        moq_transport::Error::Timeout => Unresolved {
+            code: RequestErrorCode::Timeout,
+            reason: "the publisher did not take the request in time".into(),
+        },
+        _ => Unresolved { code: RequestErrorCode::InternalError, reason: "the publisher's session failed".into() },
+    }
 }
 
 /// Subscribes to one more publisher of a track the relay holds, and feeds its objects into the relay's copy.

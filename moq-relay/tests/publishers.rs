@@ -84,3 +84,37 @@ async fn a_publish_reaches_existing_subscribers() {
     assert_eq!(late_groups.last(), Some(&2), "{late_groups:?}");
     assert_eq!(next(&mut c).await, (2, "p2".into()));
 }
+
+/// A publisher that allows the relay one request stream at a time (its QUIC stream credit): the relay's second
+/// upstream SUBSCRIBE cannot even be opened. The viewer gets TIMEOUT after --request-open-timeout, where it used to
+/// wait for ever (holding the track's lookup), and the track already subscribed keeps serving new viewers.
+#[tokio::test]
+async fn a_publisher_out_of_stream_credit_gets_the_viewer_a_timeout_not_a_hang() {
+    let mut config = test_config();
+    config.request_open_timeout = std::time::Duration::from_millis(300);
+    let relay = start_with(config).await;
+    let origin = Origin::new();
+    let video = TrackProducer::new(TrackInfo::new(name("live/credit", "video")));
+    let audio = TrackProducer::new(TrackInfo::new(name("live/credit", "audio")));
+    origin.publish_track(video.clone());
+    origin.publish_track(audio.clone());
+    let client =
+        quic::Client::new(relay.trust.clone(), SessionConfig { origin, max_bidi_streams: 1, ..Default::default() })
+            .unwrap();
+    let publisher = timeout(T, client.connect(&relay.url(false))).await.unwrap().unwrap();
+    let _ann =
+        publisher.publish_namespace(wire::namespace::TrackNamespace::from_path("live/credit").unwrap()).await.unwrap();
+    let viewer = relay.connect(true, Origin::new()).await;
+    let _video = viewer.subscribe(name("live/credit", "video"), SubscribeOptions::default()).await.unwrap();
+    wait_consumers(&video, 1).await;
+    let refused = timeout(T, viewer.subscribe(name("live/credit", "audio"), SubscribeOptions::default()))
+        .await
+        .expect("the SUBSCRIBE hung: the relay waited for stream credit for ever");
+    match refused {
+        Err(Error::Rejected { code, .. }) => assert_eq!(code, wire::codes::RequestErrorCode::Timeout),
+        other => panic!("expected REQUEST_ERROR TIMEOUT, got {other:?}"),
+    }
+    let second = relay.connect(true, Origin::new()).await;
+    let sub = timeout(T, second.subscribe(name("live/credit", "video"), SubscribeOptions::default())).await;
+    assert!(sub.unwrap().is_ok(), "the track already subscribed upstream still serves");
+}

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
+use moq_wire::codes::RequestErrorCode;
 use moq_wire::namespace::{FullTrackName, TrackNamespace};
 use moq_wire::{GroupOrder, Location};
 use tokio::sync::broadcast;
@@ -20,9 +21,26 @@ pub enum NamespaceEvent {
     Removed(TrackNamespace),
 }
 
-/// Finds a track that is not held locally, e.g. by subscribing upstream (a relay).
+/// Finds a track that is not held locally, e.g. by subscribing upstream (a relay); or says why not, with the
+/// REQUEST_ERROR code the requester gets.
 pub type Resolver =
-    Arc<dyn Fn(FullTrackName) -> Pin<Box<dyn Future<Output = Option<TrackProducer>> + Send>> + Send + Sync>;
+    Arc<dyn Fn(FullTrackName) -> Pin<Box<dyn Future<Output = Result<TrackProducer, Unresolved>> + Send>> + Send + Sync>;
+
+/// Why a track could not be found: the REQUEST_ERROR code and reason to answer the request with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    /// The REQUEST_ERROR code.
+    pub code: RequestErrorCode,
+    /// The reason phrase.
+    pub reason: String,
+}
+
+impl Unresolved {
+    /// No publisher has the track (DOES_NOT_EXIST).
+    pub fn not_found() -> Unresolved {
+        Unresolved { code: RequestErrorCode::DoesNotExist, reason: "no such track".into() }
+    }
+}
 
 /// Fetches a range the origin does not hold from elsewhere (a relay's upstream): track, start, end (exclusive;
 /// object 0 = whole group), group order. `None` when it cannot; otherwise the answer streams through.
@@ -136,25 +154,31 @@ impl Origin {
     /// The track if held locally, or else whatever the resolver finds (which is then held, so that every later
     /// subscriber shares it). Tracks that ended are not returned.
     pub async fn resolve(&self, name: &FullTrackName) -> Option<TrackProducer> {
+        self.find(name).await.ok()
+    }
+
+    /// As [`Origin::resolve`], with the resolver's reason when the track is not found.
+    pub async fn find(&self, name: &FullTrackName) -> Result<TrackProducer, Unresolved> {
         let resolver = {
             let s = self.lock();
             if let Some(t) = s.tracks.get(name)
                 && t.ended().is_none()
             {
-                return Some(t.clone());
+                return Ok(t.clone());
             }
             s.resolver.clone()
-        }?;
+        }
+        .ok_or_else(Unresolved::not_found)?;
         let track = resolver(name.clone()).await?;
         let mut s = self.lock();
         // Another request may have resolved it meanwhile: keep the first live one.
         if let Some(existing) = s.tracks.get(name)
             && existing.ended().is_none()
         {
-            return Some(existing.clone());
+            return Ok(existing.clone());
         }
         s.tracks.insert(name.clone(), track.clone());
-        Some(track)
+        Ok(track)
     }
 
     /// A consumer at the live edge of a published track.

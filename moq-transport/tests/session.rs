@@ -326,7 +326,7 @@ async fn a_joining_fetch_right_behind_its_subscribe_waits_for_it() {
         let t = found.clone();
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            Some(t)
+            Ok(t)
         })
     }));
     let (peer, _server) = RawPeer::connect(origin).await;

@@ -46,6 +46,10 @@ pub struct SessionConfig {
     /// announcements). QUIC transports only. quinn reserves state for every allowed stream when a connection
     /// starts, so this and [`SessionConfig::max_uni_streams`] set most of an idle connection's memory.
     pub max_bidi_streams: u32,
+    /// How long a request of ours waits for the peer to allow another bidirectional stream (its stream credit)
+    /// before it fails with [`crate::Error::Timeout`]; without a limit, a peer that never grants one holds the
+    /// request forever.
+    pub request_open_timeout: Duration,
     /// Unidirectional streams the peer may have open at once (one per subgroup in flight). QUIC transports only.
     pub max_uni_streams: u32,
     /// QUIC keep-alive: how often to send a PING when nothing else is sent. QUIC transports only.
@@ -140,6 +144,9 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(4);
 /// The default [`SessionConfig::idle_timeout`].
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The default [`SessionConfig::request_open_timeout`].
+pub const DEFAULT_REQUEST_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The default [`SessionConfig::max_bidi_streams`].
 pub const DEFAULT_MAX_BIDI_STREAMS: u32 = 128;
 /// The default [`SessionConfig::max_uni_streams`].
@@ -186,6 +193,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("connect_path", &self.connect_path)
             .field("max_cache_bytes", &self.max_cache_bytes)
             .field("max_bidi_streams", &self.max_bidi_streams)
+            .field("request_open_timeout", &self.request_open_timeout)
             .field("max_uni_streams", &self.max_uni_streams)
             .field("send_window", &self.send_window)
             .field("congestion", &self.congestion)
@@ -234,6 +242,7 @@ impl Default for SessionConfig {
             stats: Arc::default(),
             max_cache_bytes: u64::MAX,
             max_bidi_streams: DEFAULT_MAX_BIDI_STREAMS,
+            request_open_timeout: DEFAULT_REQUEST_OPEN_TIMEOUT,
             max_uni_streams: DEFAULT_MAX_UNI_STREAMS,
             keep_alive: DEFAULT_KEEP_ALIVE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,

@@ -75,6 +75,16 @@ pub(super) async fn serve_fetch<S: WtSession>(
     }
 }
 
+/// A fixed reason for a track the origin could not find (FETCH refusals carry static reasons).
+fn refusal_reason(code: RequestErrorCode) -> &'static str {
+    match code {
+        RequestErrorCode::DoesNotExist => "no such track",
+        RequestErrorCode::Timeout => "the track's publisher did not answer in time",
+        RequestErrorCode::ExcessiveLoad => "the track's publisher is overloaded",
+        _ => "the track is not available",
+    }
+}
+
 /// Decides how to answer a FETCH: the range, where the objects come from, the FETCH_OK.
 async fn accept_fetch<S: WtSession>(inner: &Arc<Inner<S>>, m: &Fetch, order: GroupOrder) -> Result<Answer, Refusal> {
     let origin = &inner.config.origin;
@@ -119,11 +129,8 @@ async fn accept_fetch<S: WtSession>(inner: &Arc<Inner<S>>, m: &Fetch, order: Gro
         return Ok(Answer { ok, publisher_priority: 128, entries: Entries::Upstream(source.items) });
     }
     let track = match track {
-        Some(t) => Some(t),
-        None => origin.resolve(&name).await,
-    };
-    let Some(track) = track else {
-        return Err((RequestErrorCode::DoesNotExist, "no such track"));
+        Some(t) => t,
+        None => origin.find(&name).await.map_err(|e| (e.code, refusal_reason(e.code)))?,
     };
     let largest = track.largest();
     let end_location = fetch_end(start, end, largest)?;

@@ -57,7 +57,7 @@ use web_transport_trait::Session as WtSession;
 use crate::error::{Error, from_wt};
 use crate::io::{Reader, Writer};
 use crate::model::*;
-use crate::origin::{NamespaceEvent, Origin};
+use crate::origin::{NamespaceEvent, Origin, Unresolved};
 
 mod answer;
 mod authority;
@@ -334,7 +334,11 @@ impl<S: WtSession> Session<S> {
     }
 
     async fn open_request(&self, msg: ControlMessage) -> Result<(Writer<S::SendStream>, Reader<S::RecvStream>), Error> {
-        let (send, recv) = self.inner.transport.open_bi().await.map_err(from_wt)?;
+        let open = self.inner.transport.open_bi();
+        let (send, recv) = match tokio::time::timeout(self.inner.config.request_open_timeout, open).await {
+            Ok(opened) => opened.map_err(from_wt)?,
+            Err(_) => return Err(Error::Timeout),
+        };
         let mut writer = Writer::new(send);
         writer.set_priority(i32::MAX - 1);
         writer.message(&msg, self.inner.version).await?;

@@ -105,8 +105,9 @@ pub(super) async fn handle_request<S: WtSession>(
     match first {
         ControlMessage::Subscribe(m) => serve_subscribe(inner, writer, reader, m).await,
         ControlMessage::TrackStatus(m) => {
-            let Some(track) = origin.resolve(&m.track).await else {
-                return reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await;
+            let track = match origin.find(&m.track).await {
+                Ok(track) => track,
+                Err(e) => return reject(writer, v, e.code, &e.reason).await,
             };
             let ok = RequestOk {
                 params: Parameters { largest_object: track.largest(), ..Default::default() },

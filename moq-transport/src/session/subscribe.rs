@@ -8,19 +8,20 @@ pub(super) const MAX_RENDEZVOUS: Duration = Duration::from_secs(60);
 /// How often a held SUBSCRIBE looks again, besides whenever a namespace appears.
 const RENDEZVOUS_RETRY: Duration = Duration::from_millis(250);
 
-/// The track a SUBSCRIBE names: at once, or within `wait` once a publisher appears.
+/// The track a SUBSCRIBE names: at once, or within `wait` once a publisher appears. A refusal other than "no such
+/// track" (an upstream that timed out or refused) is final.
 //= draft-ietf-moq-transport-19#rendezvous-timeout
 //# If the RENDEZVOUS_TIMEOUT is present, the relay SHOULD hold the subscription
 //# and wait for a publisher to appear, up to the specified duration.
-async fn rendezvous(origin: &Origin, name: &FullTrackName, wait: Duration) -> Option<TrackProducer> {
+async fn rendezvous(origin: &Origin, name: &FullTrackName, wait: Duration) -> Result<TrackProducer, Unresolved> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut events = origin.watch();
     loop {
-        if let Some(track) = origin.resolve(name).await {
-            return Some(track);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return None;
+        match origin.find(name).await {
+            Ok(track) => return Ok(track),
+            Err(e) if e.code != RequestErrorCode::DoesNotExist => return Err(e),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => {}
         }
         tokio::select! {
             _ = events.recv() => {}
@@ -77,14 +78,15 @@ pub(super) async fn serve_subscribe<S: WtSession>(
     let origin = &inner.config.origin;
     let pending = Pending::register(inner, request_id);
     let wait = Duration::from_millis(m.params.rendezvous_timeout.unwrap_or(0)).min(MAX_RENDEZVOUS);
-    let Some(track) = rendezvous(origin, &m.track, wait).await else {
+    let track = match rendezvous(origin, &m.track, wait).await {
+        Ok(track) => track,
         //= draft-ietf-moq-transport-19#rendezvous-timeout
         //# If the timeout expires without a publisher, the relay SHOULD respond
         //# with REQUEST_ERROR with error code TIMEOUT.
-        return match wait.is_zero() {
-            true => reject(writer, v, RequestErrorCode::DoesNotExist, "no such track").await,
-            false => reject(writer, v, RequestErrorCode::Timeout, "no publisher appeared in time").await,
-        };
+        Err(e) if e.code == RequestErrorCode::DoesNotExist && !wait.is_zero() => {
+            return reject(writer, v, RequestErrorCode::Timeout, "no publisher appeared in time").await;
+        }
+        Err(e) => return reject(writer, v, e.code, &e.reason).await,
     };
     let alias = TrackAlias(inner.next_alias.fetch_add(1, Ordering::Relaxed));
     let largest = track.largest();
