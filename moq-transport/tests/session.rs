@@ -103,16 +103,23 @@ async fn late_objects_are_reset_with_delivery_timeout() {
     assert_eq!(timeout(T, s.next()).await.unwrap(), Err(Closed::Reset(code)));
 }
 
-#[tokio::test]
-async fn datagram_tracks_arrive_as_datagrams() {
+/// A datagram track `audio--opus` published by a server, and a client's subscription to it (kept alive by the
+/// returned handles).
+async fn datagram_subscription() -> (TrackProducer, TrackConsumer, (Subscription, Session<MemorySession>)) {
     let origin = Origin::new();
     let mut info = TrackInfo::new(name("audio", "opus"));
     info.delivery = Delivery::Datagrams;
     let track = TrackProducer::new(info);
     origin.publish_track(track.clone());
-    let (client, _server) = sessions(origin).await;
+    let (client, server) = sessions(origin).await;
     let sub = client.subscribe(name("audio", "opus"), SubscribeOptions::default()).await.unwrap();
-    let mut c = sub.consumer();
+    let c = sub.consumer();
+    (track, c, (sub, server))
+}
+
+#[tokio::test]
+async fn datagram_tracks_arrive_as_datagrams() {
+    let (track, mut c, _sessions) = datagram_subscription().await;
     for g in 0..3u64 {
         track.write_group(g, [Object::new(0, format!("frame {g}"))]).unwrap();
     }
@@ -126,14 +133,7 @@ async fn datagram_tracks_arrive_as_datagrams() {
 
 #[tokio::test]
 async fn an_empty_last_datagram_object_keeps_its_end_of_group() {
-    let origin = Origin::new();
-    let mut info = TrackInfo::new(name("audio", "opus"));
-    info.delivery = Delivery::Datagrams;
-    let track = TrackProducer::new(info);
-    origin.publish_track(track.clone());
-    let (client, _server) = sessions(origin).await;
-    let sub = client.subscribe(name("audio", "opus"), SubscribeOptions::default()).await.unwrap();
-    let mut c = sub.consumer();
+    let (track, mut c, _sessions) = datagram_subscription().await;
     let group = track.create_group(0).unwrap();
     let datagram =
         |id, end_of_group| SubgroupInfo { delivery: Delivery::Datagrams, end_of_group, ..SubgroupInfo::new(id, 0) };

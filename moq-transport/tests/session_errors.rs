@@ -186,14 +186,7 @@ async fn range_filters_are_refused_with_invalid_filter() {
 #[tokio::test]
 async fn a_publisher_may_update_its_publish_and_send_one_goaway_per_request() {
     let (peer, _server) = RawPeer::connect(Origin::new()).await;
-    let publish = Publish {
-        request_id: RequestId(0),
-        track: name("pushed", "v"),
-        track_alias: moq_transport::wire::TrackAlias(1),
-        params: Parameters::default(),
-        track_properties: Default::default(),
-    };
-    let (mut send, mut recv) = peer.request(&frame(publish.into())).await;
+    let (mut send, mut recv) = publish_pushed(&peer).await;
     let mut buf = BytesMut::new();
     assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::RequestOk(_)));
     // A GOAWAY on a request stream migrates that request: the session carries on.
@@ -207,6 +200,18 @@ async fn a_publisher_may_update_its_publish_and_send_one_goaway_per_request() {
     // A second GOAWAY on the same request stream closes the session.
     send.write_all(&frame(goaway.into())).await.unwrap();
     assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+}
+
+/// PUBLISH of `pushed--v` as track alias 1 (request 0); the answer not yet read.
+async fn publish_pushed(peer: &RawPeer) -> (memory::MemorySend, memory::MemoryRecv) {
+    let publish = Publish {
+        request_id: RequestId(0),
+        track: name("pushed", "v"),
+        track_alias: moq_transport::wire::TrackAlias(1),
+        params: Parameters::default(),
+        track_properties: Default::default(),
+    };
+    peer.request(&frame(publish.into())).await
 }
 
 /// One subgroup stream of track alias 1: its header, then each (object id, payload or status), then FIN.
@@ -242,14 +247,7 @@ async fn raw_subgroup(peer: &RawPeer, group: u64, objects: &[(u64, Result<&str, 
 #[tokio::test]
 async fn groups_racing_an_end_of_track_object_are_still_taken() {
     let (peer, server) = RawPeer::connect(Origin::new()).await;
-    let publish = Publish {
-        request_id: RequestId(0),
-        track: name("pushed", "v"),
-        track_alias: moq_transport::wire::TrackAlias(1),
-        params: Parameters::default(),
-        track_properties: Default::default(),
-    };
-    let (_send, mut recv) = peer.request(&frame(publish.into())).await;
+    let (_send, mut recv) = publish_pushed(&peer).await;
     assert!(matches!(next_message(&mut recv, &mut BytesMut::new()).await, ControlMessage::RequestOk(_)));
     let Some(Event::Published(track)) = timeout(T, server.next_event()).await.unwrap() else { panic!("no PUBLISH") };
     let mut c = track.consume_from_start();
