@@ -410,7 +410,7 @@ function render(): void {
     // backlog (a join, a burst after a stall) being worked through.
     const newest = (q[0] as Pending).frame.timestamp >= video.newestUs;
     dropFrame();
-    playout.stale(video.announced && newest);
+    playout.stale(newest);
   } else if (pick.next === "show") {
     const head = q.shift() as Pending;
     video.shownUs = head.frame.timestamp;

@@ -1,8 +1,12 @@
 // Which decoded video frame to show now. The queue holds frames sorted by timestamp, possibly from two renditions
 // (after a switch the old one's frames stay until the new decoder has output): a frame is never shown when it is
 // not later than the one on screen, so the picture neither repeats nor steps back. Before the first frame of a
-// join, the joined group's backlog is decoded but not shown: only a frame within one frame interval of the clock
-// (or the newest one sent to the decoder) is, so playback starts at the live edge rather than catching up to it.
+// join, the joined group's backlog is decoded but not shown: only a frame within three quarters of a frame interval
+// of the clock is, so playback starts at the live edge rather than catching up to it. The newest frame sent to the
+// decoder being that late too says the delay is too small (the worker raises it), not that it should be shown.
+
+/** While joining, a frame may be this share of a frame interval behind the clock and still be the first shown. */
+export const JOIN_LATE_SHARE = 0.75;
 
 /** A frame this far or further behind the one on screen belongs to a restarted timeline and is shown, µs. */
 export const RESTART_US = 1_000_000;
@@ -43,7 +47,7 @@ export function pickFrame(
   const head = queue[skip];
   if (head === undefined) return { skip, next: "none" };
   if (head > clockUs) return { skip, next: "wait" };
-  // Backlog of a join: a newer frame is on its way from the decoder, and this one is over a frame late.
-  if (joining && head < joining.newestUs && head < clockUs - joining.frameUs) return { skip, next: "stale" };
+  // Joining: not the live edge yet (the backlog, or a delay too small for the newest frame).
+  if (joining && head < clockUs - joining.frameUs * JOIN_LATE_SHARE) return { skip, next: "stale" };
   return { skip, next: head < clockUs - staleUs ? "stale" : "show" };
 }

@@ -82,11 +82,12 @@ export class PlayoutDelay {
   }
 
   /**
-   * A frame was dropped because it was due too long ago. `playing`: this track has shown a frame already. Before
-   * that, late frames are the backlog of the group joined mid-way and say nothing about delivery or decoding.
+   * A frame was dropped because it was due too long ago. `newest`: it was the newest frame sent to the decoder, so
+   * delivery and decoding need more delay. Older ones are a backlog being worked through (a join mid-group, a
+   * burst after a stall) and say nothing about that.
    */
-  stale(playing: boolean): void {
-    if (playing) this.lateBoostMs = Math.min(this.lateBoostMs + LATE_STEP_MS, LATE_MAX_MS);
+  stale(newest: boolean): void {
+    if (newest) this.lateBoostMs = Math.min(this.lateBoostMs + LATE_STEP_MS, LATE_MAX_MS);
   }
 
   /** One control tick. `base`: the smallest recent arrival delay (undefined: nothing arrived lately). */

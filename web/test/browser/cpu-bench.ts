@@ -4,7 +4,12 @@
 // medians and their ratios.
 //   npm run bench:cpu     (MOQ_BENCH_ROUNDS=3, MOQ_BENCH_SECONDS=30, MOQ_BENCH_SETTLE=2, MOQ_BENCH_ARMS=a,b,…;
 //                          MOQ_WEB_DIR: the pages the relay serves, default web/dist;
-//                          MOQ_BENCH_TRACE=arm,…: also trace those arms, see below)
+//                          MOQ_BENCH_TRACE=arm,…: also trace those arms, see below;
+//                          MOQ_BENCH_SOURCE=eval: the evaluation's 1280x720 30 fps clip instead of the demo)
+//
+// Source: the relay's demo (demo/clip, 640x360 30 fps H.264 and Opus); or with MOQ_BENCH_SOURCE=eval the clip of
+// the MoQ-vs-HLS evaluation (eval-clip: 1280x720 30 fps H.264 baseline 2.5 Mb/s and Opus, `cargo build -p
+// moq-eval` first), looped by ffmpeg (-c copy, real time) into moq-pub as bench/eval720.
 //
 // Arms (the default is all but hls.js-unmuted):
 //   moq-watch              the relay's /watch?name=demo/clip page, muted (its default)
@@ -35,7 +40,7 @@
 // A default run takes about 14 minutes: 8 arms × 3 rounds × (30 s + 2 s settle + ~2-4 s to start and close each
 // browser), after 25 s of recording.
 
-import { execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import {
   createReadStream,
   createWriteStream,
@@ -303,9 +308,33 @@ addEventListener("click", () => { v.muted = !location.search.includes("unmuted")
   return listen(server);
 }
 
+/** The broadcast the arms play (MOQ_BENCH_SOURCE). */
+const source = process.env.MOQ_BENCH_SOURCE === "eval" ? "bench/eval720" : "demo/clip";
+
+/**
+ * With MOQ_BENCH_SOURCE=eval: makes the evaluation's 720p clip in `dir` and publishes it, looped in real time,
+ * as `source`. Returns the publishing process (killed at the end of the run).
+ */
+function publishEvalClip(relay: Relay, dir: string): ChildProcess {
+  const clip = path.join(dir, "eval720.mp4");
+  execFileSync(binary("eval-clip"), ["--seconds", "20", "--out", clip], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const ffmpeg = [
+    "ffmpeg -hide_banner -loglevel error -re -stream_loop -1",
+    `-i ${clip} -map 0 -c copy`,
+    "-f mp4 -movflags cmaf+frag_every_frame+empty_moov+default_base_moof+skip_trailer -",
+  ].join(" ");
+  const pub = `${binary("moq-pub")} ${relay.url} --namespace ${source}`;
+  return spawn("sh", ["-c", `${ffmpeg} | ${pub}`], {
+    stdio: ["ignore", "ignore", "inherit"],
+    detached: true,
+  });
+}
+
 /** Records `secs` seconds of the broadcast to `file` with moq-sub. */
 async function record(relay: Relay, file: string, secs: number): Promise<void> {
-  const args = [relay.url, "--namespace", "demo/clip", "--duration", String(secs), "-o", file];
+  const args = [relay.url, "--namespace", source, "--duration", String(secs), "-o", file];
   const proc = spawn(binary("moq-sub"), args, { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   proc.stderr?.on("data", (b: Buffer) => (log += b.toString()));
@@ -384,7 +413,7 @@ async function start(page: Page, arm: string, relay: Relay, video: string): Prom
     });
   }
   const renderer = arm === "moq-watch-canvas" ? "&renderer=canvas" : "";
-  await page.goto(`${relay.url}watch?name=demo/clip&chat=0${renderer}`);
+  await page.goto(`${relay.url}watch?name=${source}&chat=0${renderer}`);
   await until("first frames", async () => num((await playerStats(page)).framesRendered) > 10, 15_000);
   if (arm === "moq-watch-unmuted") {
     await page.locator("moq-player .unmute").click();
@@ -603,7 +632,21 @@ const dir = mkdtempSync(path.join(tmpdir(), "moq-cpu-bench-"));
 const clip = path.join(dir, "clip.mp4");
 let video: Awaited<ReturnType<typeof serveVideo>> | undefined;
 const results: Result[] = [];
+const publisher = source === "demo/clip" ? undefined : publishEvalClip(relay, dir);
 try {
+  if (publisher) {
+    // On the relay once a second of it can be recorded.
+    const probe = path.join(dir, "probe.mp4");
+    await until(
+      `${source} on the relay`,
+      () =>
+        record(relay, probe, 1).then(
+          () => true,
+          () => false,
+        ),
+      30_000,
+    );
+  }
   if (arms.some(element)) {
     await record(relay, clip, 25);
     if (arms.some((a) => a.startsWith("hls"))) packageHls(clip, path.join(dir, "hls"));
@@ -624,6 +667,8 @@ try {
     }
   }
 } finally {
+  // The shell, ffmpeg and moq-pub: their process group.
+  if (publisher?.pid) process.kill(-publisher.pid, "SIGKILL");
   await video?.close();
   await relay.stop("SIGKILL");
   rmSync(dir, { recursive: true, force: true });
@@ -669,6 +714,7 @@ console.log(
       cpus: execFileSync("nproc").toString().trim(),
       chromium: "headless, --disable-gpu, loopback",
       relay: `moq-relay --demo (${binary("moq-relay")})`,
+      source,
       medians,
       ratios: {
         "moq-watch / video-element": ratio("moq-watch", "video-element"),

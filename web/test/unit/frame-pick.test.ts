@@ -33,14 +33,16 @@ test("a timeline that restarts far behind the frame on screen plays on", () => {
   assert.deepEqual(pickFrame([0, 33 * MS], 10 * MS, shown, STALE), { skip: 0, next: "show" });
 });
 
-test("joining: the backlog is not shown while a newer frame is on its way; the newest is, however late", () => {
-  const joining = { frameUs: 33 * MS, newestUs: 500 * MS };
+test("joining: only a frame within three quarters of a frame interval of the clock is the first shown", () => {
+  const joining = { frameUs: 40 * MS, newestUs: 500 * MS };
   // Frame 300 is 50 ms late (more than a frame) and 500 is still being decoded: dropped unseen.
   assert.deepEqual(pickFrame([300 * MS], 350 * MS, undefined, STALE, joining), { skip: 0, next: "stale" });
-  // Within a frame of the clock: shown.
+  // 20 ms late, within 30 ms (3/4 of 40): shown.
   assert.deepEqual(pickFrame([330 * MS], 350 * MS, undefined, STALE, joining), { skip: 0, next: "show" });
-  // The newest frame sent to the decoder is shown even when late (nothing better is coming).
-  assert.deepEqual(pickFrame([500 * MS], 570 * MS, undefined, STALE, joining), { skip: 0, next: "show" });
+  // 35 ms late: not shown, even as the newest frame in the decoder (the worker raises the delay instead).
+  assert.deepEqual(pickFrame([500 * MS], 535 * MS, undefined, STALE, joining), { skip: 0, next: "stale" });
+  // Once playing, the same frame would be shown (within the 80 ms staleness).
+  assert.deepEqual(pickFrame([500 * MS], 535 * MS, 466 * MS, STALE), { skip: 0, next: "show" });
   // Without the joining rule, the same late backlog frame would have been shown (the bug: starting 50-130 ms late).
   assert.deepEqual(pickFrame([300 * MS], 350 * MS, undefined, STALE), { skip: 0, next: "show" });
 });
