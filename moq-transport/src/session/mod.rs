@@ -71,6 +71,7 @@ mod overload;
 mod publisher;
 mod receive;
 mod request;
+mod request_ids;
 mod rules;
 mod serve;
 mod subscribe;
@@ -115,7 +116,7 @@ struct Inner<S: WtSession> {
     served: Mutex<HashMap<u64, Served>>,
     /// SUBSCRIBEs still finding their track: a joining FETCH naming one waits for it (closed when it is answered).
     pending_subscribes: Mutex<HashMap<u64, watch::Receiver<()>>>,
-    peer_ids: Mutex<HashSet<u64>>,
+    peer_ids: Mutex<request_ids::PeerRequestIds>,
     namespace_prefixes: Mutex<Vec<TrackNamespace>>,
     tracks_prefixes: Mutex<Vec<TrackNamespace>>,
     events: mpsc::UnboundedSender<Event>,
