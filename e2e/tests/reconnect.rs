@@ -25,7 +25,13 @@ async fn demo_relay(port: u16) -> tokio::sync::oneshot::Sender<()> {
 
 /// A relay on `port` (QUIC and HTTP), with or without its demo, until the returned sender is dropped.
 async fn relay_on(port: u16, demo: bool) -> tokio::sync::oneshot::Sender<()> {
+    relay_with(port, demo, String::new()).await
+}
+
+/// A relay on `port` that names `goaway_uri` in the GOAWAY it sends when stopped.
+async fn relay_with(port: u16, demo: bool, goaway_uri: String) -> tokio::sync::oneshot::Sender<()> {
     let config = moq_relay::Config {
+        goaway_uri,
         bind: format!("127.0.0.1:{port}").parse().unwrap(),
         http_bind: format!("127.0.0.1:{port}"),
         demo,
@@ -101,6 +107,31 @@ async fn moq_sub_reconnects_and_continues_the_same_file() {
     let _ = std::fs::remove_file(&output);
 }
 
+/// A relay taken down with `--goaway-uri` hands moq-sub to the relay it names: moq-sub moves there at once (a
+/// migration, so even with `--no-reconnect`) and the file goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moq_sub_follows_the_relays_goaway_to_a_new_session() {
+    let (first_port, second_port) = (free_port(), free_port());
+    let _second = demo_relay(second_port).await;
+    let first = relay_with(first_port, true, format!("http://localhost:{second_port}/")).await;
+    let output = std::env::temp_dir().join(format!("moq-e2e-goaway-{}.mp4", std::process::id()));
+    let url = format!("http://localhost:{first_port}/");
+    let args = ["moq-sub", url.as_str(), "--namespace", "demo/clip", "--duration", "5", "--no-reconnect"];
+    let args = moq_sub::Args::try_parse_from(args).unwrap();
+    let out = tokio::fs::File::create(&output).await.unwrap();
+    let watcher = tokio::spawn(async move { moq_sub::watch(&args, out).await });
+
+    grows_past(&output, 100_000, "before the GOAWAY").await;
+    drop(first);
+    let at_goaway = size(&output);
+    grows_past(&output, at_goaway + 100_000, "after the GOAWAY").await;
+    let watched = tokio::time::timeout(Duration::from_secs(20), watcher).await.expect("moq-sub finishes");
+    watched.unwrap().expect("moq-sub moved to the named relay and ended cleanly");
+    let dts = video_dts(&output);
+    assert!(dts.windows(2).all(|w| w[0] < w[1]), "decode times go back: {dts:?}");
+    let _ = std::fs::remove_file(&output);
+}
+
 /// Waits until the relay at `url` serves the catalog of `namespace`.
 async fn wait_for_broadcast(url: &str, namespace: &str) {
     let client =
@@ -167,6 +198,27 @@ async fn moq_pub_announces_again_after_the_relay_restarts() {
     let dts = video_dts(&output);
     assert!(dts.windows(2).all(|w| w[0] < w[1]), "decode times go back: {dts:?}");
     let _ = std::fs::remove_file(&output);
+    let _ = std::fs::remove_file(&input);
+}
+
+/// A relay taken down with `--goaway-uri` hands moq-pub to the relay it names: moq-pub publishes there before
+/// leaving the old one, and the broadcast is served by the new relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moq_pub_follows_the_relays_goaway_to_a_new_session() {
+    let (first_port, second_port) = (free_port(), free_port());
+    let input = std::env::temp_dir().join(format!("moq-e2e-goaway-in-{}.mp4", std::process::id()));
+    clip(&input);
+    let _second = relay_on(second_port, false).await;
+    let first = relay_with(first_port, false, format!("http://localhost:{second_port}/")).await;
+    let url = format!("http://localhost:{first_port}/");
+    let pub_args = ["moq-pub", url.as_str(), "--namespace", "live/pub", "--no-reconnect", "--loop", "--input"];
+    let pub_args = moq_pub::Args::try_parse_from(pub_args.iter().copied().chain([input.to_str().unwrap()])).unwrap();
+    let publisher = tokio::spawn(moq_pub::run(pub_args));
+    wait_for_broadcast(&url, "live/pub").await;
+    drop(first);
+    wait_for_broadcast(&format!("http://localhost:{second_port}/"), "live/pub").await;
+    assert!(!publisher.is_finished(), "moq-pub gave up: {:?}", publisher.await);
+    publisher.abort();
     let _ = std::fs::remove_file(&input);
 }
 

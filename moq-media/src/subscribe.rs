@@ -206,6 +206,7 @@ pub async fn watch<S: WtSession, W: AsyncWrite + Unpin>(
     match end? {
         WatchEnd::Ended => Ok(stats),
         WatchEnd::Lost(e) => Err(Error::Transport(e)),
+        WatchEnd::Moved(_) => Err(Error::Transport(moq_transport::Error::GoingAway)),
     }
 }
 
@@ -214,9 +215,12 @@ pub async fn watch<S: WtSession, W: AsyncWrite + Unpin>(
 pub enum WatchEnd {
     /// The broadcast ended (every track ended cleanly) or the duration passed.
     Ended,
-    /// The session was lost (closed, GOAWAY, or a track ended with an error): connect again and
+    /// The session was lost (closed, or a track ended with an error): connect again and
     /// [`Watch::run`] again to carry on.
     Lost(moq_transport::Error),
+    /// The relay sent GOAWAY: connect to the session URI it named (empty: the same one, see
+    /// [`moq_transport::goaway_url`]) and [`Watch::run`] again to carry on.
+    Moved(String),
 }
 
 /// One output fed by one or more sessions in turn: after a reconnection the same tracks continue in the same
@@ -395,9 +399,9 @@ impl<W: AsyncWrite + Unpin> Watch<W> {
                 },
                 _ = stop => return Ok(WatchEnd::Ended),
                 e = session.closed() => return Ok(WatchEnd::Lost(e)),
-                event = session.next_event() => if let Some(moq_transport::Event::GoAway { .. }) = event {
+                event = session.next_event() => if let Some(moq_transport::Event::GoAway { uri, .. }) = event {
                     // The relay is going away: move to a new session now rather than at its drain deadline.
-                    return Ok(WatchEnd::Lost(moq_transport::Error::GoingAway));
+                    return Ok(WatchEnd::Moved(uri));
                 },
             }
         }

@@ -163,7 +163,7 @@ impl Link {
     /// Connects and announces (an error if the first attempt fails), then keeps reconnecting in the background.
     async fn start(args: &Args, origin: Origin, namespace: TrackNamespace) -> anyhow::Result<Link> {
         let client = args.client.client(args.reconnect.session_config(origin))?;
-        let first = announce(&client, args, &namespace).await?;
+        let first = announce(&client, &args.url, &namespace).await?;
         let (fail, failed) = tokio::sync::oneshot::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let args = args.clone();
@@ -196,12 +196,13 @@ type Announced = (moq_transport::Session, moq_transport::Announcement);
 
 async fn announce(
     client: &moq_transport::quic::Client,
-    args: &Args,
+    url: &url::Url,
     namespace: &TrackNamespace,
 ) -> anyhow::Result<Announced> {
-    let session = client.connect(&args.url).await.with_context(|| format!("connect {}", args.url))?;
+    let session = client.connect(url).await.with_context(|| format!("connect {url}"))?;
     let announcement = session.publish_namespace(namespace.clone()).await.context("PUBLISH_NAMESPACE")?;
-    eprintln!("publishing {} to {} ({})", args.namespace, args.url, session.version());
+    let path: Vec<String> = namespace.fields().iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+    eprintln!("publishing {} to {url} ({})", path.join("/"), session.version());
     Ok((session, announcement))
 }
 
@@ -215,30 +216,55 @@ async fn keep(
 ) -> anyhow::Result<()> {
     let mut current = Some(first);
     let mut backoff = args.reconnect.backoff();
+    // Where the next session goes: the relay's GOAWAY may name another (draft-19 §GOAWAY: the client MUST use it).
+    let mut url = args.url.clone();
     loop {
         if let Some((session, announcement)) = current.take() {
             backoff.reset();
-            tokio::select! {
-                e = session.closed() => eprintln!("connection lost ({e}); reconnecting"),
-                _ = &mut stopped => {
-                    drop(announcement);
-                    session.close_and_wait(moq_transport::wire::codes::SessionCode::NoError, "end of input").await;
-                    client.wait_idle(Duration::from_millis(500)).await;
-                    return Ok(());
+            let moved = loop {
+                tokio::select! {
+                    e = session.closed() => {
+                        eprintln!("connection lost ({e}); reconnecting");
+                        break None;
+                    }
+                    event = session.next_event() => match event.and_then(|e| e.goaway_target(&url)) {
+                        Some(next) => break Some(next),
+                        None => continue,
+                    },
+                    _ = &mut stopped => {
+                        drop(announcement);
+                        session.close_and_wait(moq_transport::wire::codes::SessionCode::NoError, "end of input").await;
+                        client.wait_idle(Duration::from_millis(500)).await;
+                        return Ok(());
+                    }
                 }
-            }
-            if args.reconnect.no_reconnect {
+            };
+            if let Some(next) = moved {
+                // Make before break: publish on the new session, then leave the old one (its viewers move too).
+                eprintln!("the relay is going away; moving to {next}");
+                url = next;
+                let moved = announce(&client, &url, namespace).await;
+                drop(announcement);
+                session.close(moq_transport::wire::codes::SessionCode::NoError, "going away");
+                match moved {
+                    Ok(a) => {
+                        current = Some(a);
+                        continue;
+                    }
+                    Err(e) => eprintln!("moving failed ({e:#}); retrying"),
+                }
+            } else if args.reconnect.no_reconnect {
                 anyhow::bail!("connection lost");
             }
         }
         let Some(wait) = backoff.next_wait() else {
-            anyhow::bail!("could not reconnect to {} within {:?}", args.url, args.reconnect.reconnect_timeout);
+            anyhow::bail!("could not reconnect to {url} within {:?}", args.reconnect.reconnect_timeout);
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = &mut stopped => return Ok(()),
         }
-        match announce(&client, args, namespace).await {
+        match announce(&client, &url, namespace).await {
             Ok(a) => current = Some(a),
             Err(e) => eprintln!("reconnect failed ({e:#}); retrying"),
         }

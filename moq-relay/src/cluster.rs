@@ -50,6 +50,8 @@ pub(crate) async fn run(roots: Vec<Url>, trust: Trust, config: SessionConfig, ro
     let origin = config.origin.clone();
     // Retry at once after a link was up (a restarted root is usually back within milliseconds), then back off.
     let mut backoff = RETRY_MIN;
+    // Where the last root's GOAWAY told us to go: tried first, once.
+    let mut moved_to: Option<Url> = None;
     loop {
         let client = match Client::new(trust.clone(), config.clone()) {
             Ok(c) => c,
@@ -58,13 +60,15 @@ pub(crate) async fn run(roots: Vec<Url>, trust: Trust, config: SessionConfig, ro
                 return;
             }
         };
-        for root in &roots {
+        let candidates: Vec<Url> = moved_to.take().into_iter().chain(roots.iter().cloned()).collect();
+        for root in &candidates {
             match client.connect(root).await {
                 Ok(session) => {
                     backoff = RETRY_MIN;
                     tracing::info!(%root, "joined the cluster");
-                    if let Err(e) = serve(&session, &origin, &router).await {
-                        tracing::warn!(%root, error = %e, "cluster link failed");
+                    match serve(&session, root, &origin, &router).await {
+                        Ok(next) => moved_to = next,
+                        Err(e) => tracing::warn!(%root, error = %e, "cluster link failed"),
                     }
                     withdraw(CLUSTER_ID, None, &router, &origin);
                     break;
@@ -72,12 +76,20 @@ pub(crate) async fn run(roots: Vec<Url>, trust: Trust, config: SessionConfig, ro
                 Err(e) => tracing::warn!(%root, error = %e, "cannot reach the cluster root"),
             }
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(RETRY_MAX);
+        if moved_to.is_none() {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(RETRY_MAX);
+        }
     }
 }
 
-async fn serve(session: &Session, origin: &Origin, router: &Arc<Router>) -> Result<(), moq_transport::Error> {
+/// Serves one link to the root until it ends; returns the URI its GOAWAY named, if any.
+async fn serve(
+    session: &Session,
+    root: &Url,
+    origin: &Origin,
+    router: &Arc<Router>,
+) -> Result<Option<Url>, moq_transport::Error> {
     let mut learned = session.subscribe_namespace(TrackNamespace::empty()).await?;
     let mut changed = router.changed.subscribe();
     // What we announced to the root: kept equal to the local namespaces (local publishers and our own).
@@ -100,15 +112,19 @@ async fn serve(session: &Session, origin: &Origin, router: &Arc<Router>) -> Resu
                     }
                 }
                 Some(NamespaceEvent::Removed(ns)) => withdraw(CLUSTER_ID, Some(&ns), router, origin),
-                None => return Ok(()),
+                None => return Ok(None),
             },
-            c = changed.changed() => if c.is_err() { return Ok(()) },
-            event = session.next_event() => if let Some(moq_transport::Event::GoAway { .. }) | None = event {
-                // The root is shutting down: leave now (it drains only until its sessions are gone) and rejoin
-                // the one that replaces it, rather than holding on until the drain deadline.
-                tracing::info!("the cluster root is going away; reconnecting");
-                session.close(moq_transport::wire::codes::SessionCode::NoError, "root going away");
-                return Ok(());
+            c = changed.changed() => if c.is_err() { return Ok(None) },
+            event = session.next_event() => match event {
+                Some(event) => if let Some(next) = event.goaway_target(root) {
+                    // The root is shutting down: leave now (it drains only until its sessions are gone) and join
+                    // the one it names (or, naming none, the one that replaces it) rather than hold on until its
+                    // deadline.
+                    tracing::info!(%next, "the cluster root is going away; reconnecting");
+                    session.close(moq_transport::wire::codes::SessionCode::NoError, "root going away");
+                    return Ok((&next != root).then_some(next));
+                },
+                None => return Ok(None),
             },
             e = session.closed() => return Err(e),
         }

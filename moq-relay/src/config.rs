@@ -124,6 +124,10 @@ pub struct Config {
     /// On shutdown: GOAWAY every session, then wait this long for them to leave before closing.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub drain_timeout: std::time::Duration,
+    /// On shutdown, the URI clients are told to move to in GOAWAY (e.g. `https://relay2.example:4443/`), so a
+    /// drained relay hands its viewers and cluster nodes to another. Empty: they reconnect to the URI they used.
+    #[arg(long, default_value = "")]
+    pub goaway_uri: String,
     /// Publish a built-in test clip (640x360 H.264 and Opus, looped in real time) under --demo-namespace.
     #[arg(long)]
     pub demo: bool,

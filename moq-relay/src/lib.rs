@@ -47,6 +47,8 @@ pub struct Relay {
     fingerprint: String,
     http: Option<tokio::net::TcpListener>,
     drain: std::time::Duration,
+    /// The New Session URI sent in the shutdown GOAWAY.
+    goaway_uri: String,
     /// The cluster roots, in order of preference, and how to trust them.
     cluster: Option<(Vec<url::Url>, moq_transport::tls::Trust)>,
     /// Settings for the link to the cluster root: those of our own sessions, minus the authorizer.
@@ -71,6 +73,10 @@ pub struct Relay {
 impl Relay {
     /// Binds the QUIC endpoint (and the HTTP listener unless disabled).
     pub async fn bind(config: &Config) -> anyhow::Result<Relay> {
+        if !config.goaway_uri.is_empty() {
+            url::Url::parse(&config.goaway_uri).map_err(|e| anyhow::anyhow!("--goaway-uri: {e}"))?;
+            anyhow::ensure!(config.goaway_uri.len() <= 8192, "--goaway-uri: longer than the draft's 8,192 bytes");
+        }
         let cert = match (&config.tls_cert, &config.tls_key) {
             (Some(c), Some(k)) => Certificate::load(c, k)?,
             _ => {
@@ -229,6 +235,7 @@ impl Relay {
             fingerprint,
             http,
             drain: config.drain_timeout,
+            goaway_uri: config.goaway_uri.clone(),
             cluster,
             link_config,
             demo,
@@ -391,7 +398,10 @@ impl Relay {
             self.router.sessions.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
         tracing::info!(sessions = sessions.len(), drain = ?self.drain, "shutting down");
         for s in &sessions {
-            let _ = s.goaway("", self.drain).await;
+            // Only a server may name a new URI (a cluster node's link to its root is a client session).
+            if s.goaway(&self.goaway_uri, self.drain).await.is_err() {
+                let _ = s.goaway("", self.drain).await;
+            }
         }
         let deadline = tokio::time::Instant::now() + self.drain;
         while self.metrics.sessions_active.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {

@@ -213,5 +213,13 @@ pub(crate) fn withdraw(id: u64, ns: Option<&TrackNamespace>, router: &Router, or
         }
     }
     drop(publishers);
+    if ns.is_none() {
+        // The session is gone: so are its subscriptions, even before they notice. A new session reusing the id
+        // (the cluster link after a GOAWAY moves it within milliseconds) must subscribe again.
+        let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
+        for u in upstream.values_mut() {
+            u.sources.retain(|(sid, _)| *sid != id);
+        }
+    }
     router.changed.send_modify(|n| *n += 1);
 }

@@ -96,6 +96,13 @@ impl Node {
         let _ = self.child.kill().await;
     }
 
+    /// SIGTERM: the relay sends GOAWAY to every session and drains.
+    fn terminate(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(status.success());
+    }
+
     /// Starts the same relay again on the same addresses (with a newly generated certificate).
     async fn restart(&mut self) {
         self.kill().await;
@@ -268,6 +275,28 @@ async fn a_standby_root_takes_over_when_the_root_dies_for_good() {
     root.kill().await;
     watched.resumes("after the root died and the standby took over").await;
     drop(standby);
+}
+
+/// The root is taken down for maintenance with `--goaway-uri` naming a replacement the leaves were never told
+/// of: its GOAWAY moves them there (draft-19 §GOAWAY: the client MUST use the URI), and the viewer's subscription
+/// on one leaf resumes with the publisher's groups on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_root_hands_its_leaves_to_the_root_its_goaway_names() {
+    let replacement = Node::root().await;
+    let port = free_port();
+    let root = Node::spawn(vec![
+        "--bind".into(),
+        format!("127.0.0.1:{port}"),
+        "--http-bind".into(),
+        format!("127.0.0.1:{port}"),
+        "--goaway-uri".into(),
+        format!("http://localhost:{}/", replacement.quic.port()),
+    ])
+    .await;
+    let (a, b) = (Node::leaf(&root).await, Node::leaf(&root).await);
+    let mut watched = Watched::start(&a, &b).await;
+    root.terminate();
+    watched.resumes("after the root drained into its replacement").await;
 }
 
 /// A leaf's `--demo` broadcast reaches viewers on other leaves like any publisher's.

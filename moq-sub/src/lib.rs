@@ -116,11 +116,13 @@ pub async fn watch<W: AsyncWrite + Unpin>(args: &Args, out: W) -> anyhow::Result
     }
     let mut watch = moq_media::Watch::new(namespace, args.watch_options(), out);
     let mut outages = Outages::new(args.reconnect.backoff());
+    // Where the next session goes: the relay's GOAWAY may name another (draft-19 §GOAWAY: the client MUST use it).
+    let mut url = args.url.clone();
     let result = loop {
-        let session = match client.connect(&args.url).await {
+        let session = match client.connect(&url).await {
             Ok(s) => s,
             Err(e) if outages.retry(&e.to_string()).await => continue,
-            Err(e) => break Err(anyhow::Error::from(e).context(format!("connect {}", args.url))),
+            Err(e) => break Err(anyhow::Error::from(e).context(format!("connect {url}"))),
         };
         match watch.run(&session).await {
             Ok(moq_media::WatchEnd::Ended) => {
@@ -134,6 +136,13 @@ pub async fn watch<W: AsyncWrite + Unpin>(args: &Args, out: W) -> anyhow::Result
                     break Err(anyhow::anyhow!("connection lost: {e}"));
                 }
                 session.close(moq_transport::wire::codes::SessionCode::NoError, "reconnecting");
+            }
+            // A migration, not an outage: even with --no-reconnect, go on at once on the named session.
+            Ok(moq_media::WatchEnd::Moved(uri)) => {
+                outages.recovered(watch.first_write());
+                url = moq_transport::goaway_url(&url, &uri);
+                eprintln!("the relay is going away; moving to {url}");
+                session.close(moq_transport::wire::codes::SessionCode::NoError, "going away");
             }
             // The reader went away (`| ffprobe -`, `| head`, a closed player): a normal way to stop watching.
             Err(e) if output_closed(&e) => {

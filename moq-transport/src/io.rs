@@ -20,11 +20,18 @@ pub(crate) struct Reader<R> {
     fin: bool,
     /// GOAWAYs seen on this stream (request streams allow one).
     goaways: u8,
+    /// Whether the peer writing this stream is the client (which may not name a new session URI).
+    from_client: bool,
 }
 
 impl<R: RecvStream> Reader<R> {
     pub(crate) fn new(stream: R) -> Self {
-        Reader { stream, buf: BytesMut::new(), fin: false, goaways: 0 }
+        Reader { stream, buf: BytesMut::new(), fin: false, goaways: 0, from_client: false }
+    }
+
+    /// A reader of a request stream's incoming side, written by a client peer if `from_client`.
+    pub(crate) fn request(stream: R, from_client: bool) -> Self {
+        Reader { from_client, ..Reader::new(stream) }
     }
 
     /// Reads more bytes; returns false at FIN.
@@ -87,6 +94,12 @@ impl<R: RecvStream> Reader<R> {
                     self.goaways += 1;
                     if self.goaways > 1 {
                         return Err(Error::ProtocolViolation("second GOAWAY on a request stream"));
+                    }
+                    //= draft-ietf-moq-transport-19#message-goaway
+                    //# If a server receives a GOAWAY with a non-zero New Session URI Length it MUST
+                    //# close the session with a `PROTOCOL_VIOLATION`.
+                    if self.from_client && !g.new_session_uri.is_empty() {
+                        return Err(Error::ProtocolViolation("GOAWAY URI from a client"));
                     }
                     let uri = String::from_utf8_lossy(&g.new_session_uri);
                     tracing::debug!(%uri, timeout_ms = g.timeout_ms, "GOAWAY on a request stream");
@@ -161,14 +174,6 @@ impl<R: RecvStream> Reader<R> {
             out.extend_from_slice(&chunk);
         }
         Ok(out.freeze())
-    }
-
-    /// Whether the peer finished the stream and everything was consumed.
-    pub(crate) async fn finished(&mut self) -> Result<bool, Error> {
-        if !self.buf.is_empty() {
-            return Ok(false);
-        }
-        Ok(!self.fill().await? && self.buf.is_empty())
     }
 
     /// Asks the peer to stop sending.

@@ -320,3 +320,69 @@ fn closed_waiters_and_concurrent_closes_never_deadlock() {
     });
     assert!(finished.recv_timeout(Duration::from_secs(60)).is_ok(), "a closed() waiter deadlocked");
 }
+
+/// A subscriber more than four groups behind loses its oldest group, but not its subscription: the group's stream
+/// is reset with CANCELLED. TOO_FAR_BEHIND would tell it that the subscription is being terminated
+/// (draft-19 §Stream Reset Error Codes).
+#[tokio::test]
+async fn a_group_abandoned_for_a_slow_subscriber_is_cancelled_not_too_far_behind() {
+    use moq_transport::wire::codes::StreamCode;
+    let (track, peer, _server, _send, mut recv) = RawPeer::subscribed().await;
+    let mut buf = BytesMut::new();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::SubscribeOk(_)));
+    // Five groups, each with a subgroup still open (still being written): one more than may be in flight.
+    let mut open = Vec::new();
+    let mut streams = Vec::new();
+    for g in 0..5 {
+        let group = track.create_group(g).unwrap();
+        let subgroup = group.create_subgroup(0, 0);
+        subgroup.write(Object::new(0, "frame")).unwrap();
+        open.push((group, subgroup));
+        streams.push(timeout(T, peer.transport.accept_uni()).await.unwrap().unwrap());
+    }
+    let (_, end) = drain(&mut streams[0]).await;
+    assert_eq!(end, Err(StreamCode::Cancelled.to_u64() as u32), "the oldest group's stream");
+    // The subscription goes on: the newest group is still being delivered.
+    let chunk = timeout(T, streams[4].read_chunk(1024)).await.unwrap().unwrap();
+    assert!(chunk.is_some_and(|c| !c.is_empty()));
+}
+
+/// A client may not name a new session URI in a GOAWAY, on a request stream as on the control stream
+/// (draft-19 §GOAWAY): the server closes the session with PROTOCOL_VIOLATION.
+#[tokio::test]
+async fn a_client_goaway_with_a_uri_on_a_request_stream_is_a_protocol_violation() {
+    let (_track, peer, _server, mut send, mut recv) = RawPeer::subscribed().await;
+    let mut buf = BytesMut::new();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::SubscribeOk(_)));
+    let goaway =
+        GoAway { new_session_uri: Bytes::from_static(b"https://elsewhere.example/"), timeout_ms: 0, request_id: None };
+    send.write_all(&frame(goaway.into())).await.unwrap();
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+}
+
+/// Our PUBLISH_NAMESPACE stays published when the responder closes its side of the request stream or sends a
+/// GOAWAY on it: only a cancel (a reset or STOP_SENDING) withdraws it (draft-19 §Publishing Namespaces). Dropping
+/// the announcement withdraws it with CANCELLED.
+#[tokio::test(start_paused = true)]
+async fn a_published_namespace_survives_the_responders_fin_and_goaway() {
+    use moq_transport::wire::codes::StreamCode;
+    let (peer, server) = RawPeer::connect(Origin::new()).await;
+    let session = server.clone();
+    let announcing =
+        tokio::spawn(async move { session.publish_namespace(TrackNamespace::from_path("live").unwrap()).await });
+    let (mut send, mut recv) = timeout(T, peer.transport.accept_bi()).await.unwrap().unwrap();
+    let mut buf = BytesMut::new();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::PublishNamespace(_)));
+    send.write_all(&frame(RequestOk::default().into())).await.unwrap();
+    let announcement = timeout(T, announcing).await.unwrap().unwrap().unwrap();
+    send.write_all(&frame(GoAway { new_session_uri: Bytes::new(), timeout_ms: 0, request_id: None }.into()))
+        .await
+        .unwrap();
+    send.finish().unwrap();
+    // Still published a minute later: the stream was neither reset nor stopped.
+    let read = timeout(Duration::from_secs(60), recv.read_chunk(1024)).await;
+    assert!(read.is_err(), "the namespace was withdrawn: {read:?}");
+    drop(announcement);
+    let (_, end) = drain(&mut recv).await;
+    assert_eq!(end, Err(StreamCode::Cancelled.to_u64() as u32));
+}

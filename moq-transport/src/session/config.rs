@@ -64,7 +64,7 @@ pub struct SessionConfig {
     pub send_window: u64,
     /// Load shedding for live subscriptions (those that start at the live edge): an object that has waited this
     /// long to be sent, while a newer group exists, ends its group for that subscriber (the stream is reset
-    /// with TOO_FAR_BEHIND and counted in `groups_shed`), so that a subscriber the relay cannot keep up with
+    /// with DELIVERY_TIMEOUT and counted in `groups_shed`), so that a subscriber the relay cannot keep up with
     /// stays near the live edge. Lower-priority streams wait first, so they are shed first. `None`: never.
     pub max_latency: Option<Duration>,
     /// Overload control shared by the sessions of a relay: while it reports the runtime short of CPU, live
@@ -163,7 +163,7 @@ pub struct Stats {
     pub objects_out: AtomicU64,
     /// Payload bytes sent.
     pub bytes_out: AtomicU64,
-    /// Groups a subscriber lost because it fell too far behind (streams reset with TOO_FAR_BEHIND).
+    /// Groups a subscriber lost because it fell too far behind (streams reset with CANCELLED).
     pub groups_skipped: AtomicU64,
     /// Subgroup streams reset because an object outlived its delivery timeout.
     pub delivery_timeouts: AtomicU64,

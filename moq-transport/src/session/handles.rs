@@ -21,6 +21,31 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// For a GOAWAY, the URL of the client's next session (see [`goaway_url`]); `None` for other events.
+    pub fn goaway_target(&self, current: &url::Url) -> Option<url::Url> {
+        match self {
+            Event::GoAway { uri, .. } => Some(goaway_url(current, uri)),
+            _ => None,
+        }
+    }
+}
+
+/// Where a client goes after a GOAWAY naming `uri` on a session to `current`: `uri` itself, or `current` when it
+/// is empty (or does not parse).
+pub fn goaway_url(current: &url::Url, uri: &str) -> url::Url {
+    //= draft-ietf-moq-transport-19#message-goaway
+    //# The client MUST use this URI for the new session if provided. If the URI is zero bytes long,
+    //# the current URI is reused instead.
+    if uri.is_empty() {
+        return current.clone();
+    }
+    url::Url::parse(uri).unwrap_or_else(|e| {
+        tracing::warn!(%uri, error = %e, "GOAWAY named an unusable URI; reusing the current one");
+        current.clone()
+    })
+}
+
 /// Options of an outgoing SUBSCRIBE.
 #[derive(Debug, Clone)]
 pub struct SubscribeOptions {

@@ -343,7 +343,7 @@ impl<S: WtSession> Session<S> {
         let mut writer = Writer::new(send);
         writer.set_priority(i32::MAX - 1);
         writer.message(&msg, self.inner.version).await?;
-        Ok((writer, Reader::new(recv)))
+        Ok((writer, Reader::request(recv, self.inner.role == Role::Server)))
     }
 }
 

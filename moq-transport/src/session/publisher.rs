@@ -8,11 +8,29 @@ impl<S: WtSession> Session<S> {
         let request_id = self.request_id()?;
         let msg = PublishNamespace { request_id, namespace: namespace.clone(), params: Parameters::default() };
         let ((mut writer, mut reader), _) = self.request(msg.into(), false, REQUEST_OK).await?;
-        let (cancel, cancelled) = oneshot::channel::<()>();
+        let (cancel, mut cancelled) = oneshot::channel::<()>();
+        let (v, inner) = (self.inner.version, self.inner.clone());
         tokio::spawn(async move {
-            tokio::select! {
-                _ = cancelled => {}
-                _ = reader.finished() => {}
+            //= draft-ietf-moq-transport-19#publishing-namespaces
+            //# A PUBLISH_NAMESPACE is withdrawn by cancelling the request
+            // Only a cancel ends it: the responder closing its side (FIN) or migrating it (GOAWAY) does not.
+            let mut fin = false;
+            loop {
+                tokio::select! {
+                    _ = &mut cancelled => break,
+                    msg = reader.request_message(v), if !fin => match msg {
+                        Ok(None) => fin = true,
+                        Ok(Some(m)) => tracing::debug!(message = unexpected(&m), "ignored on a PUBLISH_NAMESPACE"),
+                        Err(e) if e.is_session_error() => {
+                            inner.close(e);
+                            break;
+                        }
+                        // The responder reset its side: it revoked its acceptance.
+                        Err(_) => break,
+                    },
+                    // The responder sent STOP_SENDING: it revoked its acceptance.
+                    _ = writer.closed() => break,
+                }
             }
             // Withdraw: cancel the request stream in both directions.
             writer.reset(StreamCode::Cancelled.to_u64() as u32);

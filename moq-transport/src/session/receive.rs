@@ -134,7 +134,7 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                 _ => match incoming.subgroup(h.group_id.0, subgroup_info(&h, ObjectId(0), priority)) {
                     Some(s) => Some(s),
                     None => {
-                        reader.stop(StreamCode::TooFarBehind.to_u64() as u32);
+                        reader.stop(StreamCode::Cancelled.to_u64() as u32);
                         return Ok(());
                     }
                 },
@@ -150,7 +150,7 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                             match incoming.subgroup(h.group_id.0, subgroup_info(&h, obj.object_id, priority)) {
                                 Some(s) => sub = Some(s),
                                 None => {
-                                    reader.stop(StreamCode::TooFarBehind.to_u64() as u32);
+                                    reader.stop(StreamCode::Cancelled.to_u64() as u32);
                                     return Ok(());
                                 }
                             }

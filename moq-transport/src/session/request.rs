@@ -20,7 +20,7 @@ pub(super) async fn run_bi<S: WtSession>(inner: Arc<Inner<S>>) {
         let inner = inner.clone();
         tokio::spawn(async move {
             let mut writer = Writer::new(send);
-            let mut reader = Reader::new(recv);
+            let mut reader = Reader::request(recv, inner.role == Role::Server);
             if let Err(e) = handle_request(&inner, &mut writer, &mut reader).await {
                 if e.is_session_error() {
                     inner.close(e);

@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// Groups of one subscription being written at once; older ones are reset (TOO_FAR_BEHIND) beyond this.
+/// Groups of one subscription being written at once; older ones are reset (CANCELLED) beyond this.
 pub(super) const MAX_GROUPS_IN_FLIGHT: usize = 4;
 
 /// A subscription the peer made that we serve, kept for joining FETCH.
@@ -303,7 +303,7 @@ pub(super) const LATE_SUBGROUPS: Duration = Duration::from_secs(1);
 
 /// A group being served to one subscriber.
 struct InFlight {
-    /// Set to abandon the group (its open streams are reset with TOO_FAR_BEHIND).
+    /// Set to abandon the group (its open streams are reset with CANCELLED).
     stop: watch::Sender<bool>,
     /// Subgroup streams of the group not yet completely written.
     active: Arc<AtomicU64>,
@@ -568,8 +568,13 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                 writer.set_priority(send_order(subscriber_priority, sub.priority(), group.0, state.order));
                 continue;
             }
+            //= draft-ietf-moq-transport-19#stream-reset-codes
+            //# TOO_FAR_BEHIND (0x5):
+            //# : The corresponding subscription has exceeded the publisher's resource limits and
+            //#   is being terminated
+            // Abandoning one group does not end the subscription: CANCELLED.
             Step::Stop => {
-                writer.reset(StreamCode::TooFarBehind.to_u64() as u32);
+                writer.reset(StreamCode::Cancelled.to_u64() as u32);
                 return;
             }
             Step::PeerStopped => return,
@@ -591,7 +596,8 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                 if shed.too_late(budget, waited) {
                     inner.config.stats.groups_shed.fetch_add(1, Ordering::Relaxed);
                     state.skipped.fetch_add(1, Ordering::Relaxed);
-                    writer.reset(StreamCode::TooFarBehind.to_u64() as u32);
+                    // The relay's latency budget is a delivery timeout it imposes; the subscription goes on.
+                    writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
                     return;
                 }
                 let h = ObjectHeader {
