@@ -14,6 +14,9 @@ use moq_transport::{
     Closed, GroupConsumer, SubgroupConsumer, SubgroupProducer, TrackConsumer, TrackEnd, TrackProducer,
 };
 
+/// How long an ended source's last groups may take to be copied before the merged track ends without them.
+const COPY_DRAIN: Duration = Duration::from_secs(2);
+
 /// One track fed by any number of sources.
 #[derive(Debug)]
 pub(crate) struct Merged {
@@ -54,14 +57,22 @@ impl Merged {
     }
 
     async fn feed(self: Arc<Merged>, mut source: TrackConsumer) {
+        let mut copies = tokio::task::JoinSet::new();
         let end = loop {
             match source.next_group().await {
                 Ok(group) => {
-                    tokio::spawn(copy_group(self.track.clone(), group));
+                    while copies.try_join_next().is_some() {}
+                    copies.spawn(copy_group(self.track.clone(), group));
                 }
                 Err(end) => break end,
             }
         };
+        // The groups that arrived just before the end are still being copied: let them land before the track
+        // ends (they finish as soon as the source's end reaches them). Bounded, in case one never does.
+        let copied = async { while copies.join_next().await.is_some() {} };
+        if tokio::time::timeout(COPY_DRAIN, copied).await.is_err() {
+            copies.detach_all();
+        }
         {
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
             *live = live.saturating_sub(1);
@@ -171,6 +182,23 @@ mod tests {
         b.end(TrackEnd::Error(0x3));
         tokio::time::sleep(Duration::from_secs(6)).await;
         assert_eq!(reader.ended(), Some(TrackEnd::Error(0x3)), "nobody came within the grace period");
+    }
+
+    /// A group the source received just before it ended (a publisher's last group and its PUBLISH_DONE arrive
+    /// together) is copied before the merged track ends: it was dropped when the end overtook the copy.
+    #[tokio::test]
+    async fn the_last_group_before_the_end_is_not_lost() {
+        for _ in 0..50 {
+            let a = track();
+            let merged = Merged::new(track(), Duration::ZERO);
+            let mut reader = merged.track().consume_from_start();
+            merged.add_source(a.consume_from_start());
+            a.write_group(0, [Object::new(0, "last")]).unwrap();
+            a.end(TrackEnd::Ended);
+            assert_eq!(read(&mut reader).await, (0, vec!["last".to_string()]));
+            let end = timeout(Duration::from_secs(5), reader.next_group()).await.unwrap();
+            assert_eq!(end.err(), Some(TrackEnd::Ended));
+        }
     }
 
     #[tokio::test]

@@ -1,0 +1,1 @@
+//! Interop tests only: see `tests/` and docs/interop.md.
