@@ -14,6 +14,9 @@ use moq_transport::{
     Closed, GroupConsumer, SubgroupConsumer, SubgroupProducer, TrackConsumer, TrackEnd, TrackProducer,
 };
 
+/// How a source found malformed ends.
+const MALFORMED: TrackEnd = TrackEnd::Error(moq_transport::wire::codes::PublishDoneCode::MalformedTrack.to_u64());
+
 /// How long an ended source's last groups may take to be copied before the merged track ends without them.
 const COPY_DRAIN: Duration = Duration::from_secs(2);
 
@@ -79,7 +82,8 @@ impl Merged {
             if *live > 0 {
                 return;
             }
-            if end == TrackEnd::Ended || self.grace.is_zero() {
+            // A malformed track is not lost: it ends at once (draft-19 §Malformed Tracks: "immediately").
+            if end == TrackEnd::Ended || end == MALFORMED || self.grace.is_zero() {
                 return self.track.end(end);
             }
         }

@@ -275,3 +275,39 @@ async fn an_upstream_fetch_that_fails_midway_is_not_passed_on_as_complete() {
     assert!(rest.is_err(), "a truncated FETCH answer ended as if complete: {rest:?}");
     drop(announce);
 }
+
+/// A publisher sends an object past its group's end (END_OF_GROUP): the relay finds the track malformed and ends
+/// its subscribers' subscriptions at once with MALFORMED_TRACK (draft-19 §Malformed Tracks), not after the grace
+/// it gives a lost publisher.
+async fn a_malformed_track_ends_downstream_with_malformed_track(version: Version) {
+    let relay = start().await;
+    let (publisher, sub, _viewer) = early_subscriber(&relay, version, "malformed").await;
+    let mut consumer = sub.consumer();
+    let mut s0 = publisher.subgroup(7, 0, explicit(0), true).await;
+    s0.object(0, b"a").await;
+    s0.object(1, b"b").await;
+    s0.finish();
+    let mut s1 = publisher.subgroup(7, 0, explicit(1), false).await;
+    s1.object(5, b"past the group's end").await;
+    let end = timeout(std::time::Duration::from_millis(1500), async {
+        loop {
+            if let Err(end) = consumer.next_group().await {
+                break end;
+            }
+        }
+    })
+    .await
+    .expect("the subscription goes on after a malformed track");
+    let malformed = moq_transport::wire::codes::PublishDoneCode::MalformedTrack.to_u64();
+    assert_eq!(end, TrackEnd::Error(malformed));
+}
+
+#[tokio::test]
+async fn a_malformed_track_ends_downstream_with_malformed_track_draft19() {
+    a_malformed_track_ends_downstream_with_malformed_track(Version::Draft19).await;
+}
+
+#[tokio::test]
+async fn a_malformed_track_ends_downstream_with_malformed_track_draft18() {
+    a_malformed_track_ends_downstream_with_malformed_track(Version::Draft18).await;
+}

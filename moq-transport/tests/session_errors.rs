@@ -386,3 +386,49 @@ async fn a_published_namespace_survives_the_responders_fin_and_goaway() {
     let (_, end) = drain(&mut recv).await;
     assert_eq!(end, Err(StreamCode::Cancelled.to_u64() as u32));
 }
+
+/// An object after its group's END_OF_GROUP makes the track malformed (draft-19 §Malformed Tracks): the track
+/// ends with MALFORMED_TRACK, the offending object is not kept, and the PUBLISH is cancelled.
+#[tokio::test]
+async fn an_object_past_the_end_of_its_group_makes_the_track_malformed() {
+    use moq_transport::wire::codes::StreamCode;
+    let (peer, server) = RawPeer::connect(Origin::new()).await;
+    let (_send, mut recv) = publish_pushed(&peer).await;
+    let mut buf = BytesMut::new();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::RequestOk(_)));
+    let Some(Event::Published(track)) = timeout(T, server.next_event()).await.unwrap() else { panic!("no PUBLISH") };
+    let mut c = track.consume_from_start();
+    raw_subgroup(&peer, 0, &[(0, Ok("a")), (1, Err(ObjectStatus::EndOfGroup))]).await;
+    // The same subgroup again, now with an object past the group's end.
+    raw_subgroup(&peer, 0, &[(2, Ok("too far"))]).await;
+    let (_, end) = drain(&mut recv).await;
+    assert_eq!(end, Err(StreamCode::MalformedTrack.to_u64() as u32), "the PUBLISH is cancelled");
+    let mut group = timeout(T, c.next_group()).await.unwrap().unwrap();
+    let mut ids = Vec::new();
+    while let Some(mut sub) = timeout(T, group.next_subgroup_to_end()).await.unwrap() {
+        while let Ok(o) = timeout(T, sub.next()).await.unwrap() {
+            ids.push(o.id.0);
+        }
+    }
+    assert!(!ids.contains(&2), "the malformed object was kept: {ids:?}");
+    let end = timeout(T, c.next_group()).await.unwrap().unwrap_err();
+    assert_eq!(end, TrackEnd::Error(moq_transport::wire::codes::PublishDoneCode::MalformedTrack.to_u64()));
+}
+
+/// A PUBLISH whose track carries a Mandatory Track Property (0x4000-0x7FFF) we do not understand is refused with
+/// UNSUPPORTED_EXTENSION (draft-19 §Mandatory Track Properties).
+#[tokio::test]
+async fn a_publish_with_a_mandatory_track_property_is_refused() {
+    let (peer, _server) = RawPeer::connect(Origin::new()).await;
+    let publish = Publish {
+        request_id: RequestId(0),
+        track: name("pushed", "v"),
+        track_alias: moq_transport::wire::TrackAlias(1),
+        params: Parameters::default(),
+        track_properties: moq_transport::wire::kvp::Properties::new().with_int(0x4000, 1).unwrap(),
+    };
+    let (_send, mut recv) = peer.request(&frame(publish.into())).await;
+    let answer = next_message(&mut recv, &mut BytesMut::new()).await;
+    let ControlMessage::RequestError(e) = answer else { panic!("expected REQUEST_ERROR, got {answer:?}") };
+    assert_eq!(e.code, RequestErrorCode::UnsupportedExtension);
+}

@@ -115,6 +115,13 @@ impl Properties {
         })
     }
 
+    /// The first Mandatory Track Property (types 0x4000-0x7FFF) among these: none is one we understand, so a
+    /// track carrying one must be refused, and an object carrying one is malformed (draft-19 §Mandatory Track
+    /// Properties).
+    pub fn mandatory(&self) -> Option<u64> {
+        self.pairs.iter().map(|p| p.key).find(|k| property::MANDATORY.contains(k))
+    }
+
     /// Removes every pair of type `key`.
     pub fn remove(&mut self, key: u64) {
         self.pairs.retain(|p| p.key != key);
@@ -235,6 +242,9 @@ pub mod property {
     pub const PRIOR_GROUP_ID_GAP: u64 = 0x3C;
     /// PRIOR_OBJECT_ID_GAP (Object).
     pub const PRIOR_OBJECT_ID_GAP: u64 = 0x3E;
+    /// The Mandatory Track Properties: Track scope only, and an endpoint that does not understand one must not
+    /// process or forward the track.
+    pub const MANDATORY: std::ops::RangeInclusive<u64> = 0x4000..=0x7FFF;
 }
 
 /// A Reason Phrase: at most 1024 bytes of UTF-8 diagnostic text.
@@ -306,6 +316,14 @@ mod tests {
         assert_eq!(props.get_bytes(0x0B).map(|b| &b[..]), Some(&b"abc"[..]));
         assert!(KeyValuePair::int(3, 1).is_err());
         assert!(KeyValuePair::bytes(2, &b""[..]).is_err());
+    }
+
+    #[test]
+    fn mandatory_track_properties_are_found() {
+        assert_eq!(Properties::new().with_int(0x3FFE, 1).unwrap().with_int(0x8000, 1).unwrap().mandatory(), None);
+        let props = Properties::new().with_int(0x0E, 9).unwrap().with_bytes(0x4001, &b"x"[..]).unwrap();
+        assert_eq!(props.mandatory(), Some(0x4001));
+        assert_eq!(Properties::new().with_int(0x7FFE, 0).unwrap().mandatory(), Some(0x7FFE));
     }
 
     #[test]

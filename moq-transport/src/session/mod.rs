@@ -66,6 +66,7 @@ mod control;
 mod fetch;
 mod handles;
 mod limits;
+mod malformed;
 mod namespaces;
 mod overload;
 mod publisher;

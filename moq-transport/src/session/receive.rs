@@ -1,5 +1,6 @@
 //! Data we receive: subgroup streams, datagrams and fetch streams, delivered into tracks.
 
+use super::malformed::{Arrival, Malformed, TrackShape};
 use super::*;
 
 /// How long a data stream for an unknown track alias is held before it is abandoned.
@@ -12,9 +13,48 @@ pub(super) struct Incoming {
     pub(super) streams: AtomicU64,
     pub(super) groups: Mutex<BTreeMap<u64, GroupProducer>>,
     pub(super) window: usize,
+    /// What the objects so far said of the track's shape (§Malformed Tracks).
+    shape: Mutex<TrackShape>,
+    /// Signalled once the track is found malformed: the request's task then cancels it.
+    pub(super) malformed: tokio::sync::Notify,
 }
 
 impl Incoming {
+    fn new(producer: TrackProducer, window: usize) -> Incoming {
+        Incoming {
+            producer,
+            streams: AtomicU64::new(0),
+            groups: Mutex::default(),
+            window,
+            shape: Mutex::new(TrackShape::new(window.max(64))),
+            malformed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Checks an arriving object against the track's shape; a malformed track is ended with MALFORMED_TRACK
+    /// and its request told to cancel.
+    //= draft-ietf-moq-transport-19#malformed-tracks
+    //# When a subscriber detects a Malformed Track, it MUST cancel any corresponding
+    //# subscription or fetches for that Track from that publisher
+    fn check(&self, arrival: Arrival<'_>) -> bool {
+        let result = lock(&self.shape).object(arrival);
+        self.verdict(result)
+    }
+
+    /// Records a subgroup stream's FIN (see [`TrackShape::subgroup_fin`]).
+    fn fin(&self, group: u64, subgroup: u64, last: Option<u64>, end_of_group: bool) -> bool {
+        let result = lock(&self.shape).subgroup_fin(group, subgroup, last, end_of_group);
+        self.verdict(result)
+    }
+
+    fn verdict(&self, result: Result<(), Malformed>) -> bool {
+        let Err(why) = result else { return true };
+        tracing::warn!(track = %self.producer.info().name, reason = why.reason(), "malformed track");
+        self.producer.end(TrackEnd::Error(PublishDoneCode::MalformedTrack.to_u64()));
+        self.malformed.notify_one();
+        false
+    }
+
     /// A new subgroup producer in group `group`, creating the group if it is new. Groups and subgroups are
     /// accepted in any arrival order (QUIC streams race): only a group older than the whole window is refused.
     /// Received groups are never finished early on the peer's say-so (another subgroup may still be on its way);
@@ -139,6 +179,10 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                     }
                 },
             };
+            let group = h.group_id.0;
+            // The subgroup's id and its last object so far, for the malformed-track checks.
+            let mut subgroup_id: Option<u64> = sub.as_ref().map(|s| s.info().id.0);
+            let mut last: Option<u64> = None;
             loop {
                 let next = reader.decode_with(|b| state.decode_header(b)).await;
                 match next {
@@ -146,8 +190,29 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                         let payload = reader.payload(obj.payload_len).await?;
                         inner.config.stats.objects_in.fetch_add(1, Ordering::Relaxed);
                         inner.config.stats.bytes_in.fetch_add(payload.len() as u64, Ordering::Relaxed);
+                        let id = *subgroup_id.get_or_insert(h.subgroup_id(obj.object_id).0);
+                        let arrival = Arrival {
+                            group,
+                            subgroup: id,
+                            object: obj.object_id.0,
+                            priority,
+                            datagram: false,
+                            status: obj.status,
+                            properties: &obj.properties,
+                        };
+                        //= draft-ietf-moq-transport-19#malformed-tracks
+                        //# Object(s) triggering Malformed Track status
+                        //# MUST NOT be cached.
+                        if !incoming.check(arrival) {
+                            reader.stop(StreamCode::MalformedTrack.to_u64() as u32);
+                            if let Some(s) = &sub {
+                                s.abort(StreamCode::MalformedTrack.to_u64());
+                            }
+                            return Ok(());
+                        }
+                        last = Some(obj.object_id.0);
                         if sub.is_none() {
-                            match incoming.subgroup(h.group_id.0, subgroup_info(&h, obj.object_id, priority)) {
+                            match incoming.subgroup(group, subgroup_info(&h, obj.object_id, priority)) {
                                 Some(s) => sub = Some(s),
                                 None => {
                                     reader.stop(StreamCode::Cancelled.to_u64() as u32);
@@ -169,8 +234,16 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                         }
                     }
                     Ok(None) => {
+                        let well_formed = match subgroup_id {
+                            Some(id) => incoming.fin(group, id, last, h.end_of_group),
+                            None => true,
+                        };
                         if let Some(s) = &sub {
-                            s.finish();
+                            if well_formed {
+                                s.finish();
+                            } else {
+                                s.abort(StreamCode::MalformedTrack.to_u64());
+                            }
                         }
                         return Ok(());
                     }
@@ -209,6 +282,23 @@ pub(super) async fn run_datagrams<S: WtSession>(inner: Arc<Inner<S>>) {
             continue;
         };
         let priority = d.publisher_priority.unwrap_or(incoming.producer.info().priority);
+        let (payload, status) = match d.content {
+            DatagramContent::Payload(p) => (p, ObjectStatus::Normal),
+            DatagramContent::Status(s) => (Bytes::new(), s),
+        };
+        let arrival = Arrival {
+            group: d.group_id.0,
+            subgroup: d.object_id.0,
+            object: d.object_id.0,
+            priority,
+            datagram: true,
+            // A datagram with the END_OF_GROUP bit is its group's final object.
+            status: if d.end_of_group && status == ObjectStatus::Normal { ObjectStatus::EndOfGroup } else { status },
+            properties: &d.properties,
+        };
+        if !incoming.check(arrival) {
+            continue;
+        }
         // A datagram object is a subgroup of its own, keyed by object id, and is forwarded as a datagram.
         let info = SubgroupInfo {
             delivery: Delivery::Datagrams,
@@ -216,10 +306,6 @@ pub(super) async fn run_datagrams<S: WtSession>(inner: Arc<Inner<S>>) {
             ..SubgroupInfo::new(d.object_id.0, priority)
         };
         if let Some(sub) = incoming.subgroup(d.group_id.0, info) {
-            let (payload, status) = match d.content {
-                DatagramContent::Payload(p) => (p, ObjectStatus::Normal),
-                DatagramContent::Status(s) => (Bytes::new(), s),
-            };
             let _ = sub.write(Object { id: d.object_id, properties: d.properties, payload, status });
             sub.finish();
         }
@@ -248,17 +334,33 @@ pub(super) async fn accept_publish<S: WtSession>(
     if let Some(p) = m.track_properties.get_int(property::DEFAULT_PUBLISHER_PRIORITY) {
         info.priority = p.min(255) as u8;
     }
+    //= draft-ietf-moq-transport-19#mandatory-track-properties
+    //# For PUBLISH messages: the subscriber MUST respond with REQUEST_ERROR with
+    //# error code UNSUPPORTED_EXTENSION.
+    if let Some(key) = m.track_properties.mandatory() {
+        let reason = format!("mandatory track property {key:#x} is not understood");
+        return reject(writer, v, RequestErrorCode::UnsupportedExtension, &reason).await;
+    }
     let producer = TrackProducer::with_limits(info, inner.config.window, inner.config.max_cache_bytes);
     if let Some(largest) = m.params.largest_object {
         producer.note_largest(largest);
     }
-    inner.add_alias(m.track_alias.0, producer.clone())?;
+    let incoming = inner.add_alias(m.track_alias.0, producer.clone())?;
     writer.message(&RequestOk::default().into(), v).await?;
     let _ = inner.events.send(Event::Published(producer.clone()));
     // The publisher may update its PUBLISH (REQUEST_UPDATE, answered) until it ends it with PUBLISH_DONE.
     let mut expected_streams = None;
     let end = loop {
-        match reader.request_message(v).await {
+        let msg = tokio::select! {
+            m = reader.request_message(v) => m,
+            // Our receive path found the track malformed (and ended it): cancel the PUBLISH.
+            _ = incoming.malformed.notified() => {
+                writer.reset(StreamCode::MalformedTrack.to_u64() as u32);
+                reader.stop(StreamCode::MalformedTrack.to_u64() as u32);
+                break TrackEnd::Error(PublishDoneCode::MalformedTrack.to_u64());
+            }
+        };
+        match msg {
             Ok(Some(ControlMessage::PublishDone(d))) => {
                 expected_streams = Some(d.stream_count);
                 break match d.status {
@@ -299,12 +401,16 @@ impl<S: WtSession> Inner<S> {
     ) {
         let incoming = lock(&self.incoming).get(&alias).filter(|i| i.producer.is_same(producer)).cloned();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        match (incoming.as_ref(), expected) {
+        // A malformed track ends at once: its remaining streams are not wanted (and some may have been reset
+        // before their header could be counted).
+        let malformed = end == TrackEnd::Error(PublishDoneCode::MalformedTrack.to_u64());
+        match (incoming.as_ref().filter(|_| !malformed), expected) {
             (Some(i), Some(n)) if n > 0 && n != PublishDone::UNKNOWN_STREAM_COUNT => {
                 while i.streams.load(Ordering::Relaxed) < n && tokio::time::Instant::now() < deadline {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             }
+            _ if malformed => {}
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
         producer.end(end);
@@ -315,7 +421,7 @@ impl<S: WtSession> Inner<S> {
         }
     }
 
-    pub(super) fn add_alias(&self, alias: u64, producer: TrackProducer) -> Result<(), Error> {
+    pub(super) fn add_alias(&self, alias: u64, producer: TrackProducer) -> Result<Arc<Incoming>, Error> {
         let mut map = lock(&self.incoming);
         //= draft-ietf-moq-transport-19#track-alias
         //# If a subscriber receives PUBLISH or SUBSCRIBE_OK that uses the same Track Alias as a different
@@ -326,18 +432,11 @@ impl<S: WtSession> Inner<S> {
             self.close(e.clone());
             return Err(e);
         }
-        map.insert(
-            alias,
-            Arc::new(Incoming {
-                producer,
-                streams: AtomicU64::new(0),
-                groups: Mutex::default(),
-                window: self.config.window,
-            }),
-        );
+        let incoming = Arc::new(Incoming::new(producer, self.config.window));
+        map.insert(alias, incoming.clone());
         drop(map);
         self.alias_added.notify_waiters();
-        Ok(())
+        Ok(incoming)
     }
 
     pub(super) async fn wait_alias(&self, alias: u64) -> Option<Arc<Incoming>> {

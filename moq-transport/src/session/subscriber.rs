@@ -22,6 +22,13 @@ impl<S: WtSession> Session<S> {
         // The answer may wait for the rendezvous.
         let within = RESPONSE_TIMEOUT + options.rendezvous.unwrap_or_default();
         let ((mut writer, mut reader), ok) = self.request_within(msg.into(), false, SUBSCRIBE_OK, within).await?;
+        //= draft-ietf-moq-transport-19#mandatory-track-properties
+        //# For SUBSCRIBE_OK messages: the subscriber MUST cancel the subscription
+        if let Some(key) = ok.track_properties.mandatory() {
+            writer.reset(StreamCode::Cancelled.to_u64() as u32);
+            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+            return Err(unsupported_extension(key));
+        }
         let mut info = TrackInfo::new(track);
         info.properties = ok.track_properties.clone();
         if let Some(p) = ok.track_properties.get_int(property::DEFAULT_PUBLISHER_PRIORITY) {
@@ -36,7 +43,7 @@ impl<S: WtSession> Session<S> {
         }
         let consumer = producer.consume_from_start();
         let alias = ok.track_alias;
-        self.inner.add_alias(alias.0, producer.clone())?;
+        let incoming = self.inner.add_alias(alias.0, producer.clone())?;
         let producer_handle = producer.clone();
 
         let (updates, mut update_rx) =
@@ -72,6 +79,12 @@ impl<S: WtSession> Session<S> {
                             break TrackEnd::Error(PublishDoneCode::InternalError.to_u64());
                         }
                     },
+                    // Our receive path found the track malformed (and ended it): cancel the subscription.
+                    _ = incoming.malformed.notified() => {
+                        writer.reset(StreamCode::MalformedTrack.to_u64() as u32);
+                        reader.stop(StreamCode::MalformedTrack.to_u64() as u32);
+                        break TrackEnd::Error(PublishDoneCode::MalformedTrack.to_u64());
+                    }
                     update = update_rx.recv() => match update {
                         Some((params, tx)) => {
                             let request_id = match inner.goaway_received.load(Ordering::Relaxed) {
@@ -128,13 +141,21 @@ impl<S: WtSession> Session<S> {
         let (tx, rx) = oneshot::channel();
         lock(&self.inner.fetches).insert(request_id.0, tx);
         let msg = Fetch { request_id, fetch_type, params };
-        let ((writer, reader), ok) = match self.request(msg.into(), true, FETCH_OK).await {
+        let ((mut writer, mut reader), ok) = match self.request(msg.into(), true, FETCH_OK).await {
             Ok(ok) => ok,
             Err(e) => {
                 lock(&self.inner.fetches).remove(&request_id.0);
                 return Err(e);
             }
         };
+        //= draft-ietf-moq-transport-19#mandatory-track-properties
+        //# For FETCH_OK messages: the subscriber MUST cancel the fetch
+        if let Some(key) = ok.track_properties.mandatory() {
+            lock(&self.inner.fetches).remove(&request_id.0);
+            writer.reset(StreamCode::Cancelled.to_u64() as u32);
+            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+            return Err(unsupported_extension(key));
+        }
         Ok(FetchResponse {
             end_of_track: ok.end_of_track,
             end_location: ok.end_location,
@@ -245,5 +266,13 @@ impl<S: WtSession> Session<S> {
             reader.stop(StreamCode::Cancelled.to_u64() as u32);
         });
         Ok(TracksSubscription { prefix, _cancel: cancel })
+    }
+}
+
+/// The error for a track whose properties include a Mandatory Track Property we do not understand.
+pub(super) fn unsupported_extension(key: u64) -> Error {
+    Error::Rejected {
+        code: RequestErrorCode::UnsupportedExtension,
+        reason: format!("mandatory track property {key:#x} is not understood"),
     }
 }
