@@ -432,3 +432,67 @@ async fn a_publish_with_a_mandatory_track_property_is_refused() {
     let ControlMessage::RequestError(e) = answer else { panic!("expected REQUEST_ERROR, got {answer:?}") };
     assert_eq!(e.code, RequestErrorCode::UnsupportedExtension);
 }
+
+/// A FETCH_OK whose End Location lies before the FETCH's Start Location closes the session with
+/// PROTOCOL_VIOLATION (draft-19 §FETCH_OK).
+#[tokio::test]
+async fn a_fetch_ok_ending_before_the_start_is_a_protocol_violation() {
+    let (peer, server) = RawPeer::connect(Origin::new()).await;
+    let range = FetchRange::Standalone {
+        track: name("live", "v"),
+        start: moq_transport::wire::Location::new(5, 0),
+        end: moq_transport::wire::Location::new(9, 0),
+    };
+    let fetching =
+        tokio::spawn(async move { server.fetch(range, moq_transport::wire::GroupOrder::Ascending).await.err() });
+    let (mut send, mut recv) = timeout(T, peer.transport.accept_bi()).await.unwrap().unwrap();
+    assert!(matches!(next_message(&mut recv, &mut BytesMut::new()).await, ControlMessage::Fetch(_)));
+    let ok = FetchOk { end_location: moq_transport::wire::Location::new(4, 3), ..Default::default() };
+    send.write_all(&frame(ok.into())).await.unwrap();
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert!(matches!(timeout(T, fetching).await.unwrap().unwrap(), Some(Error::ProtocolViolation(_))));
+}
+
+/// PUBLISH_NAMESPACE_OK (like PUBLISH_OK and SUBSCRIBE_NAMESPACE_OK) carries no Track Properties: one that does
+/// closes the session with PROTOCOL_VIOLATION (draft-19 §REQUEST_OK).
+#[tokio::test]
+async fn a_publish_namespace_ok_with_track_properties_is_a_protocol_violation() {
+    let (peer, server) = RawPeer::connect(Origin::new()).await;
+    let announcing =
+        tokio::spawn(async move { server.publish_namespace(TrackNamespace::from_path("live").unwrap()).await.err() });
+    let (mut send, mut recv) = timeout(T, peer.transport.accept_bi()).await.unwrap().unwrap();
+    assert!(matches!(next_message(&mut recv, &mut BytesMut::new()).await, ControlMessage::PublishNamespace(_)));
+    let ok = RequestOk {
+        track_properties: moq_transport::wire::kvp::Properties::new().with_int(0x0E, 1).unwrap(),
+        ..Default::default()
+    };
+    send.write_all(&frame(ok.into())).await.unwrap();
+    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert!(timeout(T, announcing).await.unwrap().unwrap().is_some(), "the announcement failed");
+}
+
+/// A SUBSCRIBE without GROUP_ORDER gets the track's DEFAULT_PUBLISHER_GROUP_ORDER (draft-19 §GROUP_ORDER): for a
+/// track that prefers descending, a newer group's stream is sent before an older one's.
+#[tokio::test]
+async fn a_subscription_without_a_group_order_takes_the_tracks() {
+    use moq_transport::wire::kvp::{Properties, property};
+    let origin = Origin::new();
+    let mut info = TrackInfo::new(name("live", "v"));
+    info.properties = Properties::new().with_int(property::DEFAULT_PUBLISHER_GROUP_ORDER, 2).unwrap();
+    let track = TrackProducer::new(info);
+    origin.publish_track(track.clone());
+    let (peer, _server) = RawPeer::connect(origin).await;
+    let sub = Subscribe { request_id: RequestId(0), track: name("live", "v"), params: Parameters::default() };
+    let (_send, mut recv) = peer.request(&frame(sub.into())).await;
+    assert!(matches!(next_message(&mut recv, &mut BytesMut::new()).await, ControlMessage::SubscribeOk(_)));
+    let mut open = Vec::new();
+    let mut streams = Vec::new();
+    for g in 0..2 {
+        let group = track.create_group(g).unwrap();
+        let subgroup = group.create_subgroup(0, 0);
+        subgroup.write(Object::new(0, "frame")).unwrap();
+        open.push((group, subgroup));
+        streams.push(timeout(T, peer.transport.accept_uni()).await.unwrap().unwrap());
+    }
+    assert!(streams[1].sender_priority() > streams[0].sender_priority(), "group 1 goes first");
+}

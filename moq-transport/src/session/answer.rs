@@ -34,6 +34,21 @@ pub(super) const REQUEST_OK: Expected<RequestOk> = Expected {
     on_unexpected: OnUnexpected::CloseSession,
 };
 
+/// REQUEST_OK with no Track Properties: the answer to PUBLISH, PUBLISH_NAMESPACE and SUBSCRIBE_NAMESPACE.
+//= draft-ietf-moq-transport-19#message-request-ok
+//# they are empty in PUBLISH_OK, REQUEST_UPDATE_OK,
+//# SUBSCRIBE_NAMESPACE_OK and PUBLISH_NAMESPACE_OK.  If an endpoint
+//# receives Track Properties in one of these messages it MUST close the
+//# session with a `PROTOCOL_VIOLATION`.
+pub(super) const EMPTY_REQUEST_OK: Expected<RequestOk> = Expected {
+    accept: |m| match m {
+        ControlMessage::RequestOk(ok) if ok.track_properties.is_empty() => Some(ok),
+        _ => None,
+    },
+    what: "expected REQUEST_OK without Track Properties, or REQUEST_ERROR",
+    on_unexpected: OnUnexpected::CloseSession,
+};
+
 /// SUBSCRIBE_OK.
 pub(super) const SUBSCRIBE_OK: Expected<SubscribeOk> = Expected {
     accept: |m| match m {

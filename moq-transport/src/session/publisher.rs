@@ -7,7 +7,7 @@ impl<S: WtSession> Session<S> {
     pub async fn publish_namespace(&self, namespace: TrackNamespace) -> Result<Announcement, Error> {
         let request_id = self.request_id()?;
         let msg = PublishNamespace { request_id, namespace: namespace.clone(), params: Parameters::default() };
-        let ((mut writer, mut reader), _) = self.request(msg.into(), false, REQUEST_OK).await?;
+        let ((mut writer, mut reader), _) = self.request(msg.into(), false, EMPTY_REQUEST_OK).await?;
         let (cancel, mut cancelled) = oneshot::channel::<()>();
         let (v, inner) = (self.inner.version, self.inner.clone());
         tokio::spawn(async move {
@@ -50,7 +50,7 @@ impl<S: WtSession> Session<S> {
             params: Parameters { largest_object: track.largest(), forward: Some(true), ..Default::default() },
             track_properties: track_properties(track.info()),
         };
-        let ((mut writer, mut reader), ok) = self.request(msg.into(), false, REQUEST_OK).await?;
+        let ((mut writer, mut reader), ok) = self.request(msg.into(), false, EMPTY_REQUEST_OK).await?;
         let (cancel, cancelled) = oneshot::channel::<()>();
         let inner = self.inner.clone();
         let params = ok.params;
@@ -58,7 +58,7 @@ impl<S: WtSession> Session<S> {
             track.request_new_group(value);
         }
         tokio::spawn(async move {
-            let state = SubState::new(&params);
+            let state = SubState::new(&params, track_group_order(&track.info().properties));
             *lock(&state.joining) = track.largest();
             lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
             tokio::select! {

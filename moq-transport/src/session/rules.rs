@@ -159,6 +159,27 @@ pub(super) fn subscription_update(params: &Parameters, max_ranges: u64, dynamic_
     Ok(())
 }
 
+/// The group order a subscription gets when its SUBSCRIBE names none: the track's DEFAULT_PUBLISHER_GROUP_ORDER
+/// (Ascending when absent).
+//= draft-ietf-moq-transport-19#group-order
+//# If omitted from SUBSCRIBE or SUBSCRIBE_TRACKS, the publisher's preference from
+//# the Track is used.
+pub(super) fn track_group_order(properties: &moq_wire::kvp::Properties) -> GroupOrder {
+    match properties.get_int(moq_wire::kvp::property::DEFAULT_PUBLISHER_GROUP_ORDER) {
+        Some(2) => GroupOrder::Descending,
+        _ => GroupOrder::Ascending,
+    }
+}
+
+/// Whether a FETCH_OK's End Location lies before the FETCH's Start Location, which the receiver must treat as a
+/// PROTOCOL_VIOLATION. An End Location with object 0 covers its whole group.
+//= draft-ietf-moq-transport-19#message-fetch-ok
+//# If End Location is smaller than the Start Location in the corresponding FETCH
+//# the receiver MUST close the session with a `PROTOCOL_VIOLATION`.
+pub(super) fn fetch_end_before_start(start: Location, end: Location) -> bool {
+    if end.object.0 == 0 { end.group < start.group } else { (end.group, end.object) < (start.group, start.object) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +287,24 @@ mod tests {
         assert_eq!(check_range_filters(&params, 0).unwrap_err().0, RequestErrorCode::InvalidFilter);
         assert_eq!(check_range_filters(&params, 1).unwrap_err().0, RequestErrorCode::InvalidFilter);
         assert!(check_range_filters(&params, 2).is_ok());
+    }
+
+    #[test]
+    fn a_fetch_ok_ending_before_its_start_is_caught() {
+        let at = |g, o| Location::new(g, o);
+        assert!(!fetch_end_before_start(at(3, 2), at(3, 0)), "object 0: the whole of group 3");
+        assert!(!fetch_end_before_start(at(3, 2), at(3, 3)));
+        assert!(!fetch_end_before_start(at(3, 2), at(5, 1)));
+        assert!(fetch_end_before_start(at(3, 2), at(2, 0)));
+        assert!(fetch_end_before_start(at(3, 2), at(3, 1)));
+        assert!(fetch_end_before_start(at(3, 2), at(2, 9)));
+    }
+
+    #[test]
+    fn a_track_may_prefer_descending_groups() {
+        use moq_wire::kvp::{Properties, property};
+        assert_eq!(track_group_order(&Properties::new()), GroupOrder::Ascending);
+        let descending = Properties::new().with_int(property::DEFAULT_PUBLISHER_GROUP_ORDER, 2).unwrap();
+        assert_eq!(track_group_order(&descending), GroupOrder::Descending);
     }
 }

@@ -40,11 +40,12 @@ pub(super) struct SubState {
 static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
 
 impl SubState {
-    pub(super) fn new(params: &Parameters) -> SubState {
+    /// The state of a subscription with `params` to a track whose own group order is `track_order`.
+    pub(super) fn new(params: &Parameters, track_order: GroupOrder) -> SubState {
         let forward = params.forward.unwrap_or(true);
         let priority = params.subscriber_priority.unwrap_or(128);
         SubState {
-            order: params.group_order.unwrap_or_default(),
+            order: params.group_order.unwrap_or(track_order),
             object_timeout: Arc::new(AtomicU64::new(params.object_delivery_timeout.unwrap_or(0))),
             subgroup_timeout: Arc::new(AtomicU64::new(params.subgroup_delivery_timeout.unwrap_or(0))),
             forward: Arc::new(watch::Sender::new(forward)),

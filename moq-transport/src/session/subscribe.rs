@@ -106,7 +106,7 @@ pub(super) async fn serve_subscribe<S: WtSession>(
         track_properties: track_properties(track.info()),
     };
     // Registered before SUBSCRIBE_OK goes out, so a joining FETCH right behind it finds the subscription.
-    let state = SubState::new(&m.params);
+    let state = SubState::new(&m.params, track_group_order(&track.info().properties));
     if *state.forward.borrow() {
         *lock(&state.joining) = largest;
     }

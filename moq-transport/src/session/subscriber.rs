@@ -1,5 +1,6 @@
 //! Requests we make as a subscriber: SUBSCRIBE, TRACK_STATUS, FETCH, SUBSCRIBE_NAMESPACE, SUBSCRIBE_TRACKS.
 
+use super::rules::fetch_end_before_start;
 use super::*;
 
 impl<S: WtSession> Session<S> {
@@ -61,6 +62,10 @@ impl<S: WtSession> Session<S> {
                                 PublishDoneCode::TrackEnded | PublishDoneCode::SubscriptionEnded => TrackEnd::Ended,
                                 other => TrackEnd::Error(other.to_u64()),
                             };
+                        }
+                        Ok(Some(ControlMessage::RequestOk(ok))) if !ok.track_properties.is_empty() => {
+                            inner.close(Error::ProtocolViolation("REQUEST_UPDATE answered with Track Properties"));
+                            break TrackEnd::Error(PublishDoneCode::InternalError.to_u64());
                         }
                         Ok(Some(ControlMessage::RequestOk(ok))) => {
                             if let Some(largest) = ok.params.largest_object { producer.note_largest(largest); }
@@ -131,8 +136,12 @@ impl<S: WtSession> Session<S> {
     /// Fetches past objects (FETCH) and waits for FETCH_OK.
     pub async fn fetch(&self, range: FetchRange, order: GroupOrder) -> Result<FetchResponse<S>, Error> {
         let request_id = self.request_id()?;
+        let mut requested_start = None;
         let fetch_type = match range {
-            FetchRange::Standalone { track, start, end } => FetchType::Standalone { track, start, end },
+            FetchRange::Standalone { track, start, end } => {
+                requested_start = Some(start);
+                FetchType::Standalone { track, start, end }
+            }
             FetchRange::Joining { subscription, groups_back } => {
                 FetchType::RelativeJoining { joining_request_id: subscription, joining_start: groups_back }
             }
@@ -148,6 +157,12 @@ impl<S: WtSession> Session<S> {
                 return Err(e);
             }
         };
+        if requested_start.is_some_and(|start| fetch_end_before_start(start, ok.end_location)) {
+            lock(&self.inner.fetches).remove(&request_id.0);
+            let e = Error::ProtocolViolation("FETCH_OK ends before the FETCH's start");
+            self.inner.close(e.clone());
+            return Err(e);
+        }
         //= draft-ietf-moq-transport-19#mandatory-track-properties
         //# For FETCH_OK messages: the subscriber MUST cancel the fetch
         if let Some(key) = ok.track_properties.mandatory() {
@@ -173,7 +188,7 @@ impl<S: WtSession> Session<S> {
         let v = self.inner.version;
         let request_id = self.request_id()?;
         let msg = SubscribeNamespace { request_id, prefix: prefix.clone(), params: Parameters::default() };
-        let ((writer, mut reader), _) = self.request(msg.into(), false, REQUEST_OK).await?;
+        let ((writer, mut reader), _) = self.request(msg.into(), false, EMPTY_REQUEST_OK).await?;
         let (tx, events) = mpsc::unbounded_channel();
         let inner = self.inner.clone();
         let p = prefix.clone();
