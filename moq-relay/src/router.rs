@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
-use moq_transport::{Event, Origin, Session, Subscription, TrackProducer};
+use moq_transport::{Event, Origin, Session, Subscription};
 
 use crate::Metrics;
 use crate::merge::Merged;
@@ -135,7 +135,7 @@ pub(crate) async fn serve_session(
     metrics: &Metrics,
     chat: ChatOwner,
 ) {
-    let mut pushed: Vec<TrackProducer> = Vec::new();
+    let mut pushed: Vec<TrackNamespace> = Vec::new();
     while let Some(event) = session.next_event().await {
         match event {
             Event::Announced(ns) => {
@@ -149,15 +149,8 @@ pub(crate) async fn serve_session(
             Event::Unannounced(ns) => withdraw(id, Some(&ns), router, origin),
             Event::Published(track) => {
                 tracing::info!(session = id, track = %track.info().name, "track pushed");
-                pushed.push(track.clone());
-                // Subscribers already reading the relay's copy get the pushed objects too.
-                let merged = {
-                    let upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
-                    upstream.get(&track.info().name).map(|u| u.merged.clone())
-                };
-                if !merged.is_some_and(|m| m.add_source(track.consume_from_start())) {
-                    origin.publish_track(track);
-                }
+                pushed.push(track.info().name.namespace.clone());
+                crate::upstream::take_published(router, origin, track);
             }
             Event::GoAway { .. } => {}
         }
@@ -166,33 +159,29 @@ pub(crate) async fn serve_session(
     tracing::info!(session = id, reason = %e, "session closed");
     metrics.session_closed(e.session_code());
     withdraw(id, None, router, origin);
-    withdraw_pushed(id, pushed, router, origin);
+    withdraw_pushed(pushed, router, origin);
     if let Some((chat, _)) = chat {
         chat.session_ended(id);
     }
 }
 
-/// Removes the tracks a closed session pushed with PUBLISH (unless another session has replaced them since), and
-/// their namespaces once nothing else serves them.
-pub(crate) fn withdraw_pushed(id: u64, pushed: Vec<TrackProducer>, router: &Router, origin: &Origin) {
-    let mut namespaces: Vec<TrackNamespace> = Vec::new();
-    for track in pushed {
-        let name = &track.info().name;
-        if origin.track(name).is_some_and(|t| t.is_same(&track)) {
-            origin.remove_track(name);
-        }
-        if !namespaces.contains(&name.namespace) {
-            namespaces.push(name.namespace.clone());
-        }
+/// The namespaces of the tracks a closed session pushed with PUBLISH: withdrawn once nothing else serves them.
+/// (The relay's copies of the tracks end on their own, after the grace a lost publisher gets.)
+pub(crate) fn withdraw_pushed(pushed: Vec<TrackNamespace>, router: &Router, origin: &Origin) {
+    for ns in pushed {
+        withdraw_if_unserved(router, origin, &ns);
     }
+}
+
+/// Withdraws `ns` from the origin unless a session announces it or a live track under it remains.
+pub(crate) fn withdraw_if_unserved(router: &Router, origin: &Origin, ns: &TrackNamespace) {
     let publishers = router.publishers.lock().unwrap_or_else(|e| e.into_inner());
-    for ns in namespaces {
-        let announced = publishers.iter().any(|(p, _, _)| p == &ns);
-        let tracks_left = origin.tracks(&ns).iter().any(|t| t.info().name.namespace == ns);
-        if !announced && !tracks_left {
-            tracing::info!(session = id, namespace = %ns, "namespace withdrawn");
-            origin.remove_namespace(&ns);
-        }
+    let announced = publishers.iter().any(|(p, _, _)| p == ns);
+    let tracks_left =
+        origin.tracks(ns).iter().any(|t| t.info().name.namespace == *ns && t.ended().is_none());
+    if !announced && !tracks_left {
+        tracing::info!(namespace = %ns, "namespace withdrawn");
+        origin.remove_namespace(ns);
     }
 }
 

@@ -72,6 +72,33 @@ pub(crate) async fn resolve(
     Ok(track)
 }
 
+/// Takes a track a session pushed with PUBLISH into the relay's copy of it: the copy subscribers already read
+/// (from an upstream subscription or an earlier PUBLISH) when there is one, otherwise a new copy in the origin.
+/// So a publisher that PUBLISHes again on a new session (draft-19 §Graceful Publisher Relay Switchover) feeds
+/// the same copy, deduplicated, and its viewers carry on when the old session goes.
+pub(crate) fn take_published(router: &Arc<Router>, origin: &Origin, pushed: TrackProducer) {
+    let name = pushed.info().name.clone();
+    let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
+    if upstream.get(&name).is_some_and(|u| u.merged.add_source(pushed.consume_from_start())) {
+        return;
+    }
+    let (window, max_bytes) = router.cache;
+    let copy = TrackProducer::with_limits(pushed.info().clone(), window, max_bytes);
+    let merged = Merged::new(copy.clone(), router.grace);
+    merged.add_source(pushed.consume_from_start());
+    upstream.insert(name.clone(), Upstream { merged, sources: Vec::new() });
+    drop(upstream);
+    let mut ended = copy.consume();
+    origin.publish_track(copy);
+    let (router, origin) = (router.clone(), origin.clone());
+    // Forgotten when its last publisher ended it (or was lost for longer than the grace).
+    tokio::spawn(async move {
+        ended.closed().await;
+        forget_ended(&router, &origin, &name);
+        crate::router::withdraw_if_unserved(&router, &origin, &name.namespace);
+    });
+}
+
 /// What a subscriber hears when the publisher's SUBSCRIBE failed: the publisher's own code, TIMEOUT when the
 /// request could not even be opened in time, INTERNAL_ERROR for a session that failed.
 fn upstream_refusal(e: &moq_transport::Error) -> Unresolved {

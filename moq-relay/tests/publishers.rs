@@ -56,6 +56,37 @@ async fn a_later_publisher_of_a_subscribed_track_is_subscribed() {
     assert_eq!(next(&mut c).await, (1, "b1".into()));
 }
 
+/// Graceful publisher switchover (draft-19 §Graceful Publisher Relay Switchover): a publisher PUBLISHes its track
+/// again on a new session, then leaves the old one; the relay deduplicates the two copies and its viewers keep
+/// their subscription, getting the new session's groups (they were stranded on the old copy).
+#[tokio::test]
+async fn a_publisher_switching_sessions_with_publish_keeps_its_viewers() {
+    let relay = start().await;
+    let old = relay.connect(false, Origin::new()).await;
+    let track = TrackProducer::new(TrackInfo::new(name("live/switch", "video")));
+    let published = timeout(T, old.publish(track.clone())).await.unwrap().unwrap();
+    let viewer = relay.connect(true, Origin::new()).await;
+    let sub = timeout(T, viewer.subscribe(name("live/switch", "video"), SubscribeOptions::default()))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut c = sub.consumer();
+    track.write_group(0, [Object::new(0, "old0")]).unwrap();
+    assert_eq!(next(&mut c).await, (0, "old0".into()));
+    // The same track on a new session; both copies carry group 1 for a while.
+    let new = relay.connect(false, Origin::new()).await;
+    let moved = TrackProducer::new(TrackInfo::new(name("live/switch", "video")));
+    let _republished = timeout(T, new.publish(moved.clone())).await.unwrap().unwrap();
+    moved.write_group(1, [Object::new(0, "new1")]).unwrap();
+    track.write_group(1, [Object::new(0, "old1")]).unwrap();
+    assert_eq!(next(&mut c).await.0, 1, "group 1 once");
+    // The old session goes; the viewer carries on with the new one's groups.
+    drop(published);
+    drop(old);
+    moved.write_group(2, [Object::new(0, "new2")]).unwrap();
+    assert_eq!(next(&mut c).await, (2, "new2".into()));
+}
+
 /// A PUBLISH of a track that subscribers already read through the relay reaches them.
 #[tokio::test]
 async fn a_publish_reaches_existing_subscribers() {
