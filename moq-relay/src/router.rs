@@ -177,8 +177,7 @@ pub(crate) fn withdraw_pushed(pushed: Vec<TrackNamespace>, router: &Router, orig
 pub(crate) fn withdraw_if_unserved(router: &Router, origin: &Origin, ns: &TrackNamespace) {
     let publishers = router.publishers.lock().unwrap_or_else(|e| e.into_inner());
     let announced = publishers.iter().any(|(p, _, _)| p == ns);
-    let tracks_left =
-        origin.tracks(ns).iter().any(|t| t.info().name.namespace == *ns && t.ended().is_none());
+    let tracks_left = origin.tracks(ns).iter().any(|t| t.info().name.namespace == *ns && t.ended().is_none());
     if !announced && !tracks_left {
         tracing::info!(namespace = %ns, "namespace withdrawn");
         origin.remove_namespace(ns);

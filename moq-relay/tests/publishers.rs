@@ -66,10 +66,8 @@ async fn a_publisher_switching_sessions_with_publish_keeps_its_viewers() {
     let track = TrackProducer::new(TrackInfo::new(name("live/switch", "video")));
     let published = timeout(T, old.publish(track.clone())).await.unwrap().unwrap();
     let viewer = relay.connect(true, Origin::new()).await;
-    let sub = timeout(T, viewer.subscribe(name("live/switch", "video"), SubscribeOptions::default()))
-        .await
-        .unwrap()
-        .unwrap();
+    let sub =
+        timeout(T, viewer.subscribe(name("live/switch", "video"), SubscribeOptions::default())).await.unwrap().unwrap();
     let mut c = sub.consumer();
     track.write_group(0, [Object::new(0, "old0")]).unwrap();
     assert_eq!(next(&mut c).await, (0, "old0".into()));

@@ -377,6 +377,26 @@ async fn a_rendezvous_that_expires_is_answered_with_timeout() {
     assert!(started.elapsed() >= Duration::from_millis(1500));
 }
 
+/// A held SUBSCRIBE looks for its publisher again whenever a namespace or track appears, and otherwise backs off
+/// (each look may cost a relay a SUBSCRIBE upstream): over a 20 s rendezvous, a dozen looks rather than 80.
+#[tokio::test(start_paused = true)]
+async fn a_held_subscribe_backs_off_between_looks() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let origin = Origin::new();
+    let looks = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = looks.clone();
+    origin.set_resolver(std::sync::Arc::new(move |_name| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async { Err(Unresolved::not_found()) })
+    }));
+    let (client, _server) = sessions(origin).await;
+    let options = SubscribeOptions { rendezvous: Some(Duration::from_secs(20)), ..Default::default() };
+    let e = client.subscribe(name("never", "v"), options).await.unwrap_err();
+    assert!(matches!(e, Error::Rejected { code: RequestErrorCode::Timeout, .. }), "{e}");
+    let looks = looks.load(Ordering::Relaxed);
+    assert!((5..=15).contains(&looks), "{looks} looks in 20 s");
+}
+
 #[tokio::test]
 async fn subscribe_tracks_follows_tracks_published_later() {
     let origin = Origin::new();

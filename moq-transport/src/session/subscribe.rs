@@ -5,8 +5,11 @@ use super::*;
 
 /// The longest a SUBSCRIBE is held for a publisher to appear, whatever RENDEZVOUS_TIMEOUT asks.
 pub(super) const MAX_RENDEZVOUS: Duration = Duration::from_secs(60);
-/// How often a held SUBSCRIBE looks again, besides whenever a namespace appears.
+/// How soon a held SUBSCRIBE looks again, besides whenever a namespace or track appears: for a publisher that
+/// announced its namespace before the track existed. Doubled after each look, up to [`RENDEZVOUS_RETRY_MAX`]
+/// (each look may be a SUBSCRIBE upstream).
 const RENDEZVOUS_RETRY: Duration = Duration::from_millis(250);
+const RENDEZVOUS_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// The track a SUBSCRIBE names: at once, or within `wait` once a publisher appears. A refusal other than "no such
 /// track" (an upstream that timed out or refused) is final.
@@ -16,6 +19,8 @@ const RENDEZVOUS_RETRY: Duration = Duration::from_millis(250);
 async fn rendezvous(origin: &Origin, name: &FullTrackName, wait: Duration) -> Result<TrackProducer, Unresolved> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut events = origin.watch();
+    let mut tracks = origin.watch_tracks();
+    let mut retry = RENDEZVOUS_RETRY;
     loop {
         match origin.find(name).await {
             Ok(track) => return Ok(track),
@@ -25,7 +30,8 @@ async fn rendezvous(origin: &Origin, name: &FullTrackName, wait: Duration) -> Re
         }
         tokio::select! {
             _ = events.recv() => {}
-            _ = tokio::time::sleep(RENDEZVOUS_RETRY) => {}
+            _ = tracks.recv() => {}
+            _ = tokio::time::sleep(retry) => retry = (retry * 2).min(RENDEZVOUS_RETRY_MAX),
             _ = tokio::time::sleep_until(deadline) => {}
         }
     }
