@@ -30,7 +30,7 @@ use anyhow::Context;
 use moq_transport::quic::Server;
 use moq_transport::tls::Certificate;
 use moq_transport::wire::codes::SessionCode;
-use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
+use moq_transport::wire::namespace::TrackNamespace;
 use moq_transport::{Origin, Overload, Session, SessionConfig};
 
 pub use config::{Config, file_args};
@@ -179,13 +179,13 @@ impl Relay {
         let o = origin.clone();
         let c = chat.clone();
         let linger = config.upstream_linger;
-        origin.set_resolver(Arc::new(move |name: FullTrackName| {
+        origin.set_resolver(Arc::new(move |request: moq_transport::TrackRequest| {
             let (router, metrics, origin) = (r.clone(), m.clone(), o.clone());
-            let room = c.as_ref().and_then(|c| c.room_track(&name));
+            let room = c.as_ref().and_then(|c| c.room_track(&request.name));
             Box::pin(async move {
                 match room {
                     Some(room) => Ok(room),
-                    None => resolve(&router, &metrics, &origin, name, linger).await,
+                    None => resolve(&router, &metrics, &origin, request, linger).await,
                 }
             })
         }));
@@ -488,7 +488,7 @@ mod tests {
             let url = url.clone();
             async move { client.connect(&url).await.unwrap() }
         };
-        let name = FullTrackName::new(TrackNamespace::from_path("gone").unwrap(), "v");
+        let name = moq_transport::wire::namespace::FullTrackName::new(TrackNamespace::from_path("gone").unwrap(), "v");
         let published = Origin::new();
         let track = TrackProducer::new(TrackInfo::new(name.clone()));
         published.publish_track(track.clone());

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use moq_transport::wire::namespace::FullTrackName;
-use moq_transport::{Origin, Session, SubscribeOptions, TrackProducer, Unresolved};
+use moq_transport::{Origin, Session, SubscribeOptions, TrackProducer, TrackRequest, Unresolved};
 
 use crate::Metrics;
 use crate::merge::Merged;
@@ -19,9 +19,10 @@ pub(crate) async fn resolve(
     router: &Arc<Router>,
     metrics: &Metrics,
     origin: &Origin,
-    name: FullTrackName,
+    request: TrackRequest,
     linger: std::time::Duration,
 ) -> Result<TrackProducer, Unresolved> {
+    let name = request.name.clone();
     let lock = router.resolving.lock().unwrap_or_else(|e| e.into_inner()).entry(name.clone()).or_default().clone();
     let _guard = lock.lock().await;
     // Someone may have subscribed upstream while we waited.
@@ -32,9 +33,18 @@ pub(crate) async fn resolve(
     }
     let mut routes = router.routes(&name.namespace).into_iter();
     let mut refused = Unresolved::not_found();
+    //= draft-ietf-moq-transport-19#new-group-request
+    //# A relay that receives a NEW_GROUP_REQUEST for a Track without an `Established`
+    //# subscription MUST include the NEW_GROUP_REQUEST when subscribing upstream.
+    // The first viewer's priority, too: the upstream subscription exists for it.
+    let options = SubscribeOptions {
+        priority: request.priority.unwrap_or(SubscribeOptions::default().priority),
+        new_group_request: request.new_group_request,
+        ..Default::default()
+    };
     let (first_id, first) = loop {
         let Some((id, upstream)) = routes.next() else { return Err(refused) };
-        match upstream.subscribe(name.clone(), SubscribeOptions::default()).await {
+        match upstream.subscribe(name.clone(), options.clone()).await {
             Ok(s) => break (id, s),
             Err(e) => {
                 tracing::debug!(track = %name, error = %e, "upstream subscribe failed");
@@ -63,7 +73,10 @@ pub(crate) async fn resolve(
     }
     if let Some(ended) = forwarder_ended {
         let requests = track.new_group_requests();
-        tokio::spawn(forward_new_group_requests(router.clone(), name.clone(), track.clone(), requests, ended));
+        // What the upstream SUBSCRIBE asked for is outstanding already.
+        let asked = request.new_group_request.map(|v| (v, track.largest().map(|l| l.group.0)));
+        let forwarder = forward_new_group_requests(router.clone(), name.clone(), track.clone(), requests, ended, asked);
+        tokio::spawn(forwarder);
     }
     let (router, origin, watched) = (router.clone(), origin.clone(), track.clone());
     tokio::spawn(async move {
@@ -139,8 +152,8 @@ async fn forward_new_group_requests(
     track: TrackProducer,
     mut requests: tokio::sync::watch::Receiver<moq_transport::NewGroupRequest>,
     mut ended: moq_transport::TrackConsumer,
+    mut outstanding: Option<(u64, Option<u64>)>, // (value, largest group when sent)
 ) {
-    let mut outstanding: Option<(u64, Option<u64>)> = None; // (value, largest group when sent)
     loop {
         tokio::select! {
             changed = requests.changed() => if changed.is_err() { return },

@@ -83,3 +83,21 @@ async fn the_upstream_subscription_of_a_dynamic_track_ends_after_its_last_viewer
     drop(sub);
     wait_consumers(&track, 0).await;
 }
+
+/// The relay's SUBSCRIBE upstream, made for a viewer's SUBSCRIBE, carries that viewer's NEW_GROUP_REQUEST (draft-19
+/// §NEW_GROUP_REQUEST: a relay without an Established subscription MUST include it) and its priority.
+#[tokio::test]
+async fn the_upstream_subscribe_carries_the_viewers_new_group_request_and_priority() {
+    use common::raw::RawPeer;
+    let relay = start().await;
+    let mut publisher = RawPeer::connect(&relay, moq_transport::wire::Version::Draft19).await;
+    let _announced = publisher.announce("live/ngr").await;
+    let viewer = relay.connect(false, Origin::new()).await;
+    let ask = SubscribeOptions { new_group_request: Some(0), priority: 7, ..Default::default() };
+    let (sub, upstream) =
+        tokio::join!(timeout(T, viewer.subscribe(name("live/ngr", "video"), ask)), publisher.accept_subscribe(3));
+    let (_send, _reader, subscribe) = upstream;
+    assert_eq!(subscribe.params.new_group_request, Some(0));
+    assert_eq!(subscribe.params.subscriber_priority, Some(7));
+    sub.unwrap().unwrap();
+}

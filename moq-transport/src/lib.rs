@@ -74,7 +74,7 @@ pub mod session;
 
 pub use error::Error;
 pub use model::*;
-pub use origin::{NamespaceEvent, Origin, Unresolved};
+pub use origin::{NamespaceEvent, Origin, TrackRequest, Unresolved};
 pub use session::*;
 
 pub use moq_wire as wire;

@@ -24,7 +24,27 @@ pub enum NamespaceEvent {
 /// Finds a track that is not held locally, e.g. by subscribing upstream (a relay); or says why not, with the
 /// REQUEST_ERROR code the requester gets.
 pub type Resolver =
-    Arc<dyn Fn(FullTrackName) -> Pin<Box<dyn Future<Output = Result<TrackProducer, Unresolved>> + Send>> + Send + Sync>;
+    Arc<dyn Fn(TrackRequest) -> Pin<Box<dyn Future<Output = Result<TrackProducer, Unresolved>> + Send>> + Send + Sync>;
+
+/// What a [`Resolver`] is asked for: the track, and what the request that needs it asked of the track, which a
+/// SUBSCRIBE upstream should carry (draft-19 §NEW_GROUP_REQUEST: "A relay that receives a NEW_GROUP_REQUEST for a
+/// Track without an Established subscription MUST include the NEW_GROUP_REQUEST when subscribing upstream").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackRequest {
+    /// The track.
+    pub name: FullTrackName,
+    /// The requester's SUBSCRIBER_PRIORITY, if it gave one.
+    pub priority: Option<u8>,
+    /// The requester's NEW_GROUP_REQUEST, if it gave one.
+    pub new_group_request: Option<u64>,
+}
+
+impl TrackRequest {
+    /// A request for `name` that asks nothing more of it.
+    pub fn new(name: FullTrackName) -> TrackRequest {
+        TrackRequest { name, priority: None, new_group_request: None }
+    }
+}
 
 /// Why a track could not be found: the REQUEST_ERROR code and reason to answer the request with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +179,12 @@ impl Origin {
 
     /// As [`Origin::resolve`], with the resolver's reason when the track is not found.
     pub async fn find(&self, name: &FullTrackName) -> Result<TrackProducer, Unresolved> {
+        self.find_for(TrackRequest::new(name.clone())).await
+    }
+
+    /// As [`Origin::find`], for a request whose parameters the resolver passes on.
+    pub async fn find_for(&self, request: TrackRequest) -> Result<TrackProducer, Unresolved> {
+        let name = &request.name;
         let resolver = {
             let s = self.lock();
             if let Some(t) = s.tracks.get(name)
@@ -169,7 +195,9 @@ impl Origin {
             s.resolver.clone()
         }
         .ok_or_else(Unresolved::not_found)?;
-        let track = resolver(name.clone()).await?;
+        let name = name.clone();
+        let track = resolver(request).await?;
+        let name = &name;
         let mut s = self.lock();
         // Another request may have resolved it meanwhile: keep the first live one.
         if let Some(existing) = s.tracks.get(name)

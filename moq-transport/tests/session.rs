@@ -385,7 +385,7 @@ async fn a_held_subscribe_backs_off_between_looks() {
     let origin = Origin::new();
     let looks = std::sync::Arc::new(AtomicUsize::new(0));
     let counted = looks.clone();
-    origin.set_resolver(std::sync::Arc::new(move |_name| {
+    origin.set_resolver(std::sync::Arc::new(move |_request| {
         counted.fetch_add(1, Ordering::Relaxed);
         Box::pin(async { Err(Unresolved::not_found()) })
     }));

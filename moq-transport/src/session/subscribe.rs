@@ -2,6 +2,7 @@
 //! SUBSCRIBE_OK, then serve it (`serve`).
 
 use super::*;
+use crate::origin::TrackRequest;
 
 /// The longest a SUBSCRIBE is held for a publisher to appear, whatever RENDEZVOUS_TIMEOUT asks.
 pub(super) const MAX_RENDEZVOUS: Duration = Duration::from_secs(60);
@@ -16,13 +17,13 @@ const RENDEZVOUS_RETRY_MAX: Duration = Duration::from_secs(2);
 //= draft-ietf-moq-transport-19#rendezvous-timeout
 //# If the RENDEZVOUS_TIMEOUT is present, the relay SHOULD hold the subscription
 //# and wait for a publisher to appear, up to the specified duration.
-async fn rendezvous(origin: &Origin, name: &FullTrackName, wait: Duration) -> Result<TrackProducer, Unresolved> {
+async fn rendezvous(origin: &Origin, request: &TrackRequest, wait: Duration) -> Result<TrackProducer, Unresolved> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut events = origin.watch();
     let mut tracks = origin.watch_tracks();
     let mut retry = RENDEZVOUS_RETRY;
     loop {
-        match origin.find(name).await {
+        match origin.find_for(request.clone()).await {
             Ok(track) => return Ok(track),
             Err(e) if e.code != RequestErrorCode::DoesNotExist => return Err(e),
             Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
@@ -84,7 +85,12 @@ pub(super) async fn serve_subscribe<S: WtSession>(
     let origin = &inner.config.origin;
     let pending = Pending::register(inner, request_id);
     let wait = Duration::from_millis(m.params.rendezvous_timeout.unwrap_or(0)).min(MAX_RENDEZVOUS);
-    let track = match rendezvous(origin, &m.track, wait).await {
+    let request = TrackRequest {
+        name: m.track.clone(),
+        priority: m.params.subscriber_priority,
+        new_group_request: m.params.new_group_request,
+    };
+    let track = match rendezvous(origin, &request, wait).await {
         Ok(track) => track,
         //= draft-ietf-moq-transport-19#rendezvous-timeout
         //# If the timeout expires without a publisher, the relay SHOULD respond
