@@ -152,7 +152,7 @@ pub(crate) async fn serve_session(
                 pushed.push(track.info().name.namespace.clone());
                 crate::upstream::take_published(router, origin, track);
             }
-            Event::GoAway { .. } => {}
+            Event::GoAway { .. } | Event::Skipped(_) => {}
         }
     }
     let e = session.closed().await;

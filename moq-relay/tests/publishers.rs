@@ -147,3 +147,32 @@ async fn a_publisher_out_of_stream_credit_gets_the_viewer_a_timeout_not_a_hang()
     let sub = timeout(T, second.subscribe(name("live/credit", "video"), SubscribeOptions::default())).await;
     assert!(sub.unwrap().is_ok(), "the track already subscribed upstream still serves");
 }
+
+/// A SUBSCRIBE_TRACKS subscriber that allows the relay one request stream gets one PUBLISH, and PUBLISH_SKIPPED for
+/// the other tracks at once (draft-19: "no available bidirectional streams"), not a wait for stream credit.
+#[tokio::test]
+async fn subscribe_tracks_without_stream_credit_gets_publish_skipped() {
+    let mut config = test_config();
+    // Long enough that waiting for credit would outlast the test's patience.
+    config.request_open_timeout = std::time::Duration::from_secs(60);
+    let relay = start_with(config).await;
+    let pusher = relay.connect(false, Origin::new()).await;
+    let mut published = Vec::new();
+    for track in ["a", "b", "c"] {
+        let t = TrackProducer::new(TrackInfo::new(name("live/many", track)));
+        published.push(timeout(T, pusher.publish(t)).await.unwrap().unwrap());
+    }
+    let client =
+        quic::Client::new(relay.trust.clone(), SessionConfig { max_bidi_streams: 1, ..Default::default() }).unwrap();
+    let viewer = timeout(T, client.connect(&relay.url(false))).await.unwrap().unwrap();
+    let _tracks = viewer.subscribe_tracks(wire::namespace::TrackNamespace::from_path("live/many").unwrap()).await;
+    let (mut pushed, mut skipped) = (Vec::new(), Vec::new());
+    while pushed.len() + skipped.len() < 3 {
+        match timeout(T, viewer.next_event()).await.expect("each track PUBLISHed or skipped") {
+            Some(Event::Published(t)) => pushed.push(t.info().name.name.clone()),
+            Some(Event::Skipped(name)) => skipped.push(name.name.clone()),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((pushed.len(), skipped.len()), (1, 2), "pushed {pushed:?}, skipped {skipped:?}");
+}

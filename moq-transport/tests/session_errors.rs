@@ -496,3 +496,70 @@ async fn a_subscription_without_a_group_order_takes_the_tracks() {
     }
     assert!(streams[1].sender_priority() > streams[0].sender_priority(), "group 1 goes first");
 }
+
+/// SUBSCRIBE_TRACKS (draft-19 §SUBSCRIBE_TRACKS, §Subscribing to Namespaces): its FORWARD and GROUP_ORDER reach the
+/// PUBLISHes it causes, and tracks the subscriber publishes itself are not PUBLISHed back to it.
+#[tokio::test(start_paused = true)]
+async fn subscribe_tracks_passes_its_parameters_and_skips_the_subscribers_own_tracks() {
+    let origin = Origin::new();
+    origin.publish_track(TrackProducer::new(TrackInfo::new(name("room/mine", "v"))));
+    origin.publish_track(TrackProducer::new(TrackInfo::new(name("room/other", "v"))));
+    let (peer, _server) = RawPeer::connect(origin).await;
+    let announce = PublishNamespace {
+        request_id: RequestId(0),
+        namespace: TrackNamespace::from_path("room/mine").unwrap(),
+        params: Parameters::default(),
+    };
+    let (_a_send, mut a_recv) = peer.request(&frame(announce.into())).await;
+    assert!(matches!(next_message(&mut a_recv, &mut BytesMut::new()).await, ControlMessage::RequestOk(_)));
+    let params = Parameters {
+        forward: Some(false),
+        group_order: Some(moq_transport::wire::GroupOrder::Descending),
+        ..Default::default()
+    };
+    let tracks =
+        SubscribeTracks { request_id: RequestId(2), prefix: TrackNamespace::from_path("room").unwrap(), params };
+    let (_t_send, mut t_recv) = peer.request(&frame(tracks.into())).await;
+    assert!(matches!(next_message(&mut t_recv, &mut BytesMut::new()).await, ControlMessage::RequestOk(_)));
+    let (mut send, mut recv) = timeout(T, peer.transport.accept_bi()).await.unwrap().unwrap();
+    let ControlMessage::Publish(publish) = next_message(&mut recv, &mut BytesMut::new()).await else {
+        panic!("expected PUBLISH")
+    };
+    assert_eq!(publish.track, name("room/other", "v"), "our own track is not PUBLISHed back");
+    assert_eq!(publish.params.forward, Some(false));
+    assert_eq!(publish.params.group_order, Some(moq_transport::wire::GroupOrder::Descending));
+    send.write_all(&frame(RequestOk::default().into())).await.unwrap();
+    assert!(timeout(Duration::from_secs(30), peer.transport.accept_bi()).await.is_err(), "a second PUBLISH");
+}
+
+/// PUBLISH_OK's LOCATION_FILTER narrows what a PUBLISH sends, like a SUBSCRIBE's (draft-19 §LOCATION_FILTER):
+/// with Next Group Start, the group under way is not sent.
+#[tokio::test]
+async fn a_publish_ok_location_filter_is_applied() {
+    use moq_transport::wire::data::DataStreamHeader;
+    let (peer, server) = RawPeer::connect(Origin::new()).await;
+    let track = TrackProducer::new(TrackInfo::new(name("pushed", "v")));
+    let group = track.create_group(0).unwrap();
+    let subgroup = group.create_subgroup(0, 0);
+    subgroup.write(Object::new(0, "under way")).unwrap();
+    let publishing = tokio::spawn({
+        let track = track.clone();
+        async move { server.publish(track).await.map(|p| (p, server)) }
+    });
+    let (mut send, mut recv) = timeout(T, peer.transport.accept_bi()).await.unwrap().unwrap();
+    assert!(matches!(next_message(&mut recv, &mut BytesMut::new()).await, ControlMessage::Publish(_)));
+    let params = Parameters {
+        location_filter: Some(moq_transport::wire::params::LocationFilter::NextGroupStart),
+        ..Default::default()
+    };
+    send.write_all(&frame(RequestOk { params, ..Default::default() }.into())).await.unwrap();
+    let _held = timeout(T, publishing).await.unwrap().unwrap();
+    subgroup.write(Object::new(1, "still group 0")).unwrap();
+    track.write_group(1, [Object::new(0, "next")]).unwrap();
+    let mut stream = timeout(T, peer.transport.accept_uni()).await.unwrap().unwrap();
+    let bytes = timeout(T, stream.read_chunk(1024)).await.unwrap().unwrap().expect("a header");
+    let Ok((DataStreamHeader::Subgroup(h), _)) = DataStreamHeader::decode_prefix(&bytes, V) else {
+        panic!("expected a subgroup stream")
+    };
+    assert_eq!(h.group_id, GroupId(1), "the first stream is the next group's");
+}

@@ -90,7 +90,20 @@ impl<S: WtSession> Session<S> {
         expected: Expected<T>,
         within: Duration,
     ) -> Result<(RequestStream<S>, T), Error> {
-        let (mut writer, mut reader) = self.open_request(msg).await?;
+        let open_within = self.inner.config.request_open_timeout;
+        self.request_opening(msg, finish, expected, open_within, within).await
+    }
+
+    /// [`Session::request_within`], waiting at most `open_within` for the peer to allow the request stream.
+    pub(super) async fn request_opening<T>(
+        &self,
+        msg: ControlMessage,
+        finish: bool,
+        expected: Expected<T>,
+        open_within: Duration,
+        within: Duration,
+    ) -> Result<(RequestStream<S>, T), Error> {
+        let (mut writer, mut reader) = self.open_request(msg, open_within).await?;
         if finish {
             writer.finish();
         }

@@ -12,6 +12,8 @@ pub enum Event {
     /// The peer pushed a track (PUBLISH); we accepted it. Its objects arrive in this track: read them with
     /// `consume()` / `consume_from_start()`, or put it in an [`Origin`] to serve it on.
     Published(TrackProducer),
+    /// The peer will not PUBLISH this track for our SUBSCRIBE_TRACKS (PUBLISH_SKIPPED): SUBSCRIBE to it instead.
+    Skipped(FullTrackName),
     /// The peer sent GOAWAY on the control stream.
     GoAway {
         /// Where to reconnect (empty: the same URI).

@@ -118,6 +118,8 @@ struct Inner<S: WtSession> {
     /// SUBSCRIBEs still finding their track: a joining FETCH naming one waits for it (closed when it is answered).
     pending_subscribes: Mutex<HashMap<u64, watch::Receiver<()>>>,
     peer_ids: Mutex<request_ids::PeerRequestIds>,
+    /// Namespaces the peer published to us (PUBLISH_NAMESPACE) and has not withdrawn.
+    peer_namespaces: Mutex<Vec<TrackNamespace>>,
     namespace_prefixes: Mutex<Vec<TrackNamespace>>,
     tracks_prefixes: Mutex<Vec<TrackNamespace>>,
     events: mpsc::UnboundedSender<Event>,
@@ -185,6 +187,7 @@ impl<S: WtSession> Session<S> {
             served: Mutex::default(),
             pending_subscribes: Mutex::default(),
             peer_ids: Mutex::default(),
+            peer_namespaces: Mutex::default(),
             namespace_prefixes: Mutex::default(),
             tracks_prefixes: Mutex::default(),
             events,
@@ -335,9 +338,14 @@ impl<S: WtSession> Session<S> {
         Ok(RequestId(self.inner.next_request.fetch_add(2, Ordering::Relaxed)))
     }
 
-    async fn open_request(&self, msg: ControlMessage) -> Result<(Writer<S::SendStream>, Reader<S::RecvStream>), Error> {
+    /// Opens a request stream, waiting at most `open_within` for the peer's stream credit, and writes `msg`.
+    async fn open_request(
+        &self,
+        msg: ControlMessage,
+        open_within: Duration,
+    ) -> Result<(Writer<S::SendStream>, Reader<S::RecvStream>), Error> {
         let open = self.inner.transport.open_bi();
-        let (send, recv) = match tokio::time::timeout(self.inner.config.request_open_timeout, open).await {
+        let (send, recv) = match tokio::time::timeout(open_within, open).await {
             Ok(opened) => opened.map_err(from_wt)?,
             Err(_) => return Err(Error::Timeout),
         };

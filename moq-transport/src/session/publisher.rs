@@ -41,28 +41,64 @@ impl<S: WtSession> Session<S> {
 
     /// Pushes a track to the peer (PUBLISH) and serves it once accepted.
     pub async fn publish(&self, track: TrackProducer) -> Result<Published, Error> {
+        let open_within = self.inner.config.request_open_timeout;
+        self.publish_with(track, &Parameters::default(), open_within).await
+    }
+
+    /// PUBLISH with `defaults` as the subscription's parameters where PUBLISH_OK gives none (a SUBSCRIBE_TRACKS's
+    /// parameters; FORWARD and GROUP_ORDER are also sent in the PUBLISH), waiting at most `open_within` for the
+    /// peer to allow the request stream.
+    pub(super) async fn publish_with(
+        &self,
+        track: TrackProducer,
+        defaults: &Parameters,
+        open_within: Duration,
+    ) -> Result<Published, Error> {
         let request_id = self.request_id()?;
         let alias = TrackAlias(self.inner.next_alias.fetch_add(1, Ordering::Relaxed));
+        let params = Parameters {
+            largest_object: track.largest(),
+            forward: Some(defaults.forward.unwrap_or(true)),
+            group_order: defaults.group_order,
+            ..Default::default()
+        };
         let msg = Publish {
             request_id,
             track: track.info().name.clone(),
             track_alias: alias,
-            params: Parameters { largest_object: track.largest(), forward: Some(true), ..Default::default() },
+            params,
             track_properties: track_properties(track.info()),
         };
-        let ((mut writer, mut reader), ok) = self.request(msg.into(), false, EMPTY_REQUEST_OK).await?;
+        let ((mut writer, mut reader), ok) =
+            self.request_opening(msg.into(), false, EMPTY_REQUEST_OK, open_within, RESPONSE_TIMEOUT).await?;
+        let params = with_defaults(ok.params, defaults);
+        //= draft-ietf-moq-transport-19#location-filter
+        //# It MAY appear in a SUBSCRIBE, PUBLISH_OK or REQUEST_UPDATE (for a
+        //# subscription) message.
+        let largest = track.largest();
+        let (start, end_group) = match subscription_window(params.location_filter, largest) {
+            Ok(window) => window,
+            Err((code, reason)) => {
+                writer.reset(StreamCode::Cancelled.to_u64() as u32);
+                reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                return Err(Error::Rejected { code, reason: reason.into() });
+            }
+        };
+        let consumer = match start {
+            Start::Cached(_) => track.consume_from_start(),
+            _ => track.consume(),
+        };
         let (cancel, cancelled) = oneshot::channel::<()>();
         let inner = self.inner.clone();
-        let params = ok.params;
         if let Some(value) = params.new_group_request {
             track.request_new_group(value);
         }
         tokio::spawn(async move {
             let state = SubState::new(&params, track_group_order(&track.info().properties));
-            *lock(&state.joining) = track.largest();
+            *lock(&state.joining) = largest;
             lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
             tokio::select! {
-                _ = serve_subscription(&inner, &mut writer, &mut reader, track.clone(), track.consume(), alias, Start::LiveEdge, None, &state) => {}
+                _ = serve_subscription(&inner, &mut writer, &mut reader, track.clone(), consumer, alias, start, end_group, &state) => {}
                 _ = cancelled => {
                     writer.reset(StreamCode::Cancelled.to_u64() as u32);
                     reader.stop(StreamCode::Cancelled.to_u64() as u32);
@@ -71,6 +107,19 @@ impl<S: WtSession> Session<S> {
             lock(&inner.served).remove(&request_id.0);
         });
         Ok(Published { request_id, track_alias: alias, _cancel: cancel })
+    }
+}
+
+/// A subscription's parameters: `given`, with `defaults` where it gives none.
+fn with_defaults(given: Parameters, defaults: &Parameters) -> Parameters {
+    Parameters {
+        forward: given.forward.or(defaults.forward),
+        subscriber_priority: given.subscriber_priority.or(defaults.subscriber_priority),
+        group_order: given.group_order.or(defaults.group_order),
+        location_filter: given.location_filter.or(defaults.location_filter),
+        object_delivery_timeout: given.object_delivery_timeout.or(defaults.object_delivery_timeout),
+        subgroup_delivery_timeout: given.subgroup_delivery_timeout.or(defaults.subgroup_delivery_timeout),
+        ..given
     }
 }
 

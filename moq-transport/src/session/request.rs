@@ -120,11 +120,18 @@ pub(super) async fn handle_request<S: WtSession>(
         ControlMessage::Fetch(m) => serve_fetch(inner, writer, reader, m).await,
         ControlMessage::PublishNamespace(m) => {
             writer.message(&RequestOk::default().into(), v).await?;
+            lock(&inner.peer_namespaces).push(m.namespace.clone());
             let _ = inner.events.send(Event::Announced(m.namespace.clone()));
             // The namespace stays published until the peer cancels the request (a FIN is not a cancel).
-            hold_request(inner, writer, reader).await?;
+            let held = hold_request(inner, writer, reader).await;
+            {
+                let mut namespaces = lock(&inner.peer_namespaces);
+                if let Some(i) = namespaces.iter().position(|n| *n == m.namespace) {
+                    namespaces.remove(i);
+                }
+            }
             let _ = inner.events.send(Event::Unannounced(m.namespace));
-            Ok(())
+            held
         }
         ControlMessage::SubscribeNamespace(m) => {
             //= draft-ietf-moq-transport-19#message-subscribe-ns
@@ -139,7 +146,7 @@ pub(super) async fn handle_request<S: WtSession>(
             let Some(claim) = PrefixClaim::new(&inner.tracks_prefixes, &m.prefix) else {
                 return reject(writer, v, RequestErrorCode::PrefixOverlap, "prefix overlaps").await;
             };
-            serve_tracks(inner, writer, reader, claim, &grant).await
+            serve_tracks(inner, writer, reader, claim, &grant, &m.params).await
         }
         ControlMessage::Publish(m) => accept_publish(inner, writer, reader, m).await,
         _ => Err(Error::ProtocolViolation("not a request")),

@@ -254,13 +254,20 @@ impl<S: WtSession> Session<S> {
         let ((mut writer, mut reader), _) = self.request(msg.into(), false, REQUEST_OK).await?;
         let (cancel, mut cancelled) = oneshot::channel::<()>();
         let inner = self.inner.clone();
+        let prefix_held = prefix.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = &mut cancelled => break,
                     msg = reader.request_message(v) => match msg {
                         // PUBLISH_SKIPPED: the peer will not PUBLISH that track; the application may SUBSCRIBE.
-                        Ok(Some(ControlMessage::PublishSkipped(p))) => tracing::debug!(?p, "PUBLISH_SKIPPED"),
+                        Ok(Some(ControlMessage::PublishSkipped(p))) => match prefix_held.join(&p.suffix) {
+                            Ok(ns) => { let _ = inner.events.send(Event::Skipped(FullTrackName::new(ns, p.name))); }
+                            Err(_) => {
+                                inner.close(Error::ProtocolViolation("PUBLISH_SKIPPED names an invalid namespace"));
+                                break;
+                            }
+                        },
                         Ok(Some(_)) => {
                             inner.close(Error::ProtocolViolation("unexpected message on SUBSCRIBE_TRACKS"));
                             break;

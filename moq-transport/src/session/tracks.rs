@@ -3,12 +3,25 @@
 
 use super::*;
 
+/// How long a PUBLISH for SUBSCRIBE_TRACKS waits for the peer to allow a request stream before the track is
+/// named in PUBLISH_SKIPPED instead (draft-19: "no available bidirectional streams").
+const PUBLISH_OPEN_WAIT: Duration = Duration::from_millis(100);
+
+/// What every PUBLISH of one SUBSCRIBE_TRACKS shares.
+struct Offer<'a, S: WtSession> {
+    session: Session<S>,
+    grant: &'a Grant,
+    /// The SUBSCRIBE_TRACKS's parameters: the default parameters of each subscription it makes.
+    defaults: &'a Parameters,
+}
+
 pub(super) async fn serve_tracks<S: WtSession>(
     inner: &Arc<Inner<S>>,
     writer: &mut Writer<S::SendStream>,
     reader: &mut Reader<S::RecvStream>,
     mut claim: PrefixClaim<'_>,
     grant: &Grant,
+    defaults: &Parameters,
 ) -> Result<(), Error> {
     let v = inner.version;
     let origin = inner.config.origin.clone();
@@ -16,9 +29,9 @@ pub(super) async fn serve_tracks<S: WtSession>(
     let mut later = origin.watch_tracks();
     writer.message(&RequestOk::default().into(), v).await?;
     // An internal handle: it must not close the session when dropped.
-    let session = Session { inner: inner.clone(), _handle: None };
+    let offers = Offer { session: Session { inner: inner.clone(), _handle: None }, grant, defaults };
     let mut published: HashMap<FullTrackName, (TrackProducer, Published)> = HashMap::new();
-    offer_all(&session, grant, writer, &origin, claim.prefix(), &mut published).await?;
+    offer_all(&offers, writer, &origin, claim.prefix(), &mut published).await?;
     let mut fin = false;
     loop {
         let prefix_now = claim.prefix().clone();
@@ -27,13 +40,13 @@ pub(super) async fn serve_tracks<S: WtSession>(
             name = later.recv() => match name {
                 Ok(name) if name.namespace.starts_with(prefix) => {
                     if let Some(track) = origin.track(&name) {
-                        offer(&session, grant, writer, prefix, track, &mut published).await?;
+                        offer(&offers, writer, prefix, track, &mut published).await?;
                     }
                 }
                 Ok(_) => {}
                 // Missed some: offer whatever is there that was not offered yet.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    offer_all(&session, grant, writer, &origin, prefix, &mut published).await?;
+                    offer_all(&offers, writer, &origin, prefix, &mut published).await?;
                 }
                 Err(_) => return Ok(()),
             },
@@ -43,7 +56,7 @@ pub(super) async fn serve_tracks<S: WtSession>(
                     //# Updating the prefix of a SUBSCRIBE_TRACKS has
                     //# no effect on existing subscriptions.
                     if let Some(new) = claim.answer_update(inner, grant, writer, &u).await? {
-                        offer_all(&session, grant, writer, &origin, &new, &mut published).await?;
+                        offer_all(&offers, writer, &origin, &new, &mut published).await?;
                     }
                 }
                 Ok(Some(m)) => return Err(Error::ProtocolViolation(unexpected(&m))),
@@ -59,31 +72,37 @@ pub(super) async fn serve_tracks<S: WtSession>(
 
 /// Offers every track under `prefix` (see [`offer`]).
 async fn offer_all<S: WtSession>(
-    session: &Session<S>,
-    grant: &Grant,
+    offers: &Offer<'_, S>,
     writer: &mut Writer<S::SendStream>,
     origin: &Origin,
     prefix: &TrackNamespace,
     published: &mut HashMap<FullTrackName, (TrackProducer, Published)>,
 ) -> Result<(), Error> {
     for track in origin.tracks(prefix) {
-        offer(session, grant, writer, prefix, track, published).await?;
+        offer(offers, writer, prefix, track, published).await?;
     }
     Ok(())
 }
 
-/// PUBLISHes `track` unless it was already (the same track) or the subscriber may not read it, or says
-/// PUBLISH_SKIPPED if that fails.
+/// PUBLISHes `track` unless it was already (the same track), the subscriber published it, or may not read it;
+/// says PUBLISH_SKIPPED if the PUBLISH fails or cannot be opened at once.
 async fn offer<S: WtSession>(
-    session: &Session<S>,
-    grant: &Grant,
+    offers: &Offer<'_, S>,
     writer: &mut Writer<S::SendStream>,
     prefix: &TrackNamespace,
     track: TrackProducer,
     published: &mut HashMap<FullTrackName, (TrackProducer, Published)>,
 ) -> Result<(), Error> {
+    let session = &offers.session;
     let name = track.info().name.clone();
     if published.get(&name).is_some_and(|(t, _)| t.is_same(&track)) || track.ended().is_some() {
+        return Ok(());
+    }
+    //= draft-ietf-moq-transport-19#subscribing-to-namespaces
+    //# SUBSCRIBE_TRACKS requests track subscriptions: the publisher sends PUBLISH
+    //# messages for tracks within matching namespaces, excluding tracks published
+    //# by the subscriber.
+    if session.inner.published_by_peer(&name) {
         return Ok(());
     }
     //= draft-ietf-moq-transport-19#subscriptions
@@ -91,10 +110,10 @@ async fn offer<S: WtSession>(
     //# without knowing the client is interested in and authorized to receive the
     //# content.
     // Not even its name in a PUBLISH_SKIPPED.
-    if !session.inner.authorize(grant.action, &name.namespace, &grant.tokens) {
+    if !session.inner.authorize(offers.grant.action, &name.namespace, &offers.grant.tokens) {
         return Ok(());
     }
-    match session.publish(track.clone()).await {
+    match session.publish_with(track.clone(), offers.defaults, PUBLISH_OPEN_WAIT).await {
         // A replaced track's old publication ends as its handle drops.
         Ok(p) => {
             published.insert(name, (track, p));
@@ -108,4 +127,12 @@ async fn offer<S: WtSession>(
         }
     }
     Ok(())
+}
+
+impl<S: WtSession> Inner<S> {
+    /// Whether the peer itself publishes `name` to us: under a namespace it announced, or PUBLISHed.
+    fn published_by_peer(&self, name: &FullTrackName) -> bool {
+        lock(&self.peer_namespaces).iter().any(|ns| name.namespace.starts_with(ns))
+            || lock(&self.incoming).values().any(|i| i.producer.info().name == *name)
+    }
 }
