@@ -17,14 +17,12 @@ use moq_transport::wire::namespace::TrackNamespace;
 use moq_transport::{Announcement, NamespaceEvent, Origin, Session, SessionConfig};
 use url::Url;
 
-use crate::router::{Router, withdraw};
+use crate::router::announce;
+use crate::routes::{CLUSTER_ID, Router, withdraw};
 
 /// The first wait before reconnecting to the root, doubled after each failure up to [`RETRY_MAX`].
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
-
-/// The router id of namespaces learned from the cluster root.
-pub(crate) const CLUSTER_ID: u64 = u64::MAX;
 
 /// Whether `ns` was announced by a local publisher or is the relay's own (not learned from the root).
 fn is_local(router: &Router, ns: &TrackNamespace) -> bool {
@@ -108,7 +106,7 @@ async fn serve(
                 Some(NamespaceEvent::Added(ns)) => {
                     if !is_local(router, &ns) {
                         tracing::info!(namespace = %ns, "learned from the cluster");
-                        router.announce(ns, CLUSTER_ID, session, origin);
+                        announce(router, ns, CLUSTER_ID, session, origin);
                     }
                 }
                 Some(NamespaceEvent::Removed(ns)) => withdraw(CLUSTER_ID, Some(&ns), router, origin),

@@ -23,6 +23,7 @@ pub mod http;
 mod merge;
 mod metrics;
 mod router;
+mod routes;
 mod upstream;
 pub mod web;
 
@@ -35,7 +36,8 @@ use moq_transport::{Origin, Overload, Session, SessionConfig};
 
 pub use config::{Config, file_args};
 pub use metrics::Metrics;
-use router::{Router, serve_session};
+use router::serve_session;
+use routes::Router;
 use upstream::{fetch_upstream, resolve};
 
 /// A running relay.

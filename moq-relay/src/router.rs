@@ -1,125 +1,20 @@
-//! Who publishes what: announced namespaces and pushed tracks, the sessions behind them, and the upstream
-//! subscriptions the relay holds.
+//! Each session's events, kept in step with the routing table (`routes.rs`): what a session publishes is
+//! recorded, and the tracks the relay already holds are subscribed from it (`upstream.rs`).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
-use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
-use moq_transport::{Event, Origin, Session, Subscription};
+use moq_transport::wire::namespace::TrackNamespace;
+use moq_transport::{Event, Origin, Session};
 
 use crate::Metrics;
-use crate::merge::Merged;
+use crate::routes::{Router, withdraw, withdraw_pushed};
 
-/// A track the relay subscribed to upstream: its merged copy and a subscription per publisher feeding it.
-pub(crate) struct Upstream {
-    pub(crate) merged: Arc<Merged>,
-    /// The publishing session's router id and the subscription to it.
-    pub(crate) sources: Vec<(u64, Subscription)>,
-}
-
-impl Upstream {
-    /// Whether session `id` feeds the track now; sources whose subscription ended (their session died) are
-    /// dropped first, so that a session reusing the id (the cluster link after a reconnect) subscribes again.
-    pub(crate) fn feeds_from(&mut self, id: u64) -> bool {
-        self.sources.retain(|(_, sub)| sub.track().ended().is_none());
-        self.sources.iter().any(|(sid, _)| *sid == id)
-    }
-}
-
-/// Who publishes what: announced namespaces and the sessions that announced them.
-pub(crate) struct Router {
-    pub(crate) sessions: Mutex<HashMap<u64, Session>>,
-    pub(crate) publishers: Mutex<Vec<(TrackNamespace, u64, Session)>>,
-    pub(crate) upstream: Mutex<HashMap<FullTrackName, Upstream>>,
-    pub(crate) resolving: Mutex<HashMap<FullTrackName, Arc<tokio::sync::Mutex<()>>>>,
-    /// The cache limits of the relay's copies of tracks: groups and bytes.
-    pub(crate) cache: (usize, u64),
-    /// How long a track whose publishers were all lost waits for one to come back (see [`Merged`]).
-    pub(crate) grace: std::time::Duration,
-    /// Namespaces the relay publishes itself (`--demo`), announced to the cluster like a local publisher's.
-    pub(crate) own: Mutex<Vec<TrackNamespace>>,
-    /// Bumped whenever the publishers change, so that the cluster link re-announces what is local.
-    pub(crate) changed: tokio::sync::watch::Sender<u64>,
-}
-
-impl Router {
-    /// An empty table; the relay's track copies keep `window` groups and `max_bytes` payload bytes, and wait
-    /// `grace` for a lost publisher to be replaced.
-    pub(crate) fn new(window: usize, max_bytes: u64, grace: std::time::Duration) -> Router {
-        Router {
-            sessions: Mutex::default(),
-            publishers: Mutex::default(),
-            upstream: Mutex::default(),
-            resolving: Mutex::default(),
-            cache: (window, max_bytes),
-            grace,
-            own: Mutex::default(),
-            changed: tokio::sync::watch::Sender::new(0),
-        }
-    }
-
-    /// Publishes `ns` as the relay's own (its tracks are in the origin), so the cluster learns it too.
-    pub(crate) fn publish_own(&self, ns: TrackNamespace, origin: &Origin) {
-        let _publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
-        self.own.lock().unwrap_or_else(|e| e.into_inner()).push(ns.clone());
-        origin.publish_namespace(ns);
-        self.changed.send_modify(|n| *n += 1);
-    }
-
-    /// Records that session `id` publishes `ns` and makes it known, under the lock that orders every namespace
-    /// change (so a concurrent withdraw cannot undo it). Tracks under `ns` the relay already subscribed to
-    /// elsewhere are subscribed from this publisher too.
-    pub(crate) fn announce(self: &Arc<Self>, ns: TrackNamespace, id: u64, session: &Session, origin: &Origin) {
-        let mut publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
-        publishers.push((ns.clone(), id, session.clone()));
-        origin.publish_namespace(ns.clone());
-        drop(publishers);
-        self.changed.send_modify(|n| *n += 1);
-        let live: Vec<FullTrackName> = {
-            let mut upstream = self.upstream.lock().unwrap_or_else(|e| e.into_inner());
-            upstream
-                .iter_mut()
-                .filter(|(name, _)| name.namespace.starts_with(&ns))
-                .filter_map(|(name, u)| (!u.feeds_from(id)).then(|| name.clone()))
-                .collect()
-        };
-        for name in live {
-            crate::upstream::add_publisher(self.clone(), name, id, session.clone());
-        }
-    }
-
-    /// The session that published the longest namespace prefix of `ns`.
-    pub(crate) fn route(&self, ns: &TrackNamespace) -> Option<Session> {
-        self.routes(ns).into_iter().next().map(|(_, s)| s)
-    }
-
-    /// Every session publishing a namespace prefix of `ns`, once each, the longest prefix first. The cluster
-    /// root is a route only when no local publisher matches: a leaf serving the root from a local publisher must
-    /// not ask the root back (which would loop the track root → leaf → root).
-    /// Whether a session from `ip` publishes `ns` (or a prefix of it) here now.
-    pub(crate) fn published_from(&self, ns: &TrackNamespace, ip: std::net::IpAddr) -> bool {
-        let publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
-        publishers
-            .iter()
-            .any(|(p, id, s)| *id != crate::cluster::CLUSTER_ID && ns.starts_with(p) && s.remote_address().ip() == ip)
-    }
-
-    pub(crate) fn routes(&self, ns: &TrackNamespace) -> Vec<(u64, Session)> {
-        let publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
-        let mut matching: Vec<&(TrackNamespace, u64, Session)> =
-            publishers.iter().filter(|(p, _, _)| ns.starts_with(p)).collect();
-        if matching.iter().any(|(_, id, _)| *id != crate::cluster::CLUSTER_ID) {
-            matching.retain(|(_, id, _)| *id != crate::cluster::CLUSTER_ID);
-        }
-        matching.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.len()));
-        let mut out: Vec<(u64, Session)> = Vec::new();
-        for (_, id, s) in matching {
-            if out.iter().all(|(seen, _)| seen != id) {
-                out.push((*id, s.clone()));
-            }
-        }
-        out
+/// Records that session `id` publishes `ns` (see [`Router::record_announce`]) and subscribes, from it, to the
+/// tracks under `ns` the relay already holds.
+pub(crate) fn announce(router: &Arc<Router>, ns: TrackNamespace, id: u64, session: &Session, origin: &Origin) {
+    for name in router.record_announce(&ns, id, session, origin) {
+        crate::upstream::add_publisher(router.clone(), name, id, session.clone());
     }
 }
 
@@ -144,7 +39,7 @@ pub(crate) async fn serve_session(
                 if let Some((chat, owner)) = &chat {
                     chat.set_owner(&ns, owner.clone());
                 }
-                router.announce(ns, id, &session, origin);
+                announce(router, ns, id, &session, origin);
             }
             Event::Unannounced(ns) => withdraw(id, Some(&ns), router, origin),
             Event::Published(track) => {
@@ -163,51 +58,4 @@ pub(crate) async fn serve_session(
     if let Some((chat, _)) = chat {
         chat.session_ended(id);
     }
-}
-
-/// The namespaces of the tracks a closed session pushed with PUBLISH: withdrawn once nothing else serves them.
-/// (The relay's copies of the tracks end on their own, after the grace a lost publisher gets.)
-pub(crate) fn withdraw_pushed(pushed: Vec<TrackNamespace>, router: &Router, origin: &Origin) {
-    for ns in pushed {
-        withdraw_if_unserved(router, origin, &ns);
-    }
-}
-
-/// Withdraws `ns` from the origin unless a session announces it or a live track under it remains.
-pub(crate) fn withdraw_if_unserved(router: &Router, origin: &Origin, ns: &TrackNamespace) {
-    let publishers = router.publishers.lock().unwrap_or_else(|e| e.into_inner());
-    let announced = publishers.iter().any(|(p, _, _)| p == ns);
-    let tracks_left = origin.tracks(ns).iter().any(|t| t.info().name.namespace == *ns && t.ended().is_none());
-    if !announced && !tracks_left {
-        tracing::info!(namespace = %ns, "namespace withdrawn");
-        origin.remove_namespace(ns);
-    }
-}
-
-/// Removes a session's namespaces (one, or all); namespaces no other publisher serves are withdrawn.
-pub(crate) fn withdraw(id: u64, ns: Option<&TrackNamespace>, router: &Router, origin: &Origin) {
-    // The origin changes under the same lock as the table, so a concurrent announce is never wiped.
-    let mut publishers = router.publishers.lock().unwrap_or_else(|e| e.into_inner());
-    let removed: Vec<TrackNamespace> = publishers
-        .iter()
-        .filter(|(p, sid, _)| *sid == id && ns.is_none_or(|n| n == p))
-        .map(|(p, _, _)| p.clone())
-        .collect();
-    publishers.retain(|(p, sid, _)| !(*sid == id && ns.is_none_or(|n| n == p)));
-    for ns in removed {
-        if !publishers.iter().any(|(q, _, _)| q == &ns) {
-            tracing::info!(session = id, namespace = %ns, "namespace withdrawn");
-            origin.remove_namespace(&ns);
-        }
-    }
-    drop(publishers);
-    if ns.is_none() {
-        // The session is gone: so are its subscriptions, even before they notice. A new session reusing the id
-        // (the cluster link after a GOAWAY moves it within milliseconds) must subscribe again.
-        let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
-        for u in upstream.values_mut() {
-            u.sources.retain(|(sid, _)| *sid != id);
-        }
-    }
-    router.changed.send_modify(|n| *n += 1);
 }

@@ -9,7 +9,7 @@ use moq_transport::{Origin, Session, SubscribeOptions, TrackProducer, TrackReque
 
 use crate::Metrics;
 use crate::merge::Merged;
-use crate::router::{Router, Upstream};
+use crate::routes::{Router, Upstream, withdraw_if_unserved};
 
 /// Finds a track for a subscriber: one copy per track, shared by everyone, fed by a subscription to every
 /// publisher of it. The longest-prefix publisher that accepts is waited for; the others join in the background.
@@ -108,7 +108,7 @@ pub(crate) fn take_published(router: &Arc<Router>, origin: &Origin, pushed: Trac
     tokio::spawn(async move {
         ended.closed().await;
         forget_ended(&router, &origin, &name);
-        crate::router::withdraw_if_unserved(&router, &origin, &name.namespace);
+        withdraw_if_unserved(&router, &origin, &name.namespace);
     });
 }
 
