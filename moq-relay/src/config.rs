@@ -124,6 +124,10 @@ pub struct Config {
     /// On shutdown: GOAWAY every session, then wait this long for them to leave before closing.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub drain_timeout: std::time::Duration,
+    /// Write a MoQT qlog of every session (draft-pardue-moq-qlog-moq-events, JSON-SEQ, one file per session)
+    /// into this directory, for debugging interop. Off by default: it writes on every control message.
+    #[arg(long)]
+    pub qlog_dir: Option<std::path::PathBuf>,
     /// On shutdown, the URI clients are told to move to in GOAWAY (e.g. `https://relay2.example:4443/`), so a
     /// drained relay hands its viewers and cluster nodes to another. Empty: they reconnect to the URI they used.
     #[arg(long, default_value = "")]

@@ -136,6 +136,7 @@ impl Relay {
             overload,
             limits: limits.clone(),
             max_auth_token_cache: config.max_auth_token_cache,
+            qlog_dir: config.qlog_dir.clone(),
             ..Default::default()
         };
         // One connection per node carries every track the node relays: allow it many more requests and streams.

@@ -27,6 +27,9 @@ pub struct ClientArgs {
     /// never in the URL, so not in logs or shell history. The environment variable `MOQ_TOKEN` works too.
     #[arg(long)]
     pub token_file: Option<std::path::PathBuf>,
+    /// Write a MoQT qlog of each session (JSON-SEQ, draft-pardue-moq-qlog-moq-events) into this directory.
+    #[arg(long)]
+    pub qlog_dir: Option<std::path::PathBuf>,
 }
 
 impl ClientArgs {
@@ -44,6 +47,9 @@ impl ClientArgs {
     pub fn session_config(&self, mut config: SessionConfig) -> Result<SessionConfig, Error> {
         if let Some(token) = self.token()? {
             config.auth_tokens.push(crate::wire::token::AuthToken::value(token.into_bytes()));
+        }
+        if self.qlog_dir.is_some() {
+            config.qlog_dir = self.qlog_dir.clone();
         }
         Ok(config)
     }

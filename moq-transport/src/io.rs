@@ -6,6 +6,7 @@ use moq_wire::{Decode, Version};
 use web_transport_trait::{RecvStream, SendStream};
 
 use crate::error::{Error, from_wt};
+use crate::qlog::StreamLog;
 
 /// The most we buffer ahead of the decoder on one stream before giving up on it: a control message plus slack.
 const MAX_BUFFERED: usize = MAX_MESSAGE_LEN + 16;
@@ -22,16 +23,24 @@ pub(crate) struct Reader<R> {
     goaways: u8,
     /// Whether the peer writing this stream is the client (which may not name a new session URI).
     from_client: bool,
+    /// The session's qlog, if it keeps one: messages read are logged.
+    log: Option<StreamLog>,
 }
 
 impl<R: RecvStream> Reader<R> {
     pub(crate) fn new(stream: R) -> Self {
-        Reader { stream, buf: BytesMut::new(), fin: false, goaways: 0, from_client: false }
+        Reader { stream, buf: BytesMut::new(), fin: false, goaways: 0, from_client: false, log: None }
     }
 
     /// A reader of a request stream's incoming side, written by a client peer if `from_client`.
     pub(crate) fn request(stream: R, from_client: bool) -> Self {
         Reader { from_client, ..Reader::new(stream) }
+    }
+
+    /// Logs the messages read to `log` (the session's qlog).
+    pub(crate) fn logged(mut self, log: Option<StreamLog>) -> Self {
+        self.log = log;
+        self
     }
 
     /// Reads more bytes; returns false at FIN.
@@ -110,10 +119,16 @@ impl<R: RecvStream> Reader<R> {
     }
 
     pub(crate) async fn message(&mut self, v: Version) -> Result<Option<ControlMessage>, Error> {
-        let msg = self.decode_with(|b| moq_wire::control::compat::decode_lenient(b, v)).await;
+        let mut length = 0;
+        let msg = self
+            .decode_with(|b| moq_wire::control::compat::decode_lenient(b, v).inspect(|(_, used)| length = *used))
+            .await;
         if let Err(Error::Decode(e)) = &msg {
             let shown = &self.buf[..self.buf.len().min(256)];
             tracing::debug!(error = %e, bytes = %crate::tls::hex(shown), "undecodable message");
+        }
+        if let (Some(log), Ok(Some(m))) = (&self.log, &msg) {
+            log.control(false, m, length);
         }
         msg
     }
@@ -191,6 +206,8 @@ pub(crate) struct Writer<S: SendStream> {
     stream: S,
     buf: BytesMut,
     done: bool,
+    /// The session's qlog, if it keeps one: messages written are logged.
+    log: Option<StreamLog>,
 }
 
 impl<S: SendStream> Drop for Writer<S> {
@@ -203,12 +220,21 @@ impl<S: SendStream> Drop for Writer<S> {
 
 impl<S: SendStream> Writer<S> {
     pub(crate) fn new(stream: S) -> Self {
-        Writer { stream, buf: BytesMut::new(), done: false }
+        Writer { stream, buf: BytesMut::new(), done: false, log: None }
+    }
+
+    /// Logs the messages written to `log` (the session's qlog).
+    pub(crate) fn logged(mut self, log: Option<StreamLog>) -> Self {
+        self.log = log;
+        self
     }
 
     pub(crate) async fn message(&mut self, msg: &ControlMessage, v: Version) -> Result<(), Error> {
         self.buf.clear();
         msg.encode(&mut self.buf, v)?;
+        if let Some(log) = &self.log {
+            log.control(true, msg, self.buf.len());
+        }
         self.stream.write_all(&self.buf).await.map_err(from_wt)
     }
 

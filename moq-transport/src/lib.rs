@@ -70,6 +70,7 @@ mod error;
 mod io;
 pub mod model;
 pub mod origin;
+mod qlog;
 pub mod session;
 
 pub use error::Error;

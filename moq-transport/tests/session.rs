@@ -453,3 +453,36 @@ async fn a_namespace_subscription_moves_to_a_new_prefix() {
     origin.publish_namespace(ns("b/w"));
     assert_eq!(next_message(&mut recv, &mut buf).await, ControlMessage::Namespace(Namespace { suffix: ns("w") }));
 }
+
+/// With `qlog_dir`, each session writes a MoQT qlog (JSON-SEQ): the header names the moqt event schema, and the
+/// SUBSCRIBE we sent, the SUBSCRIBE_OK we read and the subgroup stream that followed are in it.
+#[tokio::test]
+async fn a_session_writes_a_moqt_qlog() {
+    let dir = std::env::temp_dir().join(format!("moq-qlog-session-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    let (a, b) = memory::pair(None);
+    let config = SessionConfig { qlog_dir: Some(dir.clone()), ..Default::default() };
+    let (client, _server) = tokio::join!(
+        Session::establish(a, V, Role::Client, config),
+        Session::establish(b, V, Role::Server, SessionConfig { origin, ..Default::default() }),
+    );
+    let client = client.unwrap();
+    let sub = client.subscribe(name("live", "v"), SubscribeOptions::default()).await.unwrap();
+    track.write_group(0, [Object::new(0, "frame")]).unwrap();
+    timeout(T, sub.consumer().next_group()).await.unwrap().unwrap();
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "one file for the one session with a qlog: {files:?}");
+    assert!(files[0].to_string_lossy().ends_with("-client.sqlog"), "{files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let records: Vec<&str> = text.split('\x1e').filter(|r| !r.is_empty()).collect();
+    assert!(records[0].contains("urn:ietf:params:qlog:events:moqt-07"), "{}", records[0]);
+    let has = |name: &str, needle: &str| records.iter().any(|r| r.contains(name) && r.contains(needle));
+    assert!(has("moqt:control_message_created", "\"type\":\"subscribe\""), "{text}");
+    assert!(has("moqt:control_message_parsed", "\"type\":\"subscribe_ok\""), "{text}");
+    assert!(has("moqt:stream_type_set", "\"control\""), "{text}");
+    assert!(has("moqt:subgroup_header_parsed", "\"group_id\":0"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

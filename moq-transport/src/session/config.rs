@@ -19,6 +19,9 @@ pub enum Role {
 pub struct SessionConfig {
     /// What we publish to the peer.
     pub origin: Origin,
+    /// Write a MoQT qlog of each session (draft-pardue-moq-qlog-moq-events) into this directory: one JSON-SEQ
+    /// file per session, for debugging interop. `None` (the default): no log.
+    pub qlog_dir: Option<std::path::PathBuf>,
     /// Sent as MOQT_IMPLEMENTATION.
     pub implementation: String,
     /// Client over raw QUIC only: PATH (path and query of the `moqt://` URL).
@@ -230,6 +233,7 @@ impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             origin: Origin::new(),
+            qlog_dir: None,
             implementation: concat!("moq-rs/", env!("CARGO_PKG_VERSION")).to_string(),
             path: None,
             authority: None,

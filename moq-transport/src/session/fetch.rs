@@ -46,6 +46,9 @@ pub(super) async fn serve_fetch<S: WtSession>(
     writer.message(&answer.ok.clone().into(), v).await?;
     let stream = inner.transport.open_uni().await.map_err(from_wt)?;
     let mut data = Writer::new(stream);
+    if let Some(log) = inner.stream_log(true, Some("fetch_header")) {
+        log.fetch_header(true, m.request_id.0);
+    }
     let (priority, priorities) = watch::channel(m.params.subscriber_priority.unwrap_or(128));
     let send = send_entries(&mut data, (m.request_id, order, v), answer, priorities);
     let mut session = inner.closed.subscribe();

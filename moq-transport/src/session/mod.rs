@@ -132,6 +132,8 @@ struct Inner<S: WtSession> {
     goaway_received: AtomicBool,
     goaway_sent: AtomicBool,
     closed: watch::Sender<Option<Error>>,
+    /// The session's qlog ([`SessionConfig::qlog_dir`]).
+    qlog: Option<Arc<crate::qlog::Qlog>>,
 }
 
 /// A MoQT session. Cheap to clone; every clone is a handle to the same session. When the last handle is dropped
@@ -173,6 +175,12 @@ impl<S: WtSession> Session<S> {
         let (events, events_rx) = mpsc::unbounded_channel();
         let tokens = Mutex::new(TokenCache::new(config.max_auth_token_cache));
         let held = Mutex::new(Held::new(&config.limits));
+        let vantage = if role == Role::Client { "client" } else { "server" };
+        let qlog = config.qlog_dir.as_deref().and_then(|dir| {
+            crate::qlog::Qlog::create(dir, vantage)
+                .inspect_err(|e| tracing::warn!(dir = %dir.display(), error = %e, "cannot write the qlog"))
+                .ok()
+        });
         let inner = Arc::new(Inner {
             transport,
             version,
@@ -198,6 +206,7 @@ impl<S: WtSession> Session<S> {
             goaway_received: AtomicBool::new(false),
             goaway_sent: AtomicBool::new(false),
             closed: watch::Sender::new(None),
+            qlog,
         });
         let weak = Arc::downgrade(&inner);
         let handle = CloseOnDrop(Box::new(move || {
@@ -220,7 +229,7 @@ impl<S: WtSession> Session<S> {
             options.authority = inner.config.authority.as_ref().map(|a| Bytes::copy_from_slice(a.as_bytes()));
         }
         let stream = inner.transport.open_uni().await.map_err(from_wt)?;
-        let mut writer = Writer::new(stream);
+        let mut writer = Writer::new(stream).logged(inner.stream_log(true, Some("control")));
         writer.set_priority(i32::MAX);
         writer.message(&ControlMessage::Setup(Setup { options }), version).await?;
         *inner.control.lock().await = Some(writer);
@@ -349,14 +358,25 @@ impl<S: WtSession> Session<S> {
             Ok(opened) => opened.map_err(from_wt)?,
             Err(_) => return Err(Error::Timeout),
         };
-        let mut writer = Writer::new(send);
+        let log = self.inner.stream_log(true, None);
+        let mut writer = Writer::new(send).logged(log.clone());
         writer.set_priority(i32::MAX - 1);
         writer.message(&msg, self.inner.version).await?;
-        Ok((writer, Reader::request(recv, self.inner.role == Role::Server)))
+        Ok((writer, Reader::request(recv, self.inner.role == Role::Server).logged(log)))
     }
 }
 
 impl<S: WtSession> Inner<S> {
+    /// A qlog name for a stream we opened (`local`) or accepted, logging its type when it has one in the schema
+    /// ("control", "subgroup_header", "fetch_header"); `None` without a qlog.
+    fn stream_log(&self, local: bool, stream_type: Option<&str>) -> Option<crate::qlog::StreamLog> {
+        let log = self.qlog.as_ref()?.stream();
+        if let Some(ty) = stream_type {
+            log.stream_type(local, ty);
+        }
+        Some(log)
+    }
+
     fn close(&self, e: Error) {
         let first = self.closed.send_if_modified(|c| {
             if c.is_some() {

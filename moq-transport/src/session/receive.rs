@@ -123,6 +123,7 @@ pub(super) async fn run_uni<S: WtSession>(
                         return inner.close(Error::ProtocolViolation("second control stream"));
                     }
                     let tx = lock(&setup_tx).take();
+                    let reader = reader.logged(inner.stream_log(false, Some("control")));
                     run_control(inner, reader, tx).await;
                 }
                 _ => {
@@ -151,6 +152,9 @@ pub(super) async fn handle_data_stream<S: WtSession>(
     match header {
         DataStreamHeader::Padding => Ok(()),
         DataStreamHeader::Fetch(h) => {
+            if let Some(log) = inner.stream_log(false, Some("fetch_header")) {
+                log.fetch_header(false, h.request_id.0);
+            }
             let tx = lock(&inner.fetches).remove(&h.request_id.0);
             match tx {
                 Some(tx) => {
@@ -161,6 +165,9 @@ pub(super) async fn handle_data_stream<S: WtSession>(
             Ok(())
         }
         DataStreamHeader::Subgroup(h) => {
+            if let Some(log) = inner.stream_log(false, Some("subgroup_header")) {
+                log.subgroup_header(false, &h);
+            }
             let Some(incoming) = inner.wait_alias(h.track_alias.0).await else {
                 reader.stop(StreamCode::Cancelled.to_u64() as u32);
                 return Ok(());
@@ -271,7 +278,16 @@ pub(super) async fn run_datagrams<S: WtSession>(inner: Arc<Inner<S>>) {
             return;
         };
         let d = match Datagram::decode(&bytes, inner.version) {
-            Ok(Datagram::Object(d)) => d,
+            Ok(Datagram::Object(d)) => {
+                if let Some(log) = &inner.qlog {
+                    let len = match &d.content {
+                        DatagramContent::Payload(p) => p.len(),
+                        DatagramContent::Status(_) => 0,
+                    };
+                    log.datagram(false, &d, len);
+                }
+                d
+            }
             Ok(Datagram::Padding) => continue,
             Err(e) => {
                 inner.close(e.into());

@@ -19,8 +19,9 @@ pub(super) async fn run_bi<S: WtSession>(inner: Arc<Inner<S>>) {
         };
         let inner = inner.clone();
         tokio::spawn(async move {
-            let mut writer = Writer::new(send);
-            let mut reader = Reader::request(recv, inner.role == Role::Server);
+            let log = inner.stream_log(false, None);
+            let mut writer = Writer::new(send).logged(log.clone());
+            let mut reader = Reader::request(recv, inner.role == Role::Server).logged(log);
             if let Err(e) = handle_request(&inner, &mut writer, &mut reader).await {
                 if e.is_session_error() {
                     inner.close(e);

@@ -467,6 +467,13 @@ pub(super) async fn serve_datagrams<S: WtSession>(
             content,
         };
         let Ok(bytes) = d.encode_to_vec(v) else { continue };
+        if let Some(log) = &inner.qlog {
+            let len = match &d.content {
+                DatagramContent::Payload(p) => p.len(),
+                DatagramContent::Status(_) => 0,
+            };
+            log.datagram(true, &d, len);
+        }
         //= draft-ietf-moq-transport-19#object-datagram
         //# When the total size is larger than the maximum datagram size for the session, the Object will be
         //# dropped without any explicit notification.
@@ -541,6 +548,9 @@ pub(super) async fn serve_subgroup<S: WtSession>(
         //# set the FIRST_OBJECT bit.
         first_object: sub.info().first_object && first_object.is_none_or(|f| f.0 == 0),
     };
+    if let Some(log) = inner.stream_log(true, Some("subgroup_header")) {
+        log.subgroup_header(true, &header);
+    }
     let mut w = SubgroupWriter::new(header, v);
     let mut buf = BytesMut::with_capacity(64);
     // The header goes out at once: the subscriber learns the subgroup exists even if it is reset later.
