@@ -563,3 +563,47 @@ async fn a_publish_ok_location_filter_is_applied() {
     };
     assert_eq!(h.group_id, GroupId(1), "the first stream is the next group's");
 }
+
+/// A peer that allows one outstanding REQUEST_UPDATE per stream (MAX_REQUEST_UPDATES = 1) gets the second only
+/// after it answered the first (draft-19 §MAX_REQUEST_UPDATES: the sender MUST NOT exceed it).
+#[tokio::test(start_paused = true)]
+async fn request_updates_respect_the_peers_max_request_updates() {
+    let (raw, b) = memory::pair(None);
+    let server = tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig::default()));
+    let mut control = raw.open_uni().await.unwrap();
+    let options = SetupOptions { max_request_updates: Some(1), ..Default::default() };
+    control.write_all(&frame(Setup { options }.into())).await.unwrap();
+    let server = server.await.unwrap().unwrap();
+    let peer_control = timeout(T, raw.accept_uni()).await.unwrap().unwrap();
+    let subscribing = tokio::spawn({
+        let server = server.clone();
+        async move { server.subscribe(name("live", "v"), SubscribeOptions::default()).await }
+    });
+    let (mut send, mut recv) = timeout(T, raw.accept_bi()).await.unwrap().unwrap();
+    let mut buf = BytesMut::new();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::Subscribe(_)));
+    let ok = SubscribeOk {
+        track_alias: moq_transport::wire::TrackAlias(1),
+        params: Parameters::default(),
+        track_properties: Default::default(),
+    };
+    send.write_all(&frame(ok.into())).await.unwrap();
+    let sub = std::sync::Arc::new(timeout(T, subscribing).await.unwrap().unwrap().unwrap());
+    let updates: Vec<_> = [Some(false), Some(true)]
+        .into_iter()
+        .map(|forward| {
+            let sub = sub.clone();
+            tokio::spawn(async move { sub.update(Parameters { forward, ..Default::default() }).await })
+        })
+        .collect();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::RequestUpdate(_)));
+    let more = timeout(Duration::from_secs(30), recv.read_chunk(1024)).await;
+    assert!(more.is_err() && buf.is_empty(), "a second REQUEST_UPDATE before the first was answered");
+    send.write_all(&frame(RequestOk::default().into())).await.unwrap();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::RequestUpdate(_)));
+    send.write_all(&frame(RequestOk::default().into())).await.unwrap();
+    for u in updates {
+        timeout(T, u).await.unwrap().unwrap().unwrap();
+    }
+    drop((control, peer_control));
+}

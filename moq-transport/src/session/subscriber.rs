@@ -50,6 +50,10 @@ impl<S: WtSession> Session<S> {
         let (updates, mut update_rx) =
             mpsc::unbounded_channel::<(Parameters, oneshot::Sender<Result<RequestOk, Error>>)>();
         let inner = self.inner.clone();
+        //= draft-ietf-moq-transport-19#max-request-updates
+        //# The sender MUST NOT have more than MAX_REQUEST_UPDATES outstanding
+        //# REQUEST_UPDATEs on any single request stream at a time.
+        let max_updates = inner.peer_setup.get().and_then(|s| s.max_request_updates).unwrap_or(0);
         tokio::spawn(async move {
             let mut waiting: std::collections::VecDeque<oneshot::Sender<Result<RequestOk, Error>>> = Default::default();
             let mut expected_streams = None;
@@ -90,7 +94,8 @@ impl<S: WtSession> Session<S> {
                         reader.stop(StreamCode::MalformedTrack.to_u64() as u32);
                         break TrackEnd::Error(PublishDoneCode::MalformedTrack.to_u64());
                     }
-                    update = update_rx.recv() => match update {
+                    // Further updates wait in the channel while the peer's limit is reached (0: no limit).
+                    update = update_rx.recv(), if max_updates == 0 || (waiting.len() as u64) < max_updates => match update {
                         Some((params, tx)) => {
                             let request_id = match inner.goaway_received.load(Ordering::Relaxed) {
                                 true => { let _ = tx.send(Err(Error::GoingAway)); continue; }
