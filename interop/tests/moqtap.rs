@@ -93,6 +93,42 @@ macro_rules! interop {
                 timeout(T, Connection::connect(&format!("127.0.0.1:{port}"), config)).await.unwrap().unwrap()
             }
 
+            /// moqtap writes `objects` objects of group `group` on one subgroup stream (Subgroup ID in the header,
+            /// publisher priority present, no properties) and FINs it.
+            async fn write_group(conn: &Connection, alias: u64, group: u64, priority: u8, objects: u64) {
+                let header = SubgroupHeader {
+                    header_type: 0x14,
+                    track_alias: v(alias),
+                    group_id: v(group),
+                    subgroup_id: v(0),
+                    publisher_priority: Some(priority),
+                };
+                let mut stream = conn.open_subgroup_stream(&AnySubgroupHeader::$variant(header)).await.expect("open");
+                for o in 0..objects {
+                    let body = payload(group, o).into_bytes();
+                    let object = SubgroupObject {
+                        object_id: v(o),
+                        extension_headers: Vec::new(),
+                        payload_length: v(body.len() as u64),
+                        object_status: None,
+                        payload: body,
+                    };
+                    stream.write_subgroup_object(&object).await.expect("write");
+                }
+                stream.finish().await.expect("FIN");
+            }
+
+            /// Our side reads group `group` with `objects` objects, ids and payloads as `write_group` wrote them.
+            async fn read_group(consumer: &mut moq_transport::TrackConsumer, group: u64, objects: u64) {
+                let mut g = timeout(T, consumer.next_group()).await.unwrap().expect("a group");
+                assert_eq!(g.id().0, group);
+                let mut subgroup = timeout(T, g.next_subgroup()).await.unwrap().expect("a subgroup");
+                for o in 0..objects {
+                    let object = timeout(T, subgroup.next()).await.unwrap().expect("an object");
+                    assert_eq!((object.id.0, &object.payload[..]), (o, payload(group, o).as_bytes()));
+                }
+            }
+
             /// moqtap offers only this draft's ALPN: the relay sets the session up at it.
             #[tokio::test]
             async fn the_session_is_set_up_at_this_draft() {
@@ -214,28 +250,7 @@ macro_rules! interop {
                     };
                     let ok = SubscribeOk { track_alias: v(7), parameters: Vec::new(), track_properties: Vec::new() };
                     conn.respond_subscribe_ok(&mut req, ok).await.expect("SUBSCRIBE_OK");
-                    // Subgroup ID in the header, publisher priority present, no properties.
-                    let header = SubgroupHeader {
-                        header_type: 0x14,
-                        track_alias: v(7),
-                        group_id: v(0),
-                        subgroup_id: v(0),
-                        publisher_priority: Some(128),
-                    };
-                    let mut stream =
-                        conn.open_subgroup_stream(&AnySubgroupHeader::$variant(header)).await.expect("open");
-                    for o in 0..4 {
-                        let body = payload(0, o).into_bytes();
-                        let object = SubgroupObject {
-                            object_id: v(o),
-                            extension_headers: Vec::new(),
-                            payload_length: v(body.len() as u64),
-                            object_status: None,
-                            payload: body,
-                        };
-                        stream.write_subgroup_object(&object).await.expect("write");
-                    }
-                    stream.finish().await.unwrap();
+                    write_group(&conn, 7, 0, 128, 4).await;
                     // TRACK_ENDED, one stream.
                     conn.publish_done_on(&mut req, v(0x2), v(1), b"done".to_vec()).await.unwrap();
                     // Held until the end: dropping a request stream resets it, which could overtake PUBLISH_DONE.
@@ -246,13 +261,7 @@ macro_rules! interop {
                 let name = FullTrackName::new(TrackNamespace::from_path("interop/theirs").unwrap(), "audio");
                 let sub = timeout(T, viewer.subscribe(name, Default::default())).await.unwrap().unwrap();
                 let mut consumer = sub.consumer();
-                let mut group = timeout(T, consumer.next_group()).await.unwrap().expect("group 0");
-                assert_eq!(group.id().0, 0);
-                let mut subgroup = timeout(T, group.next_subgroup()).await.unwrap().expect("a subgroup");
-                for o in 0..4 {
-                    let object = timeout(T, subgroup.next()).await.unwrap().expect("an object");
-                    assert_eq!((object.id.0, &object.payload[..]), (o, payload(0, o).as_bytes()));
-                }
+                read_group(&mut consumer, 0, 4).await;
                 let _held = timeout(T, serving).await.unwrap().unwrap();
                 let end = timeout(T, consumer.next_group()).await.unwrap();
                 assert_eq!(end.err(), Some(TrackEnd::Ended), "PUBLISH_DONE TRACK_ENDED ends our track");
@@ -274,26 +283,7 @@ macro_rules! interop {
                 let (subscribed, wait_subscribed) = tokio::sync::oneshot::channel::<()>();
                 let pushing = tokio::spawn(async move {
                     wait_subscribed.await.unwrap();
-                    let header = SubgroupHeader {
-                        header_type: 0x14,
-                        track_alias: v(3),
-                        group_id: v(5),
-                        subgroup_id: v(0),
-                        publisher_priority: Some(64),
-                    };
-                    let mut stream = conn.open_subgroup_stream(&AnySubgroupHeader::$variant(header)).await.unwrap();
-                    for o in 0..3 {
-                        let body = payload(5, o).into_bytes();
-                        let object = SubgroupObject {
-                            object_id: v(o),
-                            extension_headers: Vec::new(),
-                            payload_length: v(body.len() as u64),
-                            object_status: None,
-                            payload: body,
-                        };
-                        stream.write_subgroup_object(&object).await.unwrap();
-                    }
-                    stream.finish().await.unwrap();
+                    write_group(&conn, 3, 5, 64, 3).await;
                     conn.publish_done(&mut publish, v(0x2), v(1), Vec::new()).await.unwrap();
                     (conn, publish)
                 });
@@ -303,13 +293,7 @@ macro_rules! interop {
                 let sub = timeout(T, viewer.subscribe(name, Default::default())).await.unwrap().unwrap();
                 subscribed.send(()).unwrap();
                 let mut consumer = sub.consumer();
-                let mut group = timeout(T, consumer.next_group()).await.unwrap().expect("group 5");
-                assert_eq!(group.id().0, 5);
-                let mut subgroup = timeout(T, group.next_subgroup()).await.unwrap().expect("a subgroup");
-                for o in 0..3 {
-                    let object = timeout(T, subgroup.next()).await.unwrap().expect("an object");
-                    assert_eq!((object.id.0, &object.payload[..]), (o, payload(5, o).as_bytes()));
-                }
+                read_group(&mut consumer, 5, 3).await;
                 let _held = timeout(T, pushing).await.unwrap().unwrap();
             }
         }

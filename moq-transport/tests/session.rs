@@ -103,6 +103,77 @@ async fn late_objects_are_reset_with_delivery_timeout() {
     assert_eq!(timeout(T, s.next()).await.unwrap(), Err(Closed::Reset(code)));
 }
 
+/// An OBJECT_DELIVERY_TIMEOUT Object Property on a subgroup's first object overrides the track's (none here) for
+/// that subgroup (draft-19 §Delivery Timeouts): the old object's stream is reset with DELIVERY_TIMEOUT.
+#[tokio::test(start_paused = true)]
+async fn a_first_objects_delivery_timeout_property_applies_to_its_subgroup() {
+    use moq_transport::wire::kvp::{Properties, property};
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    let group = track.create_group(0).unwrap();
+    let sg = group.create_subgroup(0, 0);
+    let mut first = Object::new(0, "old");
+    first.properties = Properties::new().with_int(property::OBJECT_DELIVERY_TIMEOUT, 20).unwrap();
+    sg.write(first).unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let (client, _server) = sessions(origin).await;
+    let opts = SubscribeOptions {
+        filter: Some(moq_transport::wire::params::LocationFilter::AbsoluteStart {
+            start: moq_transport::wire::Location::new(0, 0),
+        }),
+        ..Default::default()
+    };
+    let sub = client.subscribe(name("live", "v"), opts).await.unwrap();
+    let mut c = sub.consumer();
+    let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
+    let mut s = timeout(T, g.next_subgroup()).await.unwrap().unwrap();
+    let code = moq_transport::wire::codes::StreamCode::DeliveryTimeout.to_u64();
+    assert_eq!(timeout(T, s.next()).await.unwrap(), Err(Closed::Reset(code)));
+}
+
+/// A datagram track with one cached group, subscribed from the start (AbsoluteStart 0/0) 60 ms later, under a
+/// SUBGROUP_DELIVERY_TIMEOUT Track Property of `timeout_ms` (none if 0); group 1 is written after SUBSCRIBE_OK.
+/// Returns the first group the subscriber gets.
+async fn first_datagram_group(timeout_ms: u64) -> u64 {
+    use moq_transport::wire::kvp::{Properties, property};
+    let origin = Origin::new();
+    let mut info = TrackInfo::new(name("audio", "opus"));
+    info.delivery = Delivery::Datagrams;
+    if timeout_ms > 0 {
+        info.properties = Properties::new().with_int(property::SUBGROUP_DELIVERY_TIMEOUT, timeout_ms).unwrap();
+    }
+    let track = TrackProducer::new(info);
+    origin.publish_track(track.clone());
+    track.write_group(0, [Object::new(0, "old")]).unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let (client, _server) = sessions(origin).await;
+    let opts = SubscribeOptions {
+        filter: Some(moq_transport::wire::params::LocationFilter::AbsoluteStart {
+            start: moq_transport::wire::Location::new(0, 0),
+        }),
+        ..Default::default()
+    };
+    let sub = client.subscribe(name("audio", "opus"), opts).await.unwrap();
+    track.write_group(1, [Object::new(0, "fresh")]).unwrap();
+    let mut c = sub.consumer();
+    timeout(T, c.next_group()).await.unwrap().unwrap().id().0
+}
+
+/// A datagram sent right behind SUBSCRIBE_OK may arrive before it: it is held until the alias is known, not
+/// dropped (the cached group 0 goes out at once after SUBSCRIBE_OK).
+#[tokio::test(start_paused = true)]
+async fn a_datagram_overtaking_its_subscribe_ok_is_kept() {
+    assert_eq!(first_datagram_group(0).await, 0);
+}
+
+/// For datagrams, SUBGROUP_DELIVERY_TIMEOUT acts as OBJECT_DELIVERY_TIMEOUT (draft-19 §Delivery Timeouts): the
+/// 60 ms old datagram is dropped under a 20 ms timeout, the fresh one goes out.
+#[tokio::test(start_paused = true)]
+async fn a_subgroup_delivery_timeout_drops_old_datagrams() {
+    assert_eq!(first_datagram_group(20).await, 1);
+}
+
 /// A datagram track `audio--opus` published by a server, and a client's subscription to it (kept alive by the
 /// returned handles).
 async fn datagram_subscription() -> (TrackProducer, TrackConsumer, (Subscription, Session<MemorySession>)) {

@@ -38,6 +38,8 @@ pub(super) struct SubgroupState {
     /// When each object was written (for delivery timeouts), parallel to `objects`.
     pub(super) arrivals: Vec<tokio::time::Instant>,
     pub(super) closed: Option<Closed>,
+    /// When it was closed (the FIN, or the upstream FIN it was copied from, for SUBGROUP_DELIVERY_TIMEOUT).
+    pub(super) closed_at: Option<tokio::time::Instant>,
 }
 
 /// Writes the objects of one subgroup.
@@ -103,6 +105,7 @@ impl SubgroupProducer {
                 return false;
             }
             s.closed = Some(how);
+            s.closed_at = Some(tokio::time::Instant::now());
             true
         });
     }
@@ -174,6 +177,11 @@ impl SubgroupConsumer {
                 return Err(s.closed.unwrap_or(Closed::Reset(0)));
             }
         }
+    }
+
+    /// When the subgroup was finished or reset, if it has been.
+    pub fn closed_at(&self) -> Option<tokio::time::Instant> {
+        self.state.borrow().closed_at
     }
 
     /// The objects available now from the current position, without waiting.

@@ -146,3 +146,19 @@ async fn objects_must_increase_and_drop_resets() {
     assert_eq!(c.next().await.unwrap().id, ObjectId(1));
     assert_eq!(c.next().await, Err(Closed::Reset(0)));
 }
+
+/// A subgroup remembers when it was closed: a relay's SUBGROUP_DELIVERY_TIMEOUT runs from the upstream FIN, not
+/// from whenever the relay gets to write its own.
+#[tokio::test(start_paused = true)]
+async fn a_subgroup_knows_when_it_was_finished() {
+    let t = track(4);
+    let group = t.create_group(0).unwrap();
+    let sg = group.create_subgroup(0, 0);
+    let reader = sg.consume();
+    sg.write(Object::new(0, "x")).unwrap();
+    assert_eq!(reader.closed_at(), None);
+    sg.finish();
+    let finished = tokio::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(reader.closed_at(), Some(finished));
+}

@@ -272,10 +272,27 @@ pub(super) async fn handle_data_stream<S: WtSession>(
     }
 }
 
+/// Datagrams held for a track alias not known yet (its SUBSCRIBE_OK or PUBLISH still on its way: a datagram can
+/// overtake it), at most this many, each for at most [`ALIAS_WAIT`].
+const MAX_EARLY_DATAGRAMS: usize = 256;
+
 pub(super) async fn run_datagrams<S: WtSession>(inner: Arc<Inner<S>>) {
+    let mut early: std::collections::VecDeque<(tokio::time::Instant, ObjectDatagram)> = Default::default();
     loop {
-        let Ok(bytes) = inner.transport.recv_datagram().await else {
-            return;
+        let bytes = tokio::select! {
+            received = inner.transport.recv_datagram() => match received {
+                Ok(bytes) => bytes,
+                Err(_) => return,
+            },
+            // Look again at held datagrams as aliases appear (or, missing a notification, every 20 ms).
+            _ = inner.alias_added.notified(), if !early.is_empty() => {
+                retry_early(&inner, &mut early);
+                continue;
+            }
+            _ = tokio::time::sleep(Duration::from_millis(20)), if !early.is_empty() => {
+                retry_early(&inner, &mut early);
+                continue;
+            }
         };
         let d = match Datagram::decode(&bytes, inner.version) {
             Ok(Datagram::Object(d)) => {
@@ -294,38 +311,63 @@ pub(super) async fn run_datagrams<S: WtSession>(inner: Arc<Inner<S>>) {
                 return;
             }
         };
-        let Some(incoming) = lock(&inner.incoming).get(&d.track_alias.0).cloned() else {
-            continue;
-        };
-        let priority = d.publisher_priority.unwrap_or(incoming.producer.info().priority);
-        let (payload, status) = match d.content {
-            DatagramContent::Payload(p) => (p, ObjectStatus::Normal),
-            DatagramContent::Status(s) => (Bytes::new(), s),
-        };
-        let arrival = Arrival {
-            group: d.group_id.0,
-            subgroup: d.object_id.0,
-            object: d.object_id.0,
-            priority,
-            datagram: true,
-            // A datagram with the END_OF_GROUP bit is its group's final object.
-            status: if d.end_of_group && status == ObjectStatus::Normal { ObjectStatus::EndOfGroup } else { status },
-            properties: &d.properties,
-        };
-        if !incoming.check(arrival) {
-            continue;
-        }
-        // A datagram object is a subgroup of its own, keyed by object id, and is forwarded as a datagram.
-        let info = SubgroupInfo {
-            delivery: Delivery::Datagrams,
-            end_of_group: d.end_of_group,
-            ..SubgroupInfo::new(d.object_id.0, priority)
-        };
-        if let Some(sub) = incoming.subgroup(d.group_id.0, info) {
-            let _ = sub.write(Object { id: d.object_id, properties: d.properties, payload, status });
-            sub.finish();
+        if let Err(d) = deliver_datagram(&inner, d) {
+            if early.len() == MAX_EARLY_DATAGRAMS {
+                early.pop_front();
+            }
+            early.push_back((tokio::time::Instant::now(), d));
         }
     }
+}
+
+/// Delivers the held datagrams whose alias is known now; drops those held longer than [`ALIAS_WAIT`].
+fn retry_early<S: WtSession>(
+    inner: &Inner<S>,
+    early: &mut std::collections::VecDeque<(tokio::time::Instant, ObjectDatagram)>,
+) {
+    for (at, d) in std::mem::take(early) {
+        if let Err(d) = deliver_datagram(inner, d)
+            && at.elapsed() < ALIAS_WAIT
+        {
+            early.push_back((at, d));
+        }
+    }
+}
+
+/// Puts a datagram's object into its track; gives it back if the track alias is not known (yet).
+fn deliver_datagram<S: WtSession>(inner: &Inner<S>, d: ObjectDatagram) -> Result<(), ObjectDatagram> {
+    let Some(incoming) = lock(&inner.incoming).get(&d.track_alias.0).cloned() else {
+        return Err(d);
+    };
+    let priority = d.publisher_priority.unwrap_or(incoming.producer.info().priority);
+    let (payload, status) = match d.content {
+        DatagramContent::Payload(p) => (p, ObjectStatus::Normal),
+        DatagramContent::Status(s) => (Bytes::new(), s),
+    };
+    let arrival = Arrival {
+        group: d.group_id.0,
+        subgroup: d.object_id.0,
+        object: d.object_id.0,
+        priority,
+        datagram: true,
+        // A datagram with the END_OF_GROUP bit is its group's final object.
+        status: if d.end_of_group && status == ObjectStatus::Normal { ObjectStatus::EndOfGroup } else { status },
+        properties: &d.properties,
+    };
+    if !incoming.check(arrival) {
+        return Ok(());
+    }
+    // A datagram object is a subgroup of its own, keyed by object id, and is forwarded as a datagram.
+    let info = SubgroupInfo {
+        delivery: Delivery::Datagrams,
+        end_of_group: d.end_of_group,
+        ..SubgroupInfo::new(d.object_id.0, priority)
+    };
+    if let Some(sub) = incoming.subgroup(d.group_id.0, info) {
+        let _ = sub.write(Object { id: d.object_id, properties: d.properties, payload, status });
+        sub.finish();
+    }
+    Ok(())
 }
 
 /// Whether we can take a publisher's REQUEST_UPDATE of its PUBLISH: a FORWARD change or new tokens need nothing

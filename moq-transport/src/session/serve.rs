@@ -396,20 +396,44 @@ pub(super) async fn serve_group<S: WtSession>(
 pub(super) struct Timeouts {
     pub(super) object: Option<Duration>,
     pub(super) subgroup: Option<Duration>,
+    /// The subscriber's values (ms, 0: none), for a subgroup whose first object overrides the track's.
+    subscriber: (u64, u64),
 }
 
 impl Timeouts {
     pub(super) fn new(info: &TrackInfo, state: &SubState) -> Timeouts {
+        let subscriber = (state.object_timeout.load(Ordering::Relaxed), state.subgroup_timeout.load(Ordering::Relaxed));
         Timeouts {
-            object: effective_timeout(
-                state.object_timeout.load(Ordering::Relaxed),
-                info.properties.get_int(property::OBJECT_DELIVERY_TIMEOUT),
-            ),
-            subgroup: effective_timeout(
-                state.subgroup_timeout.load(Ordering::Relaxed),
-                info.properties.get_int(property::SUBGROUP_DELIVERY_TIMEOUT),
-            ),
+            object: effective_timeout(subscriber.0, info.properties.get_int(property::OBJECT_DELIVERY_TIMEOUT)),
+            subgroup: effective_timeout(subscriber.1, info.properties.get_int(property::SUBGROUP_DELIVERY_TIMEOUT)),
+            subscriber,
         }
+    }
+
+    /// The timeouts of a subgroup whose first object carries `properties`.
+    //= draft-ietf-moq-transport-19#delivery-timeouts
+    //# For
+    //# each type of timeout, the
+    //# publisher's value is the Object Property when present on the first object of the
+    //# subgroup, and the Track Property otherwise.
+    pub(super) fn for_first_object(self, properties: &Properties) -> Timeouts {
+        let mut t = self;
+        if let Some(ms) = properties.get_int(property::OBJECT_DELIVERY_TIMEOUT) {
+            t.object = effective_timeout(t.subscriber.0, Some(ms));
+        }
+        if let Some(ms) = properties.get_int(property::SUBGROUP_DELIVERY_TIMEOUT) {
+            t.subgroup = effective_timeout(t.subscriber.1, Some(ms));
+        }
+        t
+    }
+
+    /// The limit on a datagram's age: the smaller non-zero of the two.
+    //= draft-ietf-moq-transport-19#delivery-timeouts
+    //# For objects with Object Forwarding Preference set to Datagram, the
+    //# SUBGROUP_DELIVERY_TIMEOUT acts the same way as OBJECT_DELIVERY_TIMEOUT; if both
+    //# are non-zero, the smaller of the two is used.
+    fn datagram(&self) -> Option<Duration> {
+        [self.object, self.subgroup].into_iter().flatten().min()
     }
 }
 
@@ -442,8 +466,8 @@ pub(super) async fn serve_datagrams<S: WtSession>(
         if first_object.is_some_and(|f| o.id < f) {
             continue;
         }
-        // A late datagram is dropped rather than sent.
-        if timeouts.object.is_some_and(|t| at.elapsed() > t) {
+        // A late datagram is dropped rather than sent. Each datagram is its own subgroup's first object.
+        if timeouts.for_first_object(&o.properties).datagram().is_some_and(|t| at.elapsed() > t) {
             continue;
         }
         // A Normal object is a payload, even an empty one: only a status datagram has the STATUS bit, and that
@@ -525,7 +549,9 @@ pub(super) async fn serve_subgroup<S: WtSession>(
     _active: ActiveStream,
 ) {
     let state = &shed.state;
-    let Job { group, alias, first_object, timeouts } = job;
+    let Job { group, alias, first_object, mut timeouts } = job;
+    // The first object read may override the track's delivery timeouts for this subgroup.
+    let mut first_seen = false;
     let v = inner.version;
     let Ok(stream) = inner.transport.open_uni().await else {
         return;
@@ -599,6 +625,10 @@ pub(super) async fn serve_subgroup<S: WtSession>(
         };
         match next {
             Ok((o, at)) => {
+                if !first_seen {
+                    first_seen = true;
+                    timeouts = timeouts.for_first_object(&o.properties);
+                }
                 if first_object.is_some_and(|f| o.id < f) {
                     continue;
                 }
@@ -643,11 +673,16 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                     return;
                 }
                 writer.finish();
-                // The subgroup delivery timeout runs from the FIN until the peer has everything.
-                if let Some(t) = timeouts.subgroup
-                    && tokio::time::timeout(t, writer.closed()).await.is_err()
-                {
-                    writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
+                //= draft-ietf-moq-transport-19#delivery-timeouts
+                //# the MOQT implementation MUST
+                //# start a timer of SUBGROUP_DELIVERY_TIMEOUT duration once it becomes
+                //# aware that all of the objects on the subgroup have been published
+                // That is the upstream FIN (the subgroup's close), not ours, which may come later.
+                if let Some(t) = timeouts.subgroup {
+                    let since_fin = sub.closed_at().map(|at| at.elapsed()).unwrap_or_default();
+                    if tokio::time::timeout(t.saturating_sub(since_fin), writer.closed()).await.is_err() {
+                        writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
+                    }
                 }
                 return;
             }
@@ -662,6 +697,24 @@ pub(super) async fn serve_subgroup<S: WtSession>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// For datagrams SUBGROUP_DELIVERY_TIMEOUT bounds an object's age too, the smaller of the two winning; a
+    /// first object's properties override the track's values, and the subscriber's smaller value still wins.
+    #[test]
+    fn datagram_and_first_object_delivery_timeouts() {
+        let ms = Duration::from_millis;
+        let mut info = TrackInfo::new(FullTrackName::new(TrackNamespace::from_path("t").unwrap(), "x"));
+        info.properties = Properties::new().with_int(property::SUBGROUP_DELIVERY_TIMEOUT, 20).unwrap();
+        let state = SubState::new(&Parameters::default(), GroupOrder::Ascending);
+        let track_only = Timeouts::new(&info, &state);
+        assert_eq!((track_only.object, track_only.subgroup, track_only.datagram()), (None, Some(ms(20)), Some(ms(20))));
+        let first = Properties::new().with_int(property::OBJECT_DELIVERY_TIMEOUT, 5).unwrap();
+        let overridden = track_only.for_first_object(&first);
+        assert_eq!((overridden.object, overridden.datagram()), (Some(ms(5)), Some(ms(5))));
+        let params = Parameters { object_delivery_timeout: Some(3), ..Default::default() };
+        let subscriber = Timeouts::new(&info, &SubState::new(&params, GroupOrder::Ascending));
+        assert_eq!(subscriber.for_first_object(&first).object, Some(ms(3)), "the smaller non-zero value");
+    }
 
     #[test]
     fn the_shedding_budget_doubles_per_32_priority_steps() {
