@@ -103,6 +103,34 @@ async fn late_objects_are_reset_with_delivery_timeout() {
     assert_eq!(timeout(T, s.next()).await.unwrap(), Err(Closed::Reset(code)));
 }
 
+/// An object older than its track's MAX_CACHE_DURATION is not forwarded from the cache (draft-19
+/// §MAX_CACHE_DURATION): its stream is reset instead.
+#[tokio::test(start_paused = true)]
+async fn objects_older_than_max_cache_duration_are_not_served() {
+    use moq_transport::wire::kvp::{Properties, property};
+    let origin = Origin::new();
+    let mut info = TrackInfo::new(name("live", "v"));
+    info.properties = Properties::new().with_int(property::MAX_CACHE_DURATION, 20).unwrap();
+    let track = TrackProducer::new(info);
+    origin.publish_track(track.clone());
+    let group = track.create_group(0).unwrap();
+    let sg = group.create_subgroup(0, 0);
+    sg.write(Object::new(0, "expired")).unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let (client, _server) = sessions(origin).await;
+    let opts = SubscribeOptions {
+        filter: Some(moq_transport::wire::params::LocationFilter::AbsoluteStart {
+            start: moq_transport::wire::Location::new(0, 0),
+        }),
+        ..Default::default()
+    };
+    let sub = client.subscribe(name("live", "v"), opts).await.unwrap();
+    let mut c = sub.consumer();
+    let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
+    let mut s = timeout(T, g.next_subgroup()).await.unwrap().unwrap();
+    assert!(matches!(timeout(T, s.next()).await.unwrap(), Err(Closed::Reset(_))), "the expired object was sent");
+}
+
 /// An OBJECT_DELIVERY_TIMEOUT Object Property on a subgroup's first object overrides the track's (none here) for
 /// that subgroup (draft-19 §Delivery Timeouts): the old object's stream is reset with DELIVERY_TIMEOUT.
 #[tokio::test(start_paused = true)]

@@ -398,6 +398,8 @@ pub(super) struct Timeouts {
     pub(super) subgroup: Option<Duration>,
     /// The subscriber's values (ms, 0: none), for a subgroup whose first object overrides the track's.
     subscriber: (u64, u64),
+    /// The track's MAX_CACHE_DURATION.
+    cache: Option<Duration>,
 }
 
 impl Timeouts {
@@ -407,7 +409,19 @@ impl Timeouts {
             object: effective_timeout(subscriber.0, info.properties.get_int(property::OBJECT_DELIVERY_TIMEOUT)),
             subgroup: effective_timeout(subscriber.1, info.properties.get_int(property::SUBGROUP_DELIVERY_TIMEOUT)),
             subscriber,
+            cache: info.properties.get_int(property::MAX_CACHE_DURATION).map(Duration::from_millis),
         }
+    }
+
+    /// The age past which an object is not sent: its OBJECT_DELIVERY_TIMEOUT, or sooner its track's
+    /// MAX_CACHE_DURATION.
+    //= draft-ietf-moq-transport-19#max-cache-duration
+    //# If present, the
+    //# relay MUST NOT start forwarding any individual Object received through this
+    //# subscription or fetch after the specified number of milliseconds has elapsed
+    //# since the beginning of the Object was received.
+    pub(super) fn object_limit(&self) -> Option<Duration> {
+        [self.object, self.cache].into_iter().flatten().min()
     }
 
     /// The timeouts of a subgroup whose first object carries `properties`.
@@ -433,7 +447,7 @@ impl Timeouts {
     //# SUBGROUP_DELIVERY_TIMEOUT acts the same way as OBJECT_DELIVERY_TIMEOUT; if both
     //# are non-zero, the smaller of the two is used.
     fn datagram(&self) -> Option<Duration> {
-        [self.object, self.subgroup].into_iter().flatten().min()
+        [self.object_limit(), self.subgroup].into_iter().flatten().min()
     }
 }
 
@@ -636,7 +650,7 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                 //# if the time elapsed exceeds OBJECT_DELIVERY_TIMEOUT, it MUST reset the underlying transport stream
                 //# with the reset stream code DELIVERY_TIMEOUT
                 let waited = at.elapsed();
-                if timeouts.object.is_some_and(|t| waited > t) {
+                if timeouts.object_limit().is_some_and(|t| waited > t) {
                     inner.config.stats.delivery_timeouts.fetch_add(1, Ordering::Relaxed);
                     writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
                     return;
