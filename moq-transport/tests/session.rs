@@ -103,6 +103,21 @@ async fn late_objects_are_reset_with_delivery_timeout() {
     assert_eq!(timeout(T, s.next()).await.unwrap(), Err(Closed::Reset(code)));
 }
 
+/// A served track that ends with a status meaning the same downstream (here EXCESSIVE_LOAD) passes it on in
+/// PUBLISH_DONE, instead of INTERNAL_ERROR.
+#[tokio::test]
+async fn an_upstream_publish_done_status_is_passed_on() {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    let (client, _server) = sessions(origin).await;
+    let sub = client.subscribe(name("live", "v"), SubscribeOptions::default()).await.unwrap();
+    let excessive_load = moq_transport::wire::codes::PublishDoneCode::ExcessiveLoad.to_u64();
+    track.end(TrackEnd::Error(excessive_load));
+    let end = timeout(T, sub.consumer().next_group()).await.unwrap().unwrap_err();
+    assert_eq!(end, TrackEnd::Error(excessive_load));
+}
+
 /// An object older than its track's MAX_CACHE_DURATION is not forwarded from the cache (draft-19
 /// §MAX_CACHE_DURATION): its stream is reset instead.
 #[tokio::test(start_paused = true)]

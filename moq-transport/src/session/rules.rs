@@ -171,6 +171,21 @@ pub(super) fn track_group_order(properties: &moq_wire::kvp::Properties) -> Group
     }
 }
 
+/// The PUBLISH_DONE status for a served track that ended with `end`: the upstream's own status where it can only
+/// have come from a PUBLISH_DONE and means the same downstream (GOING_AWAY, EXPIRED, EXCESSIVE_LOAD,
+/// MALFORMED_TRACK); INTERNAL_ERROR for the rest (a lost session, a cancel, codes that would not mean the same
+/// to this subscriber, such as TOO_FAR_BEHIND or UPDATE_FAILED, or UNAUTHORIZED, whose value our own cancel shares).
+pub(super) fn publish_done_status(end: crate::TrackEnd) -> moq_wire::codes::PublishDoneCode {
+    use moq_wire::codes::PublishDoneCode as Code;
+    match end {
+        crate::TrackEnd::Ended => Code::TrackEnded,
+        crate::TrackEnd::Error(code) => [Code::GoingAway, Code::Expired, Code::ExcessiveLoad, Code::MalformedTrack]
+            .into_iter()
+            .find(|c| c.to_u64() == code)
+            .unwrap_or(Code::InternalError),
+    }
+}
+
 /// Whether a FETCH_OK's End Location lies before the FETCH's Start Location, which the receiver must treat as a
 /// PROTOCOL_VIOLATION. An End Location with object 0 covers its whole group.
 //= draft-ietf-moq-transport-19#message-fetch-ok
@@ -306,5 +321,17 @@ mod tests {
         assert_eq!(track_group_order(&Properties::new()), GroupOrder::Ascending);
         let descending = Properties::new().with_int(property::DEFAULT_PUBLISHER_GROUP_ORDER, 2).unwrap();
         assert_eq!(track_group_order(&descending), GroupOrder::Descending);
+    }
+
+    #[test]
+    fn upstream_statuses_that_mean_the_same_downstream_are_passed_on() {
+        use crate::TrackEnd;
+        use moq_wire::codes::PublishDoneCode as Code;
+        assert_eq!(publish_done_status(TrackEnd::Ended), Code::TrackEnded);
+        assert_eq!(publish_done_status(TrackEnd::Error(Code::ExcessiveLoad.to_u64())), Code::ExcessiveLoad);
+        assert_eq!(publish_done_status(TrackEnd::Error(Code::GoingAway.to_u64())), Code::GoingAway);
+        assert_eq!(publish_done_status(TrackEnd::Error(Code::MalformedTrack.to_u64())), Code::MalformedTrack);
+        assert_eq!(publish_done_status(TrackEnd::Error(Code::TooFarBehind.to_u64())), Code::InternalError);
+        assert_eq!(publish_done_status(TrackEnd::Error(1)), Code::InternalError, "our cancel, or UNAUTHORIZED");
     }
 }

@@ -228,15 +228,11 @@ pub(super) async fn serve_track<S: WtSession>(
         };
         let group = match group {
             Ok(g) => g,
-            Err(TrackEnd::Ended) => break PublishDoneCode::TrackEnded,
             //= draft-ietf-moq-transport-19#malformed-tracks
             //# If a relay detects a Malformed Track, it MUST immediately terminate downstream
             //# subscriptions with PUBLISH_DONE and reset any fetch streams with
             //# Status Code `MALFORMED_TRACK`.
-            Err(TrackEnd::Error(code)) if code == PublishDoneCode::MalformedTrack.to_u64() => {
-                break PublishDoneCode::MalformedTrack;
-            }
-            Err(TrackEnd::Error(_)) => break PublishDoneCode::InternalError,
+            Err(end) => break publish_done_status(end),
         };
         let gid = group.id().0;
         if from.is_some_and(|f| gid < f.group.0) {
