@@ -103,6 +103,37 @@ async fn late_objects_are_reset_with_delivery_timeout() {
     assert_eq!(timeout(T, s.next()).await.unwrap(), Err(Closed::Reset(code)));
 }
 
+/// Under a filter that starts mid-group (Largest Object), a subgroup that begins at or after the filter's start
+/// still begins with its first object, and its stream says so with FIRST_OBJECT (it was always cleared).
+#[tokio::test]
+async fn first_object_is_kept_for_subgroups_starting_after_a_mid_group_filter() {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    let group = track.create_group(0).unwrap();
+    let first = group.create_subgroup(0, 0);
+    for o in 0..3 {
+        first.write(Object::new(o, "before")).unwrap();
+    }
+    let (client, _server) = sessions(origin).await;
+    let opts = SubscribeOptions {
+        filter: Some(moq_transport::wire::params::LocationFilter::LargestObject),
+        ..Default::default()
+    };
+    let sub = client.subscribe(name("live", "v"), opts).await.unwrap();
+    let later = group.create_subgroup(5, 0);
+    later.write(Object::new(5, "after the start")).unwrap();
+    let mut c = sub.consumer();
+    let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
+    let subgroup = loop {
+        let s = timeout(T, g.next_subgroup_to_end()).await.unwrap().expect("subgroup 5");
+        if s.id().0 == 5 {
+            break s;
+        }
+    };
+    assert!(subgroup.info().first_object, "subgroup 5 begins with its first object");
+}
+
 /// A served track that ends with a status meaning the same downstream (here EXCESSIVE_LOAD) passes it on in
 /// PUBLISH_DONE, instead of INTERNAL_ERROR.
 #[tokio::test]

@@ -179,6 +179,11 @@ impl SubgroupConsumer {
         }
     }
 
+    /// The id of the subgroup's first object held, if any arrived yet.
+    pub fn first_id(&self) -> Option<ObjectId> {
+        self.state.borrow().objects.first().map(|o| o.id)
+    }
+
     /// When the subgroup was finished or reset, if it has been.
     pub fn closed_at(&self) -> Option<tokio::time::Instant> {
         self.state.borrow().closed_at

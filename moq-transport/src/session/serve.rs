@@ -582,7 +582,10 @@ pub(super) async fn serve_subgroup<S: WtSession>(
         //= draft-ietf-moq-transport-19#model-subgroup
         //# A relay forwarding a subgroup that begins with the first object ever published in that subgroup MUST
         //# set the FIRST_OBJECT bit.
-        first_object: sub.info().first_object && first_object.is_none_or(|f| f.0 == 0),
+        // Under a filter starting mid-group, a subgroup still begins with its first object if that object is at
+        // or after the filter's start (a subgroup whose first object has not arrived yet is not claimed).
+        first_object: sub.info().first_object
+            && first_object.is_none_or(|f| f.0 == 0 || sub.first_id().is_some_and(|first| first >= f)),
     };
     if let Some(log) = inner.stream_log(true, Some("subgroup_header")) {
         log.subgroup_header(true, &header);
