@@ -631,3 +631,32 @@ async fn a_session_writes_a_moqt_qlog() {
     assert!(has("moqt:subgroup_header_parsed", "\"group_id\":0"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Objects the track's largest location says exist but that have not arrived (a relay's upstream still bringing
+/// them) are waited for, then reported as an unknown range: a gap would say they do not exist (draft-19 §Fetch
+/// Handling).
+#[tokio::test(start_paused = true)]
+async fn a_fetch_reports_objects_not_arrived_yet_as_unknown() {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    track.write_group(0, [Object::new(0, "a")]).unwrap();
+    track.write_group(1, [Object::new(0, "b")]).unwrap();
+    // An upstream said group 2 exists; it has not come.
+    track.note_largest(moq_transport::wire::Location::new(2, 0));
+    let (client, _server) = sessions(origin).await;
+    let range = FetchRange::Standalone {
+        track: name("live", "v"),
+        start: moq_transport::wire::Location::new(0, 0),
+        end: moq_transport::wire::Location::new(3, 0),
+    };
+    let mut f = client.fetch(range, moq_transport::wire::GroupOrder::Ascending).await.unwrap();
+    let mut entries = Vec::new();
+    while let Some(item) = timeout(T, f.next_item()).await.unwrap().unwrap() {
+        entries.push(match item {
+            FetchItem::Object(o) => format!("object {}/{}", o.location.group.0, o.location.object.0),
+            FetchItem::EndOfRange { end, unknown } => format!("end {}/{} unknown {unknown}", end.group.0, end.object.0),
+        });
+    }
+    assert_eq!(entries, ["object 0/0", "object 1/0", "end 2/0 unknown true"]);
+}

@@ -145,9 +145,70 @@ async fn accept_fetch<S: WtSession>(inner: &Arc<Inner<S>>, m: &Fetch, order: Gro
         params: Parameters::default(),
         track_properties: track_properties(track.info()),
     };
+    // Objects the track's largest location says exist but that have not arrived (a relay's upstream still
+    // bringing them) are waited for within the fill budget, then reported unknown rather than as a gap, which
+    // would say they do not exist.
+    //= draft-ietf-moq-transport-19#fetch-handling
+    //# If it encounters an object
+    //# in the requested range that is not cached and has unknown status, the relay MUST
+    //# pause subsequent delivery until it has confirmed the object's status upstream.
+    let unknown_tail = match largest.map(|l| l.min(last_in_range(end_location))) {
+        Some(target) => {
+            let budget = m.params.fill_timeout.map(Duration::from_millis).unwrap_or(DEFAULT_FILL).min(MAX_FILL);
+            fill(&consumer, target, budget).await
+        }
+        None => None,
+    };
     let mut items = cached_items(&consumer, start, end_location, order);
+    if let Some(end) = unknown_tail {
+        match order {
+            GroupOrder::Ascending => items.push(FetchItem::EndOfRange { end, unknown: true }),
+            GroupOrder::Descending => items.insert(0, FetchItem::EndOfRange { end, unknown: true }),
+        }
+    }
     items.reverse(); // popped from the back
     Ok(Answer { ok, publisher_priority: track.info().priority, entries: Entries::Cached(items) })
+}
+
+/// How long a FETCH waits for objects that exist but have not arrived, without FILL_TIMEOUT.
+const DEFAULT_FILL: Duration = Duration::from_millis(500);
+/// The longest a FETCH waits for them, whatever FILL_TIMEOUT asks.
+const MAX_FILL: Duration = Duration::from_secs(5);
+
+/// The last location of a range whose End Location (exclusive; object 0 = the whole group) is `end`.
+fn last_in_range(end: Location) -> Location {
+    match end.object.0 {
+        0 => Location::new(end.group.0, LAST_OBJECT),
+        o => Location::new(end.group.0, o - 1),
+    }
+}
+
+/// The largest location the cache holds an object for.
+fn held_largest(consumer: &TrackConsumer) -> Option<Location> {
+    let mut largest = None;
+    for g in consumer.cached_groups() {
+        for sg in g.subgroups() {
+            if let Some(o) = sg.available().last() {
+                largest = largest.max(Some(Location { group: g.id(), object: o.id }));
+            }
+        }
+    }
+    largest
+}
+
+/// Waits up to `budget` for the cache to hold an object at `target` or beyond; if it does not by then, the
+/// location the unknown tail of the range ends at (`target`).
+async fn fill(consumer: &TrackConsumer, target: Location, budget: Duration) -> Option<Location> {
+    let deadline = tokio::time::Instant::now() + budget;
+    loop {
+        if held_largest(consumer).is_some_and(|held| held >= target) {
+            return None;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Some(target);
+        }
+        tokio::time::sleep(Duration::from_millis(10).min(budget)).await;
+    }
 }
 
 /// The cached objects of a range in the requested order. A range reaching back before the oldest group held is
