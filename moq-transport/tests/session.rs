@@ -77,30 +77,42 @@ async fn every_request_type_over_memory() {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn late_objects_are_reset_with_delivery_timeout() {
+/// What a subscriber gets first when it asks (AbsoluteStart 0/0, `delivery_timeout`) for a track `info` whose
+/// group 0 holds only `first`, written 60 ms earlier.
+async fn first_of_an_old_group(
+    info: TrackInfo,
+    first: Object,
+    delivery_timeout: Option<Duration>,
+) -> Result<Object, Closed> {
     let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    let track = TrackProducer::new(info);
     origin.publish_track(track.clone());
     let group = track.create_group(0).unwrap();
     let sg = group.create_subgroup(0, 0);
-    sg.write(Object::new(0, "old")).unwrap();
+    sg.write(first).unwrap();
     tokio::time::sleep(Duration::from_millis(60)).await;
     let (client, _server) = sessions(origin).await;
-    // AbsoluteStart 0/0 asks for the cached object, but it is older than the 20 ms delivery timeout.
     let opts = SubscribeOptions {
         filter: Some(moq_transport::wire::params::LocationFilter::AbsoluteStart {
             start: moq_transport::wire::Location::new(0, 0),
         }),
-        delivery_timeout: Some(Duration::from_millis(20)),
+        delivery_timeout,
         ..Default::default()
     };
     let sub = client.subscribe(name("live", "v"), opts).await.unwrap();
     let mut c = sub.consumer();
     let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
     let mut s = timeout(T, g.next_subgroup()).await.unwrap().unwrap();
+    timeout(T, s.next()).await.unwrap()
+}
+
+/// AbsoluteStart 0/0 asks for the cached object, but it is older than the 20 ms delivery timeout.
+#[tokio::test(start_paused = true)]
+async fn late_objects_are_reset_with_delivery_timeout() {
+    let info = TrackInfo::new(name("live", "v"));
+    let first = first_of_an_old_group(info, Object::new(0, "old"), Some(Duration::from_millis(20))).await;
     let code = moq_transport::wire::codes::StreamCode::DeliveryTimeout.to_u64();
-    assert_eq!(timeout(T, s.next()).await.unwrap(), Err(Closed::Reset(code)));
+    assert_eq!(first, Err(Closed::Reset(code)));
 }
 
 /// Under a filter that starts mid-group (Largest Object), a subgroup that begins at or after the filter's start
@@ -154,27 +166,10 @@ async fn an_upstream_publish_done_status_is_passed_on() {
 #[tokio::test(start_paused = true)]
 async fn objects_older_than_max_cache_duration_are_not_served() {
     use moq_transport::wire::kvp::{Properties, property};
-    let origin = Origin::new();
     let mut info = TrackInfo::new(name("live", "v"));
     info.properties = Properties::new().with_int(property::MAX_CACHE_DURATION, 20).unwrap();
-    let track = TrackProducer::new(info);
-    origin.publish_track(track.clone());
-    let group = track.create_group(0).unwrap();
-    let sg = group.create_subgroup(0, 0);
-    sg.write(Object::new(0, "expired")).unwrap();
-    tokio::time::sleep(Duration::from_millis(60)).await;
-    let (client, _server) = sessions(origin).await;
-    let opts = SubscribeOptions {
-        filter: Some(moq_transport::wire::params::LocationFilter::AbsoluteStart {
-            start: moq_transport::wire::Location::new(0, 0),
-        }),
-        ..Default::default()
-    };
-    let sub = client.subscribe(name("live", "v"), opts).await.unwrap();
-    let mut c = sub.consumer();
-    let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
-    let mut s = timeout(T, g.next_subgroup()).await.unwrap().unwrap();
-    assert!(matches!(timeout(T, s.next()).await.unwrap(), Err(Closed::Reset(_))), "the expired object was sent");
+    let first = first_of_an_old_group(info, Object::new(0, "expired"), None).await;
+    assert!(matches!(first, Err(Closed::Reset(_))), "the expired object was sent");
 }
 
 /// An OBJECT_DELIVERY_TIMEOUT Object Property on a subgroup's first object overrides the track's (none here) for
@@ -182,28 +177,11 @@ async fn objects_older_than_max_cache_duration_are_not_served() {
 #[tokio::test(start_paused = true)]
 async fn a_first_objects_delivery_timeout_property_applies_to_its_subgroup() {
     use moq_transport::wire::kvp::{Properties, property};
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
-    let group = track.create_group(0).unwrap();
-    let sg = group.create_subgroup(0, 0);
-    let mut first = Object::new(0, "old");
-    first.properties = Properties::new().with_int(property::OBJECT_DELIVERY_TIMEOUT, 20).unwrap();
-    sg.write(first).unwrap();
-    tokio::time::sleep(Duration::from_millis(60)).await;
-    let (client, _server) = sessions(origin).await;
-    let opts = SubscribeOptions {
-        filter: Some(moq_transport::wire::params::LocationFilter::AbsoluteStart {
-            start: moq_transport::wire::Location::new(0, 0),
-        }),
-        ..Default::default()
-    };
-    let sub = client.subscribe(name("live", "v"), opts).await.unwrap();
-    let mut c = sub.consumer();
-    let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
-    let mut s = timeout(T, g.next_subgroup()).await.unwrap().unwrap();
+    let mut old = Object::new(0, "old");
+    old.properties = Properties::new().with_int(property::OBJECT_DELIVERY_TIMEOUT, 20).unwrap();
+    let first = first_of_an_old_group(TrackInfo::new(name("live", "v")), old, None).await;
     let code = moq_transport::wire::codes::StreamCode::DeliveryTimeout.to_u64();
-    assert_eq!(timeout(T, s.next()).await.unwrap(), Err(Closed::Reset(code)));
+    assert_eq!(first, Err(Closed::Reset(code)));
 }
 
 /// A datagram track with one cached group, subscribed from the start (AbsoluteStart 0/0) 60 ms later, under a
