@@ -628,6 +628,35 @@ async fn a_fetch_reports_objects_not_arrived_yet_as_unknown() {
         start: moq_transport::wire::Location::new(0, 0),
         end: moq_transport::wire::Location::new(3, 0),
     };
+    let entries = fetch_entries(&client, range).await;
+    assert_eq!(entries, ["object 0/0", "object 1/0", "end 2/0 unknown true"]);
+}
+
+/// A cached object older than its track's MAX_CACHE_DURATION is not served by FETCH either: its state is unknown
+/// (draft-19 §MAX_CACHE_DURATION), so it goes out as an unknown End of Range, not as the object.
+#[tokio::test(start_paused = true)]
+async fn a_fetch_reports_objects_past_max_cache_duration_as_unknown() {
+    use moq_transport::wire::kvp::{Properties, property};
+    let origin = Origin::new();
+    let mut info = TrackInfo::new(name("live", "v"));
+    info.properties = Properties::new().with_int(property::MAX_CACHE_DURATION, 20).unwrap();
+    let track = TrackProducer::new(info);
+    origin.publish_track(track.clone());
+    track.write_group(0, [Object::new(0, "expired")]).unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    track.write_group(1, [Object::new(0, "fresh")]).unwrap();
+    let (client, _server) = sessions(origin).await;
+    let range = FetchRange::Standalone {
+        track: name("live", "v"),
+        start: moq_transport::wire::Location::new(0, 0),
+        end: moq_transport::wire::Location::new(2, 0),
+    };
+    let entries = fetch_entries(&client, range).await;
+    assert_eq!(entries, ["end 0/0 unknown true", "object 1/0"]);
+}
+
+/// Every entry of an ascending FETCH of `range`, as text.
+async fn fetch_entries(client: &Session<MemorySession>, range: FetchRange) -> Vec<String> {
     let mut f = client.fetch(range, moq_transport::wire::GroupOrder::Ascending).await.unwrap();
     let mut entries = Vec::new();
     while let Some(item) = timeout(T, f.next_item()).await.unwrap().unwrap() {
@@ -636,5 +665,5 @@ async fn a_fetch_reports_objects_not_arrived_yet_as_unknown() {
             FetchItem::EndOfRange { end, unknown } => format!("end {}/{} unknown {unknown}", end.group.0, end.object.0),
         });
     }
-    assert_eq!(entries, ["object 0/0", "object 1/0", "end 2/0 unknown true"]);
+    entries
 }

@@ -189,6 +189,13 @@ impl SubgroupConsumer {
         self.state.borrow().closed_at
     }
 
+    /// As [`SubgroupConsumer::available`], with the time each object was written.
+    pub fn available_timed(&self) -> Vec<(Object, tokio::time::Instant)> {
+        let s = self.state.borrow();
+        let from = self.index.min(s.objects.len());
+        s.objects[from..].iter().cloned().zip(s.arrivals[from..].iter().copied()).collect()
+    }
+
     /// The objects available now from the current position, without waiting.
     pub fn available(&self) -> Vec<Object> {
         self.state.borrow().objects[self.index..].to_vec()

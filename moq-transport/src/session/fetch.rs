@@ -159,7 +159,8 @@ async fn accept_fetch<S: WtSession>(inner: &Arc<Inner<S>>, m: &Fetch, order: Gro
         }
         None => None,
     };
-    let mut items = cached_items(&consumer, start, end_location, order);
+    let max_cache = track.info().properties.get_int(property::MAX_CACHE_DURATION).map(Duration::from_millis);
+    let mut items = cached_items(&consumer, (start, end_location), order, max_cache);
     if let Some(end) = unknown_tail {
         match order {
             GroupOrder::Ascending => items.push(FetchItem::EndOfRange { end, unknown: true }),
@@ -217,7 +218,16 @@ async fn fill(consumer: &TrackConsumer, target: Location, budget: Duration) -> O
 //# it can choose to reset the
 //# FETCH data stream with UNKNOWN_OBJECT_STATUS ({{stream-reset-codes}}), or indicate
 //# the range of unknown Objects and continue serving other known Objects.
-fn cached_items(consumer: &TrackConsumer, start: Location, end: Location, order: GroupOrder) -> Vec<FetchItem> {
+//= draft-ietf-moq-transport-19#max-cache-duration
+//# Once
+//# Objects have expired from cache, their state becomes unknown
+// An object older than `max_cache` is sent as an unknown End of Range ending at it, not as itself.
+fn cached_items(
+    consumer: &TrackConsumer,
+    (start, end): (Location, Location),
+    order: GroupOrder,
+    max_cache: Option<Duration>,
+) -> Vec<FetchItem> {
     let groups = consumer.cached_groups();
     let first_held = groups.first().map(|g| g.id().0);
     let unknown_before = match first_held {
@@ -227,14 +237,18 @@ fn cached_items(consumer: &TrackConsumer, start: Location, end: Location, order:
     };
     let mut items = Vec::new();
     for g in &groups {
-        let mut objects: Vec<(SubgroupInfo, crate::model::Object)> = Vec::new();
+        let mut objects: Vec<(SubgroupInfo, crate::model::Object, tokio::time::Instant)> = Vec::new();
         for sg in g.subgroups() {
-            objects.extend(sg.available().into_iter().map(|o| (*sg.info(), o)));
+            objects.extend(sg.available_timed().into_iter().map(|(o, at)| (*sg.info(), o, at)));
         }
-        objects.sort_by_key(|(_, o)| o.id);
-        for (info, o) in objects {
+        objects.sort_by_key(|(_, o, _)| o.id);
+        for (info, o, at) in objects {
             let location = Location { group: g.id(), object: o.id };
             if o.status != ObjectStatus::Normal || !in_fetch_range(location, start, end) {
+                continue;
+            }
+            if max_cache.is_some_and(|max| at.elapsed() > max) {
+                items.push(FetchItem::EndOfRange { end: location, unknown: true });
                 continue;
             }
             items.push(FetchItem::Object(FetchedObject {
@@ -256,12 +270,13 @@ fn cached_items(consumer: &TrackConsumer, start: Location, end: Location, order:
         GroupOrder::Descending => {
             // Groups newest first, objects within a group in id order.
             let mut by_group: Vec<Vec<FetchItem>> = Vec::new();
+            let group_of = |item: &FetchItem| match item {
+                FetchItem::Object(o) => o.location.group,
+                FetchItem::EndOfRange { end, .. } => end.group,
+            };
             for item in items {
-                let FetchItem::Object(o) = &item else { continue };
                 match by_group.last_mut() {
-                    Some(last) if matches!(last.first(), Some(FetchItem::Object(p)) if p.location.group == o.location.group) => {
-                        last.push(item)
-                    }
+                    Some(last) if last.first().is_some_and(|p| group_of(p) == group_of(&item)) => last.push(item),
                     _ => by_group.push(vec![item]),
                 }
             }
