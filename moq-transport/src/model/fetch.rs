@@ -1,6 +1,8 @@
 //! What a FETCH answer carries, from a cache or from upstream.
 
-use super::*;
+use bytes::Bytes;
+use moq_wire::kvp::Properties;
+use moq_wire::{Location, SubgroupId};
 
 /// One object of a FETCH response.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,14 @@
 //! One group: the subgroups it has so far, and whether more may come.
 
-use super::*;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use moq_wire::{GroupId, Location};
+use tokio::sync::watch;
+
+use super::Delivery;
+use super::subgroup::{SubgroupConsumer, SubgroupInfo, SubgroupProducer, SubgroupState};
+use super::track::TrackEdge;
 
 #[derive(Debug, Default)]
 pub(super) struct GroupState {

@@ -10,15 +10,9 @@
 //! Files: `subgroup` (objects of one subgroup), `group` (subgroups of one group), `track` (groups of one track, the
 //! cache window), `fetch` (what a FETCH answer carries).
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-
 use bytes::Bytes;
 use moq_wire::kvp::Properties;
-use moq_wire::namespace::FullTrackName;
-use moq_wire::{GroupId, Location, ObjectId, ObjectStatus, SubgroupId};
-use tokio::sync::watch;
+use moq_wire::{ObjectId, ObjectStatus};
 
 mod fetch;
 mod group;

@@ -1,6 +1,12 @@
 //! One subgroup: objects in id order, written once, read by any number of consumers.
 
-use super::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use moq_wire::{GroupId, Location, ObjectId, SubgroupId};
+use tokio::sync::watch;
+
+use super::{Closed, Delivery, Object};
 
 /// What a subgroup is: its id, publisher priority, how its objects travel, and what the original publisher said
 /// of it.

@@ -1,7 +1,9 @@
 //! The model's unit tests.
 
+use moq_wire::namespace::{FullTrackName, TrackNamespace};
+use moq_wire::{GroupId, Location, ObjectId, SubgroupId};
+
 use super::*;
-use moq_wire::namespace::TrackNamespace;
 
 fn track(window: usize) -> TrackProducer {
     TrackProducer::with_window(TrackInfo::new(FullTrackName::new(TrackNamespace::new(["t"]).unwrap(), "x")), window)

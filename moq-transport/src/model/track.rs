@@ -1,6 +1,16 @@
 //! One track: a window of recent groups in arrival order, how it ended, and what group readers see of it.
 
-use super::*;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use moq_wire::kvp::Properties;
+use moq_wire::namespace::FullTrackName;
+use moq_wire::{GroupId, Location};
+use tokio::sync::watch;
+
+use super::group::{GroupConsumer, GroupProducer, GroupState};
+use super::{DEFAULT_GROUP_WINDOW, Delivery, Object};
 
 /// How a track ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,14 @@
 //! Waiting for the answer to a request we made: the one place that decides what a REQUEST_ERROR, a missing
 //! answer or an unexpected message means.
 
-use super::*;
+use std::time::Duration;
+
+use moq_wire::control::{ControlMessage, FetchOk, RequestError, RequestOk, SubscribeOk};
+use web_transport_trait::Session as WtSession;
+
+use super::Session;
+use super::handles::RequestStream;
+use crate::error::Error;
 
 /// How long a requester waits for the first response on a request stream.
 pub(super) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);

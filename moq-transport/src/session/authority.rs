@@ -1,7 +1,19 @@
 //! Authorization: the peer's token cache (draft-19 §AUTHORIZATION TOKEN) and the one check that every request and
 //! every update naming a namespace passes through ([`Inner::authorize`]).
 
-use super::*;
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use moq_wire::codes::{RequestErrorCode, SessionCode};
+use moq_wire::control::{ControlMessage, FetchType, RequestUpdate};
+use moq_wire::namespace::TrackNamespace;
+use moq_wire::token::AuthToken;
+use web_transport_trait::Session as WtSession;
+
+use super::config::{Action, AuthContext};
+use super::rules::Refusal;
+use super::{Inner, lock};
+use crate::error::Error;
 
 /// Bytes a registered token occupies in the cache besides its value (draft-19 §MAX_AUTH_TOKEN_CACHE_SIZE).
 const ENTRY_OVERHEAD: u64 = 16;

@@ -1,6 +1,16 @@
 //! Session settings, counters and the authorization hook.
 
-use super::*;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use moq_wire::namespace::TrackNamespace;
+use moq_wire::token::AuthToken;
+
+use super::limits::RequestLimits;
+use super::overload::Overload;
+use crate::model::DEFAULT_GROUP_WINDOW;
+use crate::origin::Origin;
 
 /// The default [`SessionConfig::max_auth_token_cache`]: room for a few JWTs.
 pub const DEFAULT_MAX_AUTH_TOKEN_CACHE: u64 = 8 * 1024;

@@ -1,6 +1,21 @@
 //! The control stream: SETUP, then GOAWAY in both directions.
 
-use super::*;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use moq_wire::codes::SessionCode;
+use moq_wire::control::{ControlMessage, GoAway};
+use moq_wire::setup::SetupOptions;
+use tokio::sync::oneshot;
+use web_transport_trait::Session as WtSession;
+
+use super::config::Role;
+use super::handles::Event;
+use super::{CLOSE_AFTER_STREAMS, Inner, Session};
+use crate::error::{Error, from_wt};
+use crate::io::Reader;
 
 impl<S: WtSession> Session<S> {
     /// Sends GOAWAY on the control stream. A server may name a new session URI.

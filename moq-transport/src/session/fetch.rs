@@ -2,7 +2,26 @@
 //! reach back far enough. Answered with FETCH_OK (Track Properties included) or REQUEST_ERROR; the objects go on
 //! one stream below the live data of the same priorities; REQUEST_UPDATE may change the priority meanwhile.
 
-use super::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use moq_wire::codes::{RequestErrorCode, StreamCode};
+use moq_wire::control::{ControlMessage, Fetch, FetchOk, FetchType, RequestError, RequestOk};
+use moq_wire::data::{EndOfRange, FetchHeader, FetchObject, FetchWriter};
+use moq_wire::kvp::property;
+use moq_wire::params::Parameters;
+use moq_wire::{Encode, GroupOrder, Location, ObjectStatus, RequestId, Version};
+use tokio::sync::{mpsc, watch};
+use web_transport_trait::Session as WtSession;
+
+use super::publisher::track_properties;
+use super::request::{reject, unexpected};
+use super::rules::{Refusal, fetch_end, fetch_send_order, in_fetch_range, joining_range};
+use super::{Inner, lock};
+use crate::error::{Error, from_wt};
+use crate::io::{Reader, Writer};
+use crate::model::{Delivery, FetchItem, FetchedObject, SubgroupInfo, TrackConsumer, TrackEnd};
 
 /// The largest Object ID an End of Range entry names for "the rest of that group".
 const LAST_OBJECT: u64 = (1 << 62) - 1;

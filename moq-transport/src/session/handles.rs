@@ -1,6 +1,21 @@
 //! What the application holds for requests in progress: subscriptions, announcements, fetches.
 
-use super::*;
+use std::time::Duration;
+
+use moq_wire::control::RequestOk;
+use moq_wire::data::{FetchEntry, FetchReader};
+use moq_wire::kvp::Properties;
+use moq_wire::namespace::{FullTrackName, TrackNamespace};
+use moq_wire::params::{LocationFilter, Parameters};
+use moq_wire::token::AuthToken;
+use moq_wire::{GroupOrder, Location, RequestId, TrackAlias, Version};
+use tokio::sync::{mpsc, oneshot};
+use web_transport_trait::Session as WtSession;
+
+use crate::error::Error;
+use crate::io::{Reader, Writer};
+use crate::model::{FetchItem, FetchedObject, TrackConsumer, TrackProducer};
+use crate::origin::NamespaceEvent;
 
 /// Something the peer did that the application may want to act on.
 #[derive(Debug)]

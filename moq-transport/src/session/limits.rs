@@ -2,7 +2,17 @@
 //! beyond a limit is refused with EXCESSIVE_LOAD (draft-19 §Subscription Amplification) and counted in
 //! [`Stats`]; the session and the peer's other requests go on.
 
-use super::*;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use moq_wire::codes::RequestErrorCode;
+use moq_wire::control::{ControlMessage, RequestUpdate};
+use moq_wire::token::AuthToken;
+use web_transport_trait::Session as WtSession;
+
+use super::rules::Refusal;
+use super::{Inner, lock};
+use crate::error::Error;
 
 /// A budget of subscriptions shared by several sessions (a relay gives one to all the sessions of an address).
 #[derive(Debug)]

@@ -31,33 +31,28 @@
 //! | `fetch`, `namespaces` | serving the peer's FETCH and SUBSCRIBE_NAMESPACE |
 //! | `receive` | data we receive: subgroup streams, datagrams, fetch streams |
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use moq_wire::codes::{PublishDoneCode, RequestErrorCode, SessionCode, StreamCode};
-use moq_wire::control::*;
-use moq_wire::data::{
-    DataStreamHeader, Datagram, DatagramContent, EndOfRange, FetchEntry, FetchHeader, FetchObject, FetchReader,
-    FetchWriter, ObjectDatagram, ObjectHeader, StreamKind, SubgroupHeader, SubgroupIdMode, SubgroupReader,
-    SubgroupWriter,
-};
-use moq_wire::kvp::{Properties, ReasonPhrase, property};
-use moq_wire::namespace::{FullTrackName, TrackNamespace};
-use moq_wire::params::{LocationFilter, Parameters};
+use bytes::Bytes;
+use moq_wire::codes::{SessionCode, StreamCode};
+use moq_wire::control::{ControlMessage, Setup};
+use moq_wire::namespace::TrackNamespace;
 use moq_wire::setup::SetupOptions;
-use moq_wire::token::AuthToken;
-use moq_wire::{Encode, GroupId, GroupOrder, Location, ObjectId, ObjectStatus, RequestId, TrackAlias, Version};
+use moq_wire::{RequestId, Version};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinSet;
 use web_transport_trait::Session as WtSession;
 
 use crate::error::{Error, from_wt};
 use crate::io::{Reader, Writer};
-use crate::model::*;
-use crate::origin::{NamespaceEvent, Origin, Unresolved};
+use crate::origin::Origin;
+use authority::TokenCache;
+use limits::Held;
+use receive::{Incoming, run_datagrams, run_uni};
+use request::run_bi;
+use serve::Served;
 
 mod answer;
 mod authority;
@@ -79,23 +74,17 @@ mod subscribe;
 mod subscriber;
 mod tracks;
 
-use answer::*;
-use authority::*;
-pub use config::*;
-use control::*;
-use fetch::*;
-pub use handles::*;
-use limits::*;
+pub use config::{
+    AckFrequency, Action, AuthContext, Authorizer, Congestion, DEFAULT_IDLE_TIMEOUT, DEFAULT_KEEP_ALIVE,
+    DEFAULT_MAX_AUTH_TOKEN_CACHE, DEFAULT_MAX_BIDI_STREAMS, DEFAULT_MAX_UNI_STREAMS, DEFAULT_REQUEST_OPEN_TIMEOUT,
+    DEFAULT_SEND_WINDOW, Role, SessionConfig, Stats,
+};
+pub use handles::{
+    Announcement, Event, FetchRange, FetchResponse, NamespaceSubscription, Published, SubscribeOptions, Subscription,
+    TrackStatusInfo, TracksSubscription, goaway_url,
+};
 pub use limits::{RequestLimits, SharedBudget};
-use namespaces::*;
 pub use overload::Overload;
-use publisher::*;
-use receive::*;
-use request::*;
-use rules::*;
-use serve::*;
-use subscribe::*;
-use tracks::*;
 
 /// How long after resetting its streams a session closes the transport.
 const CLOSE_AFTER_STREAMS: Duration = Duration::from_millis(100);

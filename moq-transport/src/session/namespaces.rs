@@ -1,6 +1,20 @@
 //! Serving the peer's SUBSCRIBE_NAMESPACE.
 
-use super::*;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use moq_wire::Version;
+use moq_wire::codes::StreamCode;
+use moq_wire::control::{ControlMessage, Namespace, NamespaceDone, RequestOk};
+use moq_wire::namespace::TrackNamespace;
+use web_transport_trait::Session as WtSession;
+
+use super::Inner;
+use super::authority::Grant;
+use super::request::PrefixClaim;
+use crate::error::Error;
+use crate::io::{Reader, Writer};
+use crate::origin::{NamespaceEvent, Origin};
 
 pub(super) async fn serve_namespaces<S: WtSession>(
     inner: &Arc<Inner<S>>,

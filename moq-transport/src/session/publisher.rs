@@ -1,6 +1,25 @@
 //! Requests we make as a publisher: PUBLISH_NAMESPACE and PUBLISH.
 
-use super::*;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use moq_wire::TrackAlias;
+use moq_wire::codes::StreamCode;
+use moq_wire::control::{Publish, PublishNamespace};
+use moq_wire::kvp::{Properties, property};
+use moq_wire::namespace::TrackNamespace;
+use moq_wire::params::Parameters;
+use tokio::sync::oneshot;
+use web_transport_trait::Session as WtSession;
+
+use super::answer::{EMPTY_REQUEST_OK, RESPONSE_TIMEOUT};
+use super::handles::{Announcement, Published};
+use super::request::unexpected;
+use super::rules::{Start, subscription_window, track_group_order};
+use super::serve::{Served, SubState, serve_subscription};
+use super::{Session, lock};
+use crate::error::Error;
+use crate::model::{TrackInfo, TrackProducer};
 
 impl<S: WtSession> Session<S> {
     /// Publishes a namespace to the peer (PUBLISH_NAMESPACE) and waits for REQUEST_OK.

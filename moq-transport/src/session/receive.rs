@@ -1,7 +1,35 @@
 //! Data we receive: subgroup streams, datagrams and fetch streams, delivered into tracks.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use moq_wire::codes::{PublishDoneCode, RequestErrorCode, StreamCode};
+use moq_wire::control::{ControlMessage, Publish, PublishDone, RequestError, RequestOk};
+use moq_wire::data::{
+    DataStreamHeader, Datagram, DatagramContent, ObjectDatagram, StreamKind, SubgroupHeader, SubgroupIdMode,
+    SubgroupReader,
+};
+use moq_wire::kvp::property;
+use moq_wire::params::Parameters;
+use moq_wire::setup::SetupOptions;
+use moq_wire::{ObjectId, ObjectStatus};
+use tokio::sync::oneshot;
+use web_transport_trait::Session as WtSession;
+
+use super::control::run_control;
+use super::handles::Event;
 use super::malformed::{Arrival, Malformed, TrackShape};
-use super::*;
+use super::request::{reject, unexpected};
+use super::rules::Refusal;
+use super::{Inner, lock};
+use crate::error::{Error, from_wt};
+use crate::io::{Reader, Writer};
+use crate::model::{
+    Delivery, GroupProducer, Object, SubgroupInfo, SubgroupProducer, TrackEnd, TrackInfo, TrackProducer,
+};
 
 /// How long a data stream for an unknown track alias is held before it is abandoned.
 pub(super) const ALIAS_WAIT: Duration = Duration::from_secs(2);

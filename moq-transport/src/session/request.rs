@@ -1,6 +1,29 @@
 //! Requests from the peer: accepting request streams, validation, authorization and dispatch.
 
-use super::*;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use moq_wire::Version;
+use moq_wire::codes::RequestErrorCode;
+use moq_wire::control::{ControlMessage, RequestError, RequestOk, RequestUpdate};
+use moq_wire::namespace::TrackNamespace;
+use moq_wire::params::Parameters;
+use web_transport_trait::Session as WtSession;
+
+use super::authority::{Grant, request_scope, request_tokens};
+use super::config::{Action, Role};
+use super::fetch::serve_fetch;
+use super::handles::Event;
+use super::limits::Kind;
+use super::namespaces::serve_namespaces;
+use super::publisher::track_properties;
+use super::receive::accept_publish;
+use super::rules::check_range_filters;
+use super::subscribe::serve_subscribe;
+use super::tracks::serve_tracks;
+use super::{Inner, lock};
+use crate::error::{Error, from_wt};
+use crate::io::{Reader, Writer};
 
 /// The MAX_FILTER_RANGES we allow (we send no such setup option, so the peer's limit is its default, 0).
 pub(super) const MAX_FILTER_RANGES: u64 = 0;

@@ -1,6 +1,26 @@
 //! Serving a subscription (the peer's SUBSCRIBE, or our PUBLISH): groups, subgroup streams and datagrams.
 
-use super::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use moq_wire::codes::{PublishDoneCode, StreamCode};
+use moq_wire::control::{ControlMessage, PublishDone, RequestError, RequestOk};
+use moq_wire::data::{DatagramContent, ObjectDatagram, ObjectHeader, SubgroupHeader, SubgroupIdMode, SubgroupWriter};
+use moq_wire::kvp::{Properties, ReasonPhrase, property};
+use moq_wire::params::{LocationFilter, Parameters};
+use moq_wire::{GroupId, GroupOrder, Location, ObjectId, ObjectStatus, TrackAlias};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use web_transport_trait::Session as WtSession;
+
+use super::request::MAX_FILTER_RANGES;
+use super::rules::{Start, effective_timeout, publish_done_status, send_order, subscription_update};
+use super::{Inner, lock};
+use crate::error::Error;
+use crate::io::{Reader, Writer};
+use crate::model::{Closed, Delivery, GroupConsumer, SubgroupConsumer, TrackConsumer, TrackInfo, TrackProducer};
 
 /// Groups of one subscription being written at once; older ones are reset (CANCELLED) beyond this.
 pub(super) const MAX_GROUPS_IN_FLIGHT: usize = 4;
@@ -710,6 +730,7 @@ pub(super) async fn serve_subgroup<S: WtSession>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use moq_wire::namespace::{FullTrackName, TrackNamespace};
 
     /// For datagrams SUBGROUP_DELIVERY_TIMEOUT bounds an object's age too, the smaller of the two winning; a
     /// first object's properties override the track's values, and the subscriber's smaller value still wins.

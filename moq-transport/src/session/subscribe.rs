@@ -1,8 +1,27 @@
 //! Answering the peer's SUBSCRIBE: find the track (waiting for a publisher when asked to), apply the filter,
 //! SUBSCRIBE_OK, then serve it (`serve`).
 
-use super::*;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use moq_wire::codes::RequestErrorCode;
+use moq_wire::control::{Subscribe, SubscribeOk};
+use moq_wire::params::Parameters;
+use moq_wire::{RequestId, TrackAlias};
+use tokio::sync::watch;
+use web_transport_trait::Session as WtSession;
+
+use super::publisher::track_properties;
+use super::request::reject;
+use super::rules::{Start, subscription_window, track_group_order};
+use super::serve::{Served, SubState, serve_subscription};
+use super::{Inner, lock};
+use crate::error::Error;
+use crate::io::{Reader, Writer};
+use crate::model::TrackProducer;
 use crate::origin::TrackRequest;
+use crate::origin::{Origin, Unresolved};
 
 /// The longest a SUBSCRIBE is held for a publisher to appear, whatever RENDEZVOUS_TIMEOUT asks.
 pub(super) const MAX_RENDEZVOUS: Duration = Duration::from_secs(60);

@@ -1,7 +1,30 @@
 //! Requests we make as a subscriber: SUBSCRIBE, TRACK_STATUS, FETCH, SUBSCRIBE_NAMESPACE, SUBSCRIBE_TRACKS.
 
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use moq_wire::codes::{PublishDoneCode, RequestErrorCode, StreamCode};
+use moq_wire::control::{
+    ControlMessage, Fetch, FetchType, RequestOk, RequestUpdate, Subscribe, SubscribeNamespace, SubscribeTracks,
+    TrackStatus,
+};
+use moq_wire::kvp::property;
+use moq_wire::namespace::{FullTrackName, TrackNamespace};
+use moq_wire::params::Parameters;
+use moq_wire::{GroupOrder, RequestId};
+use tokio::sync::{mpsc, oneshot};
+use web_transport_trait::Session as WtSession;
+
+use super::answer::{EMPTY_REQUEST_OK, FETCH_OK, REQUEST_OK, RESPONSE_TIMEOUT, SUBSCRIBE_OK, rejected};
+use super::handles::{
+    Event, FetchRange, FetchResponse, NamespaceSubscription, SubscribeOptions, Subscription, TrackStatusInfo,
+    TracksSubscription,
+};
 use super::rules::fetch_end_before_start;
-use super::*;
+use super::{Session, lock};
+use crate::error::Error;
+use crate::model::{TrackEnd, TrackInfo, TrackProducer};
+use crate::origin::NamespaceEvent;
 
 impl<S: WtSession> Session<S> {
     /// Subscribes to a track and waits for SUBSCRIBE_OK.

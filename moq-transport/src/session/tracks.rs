@@ -1,7 +1,23 @@
 //! Serving the peer's SUBSCRIBE_TRACKS: every track under the prefix is PUBLISHed to it, those published later
 //! too, until the peer cancels; a track we will not PUBLISH is named in PUBLISH_SKIPPED.
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moq_wire::control::{ControlMessage, PublishSkipped, RequestOk};
+use moq_wire::namespace::{FullTrackName, TrackNamespace};
+use moq_wire::params::Parameters;
+use web_transport_trait::Session as WtSession;
+
+use super::authority::Grant;
+use super::handles::Published;
+use super::request::{PrefixClaim, unexpected};
+use super::{Inner, Session, lock};
+use crate::error::Error;
+use crate::io::{Reader, Writer};
+use crate::model::TrackProducer;
+use crate::origin::Origin;
 
 /// How long a PUBLISH for SUBSCRIBE_TRACKS waits for the peer to allow a request stream before the track is
 /// named in PUBLISH_SKIPPED instead (draft-19: "no available bidirectional streams").
