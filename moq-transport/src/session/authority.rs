@@ -10,9 +10,9 @@ use moq_wire::namespace::TrackNamespace;
 use moq_wire::token::AuthToken;
 use web_transport_trait::Session as WtSession;
 
+use super::Inner;
 use super::config::{Action, AuthContext};
 use super::rules::Refusal;
-use super::{Inner, lock};
 use crate::error::Error;
 
 /// Bytes a registered token occupies in the cache besides its value (draft-19 §MAX_AUTH_TOKEN_CACHE_SIZE).
@@ -193,7 +193,8 @@ pub(super) fn request_tokens(msg: &ControlMessage) -> &[AuthToken] {
 impl<S: WtSession> Inner<S> {
     /// Applies tokens to the cache; a fault that ends the session closes it here.
     pub(super) fn resolve_tokens(&self, tokens: &[AuthToken]) -> Result<Vec<AuthToken>, Refusal> {
-        match lock(&self.tokens).resolve(tokens) {
+        let resolved = self.state().tokens.resolve(tokens);
+        match resolved {
             Ok(values) => Ok(values),
             Err(TokenFault::Session(e)) => {
                 self.close(e);
@@ -214,7 +215,7 @@ impl<S: WtSession> Inner<S> {
             .connect_path
             .clone()
             .or_else(|| setup.and_then(|s| s.path.as_ref()).map(|p| String::from_utf8_lossy(p).into_owned()));
-        let setup_tokens = lock(&self.tokens).setup_tokens().to_vec();
+        let setup_tokens = self.state().tokens.setup_tokens().to_vec();
         let ctx = AuthContext { path: path.as_deref(), setup_tokens: &setup_tokens, request_tokens: tokens };
         let ok = authorize(&ctx, action, namespace);
         if !ok {

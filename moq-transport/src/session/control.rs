@@ -1,7 +1,6 @@
 //! The control stream: SETUP, then GOAWAY in both directions.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,7 +22,7 @@ impl<S: WtSession> Session<S> {
         if self.inner.role == Role::Client && !uri.is_empty() {
             return Err(Error::Config("a client must send an empty GOAWAY URI".into()));
         }
-        if self.inner.goaway_sent.swap(true, Ordering::Relaxed) {
+        if !self.inner.state().send_goaway() {
             return Ok(());
         }
         let msg = GoAway {
@@ -88,7 +87,7 @@ pub(super) async fn run_control<S: WtSession>(
                     inner.close(Error::ProtocolViolation("GOAWAY URI from a client"));
                     return;
                 }
-                inner.goaway_received.store(true, Ordering::Relaxed);
+                inner.state().goaway_received();
                 let _ = inner.events.send(Event::GoAway {
                     uri: String::from_utf8_lossy(&g.new_session_uri).into_owned(),
                     timeout: Duration::from_millis(g.timeout_ms),

@@ -117,7 +117,9 @@ async fn accept_fetch<S: WtSession>(inner: &Arc<Inner<S>>, m: &Fetch, order: Gro
         | FetchType::AbsoluteJoining { joining_request_id, joining_start } => {
             let relative = matches!(m.fetch_type, FetchType::RelativeJoining { .. });
             super::subscribe::joining_wait(inner, joining_request_id.0).await;
-            let served = lock(&inner.served)
+            let served = inner
+                .state()
+                .served
                 .get(&joining_request_id.0)
                 .map(|s| (s.track.clone(), *lock(&s.state.joining), *s.state.forward.borrow()));
             let Some((track, joining, forward)) = served else {

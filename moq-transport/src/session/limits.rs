@@ -2,16 +2,16 @@
 //! beyond a limit is refused with EXCESSIVE_LOAD (draft-19 §Subscription Amplification) and counted in
 //! [`Stats`]; the session and the peer's other requests go on.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
 use moq_wire::codes::RequestErrorCode;
 use moq_wire::control::{ControlMessage, RequestUpdate};
 use moq_wire::token::AuthToken;
 use web_transport_trait::Session as WtSession;
 
+use super::Inner;
 use super::rules::Refusal;
-use super::{Inner, lock};
 use crate::error::Error;
 
 /// A budget of subscriptions shared by several sessions (a relay gives one to all the sessions of an address).
@@ -151,18 +151,19 @@ impl Held {
 }
 
 /// One open request, counted until dropped.
-pub(super) struct Slot<'a> {
-    held: &'a Mutex<Held>,
+pub(super) struct Slot<'a, S: WtSession> {
+    inner: &'a Inner<S>,
     kind: Kind,
     shared: Option<&'a SharedBudget>,
 }
 
-impl Drop for Slot<'_> {
+impl<S: WtSession> Drop for Slot<'_, S> {
     fn drop(&mut self) {
         if let Some(shared) = self.shared {
             shared.give_back();
         }
-        let mut held = lock(self.held);
+        let mut state = self.inner.state();
+        let held = &mut state.held;
         held.requests -= 1;
         if let Some(n) = held.count(self.kind) {
             *n -= 1;
@@ -172,10 +173,11 @@ impl Drop for Slot<'_> {
 
 impl<S: WtSession> Inner<S> {
     /// Counts a new request of the peer, or `None` (counted in the stats) if it is beyond a limit.
-    pub(super) fn open_request(&self, kind: Kind) -> Option<Slot<'_>> {
+    pub(super) fn open_request(&self, kind: Kind) -> Option<Slot<'_, S>> {
         let limits = &self.config.limits;
         let stats = &self.config.stats;
-        let mut held = lock(&self.held);
+        let mut state = self.state();
+        let held = &mut state.held;
         let (max, refused) = match kind {
             Kind::Subscription => (limits.max_subscriptions, &stats.refused_subscriptions),
             Kind::Namespace => (limits.max_namespaces, &stats.refused_namespaces),
@@ -195,7 +197,7 @@ impl<S: WtSession> Inner<S> {
             *n += 1;
         }
         held.requests += 1;
-        Some(Slot { held: &self.held, kind, shared })
+        Some(Slot { inner: self, kind, shared })
     }
 
     /// Checks a REQUEST_UPDATE from the peer: its Request ID (a session error), then the session's update rate
@@ -214,7 +216,8 @@ impl<S: WtSession> Inner<S> {
         if limits.updates_per_second.is_infinite() {
             return true;
         }
-        let mut held = lock(&self.held);
+        let mut state = self.state();
+        let held = &mut state.held;
         let now = tokio::time::Instant::now();
         let refill = now.duration_since(held.counted).as_secs_f64() * limits.updates_per_second;
         held.budget = (held.budget + refill).min(f64::from(limits.update_burst));

@@ -31,15 +31,12 @@
 //! | `fetch`, `namespaces` | serving the peer's FETCH and SUBSCRIBE_NAMESPACE |
 //! | `receive` | data we receive: subgroup streams, datagrams, fetch streams |
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use moq_wire::codes::{SessionCode, StreamCode};
 use moq_wire::control::{ControlMessage, Setup};
-use moq_wire::namespace::TrackNamespace;
 use moq_wire::setup::SetupOptions;
 use moq_wire::{RequestId, Version};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -48,11 +45,9 @@ use web_transport_trait::Session as WtSession;
 use crate::error::{Error, from_wt};
 use crate::io::{Reader, Writer};
 use crate::origin::Origin;
-use authority::TokenCache;
-use limits::Held;
-use receive::{Incoming, run_datagrams, run_uni};
+use receive::{run_datagrams, run_uni};
 use request::run_bi;
-use serve::Served;
+use state::State;
 
 mod answer;
 mod authority;
@@ -70,6 +65,7 @@ mod request;
 mod request_ids;
 mod rules;
 mod serve;
+mod state;
 mod subscribe;
 mod subscriber;
 mod tracks;
@@ -97,29 +93,16 @@ struct Inner<S: WtSession> {
     version: Version,
     role: Role,
     config: SessionConfig,
-    next_request: AtomicU64,
-    next_alias: AtomicU64,
+    /// Everything that changes, behind one lock that is never held across an `.await`.
+    state: Mutex<State<S::RecvStream>>,
+    /// Our control stream, once SETUP is written.
     control: tokio::sync::Mutex<Option<Writer<S::SendStream>>>,
-    incoming: Mutex<HashMap<u64, Arc<Incoming>>>,
+    /// Wakes readers waiting for a track alias ([`State::incoming`]).
     alias_added: tokio::sync::Notify,
-    fetches: Mutex<HashMap<u64, oneshot::Sender<Reader<S::RecvStream>>>>,
-    served: Mutex<HashMap<u64, Served>>,
-    /// SUBSCRIBEs still finding their track: a joining FETCH naming one waits for it (closed when it is answered).
-    pending_subscribes: Mutex<HashMap<u64, watch::Receiver<()>>>,
-    peer_ids: Mutex<request_ids::PeerRequestIds>,
-    /// Namespaces the peer published to us (PUBLISH_NAMESPACE) and has not withdrawn.
-    peer_namespaces: Mutex<Vec<TrackNamespace>>,
-    namespace_prefixes: Mutex<Vec<TrackNamespace>>,
-    tracks_prefixes: Mutex<Vec<TrackNamespace>>,
     events: mpsc::UnboundedSender<Event>,
     events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
+    /// The peer's SETUP, set before the session is returned.
     peer_setup: OnceLock<SetupOptions>,
-    /// The peer's registered AUTHORIZATION_TOKEN aliases.
-    tokens: Mutex<TokenCache>,
-    /// What the peer's open requests hold, against [`SessionConfig::limits`].
-    held: Mutex<Held>,
-    goaway_received: AtomicBool,
-    goaway_sent: AtomicBool,
     closed: watch::Sender<Option<Error>>,
     /// The session's qlog ([`SessionConfig::qlog_dir`]).
     qlog: Option<Arc<crate::qlog::Qlog>>,
@@ -162,8 +145,6 @@ impl<S: WtSession> Session<S> {
     /// Runs the SETUP exchange on an established transport and starts the session's tasks.
     pub async fn establish(transport: S, version: Version, role: Role, config: SessionConfig) -> Result<Self, Error> {
         let (events, events_rx) = mpsc::unbounded_channel();
-        let tokens = Mutex::new(TokenCache::new(config.max_auth_token_cache));
-        let held = Mutex::new(Held::new(&config.limits));
         let vantage = if role == Role::Client { "client" } else { "server" };
         let qlog = config.qlog_dir.as_deref().and_then(|dir| {
             crate::qlog::Qlog::create(dir, vantage)
@@ -174,26 +155,13 @@ impl<S: WtSession> Session<S> {
             transport,
             version,
             role,
-            next_request: AtomicU64::new(if role == Role::Client { 0 } else { 1 }),
-            next_alias: AtomicU64::new(0),
+            state: Mutex::new(State::new(role, &config)),
             config,
             control: tokio::sync::Mutex::new(None),
-            incoming: Mutex::default(),
             alias_added: tokio::sync::Notify::new(),
-            fetches: Mutex::default(),
-            served: Mutex::default(),
-            pending_subscribes: Mutex::default(),
-            peer_ids: Mutex::default(),
-            peer_namespaces: Mutex::default(),
-            namespace_prefixes: Mutex::default(),
-            tracks_prefixes: Mutex::default(),
             events,
             events_rx: tokio::sync::Mutex::new(events_rx),
             peer_setup: OnceLock::new(),
-            tokens,
-            held,
-            goaway_received: AtomicBool::new(false),
-            goaway_sent: AtomicBool::new(false),
             closed: watch::Sender::new(None),
             qlog,
         });
@@ -240,7 +208,8 @@ impl<S: WtSession> Session<S> {
         if role == Role::Client && peer.authority.is_some() {
             return Err(session.fail(Error::InvalidAuthority("AUTHORITY from the server")));
         }
-        if let Err(e) = lock(&inner.tokens).take_setup(&peer.auth_tokens, role == Role::Server) {
+        let taken = inner.state().tokens.take_setup(&peer.auth_tokens, role == Role::Server);
+        if let Err(e) = taken {
             return Err(session.fail(e));
         }
         let _ = inner.peer_setup.set(peer);
@@ -327,13 +296,10 @@ impl<S: WtSession> Session<S> {
     }
 
     fn request_id(&self) -> Result<RequestId, Error> {
-        if self.inner.goaway_received.load(Ordering::Relaxed) {
-            return Err(Error::GoingAway);
-        }
         if let Some(e) = self.inner.closed.borrow().clone() {
             return Err(e);
         }
-        Ok(RequestId(self.inner.next_request.fetch_add(2, Ordering::Relaxed)))
+        self.inner.state().next_request_id()
     }
 
     /// Opens a request stream, waiting at most `open_within` for the peer's stream credit, and writes `msg`.
@@ -414,13 +380,11 @@ impl<S: WtSession> Inner<S> {
 
     /// Validates a Request ID from the peer (parity and uniqueness).
     fn check_peer_request(&self, id: RequestId) -> Result<(), Error> {
-        let peer_is_client = self.role == Role::Server;
-        //= draft-ietf-moq-transport-19#request-id
-        //# If an endpoint receives a Request ID where the least significant bit is incorrect for the sender,
-        //# or a duplicate Request ID, it MUST close the session with `INVALID_REQUEST_ID`.
-        if id.is_client() != peer_is_client || !lock(&self.peer_ids).insert(id.0) {
-            return Err(Error::InvalidRequestId(id.0));
-        }
-        Ok(())
+        self.state().check_peer_request(id)
+    }
+
+    /// The session's state, locked for a short, synchronous change.
+    fn state(&self) -> std::sync::MutexGuard<'_, State<S::RecvStream>> {
+        lock(&self.state)
     }
 }

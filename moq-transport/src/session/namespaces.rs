@@ -20,7 +20,7 @@ pub(super) async fn serve_namespaces<S: WtSession>(
     inner: &Arc<Inner<S>>,
     writer: &mut Writer<S::SendStream>,
     reader: &mut Reader<S::RecvStream>,
-    mut claim: PrefixClaim<'_>,
+    mut claim: PrefixClaim<'_, S>,
     grant: &Grant,
 ) -> Result<(), Error> {
     let v = inner.version;
@@ -70,7 +70,7 @@ pub(super) async fn serve_namespaces<S: WtSession>(
                     //# accepted, NAMESPACE and NAMESPACE_DONE messages following the
                     //# REQUEST_OK will contain Track Namespace suffixes relative to the
                     //# updated prefix.
-                    if let Some(new) = claim.answer_update(inner, grant, writer, &u).await? {
+                    if let Some(new) = claim.answer_update(grant, writer, &u).await? {
                         sent.clear();
                         announce_all(writer, v, &origin, &new, &mut sent).await?;
                     }

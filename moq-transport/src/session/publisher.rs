@@ -1,9 +1,7 @@
 //! Requests we make as a publisher: PUBLISH_NAMESPACE and PUBLISH.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use moq_wire::TrackAlias;
 use moq_wire::codes::StreamCode;
 use moq_wire::control::{Publish, PublishNamespace};
 use moq_wire::kvp::{Properties, property};
@@ -74,7 +72,7 @@ impl<S: WtSession> Session<S> {
         open_within: Duration,
     ) -> Result<Published, Error> {
         let request_id = self.request_id()?;
-        let alias = TrackAlias(self.inner.next_alias.fetch_add(1, Ordering::Relaxed));
+        let alias = self.inner.state().next_alias();
         let params = Parameters {
             largest_object: track.largest(),
             forward: Some(defaults.forward.unwrap_or(true)),
@@ -115,7 +113,7 @@ impl<S: WtSession> Session<S> {
         tokio::spawn(async move {
             let state = SubState::new(&params, track_group_order(&track.info().properties));
             *lock(&state.joining) = largest;
-            lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
+            inner.state().served.insert(request_id.0, Served { track: track.clone(), state: state.clone() });
             tokio::select! {
                 _ = serve_subscription(&inner, &mut writer, &mut reader, track.clone(), consumer, alias, start, end_group, &state) => {}
                 _ = cancelled => {
@@ -123,7 +121,7 @@ impl<S: WtSession> Session<S> {
                     reader.stop(StreamCode::Cancelled.to_u64() as u32);
                 }
             }
-            lock(&inner.served).remove(&request_id.0);
+            inner.state().served.remove(&request_id.0);
         });
         Ok(Published { request_id, track_alias: alias, _cancel: cancel })
     }

@@ -183,7 +183,7 @@ pub(super) async fn handle_data_stream<S: WtSession>(
             if let Some(log) = inner.stream_log(false, Some("fetch_header")) {
                 log.fetch_header(false, h.request_id.0);
             }
-            let tx = lock(&inner.fetches).remove(&h.request_id.0);
+            let tx = inner.state().fetches.remove(&h.request_id.0);
             match tx {
                 Some(tx) => {
                     let _ = tx.send(reader);
@@ -364,7 +364,7 @@ fn retry_early<S: WtSession>(
 
 /// Puts a datagram's object into its track; gives it back if the track alias is not known (yet).
 fn deliver_datagram<S: WtSession>(inner: &Inner<S>, d: ObjectDatagram) -> Result<(), ObjectDatagram> {
-    let Some(incoming) = lock(&inner.incoming).get(&d.track_alias.0).cloned() else {
+    let Some(incoming) = inner.state().incoming.get(&d.track_alias.0).cloned() else {
         return Err(d);
     };
     let priority = d.publisher_priority.unwrap_or(incoming.producer.info().priority);
@@ -485,7 +485,7 @@ impl<S: WtSession> Inner<S> {
         end: TrackEnd,
         expected: Option<u64>,
     ) {
-        let incoming = lock(&self.incoming).get(&alias).filter(|i| i.producer.is_same(producer)).cloned();
+        let incoming = self.state().incoming.get(&alias).filter(|i| i.producer.is_same(producer)).cloned();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         // A malformed track ends at once: its remaining streams are not wanted (and some may have been reset
         // before their header could be counted).
@@ -501,26 +501,28 @@ impl<S: WtSession> Inner<S> {
         }
         producer.end(end);
         // Remove only our own entry: the alias may have been reused by a newer subscription meanwhile.
-        let mut map = lock(&self.incoming);
+        let mut state = self.state();
+        let map = &mut state.incoming;
         if map.get(&alias).is_some_and(|i| i.producer.is_same(producer)) {
             map.remove(&alias);
         }
     }
 
     pub(super) fn add_alias(&self, alias: u64, producer: TrackProducer) -> Result<Arc<Incoming>, Error> {
-        let mut map = lock(&self.incoming);
+        let mut state = self.state();
+        let map = &mut state.incoming;
         //= draft-ietf-moq-transport-19#track-alias
         //# If a subscriber receives PUBLISH or SUBSCRIBE_OK that uses the same Track Alias as a different
         //# Track with an `Established` subscription, it MUST close the session with error `DUPLICATE_TRACK_ALIAS`.
         if map.get(&alias).is_some_and(|i| i.producer.info().name != producer.info().name) {
-            drop(map);
+            drop(state);
             let e = Error::DuplicateTrackAlias(alias);
             self.close(e.clone());
             return Err(e);
         }
         let incoming = Arc::new(Incoming::new(producer, self.config.window));
         map.insert(alias, incoming.clone());
-        drop(map);
+        drop(state);
         self.alias_added.notify_waiters();
         Ok(incoming)
     }
@@ -529,7 +531,7 @@ impl<S: WtSession> Inner<S> {
         let deadline = tokio::time::Instant::now() + ALIAS_WAIT;
         loop {
             let notified = self.alias_added.notified();
-            if let Some(i) = lock(&self.incoming).get(&alias) {
+            if let Some(i) = self.state().incoming.get(&alias) {
                 return Some(i.clone());
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {

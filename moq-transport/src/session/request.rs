@@ -1,7 +1,6 @@
 //! Requests from the peer: accepting request streams, validation, authorization and dispatch.
 
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use moq_wire::Version;
 use moq_wire::codes::RequestErrorCode;
@@ -10,6 +9,7 @@ use moq_wire::namespace::TrackNamespace;
 use moq_wire::params::Parameters;
 use web_transport_trait::Session as WtSession;
 
+use super::Inner;
 use super::authority::{Grant, request_scope, request_tokens};
 use super::config::{Action, Role};
 use super::fetch::serve_fetch;
@@ -19,9 +19,9 @@ use super::namespaces::serve_namespaces;
 use super::publisher::track_properties;
 use super::receive::accept_publish;
 use super::rules::check_range_filters;
+use super::state::PrefixKind;
 use super::subscribe::serve_subscribe;
 use super::tracks::serve_tracks;
-use super::{Inner, lock};
 use crate::error::{Error, from_wt};
 use crate::io::{Reader, Writer};
 
@@ -93,7 +93,7 @@ pub(super) async fn handle_request<S: WtSession>(
         _ => return Err(Error::ProtocolViolation("not a request")),
     };
     inner.check_peer_request(request_id)?;
-    if inner.goaway_sent.load(Ordering::Relaxed) {
+    if inner.state().going_away() {
         return reject(writer, v, RequestErrorCode::GoingAway, "going away").await;
     }
     // Tokens go through the alias cache first: a REGISTER stands even if the request is refused.
@@ -144,30 +144,25 @@ pub(super) async fn handle_request<S: WtSession>(
         ControlMessage::Fetch(m) => serve_fetch(inner, writer, reader, m).await,
         ControlMessage::PublishNamespace(m) => {
             writer.message(&RequestOk::default().into(), v).await?;
-            lock(&inner.peer_namespaces).push(m.namespace.clone());
+            inner.state().add_peer_namespace(m.namespace.clone());
             let _ = inner.events.send(Event::Announced(m.namespace.clone()));
             // The namespace stays published until the peer cancels the request (a FIN is not a cancel).
             let held = hold_request(inner, writer, reader).await;
-            {
-                let mut namespaces = lock(&inner.peer_namespaces);
-                if let Some(i) = namespaces.iter().position(|n| *n == m.namespace) {
-                    namespaces.remove(i);
-                }
-            }
+            inner.state().remove_peer_namespace(&m.namespace);
             let _ = inner.events.send(Event::Unannounced(m.namespace));
             held
         }
         ControlMessage::SubscribeNamespace(m) => {
             //= draft-ietf-moq-transport-19#message-subscribe-ns
             //# PREFIX_OVERLAP: a prefix that overlaps another active SUBSCRIBE_NAMESPACE of this session is refused.
-            let Some(claim) = PrefixClaim::new(&inner.namespace_prefixes, &m.prefix) else {
+            let Some(claim) = PrefixClaim::new(inner, PrefixKind::Namespaces, &m.prefix) else {
                 return reject(writer, v, RequestErrorCode::PrefixOverlap, "prefix overlaps").await;
             };
             serve_namespaces(inner, writer, reader, claim, &grant).await
         }
         ControlMessage::SubscribeTracks(m) => {
             // The overlap rule applies to SUBSCRIBE_TRACKS on its own.
-            let Some(claim) = PrefixClaim::new(&inner.tracks_prefixes, &m.prefix) else {
+            let Some(claim) = PrefixClaim::new(inner, PrefixKind::Tracks, &m.prefix) else {
                 return reject(writer, v, RequestErrorCode::PrefixOverlap, "prefix overlaps").await;
             };
             serve_tracks(inner, writer, reader, claim, &grant, &m.params).await
@@ -178,20 +173,16 @@ pub(super) async fn handle_request<S: WtSession>(
 }
 
 /// A namespace prefix held by one active request of its kind, released on drop.
-pub(super) struct PrefixClaim<'a> {
-    list: &'a Mutex<Vec<TrackNamespace>>,
+pub(super) struct PrefixClaim<'a, S: WtSession> {
+    inner: &'a Inner<S>,
+    kind: PrefixKind,
     prefix: TrackNamespace,
 }
 
-impl<'a> PrefixClaim<'a> {
-    /// Claims `prefix`, or `None` if it overlaps (one is a prefix of the other) a prefix already claimed.
-    pub(super) fn new(list: &'a Mutex<Vec<TrackNamespace>>, prefix: &TrackNamespace) -> Option<PrefixClaim<'a>> {
-        let mut prefixes = lock(list);
-        if prefixes.iter().any(|p| overlaps(p, prefix)) {
-            return None;
-        }
-        prefixes.push(prefix.clone());
-        Some(PrefixClaim { list, prefix: prefix.clone() })
+impl<'a, S: WtSession> PrefixClaim<'a, S> {
+    /// Claims `prefix`, or `None` if it overlaps a prefix already claimed by a request of its kind.
+    pub(super) fn new(inner: &'a Inner<S>, kind: PrefixKind, prefix: &TrackNamespace) -> Option<PrefixClaim<'a, S>> {
+        inner.state().claim_prefix(kind, prefix).then(|| PrefixClaim { inner, kind, prefix: prefix.clone() })
     }
 
     /// The claimed prefix.
@@ -202,12 +193,8 @@ impl<'a> PrefixClaim<'a> {
     /// Moves the claim to `prefix` (a REQUEST_UPDATE's TRACK_NAMESPACE_PREFIX); `false`, keeping the old one, if
     /// the new one overlaps another claim.
     pub(super) fn replace(&mut self, prefix: &TrackNamespace) -> bool {
-        let mut prefixes = lock(self.list);
-        if prefixes.iter().any(|p| *p != self.prefix && overlaps(p, prefix)) {
+        if !self.inner.state().move_prefix(self.kind, &self.prefix, prefix) {
             return false;
-        }
-        if let Some(slot) = prefixes.iter_mut().find(|p| **p == self.prefix) {
-            *slot = prefix.clone();
         }
         self.prefix = prefix.clone();
         true
@@ -216,13 +203,13 @@ impl<'a> PrefixClaim<'a> {
     /// Answers a REQUEST_UPDATE of the request holding this claim: REQUEST_OK, moving the claim to its
     /// TRACK_NAMESPACE_PREFIX if it has one, or REQUEST_ERROR (UNAUTHORIZED beyond the grant, PREFIX_OVERLAP),
     /// keeping the old claim. Returns the new prefix when it moved.
-    pub(super) async fn answer_update<S: WtSession>(
+    pub(super) async fn answer_update(
         &mut self,
-        inner: &Inner<S>,
         grant: &Grant,
         writer: &mut Writer<S::SendStream>,
         update: &RequestUpdate,
     ) -> Result<Option<TrackNamespace>, Error> {
+        let inner = self.inner;
         let v = inner.version;
         let new = update.params.track_namespace_prefix.as_ref();
         let refusal = match inner.authorize_update(grant, update, new) {
@@ -241,17 +228,9 @@ impl<'a> PrefixClaim<'a> {
     }
 }
 
-/// Whether one prefix is a prefix of the other (the draft's overlap).
-fn overlaps(a: &TrackNamespace, b: &TrackNamespace) -> bool {
-    a.starts_with(b) || b.starts_with(a)
-}
-
-impl Drop for PrefixClaim<'_> {
+impl<S: WtSession> Drop for PrefixClaim<'_, S> {
     fn drop(&mut self) {
-        let mut prefixes = lock(self.list);
-        if let Some(i) = prefixes.iter().position(|p| p == &self.prefix) {
-            prefixes.swap_remove(i);
-        }
+        self.inner.state().release_prefix(self.kind, &self.prefix);
     }
 }
 

@@ -2,13 +2,12 @@
 //! SUBSCRIBE_OK, then serve it (`serve`).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use moq_wire::RequestId;
 use moq_wire::codes::RequestErrorCode;
 use moq_wire::control::{Subscribe, SubscribeOk};
 use moq_wire::params::Parameters;
-use moq_wire::{RequestId, TrackAlias};
 use tokio::sync::watch;
 use web_transport_trait::Session as WtSession;
 
@@ -67,14 +66,14 @@ struct Pending<'a, S: WtSession> {
 impl<'a, S: WtSession> Pending<'a, S> {
     fn register(inner: &'a Inner<S>, id: RequestId) -> Pending<'a, S> {
         let (tx, rx) = watch::channel(());
-        lock(&inner.pending_subscribes).insert(id.0, rx);
+        inner.state().pending_subscribes.insert(id.0, rx);
         Pending { inner, id: id.0, _tx: tx }
     }
 }
 
 impl<S: WtSession> Drop for Pending<'_, S> {
     fn drop(&mut self) {
-        lock(&self.inner.pending_subscribes).remove(&self.id);
+        self.inner.state().pending_subscribes.remove(&self.id);
     }
 }
 
@@ -85,7 +84,7 @@ impl<S: WtSession> Drop for Pending<'_, S> {
 //# receiving the Joining Fetch buffers the pending Joining Fetch until either
 //# the Subscription is established or the request times out.
 pub(super) async fn joining_wait<S: WtSession>(inner: &Inner<S>, id: u64) {
-    let pending = lock(&inner.pending_subscribes).get(&id).cloned();
+    let pending = inner.state().pending_subscribes.get(&id).cloned();
     if let Some(mut rx) = pending {
         // The sender goes when the SUBSCRIBE is answered (or refused): `changed` then ends with an error.
         let _ = tokio::time::timeout(MAX_RENDEZVOUS, rx.changed()).await;
@@ -119,7 +118,7 @@ pub(super) async fn serve_subscribe<S: WtSession>(
         }
         Err(e) => return reject(writer, v, e.code, &e.reason).await,
     };
-    let alias = TrackAlias(inner.next_alias.fetch_add(1, Ordering::Relaxed));
+    let alias = inner.state().next_alias();
     let largest = track.largest();
     let (start, end_group) = match subscription_window(m.params.location_filter, largest) {
         Ok(w) => w,
@@ -141,7 +140,7 @@ pub(super) async fn serve_subscribe<S: WtSession>(
     if *state.forward.borrow() {
         *lock(&state.joining) = largest;
     }
-    lock(&inner.served).insert(request_id.0, Served { track: track.clone(), state: state.clone() });
+    inner.state().served.insert(request_id.0, Served { track: track.clone(), state: state.clone() });
     drop(pending);
     //= draft-ietf-moq-transport-19#new-group-request
     //# A subscriber MAY
@@ -153,6 +152,6 @@ pub(super) async fn serve_subscribe<S: WtSession>(
     if result.is_ok() {
         serve_subscription(inner, writer, reader, track, consumer, alias, start, end_group, &state).await;
     }
-    lock(&inner.served).remove(&request_id.0);
+    inner.state().served.remove(&request_id.0);
     result
 }

@@ -1,8 +1,8 @@
 //! Requests we make as a subscriber: SUBSCRIBE, TRACK_STATUS, FETCH, SUBSCRIBE_NAMESPACE, SUBSCRIBE_TRACKS.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 
+use moq_wire::GroupOrder;
 use moq_wire::codes::{PublishDoneCode, RequestErrorCode, StreamCode};
 use moq_wire::control::{
     ControlMessage, Fetch, FetchType, RequestOk, RequestUpdate, Subscribe, SubscribeNamespace, SubscribeTracks,
@@ -11,17 +11,16 @@ use moq_wire::control::{
 use moq_wire::kvp::property;
 use moq_wire::namespace::{FullTrackName, TrackNamespace};
 use moq_wire::params::Parameters;
-use moq_wire::{GroupOrder, RequestId};
 use tokio::sync::{mpsc, oneshot};
 use web_transport_trait::Session as WtSession;
 
+use super::Session;
 use super::answer::{EMPTY_REQUEST_OK, FETCH_OK, REQUEST_OK, RESPONSE_TIMEOUT, SUBSCRIBE_OK, rejected};
 use super::handles::{
     Event, FetchRange, FetchResponse, NamespaceSubscription, SubscribeOptions, Subscription, TrackStatusInfo,
     TracksSubscription,
 };
 use super::rules::fetch_end_before_start;
-use super::{Session, lock};
 use crate::error::Error;
 use crate::model::{TrackEnd, TrackInfo, TrackProducer};
 use crate::origin::NamespaceEvent;
@@ -120,9 +119,10 @@ impl<S: WtSession> Session<S> {
                     // Further updates wait in the channel while the peer's limit is reached (0: no limit).
                     update = update_rx.recv(), if max_updates == 0 || (waiting.len() as u64) < max_updates => match update {
                         Some((params, tx)) => {
-                            let request_id = match inner.goaway_received.load(Ordering::Relaxed) {
-                                true => { let _ = tx.send(Err(Error::GoingAway)); continue; }
-                                false => RequestId(inner.next_request.fetch_add(2, Ordering::Relaxed)),
+                            let next = inner.state().next_request_id();
+                            let request_id = match next {
+                                Ok(id) => id,
+                                Err(e) => { let _ = tx.send(Err(e)); continue; }
                             };
                             let msg = ControlMessage::RequestUpdate(RequestUpdate { request_id, params });
                             match writer.message(&msg, v).await {
@@ -176,17 +176,17 @@ impl<S: WtSession> Session<S> {
         };
         let params = Parameters { group_order: Some(order), ..Default::default() };
         let (tx, rx) = oneshot::channel();
-        lock(&self.inner.fetches).insert(request_id.0, tx);
+        self.inner.state().fetches.insert(request_id.0, tx);
         let msg = Fetch { request_id, fetch_type, params };
         let ((mut writer, mut reader), ok) = match self.request(msg.into(), true, FETCH_OK).await {
             Ok(ok) => ok,
             Err(e) => {
-                lock(&self.inner.fetches).remove(&request_id.0);
+                self.inner.state().fetches.remove(&request_id.0);
                 return Err(e);
             }
         };
         if requested_start.is_some_and(|start| fetch_end_before_start(start, ok.end_location)) {
-            lock(&self.inner.fetches).remove(&request_id.0);
+            self.inner.state().fetches.remove(&request_id.0);
             let e = Error::ProtocolViolation("FETCH_OK ends before the FETCH's start");
             self.inner.close(e.clone());
             return Err(e);
@@ -194,7 +194,7 @@ impl<S: WtSession> Session<S> {
         //= draft-ietf-moq-transport-19#mandatory-track-properties
         //# For FETCH_OK messages: the subscriber MUST cancel the fetch
         if let Some(key) = ok.track_properties.mandatory() {
-            lock(&self.inner.fetches).remove(&request_id.0);
+            self.inner.state().fetches.remove(&request_id.0);
             writer.reset(StreamCode::Cancelled.to_u64() as u32);
             reader.stop(StreamCode::Cancelled.to_u64() as u32);
             return Err(unsupported_extension(key));

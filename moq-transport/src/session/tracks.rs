@@ -13,7 +13,7 @@ use web_transport_trait::Session as WtSession;
 use super::authority::Grant;
 use super::handles::Published;
 use super::request::{PrefixClaim, unexpected};
-use super::{Inner, Session, lock};
+use super::{Inner, Session};
 use crate::error::Error;
 use crate::io::{Reader, Writer};
 use crate::model::TrackProducer;
@@ -35,7 +35,7 @@ pub(super) async fn serve_tracks<S: WtSession>(
     inner: &Arc<Inner<S>>,
     writer: &mut Writer<S::SendStream>,
     reader: &mut Reader<S::RecvStream>,
-    mut claim: PrefixClaim<'_>,
+    mut claim: PrefixClaim<'_, S>,
     grant: &Grant,
     defaults: &Parameters,
 ) -> Result<(), Error> {
@@ -71,7 +71,7 @@ pub(super) async fn serve_tracks<S: WtSession>(
                     //= draft-ietf-moq-transport-19#updating-namespace-subscriptions
                     //# Updating the prefix of a SUBSCRIBE_TRACKS has
                     //# no effect on existing subscriptions.
-                    if let Some(new) = claim.answer_update(inner, grant, writer, &u).await? {
+                    if let Some(new) = claim.answer_update(grant, writer, &u).await? {
                         offer_all(&offers, writer, &origin, &new, &mut published).await?;
                     }
                 }
@@ -148,7 +148,6 @@ async fn offer<S: WtSession>(
 impl<S: WtSession> Inner<S> {
     /// Whether the peer itself publishes `name` to us: under a namespace it announced, or PUBLISHed.
     fn published_by_peer(&self, name: &FullTrackName) -> bool {
-        lock(&self.peer_namespaces).iter().any(|ns| name.namespace.starts_with(ns))
-            || lock(&self.incoming).values().any(|i| i.producer.info().name == *name)
+        self.state().published_by_peer(name)
     }
 }
