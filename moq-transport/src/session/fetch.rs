@@ -15,10 +15,10 @@ use moq_wire::{Encode, GroupOrder, Location, ObjectStatus, RequestId, Version};
 use tokio::sync::{mpsc, watch};
 use web_transport_trait::Session as WtSession;
 
+use super::Inner;
 use super::publisher::track_properties;
 use super::request::{reject, unexpected};
 use super::rules::{Refusal, fetch_end, fetch_send_order, in_fetch_range, joining_range};
-use super::{Inner, lock};
 use crate::error::{Error, from_wt};
 use crate::io::{Reader, Writer};
 use crate::model::{Delivery, FetchItem, FetchedObject, SubgroupInfo, TrackConsumer, TrackEnd};
@@ -117,21 +117,17 @@ async fn accept_fetch<S: WtSession>(inner: &Arc<Inner<S>>, m: &Fetch, order: Gro
         | FetchType::AbsoluteJoining { joining_request_id, joining_start } => {
             let relative = matches!(m.fetch_type, FetchType::RelativeJoining { .. });
             super::subscribe::joining_wait(inner, joining_request_id.0).await;
-            let served = inner
-                .state()
-                .served
-                .get(&joining_request_id.0)
-                .map(|s| (s.track.clone(), *lock(&s.state.joining), *s.state.forward.borrow()));
-            let Some((track, joining, forward)) = served else {
+            let served = inner.state().served.get(&joining_request_id.0).map(|s| (s.track.clone(), s.state.settings()));
+            let Some((track, settings)) = served else {
                 return Err((RequestErrorCode::InvalidJoiningRequestId, "no such subscription"));
             };
             //= draft-ietf-moq-transport-19#joining-fetches
             //# If no Objects have been published for the track the publisher MUST respond with a REQUEST_ERROR
             //# with error code `INVALID_RANGE`.
-            if !forward {
+            if !settings.forward {
                 return Err((RequestErrorCode::InvalidRange, "joining subscription has Forward 0"));
             }
-            let Some(joining) = joining else {
+            let Some(joining) = settings.joining else {
                 return Err((RequestErrorCode::InvalidRange, "nothing published yet"));
             };
             let (start, end) = joining_range(relative, *joining_start, joining);

@@ -10,12 +10,12 @@ use moq_wire::params::Parameters;
 use tokio::sync::oneshot;
 use web_transport_trait::Session as WtSession;
 
+use super::Session;
 use super::answer::{EMPTY_REQUEST_OK, RESPONSE_TIMEOUT};
 use super::handles::{Announcement, Published};
 use super::request::unexpected;
 use super::rules::{Start, subscription_window, track_group_order};
 use super::serve::{Served, SubState, serve_subscription};
-use super::{Session, lock};
 use crate::error::Error;
 use crate::model::{TrackInfo, TrackProducer};
 
@@ -112,7 +112,7 @@ impl<S: WtSession> Session<S> {
         }
         tokio::spawn(async move {
             let state = SubState::new(&params, track_group_order(&track.info().properties));
-            *lock(&state.joining) = largest;
+            state.set_joining(largest);
             inner.state().served.insert(request_id.0, Served { track: track.clone(), state: state.clone() });
             tokio::select! {
                 _ = serve_subscription(&inner, &mut writer, &mut reader, track.clone(), consumer, alias, start, end_group, &state) => {}

@@ -1,7 +1,7 @@
 //! Serving a subscription (the peer's SUBSCRIBE, or our PUBLISH): groups, subgroup streams and datagrams.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -15,9 +15,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use web_transport_trait::Session as WtSession;
 
+use super::Inner;
 use super::request::MAX_FILTER_RANGES;
 use super::rules::{Start, effective_timeout, publish_done_status, send_order, subscription_update};
-use super::{Inner, lock};
 use crate::error::Error;
 use crate::io::{Reader, Writer};
 use crate::model::{Closed, Delivery, GroupConsumer, SubgroupConsumer, TrackConsumer, TrackInfo, TrackProducer};
@@ -33,27 +33,74 @@ pub(super) struct Served {
 
 // ---- serving a subscription (the peer's SUBSCRIBE, or our PUBLISH) ----
 
-/// The mutable state of a served subscription (changed by REQUEST_UPDATE).
+/// What a subscriber may change while a subscription is served (REQUEST_UPDATE), and its teardown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SubSettings {
+    /// The Forward State.
+    pub(super) forward: bool,
+    /// SUBSCRIBER_PRIORITY; open streams follow its changes.
+    pub(super) priority: u8,
+    /// OBJECT_DELIVERY_TIMEOUT and SUBGROUP_DELIVERY_TIMEOUT from the subscriber, ms (0: none).
+    pub(super) object_timeout: u64,
+    pub(super) subgroup_timeout: u64,
+    /// The Joining Location: the largest location when Forward last went to 1.
+    pub(super) joining: Option<Location>,
+    /// The subscription is being torn down: its data streams end.
+    pub(super) cancelled: bool,
+}
+
+impl SubSettings {
+    fn new(params: &Parameters) -> SubSettings {
+        SubSettings {
+            forward: params.forward.unwrap_or(true),
+            priority: params.subscriber_priority.unwrap_or(128),
+            object_timeout: params.object_delivery_timeout.unwrap_or(0),
+            subgroup_timeout: params.subgroup_delivery_timeout.unwrap_or(0),
+            joining: None,
+            cancelled: false,
+        }
+    }
+
+    /// Applies an accepted REQUEST_UPDATE; `largest` is the track's Largest Location now.
+    pub(super) fn update(&mut self, params: &Parameters, largest: Option<Location>) {
+        if let Some(f) = params.forward {
+            //= draft-ietf-moq-transport-19#joining-fetches
+            //# MUST save the Largest Location communicated in SUBSCRIBE_OK, PUBLISH or REQUEST_UPDATE_OK that
+            //# changes the Forward State from 0 to 1
+            if f && !self.forward {
+                self.joining = largest;
+            }
+            self.forward = f;
+        }
+        //= draft-ietf-moq-transport-19#priorities
+        //# When subscriber priority is changed, a best effort SHOULD be made to apply the change to all
+        //# objects that have not been scheduled
+        if let Some(p) = params.subscriber_priority {
+            self.priority = p;
+        }
+        if let Some(t) = params.object_delivery_timeout {
+            self.object_timeout = t;
+        }
+        if let Some(t) = params.subgroup_delivery_timeout {
+            self.subgroup_timeout = t;
+        }
+    }
+}
+
+/// A served subscription: what is fixed when it starts, its [`SubSettings`] (one watch, changed in one place,
+/// that its tasks wake on) and its stream count.
 #[derive(Clone)]
 pub(super) struct SubState {
     pub(super) order: GroupOrder,
-    /// OBJECT_DELIVERY_TIMEOUT and SUBGROUP_DELIVERY_TIMEOUT from the subscriber, ms (0: none).
-    pub(super) object_timeout: Arc<AtomicU64>,
-    pub(super) subgroup_timeout: Arc<AtomicU64>,
-    pub(super) forward: Arc<watch::Sender<bool>>,
-    pub(super) cancel: Arc<watch::Sender<bool>>,
-    /// SUBSCRIBER_PRIORITY; open streams follow its changes.
-    pub(super) priority: Arc<watch::Sender<u8>>,
-    pub(super) streams: Arc<AtomicU64>,
-    pub(super) skipped: Arc<AtomicU64>,
-    /// The Joining Location: the largest location when Forward last went to 1.
-    pub(super) joining: Arc<Mutex<Option<Location>>>,
     /// Whether load shedding applies: the subscription follows the live edge (no absolute start in the past).
     pub(super) live: bool,
     /// When the subscription began.
     pub(super) since: tokio::time::Instant,
     /// Picks which groups overload control skips for this subscription (different ones for each).
     pub(super) key: u64,
+    settings: Arc<watch::Sender<SubSettings>>,
+    /// Subgroup streams opened (PUBLISH_DONE's Stream Count).
+    streams: Arc<AtomicU64>,
 }
 
 /// Hands out [`SubState::key`]s.
@@ -62,25 +109,54 @@ static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
 impl SubState {
     /// The state of a subscription with `params` to a track whose own group order is `track_order`.
     pub(super) fn new(params: &Parameters, track_order: GroupOrder) -> SubState {
-        let forward = params.forward.unwrap_or(true);
-        let priority = params.subscriber_priority.unwrap_or(128);
         SubState {
             order: params.group_order.unwrap_or(track_order),
-            object_timeout: Arc::new(AtomicU64::new(params.object_delivery_timeout.unwrap_or(0))),
-            subgroup_timeout: Arc::new(AtomicU64::new(params.subgroup_delivery_timeout.unwrap_or(0))),
-            forward: Arc::new(watch::Sender::new(forward)),
-            cancel: Arc::new(watch::Sender::new(false)),
-            priority: Arc::new(watch::Sender::new(priority)),
-            streams: Arc::default(),
-            skipped: Arc::default(),
-            joining: Arc::default(),
             live: !matches!(
                 params.location_filter,
                 Some(LocationFilter::AbsoluteStart { .. }) | Some(LocationFilter::AbsoluteRange { .. })
             ),
             since: tokio::time::Instant::now(),
             key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
+            settings: Arc::new(watch::Sender::new(SubSettings::new(params))),
+            streams: Arc::default(),
         }
+    }
+
+    /// The settings now.
+    pub(super) fn settings(&self) -> SubSettings {
+        *self.settings.borrow()
+    }
+
+    /// A receiver that wakes on every change of the settings.
+    fn watch(&self) -> watch::Receiver<SubSettings> {
+        self.settings.subscribe()
+    }
+
+    /// Records the Joining Location (SUBSCRIBE_OK or PUBLISH with Forward 1).
+    pub(super) fn set_joining(&self, largest: Option<Location>) {
+        self.settings.send_modify(|s| s.joining = largest);
+    }
+
+    /// Applies an accepted REQUEST_UPDATE.
+    fn update(&self, params: &Parameters, largest: Option<Location>) {
+        self.settings.send_if_modified(|s| {
+            let before = *s;
+            s.update(params, largest);
+            *s != before
+        });
+    }
+
+    /// Ends the subscription's data streams.
+    fn cancel(&self) {
+        self.settings.send_if_modified(|s| !std::mem::replace(&mut s.cancelled, true));
+    }
+
+    fn count_stream(&self) {
+        self.streams.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn streams(&self) -> u64 {
+        self.streams.load(Ordering::Relaxed)
     }
 }
 
@@ -105,7 +181,7 @@ pub(super) async fn serve_subscription<S: WtSession>(
         failed = read_updates(inner, reader, writer, &track, state) => match failed {
             // A refused update ends the subscription: its streams close before PUBLISH_DONE goes out.
             Some(code) => {
-                state.cancel.send_replace(true);
+                state.cancel();
                 let _ = (&mut serve).await;
                 Some(code)
             }
@@ -114,18 +190,14 @@ pub(super) async fn serve_subscription<S: WtSession>(
     };
     match outcome {
         Some(status) => {
-            let done = PublishDone {
-                status,
-                stream_count: state.streams.load(Ordering::Relaxed),
-                reason: ReasonPhrase::default(),
-            };
+            let done = PublishDone { status, stream_count: state.streams(), reason: ReasonPhrase::default() };
             if writer.message(&done.into(), inner.version).await.is_ok() {
                 writer.finish();
             }
         }
         None => {
             // Cancelled: dropping `serve` aborts the data stream tasks, whose writers reset their streams.
-            state.cancel.send_replace(true);
+            state.cancel();
             writer.reset(StreamCode::Cancelled.to_u64() as u32);
             reader.stop(StreamCode::Cancelled.to_u64() as u32);
         }
@@ -168,27 +240,7 @@ pub(super) async fn read_updates<S: WtSession>(
                 if let Some(value) = u.params.new_group_request {
                     track.request_new_group(value);
                 }
-                if let Some(f) = u.params.forward {
-                    let was = state.forward.send_replace(f);
-                    //= draft-ietf-moq-transport-19#joining-fetches
-                    //# MUST save the Largest Location communicated in SUBSCRIBE_OK, PUBLISH or REQUEST_UPDATE_OK that
-                    //# changes the Forward State from 0 to 1
-                    if f && !was {
-                        *lock(&state.joining) = track.largest();
-                    }
-                }
-                if let Some(p) = u.params.subscriber_priority {
-                    //= draft-ietf-moq-transport-19#priorities
-                    //# When subscriber priority is changed, a best effort SHOULD be made to apply the change to all
-                    //# objects that have not been scheduled
-                    state.priority.send_replace(p);
-                }
-                if let Some(t) = u.params.object_delivery_timeout {
-                    state.object_timeout.store(t, Ordering::Relaxed);
-                }
-                if let Some(t) = u.params.subgroup_delivery_timeout {
-                    state.subgroup_timeout.store(t, Ordering::Relaxed);
-                }
+                state.update(&u.params, track.largest());
                 let ok = RequestOk {
                     params: Parameters { largest_object: track.largest(), ..Default::default() },
                     ..Default::default()
@@ -229,16 +281,17 @@ pub(super) async fn serve_track<S: WtSession>(
     let from = start.location();
     let mut tasks = JoinSet::new();
     let mut in_flight: std::collections::VecDeque<InFlight> = Default::default();
-    let mut cancel = state.cancel.subscribe();
-    let mut forward = state.forward.subscribe();
+    let mut settings = state.watch();
     let mut served_any = false;
     let status = loop {
+        if settings.borrow_and_update().cancelled {
+            break PublishDoneCode::InternalError;
+        }
         let group = tokio::select! {
             g = consumer.next_group() => g,
-            _ = cancel.wait_for(|c| *c) => break PublishDoneCode::InternalError,
-            Ok(()) = forward.changed() => {
+            Ok(()) = settings.changed() => {
                 // Forward went to 0: no more objects, so the streams in flight are abandoned.
-                if !*forward.borrow_and_update() {
+                if !settings.borrow().forward {
                     for group in in_flight.drain(..) {
                         group.stop.send_replace(true);
                     }
@@ -263,7 +316,8 @@ pub(super) async fn serve_track<S: WtSession>(
         }
         //= draft-ietf-moq-transport-19#subscriptions
         //# The publisher does not send Objects if the Forward State is 0
-        if !*state.forward.borrow() {
+        let now = state.settings();
+        if !now.forward {
             continue;
         }
         // A relay short of CPU skips whole groups, least important subscriptions first; never a subscription's
@@ -271,9 +325,8 @@ pub(super) async fn serve_track<S: WtSession>(
         if state.live
             && served_any
             && let Some(overload) = &inner.config.overload
-            && overload.skips(state.key, *state.priority.borrow(), gid)
+            && overload.skips(state.key, now.priority, gid)
         {
-            state.skipped.fetch_add(1, Ordering::Relaxed);
             inner.config.stats.groups_shed.fetch_add(1, Ordering::Relaxed);
             continue;
         }
@@ -287,7 +340,6 @@ pub(super) async fn serve_track<S: WtSession>(
             let Some(oldest) = in_flight.iter().position(|g| g.sending()) else { break };
             if let Some(group) = in_flight.remove(oldest) {
                 group.stop.send_replace(true);
-                state.skipped.fetch_add(1, Ordering::Relaxed);
                 inner.config.stats.groups_skipped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -311,7 +363,7 @@ pub(super) async fn serve_track<S: WtSession>(
             break PublishDoneCode::SubscriptionEnded;
         }
     };
-    if status == PublishDoneCode::InternalError && *cancel.borrow() {
+    if status == PublishDoneCode::InternalError && state.settings().cancelled {
         for group in in_flight {
             group.stop.send_replace(true);
         }
@@ -420,7 +472,8 @@ pub(super) struct Timeouts {
 
 impl Timeouts {
     pub(super) fn new(info: &TrackInfo, state: &SubState) -> Timeouts {
-        let subscriber = (state.object_timeout.load(Ordering::Relaxed), state.subgroup_timeout.load(Ordering::Relaxed));
+        let settings = state.settings();
+        let subscriber = (settings.object_timeout, settings.subgroup_timeout);
         Timeouts {
             object: effective_timeout(subscriber.0, info.properties.get_int(property::OBJECT_DELIVERY_TIMEOUT)),
             subgroup: effective_timeout(subscriber.1, info.properties.get_int(property::SUBGROUP_DELIVERY_TIMEOUT)),
@@ -586,10 +639,10 @@ pub(super) async fn serve_subgroup<S: WtSession>(
     let Ok(stream) = inner.transport.open_uni().await else {
         return;
     };
-    state.streams.fetch_add(1, Ordering::Relaxed);
+    state.count_stream();
     let mut writer = Writer::new(stream);
-    let mut priority = state.priority.subscribe();
-    let mut subscriber_priority = *priority.borrow_and_update();
+    let mut settings = state.watch();
+    let mut subscriber_priority = settings.borrow_and_update().priority;
     let mut budget = shed.budget(subscriber_priority);
     writer.set_priority(send_order(subscriber_priority, sub.priority(), group.0, state.order));
     let header = SubgroupHeader {
@@ -630,7 +683,7 @@ pub(super) async fn serve_subgroup<S: WtSession>(
             n = sub.next_timed() => Step::Next(n),
             _ = stopped.wait_for(|s| *s) => Step::Stop,
             _ = writer.closed() => Step::PeerStopped,
-            Ok(()) = priority.changed() => Step::Reprioritise,
+            Ok(()) = settings.changed() => Step::Reprioritise,
             _ = session.wait_for(|c| c.is_some()) => Step::SessionClosed,
         };
         let next = match step {
@@ -640,7 +693,11 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                 return;
             }
             Step::Reprioritise => {
-                subscriber_priority = *priority.borrow_and_update();
+                let priority = settings.borrow_and_update().priority;
+                if priority == subscriber_priority {
+                    continue;
+                }
+                subscriber_priority = priority;
                 budget = shed.budget(subscriber_priority);
                 writer.set_priority(send_order(subscriber_priority, sub.priority(), group.0, state.order));
                 continue;
@@ -676,7 +733,6 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                 }
                 if shed.too_late(budget, waited) {
                     inner.config.stats.groups_shed.fetch_add(1, Ordering::Relaxed);
-                    state.skipped.fetch_add(1, Ordering::Relaxed);
                     // The relay's latency budget is a delivery timeout it imposes; the subscription goes on.
                     writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
                     return;
@@ -731,6 +787,25 @@ pub(super) async fn serve_subgroup<S: WtSession>(
 mod tests {
     use super::*;
     use moq_wire::namespace::{FullTrackName, TrackNamespace};
+
+    /// REQUEST_UPDATE changes only what it names; Forward going from 0 to 1 saves the Joining Location, and
+    /// staying at 1 does not move it.
+    #[test]
+    fn an_update_changes_what_it_names_and_records_the_joining_location() {
+        let mut s = SubSettings::new(&Parameters { forward: Some(false), ..Default::default() });
+        assert_eq!((s.forward, s.priority, s.joining), (false, 128, None));
+        let at = |g, o| Some(Location::new(g, o));
+        s.update(&Parameters { subscriber_priority: Some(7), ..Default::default() }, at(1, 0));
+        assert_eq!((s.forward, s.priority, s.joining), (false, 7, None));
+        s.update(&Parameters { forward: Some(true), ..Default::default() }, at(2, 3));
+        assert_eq!((s.forward, s.joining), (true, at(2, 3)));
+        s.update(
+            &Parameters { forward: Some(true), object_delivery_timeout: Some(40), ..Default::default() },
+            at(5, 0),
+        );
+        assert_eq!((s.joining, s.object_timeout, s.subgroup_timeout), (at(2, 3), 40, 0));
+        assert!(!s.cancelled);
+    }
 
     /// For datagrams SUBGROUP_DELIVERY_TIMEOUT bounds an object's age too, the smaller of the two winning; a
     /// first object's properties override the track's values, and the subscriber's smaller value still wins.

@@ -11,11 +11,11 @@ use moq_wire::params::Parameters;
 use tokio::sync::watch;
 use web_transport_trait::Session as WtSession;
 
+use super::Inner;
 use super::publisher::track_properties;
 use super::request::reject;
 use super::rules::{Start, subscription_window, track_group_order};
 use super::serve::{Served, SubState, serve_subscription};
-use super::{Inner, lock};
 use crate::error::Error;
 use crate::io::{Reader, Writer};
 use crate::model::TrackProducer;
@@ -137,8 +137,8 @@ pub(super) async fn serve_subscribe<S: WtSession>(
     };
     // Registered before SUBSCRIBE_OK goes out, so a joining FETCH right behind it finds the subscription.
     let state = SubState::new(&m.params, track_group_order(&track.info().properties));
-    if *state.forward.borrow() {
-        *lock(&state.joining) = largest;
+    if state.settings().forward {
+        state.set_joining(largest);
     }
     inner.state().served.insert(request_id.0, Served { track: track.clone(), state: state.clone() });
     drop(pending);
