@@ -41,7 +41,8 @@ impl<S: WtSession> Session<S> {
         //# indicated timeout if there are still open requests.
         if !timeout.is_zero() {
             let inner = self.inner.clone();
-            tokio::spawn(async move {
+            let tasks = inner.tasks.clone();
+            tasks.spawn(async move {
                 tokio::time::sleep(timeout).await;
                 inner.close(Error::Closed { code: SessionCode::GoawayTimeout, reason: "GOAWAY timeout".into() });
             });

@@ -48,6 +48,7 @@ use crate::origin::Origin;
 use receive::{run_datagrams, run_uni};
 use request::run_bi;
 use state::State;
+use tasks::{TASK_GRACE, Tasks};
 
 mod answer;
 mod authority;
@@ -68,6 +69,7 @@ mod serve;
 mod state;
 mod subscribe;
 mod subscriber;
+mod tasks;
 mod tracks;
 
 pub use config::{
@@ -104,6 +106,8 @@ struct Inner<S: WtSession> {
     /// The peer's SETUP, set before the session is returned.
     peer_setup: OnceLock<SetupOptions>,
     closed: watch::Sender<Option<Error>>,
+    /// Every task the session started.
+    tasks: Tasks,
     /// The session's qlog ([`SessionConfig::qlog_dir`]).
     qlog: Option<Arc<crate::qlog::Qlog>>,
 }
@@ -163,6 +167,7 @@ impl<S: WtSession> Session<S> {
             events_rx: tokio::sync::Mutex::new(events_rx),
             peer_setup: OnceLock::new(),
             closed: watch::Sender::new(None),
+            tasks: Tasks::new(),
             qlog,
         });
         let weak = Arc::downgrade(&inner);
@@ -192,7 +197,7 @@ impl<S: WtSession> Session<S> {
         *inner.control.lock().await = Some(writer);
 
         let (setup_tx, setup_rx) = oneshot::channel();
-        tokio::spawn(run_uni(inner.clone(), setup_tx));
+        inner.tasks.spawn(run_uni(inner.clone(), setup_tx));
         let peer = match tokio::time::timeout(SETUP_TIMEOUT, setup_rx).await {
             Ok(Ok(Ok(setup))) => setup,
             Ok(Ok(Err(e))) => return Err(session.fail(e)),
@@ -213,8 +218,8 @@ impl<S: WtSession> Session<S> {
             return Err(session.fail(e));
         }
         let _ = inner.peer_setup.set(peer);
-        tokio::spawn(run_bi(inner.clone()));
-        tokio::spawn(run_datagrams(inner.clone()));
+        inner.tasks.spawn(run_bi(inner.clone()));
+        inner.tasks.spawn(run_datagrams(inner.clone()));
         tracing::debug!(%version, ?role, "session established");
         Ok(session)
     }
@@ -354,15 +359,19 @@ impl<S: WtSession> Inner<S> {
                 writer.reset(StreamCode::SessionClosed.to_u64() as u32);
             }
             let (transport, code, reason) = (self.transport.clone(), code.to_u64() as u32, e.to_string());
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    runtime.spawn(async move {
-                        tokio::time::sleep(CLOSE_AFTER_STREAMS).await;
-                        transport.close(code, &reason);
-                    });
-                }
-                Err(_) => transport.close(code, &reason),
+            if tokio::runtime::Handle::try_current().is_err() {
+                transport.close(code, &reason);
+                self.tasks.abort_all();
+                return;
             }
+            let tasks = self.tasks.clone();
+            self.tasks.spawn(async move {
+                tokio::time::sleep(CLOSE_AFTER_STREAMS).await;
+                transport.close(code, &reason);
+                tokio::time::sleep(TASK_GRACE).await;
+                // This task is one of them: it ends here too.
+                tasks.abort_all();
+            });
         }
     }
 
@@ -386,5 +395,33 @@ impl<S: WtSession> Inner<S> {
     /// The session's state, locked for a short, synchronous change.
     fn state(&self) -> std::sync::MutexGuard<'_, State<S::RecvStream>> {
         lock(&self.state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{self, MemorySession};
+
+    async fn pair() -> (Session<MemorySession>, Session<MemorySession>) {
+        let (a, b) = memory::pair(None);
+        let v = Version::Draft19;
+        let (client, server) = tokio::join!(
+            Session::establish(a, v, Role::Client, SessionConfig::default()),
+            Session::establish(b, v, Role::Server, SessionConfig::default()),
+        );
+        (client.unwrap(), server.unwrap())
+    }
+
+    /// A closed session's tasks end with it: here the GOAWAY timer, which would otherwise hold the session for its
+    /// whole timeout.
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_session_keeps_no_task() {
+        let (_client, server) = pair().await;
+        server.goaway("", Duration::from_secs(600)).await.unwrap();
+        assert!(Arc::strong_count(&server.inner) > 1);
+        server.close(SessionCode::NoError, "done");
+        tokio::time::sleep(CLOSE_AFTER_STREAMS + TASK_GRACE + Duration::from_millis(10)).await;
+        assert_eq!(Arc::strong_count(&server.inner), 1, "a task still holds the session");
     }
 }

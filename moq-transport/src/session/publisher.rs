@@ -27,7 +27,8 @@ impl<S: WtSession> Session<S> {
         let ((mut writer, mut reader), _) = self.request(msg.into(), false, EMPTY_REQUEST_OK).await?;
         let (cancel, mut cancelled) = oneshot::channel::<()>();
         let (v, inner) = (self.inner.version, self.inner.clone());
-        tokio::spawn(async move {
+        let tasks = inner.tasks.clone();
+        tasks.spawn(async move {
             //= draft-ietf-moq-transport-19#publishing-namespaces
             //# A PUBLISH_NAMESPACE is withdrawn by cancelling the request
             // Only a cancel ends it: the responder closing its side (FIN) or migrating it (GOAWAY) does not.
@@ -110,7 +111,8 @@ impl<S: WtSession> Session<S> {
         if let Some(value) = params.new_group_request {
             track.request_new_group(value);
         }
-        tokio::spawn(async move {
+        let tasks = inner.tasks.clone();
+        tasks.spawn(async move {
             let state = SubState::new(&params, track_group_order(&track.info().properties));
             state.set_joining(largest);
             inner.state().served.insert(request_id.0, Served { track: track.clone(), state: state.clone() });

@@ -136,7 +136,8 @@ pub(super) async fn run_uni<S: WtSession>(
         let inner = inner.clone();
         let setup_tx = setup_tx.clone();
         let control_seen = control_seen.clone();
-        tokio::spawn(async move {
+        let tasks = inner.tasks.clone();
+        tasks.spawn(async move {
             let mut reader = Reader::new(recv);
             let kind = match reader.decode_with(|b| StreamKind::peek(b, inner.version).map(|k| (k, 0))).await {
                 Ok(Some(k)) => k,
@@ -261,7 +262,8 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                             if status == ObjectStatus::EndOfTrack {
                                 // Groups before it may still be on their way on other streams: end a little later.
                                 let producer = incoming.producer.clone();
-                                tokio::spawn(async move {
+                                let tasks = inner.tasks.clone();
+                                tasks.spawn(async move {
                                     tokio::time::sleep(END_OF_TRACK_GRACE).await;
                                     producer.end(TrackEnd::Ended);
                                 });

@@ -41,7 +41,8 @@ pub(super) async fn run_bi<S: WtSession>(inner: Arc<Inner<S>>) {
             }
         };
         let inner = inner.clone();
-        tokio::spawn(async move {
+        let tasks = inner.tasks.clone();
+        tasks.spawn(async move {
             let log = inner.stream_log(false, None);
             let mut writer = Writer::new(send).logged(log.clone());
             let mut reader = Reader::request(recv, inner.role == Role::Server).logged(log);

@@ -76,7 +76,8 @@ impl<S: WtSession> Session<S> {
         //# The sender MUST NOT have more than MAX_REQUEST_UPDATES outstanding
         //# REQUEST_UPDATEs on any single request stream at a time.
         let max_updates = inner.peer_setup.get().and_then(|s| s.max_request_updates).unwrap_or(0);
-        tokio::spawn(async move {
+        let tasks = inner.tasks.clone();
+        tasks.spawn(async move {
             let mut waiting: std::collections::VecDeque<oneshot::Sender<Result<RequestOk, Error>>> = Default::default();
             let mut expected_streams = None;
             let end = loop {
@@ -220,7 +221,8 @@ impl<S: WtSession> Session<S> {
         let (tx, events) = mpsc::unbounded_channel();
         let inner = self.inner.clone();
         let p = prefix.clone();
-        tokio::spawn(async move {
+        let tasks = inner.tasks.clone();
+        tasks.spawn(async move {
             let _writer = writer; // dropped (and reset) when this task ends
             let mut known = HashSet::new();
             loop {
@@ -283,7 +285,8 @@ impl<S: WtSession> Session<S> {
         let (cancel, mut cancelled) = oneshot::channel::<()>();
         let inner = self.inner.clone();
         let prefix_held = prefix.clone();
-        tokio::spawn(async move {
+        let tasks = inner.tasks.clone();
+        tasks.spawn(async move {
             loop {
                 tokio::select! {
                     _ = &mut cancelled => break,
