@@ -632,6 +632,29 @@ async fn a_fetch_reports_objects_not_arrived_yet_as_unknown() {
     assert_eq!(entries, ["object 0/0", "object 1/0", "end 2/0 unknown true"]);
 }
 
+/// An object that arrives while a FETCH waits for it wakes the FETCH, which then serves it.
+#[tokio::test(start_paused = true)]
+async fn a_fetch_serves_an_object_that_arrives_while_it_waits() {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    track.write_group(0, [Object::new(0, "a")]).unwrap();
+    track.note_largest(moq_transport::wire::Location::new(1, 0));
+    let (client, _server) = sessions(origin).await;
+    let late = track.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        late.write_group(1, [Object::new(0, "b")]).unwrap();
+    });
+    let range = FetchRange::Standalone {
+        track: name("live", "v"),
+        start: moq_transport::wire::Location::new(0, 0),
+        end: moq_transport::wire::Location::new(2, 0),
+    };
+    let entries = fetch_entries(&client, range).await;
+    assert_eq!(entries, ["object 0/0", "object 1/0"]);
+}
+
 /// A cached object older than its track's MAX_CACHE_DURATION is not served by FETCH either: its state is unknown
 /// (draft-19 §MAX_CACHE_DURATION), so it goes out as an unknown End of Range, not as the object.
 #[tokio::test(start_paused = true)]

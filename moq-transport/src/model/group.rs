@@ -1,14 +1,14 @@
 //! One group: the subgroups it has so far, and whether more may come.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
 
-use moq_wire::{GroupId, Location};
+use moq_wire::GroupId;
 use tokio::sync::watch;
 
-use super::Delivery;
 use super::subgroup::{SubgroupConsumer, SubgroupInfo, SubgroupProducer, SubgroupState};
 use super::track::TrackEdge;
+use super::{Delivery, Largest};
 
 #[derive(Debug, Default)]
 pub(super) struct GroupState {
@@ -26,7 +26,7 @@ pub struct GroupProducer {
     pub(super) seq: u64,
     pub(super) edge: watch::Receiver<TrackEdge>,
     pub(super) state: watch::Sender<GroupState>,
-    pub(super) largest: Arc<Mutex<Option<Location>>>,
+    pub(super) largest: Largest,
     pub(super) bytes: Arc<AtomicU64>,
     pub(super) track_bytes: Arc<AtomicU64>,
 }

@@ -29,6 +29,9 @@ pub use track::*;
 /// The default number of groups a track keeps for late joiners, FETCH and slow consumers.
 pub const DEFAULT_GROUP_WINDOW: usize = 8;
 
+/// A track's largest location, shared by its producers; its watch also wakes on every object written.
+type Largest = std::sync::Arc<tokio::sync::watch::Sender<Option<moq_wire::Location>>>;
+
 /// One object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Object {

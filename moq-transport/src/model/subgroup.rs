@@ -1,12 +1,12 @@
 //! One subgroup: objects in id order, written once, read by any number of consumers.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use moq_wire::{GroupId, Location, ObjectId, SubgroupId};
 use tokio::sync::watch;
 
-use super::{Closed, Delivery, Object};
+use super::{Closed, Delivery, Largest, Object};
 
 /// What a subgroup is: its id, publisher priority, how its objects travel, and what the original publisher said
 /// of it.
@@ -53,7 +53,7 @@ pub(super) struct SubgroupState {
 pub struct SubgroupProducer {
     pub(super) info: SubgroupInfo,
     pub(super) state: watch::Sender<SubgroupState>,
-    pub(super) largest: Arc<Mutex<Option<Location>>>,
+    pub(super) largest: Largest,
     pub(super) group: GroupId,
     /// Payload bytes of this group, and of every group the track still holds.
     pub(super) bytes: [Arc<AtomicU64>; 2],
@@ -88,10 +88,12 @@ impl SubgroupProducer {
             b.fetch_add(len, Ordering::Relaxed);
         }
         let loc = Location { group: self.group, object: id };
-        let mut largest = self.largest.lock().unwrap_or_else(|e| e.into_inner());
-        if largest.is_none_or(|l| l < loc) {
-            *largest = Some(loc);
-        }
+        // Every write notifies (a FETCH may wait for an object below the largest).
+        self.largest.send_modify(|largest| {
+            if largest.is_none_or(|l| l < loc) {
+                *largest = Some(loc);
+            }
+        });
         Ok(())
     }
 

@@ -1,8 +1,8 @@
 //! One track: a window of recent groups in arrival order, how it ended, and what group readers see of it.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use moq_wire::kvp::Properties;
 use moq_wire::namespace::FullTrackName;
@@ -10,7 +10,7 @@ use moq_wire::{GroupId, Location};
 use tokio::sync::watch;
 
 use super::group::{GroupConsumer, GroupProducer, GroupState};
-use super::{DEFAULT_GROUP_WINDOW, Delivery, Object};
+use super::{DEFAULT_GROUP_WINDOW, Delivery, Largest, Object};
 
 /// How a track ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +68,7 @@ pub struct TrackProducer {
     pub(super) window: usize,
     pub(super) max_bytes: u64,
     pub(super) bytes: Arc<AtomicU64>,
-    pub(super) largest: Arc<Mutex<Option<Location>>>,
+    pub(super) largest: Largest,
     pub(super) new_group_requests: Arc<watch::Sender<NewGroupRequest>>,
 }
 
@@ -103,7 +103,7 @@ impl TrackProducer {
             window: window.max(1),
             max_bytes,
             bytes: Arc::default(),
-            largest: Arc::new(Mutex::new(None)),
+            largest: Arc::new(watch::Sender::new(None)),
             new_group_requests: Arc::new(watch::Sender::new(NewGroupRequest::default())),
         }
     }
@@ -233,16 +233,19 @@ impl TrackProducer {
 
     /// The largest location written so far.
     pub fn largest(&self) -> Option<Location> {
-        *self.largest.lock().unwrap_or_else(|e| e.into_inner())
+        *self.largest.borrow()
     }
 
     /// Raises the largest location to at least `location`: what an upstream says exists (LARGEST_OBJECT in
     /// SUBSCRIBE_OK or PUBLISH) before any of it arrived here.
     pub fn note_largest(&self, location: Location) {
-        let mut largest = self.largest.lock().unwrap_or_else(|e| e.into_inner());
-        if largest.is_none_or(|l| l < location) {
-            *largest = Some(location);
-        }
+        self.largest.send_if_modified(|largest| {
+            let raise = largest.is_none_or(|l| l < location);
+            if raise {
+                *largest = Some(location);
+            }
+            raise
+        });
     }
 
     /// How many track consumers exist now (each served subscription holds one).
@@ -285,7 +288,7 @@ pub struct TrackConsumer {
     pub(super) state: watch::Receiver<TrackState>,
     pub(super) next_seq: u64,
     pub(super) skipped: u64,
-    pub(super) largest: Arc<Mutex<Option<Location>>>,
+    pub(super) largest: Largest,
 }
 
 impl TrackConsumer {
@@ -337,7 +340,12 @@ impl TrackConsumer {
 
     /// The largest location published on the track so far.
     pub fn largest(&self) -> Option<Location> {
-        *self.largest.lock().unwrap_or_else(|e| e.into_inner())
+        *self.largest.borrow()
+    }
+
+    /// Wakes on every object written to the track (and every raise of [`TrackConsumer::largest`]).
+    pub(crate) fn written(&self) -> watch::Receiver<Option<Location>> {
+        self.largest.subscribe()
     }
 
     /// The groups still held, by ascending group id (for FETCH and joining).

@@ -218,14 +218,16 @@ fn held_largest(consumer: &TrackConsumer) -> Option<Location> {
 /// location the unknown tail of the range ends at (`target`).
 async fn fill(consumer: &TrackConsumer, target: Location, budget: Duration) -> Option<Location> {
     let deadline = tokio::time::Instant::now() + budget;
+    let mut written = consumer.written();
     loop {
+        written.borrow_and_update();
         if held_largest(consumer).is_some_and(|held| held >= target) {
             return None;
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Some(target);
+        // Look again when an object is written, until the budget is spent.
+        if !matches!(tokio::time::timeout_at(deadline, written.changed()).await, Ok(Ok(()))) {
+            return held_largest(consumer).is_none_or(|held| held < target).then_some(target);
         }
-        tokio::time::sleep(Duration::from_millis(10).min(budget)).await;
     }
 }
 

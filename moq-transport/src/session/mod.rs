@@ -99,8 +99,8 @@ struct Inner<S: WtSession> {
     state: Mutex<State<S::RecvStream>>,
     /// Our control stream, once SETUP is written.
     control: tokio::sync::Mutex<Option<Writer<S::SendStream>>>,
-    /// Wakes readers waiting for a track alias ([`State::incoming`]).
-    alias_added: tokio::sync::Notify,
+    /// Counts the track aliases added ([`State::incoming`]): readers waiting for one watch it.
+    aliases: watch::Sender<u64>,
     events: mpsc::UnboundedSender<Event>,
     events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
     /// The peer's SETUP, set before the session is returned.
@@ -162,7 +162,7 @@ impl<S: WtSession> Session<S> {
             state: Mutex::new(State::new(role, &config)),
             config,
             control: tokio::sync::Mutex::new(None),
-            alias_added: tokio::sync::Notify::new(),
+            aliases: watch::Sender::new(0),
             events,
             events_rx: tokio::sync::Mutex::new(events_rx),
             peer_setup: OnceLock::new(),

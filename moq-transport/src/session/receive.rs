@@ -1,7 +1,7 @@
 //! Data we receive: subgroup streams, datagrams and fetch streams, delivered into tracks.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use moq_wire::kvp::property;
 use moq_wire::params::Parameters;
 use moq_wire::setup::SetupOptions;
 use moq_wire::{ObjectId, ObjectStatus};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use web_transport_trait::Session as WtSession;
 
 use super::control::run_control;
@@ -38,7 +38,7 @@ pub(super) const ALIAS_WAIT: Duration = Duration::from_secs(2);
 pub(super) struct Incoming {
     pub(super) producer: TrackProducer,
     /// Data streams received for this track (to wait for PUBLISH_DONE's Stream Count).
-    pub(super) streams: AtomicU64,
+    pub(super) streams: watch::Sender<u64>,
     pub(super) groups: Mutex<BTreeMap<u64, GroupProducer>>,
     pub(super) window: usize,
     /// What the objects so far said of the track's shape (§Malformed Tracks).
@@ -51,7 +51,7 @@ impl Incoming {
     fn new(producer: TrackProducer, window: usize) -> Incoming {
         Incoming {
             producer,
-            streams: AtomicU64::new(0),
+            streams: watch::Sender::new(0),
             groups: Mutex::default(),
             window,
             shape: Mutex::new(TrackShape::new(window.max(64))),
@@ -201,7 +201,7 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                 reader.stop(StreamCode::Cancelled.to_u64() as u32);
                 return Ok(());
             };
-            incoming.streams.fetch_add(1, Ordering::Relaxed);
+            incoming.streams.send_modify(|n| *n += 1);
             let priority = h.publisher_priority.unwrap_or(incoming.producer.info().priority);
             let mut state = SubgroupReader::new(h, v);
             // With the subgroup id in the header the subgroup exists now; in FirstObjectId mode, at the first object.
@@ -308,18 +308,21 @@ const MAX_EARLY_DATAGRAMS: usize = 256;
 
 pub(super) async fn run_datagrams<S: WtSession>(inner: Arc<Inner<S>>) {
     let mut early: std::collections::VecDeque<(tokio::time::Instant, ObjectDatagram)> = Default::default();
+    let mut aliases = inner.aliases.subscribe();
     loop {
+        // The oldest held datagram is dropped when its wait is over.
+        let expiry = early.front().map(|(at, _)| *at + ALIAS_WAIT);
         let bytes = tokio::select! {
             received = inner.transport.recv_datagram() => match received {
                 Ok(bytes) => bytes,
                 Err(_) => return,
             },
-            // Look again at held datagrams as aliases appear (or, missing a notification, every 20 ms).
-            _ = inner.alias_added.notified(), if !early.is_empty() => {
+            // Look again at held datagrams as aliases appear.
+            Ok(()) = aliases.changed(), if !early.is_empty() => {
                 retry_early(&inner, &mut early);
                 continue;
             }
-            _ = tokio::time::sleep(Duration::from_millis(20)), if !early.is_empty() => {
+            () = tokio::time::sleep_until(expiry.unwrap_or_else(tokio::time::Instant::now)), if expiry.is_some() => {
                 retry_early(&inner, &mut early);
                 continue;
             }
@@ -494,9 +497,7 @@ impl<S: WtSession> Inner<S> {
         let malformed = end == TrackEnd::Error(PublishDoneCode::MalformedTrack.to_u64());
         match (incoming.as_ref().filter(|_| !malformed), expected) {
             (Some(i), Some(n)) if n > 0 && n != PublishDone::UNKNOWN_STREAM_COUNT => {
-                while i.streams.load(Ordering::Relaxed) < n && tokio::time::Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
+                let _ = tokio::time::timeout_at(deadline, i.streams.subscribe().wait_for(|s| *s >= n)).await;
             }
             _ if malformed => {}
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -525,18 +526,18 @@ impl<S: WtSession> Inner<S> {
         let incoming = Arc::new(Incoming::new(producer, self.config.window));
         map.insert(alias, incoming.clone());
         drop(state);
-        self.alias_added.notify_waiters();
+        self.aliases.send_modify(|n| *n += 1);
         Ok(incoming)
     }
 
     pub(super) async fn wait_alias(&self, alias: u64) -> Option<Arc<Incoming>> {
         let deadline = tokio::time::Instant::now() + ALIAS_WAIT;
+        let mut aliases = self.aliases.subscribe();
         loop {
-            let notified = self.alias_added.notified();
             if let Some(i) = self.state().incoming.get(&alias) {
                 return Some(i.clone());
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            if !matches!(tokio::time::timeout_at(deadline, aliases.changed()).await, Ok(Ok(()))) {
                 return None;
             }
         }
