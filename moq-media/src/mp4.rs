@@ -84,6 +84,14 @@ pub struct TrackConfig {
     pub bitrate: Option<u64>,
 }
 
+impl TrackConfig {
+    /// Whether a decoder set up for `self` decodes `other`: everything but the bitrate, a measured hint that a
+    /// publisher may update in its catalog at any time, is the same.
+    pub fn decodes_like(&self, other: &TrackConfig) -> bool {
+        TrackConfig { bitrate: None, ..self.clone() } == TrackConfig { bitrate: None, ..other.clone() }
+    }
+}
+
 /// One media track of an input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaTrack {
@@ -623,6 +631,23 @@ pub fn fragment(sequence: u32, track_id: u32, sample: &Sample) -> Result<Bytes, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_bitrate_decodes_like_the_old_but_a_new_size_does_not() {
+        let before = TrackConfig {
+            kind: Kind::Video,
+            codec: "avc1.42c00d".into(),
+            description: None,
+            timescale: 90_000,
+            width: 320,
+            height: 180,
+            sample_rate: 0,
+            channels: 0,
+            bitrate: None,
+        };
+        assert!(before.decodes_like(&TrackConfig { bitrate: Some(195_301), ..before.clone() }));
+        assert!(!before.decodes_like(&TrackConfig { width: 640, ..before.clone() }));
+    }
 
     fn clip() -> (Vec<MediaTrack>, Vec<Sample>) {
         let mut d = Demuxer::new();

@@ -206,7 +206,9 @@ pub async fn watch<S: WtSession, W: AsyncWrite + Unpin>(
     match end? {
         WatchEnd::Ended => Ok(stats),
         WatchEnd::Lost(e) => Err(Error::Transport(e)),
-        WatchEnd::Moved(_) => Err(Error::Transport(moq_transport::Error::GoingAway)),
+        WatchEnd::Moved(_) => {
+            Err(Error::Transport(moq_transport::Error::Request(moq_transport::RequestFailure::GoingAway)))
+        }
     }
 }
 
@@ -286,7 +288,7 @@ impl<W: AsyncWrite + Unpin> Watch<W> {
         self.first_write = None;
         for (i, track) in chosen.iter().enumerate() {
             let (config, trak, unpack) = unpacking(&catalog, track, i)?;
-            if resuming && self.chosen.get(i).is_none_or(|(t, c)| t.name != track.name || *c != config) {
+            if resuming && self.chosen.get(i).is_none_or(|(t, c)| t.name != track.name || !c.decodes_like(&config)) {
                 return Err(Error::Broadcast("the broadcast's tracks changed while reconnecting".into()));
             }
             let name = FullTrackName::new(self.namespace.clone(), track.name.as_str());

@@ -410,7 +410,7 @@ impl Relay {
         while self.metrics.sessions_active.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        self.server.close(SessionCode::NoError.to_u64() as u32, "relay shutting down");
+        self.server.close(moq_transport::app_code(SessionCode::NoError), "relay shutting down");
         for task in background {
             task.abort();
         }

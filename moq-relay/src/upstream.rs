@@ -117,8 +117,10 @@ pub(crate) fn take_published(router: &Arc<Router>, origin: &Origin, pushed: Trac
 fn upstream_refusal(e: &moq_transport::Error) -> Unresolved {
     use moq_transport::wire::codes::RequestErrorCode;
     match e {
-        moq_transport::Error::Rejected { code, reason } => Unresolved { code: *code, reason: reason.clone() },
-        moq_transport::Error::Timeout => Unresolved {
+        moq_transport::Error::Request(moq_transport::RequestFailure::Rejected { code, reason }) => {
+            Unresolved { code: *code, reason: reason.clone() }
+        }
+        moq_transport::Error::Request(moq_transport::RequestFailure::Timeout) => Unresolved {
             code: RequestErrorCode::Timeout,
             reason: "the publisher did not take the request in time".into(),
         },

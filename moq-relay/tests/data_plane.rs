@@ -2,6 +2,8 @@
 //! whatever order the publisher's streams land in, however many subgroups a group has, and on the transport the
 //! publisher chose for it (stream or datagram). Each case runs at draft 19 and draft 18.
 
+use moq_transport::{app_code, *};
+
 mod common;
 
 use std::collections::BTreeSet;
@@ -11,7 +13,6 @@ use common::*;
 use moq_transport::wire::Version;
 use moq_transport::wire::codes::SessionCode;
 use moq_transport::wire::data::SubgroupIdMode;
-use moq_transport::*;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -196,7 +197,7 @@ async fn a_control_stream_reset_closes_that_session_among_fifty() {
     let closed = timeout(std::time::Duration::from_secs(2), offender.session.closed()).await;
     let error = closed.expect("the session that reset its control stream is still open");
     let code = web_transport_trait::Error::session_error(&error).map(|(c, _)| c);
-    assert_eq!(code, Some(SessionCode::ProtocolViolation.to_u64() as u32));
+    assert_eq!(code, Some(app_code(SessionCode::ProtocolViolation)));
     // The others are untouched.
     for (i, (p, _)) in peers.iter().enumerate() {
         let still_open = timeout(std::time::Duration::ZERO, p.session.closed()).await.is_err();
@@ -225,7 +226,7 @@ async fn fifty_sessions_resetting_their_control_streams_at_once_all_close() {
         });
     }
     while let Some(code) = closing.join_next().await {
-        assert_eq!(code.unwrap(), Some(SessionCode::ProtocolViolation.to_u64() as u32));
+        assert_eq!(code.unwrap(), Some(app_code(SessionCode::ProtocolViolation)));
     }
 }
 
@@ -246,7 +247,7 @@ async fn sessions_resetting_their_control_stream_before_setup_is_answered_close_
     }
     while let Some(outcome) = closing.join_next().await {
         let (i, code, how) = outcome.unwrap();
-        assert_eq!(code, Some(SessionCode::ProtocolViolation.to_u64() as u32), "session {i}: {how}");
+        assert_eq!(code, Some(app_code(SessionCode::ProtocolViolation)), "session {i}: {how}");
     }
 }
 

@@ -1,10 +1,11 @@
 //! Several publishers of one track: the relay subscribes to every matching publisher, PUBLISHed copies join the
 //! track subscribers already read, and objects are merged (each group once).
 
+use moq_transport::{RequestFailure, *};
+
 mod common;
 
 use common::*;
-use moq_transport::*;
 use tokio::time::timeout;
 
 /// The next group's id and first payload.
@@ -140,7 +141,9 @@ async fn a_publisher_out_of_stream_credit_gets_the_viewer_a_timeout_not_a_hang()
         .await
         .expect("the SUBSCRIBE hung: the relay waited for stream credit for ever");
     match refused {
-        Err(Error::Rejected { code, .. }) => assert_eq!(code, wire::codes::RequestErrorCode::Timeout),
+        Err(Error::Request(RequestFailure::Rejected { code, .. })) => {
+            assert_eq!(code, wire::codes::RequestErrorCode::Timeout)
+        }
         other => panic!("expected REQUEST_ERROR TIMEOUT, got {other:?}"),
     }
     let second = relay.connect(true, Origin::new()).await;

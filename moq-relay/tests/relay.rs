@@ -1,6 +1,8 @@
 //! The relay over loopback, both transports: fan-out to many subscribers, late joiners, publisher restart,
 //! isolation from a garbage-sending client, and the HTTP endpoints.
 
+use moq_transport::{RequestFailure, *};
+
 mod common;
 
 use std::time::Duration;
@@ -11,7 +13,6 @@ use moq_transport::quic::Client;
 use moq_transport::tls::{Trust, parse_fingerprint};
 use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
 use moq_transport::wire::{GroupId, Version};
-use moq_transport::*;
 use tokio::time::timeout;
 use url::Url;
 
@@ -120,7 +121,7 @@ async fn unknown_tracks_and_discovery() {
     let (_p, _track, _ann) = relay.publisher("live/disc").await;
     let viewer = relay.connect(false, Origin::new()).await;
     let err = viewer.subscribe(name("nowhere", "x"), SubscribeOptions::default()).await.unwrap_err();
-    assert!(matches!(err, Error::Rejected { .. }), "{err}");
+    assert!(matches!(err, Error::Request(RequestFailure::Rejected { .. })), "{err}");
     let mut ns = viewer.subscribe_namespace(TrackNamespace::from_path("live").unwrap()).await.unwrap();
     assert_eq!(
         timeout(T, ns.next()).await.unwrap(),
@@ -177,6 +178,30 @@ async fn shutdown_sends_goaway_and_drains() {
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
+/// A client that stays past the drain timeout is closed by the relay, not left to its idle timeout.
+#[tokio::test]
+async fn shutdown_closes_sessions_that_stay() {
+    let config = Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        http_bind: String::new(),
+        drain_timeout: Duration::from_millis(200),
+        ..Config::default()
+    };
+    let relay = Relay::bind(&config).await.unwrap();
+    let port = relay.local_addr().unwrap().port();
+    let trust = Trust::Fingerprints(vec![parse_fingerprint(relay.fingerprint()).unwrap()]);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    let client = Client::new(trust, SessionConfig::default()).unwrap();
+    let session = client.connect(&Url::parse(&format!("moqt://localhost:{port}/")).unwrap()).await.unwrap();
+    let _ = stop.send(());
+    let closed = timeout(T, session.closed()).await.expect("the relay closes the session");
+    assert!(matches!(closed, moq_transport::Error::Session(moq_transport::SessionError::Closed { .. })), "{closed}");
+    timeout(T, running).await.unwrap().unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn auth_allows_and_denies() {
     use moq_relay::auth::{Claims, now, sign};
@@ -206,7 +231,13 @@ async fn auth_allows_and_denies() {
         }
     };
     let unauthorized = |r: Result<(), Error>| {
-        matches!(r, Err(Error::Rejected { code: moq_transport::wire::codes::RequestErrorCode::Unauthorized, .. }))
+        matches!(
+            r,
+            Err(Error::Request(RequestFailure::Rejected {
+                code: moq_transport::wire::codes::RequestErrorCode::Unauthorized,
+                ..
+            }))
+        )
     };
 
     // Anonymous: refused outside the public prefix, allowed inside it.
@@ -467,7 +498,7 @@ async fn pushed_tracks_are_served_and_withdrawn_when_the_publisher_leaves() {
     drop(publisher);
     assert_eq!(timeout(T, ns.next()).await.unwrap(), Some(NamespaceEvent::Removed(cam)));
     let err = viewer.subscribe(name("push/cam", "video"), SubscribeOptions::default()).await.unwrap_err();
-    assert!(matches!(err, Error::Rejected { .. }), "{err}");
+    assert!(matches!(err, Error::Request(RequestFailure::Rejected { .. })), "{err}");
 }
 
 #[tokio::test]

@@ -126,7 +126,7 @@ async fn drive(data: &[u8]) -> Outcome {
     settle(256).await;
     // The server decides the close at once (and closes the transport a moment later, after its streams).
     let outcome = match tokio::time::timeout(std::time::Duration::ZERO, session.closed()).await {
-        Ok(e) => Outcome::Closed(e.session_code().to_u64() as u32),
+        Ok(e) => Outcome::Closed(crate::error::app_code(e.session_code())),
         Err(_) => Outcome::Open,
     };
     drop(session);

@@ -1,11 +1,12 @@
 //! Framed reading and writing of MoQT messages on QUIC / WebTransport streams.
 
 use bytes::{Buf, BytesMut};
+use moq_wire::codes::StreamCode;
 use moq_wire::control::{ControlMessage, MAX_MESSAGE_LEN};
 use moq_wire::{Decode, Version};
 use web_transport_trait::{RecvStream, SendStream};
 
-use crate::error::{Error, from_wt};
+use crate::error::{Error, SessionError, StreamError, app_code, from_wt};
 use crate::qlog::StreamLog;
 
 /// The most we buffer ahead of the decoder on one stream before giving up on it: a control message plus slack.
@@ -76,13 +77,13 @@ impl<R: RecvStream> Reader<R> {
                 }
             }
             if self.buf.len() > MAX_BUFFERED {
-                return Err(Error::ProtocolViolation("message too long"));
+                return Err(Error::protocol("message too long"));
             }
             if !self.fill().await? {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
-                    Err(Error::ProtocolViolation("stream ended inside a message"))
+                    Err(Error::protocol("stream ended inside a message"))
                 };
             }
         }
@@ -102,13 +103,13 @@ impl<R: RecvStream> Reader<R> {
                     //# control stream or on a single request stream.
                     self.goaways += 1;
                     if self.goaways > 1 {
-                        return Err(Error::ProtocolViolation("second GOAWAY on a request stream"));
+                        return Err(Error::protocol("second GOAWAY on a request stream"));
                     }
                     //= draft-ietf-moq-transport-19#message-goaway
                     //# If a server receives a GOAWAY with a non-zero New Session URI Length it MUST
                     //# close the session with a `PROTOCOL_VIOLATION`.
                     if self.from_client && !g.new_session_uri.is_empty() {
-                        return Err(Error::ProtocolViolation("GOAWAY URI from a client"));
+                        return Err(Error::protocol("GOAWAY URI from a client"));
                     }
                     let uri = String::from_utf8_lossy(&g.new_session_uri);
                     tracing::debug!(%uri, timeout_ms = g.timeout_ms, "GOAWAY on a request stream");
@@ -123,7 +124,7 @@ impl<R: RecvStream> Reader<R> {
         let msg = self
             .decode_with(|b| moq_wire::control::compat::decode_lenient(b, v).inspect(|(_, used)| length = *used))
             .await;
-        if let Err(Error::Decode(e)) = &msg {
+        if let Err(Error::Session(SessionError::Decode(e))) = &msg {
             let shown = &self.buf[..self.buf.len().min(256)];
             tracing::debug!(error = %e, bytes = %crate::tls::hex(shown), "undecodable message");
         }
@@ -150,13 +151,13 @@ impl<R: RecvStream> Reader<R> {
                 }
             }
             if self.buf.len() > MAX_BUFFERED {
-                return Err(Error::ProtocolViolation("header too long"));
+                return Err(Error::protocol("header too long"));
             }
             if !self.fill().await? {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
-                    Err(Error::ProtocolViolation("stream ended inside a header"))
+                    Err(Error::protocol("stream ended inside a header"))
                 };
             }
         }
@@ -168,7 +169,7 @@ impl<R: RecvStream> Reader<R> {
     /// (no reallocation while it grows).
     pub(crate) async fn payload(&mut self, len: usize) -> Result<bytes::Bytes, Error> {
         if len > MAX_OBJECT_PAYLOAD {
-            return Err(Error::ObjectTooLarge(len));
+            return Err(Error::Stream(StreamError::ObjectTooLarge(len)));
         }
         if self.buf.len() >= len {
             return Ok(self.buf.split_to(len).freeze());
@@ -178,7 +179,7 @@ impl<R: RecvStream> Reader<R> {
             let chunk = if self.fin { None } else { self.stream.read_chunk(len - out.len()).await.map_err(from_wt)? };
             let Some(chunk) = chunk else {
                 self.fin = true;
-                return Err(Error::ProtocolViolation("stream ended inside an object payload"));
+                return Err(Error::protocol("stream ended inside an object payload"));
             };
             if out.is_empty() && chunk.len() == len {
                 return Ok(chunk);
@@ -192,8 +193,8 @@ impl<R: RecvStream> Reader<R> {
     }
 
     /// Asks the peer to stop sending.
-    pub(crate) fn stop(&mut self, code: u32) {
-        self.stream.stop(code);
+    pub(crate) fn stop(&mut self, code: StreamCode) {
+        self.stream.stop(app_code(code));
     }
 }
 
@@ -213,7 +214,7 @@ pub(crate) struct Writer<S: SendStream> {
 impl<S: SendStream> Drop for Writer<S> {
     fn drop(&mut self) {
         if !self.done {
-            self.stream.reset(moq_wire::codes::StreamCode::Cancelled.to_u64() as u32);
+            self.stream.reset(app_code(StreamCode::Cancelled));
         }
     }
 }
@@ -253,10 +254,11 @@ impl<S: SendStream> Writer<S> {
         }
     }
 
-    pub(crate) fn reset(&mut self, code: u32) {
+    /// Resets the stream with the draft's `code`.
+    pub(crate) fn reset(&mut self, code: StreamCode) {
         if !self.done {
             self.done = true;
-            self.stream.reset(code);
+            self.stream.reset(app_code(code));
         }
     }
 

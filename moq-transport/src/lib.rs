@@ -73,7 +73,7 @@ pub mod origin;
 mod qlog;
 pub mod session;
 
-pub use error::Error;
+pub use error::{Error, RequestFailure, SessionError, StreamError, app_code};
 pub use model::*;
 pub use origin::{NamespaceEvent, Origin, TrackRequest, Unresolved};
 pub use session::*;

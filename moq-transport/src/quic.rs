@@ -10,6 +10,7 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use url::Url;
 use web_transport_quinn::proto::ConnectResponse;
 
+use crate::error::{SessionError, app_code};
 use crate::tls::{Certificate, Trust, client_config};
 use crate::{Error, Role, Session, SessionConfig};
 
@@ -156,7 +157,7 @@ impl Incoming {
             let version = Version::ALL.into_iter().find(|v| request.protocols.iter().any(|p| p == v.alpn()));
             let Some(version) = version else {
                 let _ = request.reject(web_transport_quinn::http::StatusCode::BAD_REQUEST).await;
-                return Err(Error::VersionNegotiation);
+                return Err(Error::Session(SessionError::VersionNegotiation));
             };
             let mut path = request.url.path().to_string();
             if let Some(q) = request.url.query() {
@@ -172,9 +173,9 @@ impl Incoming {
             //# When a PATH parameter is received ... while WebTransport is used ... the session MUST be closed
             //# with `INVALID_PATH`.
             let e = if session.peer_setup().path.is_some() {
-                Some(Error::InvalidPath("PATH over WebTransport"))
+                Some(Error::Session(SessionError::InvalidPath("PATH over WebTransport")))
             } else if session.peer_setup().authority.is_some() {
-                Some(Error::InvalidAuthority("AUTHORITY over WebTransport"))
+                Some(Error::Session(SessionError::InvalidAuthority("AUTHORITY over WebTransport")))
             } else {
                 None
             };
@@ -186,7 +187,7 @@ impl Incoming {
         } else {
             let Some(version) = Version::from_alpn(&alpn) else {
                 conn.close(0x15u32.into(), b"unsupported ALPN");
-                return Err(Error::VersionNegotiation);
+                return Err(Error::Session(SessionError::VersionNegotiation));
             };
             let session = web_transport_quinn::Session::raw(conn.clone());
             let session = establish_server(&conn, session, version, self.config).await?;
@@ -220,8 +221,8 @@ async fn establish_server(
             if let Ok(s) = tokio::time::timeout(Duration::from_millis(100), &mut establish).await {
                 return s;
             }
-            let e = Error::ProtocolViolation("a stream was reset before SETUP was read");
-            transport.close(e.session_code().to_u64() as u32, e.to_string().as_bytes());
+            let e = Error::protocol("a stream was reset before SETUP was read");
+            transport.close(app_code(e.session_code()), e.to_string().as_bytes());
             Err(e)
         }
     }
@@ -368,8 +369,10 @@ impl Client {
             let request = web_transport_quinn::proto::ConnectRequest::new(url.clone())
                 .with_protocols(self.versions.iter().map(|v| v.alpn().to_string()));
             let session = web_transport_quinn::Session::connect(conn, request).await.map_err(Error::transport)?;
-            let version =
-                session.protocol().and_then(|p| Version::from_alpn(p.as_bytes())).ok_or(Error::VersionNegotiation)?;
+            let version = session
+                .protocol()
+                .and_then(|p| Version::from_alpn(p.as_bytes()))
+                .ok_or(Error::Session(SessionError::VersionNegotiation))?;
             Ok((session, version))
         } else {
             let alpn = conn
@@ -377,7 +380,7 @@ impl Client {
                 .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
                 .and_then(|h| h.protocol)
                 .unwrap_or_default();
-            let version = Version::from_alpn(&alpn).ok_or(Error::VersionNegotiation)?;
+            let version = Version::from_alpn(&alpn).ok_or(Error::Session(SessionError::VersionNegotiation))?;
             Ok((web_transport_quinn::Session::raw(conn), version))
         }
     }

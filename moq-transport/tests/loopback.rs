@@ -9,7 +9,7 @@ use moq_transport::wire::codes::RequestErrorCode;
 use moq_transport::wire::namespace::{FullTrackName, TrackNamespace};
 use moq_transport::wire::params::LocationFilter;
 use moq_transport::wire::{GroupId, GroupOrder, Location, ObjectId, Version};
-use moq_transport::*;
+use moq_transport::{RequestFailure, *};
 use tokio::time::timeout;
 use url::Url;
 
@@ -120,9 +120,15 @@ async fn unknown_track_is_rejected_and_session_survives() {
         origin.publish_track(clock_track("clock"));
         let p = pair(wt, origin, Origin::new()).await;
         let err = p.client.subscribe(name("nope", "x"), SubscribeOptions::default()).await.unwrap_err();
-        assert!(matches!(err, Error::Rejected { code: RequestErrorCode::DoesNotExist, .. }), "{err}");
+        assert!(
+            matches!(err, Error::Request(RequestFailure::Rejected { code: RequestErrorCode::DoesNotExist, .. })),
+            "{err}"
+        );
         let err = p.client.track_status(name("nope", "x")).await.unwrap_err();
-        assert!(matches!(err, Error::Rejected { code: RequestErrorCode::DoesNotExist, .. }), "{err}");
+        assert!(
+            matches!(err, Error::Request(RequestFailure::Rejected { code: RequestErrorCode::DoesNotExist, .. })),
+            "{err}"
+        );
         // The session still works.
         let status = p.client.track_status(name("clock", "clock")).await.unwrap();
         assert_eq!(status.largest, None);
@@ -188,7 +194,13 @@ async fn track_status_fetch_and_joining_fetch() {
             .fetch(FetchRange::Joining { subscription: RequestIdFor::bogus(), groups_back: 0 }, GroupOrder::Ascending)
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::Rejected { code: RequestErrorCode::InvalidJoiningRequestId, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Request(RequestFailure::Rejected { code: RequestErrorCode::InvalidJoiningRequestId, .. })
+            ),
+            "{err}"
+        );
     }
 }
 
@@ -237,7 +249,10 @@ async fn filters_start_where_asked() {
         ..Default::default()
     };
     let err = p.client.subscribe(name("clock", "clock"), opts).await.unwrap_err();
-    assert!(matches!(err, Error::Rejected { code: RequestErrorCode::InvalidRange, .. }), "{err}");
+    assert!(
+        matches!(err, Error::Request(RequestFailure::Rejected { code: RequestErrorCode::InvalidRange, .. })),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -267,7 +282,10 @@ async fn namespaces_announce_and_discover() {
 
         // An overlapping prefix on the same session is refused.
         let err = p.client.subscribe_namespace(TrackNamespace::from_path("live/b").unwrap()).await.unwrap_err();
-        assert!(matches!(err, Error::Rejected { code: RequestErrorCode::PrefixOverlap, .. }), "{err}");
+        assert!(
+            matches!(err, Error::Request(RequestFailure::Rejected { code: RequestErrorCode::PrefixOverlap, .. })),
+            "{err}"
+        );
 
         // PUBLISH_NAMESPACE from the client reaches the server as an event, and withdrawing it too.
         let ann = p.client.publish_namespace(TrackNamespace::from_path("up/x").unwrap()).await.unwrap();
@@ -323,7 +341,7 @@ async fn goaway_stops_new_requests() {
         other => panic!("{other:?}"),
     }
     let err = p.client.subscribe(name("clock", "clock"), SubscribeOptions::default()).await.unwrap_err();
-    assert!(matches!(err, Error::GoingAway), "{err}");
+    assert!(matches!(err, Error::Request(RequestFailure::GoingAway)), "{err}");
     // A client may not name a URI.
     assert!(p.client.goaway("moqt://x/", Duration::ZERO).await.is_err());
 }

@@ -2,6 +2,8 @@
 //! data streams, datagrams, delivery timeouts, priorities, FETCH, rendezvous and live SUBSCRIBE_TRACKS.
 //! (The error paths of a misbehaving peer are in `session_errors.rs`.)
 
+use moq_transport::{RequestFailure, app_code};
+
 mod common;
 
 use common::*;
@@ -294,7 +296,7 @@ async fn fin_is_not_cancel_but_stop_sending_is() {
     assert_eq!(end, Ok(()), "a finished subgroup ends with FIN");
     // STOP_SENDING cancels: the publisher resets its side of the request stream.
     recv.stop(1);
-    let code = moq_transport::wire::codes::StreamCode::Cancelled.to_u64() as u32;
+    let code = app_code(moq_transport::wire::codes::StreamCode::Cancelled);
     assert_eq!(drain(&mut recv).await.1, Err(code));
 }
 
@@ -487,7 +489,7 @@ async fn a_subscribe_waits_for_its_publisher_up_to_the_rendezvous_timeout() {
     assert_eq!(&s.next().await.unwrap().payload[..], b"arrived");
     // Without a rendezvous timeout the answer is immediate.
     let e = client.subscribe(name("never", "v"), SubscribeOptions::default()).await.unwrap_err();
-    assert!(matches!(e, Error::Rejected { code: RequestErrorCode::DoesNotExist, .. }), "{e}");
+    assert!(matches!(e, Error::Request(RequestFailure::Rejected { code: RequestErrorCode::DoesNotExist, .. })), "{e}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -496,7 +498,7 @@ async fn a_rendezvous_that_expires_is_answered_with_timeout() {
     let options = SubscribeOptions { rendezvous: Some(Duration::from_millis(1500)), ..Default::default() };
     let started = tokio::time::Instant::now();
     let e = client.subscribe(name("never", "v"), options).await.unwrap_err();
-    assert!(matches!(e, Error::Rejected { code: RequestErrorCode::Timeout, .. }), "{e}");
+    assert!(matches!(e, Error::Request(RequestFailure::Rejected { code: RequestErrorCode::Timeout, .. })), "{e}");
     assert!(started.elapsed() >= Duration::from_millis(1500));
 }
 
@@ -515,7 +517,7 @@ async fn a_held_subscribe_backs_off_between_looks() {
     let (client, _server) = sessions(origin).await;
     let options = SubscribeOptions { rendezvous: Some(Duration::from_secs(20)), ..Default::default() };
     let e = client.subscribe(name("never", "v"), options).await.unwrap_err();
-    assert!(matches!(e, Error::Rejected { code: RequestErrorCode::Timeout, .. }), "{e}");
+    assert!(matches!(e, Error::Request(RequestFailure::Rejected { code: RequestErrorCode::Timeout, .. })), "{e}");
     let looks = looks.load(Ordering::Relaxed);
     assert!((5..=15).contains(&looks), "{looks} looks in 20 s");
 }
@@ -537,7 +539,7 @@ async fn subscribe_tracks_follows_tracks_published_later() {
     assert_eq!(published(timeout(T, client.next_event()).await.unwrap()), name("room/b", "v"));
     // Another SUBSCRIBE_TRACKS overlapping the first is refused.
     let e = client.subscribe_tracks(TrackNamespace::from_path("room/b").unwrap()).await.unwrap_err();
-    assert!(matches!(e, Error::Rejected { code: RequestErrorCode::PrefixOverlap, .. }), "{e}");
+    assert!(matches!(e, Error::Request(RequestFailure::Rejected { code: RequestErrorCode::PrefixOverlap, .. })), "{e}");
 }
 
 /// REQUEST_UPDATE with TRACK_NAMESPACE_PREFIX moves a SUBSCRIBE_NAMESPACE: what follows is relative to the new

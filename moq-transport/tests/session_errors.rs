@@ -1,6 +1,8 @@
 //! A misbehaving peer loses its session with the draft's code while other sessions carry on; requests that cannot
 //! be served are refused with REQUEST_ERROR and leave the session open. Over the in-memory transport.
 
+use moq_transport::{RequestFailure, SessionError, app_code};
+
 mod common;
 
 use common::*;
@@ -10,7 +12,7 @@ async fn malformed_request_closes_with_protocol_violation() {
     let (peer, server) = RawPeer::connect(Origin::new()).await;
     // SUBSCRIBE whose length says 3 but whose fields need more: truncated body.
     let _s = peer.request(&[0x03, 0x00, 0x03, 0x00, 0x01, 0x01]).await;
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(peer.close_code().await, app_code(SessionCode::ProtocolViolation));
     assert_eq!(server.closed().await.session_code(), SessionCode::ProtocolViolation);
 }
 
@@ -18,14 +20,14 @@ async fn malformed_request_closes_with_protocol_violation() {
 async fn unknown_message_type_closes() {
     let (peer, _server) = RawPeer::connect(Origin::new()).await;
     let _s = peer.request(&[0x3f, 0x00, 0x00]).await;
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(peer.close_code().await, app_code(SessionCode::ProtocolViolation));
 }
 
 #[tokio::test]
 async fn response_as_first_message_closes() {
     let (peer, _server) = RawPeer::connect(Origin::new()).await;
     let _s = peer.request(&frame(RequestOk::default().into())).await;
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(peer.close_code().await, app_code(SessionCode::ProtocolViolation));
 }
 
 #[tokio::test]
@@ -34,7 +36,7 @@ async fn wrong_parity_request_id_closes() {
     // A client must use even ids.
     let ts = TrackStatus { request_id: RequestId(1), track: name("a", "b"), params: Parameters::default() };
     let _s = peer.request(&frame(ts.into())).await;
-    assert_eq!(peer.close_code().await, SessionCode::InvalidRequestId.to_u64() as u32);
+    assert_eq!(peer.close_code().await, app_code(SessionCode::InvalidRequestId));
 }
 
 #[tokio::test]
@@ -46,7 +48,7 @@ async fn duplicate_request_id_closes() {
     let answer = r1.read_chunk(1024).await.unwrap().unwrap();
     assert_eq!(answer[0], 0x05, "REQUEST_ERROR");
     let _s2 = peer.request(&frame(ts.into())).await;
-    assert_eq!(peer.close_code().await, SessionCode::InvalidRequestId.to_u64() as u32);
+    assert_eq!(peer.close_code().await, app_code(SessionCode::InvalidRequestId));
 }
 
 #[tokio::test]
@@ -54,7 +56,7 @@ async fn unknown_stream_type_closes() {
     let (peer, _server) = RawPeer::connect(Origin::new()).await;
     let mut s = peer.transport.open_uni().await.unwrap();
     s.write_all(&[0x04, 0x00]).await.unwrap();
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(peer.close_code().await, app_code(SessionCode::ProtocolViolation));
 }
 
 #[tokio::test(start_paused = true)]
@@ -63,10 +65,11 @@ async fn missing_setup_times_out() {
     let server = tokio::spawn(Session::establish(b, V, Role::Server, SessionConfig::default()));
     // No SETUP ever arrives: the server gives up with CONTROL_MESSAGE_TIMEOUT (time is paused and auto-advances).
     let err = server.await.unwrap().unwrap_err();
-    assert!(matches!(err, Error::Timeout), "{err}");
+    assert!(matches!(err, Error::Session(SessionError::SetupTimeout)), "{err}");
+    assert_eq!(err.session_code(), SessionCode::ControlMessageTimeout);
     // The transport closes just after the streams are reset.
     let _ = timeout(T, raw.closed()).await.unwrap();
-    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ControlMessageTimeout.to_u64() as u32);
+    assert_eq!(raw.close_reason().unwrap().0, app_code(SessionCode::ControlMessageTimeout));
 }
 
 #[tokio::test]
@@ -74,7 +77,7 @@ async fn second_control_stream_closes() {
     let (peer, _server) = RawPeer::connect(Origin::new()).await;
     let mut again = peer.transport.open_uni().await.unwrap();
     again.write_all(&frame(Setup::default().into())).await.unwrap();
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(peer.close_code().await, app_code(SessionCode::ProtocolViolation));
 }
 
 #[tokio::test]
@@ -82,7 +85,7 @@ async fn fin_inside_a_message_closes() {
     let (peer, _server) = RawPeer::connect(Origin::new()).await;
     let (mut s, _r) = peer.request(&[0x03, 0x00, 0x10, 0x00]).await;
     s.finish().unwrap();
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(peer.close_code().await, app_code(SessionCode::ProtocolViolation));
 }
 
 #[tokio::test]
@@ -99,7 +102,7 @@ async fn second_goaway_and_client_uri_close() {
     }
     control.write_all(&frame(GoAway::default().into())).await.unwrap();
     let _ = timeout(T, raw.closed()).await.unwrap();
-    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(raw.close_reason().unwrap().0, app_code(SessionCode::ProtocolViolation));
 
     // A GOAWAY with a URI from a client.
     let (raw, b) = memory::pair(None);
@@ -110,7 +113,7 @@ async fn second_goaway_and_client_uri_close() {
     let g = GoAway { new_session_uri: Bytes::from_static(b"moqt://x/"), ..Default::default() };
     control.write_all(&frame(g.into())).await.unwrap();
     let _ = timeout(T, raw.closed()).await.unwrap();
-    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(raw.close_reason().unwrap().0, app_code(SessionCode::ProtocolViolation));
 }
 
 #[tokio::test]
@@ -122,7 +125,7 @@ async fn closing_the_control_stream_closes() {
     let _server = server.await.unwrap().unwrap();
     control.finish().unwrap();
     let _ = timeout(T, raw.closed()).await.unwrap();
-    assert_eq!(raw.close_reason().unwrap().0, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(raw.close_reason().unwrap().0, app_code(SessionCode::ProtocolViolation));
 }
 
 #[tokio::test]
@@ -137,7 +140,7 @@ async fn a_bad_peer_does_not_affect_other_sessions() {
     let (bad, _bad_server) = RawPeer::connect(origin.clone()).await;
     let _s = bad.request(&[0x3f, 0xff, 0xff]).await; // garbage: no such message type
     track.write_group(0, [Object::new(0, "still here")]).unwrap();
-    assert_eq!(bad.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(bad.close_code().await, app_code(SessionCode::ProtocolViolation));
     let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
     assert_eq!(g.id(), GroupId(0));
     let mut sg = g.next_subgroup().await.unwrap();
@@ -149,11 +152,11 @@ async fn rejected_requests_leave_the_session_open() {
     let (client, _server) = sessions(Origin::new()).await;
     for _ in 0..3 {
         let e = client.subscribe(name("x", "y"), SubscribeOptions::default()).await.unwrap_err();
-        assert!(matches!(e, Error::Rejected { code: RequestErrorCode::DoesNotExist, .. }));
+        assert!(matches!(e, Error::Request(RequestFailure::Rejected { code: RequestErrorCode::DoesNotExist, .. })));
     }
     // Request ids keep their parity and advance.
     let e = client.track_status(name("x", "y")).await.unwrap_err();
-    assert!(matches!(e, Error::Rejected { .. }));
+    assert!(matches!(e, Error::Request(RequestFailure::Rejected { .. })));
 }
 
 #[tokio::test]
@@ -199,7 +202,7 @@ async fn a_publisher_may_update_its_publish_and_send_one_goaway_per_request() {
     assert!(matches!(answer, ControlMessage::RequestOk(_)), "{answer:?}");
     // A second GOAWAY on the same request stream closes the session.
     send.write_all(&frame(goaway.into())).await.unwrap();
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(peer.close_code().await, app_code(SessionCode::ProtocolViolation));
 }
 
 /// PUBLISH of `pushed--v` as track alias 1 (request 0); the answer not yet read.
@@ -341,7 +344,7 @@ async fn a_group_abandoned_for_a_slow_subscriber_is_cancelled_not_too_far_behind
         streams.push(timeout(T, peer.transport.accept_uni()).await.unwrap().unwrap());
     }
     let (_, end) = drain(&mut streams[0]).await;
-    assert_eq!(end, Err(StreamCode::Cancelled.to_u64() as u32), "the oldest group's stream");
+    assert_eq!(end, Err(app_code(StreamCode::Cancelled)), "the oldest group's stream");
     // The subscription goes on: the newest group is still being delivered.
     let chunk = timeout(T, streams[4].read_chunk(1024)).await.unwrap().unwrap();
     assert!(chunk.is_some_and(|c| !c.is_empty()));
@@ -357,7 +360,7 @@ async fn a_client_goaway_with_a_uri_on_a_request_stream_is_a_protocol_violation(
     let goaway =
         GoAway { new_session_uri: Bytes::from_static(b"https://elsewhere.example/"), timeout_ms: 0, request_id: None };
     send.write_all(&frame(goaway.into())).await.unwrap();
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(peer.close_code().await, app_code(SessionCode::ProtocolViolation));
 }
 
 /// Our PUBLISH_NAMESPACE stays published when the responder closes its side of the request stream or sends a
@@ -384,7 +387,7 @@ async fn a_published_namespace_survives_the_responders_fin_and_goaway() {
     assert!(read.is_err(), "the namespace was withdrawn: {read:?}");
     drop(announcement);
     let (_, end) = drain(&mut recv).await;
-    assert_eq!(end, Err(StreamCode::Cancelled.to_u64() as u32));
+    assert_eq!(end, Err(app_code(StreamCode::Cancelled)));
 }
 
 /// An object after its group's END_OF_GROUP makes the track malformed (draft-19 §Malformed Tracks): the track
@@ -402,7 +405,7 @@ async fn an_object_past_the_end_of_its_group_makes_the_track_malformed() {
     // The same subgroup again, now with an object past the group's end.
     raw_subgroup(&peer, 0, &[(2, Ok("too far"))]).await;
     let (_, end) = drain(&mut recv).await;
-    assert_eq!(end, Err(StreamCode::MalformedTrack.to_u64() as u32), "the PUBLISH is cancelled");
+    assert_eq!(end, Err(app_code(StreamCode::MalformedTrack)), "the PUBLISH is cancelled");
     let mut group = timeout(T, c.next_group()).await.unwrap().unwrap();
     let mut ids = Vec::new();
     while let Some(mut sub) = timeout(T, group.next_subgroup_to_end()).await.unwrap() {
@@ -449,8 +452,11 @@ async fn a_fetch_ok_ending_before_the_start_is_a_protocol_violation() {
     assert!(matches!(next_message(&mut recv, &mut BytesMut::new()).await, ControlMessage::Fetch(_)));
     let ok = FetchOk { end_location: moq_transport::wire::Location::new(4, 3), ..Default::default() };
     send.write_all(&frame(ok.into())).await.unwrap();
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
-    assert!(matches!(timeout(T, fetching).await.unwrap().unwrap(), Some(Error::ProtocolViolation(_))));
+    assert_eq!(peer.close_code().await, app_code(SessionCode::ProtocolViolation));
+    assert!(matches!(
+        timeout(T, fetching).await.unwrap().unwrap(),
+        Some(Error::Session(SessionError::ProtocolViolation(_)))
+    ));
 }
 
 /// PUBLISH_NAMESPACE_OK (like PUBLISH_OK and SUBSCRIBE_NAMESPACE_OK) carries no Track Properties: one that does
@@ -467,7 +473,7 @@ async fn a_publish_namespace_ok_with_track_properties_is_a_protocol_violation() 
         ..Default::default()
     };
     send.write_all(&frame(ok.into())).await.unwrap();
-    assert_eq!(peer.close_code().await, SessionCode::ProtocolViolation.to_u64() as u32);
+    assert_eq!(peer.close_code().await, app_code(SessionCode::ProtocolViolation));
     assert!(timeout(T, announcing).await.unwrap().unwrap().is_some(), "the announcement failed");
 }
 

@@ -2,7 +2,6 @@
 //! (which stream opens first, which subgroup ids, datagrams) where our own session would choose for itself.
 
 use bytes::{Bytes, BytesMut};
-use moq_transport::SessionConfig;
 use moq_transport::quic::{Client, path_and_authority};
 use moq_transport::wire::codes::StreamCode;
 use moq_transport::wire::control::*;
@@ -18,6 +17,7 @@ use moq_transport::wire::token::AuthToken;
 use moq_transport::wire::{
     Decode, Encode, GroupId, GroupOrder, Location, ObjectId, RequestId, SubgroupId, TrackAlias, Version,
 };
+use moq_transport::{SessionConfig, app_code};
 use tokio::time::timeout;
 use web_transport_quinn::{RecvStream, SendStream, Session};
 
@@ -50,7 +50,7 @@ impl MessageReader {
     }
 
     pub fn stop(&mut self, code: StreamCode) {
-        web_transport_trait::RecvStream::stop(&mut self.recv, code.to_u64() as u32);
+        web_transport_trait::RecvStream::stop(&mut self.recv, app_code(code));
     }
 }
 

@@ -8,7 +8,7 @@ use web_transport_trait::Session as WtSession;
 
 use super::Session;
 use super::handles::RequestStream;
-use crate::error::Error;
+use crate::error::{Error, RequestFailure, SessionError};
 
 /// How long a requester waits for the first response on a request stream.
 pub(super) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,7 +78,7 @@ pub(super) const FETCH_OK: Expected<FetchOk> = Expected {
 
 impl<S: WtSession> Session<S> {
     /// Opens a request stream with `msg` and waits for its answer: the expected message; REQUEST_ERROR fails the
-    /// request ([`Error::Rejected`]); the stream ending first cancels it; anything else is `expected`'s
+    /// request ([`Error::Request(RequestFailure::Rejected)`]); the stream ending first cancels it; anything else is `expected`'s
     /// violation. `finish` closes our side at once (requests that take no REQUEST_UPDATE).
     pub(super) async fn request<T>(
         &self,
@@ -115,8 +115,8 @@ impl<S: WtSession> Session<S> {
             writer.finish();
         }
         let answer = tokio::time::timeout(within, reader.request_message(self.inner.version));
-        let answer = match answer.await.map_err(|_| Error::Timeout)?? {
-            None => return Err(Error::Cancelled),
+        let answer = match answer.await.map_err(|_| Error::Request(RequestFailure::Timeout))?? {
+            None => return Err(Error::Request(RequestFailure::Cancelled)),
             Some(ControlMessage::RequestError(e)) => return Err(rejected(e)),
             Some(m) => (m.name(), (expected.accept)(m)),
         };
@@ -124,7 +124,7 @@ impl<S: WtSession> Session<S> {
             (_, Some(ok)) => Ok(((writer, reader), ok)),
             (name, None) => {
                 tracing::warn!(message = name, "{}", expected.what);
-                let e = Error::ProtocolViolation(expected.what);
+                let e = Error::Session(SessionError::ProtocolViolation(expected.what));
                 Err(match expected.on_unexpected {
                     OnUnexpected::CloseSession => self.fail(e),
                     OnUnexpected::FailRequest => e,
@@ -135,5 +135,5 @@ impl<S: WtSession> Session<S> {
 }
 
 pub(super) fn rejected(e: RequestError) -> Error {
-    Error::Rejected { code: e.code, reason: e.reason.0 }
+    Error::Request(RequestFailure::Rejected { code: e.code, reason: e.reason.0 })
 }

@@ -13,7 +13,7 @@ use web_transport_trait::Session as WtSession;
 use super::Inner;
 use super::config::{Action, AuthContext};
 use super::rules::Refusal;
-use crate::error::Error;
+use crate::error::{Error, SessionError};
 
 /// Bytes a registered token occupies in the cache besides its value (draft-19 §MAX_AUTH_TOKEN_CACHE_SIZE).
 const ENTRY_OVERHEAD: u64 = 16;
@@ -40,7 +40,7 @@ pub(super) struct TokenCache {
 }
 
 fn token_error(code: SessionCode, reason: &'static str) -> TokenFault {
-    TokenFault::Session(Error::Closed { code, reason: reason.to_string() })
+    TokenFault::Session(Error::Session(SessionError::Closed { code, reason: reason.to_string() }))
 }
 
 impl TokenCache {
@@ -58,15 +58,15 @@ impl TokenCache {
                 //# If a server receives Alias Type DELETE (0x0) or USE_ALIAS (0x2) in a SETUP
                 //# message, it MUST close the session with a `PROTOCOL_VIOLATION`.
                 AuthToken::Delete { .. } | AuthToken::UseAlias { .. } if peer_is_client => {
-                    return Err(Error::ProtocolViolation("DELETE or USE_ALIAS token in SETUP"));
+                    return Err(Error::protocol("DELETE or USE_ALIAS token in SETUP"));
                 }
                 AuthToken::Delete { .. } | AuthToken::UseAlias { .. } => {}
                 AuthToken::Register { alias, token_type, value } => {
                     if self.entries.contains_key(alias) {
-                        return Err(Error::Closed {
+                        return Err(Error::Session(SessionError::Closed {
                             code: SessionCode::DuplicateAuthTokenAlias,
                             reason: "alias registered twice".into(),
-                        });
+                        }));
                     }
                     //= draft-ietf-moq-transport-19#setup-auth-token
                     //# it MUST NOT fail

@@ -60,7 +60,7 @@ pub struct SessionConfig {
     /// starts, so this and [`SessionConfig::max_uni_streams`] set most of an idle connection's memory.
     pub max_bidi_streams: u32,
     /// How long a request of ours waits for the peer to allow another bidirectional stream (its stream credit)
-    /// before it fails with [`crate::Error::Timeout`]; without a limit, a peer that never grants one holds the
+    /// before it fails with [`RequestFailure::Timeout`](crate::RequestFailure::Timeout); without a limit, a peer that never grants one holds the
     /// request forever.
     pub request_open_timeout: Duration,
     /// Unidirectional streams the peer may have open at once (one per subgroup in flight). QUIC transports only.

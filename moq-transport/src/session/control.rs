@@ -13,7 +13,7 @@ use web_transport_trait::Session as WtSession;
 use super::config::Role;
 use super::handles::Event;
 use super::{CLOSE_AFTER_STREAMS, Inner, Session};
-use crate::error::{Error, from_wt};
+use crate::error::{Error, RequestFailure, SessionError, from_wt};
 use crate::io::Reader;
 
 impl<S: WtSession> Session<S> {
@@ -33,7 +33,7 @@ impl<S: WtSession> Session<S> {
         let mut control = self.inner.control.lock().await;
         match control.as_mut() {
             Some(w) => w.message(&msg.into(), self.inner.version).await?,
-            None => return Err(Error::Cancelled),
+            None => return Err(Error::Request(RequestFailure::Cancelled)),
         }
         drop(control);
         //= draft-ietf-moq-transport-19#message-goaway
@@ -44,7 +44,10 @@ impl<S: WtSession> Session<S> {
             let tasks = inner.tasks.clone();
             tasks.spawn(async move {
                 tokio::time::sleep(timeout).await;
-                inner.close(Error::Closed { code: SessionCode::GoawayTimeout, reason: "GOAWAY timeout".into() });
+                inner.close(Error::Session(SessionError::Closed {
+                    code: SessionCode::GoawayTimeout,
+                    reason: "GOAWAY timeout".into(),
+                }));
             });
         }
         Ok(())
@@ -59,7 +62,7 @@ pub(super) async fn run_control<S: WtSession>(
     let v = inner.version;
     let setup = match reader.message(v).await {
         Ok(Some(ControlMessage::Setup(s))) => Ok(s.options),
-        Ok(_) => Err(Error::ProtocolViolation("control stream must start with SETUP")),
+        Ok(_) => Err(Error::protocol("control stream must start with SETUP")),
         Err(e) => Err(e),
     };
     let failed = setup.as_ref().err().cloned();
@@ -79,13 +82,13 @@ pub(super) async fn run_control<S: WtSession>(
                 //# The endpoint MUST close the session with a `PROTOCOL_VIOLATION` if it receives more than one GOAWAY
                 //# on the control stream or on a single request stream.
                 if goaways > 1 {
-                    inner.close(Error::ProtocolViolation("second GOAWAY"));
+                    inner.close(Error::protocol("second GOAWAY"));
                     return;
                 }
                 //# If a server receives a GOAWAY with a non-zero New Session URI Length it MUST close the session
                 //# with a `PROTOCOL_VIOLATION`.
                 if inner.role == Role::Server && !g.new_session_uri.is_empty() {
-                    inner.close(Error::ProtocolViolation("GOAWAY URI from a client"));
+                    inner.close(Error::protocol("GOAWAY URI from a client"));
                     return;
                 }
                 inner.state().goaway_received();
@@ -95,7 +98,7 @@ pub(super) async fn run_control<S: WtSession>(
                 });
             }
             Ok(Some(_)) => {
-                inner.close(Error::ProtocolViolation("unexpected message on the control stream"));
+                inner.close(Error::protocol("unexpected message on the control stream"));
                 return;
             }
             Ok(None) => {
@@ -103,7 +106,7 @@ pub(super) async fn run_control<S: WtSession>(
                 //# A control stream MUST NOT be closed at the underlying transport layer during the session's
                 //# lifetime.  Doing so results in the session being closed as a `PROTOCOL_VIOLATION`.
                 if inner.closed.borrow().is_none() {
-                    inner.close(Error::ProtocolViolation("control stream closed"));
+                    inner.close(Error::protocol("control stream closed"));
                 }
                 return;
             }
@@ -119,7 +122,7 @@ pub(super) async fn run_control<S: WtSession>(
                 // exit with PROTOCOL_VIOLATION. A reset with no close behind it is a violation.
                 match tokio::time::timeout(CLOSE_AFTER_STREAMS * 3, inner.transport.closed()).await {
                     Ok(closed) => inner.record_closed(from_wt(closed)),
-                    Err(_) => inner.close(Error::ProtocolViolation("control stream reset")),
+                    Err(_) => inner.close(Error::protocol("control stream reset")),
                 }
                 return;
             }

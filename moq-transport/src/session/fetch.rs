@@ -19,7 +19,7 @@ use super::Inner;
 use super::publisher::track_properties;
 use super::request::{reject, unexpected};
 use super::rules::{Refusal, fetch_end, fetch_send_order, in_fetch_range, joining_range};
-use crate::error::{Error, from_wt};
+use crate::error::{Error, SessionError, from_wt};
 use crate::io::{Reader, Writer};
 use crate::model::{Delivery, FetchItem, FetchedObject, SubgroupInfo, TrackConsumer, TrackEnd};
 
@@ -84,14 +84,14 @@ pub(super) async fn serve_fetch<S: WtSession>(
         }
         // The source failed midway: the response is cut short, never FINished as if complete.
         Some(Err(e)) => {
-            data.reset(StreamCode::UnknownObjectStatus.to_u64() as u32);
-            writer.reset(StreamCode::InternalError.to_u64() as u32);
+            data.reset(StreamCode::UnknownObjectStatus);
+            writer.reset(StreamCode::InternalError);
             if e.is_session_error() { Err(e) } else { Ok(()) }
         }
         //= draft-ietf-moq-transport-19#message-request-update
         //# When a REQUEST_UPDATE fails for a FETCH, the publisher MUST reset the FETCH data stream.
         None => {
-            data.reset(StreamCode::Cancelled.to_u64() as u32);
+            data.reset(StreamCode::Cancelled);
             Ok(())
         }
     }
@@ -392,7 +392,7 @@ async fn fetch_updates<S: WtSession>(
                     return;
                 }
             }
-            Ok(Some(m)) => return inner.close(Error::ProtocolViolation(unexpected(&m))),
+            Ok(Some(m)) => return inner.close(Error::Session(SessionError::ProtocolViolation(unexpected(&m)))),
             // FIN: no more updates; the answer goes on.
             Ok(None) => return std::future::pending().await,
             Err(e) if e.is_session_error() => return inner.close(e),

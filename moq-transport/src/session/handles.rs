@@ -12,7 +12,7 @@ use moq_wire::{GroupOrder, Location, RequestId, TrackAlias, Version};
 use tokio::sync::{mpsc, oneshot};
 use web_transport_trait::Session as WtSession;
 
-use crate::error::Error;
+use crate::error::{Error, RequestFailure};
 use crate::io::{Reader, Writer};
 use crate::model::{FetchItem, FetchedObject, TrackConsumer, TrackProducer};
 use crate::origin::NamespaceEvent;
@@ -132,8 +132,8 @@ impl Subscription {
     /// Sends REQUEST_UPDATE (e.g. `forward: Some(false)` to pause) and waits for the answer.
     pub async fn update(&self, params: Parameters) -> Result<RequestOk, Error> {
         let (tx, rx) = oneshot::channel();
-        self.updates.send((params, tx)).map_err(|_| Error::Cancelled)?;
-        rx.await.map_err(|_| Error::Cancelled)?
+        self.updates.send((params, tx)).map_err(|_| Error::Request(RequestFailure::Cancelled))?;
+        rx.await.map_err(|_| Error::Request(RequestFailure::Cancelled))?
     }
 
     /// Asks the publisher for a new group (REQUEST_UPDATE with NEW_GROUP_REQUEST = `value`, the largest group we
@@ -269,8 +269,8 @@ impl<S: WtSession> FetchResponse<S> {
             };
             let reader = tokio::time::timeout(Duration::from_secs(10), rx)
                 .await
-                .map_err(|_| Error::Timeout)?
-                .map_err(|_| Error::Cancelled)?;
+                .map_err(|_| Error::Request(RequestFailure::Timeout))?
+                .map_err(|_| Error::Request(RequestFailure::Cancelled))?;
             self.reader = Some((reader, FetchReader::new(self.order, self.version)));
         }
         let Some((reader, state)) = self.reader.as_mut() else {

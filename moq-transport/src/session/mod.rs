@@ -42,7 +42,7 @@ use moq_wire::{RequestId, Version};
 use tokio::sync::{mpsc, oneshot, watch};
 use web_transport_trait::Session as WtSession;
 
-use crate::error::{Error, from_wt};
+use crate::error::{Error, RequestFailure, SessionError, app_code, from_wt};
 use crate::io::{Reader, Writer};
 use crate::origin::Origin;
 use receive::{run_datagrams, run_uni};
@@ -173,7 +173,10 @@ impl<S: WtSession> Session<S> {
         let weak = Arc::downgrade(&inner);
         let handle = CloseOnDrop(Box::new(move || {
             if let Some(inner) = weak.upgrade() {
-                inner.close(Error::Closed { code: SessionCode::NoError, reason: "session dropped".into() });
+                inner.close(Error::Session(SessionError::Closed {
+                    code: SessionCode::NoError,
+                    reason: "session dropped".into(),
+                }));
             }
         }));
         let session = Session { inner: inner.clone(), _handle: Some(Arc::new(handle)) };
@@ -202,16 +205,16 @@ impl<S: WtSession> Session<S> {
             Ok(Ok(Ok(setup))) => setup,
             Ok(Ok(Err(e))) => return Err(session.fail(e)),
             Ok(Err(_)) => return Err(session.closed_error()),
-            Err(_) => return Err(session.fail(Error::Timeout)),
+            Err(_) => return Err(session.fail(Error::Session(SessionError::SetupTimeout))),
         };
         //= draft-ietf-moq-transport-19#path
         //# When a PATH parameter is received from a server, or when a PATH parameter is received
         //# while WebTransport is used, ... the session MUST be closed with `INVALID_PATH`.
         if role == Role::Client && peer.path.is_some() {
-            return Err(session.fail(Error::InvalidPath("PATH from the server")));
+            return Err(session.fail(Error::Session(SessionError::InvalidPath("PATH from the server"))));
         }
         if role == Role::Client && peer.authority.is_some() {
-            return Err(session.fail(Error::InvalidAuthority("AUTHORITY from the server")));
+            return Err(session.fail(Error::Session(SessionError::InvalidAuthority("AUTHORITY from the server"))));
         }
         let taken = inner.state().tokens.take_setup(&peer.auth_tokens, role == Role::Server);
         if let Err(e) = taken {
@@ -261,7 +264,7 @@ impl<S: WtSession> Session<S> {
 
     /// Closes the session with a code and reason.
     pub fn close(&self, code: SessionCode, reason: &str) {
-        self.inner.close(Error::Closed { code, reason: reason.to_string() });
+        self.inner.close(Error::Session(SessionError::Closed { code, reason: reason.to_string() }));
     }
 
     /// Closes the session and waits until the transport is closed too, so that the peer is told before the
@@ -292,7 +295,7 @@ impl<S: WtSession> Session<S> {
     }
 
     fn closed_error(&self) -> Error {
-        self.inner.closed.borrow().clone().unwrap_or(Error::Cancelled)
+        self.inner.closed.borrow().clone().unwrap_or(Error::Request(RequestFailure::Cancelled))
     }
 
     fn fail(&self, e: Error) -> Error {
@@ -316,7 +319,7 @@ impl<S: WtSession> Session<S> {
         let open = self.inner.transport.open_bi();
         let (send, recv) = match tokio::time::timeout(open_within, open).await {
             Ok(opened) => opened.map_err(from_wt)?,
-            Err(_) => return Err(Error::Timeout),
+            Err(_) => return Err(Error::Request(RequestFailure::Timeout)),
         };
         let log = self.inner.stream_log(true, None);
         let mut writer = Writer::new(send).logged(log.clone());
@@ -356,9 +359,9 @@ impl<S: WtSession> Inner<S> {
             if let Ok(mut control) = self.control.try_lock()
                 && let Some(writer) = control.as_mut()
             {
-                writer.reset(StreamCode::SessionClosed.to_u64() as u32);
+                writer.reset(StreamCode::SessionClosed);
             }
-            let (transport, code, reason) = (self.transport.clone(), code.to_u64() as u32, e.to_string());
+            let (transport, code, reason) = (self.transport.clone(), app_code(code), e.to_string());
             if tokio::runtime::Handle::try_current().is_err() {
                 transport.close(code, &reason);
                 self.tasks.abort_all();

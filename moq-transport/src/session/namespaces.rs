@@ -75,12 +75,12 @@ pub(super) async fn serve_namespaces<S: WtSession>(
                         announce_all(writer, v, &origin, &new, &mut sent).await?;
                     }
                 }
-                Ok(Some(_)) => return Err(Error::ProtocolViolation("unexpected message on SUBSCRIBE_NAMESPACE")),
+                Ok(Some(_)) => return Err(Error::protocol("unexpected message on SUBSCRIBE_NAMESPACE")),
                 // A FIN from the subscriber is not a cancel: keep sending until STOP_SENDING or a reset.
                 Ok(None) => fin = true,
                 Err(e) if e.is_session_error() => return Err(e),
                 Err(_) => {
-                    writer.reset(StreamCode::Cancelled.to_u64() as u32);
+                    writer.reset(StreamCode::Cancelled);
                     return Ok(());
                 }
             },

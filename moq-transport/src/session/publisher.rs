@@ -16,7 +16,7 @@ use super::handles::{Announcement, Published};
 use super::request::unexpected;
 use super::rules::{Start, subscription_window, track_group_order};
 use super::serve::{Served, SubState, serve_subscription};
-use crate::error::Error;
+use crate::error::{Error, RequestFailure};
 use crate::model::{TrackInfo, TrackProducer};
 
 impl<S: WtSession> Session<S> {
@@ -51,8 +51,8 @@ impl<S: WtSession> Session<S> {
                 }
             }
             // Withdraw: cancel the request stream in both directions.
-            writer.reset(StreamCode::Cancelled.to_u64() as u32);
-            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+            writer.reset(StreamCode::Cancelled);
+            reader.stop(StreamCode::Cancelled);
         });
         Ok(Announcement { namespace, _cancel: cancel })
     }
@@ -97,9 +97,9 @@ impl<S: WtSession> Session<S> {
         let (start, end_group) = match subscription_window(params.location_filter, largest) {
             Ok(window) => window,
             Err((code, reason)) => {
-                writer.reset(StreamCode::Cancelled.to_u64() as u32);
-                reader.stop(StreamCode::Cancelled.to_u64() as u32);
-                return Err(Error::Rejected { code, reason: reason.into() });
+                writer.reset(StreamCode::Cancelled);
+                reader.stop(StreamCode::Cancelled);
+                return Err(Error::Request(RequestFailure::Rejected { code, reason: reason.into() }));
             }
         };
         let consumer = match start {
@@ -119,8 +119,8 @@ impl<S: WtSession> Session<S> {
             tokio::select! {
                 _ = serve_subscription(&inner, &mut writer, &mut reader, track.clone(), consumer, alias, start, end_group, &state) => {}
                 _ = cancelled => {
-                    writer.reset(StreamCode::Cancelled.to_u64() as u32);
-                    reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                    writer.reset(StreamCode::Cancelled);
+                    reader.stop(StreamCode::Cancelled);
                 }
             }
             inner.state().served.remove(&request_id.0);

@@ -25,7 +25,7 @@ use super::malformed::{Arrival, Malformed, TrackShape};
 use super::request::{reject, unexpected};
 use super::rules::Refusal;
 use super::{Inner, lock};
-use crate::error::{Error, from_wt};
+use crate::error::{Error, SessionError, StreamError, from_wt};
 use crate::io::{Reader, Writer};
 use crate::model::{
     Delivery, GroupProducer, Object, SubgroupInfo, SubgroupProducer, TrackEnd, TrackInfo, TrackProducer,
@@ -149,7 +149,7 @@ pub(super) async fn run_uni<S: WtSession>(
             match kind {
                 StreamKind::Control => {
                     if control_seen.swap(true, Ordering::Relaxed) {
-                        return inner.close(Error::ProtocolViolation("second control stream"));
+                        return inner.close(Error::protocol("second control stream"));
                     }
                     let tx = lock(&setup_tx).take();
                     let reader = reader.logged(inner.stream_log(false, Some("control")));
@@ -189,7 +189,7 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                 Some(tx) => {
                     let _ = tx.send(reader);
                 }
-                None => reader.stop(StreamCode::Cancelled.to_u64() as u32),
+                None => reader.stop(StreamCode::Cancelled),
             }
             Ok(())
         }
@@ -198,7 +198,7 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                 log.subgroup_header(false, &h);
             }
             let Some(incoming) = inner.wait_alias(h.track_alias.0).await else {
-                reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                reader.stop(StreamCode::Cancelled);
                 return Ok(());
             };
             incoming.streams.send_modify(|n| *n += 1);
@@ -210,7 +210,7 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                 _ => match incoming.subgroup(h.group_id.0, subgroup_info(&h, ObjectId(0), priority)) {
                     Some(s) => Some(s),
                     None => {
-                        reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                        reader.stop(StreamCode::Cancelled);
                         return Ok(());
                     }
                 },
@@ -240,7 +240,7 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                         //# Object(s) triggering Malformed Track status
                         //# MUST NOT be cached.
                         if !incoming.check(arrival) {
-                            reader.stop(StreamCode::MalformedTrack.to_u64() as u32);
+                            reader.stop(StreamCode::MalformedTrack);
                             if let Some(s) = &sub {
                                 s.abort(StreamCode::MalformedTrack.to_u64());
                             }
@@ -251,7 +251,7 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                             match incoming.subgroup(group, subgroup_info(&h, obj.object_id, priority)) {
                                 Some(s) => sub = Some(s),
                                 None => {
-                                    reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                                    reader.stop(StreamCode::Cancelled);
                                     return Ok(());
                                 }
                             }
@@ -284,7 +284,7 @@ pub(super) async fn handle_data_stream<S: WtSession>(
                         }
                         return Ok(());
                     }
-                    Err(Error::StreamReset(code)) => {
+                    Err(Error::Stream(StreamError::Reset(code))) => {
                         if let Some(s) = &sub {
                             s.abort(code as u64);
                         }
@@ -446,8 +446,8 @@ pub(super) async fn accept_publish<S: WtSession>(
             m = reader.request_message(v) => m,
             // Our receive path found the track malformed (and ended it): cancel the PUBLISH.
             _ = incoming.malformed.notified() => {
-                writer.reset(StreamCode::MalformedTrack.to_u64() as u32);
-                reader.stop(StreamCode::MalformedTrack.to_u64() as u32);
+                writer.reset(StreamCode::MalformedTrack);
+                reader.stop(StreamCode::MalformedTrack);
                 break TrackEnd::Error(PublishDoneCode::MalformedTrack.to_u64());
             }
         };
@@ -470,7 +470,7 @@ pub(super) async fn accept_publish<S: WtSession>(
                 };
                 writer.message(&answer, v).await?;
             }
-            Ok(Some(m)) => return Err(Error::ProtocolViolation(unexpected(&m))),
+            Ok(Some(m)) => return Err(Error::Session(SessionError::ProtocolViolation(unexpected(&m)))),
             Err(e) if e.is_session_error() => return Err(e),
             Ok(None) | Err(_) => break TrackEnd::Error(StreamCode::Cancelled.to_u64()),
         }
@@ -519,7 +519,7 @@ impl<S: WtSession> Inner<S> {
         //# Track with an `Established` subscription, it MUST close the session with error `DUPLICATE_TRACK_ALIAS`.
         if map.get(&alias).is_some_and(|i| i.producer.info().name != producer.info().name) {
             drop(state);
-            let e = Error::DuplicateTrackAlias(alias);
+            let e = Error::Session(SessionError::DuplicateTrackAlias(alias));
             self.close(e.clone());
             return Err(e);
         }

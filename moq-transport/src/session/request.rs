@@ -22,7 +22,7 @@ use super::rules::check_range_filters;
 use super::state::PrefixKind;
 use super::subscribe::serve_subscribe;
 use super::tracks::serve_tracks;
-use crate::error::{Error, from_wt};
+use crate::error::{Error, SessionError, from_wt};
 use crate::io::{Reader, Writer};
 
 /// The MAX_FILTER_RANGES we allow (we send no such setup option, so the peer's limit is its default, 0).
@@ -81,7 +81,7 @@ pub(super) async fn handle_request<S: WtSession>(
     //# Bidirectional streams MUST NOT begin with any other message type unless negotiated. If they do,
     //# the peer MUST close the Session with a `PROTOCOL_VIOLATION`.
     if !first.is_request() {
-        return Err(Error::ProtocolViolation("request stream must start with a request"));
+        return Err(Error::protocol("request stream must start with a request"));
     }
     let request_id = match &first {
         ControlMessage::Subscribe(m) => m.request_id,
@@ -91,7 +91,7 @@ pub(super) async fn handle_request<S: WtSession>(
         ControlMessage::PublishNamespace(m) => m.request_id,
         ControlMessage::SubscribeNamespace(m) => m.request_id,
         ControlMessage::SubscribeTracks(m) => m.request_id,
-        _ => return Err(Error::ProtocolViolation("not a request")),
+        _ => return Err(Error::protocol("not a request")),
     };
     inner.check_peer_request(request_id)?;
     if inner.state().going_away() {
@@ -169,7 +169,7 @@ pub(super) async fn handle_request<S: WtSession>(
             serve_tracks(inner, writer, reader, claim, &grant, &m.params).await
         }
         ControlMessage::Publish(m) => accept_publish(inner, writer, reader, m).await,
-        _ => Err(Error::ProtocolViolation("not a request")),
+        _ => Err(Error::protocol("not a request")),
     }
 }
 
@@ -256,7 +256,7 @@ pub(super) async fn hold_request<S: WtSession>(
                 };
                 writer.message(&answer, v).await?;
             }
-            Ok(Some(m)) => return Err(Error::ProtocolViolation(unexpected(&m))),
+            Ok(Some(m)) => return Err(Error::Session(SessionError::ProtocolViolation(unexpected(&m)))),
             Ok(None) => {
                 let _ = writer.closed().await;
                 return Ok(());

@@ -198,8 +198,8 @@ pub(super) async fn serve_subscription<S: WtSession>(
         None => {
             // Cancelled: dropping `serve` aborts the data stream tasks, whose writers reset their streams.
             state.cancel();
-            writer.reset(StreamCode::Cancelled.to_u64() as u32);
-            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+            writer.reset(StreamCode::Cancelled);
+            reader.stop(StreamCode::Cancelled);
         }
     }
 }
@@ -250,7 +250,7 @@ pub(super) async fn read_updates<S: WtSession>(
                 }
             }
             Ok(Some(_)) => {
-                inner.close(Error::ProtocolViolation("unexpected message on a subscription"));
+                inner.close(Error::protocol("unexpected message on a subscription"));
                 return None;
             }
             Ok(None) => {
@@ -689,7 +689,7 @@ pub(super) async fn serve_subgroup<S: WtSession>(
         let next = match step {
             Step::Next(n) => n,
             Step::SessionClosed => {
-                writer.reset(StreamCode::SessionClosed.to_u64() as u32);
+                writer.reset(StreamCode::SessionClosed);
                 return;
             }
             Step::Reprioritise => {
@@ -708,7 +708,7 @@ pub(super) async fn serve_subgroup<S: WtSession>(
             //#   is being terminated
             // Abandoning one group does not end the subscription: CANCELLED.
             Step::Stop => {
-                writer.reset(StreamCode::Cancelled.to_u64() as u32);
+                writer.reset(StreamCode::Cancelled);
                 return;
             }
             Step::PeerStopped => return,
@@ -728,13 +728,13 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                 let waited = at.elapsed();
                 if timeouts.object_limit().is_some_and(|t| waited > t) {
                     inner.config.stats.delivery_timeouts.fetch_add(1, Ordering::Relaxed);
-                    writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
+                    writer.reset(StreamCode::DeliveryTimeout);
                     return;
                 }
                 if shed.too_late(budget, waited) {
                     inner.config.stats.groups_shed.fetch_add(1, Ordering::Relaxed);
                     // The relay's latency budget is a delivery timeout it imposes; the subscription goes on.
-                    writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
+                    writer.reset(StreamCode::DeliveryTimeout);
                     return;
                 }
                 let h = ObjectHeader {
@@ -744,7 +744,7 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                     status: o.status,
                 };
                 if w.write_object_header(&mut buf, &h).is_err() {
-                    writer.reset(StreamCode::InternalError.to_u64() as u32);
+                    writer.reset(StreamCode::InternalError);
                     return;
                 }
                 if writer.write(&buf).await.is_err() {
@@ -770,13 +770,13 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                 if let Some(t) = timeouts.subgroup {
                     let since_fin = sub.closed_at().map(|at| at.elapsed()).unwrap_or_default();
                     if tokio::time::timeout(t.saturating_sub(since_fin), writer.closed()).await.is_err() {
-                        writer.reset(StreamCode::DeliveryTimeout.to_u64() as u32);
+                        writer.reset(StreamCode::DeliveryTimeout);
                     }
                 }
                 return;
             }
             Err(Closed::Reset(code)) => {
-                writer.reset(code as u32);
+                writer.reset(StreamCode::from(code));
                 return;
             }
         }

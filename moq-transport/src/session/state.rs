@@ -16,7 +16,7 @@ use super::limits::Held;
 use super::receive::Incoming;
 use super::request_ids::PeerRequestIds;
 use super::serve::Served;
-use crate::error::Error;
+use crate::error::{Error, RequestFailure, SessionError};
 use crate::io::Reader;
 
 /// The two kinds of namespace prefix request whose prefixes must not overlap others of their kind.
@@ -86,7 +86,7 @@ impl<R> State<R> {
         //= draft-ietf-moq-transport-19#message-goaway
         //# The client MUST NOT initiate new requests in a session once it has received a GOAWAY from the server.
         if self.goaway_received {
-            return Err(Error::GoingAway);
+            return Err(Error::Request(RequestFailure::GoingAway));
         }
         let id = RequestId(self.next_request);
         self.next_request += 2;
@@ -121,7 +121,7 @@ impl<R> State<R> {
         //# If an endpoint receives a Request ID where the least significant bit is incorrect for the sender,
         //# or a duplicate Request ID, it MUST close the session with `INVALID_REQUEST_ID`.
         if id.is_client() != self.peer_is_client || !self.peer_ids.insert(id.0) {
-            return Err(Error::InvalidRequestId(id.0));
+            return Err(Error::Session(SessionError::InvalidRequestId(id.0)));
         }
         Ok(())
     }
@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(server.next_request_id().unwrap(), RequestId(1));
         assert_eq!(server.next_request_id().unwrap(), RequestId(3));
         client.goaway_received();
-        assert!(matches!(client.next_request_id(), Err(Error::GoingAway)));
+        assert!(matches!(client.next_request_id(), Err(Error::Request(RequestFailure::GoingAway))));
     }
 
     #[test]
@@ -234,8 +234,14 @@ mod tests {
     fn peer_request_ids_need_the_peers_parity_and_are_used_once() {
         let mut server = state(Role::Server);
         server.check_peer_request(RequestId(0)).unwrap();
-        assert!(matches!(server.check_peer_request(RequestId(0)), Err(Error::InvalidRequestId(0))));
-        assert!(matches!(server.check_peer_request(RequestId(1)), Err(Error::InvalidRequestId(1))));
+        assert!(matches!(
+            server.check_peer_request(RequestId(0)),
+            Err(Error::Session(SessionError::InvalidRequestId(0)))
+        ));
+        assert!(matches!(
+            server.check_peer_request(RequestId(1)),
+            Err(Error::Session(SessionError::InvalidRequestId(1)))
+        ));
         let mut client = state(Role::Client);
         client.check_peer_request(RequestId(1)).unwrap();
         assert!(client.check_peer_request(RequestId(2)).is_err());

@@ -21,7 +21,7 @@ use super::handles::{
     TracksSubscription,
 };
 use super::rules::fetch_end_before_start;
-use crate::error::Error;
+use crate::error::{Error, RequestFailure};
 use crate::model::{TrackEnd, TrackInfo, TrackProducer};
 use crate::origin::NamespaceEvent;
 
@@ -48,8 +48,8 @@ impl<S: WtSession> Session<S> {
         //= draft-ietf-moq-transport-19#mandatory-track-properties
         //# For SUBSCRIBE_OK messages: the subscriber MUST cancel the subscription
         if let Some(key) = ok.track_properties.mandatory() {
-            writer.reset(StreamCode::Cancelled.to_u64() as u32);
-            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+            writer.reset(StreamCode::Cancelled);
+            reader.stop(StreamCode::Cancelled);
             return Err(unsupported_extension(key));
         }
         let mut info = TrackInfo::new(track);
@@ -91,7 +91,7 @@ impl<S: WtSession> Session<S> {
                             };
                         }
                         Ok(Some(ControlMessage::RequestOk(ok))) if !ok.track_properties.is_empty() => {
-                            inner.close(Error::ProtocolViolation("REQUEST_UPDATE answered with Track Properties"));
+                            inner.close(Error::protocol("REQUEST_UPDATE answered with Track Properties"));
                             break TrackEnd::Error(PublishDoneCode::InternalError.to_u64());
                         }
                         Ok(Some(ControlMessage::RequestOk(ok))) => {
@@ -102,7 +102,7 @@ impl<S: WtSession> Session<S> {
                             if let Some(tx) = waiting.pop_front() { let _ = tx.send(Err(rejected(e))); }
                         }
                         Ok(Some(_)) => {
-                            inner.close(Error::ProtocolViolation("unexpected message on a subscription"));
+                            inner.close(Error::protocol("unexpected message on a subscription"));
                             break TrackEnd::Error(PublishDoneCode::InternalError.to_u64());
                         }
                         Ok(None) => break TrackEnd::Error(PublishDoneCode::InternalError.to_u64()),
@@ -113,8 +113,8 @@ impl<S: WtSession> Session<S> {
                     },
                     // Our receive path found the track malformed (and ended it): cancel the subscription.
                     _ = incoming.malformed.notified() => {
-                        writer.reset(StreamCode::MalformedTrack.to_u64() as u32);
-                        reader.stop(StreamCode::MalformedTrack.to_u64() as u32);
+                        writer.reset(StreamCode::MalformedTrack);
+                        reader.stop(StreamCode::MalformedTrack);
                         break TrackEnd::Error(PublishDoneCode::MalformedTrack.to_u64());
                     }
                     // Further updates wait in the channel while the peer's limit is reached (0: no limit).
@@ -133,8 +133,8 @@ impl<S: WtSession> Session<S> {
                         }
                         None => {
                             // The Subscription was dropped: cancel.
-                            writer.reset(StreamCode::Cancelled.to_u64() as u32);
-                            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                            writer.reset(StreamCode::Cancelled);
+                            reader.stop(StreamCode::Cancelled);
                             break TrackEnd::Error(StreamCode::Cancelled.to_u64());
                         }
                     },
@@ -188,7 +188,7 @@ impl<S: WtSession> Session<S> {
         };
         if requested_start.is_some_and(|start| fetch_end_before_start(start, ok.end_location)) {
             self.inner.state().fetches.remove(&request_id.0);
-            let e = Error::ProtocolViolation("FETCH_OK ends before the FETCH's start");
+            let e = Error::protocol("FETCH_OK ends before the FETCH's start");
             self.inner.close(e.clone());
             return Err(e);
         }
@@ -196,8 +196,8 @@ impl<S: WtSession> Session<S> {
         //# For FETCH_OK messages: the subscriber MUST cancel the fetch
         if let Some(key) = ok.track_properties.mandatory() {
             self.inner.state().fetches.remove(&request_id.0);
-            writer.reset(StreamCode::Cancelled.to_u64() as u32);
-            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+            writer.reset(StreamCode::Cancelled);
+            reader.stop(StreamCode::Cancelled);
             return Err(unsupported_extension(key));
         }
         Ok(FetchResponse {
@@ -230,7 +230,7 @@ impl<S: WtSession> Session<S> {
                     m = reader.request_message(v) => m,
                     // The NamespaceSubscription was dropped: cancel.
                     _ = tx.closed() => {
-                        reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                        reader.stop(StreamCode::Cancelled);
                         break;
                     }
                 };
@@ -248,12 +248,12 @@ impl<S: WtSession> Session<S> {
                         //# the session with a 'PROTOCOL_VIOLATION'.
                         Ok(ns) if known.remove(&ns) => NamespaceEvent::Removed(ns),
                         _ => {
-                            inner.close(Error::ProtocolViolation("NAMESPACE_DONE before NAMESPACE"));
+                            inner.close(Error::protocol("NAMESPACE_DONE before NAMESPACE"));
                             break;
                         }
                     },
                     Ok(Some(_)) => {
-                        inner.close(Error::ProtocolViolation("unexpected message on SUBSCRIBE_NAMESPACE"));
+                        inner.close(Error::protocol("unexpected message on SUBSCRIBE_NAMESPACE"));
                         break;
                     }
                     Err(e) if e.is_session_error() => {
@@ -263,7 +263,7 @@ impl<S: WtSession> Session<S> {
                     Ok(None) | Err(_) => break,
                 };
                 if tx.send(event).is_err() {
-                    reader.stop(StreamCode::Cancelled.to_u64() as u32);
+                    reader.stop(StreamCode::Cancelled);
                     break;
                 }
             }
@@ -295,12 +295,12 @@ impl<S: WtSession> Session<S> {
                         Ok(Some(ControlMessage::PublishSkipped(p))) => match prefix_held.join(&p.suffix) {
                             Ok(ns) => { let _ = inner.events.send(Event::Skipped(FullTrackName::new(ns, p.name))); }
                             Err(_) => {
-                                inner.close(Error::ProtocolViolation("PUBLISH_SKIPPED names an invalid namespace"));
+                                inner.close(Error::protocol("PUBLISH_SKIPPED names an invalid namespace"));
                                 break;
                             }
                         },
                         Ok(Some(_)) => {
-                            inner.close(Error::ProtocolViolation("unexpected message on SUBSCRIBE_TRACKS"));
+                            inner.close(Error::protocol("unexpected message on SUBSCRIBE_TRACKS"));
                             break;
                         }
                         // The peer will send nothing more; the request stays until we drop it.
@@ -315,8 +315,8 @@ impl<S: WtSession> Session<S> {
                     },
                 }
             }
-            writer.reset(StreamCode::Cancelled.to_u64() as u32);
-            reader.stop(StreamCode::Cancelled.to_u64() as u32);
+            writer.reset(StreamCode::Cancelled);
+            reader.stop(StreamCode::Cancelled);
         });
         Ok(TracksSubscription { prefix, _cancel: cancel })
     }
@@ -324,8 +324,8 @@ impl<S: WtSession> Session<S> {
 
 /// The error for a track whose properties include a Mandatory Track Property we do not understand.
 pub(super) fn unsupported_extension(key: u64) -> Error {
-    Error::Rejected {
+    Error::Request(RequestFailure::Rejected {
         code: RequestErrorCode::UnsupportedExtension,
         reason: format!("mandatory track property {key:#x} is not understood"),
-    }
+    })
 }

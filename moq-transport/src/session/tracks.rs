@@ -14,7 +14,7 @@ use super::authority::Grant;
 use super::handles::Published;
 use super::request::{PrefixClaim, unexpected};
 use super::{Inner, Session};
-use crate::error::Error;
+use crate::error::{Error, SessionError};
 use crate::io::{Reader, Writer};
 use crate::model::TrackProducer;
 use crate::origin::Origin;
@@ -75,7 +75,7 @@ pub(super) async fn serve_tracks<S: WtSession>(
                         offer_all(&offers, writer, &origin, &new, &mut published).await?;
                     }
                 }
-                Ok(Some(m)) => return Err(Error::ProtocolViolation(unexpected(&m))),
+                Ok(Some(m)) => return Err(Error::Session(SessionError::ProtocolViolation(unexpected(&m)))),
                 // A FIN is not a cancel: keep publishing until STOP_SENDING or a reset.
                 Ok(None) => fin = true,
                 Err(e) if e.is_session_error() => return Err(e),
