@@ -25,7 +25,7 @@ pub enum Event {
     /// The peer withdrew a namespace.
     Unannounced(TrackNamespace),
     /// The peer pushed a track (PUBLISH); we accepted it. Its objects arrive in this track: read them with
-    /// `consume()` / `consume_from_start()`, or put it in an [`Origin`] to serve it on.
+    /// `consume()` / `consume_from_start()`, or put it in an [`Origin`](crate::Origin) to serve it on.
     Published(TrackProducer),
     /// The peer will not PUBLISH this track for our SUBSCRIBE_TRACKS (PUBLISH_SKIPPED): SUBSCRIBE to it instead.
     Skipped(FullTrackName),
@@ -123,7 +123,7 @@ impl Subscription {
         self.consumer.clone()
     }
 
-    /// The received track as a producer handle, to put it in an [`Origin`] and serve it on (a relay). It ends
+    /// The received track as a producer handle, to put it in an [`Origin`](crate::Origin) and serve it on (a relay). It ends
     /// when the subscription ends.
     pub fn track(&self) -> TrackProducer {
         self.producer.clone()

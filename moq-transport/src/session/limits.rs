@@ -41,7 +41,7 @@ impl SharedBudget {
     }
 }
 
-/// Per-session limits on the peer's requests ([`SessionConfig::limits`]).
+/// Per-session limits on the peer's requests ([`SessionConfig::limits`](crate::SessionConfig::limits)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestLimits {
     /// Requests of any kind open at once.
