@@ -26,17 +26,7 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Whether `ns` was announced by a local publisher or is the relay's own (not learned from the root).
 fn is_local(router: &Router, ns: &TrackNamespace) -> bool {
-    local_namespaces(router).contains(ns)
-}
-
-fn local_namespaces(router: &Router) -> Vec<TrackNamespace> {
-    let publishers = router.publishers.lock().unwrap_or_else(|e| e.into_inner());
-    let mut out: Vec<TrackNamespace> =
-        publishers.iter().filter(|(_, id, _)| *id != CLUSTER_ID).map(|(p, _, _)| p.clone()).collect();
-    out.extend(router.own.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
-    out.sort();
-    out.dedup();
-    out
+    router.local_namespaces().contains(ns)
 }
 
 /// Keeps a session to a root, reconnecting after failures: each time to the first of `roots` that answers, so that
@@ -93,7 +83,7 @@ async fn serve(
     // What we announced to the root: kept equal to the local namespaces (local publishers and our own).
     let mut announced: HashMap<TrackNamespace, Announcement> = HashMap::new();
     loop {
-        let local = local_namespaces(router);
+        let local = router.local_namespaces();
         announced.retain(|ns, _| local.contains(ns));
         for ns in local {
             if !announced.contains_key(&ns) {

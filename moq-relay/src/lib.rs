@@ -295,13 +295,7 @@ impl Relay {
             let origin = self.origin.clone();
             let router = self.router.clone();
             let render = move || {
-                let open: Vec<_> = router
-                    .sessions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .values()
-                    .map(|s| s.quic_counters())
-                    .collect();
+                let open: Vec<_> = router.sessions().iter().map(|s| s.quic_counters()).collect();
                 std::future::ready(metrics.render(&origin, open))
             };
             let app = axum::Router::new()
@@ -385,20 +379,19 @@ impl Relay {
                 metrics.sessions_active.fetch_add(1, Ordering::Relaxed);
                 let span = tracing::info_span!("session", id, remote = %info.remote, version = %info.version, wt = info.webtransport);
                 span.in_scope(|| tracing::info!(path = %info.path, "session accepted"));
-                router.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(id, session.clone());
+                router.add_session(id, session.clone());
                 let ended = session.clone();
                 let chat = chat.map(|chat| (chat, chat_owner(id, &info, &session, policy, router.clone())));
                 let served = serve_session(id, session, &router, &origin, &metrics, chat);
                 tracing::Instrument::instrument(served, span).await;
-                router.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                router.remove_session(id);
                 metrics.session_ended(&ended.quic_counters());
                 drop(ended);
                 metrics.sessions_active.fetch_sub(1, Ordering::Relaxed);
             });
         }
         // Graceful shutdown: GOAWAY to everyone, give them the drain timeout to move, then close.
-        let sessions: Vec<Session> =
-            self.router.sessions.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let sessions: Vec<Session> = self.router.sessions();
         tracing::info!(sessions = sessions.len(), drain = ?self.drain, "shutting down");
         for s in &sessions {
             // Only a server may name a new URI (a cluster node's link to its root is a client session).
@@ -502,7 +495,7 @@ mod tests {
         track.write_group(0, [Object::new(0, "x")]).unwrap();
         let mut c = sub.consumer();
         tokio::time::timeout(Duration::from_secs(10), c.next_group()).await.unwrap().unwrap();
-        let held = |r: &Router| r.upstream.lock().unwrap().len() + r.resolving.lock().unwrap().len();
+        let held = |r: &Router| r.held();
         assert_eq!(held(&router), 2, "one upstream subscription and its lock while live");
         drop((ann, publisher));
         tokio::time::timeout(Duration::from_secs(10), c.closed()).await.unwrap();

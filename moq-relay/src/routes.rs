@@ -30,18 +30,29 @@ impl Upstream {
     }
 }
 
-/// Who publishes what: announced namespaces and the sessions that announced them.
+/// The routing table's contents, changed only under [`Router`]'s one lock by the methods in this file.
+#[derive(Default)]
+struct Table {
+    /// Every open session, by router id.
+    sessions: HashMap<u64, Session>,
+    /// Announced namespaces and the sessions that announced them.
+    publishers: Vec<(TrackNamespace, u64, Session)>,
+    /// The relay's copies of tracks it subscribed to upstream (or was PUBLISHed).
+    upstream: HashMap<FullTrackName, Upstream>,
+    /// One lock per track being resolved upstream, so that its viewers share one upstream SUBSCRIBE.
+    resolving: HashMap<FullTrackName, Arc<tokio::sync::Mutex<()>>>,
+    /// Namespaces the relay publishes itself (`--demo`), announced to the cluster like a local publisher's.
+    own: Vec<TrackNamespace>,
+}
+
+/// Who publishes what, and the relay's copies of tracks: one table behind one lock (never held across an
+/// `.await`), plus what never changes.
 pub(crate) struct Router {
-    pub(crate) sessions: Mutex<HashMap<u64, Session>>,
-    pub(crate) publishers: Mutex<Vec<(TrackNamespace, u64, Session)>>,
-    pub(crate) upstream: Mutex<HashMap<FullTrackName, Upstream>>,
-    pub(crate) resolving: Mutex<HashMap<FullTrackName, Arc<tokio::sync::Mutex<()>>>>,
+    table: Mutex<Table>,
     /// The cache limits of the relay's copies of tracks: groups and bytes.
     pub(crate) cache: (usize, u64),
     /// How long a track whose publishers were all lost waits for one to come back (see [`Merged`]).
     pub(crate) grace: std::time::Duration,
-    /// Namespaces the relay publishes itself (`--demo`), announced to the cluster like a local publisher's.
-    pub(crate) own: Mutex<Vec<TrackNamespace>>,
     /// Bumped whenever the publishers change, so that the cluster link re-announces what is local.
     pub(crate) changed: tokio::sync::watch::Sender<u64>,
 }
@@ -51,23 +62,73 @@ impl Router {
     /// `grace` for a lost publisher to be replaced.
     pub(crate) fn new(window: usize, max_bytes: u64, grace: std::time::Duration) -> Router {
         Router {
-            sessions: Mutex::default(),
-            publishers: Mutex::default(),
-            upstream: Mutex::default(),
-            resolving: Mutex::default(),
+            table: Mutex::default(),
             cache: (window, max_bytes),
             grace,
-            own: Mutex::default(),
             changed: tokio::sync::watch::Sender::new(0),
         }
     }
 
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records an open session.
+    pub(crate) fn add_session(&self, id: u64, session: Session) {
+        self.table().sessions.insert(id, session);
+    }
+
+    /// Forgets a closed session.
+    pub(crate) fn remove_session(&self, id: u64) {
+        self.table().sessions.remove(&id);
+    }
+
+    /// Every open session.
+    pub(crate) fn sessions(&self) -> Vec<Session> {
+        self.table().sessions.values().cloned().collect()
+    }
+
     /// Publishes `ns` as the relay's own (its tracks are in the origin), so the cluster learns it too.
     pub(crate) fn publish_own(&self, ns: TrackNamespace, origin: &Origin) {
-        let _publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
-        self.own.lock().unwrap_or_else(|e| e.into_inner()).push(ns.clone());
+        self.table().own.push(ns.clone());
         origin.publish_namespace(ns);
         self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// The namespaces announced by local publishers or the relay's own (not learned from the cluster root).
+    pub(crate) fn local_namespaces(&self) -> Vec<TrackNamespace> {
+        let table = self.table();
+        let mut out: Vec<TrackNamespace> =
+            table.publishers.iter().filter(|(_, id, _)| *id != CLUSTER_ID).map(|(p, _, _)| p.clone()).collect();
+        out.extend(table.own.iter().cloned());
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Runs `f` on the relay's track copies, under the table's lock.
+    pub(crate) fn upstreams<R>(&self, f: impl FnOnce(&mut HashMap<FullTrackName, Upstream>) -> R) -> R {
+        f(&mut self.table().upstream)
+    }
+
+    /// The lock that makes the viewers of `name` share one upstream SUBSCRIBE.
+    pub(crate) fn resolving(&self, name: &FullTrackName) -> Arc<tokio::sync::Mutex<()>> {
+        self.table().resolving.entry(name.clone()).or_default().clone()
+    }
+
+    /// Drops the resolving lock of `name` when nobody holds it.
+    pub(crate) fn forget_resolving(&self, name: &FullTrackName) {
+        let mut table = self.table();
+        if table.resolving.get(name).is_some_and(|lock| Arc::strong_count(lock) == 1) {
+            table.resolving.remove(name);
+        }
+    }
+
+    /// How many track copies and resolving locks the table holds.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        let table = self.table();
+        table.upstream.len() + table.resolving.len()
     }
 
     /// Records that session `id` publishes `ns` and makes it known, under the lock that orders every namespace
@@ -80,13 +141,12 @@ impl Router {
         session: &Session,
         origin: &Origin,
     ) -> Vec<FullTrackName> {
-        let mut publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
-        publishers.push((ns.clone(), id, session.clone()));
+        let mut table = self.table();
+        table.publishers.push((ns.clone(), id, session.clone()));
         origin.publish_namespace(ns.clone());
-        drop(publishers);
         self.changed.send_modify(|n| *n += 1);
-        let mut upstream = self.upstream.lock().unwrap_or_else(|e| e.into_inner());
-        upstream
+        table
+            .upstream
             .iter_mut()
             .filter(|(name, _)| name.namespace.starts_with(ns))
             .filter_map(|(name, u)| (!u.feeds_from(id)).then(|| name.clone()))
@@ -103,14 +163,16 @@ impl Router {
     /// not ask the root back (which would loop the track root → leaf → root).
     /// Whether a session from `ip` publishes `ns` (or a prefix of it) here now.
     pub(crate) fn published_from(&self, ns: &TrackNamespace, ip: std::net::IpAddr) -> bool {
-        let publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
-        publishers.iter().any(|(p, id, s)| *id != CLUSTER_ID && ns.starts_with(p) && s.remote_address().ip() == ip)
+        self.table()
+            .publishers
+            .iter()
+            .any(|(p, id, s)| *id != CLUSTER_ID && ns.starts_with(p) && s.remote_address().ip() == ip)
     }
 
     pub(crate) fn routes(&self, ns: &TrackNamespace) -> Vec<(u64, Session)> {
-        let publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
+        let table = self.table();
         let mut matching: Vec<&(TrackNamespace, u64, Session)> =
-            publishers.iter().filter(|(p, _, _)| ns.starts_with(p)).collect();
+            table.publishers.iter().filter(|(p, _, _)| ns.starts_with(p)).collect();
         if matching.iter().any(|(_, id, _)| *id != CLUSTER_ID) {
             matching.retain(|(_, id, _)| *id != CLUSTER_ID);
         }
@@ -135,8 +197,8 @@ pub(crate) fn withdraw_pushed(pushed: Vec<TrackNamespace>, router: &Router, orig
 
 /// Withdraws `ns` from the origin unless a session announces it or a live track under it remains.
 pub(crate) fn withdraw_if_unserved(router: &Router, origin: &Origin, ns: &TrackNamespace) {
-    let publishers = router.publishers.lock().unwrap_or_else(|e| e.into_inner());
-    let announced = publishers.iter().any(|(p, _, _)| p == ns);
+    let table = router.table();
+    let announced = table.publishers.iter().any(|(p, _, _)| p == ns);
     let tracks_left = origin.tracks(ns).iter().any(|t| t.info().name.namespace == *ns && t.ended().is_none());
     if !announced && !tracks_left {
         tracing::info!(namespace = %ns, "namespace withdrawn");
@@ -147,7 +209,8 @@ pub(crate) fn withdraw_if_unserved(router: &Router, origin: &Origin, ns: &TrackN
 /// Removes a session's namespaces (one, or all); namespaces no other publisher serves are withdrawn.
 pub(crate) fn withdraw(id: u64, ns: Option<&TrackNamespace>, router: &Router, origin: &Origin) {
     // The origin changes under the same lock as the table, so a concurrent announce is never wiped.
-    let mut publishers = router.publishers.lock().unwrap_or_else(|e| e.into_inner());
+    let mut table = router.table();
+    let publishers = &mut table.publishers;
     let removed: Vec<TrackNamespace> = publishers
         .iter()
         .filter(|(p, sid, _)| *sid == id && ns.is_none_or(|n| n == p))
@@ -160,14 +223,13 @@ pub(crate) fn withdraw(id: u64, ns: Option<&TrackNamespace>, router: &Router, or
             origin.remove_namespace(&ns);
         }
     }
-    drop(publishers);
     if ns.is_none() {
         // The session is gone: so are its subscriptions, even before they notice. A new session reusing the id
         // (the cluster link after a GOAWAY moves it within milliseconds) must subscribe again.
-        let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
-        for u in upstream.values_mut() {
+        for u in table.upstream.values_mut() {
             u.sources.retain(|(sid, _)| *sid != id);
         }
     }
+    drop(table);
     router.changed.send_modify(|n| *n += 1);
 }

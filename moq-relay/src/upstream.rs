@@ -23,7 +23,7 @@ pub(crate) async fn resolve(
     linger: std::time::Duration,
 ) -> Result<TrackProducer, Unresolved> {
     let name = request.name.clone();
-    let lock = router.resolving.lock().unwrap_or_else(|e| e.into_inner()).entry(name.clone()).or_default().clone();
+    let lock = router.resolving(&name);
     let _guard = lock.lock().await;
     // Someone may have subscribed upstream while we waited.
     if let Some(t) = origin.track(&name)
@@ -63,11 +63,7 @@ pub(crate) async fn resolve(
     let forwarder_ended = track.dynamic_groups().then(|| track.consume());
     // What the relay itself holds; every served subscription or FETCH adds one more.
     let own_consumers = track.consumer_count();
-    router
-        .upstream
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(name.clone(), Upstream { merged, sources: vec![(first_id, first)] });
+    router.upstreams(|u| u.insert(name.clone(), Upstream { merged, sources: vec![(first_id, first)] }));
     for (id, session) in routes {
         add_publisher(router.clone(), name.clone(), id, session);
     }
@@ -91,16 +87,18 @@ pub(crate) async fn resolve(
 /// the same copy, deduplicated, and its viewers carry on when the old session goes.
 pub(crate) fn take_published(router: &Arc<Router>, origin: &Origin, pushed: TrackProducer) {
     let name = pushed.info().name.clone();
-    let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
-    if upstream.get(&name).is_some_and(|u| u.merged.add_source(pushed.consume_from_start())) {
-        return;
-    }
-    let (window, max_bytes) = router.cache;
-    let copy = TrackProducer::with_limits(pushed.info().clone(), window, max_bytes);
-    let merged = Merged::new(copy.clone(), router.grace);
-    merged.add_source(pushed.consume_from_start());
-    upstream.insert(name.clone(), Upstream { merged, sources: Vec::new() });
-    drop(upstream);
+    let copy = router.upstreams(|upstream| {
+        if upstream.get(&name).is_some_and(|u| u.merged.add_source(pushed.consume_from_start())) {
+            return None;
+        }
+        let (window, max_bytes) = router.cache;
+        let copy = TrackProducer::with_limits(pushed.info().clone(), window, max_bytes);
+        let merged = Merged::new(copy.clone(), router.grace);
+        merged.add_source(pushed.consume_from_start());
+        upstream.insert(name.clone(), Upstream { merged, sources: Vec::new() });
+        Some(copy)
+    });
+    let Some(copy) = copy else { return };
     let mut ended = copy.consume();
     origin.publish_track(copy);
     let (router, origin) = (router.clone(), origin.clone());
@@ -135,13 +133,14 @@ pub(crate) fn add_publisher(router: Arc<Router>, name: FullTrackName, id: u64, s
             Ok(s) => s,
             Err(e) => return tracing::debug!(track = %name, error = %e, "subscribe to another publisher failed"),
         };
-        let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(u) = upstream.get_mut(&name) else { return };
-        if u.feeds_from(id) || !u.merged.add_source(sub.track().consume_from_start()) {
-            return;
-        }
-        tracing::info!(track = %name, publishers = u.sources.len() + 1, "subscribed to another publisher");
-        u.sources.push((id, sub));
+        router.upstreams(|upstream| {
+            let Some(u) = upstream.get_mut(&name) else { return };
+            if u.feeds_from(id) || !u.merged.add_source(sub.track().consume_from_start()) {
+                return;
+            }
+            tracing::info!(track = %name, publishers = u.sources.len() + 1, "subscribed to another publisher");
+            u.sources.push((id, sub));
+        });
     });
 }
 
@@ -170,12 +169,15 @@ async fn forward_new_group_requests(
         }
         let Some(forward) = new_group_to_forward(value, largest, outstanding.map(|o| o.0)) else { continue };
         outstanding = Some((forward, largest));
-        let upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(u) = upstream.get(&name) else { return };
-        tracing::debug!(track = %name, value = forward, publishers = u.sources.len(), "NEW_GROUP_REQUEST forwarded");
-        for (_, sub) in &u.sources {
-            sub.request_new_group(forward);
-        }
+        let forwarded = router.upstreams(|upstream| {
+            let u = upstream.get(&name)?;
+            for (_, sub) in &u.sources {
+                sub.request_new_group(forward);
+            }
+            Some(u.sources.len())
+        });
+        let Some(publishers) = forwarded else { return };
+        tracing::debug!(track = %name, value = forward, publishers, "NEW_GROUP_REQUEST forwarded");
     }
 }
 
@@ -227,13 +229,10 @@ pub(crate) async fn watch_upstream(
         if origin.track(name).is_some_and(|t| t.is_same(&track)) {
             origin.remove_track(name);
         }
-        let sub = {
-            let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
-            match upstream.get(name) {
-                Some(u) if u.merged.track().is_same(&track) => upstream.remove(name),
-                _ => None,
-            }
-        };
+        let sub = router.upstreams(|upstream| match upstream.get(name) {
+            Some(u) if u.merged.track().is_same(&track) => upstream.remove(name),
+            _ => None,
+        });
         tracing::info!(track = %name, "no subscribers left; upstream subscription cancelled");
         drop(sub);
         break;
@@ -244,18 +243,12 @@ pub(crate) async fn watch_upstream(
 /// Drops what the relay holds for a track whose upstream subscription ended (its cache, its routing entries),
 /// unless a newer live subscription has replaced it meanwhile.
 pub(crate) fn forget_ended(router: &Router, origin: &Origin, name: &FullTrackName) {
-    {
-        let mut upstream = router.upstream.lock().unwrap_or_else(|e| e.into_inner());
+    router.upstreams(|upstream| {
         if upstream.get(name).is_some_and(|u| u.merged.track().ended().is_some()) {
             upstream.remove(name);
         }
-    }
-    {
-        let mut resolving = router.resolving.lock().unwrap_or_else(|e| e.into_inner());
-        if resolving.get(name).is_some_and(|lock| Arc::strong_count(lock) == 1) {
-            resolving.remove(name);
-        }
-    }
+    });
+    router.forget_resolving(name);
     if origin.track(name).is_some_and(|t| t.ended().is_some()) {
         origin.remove_track(name);
     }
