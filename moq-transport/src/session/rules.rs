@@ -96,14 +96,29 @@ pub(super) fn in_fetch_range(l: Location, start: Location, end_location: Locatio
 //= draft-ietf-moq-transport-19#priorities
 //# If two objects have different subscriber priorities associated with them,
 //# the one with **the highest subscriber priority** is scheduled to be sent first.
-pub(super) fn send_order(subscriber: u8, publisher: u8, group: u64, order: GroupOrder) -> i32 {
-    // Each (subscriber, publisher) pair owns a slot of 2^14 values; live groups take all but the slot's lowest.
-    let g = (group % 0x3fff) as i32;
+///
+/// Groups are ranked by their position after the subscription's `base` group ([`position_base`]): each
+/// (subscriber, publisher) pair owns a slot of 2^14 values, and live groups take all but the slot's lowest.
+pub(super) fn send_order(subscriber: u8, publisher: u8, group: u64, base: u64, order: GroupOrder) -> i32 {
+    let g = group.saturating_sub(base).min(GROUP_POSITIONS - 1) as i32;
     let g = match order {
-        GroupOrder::Ascending => 0x3ffe - g,
+        GroupOrder::Ascending => (GROUP_POSITIONS - 1) as i32 - g,
         GroupOrder::Descending => g,
     };
     slot(subscriber, publisher) + 1 + g
+}
+
+/// How many group positions one priority slot tells apart.
+pub(super) const GROUP_POSITIONS: u64 = 0x3fff;
+
+/// The base a subscription ranks its groups from ([`send_order`]) once group `group` starts, `oldest` being the
+/// oldest group it still sends: unchanged while `group` has a position after it, otherwise moved to the oldest
+/// group in flight (and the open streams re-ranked), so the order never wraps around.
+pub(super) fn position_base(base: u64, oldest: u64, group: u64) -> u64 {
+    if group >= base && group - base < GROUP_POSITIONS {
+        return base;
+    }
+    oldest.min(group)
 }
 
 /// The send order of a FETCH stream: the lowest of its priorities' slot, below every live subgroup stream of the
@@ -255,17 +270,36 @@ mod tests {
     #[test]
     fn priorities_order_streams() {
         // Lower subscriber priority first, whatever the publisher priority.
-        assert!(send_order(1, 255, 0, GroupOrder::Ascending) > send_order(2, 0, 0, GroupOrder::Ascending));
+        let up = GroupOrder::Ascending;
+        assert!(send_order(1, 255, 0, 0, up) > send_order(2, 0, 0, 0, up));
         // Then publisher priority.
-        assert!(send_order(1, 1, 0, GroupOrder::Ascending) > send_order(1, 2, 0, GroupOrder::Ascending));
+        assert!(send_order(1, 1, 0, 0, up) > send_order(1, 2, 0, 0, up));
         // Then group order.
-        assert!(send_order(1, 1, 3, GroupOrder::Ascending) > send_order(1, 1, 4, GroupOrder::Ascending));
-        assert!(send_order(1, 1, 4, GroupOrder::Descending) > send_order(1, 1, 3, GroupOrder::Descending));
+        assert!(send_order(1, 1, 3, 0, up) > send_order(1, 1, 4, 0, up));
+        assert!(send_order(1, 1, 4, 0, GroupOrder::Descending) > send_order(1, 1, 3, 0, GroupOrder::Descending));
         // A FETCH goes after every live stream of the same priorities, before any of a lower priority.
         let fetch = fetch_send_order(1, 1);
-        assert!(fetch < send_order(1, 1, 0x3fff, GroupOrder::Ascending));
-        assert!(fetch < send_order(1, 1, 0, GroupOrder::Descending));
-        assert!(fetch > send_order(1, 2, 0, GroupOrder::Ascending));
+        assert!(fetch < send_order(1, 1, 0x3fff, 0, up));
+        assert!(fetch < send_order(1, 1, 0, 0, GroupOrder::Descending));
+        assert!(fetch > send_order(1, 2, 0, 0, up));
+    }
+
+    /// Group order holds across any number of groups: when a group has no position after the base, the base
+    /// moves to the oldest group in flight. (With positions taken modulo 2^14 - 1, group 16,383 outranked 16,382
+    /// in ascending order.)
+    #[test]
+    fn group_order_does_not_wrap() {
+        let up = GroupOrder::Ascending;
+        let mut base = 0;
+        for group in 1..100_000u64 {
+            let oldest = group.saturating_sub(3);
+            base = position_base(base, oldest, group);
+            assert!(send_order(1, 1, oldest, base, up) > send_order(1, 1, group, base, up), "group {group}");
+            let down = GroupOrder::Descending;
+            assert!(send_order(1, 1, oldest, base, down) < send_order(1, 1, group, base, down), "group {group}");
+        }
+        // A late group from before the base ranks first in ascending order.
+        assert_eq!(send_order(1, 1, 5, 10, up), send_order(1, 1, 10, 10, up));
     }
 
     #[test]

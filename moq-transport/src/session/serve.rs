@@ -17,7 +17,7 @@ use web_transport_trait::Session as WtSession;
 
 use super::Inner;
 use super::request::MAX_FILTER_RANGES;
-use super::rules::{Start, effective_timeout, publish_done_status, send_order, subscription_update};
+use super::rules::{Start, effective_timeout, position_base, publish_done_status, send_order, subscription_update};
 use crate::error::Error;
 use crate::io::{Reader, Writer};
 use crate::model::{Closed, Delivery, GroupConsumer, SubgroupConsumer, TrackConsumer, TrackInfo, TrackProducer};
@@ -45,6 +45,8 @@ pub(super) struct SubSettings {
     pub(super) subgroup_timeout: u64,
     /// The Joining Location: the largest location when Forward last went to 1.
     pub(super) joining: Option<Location>,
+    /// The group its streams' send order ranks groups from ([`position_base`]).
+    pub(super) base: u64,
     /// The subscription is being torn down: its data streams end.
     pub(super) cancelled: bool,
 }
@@ -57,6 +59,7 @@ impl SubSettings {
             object_timeout: params.object_delivery_timeout.unwrap_or(0),
             subgroup_timeout: params.subgroup_delivery_timeout.unwrap_or(0),
             joining: None,
+            base: 0,
             cancelled: false,
         }
     }
@@ -343,9 +346,15 @@ pub(super) async fn serve_track<S: WtSession>(
                 inner.config.stats.groups_skipped.fetch_add(1, Ordering::Relaxed);
             }
         }
+        // Ranked from a base that keeps every group in flight, and this one, in order.
+        let oldest = in_flight.iter().map(|g| g.group).min().unwrap_or(gid);
+        let base = position_base(now.base, oldest, gid);
+        if base != now.base {
+            state.settings.send_modify(|s| s.base = base);
+        }
         let (stop, stopped) = watch::channel(false);
         let active = Arc::new(AtomicU64::new(0));
-        in_flight.push_back(InFlight { stop, active: active.clone() });
+        in_flight.push_back(InFlight { group: gid, stop, active: active.clone() });
         let first_object = from.filter(|f| f.group.0 == gid).map(|f| f.object);
         tasks.spawn(serve_group(
             inner.clone(),
@@ -379,6 +388,7 @@ pub(super) const LATE_SUBGROUPS: Duration = Duration::from_secs(1);
 
 /// A group being served to one subscriber.
 struct InFlight {
+    group: u64,
     /// Set to abandon the group (its open streams are reset with CANCELLED).
     stop: watch::Sender<bool>,
     /// Subgroup streams of the group not yet completely written.
@@ -642,9 +652,12 @@ pub(super) async fn serve_subgroup<S: WtSession>(
     state.count_stream();
     let mut writer = Writer::new(stream);
     let mut settings = state.watch();
-    let mut subscriber_priority = settings.borrow_and_update().priority;
+    let (mut subscriber_priority, mut base) = {
+        let now = settings.borrow_and_update();
+        (now.priority, now.base)
+    };
     let mut budget = shed.budget(subscriber_priority);
-    writer.set_priority(send_order(subscriber_priority, sub.priority(), group.0, state.order));
+    writer.set_priority(send_order(subscriber_priority, sub.priority(), group.0, base, state.order));
     let header = SubgroupHeader {
         track_alias: alias,
         group_id: group,
@@ -693,13 +706,16 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                 return;
             }
             Step::Reprioritise => {
-                let priority = settings.borrow_and_update().priority;
-                if priority == subscriber_priority {
+                let (priority, new_base) = {
+                    let now = settings.borrow_and_update();
+                    (now.priority, now.base)
+                };
+                if (priority, new_base) == (subscriber_priority, base) {
                     continue;
                 }
-                subscriber_priority = priority;
+                (subscriber_priority, base) = (priority, new_base);
                 budget = shed.budget(subscriber_priority);
-                writer.set_priority(send_order(subscriber_priority, sub.priority(), group.0, state.order));
+                writer.set_priority(send_order(subscriber_priority, sub.priority(), group.0, base, state.order));
                 continue;
             }
             //= draft-ietf-moq-transport-19#stream-reset-codes
