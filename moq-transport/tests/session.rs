@@ -657,6 +657,91 @@ async fn a_fetch_serves_an_object_that_arrives_while_it_waits() {
     assert_eq!(entries, ["object 0/0", "object 1/0"]);
 }
 
+const LAST: u64 = (1 << 62) - 1;
+
+/// A group the cache holds only from the middle of a subgroup (joined without FIRST_OBJECT): the objects before
+/// the first one held are reported unknown, not left as a gap that says they do not exist (draft-19 §Fetch
+/// Handling).
+#[tokio::test(start_paused = true)]
+async fn a_fetch_reports_the_start_of_a_group_joined_midway_as_unknown() {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    let group = track.create_group(0).unwrap();
+    let sub = group.create_subgroup_with(SubgroupInfo { first_object: false, ..SubgroupInfo::new(0, 128) });
+    sub.write(Object::new(3, "d")).unwrap();
+    sub.write(Object::new(4, "e")).unwrap();
+    sub.finish();
+    group.finish();
+    track.write_group(1, [Object::new(0, "f")]).unwrap();
+    let (client, _server) = sessions(origin).await;
+    let range = FetchRange::Standalone {
+        track: name("live", "v"),
+        start: moq_transport::wire::Location::new(0, 0),
+        end: moq_transport::wire::Location::new(2, 0),
+    };
+    let entries = fetch_entries(&client, range).await;
+    assert_eq!(entries, ["end 0/2 unknown true", "object 0/3", "object 0/4", "object 1/0"]);
+}
+
+/// A group missing between held ones is unknown, unless a PRIOR_GROUP_ID_GAP says it does not exist; and an
+/// origin that can fetch upstream (a relay) is asked for it, its answer taking the hole's place.
+#[tokio::test(start_paused = true)]
+async fn a_fetch_confirms_a_missing_group_upstream_or_reports_it_unknown() {
+    use moq_transport::wire::kvp::{Properties, property};
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    track.write_group(0, [Object::new(0, "a")]).unwrap();
+    track.write_group(2, [Object::new(0, "c")]).unwrap();
+    let mut gap = Object::new(0, "f");
+    gap.properties = Properties::new().with_int(property::PRIOR_GROUP_ID_GAP, 1).unwrap();
+    track.write_group(5, [gap]).unwrap();
+    let (client, _server) = sessions(origin.clone()).await;
+    let range = |end| FetchRange::Standalone {
+        track: name("live", "v"),
+        start: moq_transport::wire::Location::new(0, 0),
+        end: moq_transport::wire::Location::new(end, 0),
+    };
+    // Group 1 is unknown; groups 3 and 4 too, except 4, which the gap says never existed.
+    let entries = fetch_entries(&client, range(6)).await;
+    assert_eq!(
+        entries,
+        [
+            "object 0/0",
+            format!("end 1/{LAST} unknown true").as_str(),
+            "object 2/0",
+            format!("end 3/{LAST} unknown true").as_str(),
+            "object 5/0"
+        ]
+    );
+
+    // With a fetcher, upstream says what group 1 holds.
+    origin.set_fetcher(std::sync::Arc::new(|_, start: moq_transport::wire::Location, _, _| {
+        Box::pin(async move {
+            let (tx, items) = tokio::sync::mpsc::channel(4);
+            if start.group.0 == 1 {
+                let object = FetchedObject {
+                    location: moq_transport::wire::Location::new(1, 0),
+                    subgroup: Some(moq_transport::wire::SubgroupId(0)),
+                    priority: 128,
+                    properties: Default::default(),
+                    payload: bytes::Bytes::from_static(b"b"),
+                };
+                tx.send(Ok(FetchItem::Object(object))).await.unwrap();
+            }
+            Some(FetchSource {
+                end_of_track: false,
+                end_location: moq_transport::wire::Location::new(2, 0),
+                track_properties: Default::default(),
+                items,
+            })
+        })
+    }));
+    let entries = fetch_entries(&client, range(3)).await;
+    assert_eq!(entries, ["object 0/0", "object 1/0", "object 2/0"]);
+}
+
 /// A cached object older than its track's MAX_CACHE_DURATION is not served by FETCH either: its state is unknown
 /// (draft-19 §MAX_CACHE_DURATION), so it goes out as an unknown End of Range, not as the object.
 #[tokio::test(start_paused = true)]

@@ -11,20 +11,18 @@ use moq_wire::control::{ControlMessage, Fetch, FetchOk, FetchType, RequestError,
 use moq_wire::data::{EndOfRange, FetchHeader, FetchObject, FetchWriter};
 use moq_wire::kvp::property;
 use moq_wire::params::Parameters;
-use moq_wire::{Encode, GroupOrder, Location, ObjectStatus, RequestId, Version};
+use moq_wire::{Encode, GroupOrder, Location, RequestId, Version};
 use tokio::sync::{mpsc, watch};
 use web_transport_trait::Session as WtSession;
 
 use super::Inner;
+use super::fetch_cache::{cached_items, fill, fill_holes, last_in_range, plan};
 use super::publisher::track_properties;
 use super::request::{reject, unexpected};
-use super::rules::{Refusal, fetch_end, fetch_send_order, in_fetch_range, joining_range};
+use super::rules::{Refusal, fetch_end, fetch_send_order, joining_range};
 use crate::error::{Error, SessionError, from_wt};
 use crate::io::{Reader, Writer};
-use crate::model::{Delivery, FetchItem, FetchedObject, SubgroupInfo, TrackConsumer, TrackEnd};
-
-/// The largest Object ID an End of Range entry names for "the rest of that group".
-const LAST_OBJECT: u64 = (1 << 62) - 1;
+use crate::model::{FetchItem, TrackEnd};
 
 /// Where the objects of an accepted FETCH come from.
 enum Entries {
@@ -169,15 +167,15 @@ async fn accept_fetch<S: WtSession>(inner: &Arc<Inner<S>>, m: &Fetch, order: Gro
     //# If it encounters an object
     //# in the requested range that is not cached and has unknown status, the relay MUST
     //# pause subsequent delivery until it has confirmed the object's status upstream.
+    let budget = m.params.fill_timeout.map(Duration::from_millis).unwrap_or(DEFAULT_FILL).min(MAX_FILL);
     let unknown_tail = match largest.map(|l| l.min(last_in_range(end_location))) {
-        Some(target) => {
-            let budget = m.params.fill_timeout.map(Duration::from_millis).unwrap_or(DEFAULT_FILL).min(MAX_FILL);
-            fill(&consumer, target, budget).await
-        }
+        Some(target) => fill(&consumer, target, budget).await,
         None => None,
     };
     let max_cache = track.info().properties.get_int(property::MAX_CACHE_DURATION).map(Duration::from_millis);
-    let mut items = cached_items(&consumer, (start, end_location), order, max_cache);
+    let planned = plan(&consumer.cached_groups(), start, end_location);
+    let filled = fill_holes(origin.fetcher(), &name, &planned, tokio::time::Instant::now() + budget).await;
+    let mut items = cached_items(planned, filled, order, max_cache);
     if let Some(end) = unknown_tail {
         match order {
             GroupOrder::Ascending => items.push(FetchItem::EndOfRange { end, unknown: true }),
@@ -192,121 +190,6 @@ async fn accept_fetch<S: WtSession>(inner: &Arc<Inner<S>>, m: &Fetch, order: Gro
 const DEFAULT_FILL: Duration = Duration::from_millis(500);
 /// The longest a FETCH waits for them, whatever FILL_TIMEOUT asks.
 const MAX_FILL: Duration = Duration::from_secs(5);
-
-/// The last location of a range whose End Location (exclusive; object 0 = the whole group) is `end`.
-fn last_in_range(end: Location) -> Location {
-    match end.object.0 {
-        0 => Location::new(end.group.0, LAST_OBJECT),
-        o => Location::new(end.group.0, o - 1),
-    }
-}
-
-/// The largest location the cache holds an object for.
-fn held_largest(consumer: &TrackConsumer) -> Option<Location> {
-    let mut largest = None;
-    for g in consumer.cached_groups() {
-        for sg in g.subgroups() {
-            if let Some(o) = sg.available().last() {
-                largest = largest.max(Some(Location { group: g.id(), object: o.id }));
-            }
-        }
-    }
-    largest
-}
-
-/// Waits up to `budget` for the cache to hold an object at `target` or beyond; if it does not by then, the
-/// location the unknown tail of the range ends at (`target`).
-async fn fill(consumer: &TrackConsumer, target: Location, budget: Duration) -> Option<Location> {
-    let deadline = tokio::time::Instant::now() + budget;
-    let mut written = consumer.written();
-    loop {
-        written.borrow_and_update();
-        if held_largest(consumer).is_some_and(|held| held >= target) {
-            return None;
-        }
-        // Look again when an object is written, until the budget is spent.
-        if !matches!(tokio::time::timeout_at(deadline, written.changed()).await, Ok(Ok(()))) {
-            return held_largest(consumer).is_none_or(|held| held < target).then_some(target);
-        }
-    }
-}
-
-/// The cached objects of a range in the requested order. A range reaching back before the oldest group held is
-/// marked unknown with an End of Range entry (its objects may exist, but not here).
-//= draft-ietf-moq-transport-19#message-fetch
-//# it can choose to reset the
-//# FETCH data stream with UNKNOWN_OBJECT_STATUS ({{stream-reset-codes}}), or indicate
-//# the range of unknown Objects and continue serving other known Objects.
-//= draft-ietf-moq-transport-19#max-cache-duration
-//# Once
-//# Objects have expired from cache, their state becomes unknown
-// An object older than `max_cache` is sent as an unknown End of Range ending at it, not as itself.
-fn cached_items(
-    consumer: &TrackConsumer,
-    (start, end): (Location, Location),
-    order: GroupOrder,
-    max_cache: Option<Duration>,
-) -> Vec<FetchItem> {
-    let groups = consumer.cached_groups();
-    let first_held = groups.first().map(|g| g.id().0);
-    let unknown_before = match first_held {
-        Some(first) if start.group.0 < first => Some(Location::new(first - 1, LAST_OBJECT)),
-        None => Some(Location::new(end.group.0, LAST_OBJECT)),
-        Some(_) => None,
-    };
-    let mut items = Vec::new();
-    for g in &groups {
-        let mut objects: Vec<(SubgroupInfo, crate::model::Object, tokio::time::Instant)> = Vec::new();
-        for sg in g.subgroups() {
-            objects.extend(sg.available_timed().into_iter().map(|(o, at)| (*sg.info(), o, at)));
-        }
-        objects.sort_by_key(|(_, o, _)| o.id);
-        for (info, o, at) in objects {
-            let location = Location { group: g.id(), object: o.id };
-            if o.status != ObjectStatus::Normal || !in_fetch_range(location, start, end) {
-                continue;
-            }
-            if max_cache.is_some_and(|max| at.elapsed() > max) {
-                items.push(FetchItem::EndOfRange { end: location, unknown: true });
-                continue;
-            }
-            items.push(FetchItem::Object(FetchedObject {
-                location,
-                // Datagram objects have no subgroup (serialization flag 0x40).
-                subgroup: (info.delivery == Delivery::Streams).then_some(info.id),
-                priority: info.priority,
-                properties: o.properties,
-                payload: o.payload,
-            }));
-        }
-    }
-    match order {
-        GroupOrder::Ascending => {
-            if let Some(end) = unknown_before {
-                items.insert(0, FetchItem::EndOfRange { end, unknown: true });
-            }
-        }
-        GroupOrder::Descending => {
-            // Groups newest first, objects within a group in id order.
-            let mut by_group: Vec<Vec<FetchItem>> = Vec::new();
-            let group_of = |item: &FetchItem| match item {
-                FetchItem::Object(o) => o.location.group,
-                FetchItem::EndOfRange { end, .. } => end.group,
-            };
-            for item in items {
-                match by_group.last_mut() {
-                    Some(last) if last.first().is_some_and(|p| group_of(p) == group_of(&item)) => last.push(item),
-                    _ => by_group.push(vec![item]),
-                }
-            }
-            items = by_group.into_iter().rev().flatten().collect();
-            if unknown_before.is_some() {
-                items.push(FetchItem::EndOfRange { end: start, unknown: true });
-            }
-        }
-    }
-    items
-}
 
 /// Writes the entries on the FETCH stream, following priority changes.
 async fn send_entries<W: web_transport_trait::SendStream>(

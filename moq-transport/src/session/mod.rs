@@ -55,6 +55,7 @@ mod authority;
 mod config;
 mod control;
 mod fetch;
+mod fetch_cache;
 mod handles;
 mod limits;
 mod malformed;

@@ -1,0 +1,247 @@
+//! A FETCH answered from a track's cache: which objects the cache holds, where it has holes (objects whose status
+//! it does not know), and the entries in the requested order.
+//!
+//! Holes are the part of a group before the first object held of a subgroup that was joined in its middle (no
+//! FIRST_OBJECT), and groups missing between held ones that no PRIOR_GROUP_ID_GAP says do not exist. A relay asks
+//! its upstream for them ([`fill_holes`]); what upstream cannot confirm is sent as an unknown range, never as a gap
+//! (a gap says the objects do not exist).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use moq_wire::kvp::property;
+use moq_wire::{GroupOrder, Location, ObjectStatus};
+
+use super::rules::in_fetch_range;
+use crate::model::{Delivery, FetchItem, FetchedObject, GroupConsumer, Object, SubgroupInfo, TrackConsumer};
+use crate::origin::Fetcher;
+
+/// The largest Object ID an End of Range entry names for "the rest of that group".
+pub(super) const LAST_OBJECT: u64 = (1 << 62) - 1;
+
+/// One step of a FETCH from the cache, in ascending order.
+pub(super) enum Planned {
+    /// An object the cache holds.
+    Object { location: Location, info: SubgroupInfo, object: Object, at: tokio::time::Instant },
+    /// Objects whose status the cache does not know, `from` to `to` inclusive.
+    Hole(Hole),
+}
+
+/// A run of locations whose objects the cache may lack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Hole {
+    pub(super) from: Location,
+    pub(super) to: Location,
+    /// Whole groups are missing (rather than the start of a held group).
+    pub(super) groups: bool,
+    /// The range reaches back before the oldest group held (already asked upstream as a whole).
+    pub(super) before_cache: bool,
+}
+
+/// The last location of a range whose End Location (exclusive; object 0 = the whole group) is `end`.
+pub(super) fn last_in_range(end: Location) -> Location {
+    match end.object.0 {
+        0 => Location::new(end.group.0, LAST_OBJECT),
+        o => Location::new(end.group.0, o - 1),
+    }
+}
+
+/// The End Location (exclusive; object 0 = the whole group) of a range whose last location is `last`.
+fn end_after(last: Location) -> Location {
+    match last.object.0 {
+        LAST_OBJECT => Location::new(last.group.0, 0),
+        o => Location::new(last.group.0, o + 1),
+    }
+}
+
+/// What the cache holds of the range from `start` to `end` (as FETCH_OK's End Location) and where it has holes,
+/// in ascending order.
+pub(super) fn plan(groups: &[GroupConsumer], start: Location, end: Location) -> Vec<Planned> {
+    let last = last_in_range(end);
+    let mut planned = Vec::new();
+    let hole = |from: Location, to: Location, groups: bool, planned: &mut Vec<Planned>| {
+        let (from, to) = (from.max(start), to.min(last));
+        if from <= to {
+            planned.push(Planned::Hole(Hole { from, to, groups, before_cache: false }));
+        }
+    };
+    // Before the oldest group held, nothing is known here.
+    let oldest = groups.first().map(|g| g.id().0);
+    if oldest.is_none_or(|oldest| start.group.0 < oldest) {
+        let to = oldest.map_or(last, |oldest| Location::new(oldest - 1, LAST_OBJECT)).min(last);
+        planned.push(Planned::Hole(Hole { from: start, to, groups: true, before_cache: true }));
+    }
+    let mut previous: Option<u64> = None;
+    for g in groups {
+        let gid = g.id().0;
+        let mut objects: Vec<(SubgroupInfo, Object, tokio::time::Instant)> = Vec::new();
+        // The group is known only from the first object held of a subgroup joined in its middle.
+        let mut known_from: Option<u64> = None;
+        for sg in g.subgroups() {
+            let held = sg.available_timed();
+            if !sg.info().first_object
+                && let Some((first, _)) = held.first()
+            {
+                known_from = Some(known_from.map_or(first.id.0, |k| k.max(first.id.0)));
+            }
+            objects.extend(held.into_iter().map(|(o, at)| (*sg.info(), o, at)));
+        }
+        objects.sort_by_key(|(_, o, _)| o.id);
+        //= draft-ietf-moq-transport-19#prior-group-id-gap
+        //# If Prior Group ID Gap is not present, the receiver
+        //# cannot infer any information about the existence of prior groups
+        if let Some(prev) = previous
+            && gid > prev + 1
+        {
+            let gap = objects.iter().find_map(|(_, o, _)| o.properties.get_int(property::PRIOR_GROUP_ID_GAP));
+            let missing_to = gid - 1 - gap.unwrap_or(0).min(gid - 1 - prev);
+            if missing_to > prev {
+                hole(Location::new(prev + 1, 0), Location::new(missing_to, LAST_OBJECT), true, &mut planned);
+            }
+        }
+        previous = Some(gid);
+        let mut expected = 0;
+        for (info, object, at) in objects {
+            let id = object.id.0;
+            if let Some(known) = known_from
+                && expected < known
+                && id > expected
+            {
+                hole(Location::new(gid, expected), Location::new(gid, id.min(known) - 1), false, &mut planned);
+            }
+            expected = id + 1;
+            let location = Location::new(gid, id);
+            if object.status == ObjectStatus::Normal && in_fetch_range(location, start, end) {
+                planned.push(Planned::Object { location, info, object, at });
+            }
+        }
+    }
+    planned
+}
+
+/// Asks upstream (the origin's fetcher, on a relay) for every hole inside the cache window, until `deadline`: the
+/// entries it answered with, by the hole's start; a hole it did not answer in full is left out.
+//= draft-ietf-moq-transport-19#fetch-handling
+//# If it encounters an object
+//# in the requested range that is not cached and has unknown status, the relay MUST
+//# pause subsequent delivery until it has confirmed the object's status upstream.
+pub(super) async fn fill_holes(
+    fetcher: Option<Fetcher>,
+    name: &moq_wire::namespace::FullTrackName,
+    planned: &[Planned],
+    deadline: tokio::time::Instant,
+) -> HashMap<Location, Vec<FetchItem>> {
+    let mut filled = HashMap::new();
+    let Some(fetcher) = fetcher else { return filled };
+    for p in planned {
+        let Planned::Hole(hole) = p else { continue };
+        if hole.before_cache {
+            continue;
+        }
+        let ask = fetcher(name.clone(), hole.from, end_after(hole.to), GroupOrder::Ascending);
+        let answered = tokio::time::timeout_at(deadline, async {
+            let mut source = ask.await?;
+            let mut items = Vec::new();
+            while let Some(item) = source.items.recv().await {
+                items.push(item.ok()?);
+            }
+            Some(items)
+        });
+        if let Ok(Some(items)) = answered.await {
+            filled.insert(hole.from, items);
+        }
+    }
+    filled
+}
+
+/// The entries of a FETCH from the cache in the requested order: held objects, upstream's answers for holes
+/// (`filled`), and unknown End of Range entries for what is left. An object older than `max_cache` is sent as an
+/// unknown End of Range ending at it, not as itself.
+//= draft-ietf-moq-transport-19#message-fetch
+//# it can choose to reset the
+//# FETCH data stream with UNKNOWN_OBJECT_STATUS ({{stream-reset-codes}}), or indicate
+//# the range of unknown Objects and continue serving other known Objects.
+//= draft-ietf-moq-transport-19#max-cache-duration
+//# Once
+//# Objects have expired from cache, their state becomes unknown
+pub(super) fn cached_items(
+    planned: Vec<Planned>,
+    mut filled: HashMap<Location, Vec<FetchItem>>,
+    order: GroupOrder,
+    max_cache: Option<Duration>,
+) -> Vec<FetchItem> {
+    let mut items = Vec::new();
+    for p in planned {
+        match p {
+            Planned::Object { location, info, object, at } => {
+                if max_cache.is_some_and(|max| at.elapsed() > max) {
+                    items.push(FetchItem::EndOfRange { end: location, unknown: true });
+                    continue;
+                }
+                items.push(FetchItem::Object(FetchedObject {
+                    location,
+                    // Datagram objects have no subgroup (serialization flag 0x40).
+                    subgroup: (info.delivery == Delivery::Streams).then_some(info.id),
+                    priority: info.priority,
+                    properties: object.properties,
+                    payload: object.payload,
+                }));
+            }
+            Planned::Hole(hole) => match filled.remove(&hole.from) {
+                Some(answer) => items.extend(answer),
+                // An End of Range covers the locations from the entry before it to its own, so in descending
+                // order a run of missing groups ends at its lowest location.
+                None if hole.groups && order == GroupOrder::Descending => {
+                    items.push(FetchItem::EndOfRange { end: hole.from, unknown: true })
+                }
+                None => items.push(FetchItem::EndOfRange { end: hole.to, unknown: true }),
+            },
+        }
+    }
+    if order == GroupOrder::Descending {
+        // Groups newest first, objects within a group in id order.
+        let mut by_group: Vec<Vec<FetchItem>> = Vec::new();
+        let group_of = |item: &FetchItem| match item {
+            FetchItem::Object(o) => o.location.group,
+            FetchItem::EndOfRange { end, .. } => end.group,
+        };
+        for item in items {
+            match by_group.last_mut() {
+                Some(last) if last.first().is_some_and(|p| group_of(p) == group_of(&item)) => last.push(item),
+                _ => by_group.push(vec![item]),
+            }
+        }
+        items = by_group.into_iter().rev().flatten().collect();
+    }
+    items
+}
+
+/// The largest location the cache holds an object for.
+pub(super) fn held_largest(consumer: &TrackConsumer) -> Option<Location> {
+    let mut largest = None;
+    for g in consumer.cached_groups() {
+        for sg in g.subgroups() {
+            if let Some(o) = sg.available().last() {
+                largest = largest.max(Some(Location { group: g.id(), object: o.id }));
+            }
+        }
+    }
+    largest
+}
+
+/// Waits up to `budget` for the cache to hold an object at `target` or beyond; if it does not by then, the
+/// location the unknown tail of the range ends at (`target`).
+pub(super) async fn fill(consumer: &TrackConsumer, target: Location, budget: Duration) -> Option<Location> {
+    let deadline = tokio::time::Instant::now() + budget;
+    let mut written = consumer.written();
+    loop {
+        written.borrow_and_update();
+        if held_largest(consumer).is_some_and(|held| held >= target) {
+            return None;
+        }
+        // Look again when an object is written, until the budget is spent.
+        if !matches!(tokio::time::timeout_at(deadline, written.changed()).await, Ok(Ok(()))) {
+            return held_largest(consumer).is_none_or(|held| held < target).then_some(target);
+        }
+    }
+}
