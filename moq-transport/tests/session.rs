@@ -117,6 +117,31 @@ async fn late_objects_are_reset_with_delivery_timeout() {
     assert_eq!(first, Err(Closed::Reset(code)));
 }
 
+/// A subgroup that arrives long after a newer group started (a stream held up by loss) is still forwarded: it is
+/// owed to the subscriber. (It was dropped when it came more than a second late.)
+#[tokio::test(start_paused = true)]
+async fn a_subgroup_arriving_long_after_newer_groups_is_still_forwarded() {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    let (client, _server) = sessions(origin).await;
+    let sub = client.subscribe(name("live", "v"), SubscribeOptions::default()).await.unwrap();
+    let mut c = sub.consumer();
+    let group = track.create_group(0).unwrap();
+    group.create_subgroup(0, 0).write(Object::new(0, "first")).unwrap();
+    let mut g0 = timeout(T, c.next_group()).await.unwrap().unwrap();
+    let _ = timeout(T, g0.next_subgroup_to_end()).await.unwrap().unwrap();
+    track.write_group(1, [Object::new(0, "newer")]).unwrap();
+    let _ = timeout(T, c.next_group()).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let late = group.create_subgroup(1, 0);
+    late.write(Object::new(1, "late")).unwrap();
+    late.finish();
+    let mut s = timeout(T, g0.next_subgroup_to_end()).await.unwrap().expect("the late subgroup");
+    assert_eq!(s.id().0, 1);
+    assert_eq!(timeout(T, s.next()).await.unwrap().unwrap().payload, "late");
+}
+
 /// Under a filter that starts mid-group (Largest Object), a subgroup that begins at or after the filter's start
 /// still begins with its first object, and its stream says so with FIRST_OBJECT (it was always cleared).
 #[tokio::test]
@@ -740,6 +765,36 @@ async fn a_fetch_confirms_a_missing_group_upstream_or_reports_it_unknown() {
     }));
     let entries = fetch_entries(&client, range(3)).await;
     assert_eq!(entries, ["object 0/0", "object 1/0", "object 2/0"]);
+}
+
+/// In descending order an unknown End of Range still covers exactly the missing part: groups are sent newest
+/// first and objects in id order within a group, and each End of Range covers from the entry before it.
+#[tokio::test(start_paused = true)]
+async fn a_descending_fetch_covers_missing_groups_and_objects_not_arrived() {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    track.write_group(0, [Object::new(0, "a")]).unwrap();
+    track.write_group(2, [Object::new(0, "c")]).unwrap();
+    // Upstream said (3, 1) exists: the rest of group 2 and group 3 up to it have not arrived.
+    track.note_largest(moq_transport::wire::Location::new(3, 1));
+    let (client, _server) = sessions(origin).await;
+    let range = FetchRange::Standalone {
+        track: name("live", "v"),
+        start: moq_transport::wire::Location::new(0, 0),
+        end: moq_transport::wire::Location::new(4, 0),
+    };
+    let mut f = client.fetch(range, moq_transport::wire::GroupOrder::Descending).await.unwrap();
+    let mut entries = Vec::new();
+    while let Some(item) = timeout(T, f.next_item()).await.unwrap().unwrap() {
+        entries.push(match item {
+            FetchItem::Object(o) => format!("object {}/{}", o.location.group.0, o.location.object.0),
+            FetchItem::EndOfRange { end, unknown } => format!("end {}/{} unknown {unknown}", end.group.0, end.object.0),
+        });
+    }
+    // After object 2/0, one entry covers the rest of group 2 and all of group 1.
+    let missing = format!("end 1/{LAST} unknown true");
+    assert_eq!(entries, ["end 3/1 unknown true", "object 2/0", missing.as_str(), "object 0/0"]);
 }
 
 /// A cached object older than its track's MAX_CACHE_DURATION is not served by FETCH either: its state is unknown

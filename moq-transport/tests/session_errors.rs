@@ -613,3 +613,23 @@ async fn request_updates_respect_the_peers_max_request_updates() {
     }
     drop((control, peer_control));
 }
+
+/// A PUBLISH_DONE whose Stream Count never arrives, and then our session closes: the received track still ends
+/// with the publisher's status (waiting for the streams stops at the close; the session's tasks are aborted soon
+/// after, which would otherwise leave the track open for ever).
+#[tokio::test(start_paused = true)]
+async fn a_publish_done_waiting_for_streams_still_ends_the_track_when_the_session_closes() {
+    use moq_transport::wire::codes::PublishDoneCode;
+    let (peer, server) = RawPeer::connect(Origin::new()).await;
+    let (mut send, mut recv) = publish_pushed(&peer).await;
+    let mut buf = BytesMut::new();
+    assert!(matches!(next_message(&mut recv, &mut buf).await, ControlMessage::RequestOk(_)));
+    let Some(Event::Published(track)) = timeout(T, server.next_event()).await.unwrap() else { panic!("no PUBLISH") };
+    let mut c = track.consume_from_start();
+    let done = PublishDone { status: PublishDoneCode::TrackEnded, stream_count: 5, reason: Default::default() };
+    send.write_all(&frame(done.into())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    server.close(SessionCode::NoError, "done");
+    let end = timeout(Duration::from_secs(10), c.next_group()).await.expect("the track ends").unwrap_err();
+    assert_eq!(end, TrackEnd::Ended);
+}

@@ -167,21 +167,17 @@ async fn accept_fetch<S: WtSession>(inner: &Arc<Inner<S>>, m: &Fetch, order: Gro
     //# If it encounters an object
     //# in the requested range that is not cached and has unknown status, the relay MUST
     //# pause subsequent delivery until it has confirmed the object's status upstream.
+    // One budget for everything the FETCH waits for: objects not arrived yet, then holes asked upstream.
     let budget = m.params.fill_timeout.map(Duration::from_millis).unwrap_or(DEFAULT_FILL).min(MAX_FILL);
+    let deadline = tokio::time::Instant::now() + budget;
     let unknown_tail = match largest.map(|l| l.min(last_in_range(end_location))) {
-        Some(target) => fill(&consumer, target, budget).await,
+        Some(target) => fill(&consumer, target, deadline).await,
         None => None,
     };
     let max_cache = track.info().properties.get_int(property::MAX_CACHE_DURATION).map(Duration::from_millis);
-    let planned = plan(&consumer.cached_groups(), start, end_location);
-    let filled = fill_holes(origin.fetcher(), &name, &planned, tokio::time::Instant::now() + budget).await;
+    let planned = plan(&consumer.cached_groups(), start, end_location, unknown_tail);
+    let filled = fill_holes(origin.fetcher(), &name, &planned, order, deadline).await;
     let mut items = cached_items(planned, filled, order, max_cache);
-    if let Some(end) = unknown_tail {
-        match order {
-            GroupOrder::Ascending => items.push(FetchItem::EndOfRange { end, unknown: true }),
-            GroupOrder::Descending => items.insert(0, FetchItem::EndOfRange { end, unknown: true }),
-        }
-    }
     items.reverse(); // popped from the back
     Ok(Answer { ok, publisher_priority: track.info().priority, entries: Entries::Cached(items) })
 }

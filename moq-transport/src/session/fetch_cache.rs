@@ -32,10 +32,24 @@ pub(super) enum Planned {
 pub(super) struct Hole {
     pub(super) from: Location,
     pub(super) to: Location,
-    /// Whole groups are missing (rather than the start of a held group).
+    /// Whole groups are missing (rather than part of a held group).
     pub(super) groups: bool,
-    /// The range reaches back before the oldest group held (already asked upstream as a whole).
-    pub(super) before_cache: bool,
+    /// Whether upstream is asked for it: not for the range before the oldest group held (asked as a whole
+    /// already) nor for objects not arrived yet (waited for already).
+    pub(super) ask: bool,
+}
+
+impl Hole {
+    /// The End of Range entry for the hole: it covers the locations from the entry before it to its own, in the
+    /// order the entries are sent (groups in the requested order, objects ascending within a group).
+    fn end_of_range(&self, order: GroupOrder) -> FetchItem {
+        let end = match order {
+            GroupOrder::Descending if self.from.group != self.to.group => Location::new(self.from.group.0, LAST_OBJECT),
+            GroupOrder::Descending => Location::new(self.from.group.0, self.to.object.0),
+            _ => self.to,
+        };
+        FetchItem::EndOfRange { end, unknown: true }
+    }
 }
 
 /// The last location of a range whose End Location (exclusive; object 0 = the whole group) is `end`.
@@ -55,22 +69,24 @@ fn end_after(last: Location) -> Location {
 }
 
 /// What the cache holds of the range from `start` to `end` (as FETCH_OK's End Location) and where it has holes,
-/// in ascending order.
-pub(super) fn plan(groups: &[GroupConsumer], start: Location, end: Location) -> Vec<Planned> {
+/// in ascending order. `tail`, when the objects up to it have not all arrived, ends an unknown run after the
+/// last object held.
+pub(super) fn plan(groups: &[GroupConsumer], start: Location, end: Location, tail: Option<Location>) -> Vec<Planned> {
     let last = last_in_range(end);
     let mut planned = Vec::new();
     let hole = |from: Location, to: Location, groups: bool, planned: &mut Vec<Planned>| {
         let (from, to) = (from.max(start), to.min(last));
         if from <= to {
-            planned.push(Planned::Hole(Hole { from, to, groups, before_cache: false }));
+            planned.push(Planned::Hole(Hole { from, to, groups, ask: true }));
         }
     };
     // Before the oldest group held, nothing is known here.
     let oldest = groups.first().map(|g| g.id().0);
     if oldest.is_none_or(|oldest| start.group.0 < oldest) {
         let to = oldest.map_or(last, |oldest| Location::new(oldest - 1, LAST_OBJECT)).min(last);
-        planned.push(Planned::Hole(Hole { from: start, to, groups: true, before_cache: true }));
+        planned.push(Planned::Hole(Hole { from: start, to, groups: true, ask: false }));
     }
+    let mut held_last: Option<Location> = None;
     let mut previous: Option<u64> = None;
     for g in groups {
         let gid = g.id().0;
@@ -111,16 +127,33 @@ pub(super) fn plan(groups: &[GroupConsumer], start: Location, end: Location) -> 
             }
             expected = id + 1;
             let location = Location::new(gid, id);
+            held_last = held_last.max(Some(location));
             if object.status == ObjectStatus::Normal && in_fetch_range(location, start, end) {
                 planned.push(Planned::Object { location, info, object, at });
             }
         }
     }
+    // Objects not arrived yet: the rest of the last group held, then whole groups up to `tail`.
+    if let Some(tail) = tail.map(|t| t.min(last)) {
+        let after = held_last.map_or(start, |l| Location::new(l.group.0, l.object.0 + 1)).max(start);
+        let mut unknown = |from: Location, to: Location, groups: bool| {
+            if from <= to {
+                planned.push(Planned::Hole(Hole { from, to, groups, ask: false }));
+            }
+        };
+        if after.group == tail.group {
+            unknown(after, tail, false);
+        } else {
+            unknown(after, Location::new(after.group.0, LAST_OBJECT), false);
+            unknown(Location::new(after.group.0 + 1, 0), tail, true);
+        }
+    }
     planned
 }
 
-/// Asks upstream (the origin's fetcher, on a relay) for every hole inside the cache window, until `deadline`: the
-/// entries it answered with, by the hole's start; a hole it did not answer in full is left out.
+/// Asks upstream (the origin's fetcher, on a relay) for every hole inside the cache window, in the FETCH's `order`,
+/// until `deadline`: the entries it answered with, by the hole's start; a hole it did not answer in full is left
+/// out.
 //= draft-ietf-moq-transport-19#fetch-handling
 //# If it encounters an object
 //# in the requested range that is not cached and has unknown status, the relay MUST
@@ -129,16 +162,17 @@ pub(super) async fn fill_holes(
     fetcher: Option<Fetcher>,
     name: &moq_wire::namespace::FullTrackName,
     planned: &[Planned],
+    order: GroupOrder,
     deadline: tokio::time::Instant,
 ) -> HashMap<Location, Vec<FetchItem>> {
     let mut filled = HashMap::new();
     let Some(fetcher) = fetcher else { return filled };
     for p in planned {
         let Planned::Hole(hole) = p else { continue };
-        if hole.before_cache {
+        if !hole.ask {
             continue;
         }
-        let ask = fetcher(name.clone(), hole.from, end_after(hole.to), GroupOrder::Ascending);
+        let ask = fetcher(name.clone(), hole.from, end_after(hole.to), order);
         let answered = tokio::time::timeout_at(deadline, async {
             let mut source = ask.await?;
             let mut items = Vec::new();
@@ -170,48 +204,48 @@ pub(super) fn cached_items(
     order: GroupOrder,
     max_cache: Option<Duration>,
 ) -> Vec<FetchItem> {
-    let mut items = Vec::new();
+    // Runs of entries in ascending order: one per held group (its objects and the holes inside it), one per run
+    // of missing groups. Descending order sends the runs in reverse, each as it is.
+    let mut runs: Vec<(Option<u64>, Vec<FetchItem>)> = Vec::new();
+    let mut push = |group: Option<u64>, item: Vec<FetchItem>| match runs.last_mut() {
+        Some((g, items)) if group.is_some() && *g == group => items.extend(item),
+        _ => runs.push((group, item)),
+    };
     for p in planned {
         match p {
             Planned::Object { location, info, object, at } => {
-                if max_cache.is_some_and(|max| at.elapsed() > max) {
-                    items.push(FetchItem::EndOfRange { end: location, unknown: true });
-                    continue;
-                }
-                items.push(FetchItem::Object(FetchedObject {
-                    location,
-                    // Datagram objects have no subgroup (serialization flag 0x40).
-                    subgroup: (info.delivery == Delivery::Streams).then_some(info.id),
-                    priority: info.priority,
-                    properties: object.properties,
-                    payload: object.payload,
-                }));
+                let item = if max_cache.is_some_and(|max| at.elapsed() > max) {
+                    FetchItem::EndOfRange { end: location, unknown: true }
+                } else {
+                    FetchItem::Object(FetchedObject {
+                        location,
+                        // Datagram objects have no subgroup (serialization flag 0x40).
+                        subgroup: (info.delivery == Delivery::Streams).then_some(info.id),
+                        priority: info.priority,
+                        properties: object.properties,
+                        payload: object.payload,
+                    })
+                };
+                push(Some(location.group.0), vec![item]);
             }
-            Planned::Hole(hole) => match filled.remove(&hole.from) {
-                Some(answer) => items.extend(answer),
-                // An End of Range covers the locations from the entry before it to its own, so in descending
-                // order a run of missing groups ends at its lowest location.
-                None if hole.groups && order == GroupOrder::Descending => {
-                    items.push(FetchItem::EndOfRange { end: hole.from, unknown: true })
-                }
-                None => items.push(FetchItem::EndOfRange { end: hole.to, unknown: true }),
-            },
+            Planned::Hole(hole) => {
+                let group = (!hole.groups).then_some(hole.from.group.0);
+                let items = filled.remove(&hole.from).unwrap_or_else(|| vec![hole.end_of_range(order)]);
+                push(group, items);
+            }
         }
     }
     if order == GroupOrder::Descending {
-        // Groups newest first, objects within a group in id order.
-        let mut by_group: Vec<Vec<FetchItem>> = Vec::new();
-        let group_of = |item: &FetchItem| match item {
-            FetchItem::Object(o) => o.location.group,
-            FetchItem::EndOfRange { end, .. } => end.group,
-        };
-        for item in items {
-            match by_group.last_mut() {
-                Some(last) if last.first().is_some_and(|p| group_of(p) == group_of(&item)) => last.push(item),
-                _ => by_group.push(vec![item]),
-            }
+        runs.reverse();
+    }
+    let mut items: Vec<FetchItem> = Vec::new();
+    for item in runs.into_iter().flat_map(|(_, items)| items) {
+        // Unknown runs back to back are one: the later entry covers from where the earlier one started.
+        let unknown = |i: &FetchItem| matches!(i, FetchItem::EndOfRange { unknown: true, .. });
+        if unknown(&item) && items.last().is_some_and(unknown) {
+            items.pop();
         }
-        items = by_group.into_iter().rev().flatten().collect();
+        items.push(item);
     }
     items
 }
@@ -229,10 +263,13 @@ pub(super) fn held_largest(consumer: &TrackConsumer) -> Option<Location> {
     largest
 }
 
-/// Waits up to `budget` for the cache to hold an object at `target` or beyond; if it does not by then, the
+/// Waits until `deadline` for the cache to hold an object at `target` or beyond; if it does not by then, the
 /// location the unknown tail of the range ends at (`target`).
-pub(super) async fn fill(consumer: &TrackConsumer, target: Location, budget: Duration) -> Option<Location> {
-    let deadline = tokio::time::Instant::now() + budget;
+pub(super) async fn fill(
+    consumer: &TrackConsumer,
+    target: Location,
+    deadline: tokio::time::Instant,
+) -> Option<Location> {
     let mut written = consumer.written();
     loop {
         written.borrow_and_update();

@@ -497,7 +497,15 @@ impl<S: WtSession> Inner<S> {
         let malformed = end == TrackEnd::Error(PublishDoneCode::MalformedTrack.to_u64());
         match (incoming.as_ref().filter(|_| !malformed), expected) {
             (Some(i), Some(n)) if n > 0 && n != PublishDone::UNKNOWN_STREAM_COUNT => {
-                let _ = tokio::time::timeout_at(deadline, i.streams.subscribe().wait_for(|s| *s >= n)).await;
+                // A closed session brings no more streams.
+                let (mut streams, mut closed) = (i.streams.subscribe(), self.closed.subscribe());
+                let arrived = async {
+                    tokio::select! {
+                        _ = streams.wait_for(|s| *s >= n) => {}
+                        _ = closed.wait_for(|c| c.is_some()) => {}
+                    }
+                };
+                let _ = tokio::time::timeout_at(deadline, arrived).await;
             }
             _ if malformed => {}
             _ => tokio::time::sleep(Duration::from_millis(50)).await,

@@ -287,20 +287,20 @@ pub(super) async fn serve_track<S: WtSession>(
     let mut settings = state.watch();
     let mut served_any = false;
     let status = loop {
-        if settings.borrow_and_update().cancelled {
+        // Whichever branch below wins, a cancel or Forward 0 is acted on here.
+        let now = *settings.borrow_and_update();
+        if now.cancelled {
             break PublishDoneCode::InternalError;
+        }
+        if !now.forward {
+            // Forward is 0: no more objects, so the streams in flight are abandoned.
+            for group in in_flight.drain(..) {
+                group.stop.send_replace(true);
+            }
         }
         let group = tokio::select! {
             g = consumer.next_group() => g,
-            Ok(()) = settings.changed() => {
-                // Forward went to 0: no more objects, so the streams in flight are abandoned.
-                if !settings.borrow().forward {
-                    for group in in_flight.drain(..) {
-                        group.stop.send_replace(true);
-                    }
-                }
-                continue;
-            }
+            Ok(()) = settings.changed() => continue,
         };
         let group = match group {
             Ok(g) => g,
@@ -382,10 +382,6 @@ pub(super) async fn serve_track<S: WtSession>(
     status
 }
 
-/// How long a served group waits for late subgroup streams once a newer group has started: streams of one
-/// connection race by milliseconds, not seconds.
-pub(super) const LATE_SUBGROUPS: Duration = Duration::from_secs(1);
-
 /// A group being served to one subscriber.
 struct InFlight {
     group: u64,
@@ -430,19 +426,13 @@ pub(super) async fn serve_group<S: WtSession>(
 ) {
     let mut subgroups = JoinSet::new();
     let mut stop = stopped.clone();
-    // Late subgroups are awaited for a while after a newer group started, then the task ends (it would otherwise
-    // live until the group leaves the cache, one per group and subscriber).
-    let watched = group.clone();
-    let late = async move {
-        watched.superseded().await;
-        tokio::time::sleep(LATE_SUBGROUPS).await;
-    };
-    tokio::pin!(late);
+    // The task lives until the group is finished, leaves the track's window, or the track ends: a subgroup that
+    // arrives after newer groups started (its stream held up by loss) is still owed to the subscriber.
     loop {
         let sub = tokio::select! {
-            // A subgroup may arrive after newer groups started: it is forwarded all the same.
             s = group.next_subgroup_to_end() => s,
-            _ = &mut late => None,
+            // Finished subgroup tasks are reaped at once: a group may wait long for a late one.
+            Some(_) = subgroups.join_next(), if !subgroups.is_empty() => continue,
             _ = stop.wait_for(|s| *s) => break,
         };
         let Some(sub) = sub else { break };
