@@ -153,8 +153,14 @@ impl Incoming {
         if alpn == web_transport_quinn::ALPN.as_bytes() {
             let quic = conn.clone();
             let request = web_transport_quinn::Request::accept(conn).await.map_err(Error::transport)?;
-            // The client lists the versions it speaks in WT-Available-Protocols; pick our most preferred.
-            let version = Version::ALL.into_iter().find(|v| request.protocols.iter().any(|p| p == v.alpn()));
+            // The client lists the versions it speaks in WT-Available-Protocols; pick our most preferred. A client
+            // that lists none (Firefox's WebTransport has no protocol negotiation) gets our newest version, and the
+            // response names no protocol: such a client must offer that version first.
+            let offered = !request.protocols.is_empty();
+            let version = match offered {
+                true => Version::ALL.into_iter().find(|v| request.protocols.iter().any(|p| p == v.alpn())),
+                false => Version::ALL.first().copied(),
+            };
             let Some(version) = version else {
                 let _ = request.reject(web_transport_quinn::http::StatusCode::BAD_REQUEST).await;
                 return Err(Error::Session(SessionError::VersionNegotiation));
@@ -164,8 +170,11 @@ impl Incoming {
                 path.push('?');
                 path.push_str(q);
             }
-            let session =
-                request.respond(ConnectResponse::OK.with_protocol(version.alpn())).await.map_err(Error::transport)?;
+            let response = match offered {
+                true => ConnectResponse::OK.with_protocol(version.alpn()),
+                false => ConnectResponse::OK,
+            };
+            let session = request.respond(response).await.map_err(Error::transport)?;
             let mut config = self.config;
             config.connect_path = Some(path.clone());
             let session = establish_server(&quic, session, version, config).await?;

@@ -487,3 +487,39 @@ async fn bbr_is_the_default_congestion_controller_and_others_can_be_chosen() {
     assert_eq!("BBR".parse::<Congestion>(), Ok(Congestion::Bbr));
     assert!("vegas".parse::<Congestion>().is_err());
 }
+
+/// A WebTransport client that offers no protocol (Firefox's WebTransport has no protocol negotiation) gets the
+/// newest draft, and the server's response names none; before, the server refused the CONNECT with 400.
+#[tokio::test]
+async fn a_webtransport_client_offering_no_protocol_gets_the_newest_draft() {
+    let cert = Certificate::self_signed(&["localhost"]).unwrap();
+    let fp = cert.sha256();
+    let origin = Origin::new();
+    let track = clock_track("clock");
+    origin.publish_track(track.clone());
+    let server =
+        Server::bind("127.0.0.1:0".parse().unwrap(), cert, SessionConfig { origin, ..Default::default() }).unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut tls = moq_transport::tls::client_config(&Trust::Fingerprints(vec![fp])).unwrap();
+    tls.alpn_protocols = vec![web_transport_quinn::ALPN.as_bytes().to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = Url::parse(&format!("https://localhost:{}/", addr.port())).unwrap();
+    let client = async {
+        let config = quinn::ClientConfig::new(std::sync::Arc::new(crypto));
+        let conn = endpoint.connect_with(config, addr, "localhost").unwrap().await.unwrap();
+        let request = web_transport_quinn::proto::ConnectRequest::new(url);
+        let wt = web_transport_quinn::Session::connect(conn, request).await.unwrap();
+        assert_eq!(wt.protocol(), None, "no protocol was offered, so none is chosen");
+        Session::establish(wt, Version::Draft19, Role::Client, SessionConfig::default()).await.unwrap()
+    };
+    let (client, accepted) = tokio::join!(client, async { server.accept().await.unwrap().establish().await });
+    let (_server_session, accepted) = accepted.unwrap();
+    assert_eq!(accepted.version, Version::Draft19);
+    let sub = timeout(T, client.subscribe(name("clock", "clock"), SubscribeOptions::default())).await.unwrap().unwrap();
+    track.write_group(0, [Object::new(0, "tick")]).unwrap();
+    let mut consumer = sub.consumer();
+    let mut group = timeout(T, consumer.next_group()).await.unwrap().unwrap();
+    let mut subgroup = timeout(T, group.next_subgroup()).await.unwrap().unwrap();
+    assert_eq!(timeout(T, subgroup.next()).await.unwrap().unwrap().payload, "tick");
+}
