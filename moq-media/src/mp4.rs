@@ -629,22 +629,27 @@ pub fn fragment(sequence: u32, track_id: u32, sample: &Sample) -> Result<Bytes, 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn a_new_bitrate_decodes_like_the_old_but_a_new_size_does_not() {
-        let before = TrackConfig {
+    /// A small H.264 video configuration for tests.
+    pub(crate) fn video() -> TrackConfig {
+        TrackConfig {
             kind: Kind::Video,
-            codec: "avc1.42c00d".into(),
-            description: None,
+            codec: "avc1.42c01f".into(),
+            description: Some(Bytes::from_static(&[1, 0x42, 0xc0, 0x1f, 0xff, 0xe0, 0x00])),
             timescale: 90_000,
             width: 320,
             height: 180,
             sample_rate: 0,
             channels: 0,
             bitrate: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_new_bitrate_decodes_like_the_old_but_a_new_size_does_not() {
+        let before = video();
         assert!(before.decodes_like(&TrackConfig { bitrate: Some(195_301), ..before.clone() }));
         assert!(!before.decodes_like(&TrackConfig { width: 640, ..before.clone() }));
     }

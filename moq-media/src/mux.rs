@@ -154,21 +154,8 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mp4::tests::video;
     use crate::mp4::{Demuxer, Event};
-
-    fn video() -> TrackConfig {
-        TrackConfig {
-            kind: Kind::Video,
-            codec: "avc1.42c01f".into(),
-            description: Some(Bytes::from_static(&[1, 0x42, 0xc0, 0x1f, 0xff, 0xe0, 0x00])),
-            timescale: 90_000,
-            width: 320,
-            height: 180,
-            sample_rate: 0,
-            channels: 0,
-            bitrate: None,
-        }
-    }
 
     /// Decode times written for frames stamped 2 s and 2.1 s.
     async fn written_dts(keep_timestamps: bool) -> Vec<u64> {

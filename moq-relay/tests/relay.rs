@@ -145,12 +145,15 @@ async fn http_endpoints() {
     assert!(metrics.contains("moq_relay_tracks 0") && metrics.contains("moq_relay_cache_bytes 0"), "{metrics}");
 }
 
-#[tokio::test]
-async fn shutdown_sends_goaway_and_drains() {
+/// A relay on 127.0.0.1:0 with `drain` as its drain timeout, running until `stop` is sent, and a client's session
+/// to it.
+async fn session_to_a_stopping_relay(
+    drain: Duration,
+) -> (Session, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let config = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
         http_bind: String::new(),
-        drain_timeout: Duration::from_secs(30),
+        drain_timeout: drain,
         ..Config::default()
     };
     let relay = Relay::bind(&config).await.unwrap();
@@ -162,6 +165,12 @@ async fn shutdown_sends_goaway_and_drains() {
     }));
     let client = Client::new(trust, SessionConfig::default()).unwrap();
     let session = client.connect(&Url::parse(&format!("moqt://localhost:{port}/")).unwrap()).await.unwrap();
+    (session, stop, running)
+}
+
+#[tokio::test]
+async fn shutdown_sends_goaway_and_drains() {
+    let (session, stop, running) = session_to_a_stopping_relay(Duration::from_secs(30)).await;
     let _ = stop.send(());
     match timeout(T, session.next_event()).await.unwrap() {
         Some(Event::GoAway { uri, timeout }) => {
@@ -181,21 +190,7 @@ async fn shutdown_sends_goaway_and_drains() {
 /// A client that stays past the drain timeout is closed by the relay, not left to its idle timeout.
 #[tokio::test]
 async fn shutdown_closes_sessions_that_stay() {
-    let config = Config {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        http_bind: String::new(),
-        drain_timeout: Duration::from_millis(200),
-        ..Config::default()
-    };
-    let relay = Relay::bind(&config).await.unwrap();
-    let port = relay.local_addr().unwrap().port();
-    let trust = Trust::Fingerprints(vec![parse_fingerprint(relay.fingerprint()).unwrap()]);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(relay.run(async {
-        let _ = stopped.await;
-    }));
-    let client = Client::new(trust, SessionConfig::default()).unwrap();
-    let session = client.connect(&Url::parse(&format!("moqt://localhost:{port}/")).unwrap()).await.unwrap();
+    let (session, stop, running) = session_to_a_stopping_relay(Duration::from_millis(200)).await;
     let _ = stop.send(());
     let closed = timeout(T, session.closed()).await.expect("the relay closes the session");
     assert!(matches!(closed, moq_transport::Error::Session(moq_transport::SessionError::Closed { .. })), "{closed}");

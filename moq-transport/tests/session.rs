@@ -10,9 +10,7 @@ use common::*;
 
 #[tokio::test]
 async fn subscribe_objects_publish_done() {
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
+    let (origin, track) = live_track();
     let (client, server) = sessions(origin).await;
     assert_eq!((client.role(), server.role()), (Role::Client, Role::Server));
     assert_eq!(server.peer_setup().implementation.as_deref(), Some(concat!("moq-rs/", env!("CARGO_PKG_VERSION"))));
@@ -40,9 +38,7 @@ async fn subscribe_objects_publish_done() {
 
 #[tokio::test]
 async fn every_request_type_over_memory() {
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
+    let (origin, track) = live_track();
     track.write_group(0, [Object::new(0, "a"), Object::new(1, "b")]).unwrap();
     let (client, server) = sessions(origin.clone()).await;
 
@@ -50,11 +46,7 @@ async fn every_request_type_over_memory() {
     let st = client.track_status(name("live", "v")).await.unwrap();
     assert_eq!(st.largest, Some(moq_transport::wire::Location::new(0, 1)));
     // FETCH
-    let range = FetchRange::Standalone {
-        track: name("live", "v"),
-        start: moq_transport::wire::Location::new(0, 0),
-        end: moq_transport::wire::Location::new(0, 0),
-    };
+    let range = groups(0, 0);
     let mut f = client.fetch(range, moq_transport::wire::GroupOrder::Ascending).await.unwrap();
     let mut payloads = Vec::new();
     while let Some(o) = f.next().await.unwrap() {
@@ -121,9 +113,7 @@ async fn late_objects_are_reset_with_delivery_timeout() {
 /// owed to the subscriber. (It was dropped when it came more than a second late.)
 #[tokio::test(start_paused = true)]
 async fn a_subgroup_arriving_long_after_newer_groups_is_still_forwarded() {
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
+    let (origin, track) = live_track();
     let (client, _server) = sessions(origin).await;
     let sub = client.subscribe(name("live", "v"), SubscribeOptions::default()).await.unwrap();
     let mut c = sub.consumer();
@@ -146,9 +136,7 @@ async fn a_subgroup_arriving_long_after_newer_groups_is_still_forwarded() {
 /// still begins with its first object, and its stream says so with FIRST_OBJECT (it was always cleared).
 #[tokio::test]
 async fn first_object_is_kept_for_subgroups_starting_after_a_mid_group_filter() {
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
+    let (origin, track) = live_track();
     let group = track.create_group(0).unwrap();
     let first = group.create_subgroup(0, 0);
     for o in 0..3 {
@@ -177,9 +165,7 @@ async fn first_object_is_kept_for_subgroups_starting_after_a_mid_group_filter() 
 /// PUBLISH_DONE, instead of INTERNAL_ERROR.
 #[tokio::test]
 async fn an_upstream_publish_done_status_is_passed_on() {
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
+    let (origin, track) = live_track();
     let (client, _server) = sessions(origin).await;
     let sub = client.subscribe(name("live", "v"), SubscribeOptions::default()).await.unwrap();
     let excessive_load = moq_transport::wire::codes::PublishDoneCode::ExcessiveLoad.to_u64();
@@ -376,11 +362,7 @@ async fn fetch_answers_carry_track_properties() {
     origin.publish_track(track.clone());
     track.write_group(0, [Object::new(0, "a")]).unwrap();
     let (client, _server) = sessions(origin).await;
-    let range = FetchRange::Standalone {
-        track: name("live", "v"),
-        start: moq_transport::wire::Location::new(0, 0),
-        end: moq_transport::wire::Location::new(0, 0),
-    };
+    let range = groups(0, 0);
     let f = client.fetch(range, moq_transport::wire::GroupOrder::Ascending).await.unwrap();
     assert_eq!(f.track_properties.get_int(0x02), Some(250));
 }
@@ -394,11 +376,7 @@ async fn a_fetch_reaching_before_the_cache_marks_the_range_unknown() {
         track.write_group(g, [Object::new(0, "x"), Object::new(1, "y")]).unwrap();
     }
     let (client, _server) = sessions(origin).await;
-    let range = FetchRange::Standalone {
-        track: name("live", "v"),
-        start: moq_transport::wire::Location::new(0, 0),
-        end: moq_transport::wire::Location::new(4, 0),
-    };
+    let range = groups(0, 4);
     let mut f = client.fetch(range, moq_transport::wire::GroupOrder::Ascending).await.unwrap();
     // Groups 0..=2 left the cache: their status is unknown here, which the answer says instead of a silent gap.
     match f.next_item().await.unwrap() {
@@ -610,9 +588,7 @@ async fn a_namespace_subscription_moves_to_a_new_prefix() {
 async fn a_session_writes_a_moqt_qlog() {
     let dir = std::env::temp_dir().join(format!("moq-qlog-session-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
+    let (origin, track) = live_track();
     let (a, b) = memory::pair(None);
     let config = SessionConfig { qlog_dir: Some(dir.clone()), ..Default::default() };
     let (client, _server) = tokio::join!(
@@ -642,19 +618,13 @@ async fn a_session_writes_a_moqt_qlog() {
 /// Handling).
 #[tokio::test(start_paused = true)]
 async fn a_fetch_reports_objects_not_arrived_yet_as_unknown() {
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
+    let (origin, track) = live_track();
     track.write_group(0, [Object::new(0, "a")]).unwrap();
     track.write_group(1, [Object::new(0, "b")]).unwrap();
     // An upstream said group 2 exists; it has not come.
     track.note_largest(moq_transport::wire::Location::new(2, 0));
     let (client, _server) = sessions(origin).await;
-    let range = FetchRange::Standalone {
-        track: name("live", "v"),
-        start: moq_transport::wire::Location::new(0, 0),
-        end: moq_transport::wire::Location::new(3, 0),
-    };
+    let range = groups(0, 3);
     let entries = fetch_entries(&client, range).await;
     assert_eq!(entries, ["object 0/0", "object 1/0", "end 2/0 unknown true"]);
 }
@@ -662,9 +632,7 @@ async fn a_fetch_reports_objects_not_arrived_yet_as_unknown() {
 /// An object that arrives while a FETCH waits for it wakes the FETCH, which then serves it.
 #[tokio::test(start_paused = true)]
 async fn a_fetch_serves_an_object_that_arrives_while_it_waits() {
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
+    let (origin, track) = live_track();
     track.write_group(0, [Object::new(0, "a")]).unwrap();
     track.note_largest(moq_transport::wire::Location::new(1, 0));
     let (client, _server) = sessions(origin).await;
@@ -673,11 +641,7 @@ async fn a_fetch_serves_an_object_that_arrives_while_it_waits() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         late.write_group(1, [Object::new(0, "b")]).unwrap();
     });
-    let range = FetchRange::Standalone {
-        track: name("live", "v"),
-        start: moq_transport::wire::Location::new(0, 0),
-        end: moq_transport::wire::Location::new(2, 0),
-    };
+    let range = groups(0, 2);
     let entries = fetch_entries(&client, range).await;
     assert_eq!(entries, ["object 0/0", "object 1/0"]);
 }
@@ -689,9 +653,7 @@ const LAST: u64 = (1 << 62) - 1;
 /// Handling).
 #[tokio::test(start_paused = true)]
 async fn a_fetch_reports_the_start_of_a_group_joined_midway_as_unknown() {
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
+    let (origin, track) = live_track();
     let group = track.create_group(0).unwrap();
     let sub = group.create_subgroup_with(SubgroupInfo { first_object: false, ..SubgroupInfo::new(0, 128) });
     sub.write(Object::new(3, "d")).unwrap();
@@ -700,11 +662,7 @@ async fn a_fetch_reports_the_start_of_a_group_joined_midway_as_unknown() {
     group.finish();
     track.write_group(1, [Object::new(0, "f")]).unwrap();
     let (client, _server) = sessions(origin).await;
-    let range = FetchRange::Standalone {
-        track: name("live", "v"),
-        start: moq_transport::wire::Location::new(0, 0),
-        end: moq_transport::wire::Location::new(2, 0),
-    };
+    let range = groups(0, 2);
     let entries = fetch_entries(&client, range).await;
     assert_eq!(entries, ["end 0/2 unknown true", "object 0/3", "object 0/4", "object 1/0"]);
 }
@@ -714,20 +672,14 @@ async fn a_fetch_reports_the_start_of_a_group_joined_midway_as_unknown() {
 #[tokio::test(start_paused = true)]
 async fn a_fetch_confirms_a_missing_group_upstream_or_reports_it_unknown() {
     use moq_transport::wire::kvp::{Properties, property};
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
+    let (origin, track) = live_track();
     track.write_group(0, [Object::new(0, "a")]).unwrap();
     track.write_group(2, [Object::new(0, "c")]).unwrap();
     let mut gap = Object::new(0, "f");
     gap.properties = Properties::new().with_int(property::PRIOR_GROUP_ID_GAP, 1).unwrap();
     track.write_group(5, [gap]).unwrap();
     let (client, _server) = sessions(origin.clone()).await;
-    let range = |end| FetchRange::Standalone {
-        track: name("live", "v"),
-        start: moq_transport::wire::Location::new(0, 0),
-        end: moq_transport::wire::Location::new(end, 0),
-    };
+    let range = |end| groups(0, end);
     // Group 1 is unknown; groups 3 and 4 too, except 4, which the gap says never existed.
     let entries = fetch_entries(&client, range(6)).await;
     assert_eq!(
@@ -771,27 +723,14 @@ async fn a_fetch_confirms_a_missing_group_upstream_or_reports_it_unknown() {
 /// first and objects in id order within a group, and each End of Range covers from the entry before it.
 #[tokio::test(start_paused = true)]
 async fn a_descending_fetch_covers_missing_groups_and_objects_not_arrived() {
-    let origin = Origin::new();
-    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
-    origin.publish_track(track.clone());
+    let (origin, track) = live_track();
     track.write_group(0, [Object::new(0, "a")]).unwrap();
     track.write_group(2, [Object::new(0, "c")]).unwrap();
     // Upstream said (3, 1) exists: the rest of group 2 and group 3 up to it have not arrived.
     track.note_largest(moq_transport::wire::Location::new(3, 1));
     let (client, _server) = sessions(origin).await;
-    let range = FetchRange::Standalone {
-        track: name("live", "v"),
-        start: moq_transport::wire::Location::new(0, 0),
-        end: moq_transport::wire::Location::new(4, 0),
-    };
-    let mut f = client.fetch(range, moq_transport::wire::GroupOrder::Descending).await.unwrap();
-    let mut entries = Vec::new();
-    while let Some(item) = timeout(T, f.next_item()).await.unwrap().unwrap() {
-        entries.push(match item {
-            FetchItem::Object(o) => format!("object {}/{}", o.location.group.0, o.location.object.0),
-            FetchItem::EndOfRange { end, unknown } => format!("end {}/{} unknown {unknown}", end.group.0, end.object.0),
-        });
-    }
+    let range = groups(0, 4);
+    let entries = fetch_entries_in(&client, range, moq_transport::wire::GroupOrder::Descending).await;
     // After object 2/0, one entry covers the rest of group 2 and all of group 1.
     let missing = format!("end 1/{LAST} unknown true");
     assert_eq!(entries, ["end 3/1 unknown true", "object 2/0", missing.as_str(), "object 0/0"]);
@@ -811,18 +750,40 @@ async fn a_fetch_reports_objects_past_max_cache_duration_as_unknown() {
     tokio::time::sleep(Duration::from_millis(60)).await;
     track.write_group(1, [Object::new(0, "fresh")]).unwrap();
     let (client, _server) = sessions(origin).await;
-    let range = FetchRange::Standalone {
-        track: name("live", "v"),
-        start: moq_transport::wire::Location::new(0, 0),
-        end: moq_transport::wire::Location::new(2, 0),
-    };
+    let range = groups(0, 2);
     let entries = fetch_entries(&client, range).await;
     assert_eq!(entries, ["end 0/0 unknown true", "object 1/0"]);
 }
 
+/// An origin publishing the track live--v, and the track.
+fn live_track() -> (Origin, TrackProducer) {
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("live", "v")));
+    origin.publish_track(track.clone());
+    (origin, track)
+}
+
+/// A standalone FETCH of live--v from the start of group `from` to the start of group `to`.
+fn groups(from: u64, to: u64) -> FetchRange {
+    FetchRange::Standalone {
+        track: name("live", "v"),
+        start: moq_transport::wire::Location::new(from, 0),
+        end: moq_transport::wire::Location::new(to, 0),
+    }
+}
+
 /// Every entry of an ascending FETCH of `range`, as text.
 async fn fetch_entries(client: &Session<MemorySession>, range: FetchRange) -> Vec<String> {
-    let mut f = client.fetch(range, moq_transport::wire::GroupOrder::Ascending).await.unwrap();
+    fetch_entries_in(client, range, moq_transport::wire::GroupOrder::Ascending).await
+}
+
+/// Every entry of a FETCH of `range` in `order`, as text.
+async fn fetch_entries_in(
+    client: &Session<MemorySession>,
+    range: FetchRange,
+    order: moq_transport::wire::GroupOrder,
+) -> Vec<String> {
+    let mut f = client.fetch(range, order).await.unwrap();
     let mut entries = Vec::new();
     while let Some(item) = timeout(T, f.next_item()).await.unwrap().unwrap() {
         entries.push(match item {
