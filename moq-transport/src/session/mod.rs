@@ -3,7 +3,10 @@
 //!
 //! # Concurrency design
 //!
-//! A session is a set of small tasks that share one `Inner` (behind an `Arc`):
+//! Everything about a session that changes is one plain struct, `State` (`state.rs`), behind one lock that is
+//! never held across an `.await`; its methods are the session's rules. `Inner` holds that lock, what never
+//! changes (transport, version, role, config) and a few channels. The drivers are tasks, every one of them owned
+//! by the session's `Tasks` (`tasks.rs`) and aborted once it has closed:
 //!
 //! * one task accepts unidirectional streams and spawns a reader per stream (the peer's control stream, subgroup
 //!   streams, fetch streams);
@@ -11,9 +14,8 @@
 //! * one task reads datagrams;
 //! * every request we make or serve runs in its own task that owns its request stream.
 //!
-//! No task holds a lock across an `.await`; the maps in `Inner` are short critical sections. A failure that the
-//! draft makes fatal (a malformed message, a wrong request id, ...) closes the session with the matching code;
-//! request-level failures are answered with REQUEST_ERROR and affect only that request.
+//! A failure that the draft makes fatal (a malformed message, a wrong request id, ...) closes the session with
+//! the matching code; request-level failures are answered with REQUEST_ERROR and affect only that request.
 //!
 //! # Layout
 //!
@@ -27,8 +29,9 @@
 //! | `request` | requests the peer makes: validation, dispatch |
 //! | `authority` | the one authorization check, the peer's AUTHORIZATION_TOKEN alias cache |
 //! | `limits` | what one peer may make a session hold ([`RequestLimits`]) |
+//! | `state`, `tasks` | the session's mutable state and its rules; the tasks it owns |
 //! | `serve` | serving a subscription: groups, subgroup streams, datagrams, REQUEST_UPDATE |
-//! | `fetch`, `namespaces` | serving the peer's FETCH and SUBSCRIBE_NAMESPACE |
+//! | `fetch`, `fetch_cache`, `namespaces` | serving FETCH (`fetch_cache`: from the cache) and SUBSCRIBE_NAMESPACE |
 //! | `receive` | data we receive: subgroup streams, datagrams, fetch streams |
 
 use std::sync::{Arc, Mutex, OnceLock};
