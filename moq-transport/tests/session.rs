@@ -648,6 +648,17 @@ async fn a_fetch_serves_an_object_that_arrives_while_it_waits() {
 
 const LAST: u64 = (1 << 62) - 1;
 
+/// A FETCH of a group older than the cache is answered with an unknown End of Range up to the group before the
+/// oldest held, even past the range's end: a player learns from it where the cache begins (the rewind does).
+#[tokio::test(start_paused = true)]
+async fn a_fetch_before_the_cache_says_where_the_cache_begins() {
+    let (origin, track) = live_track();
+    track.write_group(5, [Object::new(0, "e")]).unwrap();
+    let (client, _server) = sessions(origin).await;
+    let entries = fetch_entries(&client, groups(0, 0)).await;
+    assert_eq!(entries, [format!("end 4/{LAST} unknown true")]);
+}
+
 /// A group the cache holds only from the middle of a subgroup (joined without FIRST_OBJECT): the objects before
 /// the first one held are reported unknown, not left as a gap that says they do not exist (draft-19 §Fetch
 /// Handling).
@@ -667,62 +678,51 @@ async fn a_fetch_reports_the_start_of_a_group_joined_midway_as_unknown() {
     assert_eq!(entries, ["end 0/2 unknown true", "object 0/3", "object 0/4", "object 1/0"]);
 }
 
-/// A group missing between held ones is unknown, unless a PRIOR_GROUP_ID_GAP says it does not exist; and an
-/// origin that can fetch upstream (a relay) is asked for it, its answer taking the hole's place.
+/// The start of a group held only from the middle of a subgroup is asked upstream when the origin can fetch (a
+/// relay), the answer taking the hole's place; group IDs missing between held groups are gaps (groups numbered by
+/// time skip IDs), not asked for.
 #[tokio::test(start_paused = true)]
-async fn a_fetch_confirms_a_missing_group_upstream_or_reports_it_unknown() {
-    use moq_transport::wire::kvp::{Properties, property};
+async fn a_fetch_confirms_the_start_of_a_group_upstream() {
     let (origin, track) = live_track();
     track.write_group(0, [Object::new(0, "a")]).unwrap();
-    track.write_group(2, [Object::new(0, "c")]).unwrap();
-    let mut gap = Object::new(0, "f");
-    gap.properties = Properties::new().with_int(property::PRIOR_GROUP_ID_GAP, 1).unwrap();
-    track.write_group(5, [gap]).unwrap();
-    let (client, _server) = sessions(origin.clone()).await;
-    let range = |end| groups(0, end);
-    // Group 1 is unknown; groups 3 and 4 too, except 4, which the gap says never existed.
-    let entries = fetch_entries(&client, range(6)).await;
-    assert_eq!(
-        entries,
-        [
-            "object 0/0",
-            format!("end 1/{LAST} unknown true").as_str(),
-            "object 2/0",
-            format!("end 3/{LAST} unknown true").as_str(),
-            "object 5/0"
-        ]
-    );
-
-    // With a fetcher, upstream says what group 1 holds.
-    origin.set_fetcher(std::sync::Arc::new(|_, start: moq_transport::wire::Location, _, _| {
+    let group = track.create_group(2).unwrap();
+    let sub = group.create_subgroup_with(SubgroupInfo { first_object: false, ..SubgroupInfo::new(0, 128) });
+    sub.write(Object::new(1, "d")).unwrap();
+    sub.finish();
+    group.finish();
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    origin.set_fetcher(std::sync::Arc::new(move |_, start: moq_transport::wire::Location, end, _| {
+        seen.lock().unwrap().push((start.group.0, start.object.0, end.group.0, end.object.0));
         Box::pin(async move {
             let (tx, items) = tokio::sync::mpsc::channel(4);
-            if start.group.0 == 1 {
-                let object = FetchedObject {
-                    location: moq_transport::wire::Location::new(1, 0),
-                    subgroup: Some(moq_transport::wire::SubgroupId(0)),
-                    priority: 128,
-                    properties: Default::default(),
-                    payload: bytes::Bytes::from_static(b"b"),
-                };
-                tx.send(Ok(FetchItem::Object(object))).await.unwrap();
-            }
+            let object = FetchedObject {
+                location: moq_transport::wire::Location::new(2, 0),
+                subgroup: Some(moq_transport::wire::SubgroupId(0)),
+                priority: 128,
+                properties: Default::default(),
+                payload: bytes::Bytes::from_static(b"c"),
+            };
+            tx.send(Ok(FetchItem::Object(object))).await.unwrap();
             Some(FetchSource {
                 end_of_track: false,
-                end_location: moq_transport::wire::Location::new(2, 0),
+                end_location: moq_transport::wire::Location::new(2, 1),
                 track_properties: Default::default(),
                 items,
             })
         })
     }));
-    let entries = fetch_entries(&client, range(3)).await;
-    assert_eq!(entries, ["object 0/0", "object 1/0", "object 2/0"]);
+    let (client, _server) = sessions(origin).await;
+    let entries = fetch_entries(&client, groups(0, 3)).await;
+    assert_eq!(entries, ["object 0/0", "object 2/0", "object 2/1"]);
+    assert_eq!(*asked.lock().unwrap(), [(2, 0, 2, 1)], "only the start of group 2 is asked for");
 }
 
 /// In descending order an unknown End of Range still covers exactly the missing part: groups are sent newest
-/// first and objects in id order within a group, and each End of Range covers from the entry before it.
+/// first and objects in id order within a group, and each End of Range covers from the entry before it. (It was
+/// put first, ahead of its own group's objects.)
 #[tokio::test(start_paused = true)]
-async fn a_descending_fetch_covers_missing_groups_and_objects_not_arrived() {
+async fn a_descending_fetch_covers_the_objects_not_arrived_after_their_group() {
     let (origin, track) = live_track();
     track.write_group(0, [Object::new(0, "a")]).unwrap();
     track.write_group(2, [Object::new(0, "c")]).unwrap();
@@ -731,9 +731,9 @@ async fn a_descending_fetch_covers_missing_groups_and_objects_not_arrived() {
     let (client, _server) = sessions(origin).await;
     let range = groups(0, 4);
     let entries = fetch_entries_in(&client, range, moq_transport::wire::GroupOrder::Descending).await;
-    // After object 2/0, one entry covers the rest of group 2 and all of group 1.
-    let missing = format!("end 1/{LAST} unknown true");
-    assert_eq!(entries, ["end 3/1 unknown true", "object 2/0", missing.as_str(), "object 0/0"]);
+    // After object 2/0, one entry covers the rest of group 2; group 1 is a gap (never published).
+    let rest_of_2 = format!("end 2/{LAST} unknown true");
+    assert_eq!(entries, ["end 3/1 unknown true", "object 2/0", rest_of_2.as_str(), "object 0/0"]);
 }
 
 /// A cached object older than its track's MAX_CACHE_DURATION is not served by FETCH either: its state is unknown

@@ -192,6 +192,11 @@ impl SubgroupConsumer {
         self.state.borrow().objects.first().map(|o| o.id)
     }
 
+    /// The id of the last object written so far, without copying any.
+    pub fn last_id(&self) -> Option<ObjectId> {
+        self.state.borrow().objects.last().map(|o| o.id)
+    }
+
     /// When the subgroup was finished or reset, if it has been.
     pub fn closed_at(&self) -> Option<tokio::time::Instant> {
         self.state.borrow().closed_at

@@ -164,3 +164,17 @@ async fn a_subgroup_knows_when_it_was_finished() {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(reader.closed_at(), Some(finished));
 }
+
+/// A subgroup tells its first and last object ids without copying its objects.
+#[test]
+fn a_subgroup_knows_its_first_and_last_object() {
+    let t = track(4);
+    let group = t.create_group(0).unwrap();
+    let sg = group.create_subgroup(0, 0);
+    let reader = sg.consume();
+    assert_eq!((reader.first_id(), reader.last_id()), (None, None));
+    for id in [2, 3, 7] {
+        sg.write(Object::new(id, "x")).unwrap();
+    }
+    assert_eq!((reader.first_id(), reader.last_id()), (Some(ObjectId(2)), Some(ObjectId(7))));
+}

@@ -2,14 +2,18 @@
 //! it does not know), and the entries in the requested order.
 //!
 //! Holes are the part of a group before the first object held of a subgroup that was joined in its middle (no
-//! FIRST_OBJECT), and groups missing between held ones that no PRIOR_GROUP_ID_GAP says do not exist. A relay asks
-//! its upstream for them ([`fill_holes`]); what upstream cannot confirm is sent as an unknown range, never as a gap
-//! (a gap says the objects do not exist).
+//! FIRST_OBJECT), the range before the oldest group held, and objects up to the track's largest location that have
+//! not arrived. A relay asks its upstream for the first kind ([`fill_holes`]); what upstream cannot confirm is sent
+//! as an unknown range, never as a gap (a gap says the objects do not exist).
+//!
+//! Group IDs missing between held groups are served as gaps: publishers often number groups by time, so most such
+//! gaps are groups that never existed, and asking upstream for each would cost a round trip per group (a publisher
+//! that refuses FETCH would leave every one unknown). The draft says a receiver cannot tell without
+//! PRIOR_GROUP_ID_GAP; this is a known departure (docs/transport.md).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use moq_wire::kvp::property;
 use moq_wire::{GroupOrder, Location, ObjectStatus};
 
 use super::rules::in_fetch_range;
@@ -80,14 +84,15 @@ pub(super) fn plan(groups: &[GroupConsumer], start: Location, end: Location, tai
             planned.push(Planned::Hole(Hole { from, to, groups, ask: true }));
         }
     };
-    // Before the oldest group held, nothing is known here.
+    // Before the oldest group held, nothing is known here. The entry runs up to the group before the oldest held
+    // even past the range's end: a player learns from it where the cache begins.
     let oldest = groups.first().map(|g| g.id().0);
     if oldest.is_none_or(|oldest| start.group.0 < oldest) {
-        let to = oldest.map_or(last, |oldest| Location::new(oldest - 1, LAST_OBJECT)).min(last);
+        let to =
+            oldest.map_or(Location::new(end.group.0, LAST_OBJECT), |oldest| Location::new(oldest - 1, LAST_OBJECT));
         planned.push(Planned::Hole(Hole { from: start, to, groups: true, ask: false }));
     }
     let mut held_last: Option<Location> = None;
-    let mut previous: Option<u64> = None;
     for g in groups {
         let gid = g.id().0;
         let mut objects: Vec<(SubgroupInfo, Object, tokio::time::Instant)> = Vec::new();
@@ -103,19 +108,6 @@ pub(super) fn plan(groups: &[GroupConsumer], start: Location, end: Location, tai
             objects.extend(held.into_iter().map(|(o, at)| (*sg.info(), o, at)));
         }
         objects.sort_by_key(|(_, o, _)| o.id);
-        //= draft-ietf-moq-transport-19#prior-group-id-gap
-        //# If Prior Group ID Gap is not present, the receiver
-        //# cannot infer any information about the existence of prior groups
-        if let Some(prev) = previous
-            && gid > prev + 1
-        {
-            let gap = objects.iter().find_map(|(_, o, _)| o.properties.get_int(property::PRIOR_GROUP_ID_GAP));
-            let missing_to = gid - 1 - gap.unwrap_or(0).min(gid - 1 - prev);
-            if missing_to > prev {
-                hole(Location::new(prev + 1, 0), Location::new(missing_to, LAST_OBJECT), true, &mut planned);
-            }
-        }
-        previous = Some(gid);
         let mut expected = 0;
         for (info, object, at) in objects {
             let id = object.id.0;
@@ -255,8 +247,8 @@ pub(super) fn held_largest(consumer: &TrackConsumer) -> Option<Location> {
     let mut largest = None;
     for g in consumer.cached_groups() {
         for sg in g.subgroups() {
-            if let Some(o) = sg.available().last() {
-                largest = largest.max(Some(Location { group: g.id(), object: o.id }));
+            if let Some(id) = sg.last_id() {
+                largest = largest.max(Some(Location { group: g.id(), object: id }));
             }
         }
     }
