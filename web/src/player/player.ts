@@ -30,6 +30,15 @@ import { SilenceWatchdog } from "./watchdog.ts";
 export { DEFAULT_TARGET_MS } from "./latency-mode.ts";
 export type { PlayerStats } from "./stats.ts";
 
+/** Why this browser cannot play a MoQT stream (what it lacks, and where to watch instead), or undefined. */
+export function unsupportedReason(): string | undefined {
+  const missing: string[] = [];
+  if (typeof WebTransport !== "function") missing.push("WebTransport");
+  if (typeof VideoDecoder !== "function") missing.push("WebCodecs");
+  if (missing.length === 0) return undefined;
+  return `This browser cannot play live streams: it has no ${missing.join(" and no ")}. Watch in Chrome, Edge or Firefox 153 or later.`;
+}
+
 export class MoqPlayer extends HTMLElement {
   static observedAttributes = [
     "target-latency",
@@ -224,6 +233,13 @@ export class MoqPlayer extends HTMLElement {
     const start = ++this.starts;
     setTimeout(() => {
       if (!this.running || start !== this.starts) return;
+      // A browser that cannot play says so in words, rather than staying black.
+      const unsupported = unsupportedReason();
+      if (unsupported) {
+        this.stats.error = unsupported;
+        this.setState("unsupported", unsupported);
+        return;
+      }
       this.startWorker();
       this.loop().catch((e) => this.setError(errorText(e)));
     }, 0);

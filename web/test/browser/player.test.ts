@@ -181,3 +181,29 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
     env.browser.errors.length = 0;
   });
 }
+
+test("a browser without WebTransport is told why it cannot play", async () => {
+  const page = await env.browser.context.newPage();
+  try {
+    await page.addInitScript(() => {
+      delete (window as { WebTransport?: unknown }).WebTransport;
+    });
+    const q = `name=demo/clip&url=${encodeURIComponent(env.relay.url)}&fingerprint-url=/relay/certificate.sha256`;
+    await page.goto(`${env.site.url}/watch.html?${q}`);
+    const s = await until(
+      "the unsupported state",
+      async () => {
+        const s = await playerStats(page);
+        return s.state === "unsupported" ? s : undefined;
+      },
+      10_000,
+    );
+    assert.match(String(s.error), /no WebTransport/);
+    const shown = await page.evaluate(
+      () => document.querySelector("moq-player")?.shadowRoot?.textContent ?? "",
+    );
+    assert.match(shown, /cannot play live streams: it has no WebTransport/);
+  } finally {
+    await page.close();
+  }
+});
