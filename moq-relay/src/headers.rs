@@ -1,6 +1,6 @@
 //! Security headers on every HTTP response: a strict Content-Security-Policy (no inline script, no plugins, no
-//! `<base>`, framing only by the origins `--frame-ancestors` names), `nosniff`, no Referer, and camera and
-//! microphone for `/studio` alone.
+//! `<base>`, framing only by the origins `--frame-ancestors` names), `nosniff`, no Referer, camera and
+//! microphone for `/studio` alone, and `/certificate.sha256` readable from any origin.
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -46,6 +46,11 @@ impl SecurityHeaders {
         let studio = matches!(path, "/studio" | "/studio.html");
         let permissions = if studio { STUDIO_PERMISSIONS } else { PAGE_PERMISSIONS };
         headers.insert("permissions-policy", HeaderValue::from_static(permissions));
+        // The certificate hash is public: a player embedded in a page of another origin fetches it to connect.
+        if path == "/certificate.sha256" {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+            headers.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
+        }
     }
 
     /// Axum middleware: `axum::middleware::from_fn_with_state(headers, SecurityHeaders::layer)`.
@@ -83,6 +88,18 @@ mod tests {
         for bad in ["", "example.com", "https://x; script-src *", "javascript:alert(1)", "'unsafe-inline'"] {
             assert!(SecurityHeaders::new(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn only_the_certificate_hash_is_readable_from_other_origins() {
+        let h = SecurityHeaders::new("'none'").unwrap();
+        let mut cert = HeaderMap::new();
+        h.apply("/certificate.sha256", &mut cert);
+        assert_eq!(cert[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert_eq!(cert["cross-origin-resource-policy"], "cross-origin");
+        let mut page = HeaderMap::new();
+        h.apply("/watch", &mut page);
+        assert!(page.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
     }
 
     #[test]
