@@ -70,9 +70,11 @@ mod request;
 mod request_ids;
 mod rules;
 mod serve;
+mod serve_limits;
 mod state;
 mod subscribe;
 mod subscriber;
+mod subscription;
 mod tasks;
 mod tracks;
 

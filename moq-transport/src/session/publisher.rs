@@ -15,7 +15,8 @@ use super::answer::{EMPTY_REQUEST_OK, RESPONSE_TIMEOUT};
 use super::handles::{Announcement, Published};
 use super::request::unexpected;
 use super::rules::{Start, subscription_window, track_group_order};
-use super::serve::{Served, SubState, serve_subscription};
+use super::serve::serve_subscription;
+use super::subscription::{Served, SubState};
 use crate::error::{Error, RequestFailure};
 use crate::model::{TrackInfo, TrackProducer};
 

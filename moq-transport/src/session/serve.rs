@@ -2,166 +2,29 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use moq_wire::codes::{PublishDoneCode, StreamCode};
 use moq_wire::control::{ControlMessage, PublishDone, RequestError, RequestOk};
 use moq_wire::data::{DatagramContent, ObjectDatagram, ObjectHeader, SubgroupHeader, SubgroupIdMode, SubgroupWriter};
-use moq_wire::kvp::{Properties, ReasonPhrase, property};
-use moq_wire::params::{LocationFilter, Parameters};
-use moq_wire::{GroupId, GroupOrder, Location, ObjectId, ObjectStatus, TrackAlias};
+use moq_wire::kvp::ReasonPhrase;
+use moq_wire::params::Parameters;
+use moq_wire::{ObjectId, ObjectStatus, TrackAlias};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use web_transport_trait::Session as WtSession;
 
 use super::Inner;
 use super::request::MAX_FILTER_RANGES;
-use super::rules::{Start, effective_timeout, position_base, publish_done_status, send_order, subscription_update};
+use super::rules::{Start, position_base, publish_done_status, send_order, subscription_update};
+use super::serve_limits::{Job, Shed, Timeouts};
+use super::subscription::SubState;
 use crate::error::Error;
 use crate::io::{Reader, Writer};
-use crate::model::{Closed, Delivery, GroupConsumer, SubgroupConsumer, TrackConsumer, TrackInfo, TrackProducer};
+use crate::model::{Closed, Delivery, GroupConsumer, SubgroupConsumer, TrackConsumer, TrackProducer};
 
 /// Groups of one subscription being written at once; older ones are reset (CANCELLED) beyond this.
 pub(super) const MAX_GROUPS_IN_FLIGHT: usize = 4;
-
-/// A subscription the peer made that we serve, kept for joining FETCH.
-pub(super) struct Served {
-    pub(super) track: TrackProducer,
-    pub(super) state: SubState,
-}
-
-// ---- serving a subscription (the peer's SUBSCRIBE, or our PUBLISH) ----
-
-/// What a subscriber may change while a subscription is served (REQUEST_UPDATE), and its teardown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct SubSettings {
-    /// The Forward State.
-    pub(super) forward: bool,
-    /// SUBSCRIBER_PRIORITY; open streams follow its changes.
-    pub(super) priority: u8,
-    /// OBJECT_DELIVERY_TIMEOUT and SUBGROUP_DELIVERY_TIMEOUT from the subscriber, ms (0: none).
-    pub(super) object_timeout: u64,
-    pub(super) subgroup_timeout: u64,
-    /// The Joining Location: the largest location when Forward last went to 1.
-    pub(super) joining: Option<Location>,
-    /// The group its streams' send order ranks groups from ([`position_base`]).
-    pub(super) base: u64,
-    /// The subscription is being torn down: its data streams end.
-    pub(super) cancelled: bool,
-}
-
-impl SubSettings {
-    fn new(params: &Parameters) -> SubSettings {
-        SubSettings {
-            forward: params.forward.unwrap_or(true),
-            priority: params.subscriber_priority.unwrap_or(128),
-            object_timeout: params.object_delivery_timeout.unwrap_or(0),
-            subgroup_timeout: params.subgroup_delivery_timeout.unwrap_or(0),
-            joining: None,
-            base: 0,
-            cancelled: false,
-        }
-    }
-
-    /// Applies an accepted REQUEST_UPDATE; `largest` is the track's Largest Location now.
-    pub(super) fn update(&mut self, params: &Parameters, largest: Option<Location>) {
-        if let Some(f) = params.forward {
-            //= draft-ietf-moq-transport-19#joining-fetches
-            //# MUST save the Largest Location communicated in SUBSCRIBE_OK, PUBLISH or REQUEST_UPDATE_OK that
-            //# changes the Forward State from 0 to 1
-            if f && !self.forward {
-                self.joining = largest;
-            }
-            self.forward = f;
-        }
-        //= draft-ietf-moq-transport-19#priorities
-        //# When subscriber priority is changed, a best effort SHOULD be made to apply the change to all
-        //# objects that have not been scheduled
-        if let Some(p) = params.subscriber_priority {
-            self.priority = p;
-        }
-        if let Some(t) = params.object_delivery_timeout {
-            self.object_timeout = t;
-        }
-        if let Some(t) = params.subgroup_delivery_timeout {
-            self.subgroup_timeout = t;
-        }
-    }
-}
-
-/// A served subscription: what is fixed when it starts, its [`SubSettings`] (one watch, changed in one place,
-/// that its tasks wake on) and its stream count.
-#[derive(Clone)]
-pub(super) struct SubState {
-    pub(super) order: GroupOrder,
-    /// Whether load shedding applies: the subscription follows the live edge (no absolute start in the past).
-    pub(super) live: bool,
-    /// When the subscription began.
-    pub(super) since: tokio::time::Instant,
-    /// Picks which groups overload control skips for this subscription (different ones for each).
-    pub(super) key: u64,
-    settings: Arc<watch::Sender<SubSettings>>,
-    /// Subgroup streams opened (PUBLISH_DONE's Stream Count).
-    streams: Arc<AtomicU64>,
-}
-
-/// Hands out [`SubState::key`]s.
-static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
-
-impl SubState {
-    /// The state of a subscription with `params` to a track whose own group order is `track_order`.
-    pub(super) fn new(params: &Parameters, track_order: GroupOrder) -> SubState {
-        SubState {
-            order: params.group_order.unwrap_or(track_order),
-            live: !matches!(
-                params.location_filter,
-                Some(LocationFilter::AbsoluteStart { .. }) | Some(LocationFilter::AbsoluteRange { .. })
-            ),
-            since: tokio::time::Instant::now(),
-            key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
-            settings: Arc::new(watch::Sender::new(SubSettings::new(params))),
-            streams: Arc::default(),
-        }
-    }
-
-    /// The settings now.
-    pub(super) fn settings(&self) -> SubSettings {
-        *self.settings.borrow()
-    }
-
-    /// A receiver that wakes on every change of the settings.
-    fn watch(&self) -> watch::Receiver<SubSettings> {
-        self.settings.subscribe()
-    }
-
-    /// Records the Joining Location (SUBSCRIBE_OK or PUBLISH with Forward 1).
-    pub(super) fn set_joining(&self, largest: Option<Location>) {
-        self.settings.send_modify(|s| s.joining = largest);
-    }
-
-    /// Applies an accepted REQUEST_UPDATE.
-    fn update(&self, params: &Parameters, largest: Option<Location>) {
-        self.settings.send_if_modified(|s| {
-            let before = *s;
-            s.update(params, largest);
-            *s != before
-        });
-    }
-
-    /// Ends the subscription's data streams.
-    fn cancel(&self) {
-        self.settings.send_if_modified(|s| !std::mem::replace(&mut s.cancelled, true));
-    }
-
-    fn count_stream(&self) {
-        self.streams.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn streams(&self) -> u64 {
-        self.streams.load(Ordering::Relaxed)
-    }
-}
 
 /// Serves one subscription on its request stream until the track or the filter ends (PUBLISH_DONE, FIN) or the
 /// subscriber cancels (reset / STOP_SENDING; our side is then reset too, and so are the data streams).
@@ -350,7 +213,7 @@ pub(super) async fn serve_track<S: WtSession>(
         let oldest = in_flight.iter().map(|g| g.group).min().unwrap_or(gid);
         let base = position_base(now.base, oldest, gid);
         if base != now.base {
-            state.settings.send_modify(|s| s.base = base);
+            state.set_base(base);
         }
         let (stop, stopped) = watch::channel(false);
         let active = Arc::new(AtomicU64::new(0));
@@ -458,78 +321,6 @@ pub(super) async fn serve_group<S: WtSession>(
     while subgroups.join_next().await.is_some() {}
 }
 
-/// The effective delivery timeouts of a subscription: the smaller non-zero value of the subscriber's parameter
-/// and the track's property (draft-19 §10.5.1).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Timeouts {
-    pub(super) object: Option<Duration>,
-    pub(super) subgroup: Option<Duration>,
-    /// The subscriber's values (ms, 0: none), for a subgroup whose first object overrides the track's.
-    subscriber: (u64, u64),
-    /// The track's MAX_CACHE_DURATION.
-    cache: Option<Duration>,
-}
-
-impl Timeouts {
-    pub(super) fn new(info: &TrackInfo, state: &SubState) -> Timeouts {
-        let settings = state.settings();
-        let subscriber = (settings.object_timeout, settings.subgroup_timeout);
-        Timeouts {
-            object: effective_timeout(subscriber.0, info.properties.get_int(property::OBJECT_DELIVERY_TIMEOUT)),
-            subgroup: effective_timeout(subscriber.1, info.properties.get_int(property::SUBGROUP_DELIVERY_TIMEOUT)),
-            subscriber,
-            cache: info.properties.get_int(property::MAX_CACHE_DURATION).map(Duration::from_millis),
-        }
-    }
-
-    /// The age past which an object is not sent: its OBJECT_DELIVERY_TIMEOUT, or sooner its track's
-    /// MAX_CACHE_DURATION.
-    //= draft-ietf-moq-transport-19#max-cache-duration
-    //# If present, the
-    //# relay MUST NOT start forwarding any individual Object received through this
-    //# subscription or fetch after the specified number of milliseconds has elapsed
-    //# since the beginning of the Object was received.
-    pub(super) fn object_limit(&self) -> Option<Duration> {
-        [self.object, self.cache].into_iter().flatten().min()
-    }
-
-    /// The timeouts of a subgroup whose first object carries `properties`.
-    //= draft-ietf-moq-transport-19#delivery-timeouts
-    //# For
-    //# each type of timeout, the
-    //# publisher's value is the Object Property when present on the first object of the
-    //# subgroup, and the Track Property otherwise.
-    pub(super) fn for_first_object(self, properties: &Properties) -> Timeouts {
-        let mut t = self;
-        if let Some(ms) = properties.get_int(property::OBJECT_DELIVERY_TIMEOUT) {
-            t.object = effective_timeout(t.subscriber.0, Some(ms));
-        }
-        if let Some(ms) = properties.get_int(property::SUBGROUP_DELIVERY_TIMEOUT) {
-            t.subgroup = effective_timeout(t.subscriber.1, Some(ms));
-        }
-        t
-    }
-
-    /// The limit on a datagram's age: the smaller non-zero of the two.
-    //= draft-ietf-moq-transport-19#delivery-timeouts
-    //# For objects with Object Forwarding Preference set to Datagram, the
-    //# SUBGROUP_DELIVERY_TIMEOUT acts the same way as OBJECT_DELIVERY_TIMEOUT; if both
-    //# are non-zero, the smaller of the two is used.
-    fn datagram(&self) -> Option<Duration> {
-        [self.object_limit(), self.subgroup].into_iter().flatten().min()
-    }
-}
-
-/// What one subgroup task sends.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Job {
-    pub(super) group: GroupId,
-    pub(super) alias: TrackAlias,
-    /// Skip objects before this one (filters that start mid-group).
-    pub(super) first_object: Option<ObjectId>,
-    pub(super) timeouts: Timeouts,
-}
-
 /// Sends each object of a subgroup as one OBJECT_DATAGRAM.
 pub(super) async fn serve_datagrams<S: WtSession>(
     inner: Arc<Inner<S>>,
@@ -588,39 +379,6 @@ pub(super) async fn serve_datagrams<S: WtSession>(
             let _ = inner.transport.send_datagram(Bytes::from(bytes));
         }
     }
-}
-
-/// What a subgroup stream needs to know to shed load: its subscription, its budget at the default priority (`None`:
-/// no shedding) and its group, to see whether a newer one exists.
-pub(super) struct Shed {
-    pub(super) state: SubState,
-    pub(super) base_budget: Option<Duration>,
-    pub(super) group: GroupConsumer,
-}
-
-impl Shed {
-    fn new<S: WtSession>(inner: &Inner<S>, state: &SubState, group: &GroupConsumer) -> Shed {
-        let base_budget = inner.config.max_latency.filter(|_| state.live);
-        Shed { state: state.clone(), base_budget, group: group.clone() }
-    }
-
-    /// The budget at SUBSCRIBER_PRIORITY `priority`.
-    fn budget(&self, priority: u8) -> Option<Duration> {
-        self.base_budget.map(|b| shed_budget(b, priority))
-    }
-
-    /// Whether an object that waited `waited` is too late to send: longer than the budget (counting objects
-    /// cached before the subscription began from its start), and a newer group exists (which the subscriber will
-    /// get instead). The clock is read again only for an object already past the budget.
-    fn too_late(&self, budget: Option<Duration>, waited: Duration) -> bool {
-        budget.is_some_and(|b| waited > b && self.state.since.elapsed() > b) && self.group.is_superseded()
-    }
-}
-
-/// The latency budget of a subscription at SUBSCRIBER_PRIORITY `priority`: `base` scaled by its
-/// [`importance`](super::overload::importance), so that the least important subscribers lose groups first.
-pub(super) fn shed_budget(base: Duration, priority: u8) -> Duration {
-    base.mul_f64(super::overload::importance(priority))
 }
 
 pub(super) async fn serve_subgroup<S: WtSession>(
@@ -786,58 +544,5 @@ pub(super) async fn serve_subgroup<S: WtSession>(
                 return;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use moq_wire::namespace::{FullTrackName, TrackNamespace};
-
-    /// REQUEST_UPDATE changes only what it names; Forward going from 0 to 1 saves the Joining Location, and
-    /// staying at 1 does not move it.
-    #[test]
-    fn an_update_changes_what_it_names_and_records_the_joining_location() {
-        let mut s = SubSettings::new(&Parameters { forward: Some(false), ..Default::default() });
-        assert_eq!((s.forward, s.priority, s.joining), (false, 128, None));
-        let at = |g, o| Some(Location::new(g, o));
-        s.update(&Parameters { subscriber_priority: Some(7), ..Default::default() }, at(1, 0));
-        assert_eq!((s.forward, s.priority, s.joining), (false, 7, None));
-        s.update(&Parameters { forward: Some(true), ..Default::default() }, at(2, 3));
-        assert_eq!((s.forward, s.joining), (true, at(2, 3)));
-        s.update(
-            &Parameters { forward: Some(true), object_delivery_timeout: Some(40), ..Default::default() },
-            at(5, 0),
-        );
-        assert_eq!((s.joining, s.object_timeout, s.subgroup_timeout), (at(2, 3), 40, 0));
-        assert!(!s.cancelled);
-    }
-
-    /// For datagrams SUBGROUP_DELIVERY_TIMEOUT bounds an object's age too, the smaller of the two winning; a
-    /// first object's properties override the track's values, and the subscriber's smaller value still wins.
-    #[test]
-    fn datagram_and_first_object_delivery_timeouts() {
-        let ms = Duration::from_millis;
-        let mut info = TrackInfo::new(FullTrackName::new(TrackNamespace::from_path("t").unwrap(), "x"));
-        info.properties = Properties::new().with_int(property::SUBGROUP_DELIVERY_TIMEOUT, 20).unwrap();
-        let state = SubState::new(&Parameters::default(), GroupOrder::Ascending);
-        let track_only = Timeouts::new(&info, &state);
-        assert_eq!((track_only.object, track_only.subgroup, track_only.datagram()), (None, Some(ms(20)), Some(ms(20))));
-        let first = Properties::new().with_int(property::OBJECT_DELIVERY_TIMEOUT, 5).unwrap();
-        let overridden = track_only.for_first_object(&first);
-        assert_eq!((overridden.object, overridden.datagram()), (Some(ms(5)), Some(ms(5))));
-        let params = Parameters { object_delivery_timeout: Some(3), ..Default::default() };
-        let subscriber = Timeouts::new(&info, &SubState::new(&params, GroupOrder::Ascending));
-        assert_eq!(subscriber.for_first_object(&first).object, Some(ms(3)), "the smaller non-zero value");
-    }
-
-    #[test]
-    fn the_shedding_budget_doubles_per_32_priority_steps() {
-        let base = Duration::from_millis(1000);
-        assert_eq!(shed_budget(base, 128), base);
-        assert_eq!(shed_budget(base, 96), base * 2);
-        assert_eq!(shed_budget(base, 0), base * 16);
-        assert_eq!(shed_budget(base, 160), base / 2);
-        assert!(shed_budget(base, 255) < Duration::from_millis(70));
     }
 }

@@ -15,7 +15,7 @@ use super::config::{Role, SessionConfig};
 use super::limits::Held;
 use super::receive::Incoming;
 use super::request_ids::PeerRequestIds;
-use super::serve::Served;
+use super::subscription::Served;
 use crate::error::{Error, RequestFailure, SessionError};
 use crate::io::Reader;
 
