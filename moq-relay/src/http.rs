@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::Metrics;
@@ -55,14 +54,20 @@ pub(crate) async fn serve(listener: TcpListener, app: axum::Router, limits: Http
             drop(stream);
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
+        // The routes see the peer's address (WebSocket sessions are admitted by it).
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            tower::ServiceExt::oneshot(app.clone(), request)
+        });
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
                 .max_buf_size(limits.max_header_bytes.max(8192));
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            // With upgrades: a WebSocket leaves the HTTP connection (and its lifetime limit) once switched.
+            let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
             if tokio::time::timeout(limits.max_lifetime, connection).await.is_err() {
                 tracing::debug!(%peer, "http connection closed at its longest lifetime");
             }

@@ -10,8 +10,9 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
+mod accept;
 pub mod admission;
 pub mod auth;
 pub mod chat;
@@ -26,6 +27,7 @@ mod router;
 mod routes;
 mod upstream;
 pub mod web;
+mod websocket;
 
 use anyhow::Context;
 use moq_transport::quic::Server;
@@ -36,7 +38,6 @@ use moq_transport::{Origin, Overload, Session, SessionConfig};
 
 pub use config::{Config, file_args};
 pub use metrics::Metrics;
-use router::serve_session;
 use routes::Router;
 use upstream::{fetch_upstream, resolve};
 
@@ -65,11 +66,8 @@ pub struct Relay {
     chat: Option<Arc<chat::Chat>>,
     http_limits: http::HttpLimits,
     headers: headers::SecurityHeaders,
-    admission: admission::Admission,
-    /// Every session's request limits (the address's subscription budget is added per session).
-    limits: moq_transport::RequestLimits,
-    /// The authorization policy, for the chat's streamer checks.
-    policy: auth::Auth,
+    /// What serves each admitted session, over QUIC or a WebSocket.
+    sessions: Arc<accept::Sessions>,
 }
 
 impl Relay {
@@ -154,7 +152,7 @@ impl Relay {
             limits: moq_transport::RequestLimits::UNLIMITED,
             ..session_config.clone()
         };
-        let server = Server::bind(config.bind, cert, session_config).context("bind UDP")?;
+        let server = Server::bind(config.bind, cert, session_config.clone()).context("bind UDP")?;
         let http = if config.http_bind.is_empty() {
             None
         } else {
@@ -226,11 +224,19 @@ impl Relay {
             admission::Trusted(config.trusted_address.clone()),
             metrics.clone(),
         );
-        Ok(Relay {
-            headers,
+        let sessions = Arc::new(accept::Sessions::new(
+            router.clone(),
+            origin.clone(),
+            metrics.clone(),
+            chat.clone(),
+            policy,
             admission,
             limits,
-            policy,
+            session_config,
+        ));
+        Ok(Relay {
+            headers,
+            sessions,
             server,
             origin,
             router,
@@ -303,6 +309,7 @@ impl Relay {
                 .route("/health", axum::routing::get(|| std::future::ready("ok\n")))
                 .route("/metrics", axum::routing::get(render))
                 .merge(web::router(self.pages.clone()))
+                .layer(axum::middleware::from_fn_with_state(self.sessions.clone(), websocket::layer))
                 .layer(axum::middleware::from_fn_with_state(self.headers.clone(), headers::SecurityHeaders::layer));
             if !self.pages.is_built() {
                 tracing::warn!(pages = ?self.pages, "no browser player there: cd web && npm ci && npm run build");
@@ -335,7 +342,6 @@ impl Relay {
         if let Some((roots, trust)) = self.cluster.clone() {
             background.push(tokio::spawn(cluster::run(roots, trust, self.link_config.clone(), self.router.clone())));
         }
-        let next_id = AtomicU64::new(0);
         tokio::pin!(shutdown);
         loop {
             let incoming = tokio::select! {
@@ -343,7 +349,7 @@ impl Relay {
                 _ = &mut shutdown => break,
             };
             let remote = incoming.remote_address();
-            let ticket = match self.admission.admit(remote.ip(), incoming.remote_address_validated()) {
+            let ticket = match self.sessions.admission.admit(remote.ip(), incoming.remote_address_validated()) {
                 admission::Verdict::Admit(ticket) => ticket,
                 admission::Verdict::Retry => {
                     incoming.retry();
@@ -355,39 +361,13 @@ impl Relay {
                     continue;
                 }
             };
-            let limits = match ticket.trusted() {
-                true => moq_transport::RequestLimits::UNLIMITED,
-                false => {
-                    moq_transport::RequestLimits { shared_subscriptions: ticket.subscriptions(), ..self.limits.clone() }
-                }
-            };
-            let incoming = incoming.with_limits(limits);
-            let id = next_id.fetch_add(1, Ordering::Relaxed);
-            let (router, origin, metrics) = (self.router.clone(), self.origin.clone(), self.metrics.clone());
-            let (chat, policy) = (self.chat.clone(), self.policy.clone());
+            let incoming = incoming.with_limits(self.sessions.limits(&ticket));
+            let sessions = self.sessions.clone();
             tokio::spawn(async move {
-                let _ticket = ticket;
-                let (session, info) = match incoming.establish().await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        metrics.handshake_failures.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(error = %e, "handshake failed");
-                        return;
-                    }
-                };
-                metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
-                metrics.sessions_active.fetch_add(1, Ordering::Relaxed);
-                let span = tracing::info_span!("session", id, remote = %info.remote, version = %info.version, wt = info.webtransport);
-                span.in_scope(|| tracing::info!(path = %info.path, "session accepted"));
-                router.add_session(id, session.clone());
-                let ended = session.clone();
-                let chat = chat.map(|chat| (chat, chat_owner(id, &info, &session, policy, router.clone())));
-                let served = serve_session(id, session, &router, &origin, &metrics, chat);
-                tracing::Instrument::instrument(served, span).await;
-                router.remove_session(id);
-                metrics.session_ended(&ended.quic_counters());
-                drop(ended);
-                metrics.sessions_active.fetch_sub(1, Ordering::Relaxed);
+                match incoming.establish().await {
+                    Ok((session, info)) => sessions.serve(session, info, ticket).await,
+                    Err(e) => sessions.handshake_failed(&e),
+                }
             });
         }
         // Graceful shutdown: GOAWAY to everyone, give them the drain timeout to move, then close.
@@ -414,7 +394,7 @@ impl Relay {
 /// Who a session is to the chat: its id, address, and whether it is a broadcast's streamer. With `--auth-key`
 /// that is a token (SETUP or URL) granting publish on the broadcast; on a relay without one (anyone may publish)
 /// it is a session from an address that publishes the broadcast here now.
-fn chat_owner(
+pub(crate) fn chat_owner(
     id: u64,
     info: &moq_transport::quic::Accepted,
     session: &Session,

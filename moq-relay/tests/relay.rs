@@ -106,8 +106,8 @@ async fn garbage_client_loses_only_its_session() {
     let good = relay.connect(true, Origin::new()).await;
     let sub = good.subscribe(name("live/iso", "video"), SubscribeOptions::default()).await.unwrap();
     let bad = relay.connect(false, Origin::new()).await;
-    let (mut send, _recv) = bad.transport().open_bi().await.unwrap();
-    send.write_all(&[0x3f, 0x00, 0x02, 0xde, 0xad]).await.unwrap();
+    let (mut send, _recv) = web_transport_trait::Session::open_bi(bad.transport()).await.unwrap();
+    web_transport_trait::SendStream::write_all(&mut send, &[0x3f, 0x00, 0x02, 0xde, 0xad]).await.unwrap();
     let e = timeout(T, bad.closed()).await.unwrap();
     assert_eq!(e.session_code(), moq_transport::wire::codes::SessionCode::ProtocolViolation, "{e}");
     track.write_group(0, [Object::new(0, "fine")]).unwrap();

@@ -86,3 +86,5 @@ pub mod fuzzing;
 pub mod memory;
 pub mod quic;
 pub mod tls;
+pub mod transport;
+pub mod websocket;

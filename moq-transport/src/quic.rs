@@ -12,6 +12,7 @@ use web_transport_quinn::proto::ConnectResponse;
 
 use crate::error::{SessionError, app_code};
 use crate::tls::{Certificate, Trust, client_config};
+use crate::transport::Transport;
 use crate::{Error, Role, Session, SessionConfig};
 
 /// The ALPN tokens a server offers: every MoQT version, then HTTP/3 for WebTransport.
@@ -103,12 +104,33 @@ pub struct Incoming {
 pub struct Accepted {
     /// The negotiated version.
     pub version: Version,
-    /// `true` for WebTransport, `false` for raw QUIC.
-    pub webtransport: bool,
+    /// What carries the session.
+    pub via: Via,
     /// The request path: the WebTransport URL's path and query, or the PATH setup option on raw QUIC.
     pub path: String,
     /// The peer's address.
     pub remote: SocketAddr,
+}
+
+/// What carries a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Raw QUIC (ALPN `moqt-NN`).
+    Quic,
+    /// WebTransport over HTTP/3.
+    WebTransport,
+    /// QMux over a WebSocket ([`crate::websocket`]).
+    WebSocket,
+}
+
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Via::Quic => "quic",
+            Via::WebTransport => "webtransport",
+            Via::WebSocket => "websocket",
+        })
+    }
 }
 
 impl Incoming {
@@ -192,7 +214,7 @@ impl Incoming {
                 session.close(e.session_code(), &e.to_string());
                 return Err(e);
             }
-            Ok((session, Accepted { version, webtransport: true, path, remote }))
+            Ok((session, Accepted { version, via: Via::WebTransport, path, remote }))
         } else {
             let Some(version) = Version::from_alpn(&alpn) else {
                 conn.close(0x15u32.into(), b"unsupported ALPN");
@@ -206,7 +228,7 @@ impl Incoming {
                 .as_ref()
                 .map(|p| String::from_utf8_lossy(p).into_owned())
                 .unwrap_or_else(|| "/".to_string());
-            Ok((session, Accepted { version, webtransport: false, path, remote }))
+            Ok((session, Accepted { version, via: Via::Quic, path, remote }))
         }
     }
 }
@@ -219,7 +241,7 @@ async fn establish_server(
     config: SessionConfig,
 ) -> Result<Session, Error> {
     let transport = session.clone();
-    let establish = Session::establish(session, version, Role::Server, config);
+    let establish = Session::establish(Transport::Quic(session), version, Role::Server, config);
     tokio::pin!(establish);
     tokio::select! {
         biased;
@@ -306,7 +328,7 @@ impl Client {
             session_config.path = Some(path);
             session_config.authority = Some(authority);
         }
-        Session::establish(session, version, Role::Client, session_config).await
+        Session::establish(Transport::Quic(session), version, Role::Client, session_config).await
     }
 
     /// Connects the transport only (raw QUIC or WebTransport, as [`Client::connect`]) and returns it with the
@@ -472,11 +494,11 @@ impl std::iter::Sum for QuicCounters {
 impl Session {
     /// This session's QUIC counters.
     pub fn quic_counters(&self) -> QuicCounters {
-        QuicCounters::of(self.transport())
+        self.transport().quic().map(QuicCounters::of).unwrap_or_default()
     }
 
     /// The peer's address.
     pub fn remote_address(&self) -> SocketAddr {
-        std::ops::Deref::deref(self.transport()).remote_address()
+        self.transport().remote_address()
     }
 }

@@ -48,7 +48,7 @@ async fn pair(webtransport: bool, origin: Origin, client_origin: Origin) -> Pair
     });
     let client = client.unwrap();
     let (server_session, accepted) = accepted.unwrap();
-    assert_eq!(accepted.webtransport, webtransport);
+    assert_eq!(accepted.via == moq_transport::quic::Via::WebTransport, webtransport);
     assert_eq!(accepted.path, "/live?x=1");
     assert_eq!(accepted.version, Version::Draft19);
     assert_eq!(client.version(), Version::Draft19);

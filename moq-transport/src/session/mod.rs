@@ -120,7 +120,7 @@ struct Inner<S: WtSession> {
 
 /// A MoQT session. Cheap to clone; every clone is a handle to the same session. When the last handle is dropped
 /// the session is closed with NO_ERROR (like a QUIC connection).
-pub struct Session<S: WtSession = web_transport_quinn::Session> {
+pub struct Session<S: WtSession = crate::transport::Transport> {
     inner: Arc<Inner<S>>,
     _handle: Option<Arc<CloseOnDrop>>,
 }

@@ -1,0 +1,98 @@
+//! MoQT over a WebSocket (QMux) on the relay's HTTP port: the fallback for browsers without WebTransport.
+
+mod common;
+
+use common::*;
+use moq_transport::wire::Version;
+use moq_transport::wire::namespace::TrackNamespace;
+use moq_transport::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::timeout;
+use url::Url;
+
+impl Running {
+    fn ws_url(&self) -> Url {
+        Url::parse(&format!("ws://127.0.0.1:{}/", self.http.port())).unwrap()
+    }
+
+    async fn connect_ws(&self, origin: Origin, versions: &[Version]) -> Session {
+        let config = SessionConfig { origin, ..Default::default() };
+        timeout(T, moq_transport::websocket::connect(&self.ws_url(), versions, config)).await.unwrap().unwrap()
+    }
+
+    /// The status line of a WebSocket upgrade request offering `protocols`.
+    async fn upgrade_status(&self, protocols: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(self.http).await.unwrap();
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: {protocols}\r\n\r\n"
+        );
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut buf = vec![0; 1024];
+        let n = timeout(T, s.read(&mut buf)).await.unwrap().unwrap();
+        String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_string()
+    }
+}
+
+/// A viewer over a WebSocket watches a publisher over QUIC: every object of several groups arrives intact,
+/// large ones too (QMux flow control and records), on the newest draft both offer.
+#[tokio::test]
+async fn a_websocket_viewer_watches_a_quic_publisher() {
+    let relay = start().await;
+    let (_publisher, track, _ann) = relay.publisher("ws/quic").await;
+    let viewer = relay.connect_ws(Origin::new(), &Version::ALL).await;
+    assert_eq!(viewer.version(), Version::ALL[0]);
+    let sub = viewer.subscribe(name("ws/quic", "video"), SubscribeOptions::default()).await.unwrap();
+    let mut consumer = sub.consumer();
+    let big = vec![7u8; 300_000];
+    for g in 0..3u64 {
+        track.write_group(g, [Object::new(0, big.clone()), Object::new(1, format!("g{g}"))]).unwrap();
+    }
+    for g in 0..3u64 {
+        let mut group = timeout(T, consumer.next_group()).await.unwrap().unwrap();
+        assert_eq!(group.id().0, g);
+        let mut subgroup = timeout(T, group.next_subgroup()).await.unwrap().unwrap();
+        let first = timeout(T, subgroup.next()).await.unwrap().unwrap();
+        assert_eq!(first.payload.len(), big.len());
+        let second = timeout(T, subgroup.next()).await.unwrap().unwrap();
+        assert_eq!(&second.payload[..], format!("g{g}").as_bytes());
+    }
+}
+
+/// A publisher over a WebSocket (draft-18 only) is watched by a viewer over QUIC.
+#[tokio::test]
+async fn a_websocket_publisher_reaches_a_quic_viewer() {
+    let relay = start().await;
+    let origin = Origin::new();
+    let track = TrackProducer::new(TrackInfo::new(name("ws/pub", "video")));
+    origin.publish_track(track.clone());
+    let publisher = relay.connect_ws(origin, &[Version::Draft18]).await;
+    assert_eq!(publisher.version(), Version::Draft18);
+    let _ann = publisher.publish_namespace(TrackNamespace::from_path("ws/pub").unwrap()).await.unwrap();
+    let viewer = relay.connect(false, Origin::new()).await;
+    let sub = viewer.subscribe(name("ws/pub", "video"), SubscribeOptions::default()).await.unwrap();
+    let mut consumer = sub.consumer();
+    track.write_group(5, [Object::new(0, "hello")]).unwrap();
+    let mut group = timeout(T, consumer.next_group()).await.unwrap().unwrap();
+    let mut subgroup = timeout(T, group.next_subgroup()).await.unwrap().unwrap();
+    assert_eq!(&timeout(T, subgroup.next()).await.unwrap().unwrap().payload[..], b"hello");
+}
+
+/// An upgrade that offers no MoQT version we speak is refused before any session exists; one that does is
+/// switched, with the chosen subprotocol named.
+#[tokio::test]
+async fn an_upgrade_without_a_shared_draft_is_refused() {
+    let relay = start().await;
+    assert!(relay.upgrade_status("qmux-02.moq-lite-04, qmux-02").await.contains("400"));
+    assert!(relay.upgrade_status("qmux-01.moqt-18, qmux-01.moqt-19").await.contains("101"));
+}
+
+/// WebSocket sessions count against their address like QUIC ones: past the per-address limit the upgrade is
+/// refused.
+#[tokio::test]
+async fn websocket_sessions_count_against_their_address() {
+    let relay =
+        start_with(moq_relay::Config { max_sessions_per_address: 1, limit_loopback: true, ..test_config() }).await;
+    let _first = relay.connect_ws(Origin::new(), &Version::ALL).await;
+    assert!(relay.upgrade_status("qmux-02.moqt-19").await.contains("503"));
+}
