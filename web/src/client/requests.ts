@@ -104,8 +104,7 @@ export class Group {
     } catch (e) {
       this.truncated = true;
       // A reset stream is not an error (the draft: it has no effect on the subscription); bad bytes are.
-      if (!(e instanceof WebTransportError || (e instanceof Error && e.name === "WebTransportError")))
-        this.onError(e);
+      if (!(e instanceof Error && e.name === "WebTransportError")) this.onError(e);
       return undefined;
     }
   }

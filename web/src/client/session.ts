@@ -19,7 +19,6 @@ import {
   namespaceToPath,
   type Parameters,
   type Properties,
-  protocolOf,
   Reader,
   RequestErrorCode,
   SessionCode,
@@ -31,6 +30,7 @@ import {
   type Version,
   versionOf,
 } from "../wire/index.ts";
+import { openTransport, type TransportChoice, type TransportKind } from "./connect.ts";
 import { DataRouter } from "./incoming.ts";
 import { answerRequest, type PublishTransport, type TrackPublisher } from "./publish.ts";
 import { FetchResponse, NamespaceWatch, RequestError, RequestStream, Subscription } from "./requests.ts";
@@ -73,6 +73,10 @@ export interface ConnectOptions {
    * URL. Off by default: URLs end up in logs.
    */
   tokenInUrl?: boolean;
+  /** WebTransport, a WebSocket (QMux), or both racing (the default; see connect.ts). */
+  transport?: TransportChoice;
+  /** How long WebTransport has before the WebSocket starts (default 500 ms). */
+  webSocketHeadStartMs?: number;
   signal?: AbortSignal;
 }
 
@@ -120,6 +124,8 @@ export class Session {
     private readonly wt: WebTransport,
     readonly version: Version,
     readonly url: string,
+    /** What carries the session: WebTransport, or QMux over a WebSocket. */
+    readonly transport: TransportKind,
   ) {
     this.setupDone = new Promise((resolve, reject) => {
       this.resolveSetup = resolve;
@@ -139,35 +145,24 @@ export class Session {
     // Encoded once before connecting: a token too long for SETUP fails here, not after the handshake.
     const setup: ControlMessage = { type: "SETUP", options: setupOptions(token) };
     encodeControl(setup, versions[0] ?? 19);
-    const target = await resolve(url, opts.fingerprint, opts.fingerprintUrl);
-    if (token && opts.tokenInUrl) {
-      const u = new URL(target.url);
-      u.searchParams.set("jwt", token);
-      target.url = u.href;
-    }
-    const options: WebTransportOptions = {
-      protocols: versions.map(protocolOf),
-      congestionControl: "low-latency",
-    };
-    if (target.hash)
-      options.serverCertificateHashes = [{ algorithm: "sha-256", value: target.hash as BufferSource }];
-    const wt = new WebTransport(target.url, options);
+    const { wt, protocol, kind } = await openTransport(url, {
+      versions,
+      fingerprint: opts.fingerprint,
+      fingerprintUrl: opts.fingerprintUrl,
+      urlToken: opts.tokenInUrl ? token : undefined,
+      transport: opts.transport,
+      headStartMs: opts.webSocketHeadStartMs,
+      signal: opts.signal,
+    });
     const abort = () => wt.close({ closeCode: SessionCode.NO_ERROR, reason: "aborted" });
     opts.signal?.addEventListener("abort", abort, { once: true });
-    try {
-      await wt.ready;
-    } catch (e) {
-      // `url`, not the WebTransport URL: that one may carry the token.
-      throw new Error(`relay unreachable at ${url}: ${errorText(e)}`);
-    }
     // Browsers without protocol negotiation report ""; then only the first offered version can work.
-    const protocol = (wt as WebTransport & { protocol?: string }).protocol ?? "";
     const version = versionOf(protocol) ?? (protocol ? undefined : versions[0]);
     if (version === undefined) {
       wt.close({ closeCode: SessionCode.VERSION_NEGOTIATION_FAILED, reason: "no common version" });
       throw new Error(`relay chose ${protocol}, which this client does not speak`);
     }
-    const s = new Session(wt, version, url);
+    const s = new Session(wt, version, url, kind);
     await s.start(setup);
     opts.signal?.removeEventListener("abort", abort);
     return s;
@@ -585,6 +580,6 @@ export class Session {
   }
 
   describe(): string {
-    return `${this.url} (draft-${this.version}${this.peerImplementation ? `, ${this.peerImplementation}` : ""})`;
+    return `${this.url} (draft-${this.version} over ${this.transport === "websocket" ? "a WebSocket" : "WebTransport"}${this.peerImplementation ? `, ${this.peerImplementation}` : ""})`;
   }
 }

@@ -17,7 +17,8 @@ export function streamError(code: number): unknown {
     const Ctor = WebTransportError as unknown as new (init: object) => WebTransportError;
     return new Ctor({ streamErrorCode: code, message: "cancelled" });
   } catch {
-    return new Error("cancelled");
+    // No WebTransport here (a WebSocket session): an error shaped like one.
+    return Object.assign(new Error("cancelled"), { name: "WebTransportError", streamErrorCode: code });
   }
 }
 

@@ -102,6 +102,7 @@ export async function handover(
   host.stats.handover = "done";
   host.stats.handoversDone++;
   host.stats.version = next.session.version;
+  host.stats.transport = next.session.transport;
   host.stats.relay = next.session.describe();
   moved(next);
   old.session.close(0, "moved to a new session");

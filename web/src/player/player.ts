@@ -30,13 +30,17 @@ import { SilenceWatchdog } from "./watchdog.ts";
 export { DEFAULT_TARGET_MS } from "./latency-mode.ts";
 export type { PlayerStats } from "./stats.ts";
 
-/** Why this browser cannot play a MoQT stream (what it lacks, and where to watch instead), or undefined. */
+/**
+ * Why this browser cannot play a MoQT stream (what it lacks, and where to watch instead), or undefined. Without
+ * WebTransport the player falls back to a WebSocket; without WebCodecs it has no way to decode.
+ */
 export function unsupportedReason(): string | undefined {
   const missing: string[] = [];
-  if (typeof WebTransport !== "function") missing.push("WebTransport");
-  if (typeof VideoDecoder !== "function") missing.push("WebCodecs");
+  if (typeof VideoDecoder !== "function") missing.push("video decoding (WebCodecs)");
+  if (typeof WebSocket !== "function" && typeof WebTransport !== "function")
+    missing.push("WebTransport or WebSocket");
   if (missing.length === 0) return undefined;
-  return `This browser cannot play live streams: it has no ${missing.join(" and no ")}. Watch in Chrome, Edge or Firefox 153 or later.`;
+  return `This browser cannot play live streams: it has no ${missing.join(" and no ")}. Watch in a current Chrome, Edge, Firefox or Safari.`;
 }
 
 export class MoqPlayer extends HTMLElement {
@@ -467,6 +471,8 @@ export class MoqPlayer extends HTMLElement {
     if (fpUrl) opts.fingerprintUrl = fpUrl;
     if (signal) opts.signal = signal;
     if (this.token) opts.token = this.token;
+    const transport = this.getAttribute("transport");
+    if (transport === "webtransport" || transport === "websocket") opts.transport = transport;
     return Session.connect(url, opts);
   }
 
@@ -564,6 +570,7 @@ export class MoqPlayer extends HTMLElement {
           this.playback = a.playback;
           a.playback.want(this.wants());
           this.stats.version = a.session.version;
+          this.stats.transport = a.session.transport;
           this.stats.relay = a.session.describe();
           // The old playback ends as the new one takes over: that is a move, not an end.
           const next = (await Promise.race([a.ended.then(() => undefined), a.moved])) ?? a.next;

@@ -1,5 +1,6 @@
 // What <moq-player> reports about itself (its `stats`), and the overlay's text.
 
+import type { TransportKind } from "../client/connect.ts";
 import type { Version } from "../wire/index.ts";
 import { modeText } from "./latency-mode.ts";
 import type { LatencyMode } from "./playout.ts";
@@ -12,6 +13,8 @@ export interface PlayerStats
   startupMs?: number;
   error?: string;
   version?: Version;
+  /** What carries the session: WebTransport, or QMux over a WebSocket. */
+  transport?: TransportKind;
   relay?: string;
   rendition?: string;
   groupsSkipped: number;
@@ -56,7 +59,7 @@ const mode = (m: LatencyMode | undefined) => (m === undefined ? "" : ` (${modeTe
 
 export function overlayText(s: PlayerStats): string {
   return [
-    `${s.state}${s.version ? `  draft-${s.version}` : ""}${s.rttMs !== undefined ? `  rtt ${s.rttMs.toFixed(1)} ms` : ""}`,
+    `${s.state}${s.version ? `  draft-${s.version}` : ""}${s.transport ? `  ${s.transport}` : ""}${s.rttMs !== undefined ? `  rtt ${s.rttMs.toFixed(1)} ms` : ""}`,
     `latency ${ms(s.latencyMs)} (p50 ${ms(s.latencyP50Ms)})  glass ${ms(s.glassMs)}`,
     ...(s.stampMs !== undefined ? [`glass-to-glass ${ms(s.stampMs)} (p50 ${ms(s.stampP50Ms)}, stamp)`] : []),
     `delay ${ms(s.delayMs)}${mode(s.latencyMode)}  base ${ms(s.baseMs)}  audio buf ${ms(s.audioBufferedMs)}`,

@@ -277,6 +277,12 @@ export async function openBrowser(): Promise<Browsing> {
       "--autoplay-policy=user-gesture-required",
     ],
   });
+  // The WebSocket-fallback suite: Chromium as a browser without WebTransport would be.
+  if (process.env.MOQ_BROWSER_NO_WEBTRANSPORT)
+    await context.addInitScript(() => {
+      delete (globalThis as { WebTransport?: unknown }).WebTransport;
+      delete (globalThis as { WebTransportError?: unknown }).WebTransportError;
+    });
   const page = context.pages()[0] ?? (await context.newPage());
   const errors: string[] = [];
   let crashed = false;

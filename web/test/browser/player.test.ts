@@ -34,6 +34,8 @@ for (const version of [19, 18]) {
       15_000,
     );
     assert.equal(s.version, version);
+    // WebTransport wins the race when the browser has it (the WebSocket waits out its head start).
+    assert.equal(s.transport, process.env.MOQ_BROWSER_NO_WEBTRANSPORT ? "websocket" : "webtransport");
     assert.equal(s.state, "playing");
     assert.equal(s.width, 640);
     assert.equal(s.height, 360);
@@ -182,28 +184,39 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
   });
 }
 
-test("a browser without WebTransport is told why it cannot play", async () => {
+test("a browser without WebTransport plays over a WebSocket, and one without WebCodecs is told why", async () => {
+  const q = `name=demo/clip&url=${encodeURIComponent(env.relay.url)}&fingerprint-url=/relay/certificate.sha256`;
   const page = await env.browser.context.newPage();
   try {
     await page.addInitScript(() => {
       delete (window as { WebTransport?: unknown }).WebTransport;
     });
-    const q = `name=demo/clip&url=${encodeURIComponent(env.relay.url)}&fingerprint-url=/relay/certificate.sha256`;
     await page.goto(`${env.site.url}/watch.html?${q}`);
-    const s = await until(
-      "the unsupported state",
-      async () => {
-        const s = await playerStats(page);
-        return s.state === "unsupported" ? s : undefined;
-      },
-      10_000,
-    );
-    assert.match(String(s.error), /no WebTransport/);
-    const shown = await page.evaluate(
-      () => document.querySelector("moq-player")?.shadowRoot?.textContent ?? "",
-    );
-    assert.match(shown, /cannot play live streams: it has no WebTransport/);
+    const s = await until("video over a WebSocket", async () => {
+      const s = await playerStats(page);
+      return num(s.framesRendered) > 10 ? s : undefined;
+    });
+    assert.equal(s.transport, "websocket");
+    assert.match(String(s.relay), /over a WebSocket/);
   } finally {
     await page.close();
+  }
+  const bare = await env.browser.context.newPage();
+  try {
+    await bare.addInitScript(() => {
+      delete (window as { VideoDecoder?: unknown }).VideoDecoder;
+    });
+    await bare.goto(`${env.site.url}/watch.html?${q}`);
+    const s = await until("the unsupported state", async () => {
+      const s = await playerStats(bare);
+      return s.state === "unsupported" ? s : undefined;
+    });
+    assert.match(String(s.error), /no video decoding \(WebCodecs\)/);
+    const shown = await bare.evaluate(
+      () => document.querySelector("moq-player")?.shadowRoot?.textContent ?? "",
+    );
+    assert.match(shown, /cannot play live streams/);
+  } finally {
+    await bare.close();
   }
 });

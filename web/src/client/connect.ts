@@ -1,0 +1,141 @@
+// Opening the transport under a MoQT session: WebTransport where the browser has a working one, else (or when it
+// is slow to answer) MoQT over a WebSocket carrying QMux (draft-ietf-quic-qmux, through @moq/qmux), which the
+// relay serves on its HTTP port. The two race: WebTransport starts at once, the WebSocket after a head start
+// (or at once when WebTransport fails first), and the first to be ready wins; the other is closed.
+
+import QMuxSession from "@moq/qmux";
+import { protocolOf, type Version } from "../wire/index.ts";
+import { errorText, resolve } from "./resolve.ts";
+
+/** What carries a session. */
+export type TransportKind = "webtransport" | "websocket";
+
+/** Which transports to try: both (racing), or only one. */
+export type TransportChoice = "auto" | TransportKind;
+
+/** How long WebTransport has to itself before the WebSocket starts (what moq-dev's player uses too). */
+export const WEBSOCKET_HEAD_START_MS = 500;
+
+export interface Opened {
+  wt: WebTransport;
+  /** The negotiated protocol ("moqt-19"), or "" where the browser does not report one. */
+  protocol: string;
+  kind: TransportKind;
+}
+
+export interface OpenOptions {
+  versions: Version[];
+  fingerprint?: string | undefined;
+  fingerprintUrl?: string | undefined;
+  /** Sent as `?jwt=` on the URL too (see ConnectOptions.tokenInUrl). */
+  urlToken?: string | undefined;
+  transport?: TransportChoice | undefined;
+  headStartMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Why this browser's WebTransport cannot carry a MoQT session, or undefined if it can. Firefox before 153 lets a
+ * server open at most two streams (bug 2046262), and MoQT sends every group on its own.
+ */
+export function webTransportUnusable(ua: string = globalThis.navigator?.userAgent ?? ""): string | undefined {
+  if (typeof WebTransport !== "function") return "this browser has no WebTransport";
+  const firefox = /Firefox\/(\d+)/.exec(ua);
+  if (firefox && Number(firefox[1]) < 153) return "Firefox before 153 takes only two streams from a server";
+  return undefined;
+}
+
+function withToken(url: string, token: string | undefined): string {
+  if (!token) return url;
+  const u = new URL(url);
+  u.searchParams.set("jwt", token);
+  return u.href;
+}
+
+async function openWebTransport(url: string, o: OpenOptions): Promise<Opened> {
+  const target = await resolve(url, o.fingerprint, o.fingerprintUrl);
+  const options: WebTransportOptions = {
+    protocols: o.versions.map(protocolOf),
+    congestionControl: "low-latency",
+  };
+  if (target.hash)
+    options.serverCertificateHashes = [{ algorithm: "sha-256", value: target.hash as BufferSource }];
+  const wt = new WebTransport(withToken(target.url, o.urlToken), options);
+  await wt.ready;
+  return { wt, protocol: (wt as WebTransport & { protocol?: string }).protocol ?? "", kind: "webtransport" };
+}
+
+async function openWebSocket(url: string, o: OpenOptions): Promise<Opened> {
+  const protocols = o.versions.map(protocolOf);
+  const session = new QMuxSession(withToken(new URL(url, globalThis.location?.href).href, o.urlToken), {
+    protocols,
+    // Every QMux draft the library knows, for each MoQT version, newest first; nothing without a MoQT version.
+    versions: Object.fromEntries(protocols.map((p) => [p, null])),
+    requireProtocol: true,
+  });
+  await session.ready;
+  return { wt: session, protocol: session.protocol, kind: "websocket" };
+}
+
+function closeQuietly(o: Opened): void {
+  try {
+    o.wt.close({ closeCode: 0, reason: "another transport won" });
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Opens the transport to the relay at `url` (`http(s)://`), racing WebTransport against a WebSocket. */
+export async function openTransport(url: string, o: OpenOptions): Promise<Opened> {
+  const choice = o.transport ?? "auto";
+  const unusable = choice === "websocket" ? "not chosen" : webTransportUnusable();
+  if (choice === "webtransport" && unusable) throw new Error(`relay unreachable at ${url}: ${unusable}`);
+  let winner: Opened | undefined;
+  const errors: string[] = [];
+  const attempts: Promise<Opened>[] = [];
+  const webTransport = unusable ? undefined : openWebTransport(url, o);
+  if (webTransport) attempts.push(webTransport);
+  if (choice !== "webtransport") {
+    // The WebSocket waits out WebTransport's head start, unless WebTransport fails (or is unusable) first.
+    const headStart = webTransport
+      ? Promise.race([
+          new Promise<void>((r) => setTimeout(r, o.headStartMs ?? WEBSOCKET_HEAD_START_MS)),
+          webTransport.then(
+            () => new Promise<void>(() => {}),
+            () => undefined,
+          ),
+        ])
+      : Promise.resolve();
+    attempts.push(
+      headStart.then(() => {
+        if (winner) throw new Error("WebTransport won");
+        return openWebSocket(url, o);
+      }),
+    );
+  }
+  const labelled = attempts.map((a, i) =>
+    a.catch((e) => {
+      errors[i] = errorText(e);
+      throw e;
+    }),
+  );
+  const abort = () => {
+    for (const a of attempts) a.then(closeQuietly, () => {});
+  };
+  o.signal?.addEventListener("abort", abort, { once: true });
+  try {
+    winner = await Promise.any(labelled);
+  } catch {
+    const why = errors.filter((e) => e && e !== "WebTransport won").join("; ");
+    throw new Error(`relay unreachable at ${url}: ${why || unusable}`);
+  } finally {
+    o.signal?.removeEventListener("abort", abort);
+  }
+  const won = winner;
+  for (const a of attempts)
+    a.then(
+      (other) => other !== won && closeQuietly(other),
+      () => {},
+    );
+  return won;
+}
