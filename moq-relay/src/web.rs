@@ -21,6 +21,7 @@ use axum::routing::get;
 const EMBEDDED: &[(&str, &[u8])] = &[
     ("app.js", include_bytes!("../../web/dist/app.js")),
     ("audio-worklet.js", include_bytes!("../../web/dist/audio-worklet.js")),
+    ("capture-worklet.js", include_bytes!("../../web/dist/capture-worklet.js")),
     ("decoder-worker.js", include_bytes!("../../web/dist/decoder-worker.js")),
     ("index.html", include_bytes!("../../web/dist/index.html")),
     ("moq.js", include_bytes!("../../web/dist/moq.js")),

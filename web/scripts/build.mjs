@@ -24,6 +24,7 @@ await build({
     app: "src/app.ts",
     studio: "src/studio/page.ts",
     "studio-worker": "src/studio/encoder-worker.ts",
+    "capture-worklet": "src/studio/capture-worklet.ts",
     "eval-hls": "src/eval/hls-page.ts",
   },
   outdir: "dist",

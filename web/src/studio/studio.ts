@@ -6,6 +6,7 @@ import { RequestError } from "../client/requests.ts";
 import { errorText, Session } from "../client/session.ts";
 import { RequestErrorCode } from "../wire/index.ts";
 import { type ChannelInfo, LiveBroadcast } from "./broadcast.ts";
+import { audioFrames, videoFrames } from "./capture-fallback.ts";
 import { KeyframeLimiter } from "./keyframes.ts";
 import {
   type FromEncoder,
@@ -144,7 +145,13 @@ export class Studio {
     return worker;
   }
 
-  /** The source: the worker's pattern, or camera / screen tracks read through MediaStreamTrackProcessors. */
+  /** Releases the microphone's audio graph, where capture-fallback.ts made one. */
+  private releaseAudio: (() => void) | undefined;
+
+  /**
+   * The source: the worker's pattern, or camera / screen tracks read through MediaStreamTrackProcessors (or,
+   * without them, capture-fallback.ts).
+   */
   private async capture(): Promise<Source> {
     const o = this.opts;
     const fps = o.fps ?? 30;
@@ -175,16 +182,34 @@ export class Studio {
         }) => { readable: ReadableStream<VideoFrame | AudioData> };
       }
     ).MediaStreamTrackProcessor;
-    if (!Processor) throw new Error("this browser has no MediaStreamTrackProcessor (use the test pattern)");
     const [audioTrack] = stream.getAudioTracks();
     const source: Source = {
       kind: "media",
       width: settings.width ?? 1280,
       height: settings.height ?? 720,
       fps,
-      video: new Processor({ track: videoTrack }).readable as ReadableStream<VideoFrame>,
     };
-    if (audioTrack) source.audio = new Processor({ track: audioTrack }).readable as ReadableStream<AudioData>;
+    if (Processor) {
+      source.video = new Processor({ track: videoTrack }).readable as ReadableStream<VideoFrame>;
+      if (audioTrack)
+        source.audio = new Processor({ track: audioTrack }).readable as ReadableStream<AudioData>;
+      return source;
+    }
+    // No MediaStreamTrackProcessor (Firefox, Safari): frames from a playing <video>, samples from a worklet.
+    let video = o.video;
+    if (!video) {
+      video = document.createElement("video");
+      video.muted = true;
+      video.playsInline = true;
+      video.srcObject = stream;
+      await video.play().catch(() => {});
+    }
+    source.video = videoFrames(video, fps);
+    if (audioTrack) {
+      const audio = await audioFrames(audioTrack);
+      this.releaseAudio = audio.close;
+      source.audio = audio.stream;
+    }
     return source;
   }
 
@@ -307,6 +332,8 @@ export class Studio {
     this.announcement = undefined;
     session?.close(0, "stopped");
     this.session = undefined;
+    this.releaseAudio?.();
+    this.releaseAudio = undefined;
     for (const t of this.stream?.getTracks() ?? []) t.stop();
     this.stream = undefined;
     const workers = [this.videoWorker, this.audioWorker];

@@ -1,0 +1,1 @@
+var s=class extends AudioWorkletProcessor{process(t){let e=t[0];if(e&&e.length>0&&(e[0]?.length??0)>0){let o=e.map(r=>r.slice());this.port.postMessage(o,o.map(r=>r.buffer))}return!0}};registerProcessor("moq-capture",s);
