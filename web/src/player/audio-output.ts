@@ -7,10 +7,14 @@ import { AudioRing } from "./ring.ts";
 import type { PlayerStats } from "./stats.ts";
 
 export class AudioOutput {
-  /** The shared ring, made before the worker starts (it is part of the worker's init). */
-  readonly ring: AudioRing | undefined = globalThis.crossOriginIsolated
-    ? AudioRing.create(2, 2, 48000)
-    : undefined;
+  /**
+   * The shared ring, made before the worker starts (it is part of the worker's init). Cross-origin isolation is
+   * not enough: WebKitGTK is isolated and still has no SharedArrayBuffer.
+   */
+  readonly ring: AudioRing | undefined =
+    globalThis.crossOriginIsolated && typeof SharedArrayBuffer === "function"
+      ? AudioRing.create(2, 2, 48000)
+      : undefined;
   private ctx: AudioContext | undefined;
 
   constructor(

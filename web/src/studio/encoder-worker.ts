@@ -134,7 +134,8 @@ async function startVideo(r: Rendition, codec: VideoCodecChoice, fps: number, so
 }
 
 function copyBytes(d: AllowSharedBufferSource): Uint8Array {
-  if (d instanceof ArrayBuffer || d instanceof SharedArrayBuffer) return new Uint8Array(d.slice(0));
+  if (d instanceof ArrayBuffer || (typeof SharedArrayBuffer === "function" && d instanceof SharedArrayBuffer))
+    return new Uint8Array(d.slice(0));
   const v = d as ArrayBufferView;
   return new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
 }
