@@ -76,7 +76,7 @@ if (player) {
   // The statistics overlay is for whoever asks (`?stats=1`, or the i key), not every viewer.
   if (params.get("stats") === "1") player.setAttribute("stats", "");
   if (params.get("frames") === "1") player.setAttribute("frame-log", "");
-  for (const a of ["fingerprint-url", "versions", "renderer"]) {
+  for (const a of ["fingerprint-url", "versions", "renderer", "transport"]) {
     const v = params.get(a);
     if (v) player.setAttribute(a, v);
   }

@@ -27,7 +27,7 @@ export const firefoxVersion: number | undefined = (() => {
  * A PulseAudio server with a null sink, for Firefox's audio graphs: without an audio device an AudioContext never
  * runs in Firefox (Chromium fakes one). `undefined` where pulseaudio is not installed.
  */
-async function startPulse(): Promise<{ server: string; stop(): void } | undefined> {
+export async function startPulse(): Promise<{ server: string; stop(): void } | undefined> {
   try {
     execFileSync("pulseaudio", ["--version"], { stdio: "ignore" });
   } catch {
@@ -57,6 +57,22 @@ async function startPulse(): Promise<{ server: string; stop(): void } | undefine
   };
 }
 
+/** Headless Firefox with the fake camera and microphone, its audio through `pulse` if given. */
+export function launchFirefox(pulse?: { server: string }): Promise<Browser> {
+  return puppeteer.launch({
+    browser: "firefox",
+    executablePath: FIREFOX,
+    headless: true,
+    env: { ...process.env, ...(pulse ? { PULSE_SERVER: pulse.server } : {}) },
+    extraPrefsFirefox: {
+      "media.navigator.streams.fake": true,
+      "media.navigator.permission.disabled": true,
+      "media.autoplay.default": 0,
+      "media.autoplay.block-webaudio": false,
+    },
+  });
+}
+
 export interface FirefoxStage {
   relay: Relay;
   site: Site;
@@ -75,18 +91,7 @@ export function firefoxStage(args: string[] = ["--demo"]): FirefoxStage {
     s.relay = new Relay(await freePort(), args);
     await s.relay.start();
     s.site = await serveDist(() => s.relay.port);
-    s.browser = await puppeteer.launch({
-      browser: "firefox",
-      executablePath: FIREFOX,
-      headless: true,
-      env: { ...process.env, ...(pulse ? { PULSE_SERVER: pulse.server } : {}) },
-      extraPrefsFirefox: {
-        "media.navigator.streams.fake": true,
-        "media.navigator.permission.disabled": true,
-        "media.autoplay.default": 0,
-        "media.autoplay.block-webaudio": false,
-      },
-    });
+    s.browser = await launchFirefox(pulse);
     s.open = async (path: string) => {
       const page = await s.browser.newPage();
       page.on("console", (m) => {

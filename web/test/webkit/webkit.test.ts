@@ -4,10 +4,8 @@
 // Skipped where webkit2gtk-driver or Xvfb is not installed (.ci/run installs them).
 
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { Builder, type WebDriver } from "selenium-webdriver";
+import type { WebDriver } from "selenium-webdriver";
 import {
   freePort,
   hasFfmpeg,
@@ -20,24 +18,13 @@ import {
   serveDist,
   until,
 } from "../browser/harness.ts";
+import { launchWebKit, type WebKit, webkitMissing } from "./driver.ts";
 
-const MINIBROWSER = process.env.WEBKIT_MINIBROWSER ?? "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
-const installed = (cmd: string) => {
-  try {
-    execFileSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-};
-const skip =
-  installed("WebKitWebDriver") && installed("xvfb-run") && existsSync(MINIBROWSER)
-    ? false
-    : "webkit2gtk-driver or xvfb is not installed";
+const skip = webkitMissing ?? false;
 
 let relay: Relay;
 let site: Site;
-let driverProc: ChildProcess | undefined;
+let webkit: WebKit | undefined;
 let driver: WebDriver;
 let publisher: Publisher | undefined;
 
@@ -50,33 +37,12 @@ before(async () => {
     publisher = new Publisher(relay.url, "live/wk");
     publisher.start();
   }
-  const port = await freePort();
-  driverProc = spawn("xvfb-run", ["-a", "WebKitWebDriver", `--port=${port}`], {
-    stdio: "ignore",
-    detached: true,
-  });
-  await until("WebKitWebDriver", async () => {
-    const r = await fetch(`http://127.0.0.1:${port}/status`).catch(() => undefined);
-    return r?.ok;
-  });
-  driver = await new Builder()
-    .usingServer(`http://127.0.0.1:${port}`)
-    .withCapabilities({
-      browserName: "MiniBrowser",
-      "webkitgtk:browserOptions": { binary: MINIBROWSER, args: ["--automation"] },
-    })
-    .build();
+  webkit = await launchWebKit();
+  driver = webkit.driver;
 });
 
 after(async () => {
-  await driver?.quit().catch(() => {});
-  if (driverProc?.pid) {
-    try {
-      process.kill(-driverProc.pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
+  await webkit?.quit();
   publisher?.stop();
   await site?.close();
   await relay?.stop("SIGKILL");
