@@ -55,6 +55,8 @@ class System:
     hls_time: int | None = None
     #: eval-hls.html mode= for the HLS players.
     mode: str | None = None
+    #: How a MoQ viewer reaches the relay: "quic" (raw QUIC / WebTransport) or "websocket" (QMux over TCP).
+    transport: str = "quic"
 
     @property
     def moq(self) -> bool:
@@ -64,6 +66,7 @@ class System:
         d = {"name": self.name, "family": self.family, "viewer": self.viewer, "summary": self.summary}
         if self.family == "moq":
             d["packaging"] = self.packaging or "loc"
+            d["transport"] = self.transport
         if self.family == "ll-hls":
             d |= {"mode": self.mode, "part_ms": LL_PART_MS, "segment_ms": LL_SEGMENT_MS}
         if self.family == "hls":
@@ -76,6 +79,8 @@ SYSTEMS: dict[str, System] = {
     for s in [
         System("moq-cli", "moq", "cli", "moq-relay, moq-pub (CMAF) and moq-sub", packaging="cmaf"),
         System("moq-browser", "moq", "browser", "moq-relay, moq-pub (LOC) and the browser player"),
+        System("moq-cli-ws", "moq", "cli", "moq-cli with moq-sub over a WebSocket (QMux over TCP, head-of-line "
+               "blocking): the browsers' fallback", packaging="cmaf", transport="websocket"),
         System("ll-hls", "ll-hls", "browser", "eval-origin LL-HLS (333 ms parts, 2 s segments), hls.js defaults",
                mode="ll"),
         System("ll-hls-tuned", "ll-hls", "browser", "eval-origin LL-HLS, hls.js tuned for latency",
@@ -207,6 +212,13 @@ def hls_load_argv(b: Bins, url: str, viewers: int, seconds: float) -> list[str]:
 
 def relay_url(addr: str = SERVER_ADDR, port: int = RELAY_PORT) -> str:
     return f"http://{addr}:{port}/"
+
+
+def viewer_relay_url(system: System, env: "Env") -> str:
+    """The relay URL a CLI viewer of ``system`` dials: the relay's HTTP port as ``ws://`` for the WebSocket."""
+    if system.transport == "websocket":
+        return f"ws://{env.addr}:{env.relay_port}/"
+    return relay_url(env.addr, env.relay_port)
 
 
 def moq_watch_url(addr: str = SERVER_ADDR, origin_port: int = ORIGIN_PORT, relay_port: int = RELAY_PORT) -> str:
@@ -383,8 +395,7 @@ def viewer_steps(system: System, env: Env) -> list[Step]:
     if system.viewer == "cli":
         return [
             ViewerStart(env.cell / "viewer.json", "moq-sub"),
-            Start("sub", in_ns(env.client_ns, sub_argv(b, relay_url(env.addr, env.relay_port), BROADCAST,
-                                                       env.seconds)),
+            Start("sub", in_ns(env.client_ns, sub_argv(b, viewer_relay_url(system, env), BROADCAST, env.seconds)),
                   ns=env.client_ns, pipe_stdout=True),
             Start("frames", in_ns(env.client_ns, frames_argv(b, env.cell / "frames.csv")), ns=env.client_ns,
                   stdin_from="sub"),

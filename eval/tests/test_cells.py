@@ -12,7 +12,7 @@ from evaluation import cells, profiles, systems  # noqa: E402
 from evaluation.cells import Cell, parse_args, plan  # noqa: E402
 
 QUICK = ["moq-cli", "moq-browser", "ll-hls", "hls-2s"]
-ALL_SYSTEMS = ["moq-cli", "moq-browser", "ll-hls", "ll-hls-tuned", "hls-2s", "hls-6s"]
+ALL_SYSTEMS = ["moq-cli", "moq-browser", "moq-cli-ws", "ll-hls", "ll-hls-tuned", "hls-2s", "hls-6s"]
 ALL_PROFILES = ["lan", "broadband", "long-haul-bloated", "long-haul-small", "bursty"]
 
 
@@ -40,14 +40,14 @@ class PlanTest(unittest.TestCase):
         p = plan(a)
         main = [c for c in p if not c.drift]
         drift = [c for c in p if c.drift]
-        self.assertEqual(len(main), 5 * 6 * 5)
+        self.assertEqual(len(main), 5 * 7 * 5)
         self.assertEqual({(c.profile, c.system, c.seed) for c in main},
                          {(pr, s, k) for pr in ALL_PROFILES for s in ALL_SYSTEMS for k in range(1, 6)})
         self.assertTrue(all(c.seconds == 120 for c in main))
         self.assertEqual([(c.profile, c.system, c.seconds) for c in drift], [("lan", s, 600) for s in ALL_SYSTEMS])
-        self.assertEqual(p[-6:], drift)  # drift cells last
+        self.assertEqual(p[-7:], drift)  # drift cells last
         # Systems side by side: each (seed, profile) block holds every system before the next block starts.
-        self.assertEqual([c.system for c in main[:6]], ALL_SYSTEMS)
+        self.assertEqual([c.system for c in main[:7]], ALL_SYSTEMS)
         self.assertEqual(len({c.rel for c in p}), len(p))
 
     def test_smoke(self):

@@ -96,3 +96,19 @@ async fn websocket_sessions_count_against_their_address() {
     let _first = relay.connect_ws(Origin::new(), &Version::ALL).await;
     assert!(relay.upgrade_status("qmux-02.moqt-19").await.contains("503"));
 }
+
+/// The ordinary client (what moq-sub, moq-pub and moq-load use) takes a `ws://` URL to the WebSocket.
+#[tokio::test]
+async fn the_client_takes_a_ws_url_to_the_websocket() {
+    let relay = start().await;
+    let (_publisher, track, _ann) = relay.publisher("ws/client").await;
+    let client = moq_transport::quic::Client::new(relay.trust.clone(), SessionConfig::default()).unwrap();
+    let viewer = timeout(T, client.connect(&relay.ws_url())).await.unwrap().unwrap();
+    assert!(viewer.transport().is_websocket());
+    let sub = viewer.subscribe(name("ws/client", "video"), SubscribeOptions::default()).await.unwrap();
+    let mut consumer = sub.consumer();
+    track.write_group(0, [Object::new(0, "x")]).unwrap();
+    let mut group = timeout(T, consumer.next_group()).await.unwrap().unwrap();
+    let mut subgroup = timeout(T, group.next_subgroup()).await.unwrap().unwrap();
+    assert_eq!(&timeout(T, subgroup.next()).await.unwrap().unwrap().payload[..], b"x");
+}

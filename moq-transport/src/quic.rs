@@ -308,13 +308,17 @@ impl Client {
         self
     }
 
-    /// Connects: `moqt://host:port/path` uses raw QUIC, `https://host:port/path` uses WebTransport. The draft
-    /// version is negotiated (newest first).
+    /// Connects: `moqt://host:port/path` uses raw QUIC, `https://host:port/path` uses WebTransport, and
+    /// `ws://host:port/path` a WebSocket to the relay's HTTP port ([`crate::websocket`]). The draft version is
+    /// negotiated (newest first).
     ///
     /// `http://host:port/path` is the easy local path: it fetches `http://host:port/certificate.sha256` (what
     /// `moq-relay` serves), pins that fingerprint, and connects with WebTransport to `https://host:port/path`.
     /// The fingerprint travels unauthenticated, so use it for development only.
     pub async fn connect(&self, url: &Url) -> Result<Session, Error> {
+        if url.scheme() == "ws" {
+            return crate::websocket::connect(url, &self.versions, self.config.clone()).await;
+        }
         let (client, url) = self.resolve(url).await?;
         let (session, version) = client.transport(&url).await?;
         let mut session_config = client.config.clone();
@@ -366,7 +370,7 @@ impl Client {
             "https" => true,
             other => {
                 return Err(Error::Config(format!(
-                    "unsupported URL scheme {other:?} (use moqt://, https:// or http://)"
+                    "unsupported URL scheme {other:?} (use moqt://, https://, http:// or ws://)"
                 )));
             }
         };
