@@ -1,6 +1,6 @@
 //! Security headers on every HTTP response: a strict Content-Security-Policy (no inline script, no plugins, no
 //! `<base>`, framing only by the origins `--frame-ancestors` names), `nosniff`, no Referer, camera and
-//! microphone for `/studio` alone, and `/certificate.sha256` readable from any origin.
+//! microphone for `/studio` alone, and `/certificate.sha256` and the scripts readable from any origin.
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -10,7 +10,7 @@ use axum::response::Response;
 /// The policy, but for `frame-ancestors`. WebTransport to any relay is `connect-src https:` (the studio may go
 /// live to another relay); workers and the player's media come from this origin or from blobs it makes.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-                   media-src 'self' blob:; connect-src 'self' https: wss:; worker-src 'self' blob:; \
+                   media-src 'self' blob:; connect-src 'self' https: wss: ws:; worker-src 'self' blob:; \
                    object-src 'none'; base-uri 'none'; form-action 'self'";
 
 /// Camera, microphone and screen capture for the studio; nothing of the kind elsewhere.
@@ -46,8 +46,10 @@ impl SecurityHeaders {
         let studio = matches!(path, "/studio" | "/studio.html");
         let permissions = if studio { STUDIO_PERMISSIONS } else { PAGE_PERMISSIONS };
         headers.insert("permissions-policy", HeaderValue::from_static(permissions));
-        // The certificate hash is public: a player embedded in a page of another origin fetches it to connect.
-        if path == "/certificate.sha256" {
+        // The certificate hash and the scripts are public: a player embedded in a page of another origin fetches
+        // the hash to connect, and may load moq.js, its workers and worklets from here (cross-origin isolated
+        // embedders too).
+        if path == "/certificate.sha256" || path.ends_with(".js") {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
             headers.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
         }
@@ -91,12 +93,14 @@ mod tests {
     }
 
     #[test]
-    fn only_the_certificate_hash_is_readable_from_other_origins() {
+    fn only_the_certificate_hash_and_scripts_are_readable_from_other_origins() {
         let h = SecurityHeaders::new("'none'").unwrap();
-        let mut cert = HeaderMap::new();
-        h.apply("/certificate.sha256", &mut cert);
-        assert_eq!(cert[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
-        assert_eq!(cert["cross-origin-resource-policy"], "cross-origin");
+        for path in ["/certificate.sha256", "/moq.js", "/decoder-worker.js"] {
+            let mut public = HeaderMap::new();
+            h.apply(path, &mut public);
+            assert_eq!(public[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*", "{path}");
+            assert_eq!(public["cross-origin-resource-policy"], "cross-origin", "{path}");
+        }
         let mut page = HeaderMap::new();
         h.apply("/watch", &mut page);
         assert!(page.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());

@@ -48,6 +48,8 @@ pub(crate) async fn serve(listener: TcpListener, app: axum::Router, limits: Http
                 continue;
             }
         };
+        // No Nagle delay: a WebSocket session's small objects go out at once.
+        let _ = stream.set_nodelay(true);
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             metrics.http_refused.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%peer, "http connection refused: at --http-max-connections");

@@ -25,6 +25,7 @@ const EMBEDDED: &[(&str, &[u8])] = &[
     ("decoder-worker.js", include_bytes!("../../web/dist/decoder-worker.js")),
     ("index.html", include_bytes!("../../web/dist/index.html")),
     ("moq.js", include_bytes!("../../web/dist/moq.js")),
+    ("moq-studio.js", include_bytes!("../../web/dist/moq-studio.js")),
     ("studio-worker.js", include_bytes!("../../web/dist/studio-worker.js")),
     ("studio.html", include_bytes!("../../web/dist/studio.html")),
     ("studio.js", include_bytes!("../../web/dist/studio.js")),

@@ -15,14 +15,10 @@ use moq_transport::SessionConfig;
 use moq_transport::quic::{Accepted, Via};
 use moq_transport::websocket::tokio_tungstenite::WebSocketStream;
 use moq_transport::websocket::tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use moq_transport::websocket::tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use moq_transport::websocket::tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::accept::Sessions;
 use crate::admission::Verdict;
-
-/// The largest WebSocket message or frame we buffer: QMux records are at most 16 KiB; this leaves room for
-/// peers that send whole frames per message, and no more.
-const MAX_MESSAGE: usize = 1 << 20;
 
 /// Routes a WebSocket upgrade request to [`upgrade`], anything else on.
 pub(crate) async fn layer(State(sessions): State<Arc<Sessions>>, request: Request, next: Next) -> Response<Body> {
@@ -84,8 +80,7 @@ async fn upgrade(sessions: Arc<Sessions>, mut request: Request) -> Response<Body
             Ok(u) => u,
             Err(e) => return tracing::debug!(%remote, error = %e, "websocket upgrade failed"),
         };
-        let ws_config =
-            WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE)).max_frame_size(Some(MAX_MESSAGE));
+        let ws_config = moq_transport::websocket::ws_config();
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
         match moq_transport::websocket::accept(ws, &chosen, remote, config).await {
             Ok(session) => sessions.serve(session, accepted, ticket).await,

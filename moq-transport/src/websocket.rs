@@ -13,6 +13,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use moq_wire::Version;
+use qmux::ws::tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use qmux::ws::tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use qmux::ws::{KeepAlive, Upgraded};
 use url::Url;
 
@@ -48,6 +50,15 @@ pub fn select_protocol<'a>(offered: impl IntoIterator<Item = &'a str>) -> Option
             .find(|p| offered.contains(&p.as_str()))
             .map(|p| (p, v))
     })
+}
+
+/// The largest WebSocket message or frame we buffer: QMux records are at most 16 KiB; this leaves room for peers
+/// that send whole frames per message, and no more.
+pub const MAX_MESSAGE: usize = 1 << 20;
+
+/// The WebSocket limits of a MoQT session (both sides).
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE)).max_frame_size(Some(MAX_MESSAGE))
 }
 
 /// The MoQT version a negotiated subprotocol names.
@@ -118,17 +129,31 @@ pub async fn connect(url: &Url, versions: &[Version], mut config: SessionConfig)
         .map_err(|e| Error::Config(format!("resolve {host}: {e}")))?
         .next()
         .ok_or_else(|| Error::Config(format!("resolve {host}: no address")))?;
-    let mut client = qmux::ws::Client::new()
-        .require_protocol()
+    // Our own TCP connection, without Nagle's delay (tungstenite's own connect keeps it): small objects would
+    // otherwise wait for the previous segment's ACK.
+    let tcp = tokio::net::TcpStream::connect(remote).await.map_err(|e| Error::Config(format!("connect {url}: {e}")))?;
+    tcp.set_nodelay(true).map_err(|e| Error::Config(format!("connect {url}: {e}")))?;
+    let mut request = url.as_str().into_client_request().map_err(Error::transport)?;
+    let offered = offered_protocols(versions).join(", ");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        offered.parse().map_err(|_| Error::Config("unencodable subprotocols".into()))?,
+    );
+    let (ws, response) =
+        tokio_tungstenite::client_async_with_config(request, tcp, Some(ws_config())).await.map_err(Error::transport)?;
+    let protocol = response
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|p| p.to_str().ok())
+        .filter(|p| offered.split(", ").any(|o| o == *p))
+        .ok_or(Error::Session(SessionError::VersionNegotiation))?
+        .to_string();
+    let version = version_of(&protocol).ok_or(Error::Session(SessionError::VersionNegotiation))?;
+    let qmux = Upgraded::new(ws)
+        .with_alpn(&protocol)
         .with_keep_alive(keep_alive(&config))
-        .with_session_config(qmux_config(&config));
-    for v in versions {
-        client = client.with_protocol(v.alpn(), &QMUX_VERSIONS);
-    }
-    let qmux = client.connect(url.as_str()).await.map_err(Error::transport)?;
-    let version = web_transport_trait::Session::protocol(&qmux)
-        .and_then(|p| Version::from_alpn(p.as_bytes()))
-        .ok_or(Error::Session(SessionError::VersionNegotiation))?;
+        .with_session_config(qmux_config(&config))
+        .connect();
     config.path = None;
     config.authority = None;
     Session::establish(Transport::WebSocket(qmux, remote), version, Role::Client, config).await

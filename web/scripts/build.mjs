@@ -23,6 +23,7 @@ await build({
     "audio-worklet": "src/player/audio-worklet.ts",
     app: "src/app.ts",
     studio: "src/studio/page.ts",
+    "moq-studio": "src/studio/element.ts",
     "studio-worker": "src/studio/encoder-worker.ts",
     "capture-worklet": "src/studio/capture-worklet.ts",
     "eval-hls": "src/eval/hls-page.ts",

@@ -10,6 +10,7 @@
 // (connect and reconnect, the worker, latency modes, rewind, the stats tick); the handover (handover.ts), the
 // sound (audio-output.ts), the silence watchdog (watchdog.ts) and the pure rules live in their own modules.
 
+import { assetUrl, moduleWorker } from "../assets.ts";
 import { errorText, Session } from "../client/session.ts";
 import type { Version } from "../wire/index.ts";
 import { AudioOutput } from "./audio-output.ts";
@@ -154,7 +155,7 @@ export class MoqPlayer extends HTMLElement {
     });
     this.audio = new AudioOutput(
       this.stats,
-      () => this.getAttribute("assets") ?? new URL(".", import.meta.url).href,
+      () => assetUrl(".", this.getAttribute("assets")).href,
       (ctx) => this.controls.gainNode(ctx),
       (m, t) => this.send(m, t),
     );
@@ -288,8 +289,7 @@ export class MoqPlayer extends HTMLElement {
   }
 
   private startWorker(): void {
-    const base = this.getAttribute("assets") ?? new URL(".", import.meta.url).href;
-    this.worker = new Worker(new URL("decoder-worker.js", base), { type: "module" });
+    this.worker = moduleWorker(assetUrl("decoder-worker.js", this.getAttribute("assets")));
     this.worker.onmessage = (e: MessageEvent<FromWorker>) => this.onWorker(e.data);
     this.worker.onerror = (e) => this.setError(`decoder worker: ${e.message}`);
     const init: ToWorker = { type: "init", targetMs: startMs(this.latencyMode) };

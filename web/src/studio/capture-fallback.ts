@@ -50,9 +50,10 @@ export function videoFrames(video: HTMLVideoElement, fps: number): ReadableStrea
 /** The microphone's samples as AudioData, through an AudioWorklet; `close` releases the audio graph. */
 export async function audioFrames(
   track: MediaStreamTrack,
+  worklet: URL,
 ): Promise<{ stream: ReadableStream<AudioData>; close(): void }> {
   const context = new AudioContext();
-  await context.audioWorklet.addModule(new URL("capture-worklet.js", import.meta.url));
+  await context.audioWorklet.addModule(worklet);
   const source = context.createMediaStreamSource(new MediaStream([track]));
   const node = new AudioWorkletNode(context, "moq-capture");
   // A silent path to the destination keeps the graph (and so the worklet) running everywhere.

@@ -2,6 +2,7 @@
 // `live/<channel>`. The session reconnects with backoff (250 ms doubling to 5 s) and republishes whenever the
 // relay goes away; the encoders keep running meanwhile, so a new subscriber gets the newest group at once.
 
+import { assetUrl, moduleWorker } from "../assets.ts";
 import { RequestError } from "../client/requests.ts";
 import { errorText, Session } from "../client/session.ts";
 import { RequestErrorCode } from "../wire/index.ts";
@@ -37,6 +38,8 @@ export interface StudioOptions {
   preview?: HTMLCanvasElement;
   /** Where camera or screen frames are shown. */
   video?: HTMLVideoElement;
+  /** Where studio-worker.js and capture-worklet.js are (default: beside this module). */
+  assets?: string;
 }
 
 /** Forced keyframes (viewers' NEW_GROUP_REQUESTs) are at most this frequent, ms. */
@@ -138,7 +141,7 @@ export class Studio {
   }
 
   private startWorker(start: ToEncoder, transfer: Transferable[], kind: "video" | "audio"): Worker {
-    const worker = new Worker(new URL("studio-worker.js", import.meta.url), { type: "module" });
+    const worker = moduleWorker(assetUrl("studio-worker.js", this.opts.assets));
     worker.onmessage = (e: MessageEvent<FromEncoder>) => this.onWorker(e.data, kind);
     worker.onerror = (e) => this.set(this.stats.state, `${kind} encoder worker: ${e.message}`);
     worker.postMessage(start, transfer);
@@ -206,7 +209,7 @@ export class Studio {
     }
     source.video = videoFrames(video, fps);
     if (audioTrack) {
-      const audio = await audioFrames(audioTrack);
+      const audio = await audioFrames(audioTrack, assetUrl("capture-worklet.js", o.assets));
       this.releaseAudio = audio.close;
       source.audio = audio.stream;
     }
