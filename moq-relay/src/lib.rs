@@ -322,9 +322,7 @@ impl Relay {
             let (window, bytes) = self.cache;
             background.push(tokio::spawn(demo::demo(self.origin.clone(), namespace, window, bytes)));
             if let Some(port) = http_port {
-                eprintln!(
-                    "demo: watch it in a browser (Chromium, Chrome or Edge): http://localhost:{port}/watch?name={path}"
-                );
+                eprintln!("demo: watch it in a browser: http://localhost:{port}/watch?name={path}");
             }
             eprintln!(
                 "demo: publishing {path} (H.264 + Opus, looped). Watch it with\n  \

@@ -72,7 +72,8 @@ async fn upgrade(sessions: Arc<Sessions>, mut request: Request) -> Response<Body
     };
     let path = request.uri().path_and_query().map_or("/".to_string(), |p| p.as_str().to_string());
     let on_upgrade = hyper::upgrade::on(&mut request);
-    let config = SessionConfig { limits: sessions.limits(&ticket), ..sessions.config.clone() };
+    let config =
+        SessionConfig { limits: sessions.limits(&ticket), connect_path: Some(path.clone()), ..sessions.config.clone() };
     let accepted = Accepted { version, via: Via::WebSocket, path, remote };
     let chosen = protocol.clone();
     tokio::spawn(async move {

@@ -339,3 +339,26 @@ async fn alias_misuse_closes_the_session_with_the_drafts_code() {
         }
     }
 }
+
+/// Over a WebSocket, a token in the URL's query authorizes as it does on WebTransport (the upgrade's path is the
+/// session's), and the grant's limits hold.
+#[tokio::test]
+async fn a_websocket_url_token_authorizes_like_a_webtransport_one() {
+    let f = relay_with_auth("ws-url").await;
+    let token = f.token(&["live/alice"], &[]);
+    let client = Client::new(f.relay.trust.clone(), SessionConfig::default()).unwrap();
+    let connect = |query: String| {
+        let url = url::Url::parse(&format!("ws://127.0.0.1:{}/{query}", f.relay.http.port())).unwrap();
+        let client = client.clone();
+        async move { timeout(T, client.connect(&url)).await.unwrap().unwrap() }
+    };
+    let refused = |r: Result<Announcement, Error>| {
+        matches!(r, Err(Error::Request(RequestFailure::Rejected { code: RequestErrorCode::Unauthorized, .. })))
+    };
+    let anonymous = connect(String::new()).await;
+    assert!(refused(anonymous.publish_namespace(ns("live/alice")).await));
+    let alice = connect(format!("?jwt={token}")).await;
+    assert!(alice.transport().is_websocket());
+    alice.publish_namespace(ns("live/alice")).await.unwrap();
+    assert!(refused(alice.publish_namespace(ns("live/bob")).await));
+}

@@ -200,20 +200,7 @@ impl Incoming {
             let mut config = self.config;
             config.connect_path = Some(path.clone());
             let session = establish_server(&quic, session, version, config).await?;
-            //= draft-ietf-moq-transport-19#path
-            //# When a PATH parameter is received ... while WebTransport is used ... the session MUST be closed
-            //# with `INVALID_PATH`.
-            let e = if session.peer_setup().path.is_some() {
-                Some(Error::Session(SessionError::InvalidPath("PATH over WebTransport")))
-            } else if session.peer_setup().authority.is_some() {
-                Some(Error::Session(SessionError::InvalidAuthority("AUTHORITY over WebTransport")))
-            } else {
-                None
-            };
-            if let Some(e) = e {
-                session.close(e.session_code(), &e.to_string());
-                return Err(e);
-            }
+            refuse_path_and_authority(&session, Via::WebTransport)?;
             Ok((session, Accepted { version, via: Via::WebTransport, path, remote }))
         } else {
             let Some(version) = Version::from_alpn(&alpn) else {
@@ -231,6 +218,29 @@ impl Incoming {
             Ok((session, Accepted { version, via: Via::Quic, path, remote }))
         }
     }
+}
+
+/// Closes a server session whose client sent PATH or AUTHORITY over a transport whose URL carries them
+/// (WebTransport, a WebSocket).
+pub(crate) fn refuse_path_and_authority(session: &Session, via: Via) -> Result<(), Error> {
+    let web_socket = via == Via::WebSocket;
+    //= draft-ietf-moq-transport-19#path
+    //# When a PATH parameter is received ... while WebTransport is used ... the session MUST be closed
+    //# with `INVALID_PATH`.
+    let e = if session.peer_setup().path.is_some() {
+        SessionError::InvalidPath(if web_socket { "PATH over a WebSocket" } else { "PATH over WebTransport" })
+    } else if session.peer_setup().authority.is_some() {
+        SessionError::InvalidAuthority(if web_socket {
+            "AUTHORITY over a WebSocket"
+        } else {
+            "AUTHORITY over WebTransport"
+        })
+    } else {
+        return Ok(());
+    };
+    let e = Error::Session(e);
+    session.close(e.session_code(), &e.to_string());
+    Err(e)
 }
 
 /// The SETUP exchange of a server session, closed with PROTOCOL_VIOLATION if the peer resets a stream first.

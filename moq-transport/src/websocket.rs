@@ -82,7 +82,8 @@ fn keep_alive(config: &SessionConfig) -> KeepAlive {
 }
 
 /// Runs the server side of a MoQT session on a WebSocket the HTTP server has upgraded with `protocol` (from
-/// [`select_protocol`]); `remote` is the client's address.
+/// [`select_protocol`]); `remote` is the client's address. Set `config.connect_path` to the request's path and
+/// query: authorization reads tokens there, as on WebTransport.
 pub async fn accept<S>(
     ws: tokio_tungstenite::WebSocketStream<S>,
     protocol: &str,
@@ -99,20 +100,7 @@ where
         .with_session_config(qmux_config(&config))
         .accept();
     let session = Session::establish(Transport::WebSocket(qmux, remote), version, Role::Server, config).await?;
-    //= draft-ietf-moq-transport-19#path
-    //# When a PATH parameter is received ... while WebTransport is used ... the session MUST be closed
-    //# with `INVALID_PATH`.
-    let e = if session.peer_setup().path.is_some() {
-        Some(Error::Session(SessionError::InvalidPath("PATH over a WebSocket")))
-    } else if session.peer_setup().authority.is_some() {
-        Some(Error::Session(SessionError::InvalidAuthority("AUTHORITY over a WebSocket")))
-    } else {
-        None
-    };
-    if let Some(e) = e {
-        session.close(e.session_code(), &e.to_string());
-        return Err(e);
-    }
+    crate::quic::refuse_path_and_authority(&session, crate::quic::Via::WebSocket)?;
     Ok(session)
 }
 
