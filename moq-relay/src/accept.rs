@@ -24,6 +24,9 @@ pub(crate) struct Sessions {
     pub(crate) limits: RequestLimits,
     /// The settings of sessions that do not come through the QUIC server (WebSockets).
     pub(crate) config: SessionConfig,
+    /// WebSocket sessions open at once (`--http-max-connections`): an upgraded connection leaves the HTTP
+    /// listener's count, and a proxy in front may make every client one trusted address.
+    pub(crate) websocket_slots: Arc<tokio::sync::Semaphore>,
     next_id: AtomicU64,
 }
 
@@ -38,8 +41,20 @@ impl Sessions {
         admission: Admission,
         limits: RequestLimits,
         config: SessionConfig,
+        max_websockets: usize,
     ) -> Sessions {
-        Sessions { router, origin, metrics, chat, policy, admission, limits, config, next_id: AtomicU64::new(0) }
+        Sessions {
+            router,
+            origin,
+            metrics,
+            chat,
+            policy,
+            admission,
+            limits,
+            config,
+            websocket_slots: Arc::new(tokio::sync::Semaphore::new(max_websockets)),
+            next_id: AtomicU64::new(0),
+        }
     }
 
     /// The request limits of a session admitted with `ticket`.

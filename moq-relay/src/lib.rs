@@ -233,6 +233,7 @@ impl Relay {
             admission,
             limits,
             session_config,
+            config.http_max_connections.max(1),
         ));
         Ok(Relay {
             headers,

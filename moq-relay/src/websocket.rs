@@ -50,11 +50,19 @@ fn refuse(status: StatusCode, why: &'static str) -> Response<Body> {
 /// hands over the connection.
 async fn upgrade(sessions: Arc<Sessions>, mut request: Request) -> Response<Body> {
     let headers = request.headers();
-    if request.method() != Method::GET || headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v != "13") {
-        return refuse(StatusCode::BAD_REQUEST, "a WebSocket upgrade needs GET and Sec-WebSocket-Version: 13");
+    if request.method() != Method::GET {
+        return refuse(StatusCode::BAD_REQUEST, "a WebSocket upgrade is a GET");
     }
-    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY).map(|k| derive_accept_key(k.as_bytes())) else {
-        return refuse(StatusCode::BAD_REQUEST, "no Sec-WebSocket-Key");
+    // RFC 6455 section 4.4: a version the server does not speak is answered 426, naming the one it does.
+    if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v != "13") {
+        let mut response = refuse(StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 only");
+        response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return response;
+    }
+    // The key is 16 random bytes in base64: 24 characters.
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).filter(|k| k.len() == 24);
+    let Some(key) = key.map(|k| derive_accept_key(k.as_bytes())) else {
+        return refuse(StatusCode::BAD_REQUEST, "no valid Sec-WebSocket-Key");
     };
     let offered = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
     let Some((protocol, version)) = moq_transport::websocket::select_protocol(offered) else {
@@ -70,6 +78,9 @@ async fn upgrade(sessions: Arc<Sessions>, mut request: Request) -> Response<Body
             return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many sessions from this address");
         }
     };
+    let Ok(slot) = sessions.websocket_slots.clone().try_acquire_owned() else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many WebSocket sessions");
+    };
     let path = request.uri().path_and_query().map_or("/".to_string(), |p| p.as_str().to_string());
     let on_upgrade = hyper::upgrade::on(&mut request);
     let config =
@@ -77,6 +88,7 @@ async fn upgrade(sessions: Arc<Sessions>, mut request: Request) -> Response<Body
     let accepted = Accepted { version, via: Via::WebSocket, path, remote };
     let chosen = protocol.clone();
     tokio::spawn(async move {
+        let _slot = slot;
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
             Err(e) => return tracing::debug!(%remote, error = %e, "websocket upgrade failed"),

@@ -22,15 +22,21 @@ impl Running {
 
     /// The status line of a WebSocket upgrade request offering `protocols`.
     async fn upgrade_status(&self, protocols: &str) -> String {
+        self.upgrade_response(protocols, "13").await.lines().next().unwrap_or_default().to_string()
+    }
+
+    /// The response head to a WebSocket upgrade request of `version` offering `protocols`.
+    async fn upgrade_response(&self, protocols: &str, version: &str) -> String {
         let mut s = tokio::net::TcpStream::connect(self.http).await.unwrap();
         let request = format!(
-            "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: {protocols}\r\n\r\n"
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: {version}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Protocol: {protocols}\r\n\r\n"
         );
         s.write_all(request.as_bytes()).await.unwrap();
         let mut buf = vec![0; 1024];
         let n = timeout(T, s.read(&mut buf)).await.unwrap().unwrap();
-        String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_string()
+        String::from_utf8_lossy(&buf[..n]).to_string()
     }
 }
 
@@ -84,7 +90,31 @@ async fn a_websocket_publisher_reaches_a_quic_viewer() {
 async fn an_upgrade_without_a_shared_draft_is_refused() {
     let relay = start().await;
     assert!(relay.upgrade_status("qmux-02.moq-lite-04, qmux-02").await.contains("400"));
-    assert!(relay.upgrade_status("qmux-01.moqt-18, qmux-01.moqt-19").await.contains("101"));
+    let switched = relay.upgrade_response("qmux-01.moqt-18, qmux-01.moqt-19", "13").await.to_ascii_lowercase();
+    assert!(switched.starts_with("http/1.1 101"), "{switched}");
+    // RFC 6455's example key and its accept value.
+    assert!(switched.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="), "{switched}");
+    assert!(switched.contains("sec-websocket-protocol: qmux-01.moqt-19"), "{switched}");
+    // Another WebSocket version: 426, naming the one spoken.
+    let old = relay.upgrade_response("qmux-02.moqt-19", "8").await.to_ascii_lowercase();
+    assert!(old.starts_with("http/1.1 426") && old.contains("sec-websocket-version: 13"), "{old}");
+}
+
+/// WebSocket sessions are limited in number (`--http-max-connections`) even from addresses not counted per
+/// address (loopback here, or a proxy in front): past it, upgrades are refused; when one ends, there is room.
+#[tokio::test]
+async fn websocket_sessions_are_limited_in_number() {
+    let relay = start_with(moq_relay::Config { http_max_connections: 1, ..test_config() }).await;
+    let first = relay.connect_ws(Origin::new(), &Version::ALL).await;
+    assert!(relay.upgrade_status("qmux-02.moqt-19").await.contains("503"));
+    first.close(moq_transport::wire::codes::SessionCode::NoError, "done");
+    timeout(T, async {
+        while !relay.upgrade_status("qmux-02.moqt-19").await.contains("101") {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a slot comes back when a session ends");
 }
 
 /// WebSocket sessions count against their address like QUIC ones: past the per-address limit the upgrade is

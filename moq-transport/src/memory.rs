@@ -239,6 +239,8 @@ pub struct MemorySession {
     peer: Arc<Peer>,
     close: Arc<watch::Sender<Option<(u32, String)>>>,
     protocol: Option<&'static str>,
+    /// This end may not open streams (a peer that grants no stream credit, as QMux before its parameters).
+    no_credit: bool,
 }
 
 impl std::fmt::Debug for MemorySession {
@@ -261,17 +263,33 @@ pub fn pair(protocol: Option<&'static str>) -> (MemorySession, MemorySession) {
         peer: Arc::new(Peer { uni: b_uni_tx, bi: b_bi_tx, datagrams: b_dg_tx }),
         close: close.clone(),
         protocol,
+        no_credit: false,
     };
     let b = MemorySession {
         local: Arc::new(Side { uni: Mutex::new(b_uni_rx), bi: Mutex::new(b_bi_rx), datagrams: Mutex::new(b_dg_rx) }),
         peer: Arc::new(Peer { uni: a_uni_tx, bi: a_bi_tx, datagrams: a_dg_tx }),
         close,
         protocol,
+        no_credit: false,
     };
     (a, b)
 }
 
 impl MemorySession {
+    /// This end, unable to open a stream until the connection closes (its peer grants no stream credit).
+    pub fn without_stream_credit(mut self) -> MemorySession {
+        self.no_credit = true;
+        self
+    }
+
+    /// Waits while this end may not open streams: until the connection closes.
+    async fn credit(&self) -> Result<(), MemoryError> {
+        if self.no_credit {
+            return Err(wait_closed(self.closed_rx()).await);
+        }
+        self.check()
+    }
+
     fn closed_rx(&self) -> Closed {
         self.close.subscribe()
     }
@@ -308,7 +326,7 @@ impl web_transport_trait::Session for MemorySession {
     }
 
     async fn open_bi(&self) -> Result<(MemorySend, MemoryRecv), MemoryError> {
-        self.check()?;
+        self.credit().await?;
         let closed = self.closed_rx();
         let (our_send, their_recv) = stream(&closed);
         let (their_send, our_recv) = stream(&closed);
@@ -317,7 +335,7 @@ impl web_transport_trait::Session for MemorySession {
     }
 
     async fn open_uni(&self) -> Result<MemorySend, MemoryError> {
-        self.check()?;
+        self.credit().await?;
         let (send, recv) = stream(&self.closed_rx());
         self.peer.uni.send(recv).map_err(|_| MemoryError::Closed(0, String::new()))?;
         Ok(send)

@@ -24,6 +24,9 @@ use crate::{Error, Role, Session, SessionConfig};
 
 pub use qmux::ws::tokio_tungstenite;
 
+/// How long a client waits for the TCP connection and the WebSocket upgrade.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The QMux wire versions we speak, newest first.
 const QMUX_VERSIONS: [qmux::Version; 3] = [qmux::Version::QMux02, qmux::Version::QMux01, qmux::Version::QMux00];
 
@@ -118,17 +121,23 @@ pub async fn connect(url: &Url, versions: &[Version], mut config: SessionConfig)
         .next()
         .ok_or_else(|| Error::Config(format!("resolve {host}: no address")))?;
     // Our own TCP connection, without Nagle's delay (tungstenite's own connect keeps it): small objects would
-    // otherwise wait for the previous segment's ACK.
-    let tcp = tokio::net::TcpStream::connect(remote).await.map_err(|e| Error::Config(format!("connect {url}: {e}")))?;
-    tcp.set_nodelay(true).map_err(|e| Error::Config(format!("connect {url}: {e}")))?;
-    let mut request = url.as_str().into_client_request().map_err(Error::transport)?;
+    // otherwise wait for the previous segment's ACK. The connection and the upgrade have one deadline (SETUP has its
+    // own).
     let offered = offered_protocols(versions).join(", ");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        offered.parse().map_err(|_| Error::Config("unencodable subprotocols".into()))?,
-    );
-    let (ws, response) =
-        tokio_tungstenite::client_async_with_config(request, tcp, Some(ws_config())).await.map_err(Error::transport)?;
+    let handshake = async {
+        let tcp =
+            tokio::net::TcpStream::connect(remote).await.map_err(|e| Error::Config(format!("connect {url}: {e}")))?;
+        tcp.set_nodelay(true).map_err(|e| Error::Config(format!("connect {url}: {e}")))?;
+        let mut request = url.as_str().into_client_request().map_err(Error::transport)?;
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            offered.parse().map_err(|_| Error::Config("unencodable subprotocols".into()))?,
+        );
+        tokio_tungstenite::client_async_with_config(request, tcp, Some(ws_config())).await.map_err(Error::transport)
+    };
+    let (ws, response) = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+        .await
+        .map_err(|_| Error::Config(format!("connect {url}: no WebSocket upgrade within {CONNECT_TIMEOUT:?}")))??;
     let protocol = response
         .headers()
         .get("sec-websocket-protocol")

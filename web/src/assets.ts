@@ -10,6 +10,11 @@ export function assetUrl(name: string, base?: string | null): URL {
 /** A module worker running the script at `url`, wherever it is hosted. */
 export function moduleWorker(url: URL): Worker {
   if (url.origin === globalThis.location?.origin) return new Worker(url, { type: "module" });
-  const shim = new Blob([`import ${JSON.stringify(url.href)};`], { type: "text/javascript" });
-  return new Worker(URL.createObjectURL(shim), { type: "module" });
+  const shim = URL.createObjectURL(
+    new Blob([`import ${JSON.stringify(url.href)};`], { type: "text/javascript" }),
+  );
+  const worker = new Worker(shim, { type: "module" });
+  // The worker has fetched its script long before; the URL need not live as long as the page.
+  setTimeout(() => URL.revokeObjectURL(shim), 30_000);
+  return worker;
 }

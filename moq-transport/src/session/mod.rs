@@ -199,15 +199,27 @@ impl<S: WtSession> Session<S> {
             options.path = inner.config.path.as_ref().map(|p| Bytes::copy_from_slice(p.as_bytes()));
             options.authority = inner.config.authority.as_ref().map(|a| Bytes::copy_from_slice(a.as_bytes()));
         }
-        let stream = inner.transport.open_uni().await.map_err(from_wt)?;
-        let mut writer = Writer::new(stream).logged(inner.stream_log(true, Some("control")));
-        writer.set_priority(i32::MAX);
-        writer.message(&ControlMessage::Setup(Setup { options }), version).await?;
+        // One deadline for the whole exchange: opening our control stream may wait too (a QMux peer grants no
+        // stream until its transport parameters arrive, and a hostile one never sends them).
+        let deadline = tokio::time::Instant::now() + SETUP_TIMEOUT;
+        let opened = tokio::time::timeout_at(deadline, async {
+            let stream = inner.transport.open_uni().await.map_err(from_wt)?;
+            let mut writer = Writer::new(stream).logged(inner.stream_log(true, Some("control")));
+            writer.set_priority(i32::MAX);
+            writer.message(&ControlMessage::Setup(Setup { options }), version).await?;
+            Ok::<_, Error>(writer)
+        })
+        .await;
+        let writer = match opened {
+            Ok(Ok(writer)) => writer,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(session.fail(Error::Session(SessionError::SetupTimeout))),
+        };
         *inner.control.lock().await = Some(writer);
 
         let (setup_tx, setup_rx) = oneshot::channel();
         inner.tasks.spawn(run_uni(inner.clone(), setup_tx));
-        let peer = match tokio::time::timeout(SETUP_TIMEOUT, setup_rx).await {
+        let peer = match tokio::time::timeout_at(deadline, setup_rx).await {
             Ok(Ok(Ok(setup))) => setup,
             Ok(Ok(Err(e))) => return Err(session.fail(e)),
             Ok(Err(_)) => return Err(session.closed_error()),
@@ -420,6 +432,22 @@ mod tests {
             Session::establish(b, v, Role::Server, SessionConfig::default()),
         );
         (client.unwrap(), server.unwrap())
+    }
+
+    /// A peer that never lets us open our control stream (a QMux client that sends no transport parameters) is
+    /// dropped at the SETUP deadline, not held for ever.
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_grants_no_stream_fails_setup_in_time() {
+        let (_client, server) = memory::pair(None);
+        let server = server.without_stream_credit();
+        let established = Session::establish(server.clone(), Version::Draft19, Role::Server, SessionConfig::default());
+        let e = tokio::time::timeout(SETUP_TIMEOUT + Duration::from_secs(1), established)
+            .await
+            .expect("SETUP has a deadline")
+            .unwrap_err();
+        assert!(matches!(e, Error::Session(SessionError::SetupTimeout)), "{e}");
+        tokio::time::sleep(CLOSE_AFTER_STREAMS + TASK_GRACE).await;
+        assert!(server.close_reason().is_some(), "the transport is closed");
     }
 
     /// A closed session's tasks end with it: here the GOAWAY timer, which would otherwise hold the session for its

@@ -52,7 +52,10 @@ function withToken(url: string, token: string | undefined): string {
   return u.href;
 }
 
-async function openWebTransport(url: string, o: OpenOptions): Promise<Opened> {
+/** Something an attempt made that an abort (or losing the race) must close. */
+type Closable = { close(info?: { closeCode?: number; reason?: string }): void };
+
+async function openWebTransport(url: string, o: OpenOptions, made: (c: Closable) => void): Promise<Opened> {
   const target = await resolve(url, o.fingerprint, o.fingerprintUrl);
   const options: WebTransportOptions = {
     protocols: o.versions.map(protocolOf),
@@ -61,6 +64,9 @@ async function openWebTransport(url: string, o: OpenOptions): Promise<Opened> {
   if (target.hash)
     options.serverCertificateHashes = [{ algorithm: "sha-256", value: target.hash as BufferSource }];
   const wt = new WebTransport(withToken(target.url, o.urlToken), options);
+  made(wt);
+  // A failed attempt rejects `closed` too; losing a race is not an error anyone waits for.
+  wt.closed.catch(() => {});
   await wt.ready;
   return { wt, protocol: (wt as WebTransport & { protocol?: string }).protocol ?? "", kind: "webtransport" };
 }
@@ -74,7 +80,7 @@ const QMUX_VERSIONS = ["qmux-02", "qmux-01", "qmux-00"];
  * given a URL): measured on loopback, the stream's reads held frames back, 440 ms at the median against 53 ms
  * (docs/web.md).
  */
-async function openWebSocket(url: string, o: OpenOptions): Promise<Opened> {
+async function openWebSocket(url: string, o: OpenOptions, made: (c: Closable) => void): Promise<Opened> {
   const target = new URL(withToken(new URL(url, globalThis.location?.href).href, o.urlToken));
   target.protocol = target.protocol === "https:" || target.protocol === "wss:" ? "wss:" : "ws:";
   const offered = o.versions.flatMap((v) => QMUX_VERSIONS.map((q) => `${q}.${protocolOf(v)}`));
@@ -82,33 +88,54 @@ async function openWebSocket(url: string, o: OpenOptions): Promise<Opened> {
   socket.binaryType = "arraybuffer";
   // The DOM typing of send() is wider than the library's WebSocketLike; the object is the one it wraps.
   const session = new QMuxSession(socket as unknown as ConstructorParameters<typeof QMuxSession>[0]);
+  made(session);
   await session.ready;
+  // A proxy that drops the subprotocol leaves the socket without one, and the library would then speak an
+  // older framing: refuse rather than garble the session.
+  if (!offered.includes(socket.protocol)) {
+    session.close({ closeCode: 0, reason: "no subprotocol" });
+    throw new Error(`the relay's WebSocket chose ${socket.protocol || "no subprotocol"}`);
+  }
   return { wt: session, protocol: session.protocol, kind: "websocket" };
 }
 
-function closeQuietly(o: Opened): void {
+function closeQuietly(c: Closable, reason: string): void {
   try {
-    o.wt.close({ closeCode: 0, reason: "another transport won" });
+    c.close({ closeCode: 0, reason });
   } catch {
     // Already closed.
   }
 }
 
+function aborted(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error("aborted");
+}
+
 /** Opens the transport to the relay at `url` (`http(s)://`), racing WebTransport against a WebSocket. */
 export async function openTransport(url: string, o: OpenOptions): Promise<Opened> {
+  const signal = o.signal;
+  if (signal?.aborted) throw aborted(signal);
   const choice = o.transport ?? "auto";
   const unusable = choice === "websocket" ? "not chosen" : webTransportUnusable();
   if (choice === "webtransport" && unusable) throw new Error(`relay unreachable at ${url}: ${unusable}`);
-  let winner: Opened | undefined;
+  // Everything the attempts made, so that an abort can close what is still connecting.
+  const made: Closable[] = [];
+  const track = (c: Closable) => {
+    made.push(c);
+  };
+  let settled = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const errors: string[] = [];
   const attempts: Promise<Opened>[] = [];
-  const webTransport = unusable ? undefined : openWebTransport(url, o);
+  const webTransport = unusable ? undefined : openWebTransport(url, o, track);
   if (webTransport) attempts.push(webTransport);
   if (choice !== "webtransport") {
     // The WebSocket waits out WebTransport's head start, unless WebTransport fails (or is unusable) first.
     const headStart = webTransport
       ? Promise.race([
-          new Promise<void>((r) => setTimeout(r, o.headStartMs ?? WEBSOCKET_HEAD_START_MS)),
+          new Promise<void>((r) => {
+            timer = setTimeout(r, o.headStartMs ?? WEBSOCKET_HEAD_START_MS);
+          }),
           webTransport.then(
             () => new Promise<void>(() => {}),
             () => undefined,
@@ -117,8 +144,8 @@ export async function openTransport(url: string, o: OpenOptions): Promise<Opened
       : Promise.resolve();
     attempts.push(
       headStart.then(() => {
-        if (winner) throw new Error("WebTransport won");
-        return openWebSocket(url, o);
+        if (settled) throw new Error("WebTransport won");
+        return openWebSocket(url, o, track);
       }),
     );
   }
@@ -128,22 +155,33 @@ export async function openTransport(url: string, o: OpenOptions): Promise<Opened
       throw e;
     }),
   );
-  const abort = () => {
-    for (const a of attempts) a.then(closeQuietly, () => {});
-  };
-  o.signal?.addEventListener("abort", abort, { once: true });
+  let onAbort: (() => void) | undefined;
+  const abortion = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      settled = true;
+      clearTimeout(timer);
+      for (const c of made) closeQuietly(c, "aborted");
+      reject(aborted(signal as AbortSignal));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  abortion.catch(() => {});
+  let winner: Opened;
   try {
-    winner = await Promise.any(labelled);
-  } catch {
-    const why = errors.filter((e) => e && e !== "WebTransport won").join("; ");
-    throw new Error(`relay unreachable at ${url}: ${why || unusable}`);
+    winner = await Promise.race([Promise.any(labelled), abortion]);
+  } catch (e) {
+    if (signal?.aborted) throw aborted(signal);
+    const why = errors.filter((x) => x && x !== "WebTransport won").join("; ");
+    throw new Error(`relay unreachable at ${url}: ${why || unusable || errorText(e)}`);
   } finally {
-    o.signal?.removeEventListener("abort", abort);
+    settled = true;
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
   }
   const won = winner;
   for (const a of attempts)
     a.then(
-      (other) => other !== won && closeQuietly(other),
+      (other) => other !== won && closeQuietly(other.wt, "another transport won"),
       () => {},
     );
   return won;

@@ -273,14 +273,13 @@ input.volume { width: 72px; }
 input.latency { width: 90px; }
 .behind { display: flex; gap: 6px; align-items: center; }
 @media (max-width: 480px) { input.latency { width: 60px; } .lv { display: none; } }
-/* Phones: the bar moves under the picture, its controls grow to fingertip size (44 px), and the latency tuning
-   and picture-in-picture give way. */
+/* Phones: the bar moves under the picture (every control still there) and its controls grow to fingertip
+   size (44 px). */
 @media (max-width: 480px) {
   :host { aspect-ratio: auto; }
   canvas, video.screen { height: auto; aspect-ratio: 16 / 9; }
   .bar { position: static; background: #111; }
   button, select { min-height: 44px; }
-  input.volume { height: 44px; }
-  select.latency-mode, label:has(input.latency), button.pip { display: none; }
+  input.volume, input.latency { height: 44px; }
 }
 `;

@@ -300,6 +300,8 @@ async function readFrames<F extends VideoFrame | AudioData>(
     const { value, done } = await reader.read();
     if (done || !running) {
       value?.close();
+      // Tells the page's side (a processor, or capture-fallback.ts) to stop producing.
+      reader.cancel().catch(() => {});
       return;
     }
     observeCaptureClock(value.timestamp);

@@ -148,8 +148,8 @@ export class Studio {
     return worker;
   }
 
-  /** Releases the microphone's audio graph, where capture-fallback.ts made one. */
-  private releaseAudio: (() => void) | undefined;
+  /** Release what capture-fallback.ts made (its ticker worker, the audio graph, a hidden <video>). */
+  private releaseCapture: (() => void)[] = [];
 
   /**
    * The source: the worker's pattern, or camera / screen tracks read through MediaStreamTrackProcessors (or,
@@ -201,16 +201,22 @@ export class Studio {
     // No MediaStreamTrackProcessor (Firefox, Safari): frames from a playing <video>, samples from a worklet.
     let video = o.video;
     if (!video) {
-      video = document.createElement("video");
-      video.muted = true;
-      video.playsInline = true;
-      video.srcObject = stream;
-      await video.play().catch(() => {});
+      const hidden = document.createElement("video");
+      hidden.muted = true;
+      hidden.playsInline = true;
+      hidden.srcObject = stream;
+      await hidden.play().catch(() => {});
+      this.releaseCapture.push(() => {
+        hidden.srcObject = null;
+      });
+      video = hidden;
     }
-    source.video = videoFrames(video, fps);
+    const frames = videoFrames(video, fps);
+    this.releaseCapture.push(frames.close);
+    source.video = frames.stream;
     if (audioTrack) {
       const audio = await audioFrames(audioTrack, assetUrl("capture-worklet.js", o.assets));
-      this.releaseAudio = audio.close;
+      this.releaseCapture.push(audio.close);
       source.audio = audio.stream;
     }
     return source;
@@ -335,8 +341,7 @@ export class Studio {
     this.announcement = undefined;
     session?.close(0, "stopped");
     this.session = undefined;
-    this.releaseAudio?.();
-    this.releaseAudio = undefined;
+    for (const release of this.releaseCapture.splice(0)) release();
     for (const t of this.stream?.getTracks() ?? []) t.stop();
     this.stream = undefined;
     const workers = [this.videoWorker, this.audioWorker];
