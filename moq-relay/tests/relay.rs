@@ -16,19 +16,6 @@ use moq_transport::wire::{GroupId, Version};
 use tokio::time::timeout;
 use url::Url;
 
-/// Reads `groups` whole groups from a subscription and returns (group, object, payload) in arrival order.
-async fn read_groups(mut c: TrackConsumer, groups: usize) -> Vec<(u64, u64, Vec<u8>)> {
-    let mut out = Vec::new();
-    for _ in 0..groups {
-        let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
-        let mut sg = timeout(T, g.next_subgroup()).await.unwrap().unwrap();
-        while let Ok(o) = timeout(T, sg.next()).await.unwrap() {
-            out.push((g.id().0, o.id.0, o.payload.to_vec()));
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn fan_out_to_fifty_subscribers_over_both_transports() {
     let relay = start().await;

@@ -49,20 +49,15 @@ async fn a_websocket_viewer_watches_a_quic_publisher() {
     let viewer = relay.connect_ws(Origin::new(), &Version::ALL).await;
     assert_eq!(viewer.version(), Version::ALL[0]);
     let sub = viewer.subscribe(name("ws/quic", "video"), SubscribeOptions::default()).await.unwrap();
-    let mut consumer = sub.consumer();
+    let consumer = sub.consumer();
     let big = vec![7u8; 300_000];
     for g in 0..3u64 {
         track.write_group(g, [Object::new(0, big.clone()), Object::new(1, format!("g{g}"))]).unwrap();
     }
-    for g in 0..3u64 {
-        let mut group = timeout(T, consumer.next_group()).await.unwrap().unwrap();
-        assert_eq!(group.id().0, g);
-        let mut subgroup = timeout(T, group.next_subgroup()).await.unwrap().unwrap();
-        let first = timeout(T, subgroup.next()).await.unwrap().unwrap();
-        assert_eq!(first.payload.len(), big.len());
-        let second = timeout(T, subgroup.next()).await.unwrap().unwrap();
-        assert_eq!(&second.payload[..], format!("g{g}").as_bytes());
-    }
+    let got = read_groups(consumer, 3).await;
+    let expected: Vec<(u64, u64, Vec<u8>)> =
+        (0..3u64).flat_map(|g| [(g, 0, big.clone()), (g, 1, format!("g{g}").into_bytes())]).collect();
+    assert!(got == expected, "every object of the three groups, intact and in order");
 }
 
 /// A publisher over a WebSocket (draft-18 only) is watched by a viewer over QUIC.
@@ -77,11 +72,8 @@ async fn a_websocket_publisher_reaches_a_quic_viewer() {
     let _ann = publisher.publish_namespace(TrackNamespace::from_path("ws/pub").unwrap()).await.unwrap();
     let viewer = relay.connect(false, Origin::new()).await;
     let sub = viewer.subscribe(name("ws/pub", "video"), SubscribeOptions::default()).await.unwrap();
-    let mut consumer = sub.consumer();
     track.write_group(5, [Object::new(0, "hello")]).unwrap();
-    let mut group = timeout(T, consumer.next_group()).await.unwrap().unwrap();
-    let mut subgroup = timeout(T, group.next_subgroup()).await.unwrap().unwrap();
-    assert_eq!(&timeout(T, subgroup.next()).await.unwrap().unwrap().payload[..], b"hello");
+    assert_eq!(read_groups(sub.consumer(), 1).await, vec![(5, 0, b"hello".to_vec())]);
 }
 
 /// An upgrade that offers no MoQT version we speak is refused before any session exists; one that does is
@@ -136,9 +128,6 @@ async fn the_client_takes_a_ws_url_to_the_websocket() {
     let viewer = timeout(T, client.connect(&relay.ws_url())).await.unwrap().unwrap();
     assert!(viewer.transport().is_websocket());
     let sub = viewer.subscribe(name("ws/client", "video"), SubscribeOptions::default()).await.unwrap();
-    let mut consumer = sub.consumer();
     track.write_group(0, [Object::new(0, "x")]).unwrap();
-    let mut group = timeout(T, consumer.next_group()).await.unwrap().unwrap();
-    let mut subgroup = timeout(T, group.next_subgroup()).await.unwrap().unwrap();
-    assert_eq!(&timeout(T, subgroup.next()).await.unwrap().unwrap().payload[..], b"x");
+    assert_eq!(read_groups(sub.consumer(), 1).await, vec![(0, 0, b"x".to_vec())]);
 }

@@ -112,3 +112,16 @@ pub async fn wait_consumers(track: &TrackProducer, n: usize) {
     .await
     .unwrap_or_else(|_| panic!("the track has {} consumers, not {n}", track.consumer_count()));
 }
+
+/// Reads `groups` whole groups from a subscription and returns (group, object, payload) in arrival order.
+pub async fn read_groups(mut c: TrackConsumer, groups: usize) -> Vec<(u64, u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for _ in 0..groups {
+        let mut g = timeout(T, c.next_group()).await.unwrap().unwrap();
+        let mut sg = timeout(T, g.next_subgroup()).await.unwrap().unwrap();
+        while let Ok(o) = timeout(T, sg.next()).await.unwrap() {
+            out.push((g.id().0, o.id.0, o.payload.to_vec()));
+        }
+    }
+    out
+}
